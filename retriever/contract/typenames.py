@@ -1,0 +1,111 @@
+"""Canonical type names: the neutral form in which every front end describes a port type.
+
+A name is ``module.Qualname`` for classes (builtins without module), with parameters in
+brackets: ``float``, ``numpy.ndarray``, ``list[int]``, ``Any``. The mypy plugin produces
+the same strings from mypy types, so one compatibility rule serves everyone.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from typing import Any
+
+ANY = "Any"
+_NUMERIC_WIDENING = {("int", "float"), ("bool", "int"), ("bool", "float"), ("int", "complex"),
+                     ("float", "complex")}
+_ALIASES = {
+    "typing.List": "list",
+    "typing.Dict": "dict",
+    "typing.Tuple": "tuple",
+    "typing.Set": "set",
+    "typing.FrozenSet": "frozenset",
+    "typing.Sequence": "collections.abc.Sequence",
+    "typing.Mapping": "collections.abc.Mapping",
+    "numpy.typing.NDArray": "numpy.ndarray",
+}
+
+
+def class_name(cls: type) -> str:
+    """Canonical name of a class."""
+    module = getattr(cls, "__module__", "")
+    qual = getattr(cls, "__qualname__", getattr(cls, "__name__", repr(cls)))
+    if module in ("builtins", ""):
+        return str(qual)
+    full = f"{module}.{qual}"
+    return _ALIASES.get(full, full)
+
+
+def type_name(tp: Any) -> str:
+    """Canonical name of a runtime annotation (``Optional`` is stripped)."""
+    if tp is Any or tp is object:
+        return ANY if tp is Any else "object"
+    if tp is None or tp is type(None):
+        return "None"
+    if isinstance(tp, str):
+        return tp
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return type_name(args[0])
+        return "Union[" + ", ".join(sorted(type_name(a) for a in args)) + "]"
+    if origin is not None:
+        base = class_name(origin) if isinstance(origin, type) else str(origin)
+        if base == "numpy.ndarray":
+            return base  # dtype/shape parameters are not checked statically
+        args = typing.get_args(tp)
+        if not args:
+            return base
+        return base + "[" + ", ".join(type_name(a) for a in args) + "]"
+    if isinstance(tp, type):
+        return class_name(tp)
+    return ANY
+
+
+def _split(name: str) -> tuple[str, str]:
+    if "[" in name and name.endswith("]"):
+        i = name.index("[")
+        return name[:i], name[i + 1 : -1]
+    return name, ""
+
+
+def _union_members(name: str) -> list[str]:
+    base, inner = _split(name)
+    if base != "Union":
+        return [name]
+    out, depth, cur = [], 0, ""
+    for ch in inner:
+        if ch == "," and depth == 0:
+            out.append(cur.strip())
+            cur = ""
+            continue
+        depth += ch == "["
+        depth -= ch == "]"
+        cur += ch
+    if cur.strip():
+        out.append(cur.strip())
+    return out
+
+
+def compatible(src: str, dst: str) -> bool:
+    """Whether a value declared as ``src`` may flow into a port declared as ``dst``.
+
+    Lenient where static knowledge is thin: ``Any``/``object`` accept everything, a bare
+    generic matches any parameterisation of it, numbers widen (int -> float).
+    """
+    if src == dst or ANY in (src, dst) or dst == "object":
+        return True
+    if (src, dst) in _NUMERIC_WIDENING:
+        return True
+    dst_members = _union_members(dst)
+    if len(dst_members) > 1:
+        return all(any(compatible(s, d) for d in dst_members) for s in _union_members(src))
+    src_members = _union_members(src)
+    if len(src_members) > 1:
+        return all(compatible(s, dst) for s in src_members)
+    sb, sa = _split(src)
+    db, da = _split(dst)
+    if sb != db:
+        return False
+    return not sa or not da or sa == da

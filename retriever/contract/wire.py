@@ -1,0 +1,188 @@
+"""Message encoding without pickle: msgspec msgpack, numpy arrays as raw buffers.
+
+A message is a ``dict`` of port name -> value. Arrays travel as an extension type whose
+payload is a small header (dtype, shape) followed by the raw bytes; decoding returns a
+read-only array that views the received buffer (no copy). Dataclass and ``@io``
+values are encoded as maps and rebuilt from the receiver's declared port types.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from .errors import ConfigError
+
+EXT_NDARRAY = 1
+_HEADER = msgspec.msgpack.Encoder()
+_HEADER_DEC = msgspec.msgpack.Decoder(tuple[str, tuple[int, ...]])
+
+
+def _enc_hook(obj: Any) -> Any:
+    if isinstance(obj, np.ndarray):
+        return _array_ext(obj)
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+    raise TypeError(f"cannot encode a value of type {type(obj).__name__} without pickle")
+
+
+def _array_ext(arr: np.ndarray) -> msgspec.msgpack.Ext:
+    if arr.dtype.hasobject:
+        raise TypeError("numpy arrays of Python objects cannot be encoded without pickle")
+    arr = np.ascontiguousarray(arr)
+    header = _HEADER.encode((arr.dtype.str, tuple(int(s) for s in arr.shape)))
+    payload = len(header).to_bytes(2, "little") + header + arr.tobytes()
+    return msgspec.msgpack.Ext(EXT_NDARRAY, payload)
+
+
+def _ext_hook(code: int, data: memoryview) -> Any:
+    if code != EXT_NDARRAY:
+        raise ValueError(f"unknown extension type {code} in message")
+    n = int.from_bytes(data[:2], "little")
+    dtype, shape = _HEADER_DEC.decode(data[2 : 2 + n])
+    return np.frombuffer(data[2 + n :], dtype=np.dtype(dtype)).reshape(shape)
+
+
+_ENCODER = msgspec.msgpack.Encoder(enc_hook=_enc_hook)
+_DECODER = msgspec.msgpack.Decoder(ext_hook=_ext_hook)
+
+
+def encode(value: Any) -> bytes:
+    """Encode any supported value (message dicts, envelopes, arrays) to bytes."""
+    return _ENCODER.encode(value)
+
+
+def decode(data: bytes | memoryview) -> Any:
+    """Decode bytes made by :func:`encode` (structured values come back as dicts)."""
+    return _DECODER.decode(data)
+
+
+def _dec_hook(tp: type, obj: Any) -> Any:
+    if tp is np.ndarray and isinstance(obj, np.ndarray):
+        return obj
+    raise TypeError(f"cannot convert {type(obj).__name__} to {tp!r}")
+
+
+def _needs_convert(tp: Any) -> bool:
+    if tp in (int, float, str, bool, bytes, Any, object, np.ndarray) or tp is None:
+        return False
+    origin = typing.get_origin(tp)
+    if origin is not None:
+        return any(_needs_convert(a) for a in typing.get_args(tp) if a is not type(None)) or (
+            origin is tuple
+        )
+    return isinstance(tp, type) and (dataclasses.is_dataclass(tp) or issubclass(tp, tuple))
+
+
+def convert(value: Any, tp: Any) -> Any:
+    """Rebuild a decoded plain value as ``tp`` (dataclasses, tuples); others pass through."""
+    if value is None or not _needs_convert(tp):
+        return value
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp) and isinstance(value, Mapping):
+        hints = typing.get_type_hints(tp)
+        kwargs = {k: convert(v, hints.get(k, Any)) for k, v in value.items()}
+        return tp(**kwargs)
+    try:
+        return msgspec.convert(value, tp, dec_hook=_dec_hook, strict=False)
+    except (msgspec.ValidationError, TypeError):
+        return value
+
+
+class MessageCodec:
+    """Encodes and decodes messages of known port types.
+
+    ``decode`` returns ``{port: value}`` with structured values rebuilt as the declared
+    port types.
+    """
+
+    __slots__ = ("_convert",)
+
+    def __init__(self, port_types: Mapping[str, Any] | None = None) -> None:
+        types = dict(port_types or {})
+        self._convert = {p: t for p, t in types.items() if _needs_convert(t)}
+
+    def encode(self, message: Mapping[str, Any]) -> bytes:
+        """Encode a ``{port: value}`` message."""
+        return _ENCODER.encode(message)
+
+    def decode(self, data: bytes | memoryview) -> dict[str, Any]:
+        """Decode a message and rebuild structured port values."""
+        msg: dict[str, Any] = _DECODER.decode(data)
+        for port, tp in self._convert.items():
+            if port in msg:
+                msg[port] = convert(msg[port], tp)
+        return msg
+
+
+# ----------------------------------------------------------------- init config (JSON)
+
+_JSON_SCALARS = (str, int, float, bool, type(None))
+
+
+def to_json_value(value: Any, where: str = "value") -> Any:
+    """Encode a constructor argument as tagged JSON, or raise :class:`ConfigError`.
+
+    Supported: JSON scalars, lists, tuples, dicts with string keys, numpy arrays and
+    scalars, dataclass / ``@io`` instances of importable classes.
+    """
+    if isinstance(value, _JSON_SCALARS):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, list):
+        return [to_json_value(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, tuple):
+        return {"$tuple": [to_json_value(v, f"{where}[{i}]") for i, v in enumerate(value)]}
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise ConfigError(f"{where} has a non-string key {k!r}",
+                                  hint="use string keys in dict arguments")
+            out[k] = to_json_value(v, f"{where}[{k!r}]")
+        if any(k.startswith("$") for k in out):
+            return {"$dict": out}
+        return out
+    if isinstance(value, np.ndarray) and not value.dtype.hasobject:
+        return {"$ndarray": {"dtype": value.dtype.str, "shape": list(value.shape),
+                             "data": value.tobytes().hex()}}
+    cls = type(value)
+    if dataclasses.is_dataclass(value) and "<locals>" not in cls.__qualname__:
+        fields = {f.name: to_json_value(getattr(value, f.name), f"{where}.{f.name}")
+                  for f in dataclasses.fields(value)}
+        return {"$dataclass": f"{cls.__module__}:{cls.__qualname__}", "fields": fields}
+    raise ConfigError(
+        f"{where} of type {cls.__name__} cannot be encoded without pickle",
+        hint="pass plain data (numbers, strings, lists, dicts, numpy arrays, dataclasses "
+             "defined at module level) and build richer objects in __lazy_init__()",
+        code="RET109",
+    )
+
+
+def from_json_value(value: Any, resolve_class: Any = None) -> Any:
+    """Inverse of :func:`to_json_value`. ``resolve_class('mod:qual')`` imports classes."""
+    if isinstance(value, list):
+        return [from_json_value(v, resolve_class) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "$tuple" in value:
+        return tuple(from_json_value(v, resolve_class) for v in value["$tuple"])
+    if "$dict" in value:
+        return {k: from_json_value(v, resolve_class) for k, v in value["$dict"].items()}
+    if "$ndarray" in value:
+        spec = value["$ndarray"]
+        arr = np.frombuffer(bytes.fromhex(spec["data"]), dtype=np.dtype(spec["dtype"]))
+        return arr.reshape(spec["shape"]).copy()
+    if "$dataclass" in value:
+        if resolve_class is None:
+            raise ConfigError("a dataclass argument needs a class resolver")
+        cls = resolve_class(value["$dataclass"])
+        return cls(**{k: from_json_value(v, resolve_class) for k, v in value["fields"].items()})
+    return {k: from_json_value(v, resolve_class) for k, v in value.items()}

@@ -1,0 +1,62 @@
+"""Authoring context: the active ``with Pipeline():`` stack and diagnostic collection.
+
+Normally an authoring mistake raises at the line that made it. The checker runs user
+modules inside :func:`collecting`, where mistakes are recorded instead so that one run
+reports all of them.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from retriever.contract.diagnostics import Diagnostic
+from retriever.contract.errors import ContractError
+
+_collector: contextvars.ContextVar[list[Diagnostic] | None] = contextvars.ContextVar(
+    "retriever_collector", default=None)
+_local = threading.local()
+
+
+def active_stack() -> list[Any]:
+    """This thread's stack of pipelines entered with ``with``."""
+    stack: list[Any] | None = getattr(_local, "stack", None)
+    if stack is None:
+        stack = []
+        _local.stack = stack
+    return stack
+
+
+def active_pipeline() -> Any | None:
+    """The innermost pipeline entered with ``with`` on this thread, if any."""
+    stack = active_stack()
+    return stack[-1] if stack else None
+
+
+@contextmanager
+def collecting() -> Iterator[list[Diagnostic]]:
+    """Record authoring diagnostics instead of raising them, within the block."""
+    found: list[Diagnostic] = []
+    token = _collector.set(found)
+    try:
+        yield found
+    finally:
+        _collector.reset(token)
+
+
+def is_collecting() -> bool:
+    """Whether authoring diagnostics are being collected rather than raised."""
+    return _collector.get() is not None
+
+
+def report(diagnostics: Sequence[Diagnostic]) -> None:
+    """Raise the diagnostics as one :class:`ContractError`, or record them."""
+    if not diagnostics:
+        return
+    sink = _collector.get()
+    if sink is None:
+        raise ContractError(list(diagnostics))
+    sink.extend(diagnostics)

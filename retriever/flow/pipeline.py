@@ -1,0 +1,360 @@
+"""``Pipeline``: the explicit graph builder and the public facade of a graph.
+
+Building the graph (``add``, ``connect``, ``with pipe:`` + ``>>``) is authoring and lives
+here. ``validate``, ``build_execution``, ``run``, ``step``, ``record`` and ``replay``
+are delegated to the IR and runtime layers through :mod:`retriever.flow.services`.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from retriever.contract.catalogue import RULES
+from retriever.contract.diagnostics import Diagnostic, Location
+from retriever.contract.errors import ConfigError, ValidationError
+from retriever.contract.model import EdgeDesc, FlowDesc
+from retriever.contract.ports import PortTable
+from retriever.contract.rules import RuleOptions, check_fan_in, check_flow, resolve_edge
+from retriever.contract.wire import to_json_value
+
+from .adapter import Adapter
+from .base import Flow
+from .clock import normalize_on_lag
+from .context import active_stack, report
+from .describe import describe_flow
+from .edge import EdgeConfig, check_edge_config
+from .services import service
+from .settings import settings
+from .temporal import UNSET, TemporalFlow
+
+
+@dataclass
+class Connection:
+    """One authored connection ``src -> dst`` with its resolved port pairs."""
+
+    src: TemporalFlow
+    dst: TemporalFlow
+    map: dict[str, str] | None
+    sync: Adapter | dict[str, Adapter] | None
+    edge_config: dict[str, EdgeConfig]
+    pairs: list[tuple[str, str]] = field(default_factory=list)
+    location: Location = field(default_factory=Location)
+
+    @property
+    def label(self) -> str:
+        """``src -> dst``."""
+        return f"{self.src.name} -> {self.dst.name}"
+
+    def port_policy(self, src_port: str) -> tuple[Adapter | None, EdgeConfig]:
+        """The adapter and merged queue config of one carried source port."""
+        ec = self.edge_config
+        cfg = ec.get(src_port, EdgeConfig()).merged_over(ec.get("*"))
+        adapter = cfg.adapter
+        if adapter is None:
+            if isinstance(self.sync, dict):
+                adapter = self.sync.get(src_port)
+                if adapter is None:
+                    short = src_port.split(".", 1)[-1]
+                    adapter = self.sync.get(short)
+            else:
+                adapter = self.sync
+        return adapter, cfg
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _caller_location() -> Location:
+    frame = sys._getframe(1)
+    here = __file__.rsplit(".", 1)[0]
+    while frame is not None and (
+        frame.f_code.co_filename.startswith(here.rsplit("/", 1)[0])
+    ):
+        frame = frame.f_back  # type: ignore[assignment]
+    if frame is None:
+        return Location()
+    return Location(file=frame.f_code.co_filename, line=frame.f_lineno)
+
+
+class Pipeline:
+    """A graph of clocked flows and their connections.
+
+    ``default_sync`` and ``default_on_lag`` apply to this pipeline only and win over
+    :func:`retriever.init`; a value set on a connection or clock always wins.
+    """
+
+    def __init__(self, name: str = "pipeline", *, default_sync: Adapter | None = None,
+                 default_on_lag: str | None = None) -> None:
+        self.name = name
+        self.default_sync = default_sync
+        self.default_on_lag = normalize_on_lag(default_on_lag)
+        self._nodes: dict[str, TemporalFlow] = {}
+        self._connections: list[Connection] = []
+        self.runtime_session: Any = None  # owned by the runtime (stepper state)
+
+    # ------------------------------------------------------------------ graph
+    @property
+    def nodes(self) -> list[TemporalFlow]:
+        """Nodes in insertion order."""
+        return list(self._nodes.values())
+
+    @property
+    def connections(self) -> list[Connection]:
+        """Connections in authoring order."""
+        return list(self._connections)
+
+    def node(self, name: str) -> TemporalFlow:
+        """The node called ``name``."""
+        try:
+            return self._nodes[name]
+        except KeyError:
+            raise ConfigError(f"pipeline {self.name!r} has no flow {name!r}",
+                              hint="flows: " + ", ".join(self._nodes)) from None
+
+    def add(self, tf: TemporalFlow, name: str | None = None) -> TemporalFlow:
+        """Add a clocked flow (idempotent for a flow already here)."""
+        if isinstance(tf, Flow):
+            report([RULES["RET110"].diag(
+                f"{type(tf).__qualname__} has no clock", location=_caller_location())])
+            raise ConfigError(f"{type(tf).__qualname__} has no clock")
+        if not isinstance(tf, TemporalFlow):
+            raise ConfigError(f"{tf!r} is not a flow with a clock",
+                              hint="add flow @ Rate(hz=...) and the like")
+        if tf.pipeline is self:
+            if name and name != tf.name:
+                self.rename(tf, name)
+            return tf
+        if tf.pipeline is not None:
+            raise ConfigError(
+                f"flow {tf.name!r} already belongs to pipeline {tf.pipeline.name!r}",
+                hint="create a new flow instance for this pipeline", code="RET111")
+        wanted = name or tf.name
+        if wanted is not None:
+            if wanted in self._nodes:
+                raise ConfigError(f"pipeline {self.name!r} already has a flow {wanted!r}",
+                                  hint="give each flow a unique name with .named(...)")
+            final = wanted
+        else:
+            base = _snake(type(tf.flow).__name__)
+            final, k = base, 2
+            while final in self._nodes:
+                final, k = f"{base}_{k}", k + 1
+        tf.name = final
+        tf.pipeline = self
+        self._nodes[final] = tf
+        return tf
+
+    def rename(self, tf: TemporalFlow, name: str) -> None:
+        """Rename a node of this pipeline."""
+        if name in self._nodes and self._nodes[name] is not tf:
+            raise ConfigError(f"pipeline {self.name!r} already has a flow {name!r}")
+        if tf.name is not None:
+            self._nodes.pop(tf.name, None)
+        tf.name = name
+        self._nodes[name] = tf
+
+    def _as_node(self, obj: Any, role: str) -> TemporalFlow:
+        if isinstance(obj, Flow):
+            diag = RULES["RET110"].diag(
+                f"the {role} {type(obj).__qualname__} was connected without a clock",
+                location=_caller_location())
+            report([diag])
+            raise ConfigError(diag.message, hint=diag.hint, code="RET110")
+        return self.add(obj)
+
+    def connect(self, src: TemporalFlow, dst: TemporalFlow, *, sync: Any = UNSET,
+                map: Mapping[str, str] | None = None, edge_config: Any = None,
+                ) -> Connection:
+        """Connect ``src``'s output ports to ``dst``'s input ports.
+
+        ``map`` pairs source ports with destination ports (default ``{"*": "*"}``:
+        same field names). ``sync`` is the sampling adapter, one for all ports or a dict
+        per source port; it is required unless a default was set. ``edge_config`` sets
+        queue sizes and full-queue policy (``"*"`` for every port).
+        """
+        s, d = self._as_node(src, "source"), self._as_node(dst, "destination")
+        if sync is UNSET:
+            sync = None
+        elif sync is not None and not isinstance(sync, (Adapter, dict)):
+            raise ConfigError(f"sync={sync!r} is not an adapter or a dict of adapters",
+                              hint="pass sync=Latest() or sync={'port': Hold(0.1)}")
+        if isinstance(sync, dict):
+            for k, v in sync.items():
+                if not isinstance(v, Adapter):
+                    raise ConfigError(f"sync[{k!r}]={v!r} is not an adapter")
+        if map is not None and not isinstance(map, Mapping):
+            raise ConfigError("map must be a dict of source port -> destination port")
+        conn = Connection(s, d, dict(map) if map is not None else None, sync,
+                          check_edge_config(edge_config), location=_caller_location())
+        if s is d:
+            report([RULES["RET112"].diag(f"{s.name} is connected to itself",
+                                         location=conn.location)])
+        resolution = resolve_edge(self._edge_desc(conn))
+        conn.pairs = resolution.pairs
+        self._connections.append(conn)
+        if resolution.diagnostics:
+            try:
+                report(resolution.diagnostics)
+            except Exception:
+                self._connections.pop()
+                raise
+        return conn
+
+    # ------------------------------------------------------------------ descriptions
+    def default_sync_for(self) -> Adapter | None:
+        """The sync used by connections that set none (pipeline, then process default)."""
+        return self.default_sync or settings().default_sync
+
+    def default_on_lag_for(self) -> str:
+        """The lag policy for clocks that set none."""
+        return self.default_on_lag or settings().default_on_lag or "warn"
+
+    def flow_desc(self, tf: TemporalFlow) -> FlowDesc:
+        """The contract description of one node."""
+        return describe_flow(type(tf.flow), tf.name, tf.clock)
+
+    def _edge_desc(self, conn: Connection) -> EdgeDesc:
+        sync = conn.sync
+        ec = conn.edge_config
+        ports_with_adapter = tuple(k for k, c in ec.items() if c.adapter is not None)
+        changing = []
+        for key, adapter in (sync.items() if isinstance(sync, dict) else []):
+            if adapter.transforms_type:
+                changing.append(key)
+        if isinstance(sync, Adapter) and sync.transforms_type:
+            changing.append("*")
+        for key, c in ec.items():
+            if c.adapter is not None and c.adapter.transforms_type:
+                changing.append(key)
+        desc_src = self.flow_desc(conn.src)
+        if "*" in changing:
+            changing = PortTable(desc_src.outputs).names()
+        return EdgeDesc(
+            src=desc_src,
+            dst=self.flow_desc(conn.dst),
+            map=tuple(conn.map.items()) if conn.map is not None else None,
+            sync_all=isinstance(sync, Adapter),
+            sync_ports=tuple(sync) if isinstance(sync, dict) else (),
+            edge_config_ports=tuple(ec),
+            edge_config_adapter_ports=ports_with_adapter,
+            type_changing_ports=tuple(changing),
+            has_default_sync=self.default_sync_for() is not None,
+            location=conn.location,
+        )
+
+    def diagnostics(self, *, strict_single_io: bool = False) -> list[Diagnostic]:
+        """Every contract and authoring problem of the graph (empty when valid)."""
+        opts = RuleOptions(strict_single_io=strict_single_io)
+        out: list[Diagnostic] = []
+        seen_classes: set[type] = set()
+        for tf in self._nodes.values():
+            cls = type(tf.flow)
+            desc = self.flow_desc(tf)
+            if cls.__retriever_signature__ is None:
+                out.append(RULES["RET001"].diag(
+                    f"{tf.name}: {cls.__qualname__} has no concrete Flow[I, O] signature",
+                    location=Location(flow=tf.name)))
+                continue
+            found = check_flow(desc, opts)
+            if cls in seen_classes:  # signature rules once per class, clock rules per node
+                found = [d for d in found if d.code in ("RET106", "RET003")]
+            seen_classes.add(cls)
+            out.extend(found)
+            out.extend(self._init_config_diagnostics(tf))
+        edges = []
+        for conn in self._connections:
+            desc = self._edge_desc(conn)
+            res = resolve_edge(desc)
+            out.extend(res.diagnostics)
+            edges.append((desc, res.pairs))
+        out.extend(check_fan_in(edges))
+        return _dedupe(out)
+
+    def _init_config_diagnostics(self, tf: TemporalFlow) -> list[Diagnostic]:
+        args, kwargs = tf.flow.init_config()
+        out = []
+        named = [(f"argument {i}", v) for i, v in enumerate(args)]
+        named += [(f"argument {k!r}", v) for k, v in kwargs.items()]
+        for label, value in named:
+            try:
+                to_json_value(value, label)
+            except ConfigError as exc:
+                out.append(RULES["RET109"].diag(
+                    f"{tf.name}: constructor {exc.message}", hint=exc.hint,
+                    location=Location(flow=tf.name)))
+        return out
+
+    def check(self, *, strict_single_io: bool = False) -> None:
+        """Raise :class:`ValidationError` listing every problem, if there is any."""
+        found = self.diagnostics(strict_single_io=strict_single_io)
+        if found:
+            raise ValidationError(
+                found, title=f"pipeline {self.name!r} is invalid ({len(found)} problem"
+                             f"{'s' if len(found) != 1 else ''})")
+
+    # ------------------------------------------------------------------ context
+    def __enter__(self) -> Pipeline:
+        active_stack().append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        stack = active_stack()
+        if stack and stack[-1] is self:
+            stack.pop()
+
+    def __iter__(self) -> Iterator[TemporalFlow]:
+        return iter(self.nodes)
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def __repr__(self) -> str:
+        return (f"Pipeline({self.name!r}, flows={len(self._nodes)}, "
+                f"connections={len(self._connections)})")
+
+    # ------------------------------------------------------------------ facade
+    def validate(self, *, strict_single_io: bool = False) -> Any:
+        """Check the graph (every problem in one error) and lower it to an ``IR``."""
+        return service("validate")(self, strict_single_io=strict_single_io)
+
+    def build_execution(self, policy: Any = "per-flow") -> Any:
+        """Validate and build the ``ExecutionGraph`` (partitions, placement)."""
+        return service("build_execution")(self, policy=policy)
+
+    def run(self, backend: str = "multiprocessing", *, duration: float | None = None,
+            blocking: bool = True, **options: Any) -> Any:
+        """Run the pipeline on a backend (``multiprocessing``, ``in-process``, ``dora``)."""
+        return service("run")(self, backend=backend, duration=duration, blocking=blocking,
+                              **options)
+
+    def step(self, dt: float | None = None, now: float | None = None) -> Any:
+        """Advance the in-process stepper by one logical step (debugging)."""
+        return service("step")(self, dt=dt, now=now)
+
+    def close_stepper(self) -> None:
+        """Finalize the flows of the in-process stepper and drop it."""
+        service("close_stepper")(self)
+
+    def record(self, config: Any, *, steps: int, dt: float = 0.1) -> Any:
+        """Step the pipeline ``steps`` times and record every flow's inputs and outputs."""
+        return service("record")(self, config, steps=steps, dt=dt)
+
+    def replay(self, flow: TemporalFlow, *, path: str) -> None:
+        """Substitute ``flow``'s recorded outputs from ``path`` in the stepper."""
+        service("replay")(self, flow, path=path)
+
+
+def _dedupe(diags: list[Diagnostic]) -> list[Diagnostic]:
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for d in diags:
+        key = (d.code, d.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    return out

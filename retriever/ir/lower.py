@@ -1,0 +1,97 @@
+"""Lowering: an authored ``Pipeline`` becomes an :class:`IR` after validation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from retriever.contract.errors import ValidationError
+from retriever.contract.ports import PortTable
+from retriever.contract.signature import Side
+from retriever.contract.wire import to_json_value
+from retriever.flow.edge import DEFAULT_ON_FULL, DEFAULT_QSIZE
+from retriever.flow.pipeline import Connection, Pipeline
+from retriever.flow.temporal import TemporalFlow
+
+from .execution import build_execution
+from .model import IR, AdapterIR, ClockIR, EdgeIR, EdgePortIR, ElementIR, NodeIR, PlacementIR
+from .model import PortIR, SideIR
+from .resolve import identity, main_source_file
+
+
+def _side_ir(side: Side) -> SideIR:
+    aliases = iter(side.aliases())
+    return SideIR(
+        elements=[ElementIR(cls=identity(e), alias=next(aliases)) if e is not None
+                  else ElementIR(cls=None) for e in side.elements],
+        composite=side.composite,
+    )
+
+
+def _ports(table: PortTable) -> list[PortIR]:
+    return [PortIR(name=p.name, alias=p.alias, field=p.field, type=p.type) for p in table.ports]
+
+
+def _node_ir(pipe: Pipeline, tf: TemporalFlow) -> NodeIR:
+    cls = type(tf.flow)
+    sig = cls.signature()
+    desc = pipe.flow_desc(tf)
+    args, kwargs = tf.flow.init_config()
+    clock = tf.clock.to_config()
+    clock["on_lag"] = clock["on_lag"] or pipe.default_on_lag_for()
+    ident = identity(cls)
+    return NodeIR(
+        id=str(tf.name),
+        flow=ident,
+        init={"args": [to_json_value(a, f"argument {i}") for i, a in enumerate(args)],
+              "kwargs": {k: to_json_value(v, f"argument {k!r}") for k, v in kwargs.items()}},
+        clock=ClockIR(**clock),
+        inputs=_side_ir(sig.inputs),
+        outputs=_side_ir(sig.outputs),
+        input_ports=_ports(PortTable(desc.inputs)),
+        output_ports=_ports(PortTable(desc.outputs)),
+        placement=PlacementIR(machine=tf.machine, labels=dict(tf.labels)),
+        restart=tf.restart,
+        source_file=main_source_file() if ident.startswith("__main__:") else None,
+    )
+
+
+def _edge_ir(pipe: Pipeline, conn: Connection, index: int) -> EdgeIR:
+    ports = []
+    default = pipe.default_sync_for()
+    for src_port, dst_port in conn.pairs:
+        adapter, cfg = conn.port_policy(src_port)
+        adapter = adapter or default
+        assert adapter is not None  # validation guarantees a sync policy (RET108)
+        ports.append(EdgePortIR(
+            src_port=src_port, dst_port=dst_port,
+            adapter=AdapterIR(**adapter.to_config()),
+            qsize=cfg.qsize or DEFAULT_QSIZE,
+            on_full=cfg.on_full or DEFAULT_ON_FULL,
+        ))
+    return EdgeIR(id=f"e{index}:{conn.src.name}->{conn.dst.name}", src=str(conn.src.name),
+                  dst=str(conn.dst.name), ports=ports)
+
+
+def lower(pipe: Pipeline, *, strict_single_io: bool = False) -> IR:
+    """Validate ``pipe`` (raising one error that lists every problem) and lower it."""
+    found = pipe.diagnostics(strict_single_io=strict_single_io)
+    if found:
+        n = len(found)
+        raise ValidationError(
+            found, title=f"pipeline {pipe.name!r} is invalid ({n} problem{'s' * (n != 1)})")
+    return IR(
+        name=pipe.name,
+        nodes=[_node_ir(pipe, tf) for tf in pipe.nodes],
+        edges=[_edge_ir(pipe, c, i) for i, c in enumerate(pipe.connections)],
+        metadata={"strict_single_io": strict_single_io},
+    )
+
+
+def validate_service(pipe: Pipeline, *, strict_single_io: bool = False) -> IR:
+    """The ``Pipeline.validate`` implementation."""
+    return lower(pipe, strict_single_io=strict_single_io)
+
+
+def build_execution_service(pipe: Pipeline, *, policy: Any = "per-flow") -> Any:
+    """The ``Pipeline.build_execution`` implementation."""
+    return build_execution(lower(pipe), policy=policy)

@@ -1,0 +1,80 @@
+"""``execute_ir``: run an IR or ExecutionGraph on a named backend.
+
+Backends register a factory here. The in-process backend registers itself; process
+backends are imported lazily, so ``import retriever`` stays light.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from retriever.contract.errors import BackendError
+from retriever.ir.execution import as_execution_graph
+from retriever.ir.model import IR, ExecutionGraph
+
+from .report import RunHandle, RunReport
+
+BackendFactory = Callable[..., RunHandle]
+_BACKENDS: dict[str, BackendFactory] = {}
+_LAZY = {
+    "in-process": "retriever.rt.backends.inprocess",
+    "multiprocessing": "retriever.rt.backends.multiprocessing",
+    "dora": "retriever.rt.backends.dora",
+}
+_ALIASES = {"inprocess": "in-process", "in_process": "in-process", "mp": "multiprocessing",
+            "local": "multiprocessing"}
+
+
+def register_backend(name: str, factory: BackendFactory) -> None:
+    """Register a backend factory ``factory(graph, *, duration, live, **options)``."""
+    _BACKENDS[name] = factory
+
+
+def backend_names() -> list[str]:
+    """Names of the known backends."""
+    return sorted(set(_BACKENDS) | set(_LAZY))
+
+
+def get_backend(name: str) -> BackendFactory:
+    """The factory of backend ``name`` (importing it on first use)."""
+    name = _ALIASES.get(name, name)
+    if name not in _BACKENDS and name in _LAZY:
+        try:
+            importlib.import_module(_LAZY[name])
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.startswith("retriever"):
+                raise BackendError(f"backend {name!r} is not available in this version",
+                                   hint="use backend='in-process'") from None
+            raise
+    try:
+        return _BACKENDS[name]
+    except KeyError:
+        raise BackendError(f"unknown backend {name!r}",
+                           hint=f"known backends: {', '.join(backend_names())}") from None
+
+
+def execute_ir(graph: IR | ExecutionGraph, backend: str = "multiprocessing", *,
+               duration: float | None = None, blocking: bool = True,
+               live: Mapping[str, Any] | None = None, policy: Any = "per-flow",
+               **options: Any) -> RunReport | RunHandle:
+    """Run ``graph`` on ``backend``.
+
+    ``duration`` is in seconds (None: until stopped). With ``blocking=True`` the call
+    returns the :class:`RunReport` when the run ends and raises the run's error (a
+    :class:`FlowError` naming the flow); with ``blocking=False`` it returns a handle
+    with ``stop()``, ``wait(timeout)``, ``running`` and ``report``. An IR is turned
+    into an execution graph with ``policy`` first.
+    """
+    eg = as_execution_graph(graph, policy)
+    handle = get_backend(backend)(eg, duration=duration, live=live, **options)
+    if not blocking:
+        return handle
+    try:
+        report = handle.wait(None)
+    except KeyboardInterrupt:
+        handle.stop()
+        raise
+    assert report is not None
+    return report

@@ -1,0 +1,67 @@
+"""Run reports and the handle of a non-blocking run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass
+class FlowStats:
+    """Per-flow counters of a run."""
+
+    steps: int = 0
+    lag_events: int = 0
+    skipped_ticks: int = 0
+    dropped: int = 0
+    errors: int = 0
+    restarts: int = 0
+
+
+@dataclass
+class RunReport:
+    """What a run did: per-flow counters, duration, and the error that ended it."""
+
+    backend: str
+    flows: dict[str, FlowStats] = field(default_factory=dict)
+    duration: float = 0.0
+    error: BaseException | None = None
+
+    def summary(self) -> str:
+        """A compact multi-line text summary."""
+        lines = [f"backend={self.backend} duration={self.duration:.2f}s"]
+        for name, s in self.flows.items():
+            rate = s.steps / self.duration if self.duration > 0 else 0.0
+            lines.append(f"  {name:<24} steps={s.steps:<7} rate={rate:8.1f}/s "
+                         f"lag={s.lag_events} skipped={s.skipped_ticks} dropped={s.dropped} "
+                         f"errors={s.errors}")
+        if self.error is not None:
+            lines.append(f"  error: {type(self.error).__name__}: {self.error}".splitlines()[0])
+        return "\n".join(lines)
+
+
+class RunHandle(Protocol):
+    """A running graph (what a non-blocking run returns)."""
+
+    @property
+    def running(self) -> bool:
+        """Whether the run is still going."""
+        ...
+
+    @property
+    def report(self) -> RunReport:
+        """Counters so far (final once the run ended)."""
+        ...
+
+    def stop(self) -> RunReport:
+        """Stop the run (finalize every flow) and return the report; raises the run's
+        error if it failed."""
+        ...
+
+    def wait(self, timeout: float | None = None) -> RunReport | None:
+        """Wait for the run to end; None on timeout. Raises the run's error if any."""
+        ...
+
+    def stats(self) -> dict[str, Any]:
+        """Live per-flow statistics for progress displays."""
+        ...
