@@ -111,7 +111,8 @@ def _make_envelope(cls: type[T]) -> type[T]:
             current.default = None
     dc = dataclasses.dataclass(cls)
     ports = tuple(
-        f.name for f in dataclasses.fields(dc) if not f.name.startswith("_")
+        f.name for f in dataclasses.fields(dc)
+        if not f.name.startswith("_") and not _is_classvar(dc, f.name)
     )
     if EnvelopeMixin not in dc.__mro__:
         for attr in ("_get_signal", "_set_signal", "_has_signal", "_signals"):

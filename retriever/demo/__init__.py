@@ -1,0 +1,1 @@
+"""Demos shipped with retriever."""

@@ -1,0 +1,298 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+import retriever
+from retriever.contract.errors import ConfigError, ContractError, ValidationError
+from retriever.flow import EdgeConfig, Events, Flow, Hold, Latest, Pipeline, Rate, Trigger, io
+from retriever.flow.adapter import Chunking, Exact, Linear
+from retriever.flow.context import collecting
+
+from .core_flows import AddOne, AddOut, Collect, Pair, Source, SrcOut
+
+
+@pytest.fixture(autouse=True)
+def _clean_defaults() -> Iterator[None]:
+    retriever.init(default_sync=None, default_on_lag=None)
+    retriever.clear_default_pipeline()
+    yield
+    retriever.init(default_sync=None, default_on_lag=None)
+    retriever.clear_default_pipeline()
+
+
+@io
+class Num:
+    x: float
+    y: float
+
+
+@io
+class Str:
+    x: str
+
+
+class NumSrc(Flow[None, Num]):
+    def step(self, _: None) -> Num:
+        return Num(x=1.0, y=2.0)
+
+
+class StrSink(Flow[Str, None]):
+    def step(self, input: Str) -> None:
+        return None
+
+
+class NumSink(Flow[Num, None]):
+    def step(self, input: Num) -> None:
+        return None
+
+
+class PairSrc(Flow[None, Pair]):
+    def step(self, _: None) -> Pair:
+        return Pair(a=1, b=2)
+
+
+def test_sync_is_required_without_a_default() -> None:
+    pipe = Pipeline("p")
+    with pytest.raises(ContractError) as err:
+        pipe.connect(Source() @ Rate(hz=10), AddOne() @ Rate(hz=10))
+    assert err.value.codes == ["RET108"]
+    assert "default_sync" in str(err.value)
+
+
+def test_init_default_sync_is_used_and_nothing_injected_silently() -> None:
+    retriever.init(default_sync=Latest())
+    pipe = Pipeline("p")
+    pipe.connect(Source() @ Rate(hz=10), AddOne() @ Rate(hz=10))
+    ir = pipe.validate()
+    assert ir.edges[0].ports[0].adapter.name == "latest"
+
+
+def test_map_that_matches_no_port_is_an_error_with_hint() -> None:
+    pipe = Pipeline("p")
+    with pytest.raises(ContractError) as err:
+        pipe.connect(NumSrc() @ Rate(hz=1), AddOne() @ Rate(hz=1), sync=Latest())
+    assert err.value.codes == ["RET101"]
+    assert "map=" in str(err.value)
+
+
+def test_map_naming_unknown_ports() -> None:
+    pipe = Pipeline("p")
+    with pytest.raises(ContractError) as err:
+        pipe.connect(Source() @ Rate(hz=1), AddOne() @ Rate(hz=1), sync=Latest(),
+                     map={"nope": "value"})
+    assert err.value.codes == ["RET102"]
+    with pytest.raises(ContractError) as err:
+        pipe.connect(Source() @ Rate(hz=1), AddOne() @ Rate(hz=1), sync=Latest(),
+                     map={"value": "nope"})
+    assert err.value.codes == ["RET103"]
+
+
+def test_sync_key_naming_a_port_the_source_lacks() -> None:
+    pipe = Pipeline("p")
+    with pytest.raises(ContractError) as err:
+        pipe.connect(Source() @ Rate(hz=1), AddOne() @ Rate(hz=1), sync={"nope": Latest()})
+    assert "RET102" in err.value.codes
+
+
+def test_incompatible_port_types() -> None:
+    pipe = Pipeline("p")
+    with pytest.raises(ContractError) as err:
+        pipe.connect(NumSrc() @ Rate(hz=1), StrSink() @ Rate(hz=1), sync=Latest())
+    assert err.value.codes == ["RET104"]
+    assert "float" in str(err.value) and "str" in str(err.value)
+
+
+def test_type_changing_adapter_skips_type_check() -> None:
+    pipe = Pipeline("p")
+    pipe.connect(NumSrc() @ Rate(hz=1), StrSink() @ Rate(hz=1), sync=Events(duration=1.0))
+    assert pipe.diagnostics() == []
+
+
+@pytest.mark.parametrize("wire", ["connect", "module_connect", "then"])
+def test_sync_and_edge_config_adapter_conflict_on_every_path(wire: str) -> None:
+    pipe = Pipeline("p")
+    a, b = Source() @ Rate(hz=1), AddOne() @ Rate(hz=1)
+    ec = {"value": EdgeConfig(adapter=Hold(0.1))}
+    with pytest.raises(ContractError) as err:
+        if wire == "connect":
+            pipe.connect(a, b, sync={"value": Latest()}, edge_config=ec)
+        elif wire == "then":
+            with pipe:
+                pipe.add(a)
+                a.then(b, sync=Latest(), edge_config=ec)
+        else:
+            with pipe:
+                retriever.connect(a, b, sync=Latest(), edge_config=ec)
+    assert "RET105" in err.value.codes
+
+
+def test_edge_config_alone_can_provide_every_adapter() -> None:
+    pipe = Pipeline("p")
+    pipe.connect(Source() @ Rate(hz=1), AddOne() @ Rate(hz=1),
+                 edge_config={"*": EdgeConfig(qsize=4, adapter=Hold(0.5))})
+    port = pipe.validate().edges[0].ports[0]
+    assert (port.adapter.name, port.qsize) == ("hold", 4)
+
+
+def test_edge_config_wildcard_and_per_port_override() -> None:
+    pipe = Pipeline("p")
+    pipe.connect(PairSrc() @ Rate(hz=1), (Flow_pair_sink()) @ Rate(hz=1),
+                 sync={"a": Hold(debounce=0.1)},
+                 edge_config={"*": EdgeConfig(qsize=32, on_full="drop"),
+                              "b": EdgeConfig(qsize=4, adapter=Latest())})
+    ports = {p.src_port: p for p in pipe.validate().edges[0].ports}
+    assert (ports["a"].qsize, ports["a"].adapter.name, ports["a"].on_full) == (32, "hold", "drop")
+    assert (ports["b"].qsize, ports["b"].adapter.name) == (4, "latest")
+
+
+class _PairSink(Flow[Pair, None]):
+    def step(self, input: Pair) -> None:
+        return None
+
+
+def Flow_pair_sink() -> _PairSink:
+    return _PairSink()
+
+
+def test_fan_in_conflict() -> None:
+    pipe = Pipeline("p")
+    sink = AddOne() @ Rate(hz=1)
+    pipe.connect(Source() @ Rate(hz=1), sink, sync=Latest())
+    pipe.connect(Source(5) @ Rate(hz=1), sink, sync=Latest())
+    with pytest.raises(ValidationError) as err:
+        pipe.validate()
+    assert err.value.codes == ["RET107"]
+
+
+def test_validate_reports_every_problem_in_one_error() -> None:
+    pipe = Pipeline("p")
+    sink = AddOne() @ Rate(hz=1)
+    with collecting():
+        pipe.connect(Source() @ Rate(hz=1), sink, sync=Latest())
+        pipe.connect(Source(1) @ Rate(hz=1), sink, sync=Latest())
+        pipe.connect(NumSrc() @ Rate(hz=1), StrSink() @ Rate(hz=1), sync=Latest())
+    with pytest.raises(ValidationError) as err:
+        pipe.validate()
+    assert sorted(err.value.codes) == ["RET104", "RET107"]
+    assert "2 problems" in str(err.value)
+
+
+def test_with_pipe_and_rshift_tags_handles() -> None:
+    pipe = Pipeline("demo", default_sync=Latest())
+    with pipe:
+        src = Source() @ Rate(hz=10)
+        add = AddOne() @ Rate(hz=10)
+        src >> add
+    assert src.pipeline is pipe and add.pipeline is pipe
+    more = Collect() @ Rate(hz=10)
+    add >> more  # the handle remembers its pipeline outside the block
+    assert [c.label for c in pipe.connections] == ["source -> add_one", "add_one -> collect"]
+
+
+def test_rshift_without_any_sync_is_an_error() -> None:
+    pipe = Pipeline("demo")
+    with pipe, pytest.raises(ContractError, match="RET108"):
+        (Source() @ Rate(hz=10)) >> (AddOne() @ Rate(hz=10))
+
+
+def test_then_outside_a_pipeline_needs_one() -> None:
+    with pytest.raises(ConfigError, match="needs a pipeline"):
+        (Source() @ Rate(hz=1)).then(AddOne() @ Rate(hz=1), sync=Latest())
+
+
+def test_flow_without_clock_cannot_be_connected() -> None:
+    with pytest.raises(ContractError, match="RET110"):
+        Pipeline("p").connect(Source(), AddOne() @ Rate(hz=1), sync=Latest())  # type: ignore[arg-type]
+
+
+def test_default_pipeline_helpers() -> None:
+    retriever.reset_default_pipeline()
+    first = retriever.default_pipeline()
+    a, b = Source() @ Rate(hz=10), AddOne() @ Rate(hz=10)
+    retriever.init(default_sync=Latest())
+    retriever.connect(a, b)
+    assert retriever.default_pipeline() is first and len(first.connections) == 1
+    fresh = retriever.reset_default_pipeline()  # eager
+    assert fresh is not first and retriever.default_pipeline() is fresh
+    retriever.clear_default_pipeline()  # lazy
+    assert retriever.default_pipeline() is not fresh
+
+
+def test_connect_respects_active_with_pipeline() -> None:
+    pipe = Pipeline("ctx")
+    with pipe:
+        retriever.connect(Source() @ Rate(hz=1), AddOne() @ Rate(hz=1), sync=Latest())
+    assert len(pipe.connections) == 1
+    assert retriever.default_pipeline().connections == []
+
+
+def test_on_lag_pipeline_default_does_not_override_explicit() -> None:
+    pipe = Pipeline("lag", default_on_lag="drop")
+    pipe.connect(Source() @ Rate(hz=1, on_lag="panic"), AddOne() @ Rate(hz=1), sync=Latest())
+    clocks = {n.id: n.clock.on_lag for n in pipe.validate().nodes}
+    assert clocks == {"source": "error", "add_one": "drop"}
+    retriever.init(default_on_lag="catch_up")
+    p2 = Pipeline("lag2")
+    p2.add(Source() @ Rate(hz=1))
+    assert p2.validate().nodes[0].clock.on_lag == "catch_up"
+
+
+def test_unencodable_init_argument_is_rejected_at_validate() -> None:
+    pipe = Pipeline("p")
+    pipe.add(Source(object()) @ Rate(hz=1))  # type: ignore[arg-type]
+    with pytest.raises(ValidationError) as err:
+        pipe.validate()
+    assert err.value.codes == ["RET109"]
+    assert "source" in str(err.value) and "argument 0" in str(err.value)
+
+
+def test_numpy_init_argument_round_trips_through_ir() -> None:
+    from retriever.contract.wire import from_json_value
+
+    pipe = Pipeline("p")
+    arr = np.arange(6, dtype=np.int16).reshape(2, 3)
+    pipe.add(Source(start=arr) @ Rate(hz=1))  # type: ignore[arg-type]
+    ir = type(pipe.validate()).from_json(pipe.validate().to_json())
+    back = from_json_value(ir.nodes[0].init["kwargs"]["start"])
+    assert back.dtype == np.int16 and np.array_equal(back, arr)
+
+
+def test_non_reexported_adapters_live_in_their_module() -> None:
+    import retriever.flow as rf
+
+    for name in ("Exact", "Linear", "Chunking"):
+        assert not hasattr(rf, name)
+    assert Exact and Linear and Chunking
+
+
+def test_unique_node_names() -> None:
+    pipe = Pipeline("p")
+    a = pipe.add(Source() @ Rate(hz=1))
+    b = pipe.add(Source() @ Rate(hz=1))
+    c = pipe.add((Source() @ Rate(hz=1)).named("cam"))
+    assert (a.name, b.name, c.name) == ("source", "source_2", "cam")
+    with pytest.raises(ConfigError, match="already has a flow 'cam'"):
+        pipe.add((Source() @ Rate(hz=1)).named("cam"))
+
+
+def test_a_flow_belongs_to_one_pipeline() -> None:
+    a = Source() @ Rate(hz=1)
+    Pipeline("one").add(a)
+    with pytest.raises(ConfigError, match="already belongs"):
+        Pipeline("two").add(a)
+
+
+def test_trigger_field_checked_by_validate_too() -> None:
+    with collecting() as found:
+        pipe = Pipeline("p")
+        pipe.add(AddOne() @ Trigger("missing"))
+    assert [d.code for d in found] == ["RET106"]
+    with pytest.raises(ValidationError, match="RET106"):
+        pipe.validate()
+
+
+def test_srcout_addout_are_compatible() -> None:
+    assert SrcOut and AddOut
