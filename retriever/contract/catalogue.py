@@ -89,6 +89,15 @@ _RULES = [
     Rule("RET112", "self-loop",
          "a connection goes from a flow to itself",
          "feed state back through the flow's own attributes instead", static=False),
+    # Checker-only codes (``retriever check``): problems with the checked code itself.
+    Rule("RET900", "module-import-failed",
+         "a checked module could not be parsed or imported, so it was not checked",
+         "fix the error shown; keep side effects (running pipelines, argument parsing) under "
+         "'if __name__ == \"__main__\":'", static=False),
+    Rule("RET901", "pipeline-factory-failed",
+         "a registered pipeline factory raised, or returned neither an IR nor a Pipeline",
+         "make the factory build and return the graph (an IR or a Pipeline) without running it",
+         static=False),
 ]
 
 RULES: dict[str, Rule] = {r.code: r for r in _RULES}

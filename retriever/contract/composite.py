@@ -52,7 +52,7 @@ class CompositeView:
                 hint=f"use a qualified name such as inp.{owners[0]}.{field} or "
                      f"inp._get_signal('{owners[0]}.{field}')",
             )
-        return owners[0]
+        return str(owners[0])
 
     def __getattr__(self, name: str) -> Any:
         parts = object.__getattribute__(self, "_parts")

@@ -63,7 +63,7 @@ class Diagnostic:
     def at(self, **kwargs: object) -> Diagnostic:
         """Return a copy with some location fields replaced."""
         loc = self.location
-        values = {
+        values: dict[str, object] = {
             "file": loc.file,
             "line": loc.line,
             "column": loc.column,
@@ -73,5 +73,6 @@ class Diagnostic:
         }
         values.update(kwargs)
         return Diagnostic(
-            self.code, self.message, self.hint, Location(**values), self.severity  # type: ignore[arg-type]
+            self.code, self.message, self.hint, Location(**values),  # type: ignore[arg-type]
+            self.severity,
         )

@@ -111,7 +111,7 @@ def _make_envelope(cls: type[T]) -> type[T]:
             current.default = None
     dc = dataclasses.dataclass(cls)
     ports = tuple(
-        f.name for f in dataclasses.fields(dc)
+        f.name for f in dataclasses.fields(dc)  # type: ignore[arg-type]
         if not f.name.startswith("_") and not _is_classvar(dc, f.name)
     )
     if EnvelopeMixin not in dc.__mro__:

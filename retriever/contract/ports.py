@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .model import ElementKind, SideDesc
 
@@ -93,3 +94,9 @@ class PortTable:
     def by_field(self, field: str) -> list[Port]:
         """Every port whose field is ``field`` (any alias)."""
         return list(self._by_field.get(field, []))
+
+
+@lru_cache(maxsize=4096)
+def port_table(side: SideDesc) -> PortTable:
+    """The (cached) :class:`PortTable` of a side; tables are read-only once built."""
+    return PortTable(side)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from .catalogue import RULES
 from .diagnostics import Diagnostic, Location
 from .model import EdgeDesc, ElementKind, FlowDesc, SideDesc
-from .ports import PortTable
+from .ports import PortTable, port_table
 from .typenames import compatible
 
 
@@ -79,8 +79,8 @@ def check_step_return(flow: FlowDesc) -> list[Diagnostic]:
     got = flow.step_return
     ok = got == want or compatible(got, want)
     if not ok and want != "None":
-        ok = got in (f"Union[{want}, None]", f"Union[None, {want}]") or compatible(
-            got, f"Union[None, {want}]") and got.startswith("Union[")
+        ok = got in (f"Union[{want}, None]", f"Union[None, {want}]") or (compatible(
+            got, f"Union[None, {want}]") and got.startswith("Union["))
     if ok:
         return []
     return [RULES["RET005"].diag(
@@ -92,7 +92,7 @@ def check_clock(flow: FlowDesc) -> list[Diagnostic]:
     """RET106: every Trigger/Hybrid field names one of the flow's input ports."""
     if not flow.trigger_fields:
         return []
-    table = PortTable(flow.inputs)
+    table = port_table(flow.inputs)
     out: list[Diagnostic] = []
     for name in flow.trigger_fields:
         res = table.resolve(name)
@@ -138,7 +138,7 @@ def resolve_edge(edge: EdgeDesc) -> EdgeResolution:
     Rules: RET101, RET102, RET103, RET104, RET105, RET003, RET108.
     """
     res = EdgeResolution()
-    src_t, dst_t = PortTable(edge.src.outputs), PortTable(edge.dst.inputs)
+    src_t, dst_t = port_table(edge.src.outputs), port_table(edge.dst.inputs)
     loc = _loc(edge.location, edge=edge.label)
     mapping = edge.map if edge.map is not None else (("*", "*"),)
     seen: set[tuple[str, str]] = set()

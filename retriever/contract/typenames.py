@@ -26,6 +26,30 @@ _ALIASES = {
 }
 
 
+# Static analysers (mypy) know these abstract classes by their ``typing`` home; at runtime
+# their generic aliases have ``collections.abc`` origins. Used by canonical_fullname only.
+_STATIC_ALIASES = {
+    f"typing.{n}": f"collections.abc.{n}"
+    for n in ("Iterable", "Iterator", "Sequence", "MutableSequence", "Mapping",
+              "MutableMapping", "Collection", "Container", "MutableSet", "Awaitable",
+              "Coroutine", "AsyncIterable", "AsyncIterator", "Generator", "AsyncGenerator",
+              "Hashable", "Sized", "Reversible", "KeysView", "ItemsView", "ValuesView",
+              "MappingView")
+}
+_STATIC_ALIASES["typing.AbstractSet"] = "collections.abc.Set"
+
+
+def canonical_fullname(fullname: str) -> str:
+    """Canonical name of a class known by its static full name (mypy's ``fullname``).
+
+    ``builtins.float`` -> ``float``; ``typing.Sequence`` -> ``collections.abc.Sequence``;
+    other names are kept. Gives the same string :func:`class_name` gives for the class.
+    """
+    if fullname.startswith("builtins."):
+        return fullname[len("builtins."):]
+    return _ALIASES.get(fullname, _STATIC_ALIASES.get(fullname, fullname))
+
+
 def class_name(cls: type) -> str:
     """Canonical name of a class."""
     module = getattr(cls, "__module__", "")
@@ -54,10 +78,10 @@ def type_name(tp: Any) -> str:
         base = class_name(origin) if isinstance(origin, type) else str(origin)
         if base == "numpy.ndarray":
             return base  # dtype/shape parameters are not checked statically
-        args = typing.get_args(tp)
-        if not args:
+        params = typing.get_args(tp)
+        if not params:
             return base
-        return base + "[" + ", ".join(type_name(a) for a in args) + "]"
+        return base + "[" + ", ".join(type_name(a) for a in params) + "]"
     if isinstance(tp, type):
         return class_name(tp)
     return ANY

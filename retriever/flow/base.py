@@ -39,7 +39,7 @@ class FlowSignature:
 def _tupleize(param: Any) -> Any:
     # Flow[(A, B), C]: a tuple literal is the same contract as tuple[A, B].
     if isinstance(param, tuple):
-        return tuple.__class_getitem__(param)  # type: ignore[attr-defined]
+        return tuple.__class_getitem__(param)
     return param
 
 
@@ -69,7 +69,7 @@ def _substitute(tp: Any, subst: dict[Any, Any]) -> Any:
         return subst.get(tp, tp)
     args = typing.get_args(tp)
     if args and typing.get_origin(tp) is tuple:
-        return tuple.__class_getitem__(tuple(_substitute(a, subst) for a in args))  # type: ignore[attr-defined]
+        return tuple.__class_getitem__(tuple(_substitute(a, subst) for a in args))
     return tp
 
 

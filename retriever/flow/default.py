@@ -27,8 +27,9 @@ def default_pipeline() -> Pipeline:
 
 def reset_default_pipeline() -> Pipeline:
     """Replace this thread's default pipeline with a new empty one, now."""
-    _local.pipeline = Pipeline("default")
-    return _local.pipeline  # type: ignore[no-any-return]
+    pipe = Pipeline("default")
+    _local.pipeline = pipe
+    return pipe
 
 
 def clear_default_pipeline() -> None:
@@ -43,4 +44,4 @@ def connect(src: TemporalFlow, dst: TemporalFlow, *, sync: Any = UNSET,
     No adapter is injected: pass ``sync=`` or set ``retriever.init(default_sync=...)``.
     """
     pipe = active_pipeline() or default_pipeline()
-    return pipe.connect(src, dst, sync=sync, map=map, edge_config=edge_config)  # type: ignore[no-any-return]
+    return pipe.connect(src, dst, sync=sync, map=map, edge_config=edge_config)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import typing
+import weakref
+from dataclasses import replace
 from typing import Any
 
 from retriever.contract.diagnostics import Location
@@ -48,20 +50,34 @@ def _el(tp: Any) -> str:
 
 
 _EMPTY = SideDesc(())
+# Descriptions depend only on the class; big graphs describe the same class many times.
+_CLASS_CACHE: weakref.WeakKeyDictionary[type, FlowDesc] = weakref.WeakKeyDictionary()
+
+
+def _class_desc(cls: type) -> FlowDesc:
+    cached = _CLASS_CACHE.get(cls)
+    if cached is not None and cls.__dict__.get("__retriever_signature__", None) is not None:
+        return cached
+    sig = getattr(cls, "__retriever_signature__", None)
+    desc = FlowDesc(
+        name=cls.__qualname__,
+        inputs=describe_side(sig.inputs) if sig else _EMPTY,
+        outputs=describe_side(sig.outputs) if sig else _EMPTY,
+        location=flow_location(cls),
+        step_return=step_return_name(cls),
+    )
+    _CLASS_CACHE[cls] = desc
+    return desc
 
 
 def describe_flow(cls: type, name: str | None = None, clock: Clock | None = None,
                   location: Location | None = None) -> FlowDesc:
     """The :class:`FlowDesc` of a flow class (with its clock, when attached)."""
-    sig = getattr(cls, "__retriever_signature__", None)
-    inputs = describe_side(sig.inputs) if sig else _EMPTY
-    outputs = describe_side(sig.outputs) if sig else _EMPTY
-    return FlowDesc(
+    base = _class_desc(cls)
+    return replace(
+        base,
         name=name or cls.__qualname__,
-        inputs=inputs,
-        outputs=outputs,
-        location=location or flow_location(cls),
+        location=location or base.location,
         trigger_fields=tuple(clock.trigger) if clock else (),
         clock=clock.kind if clock else None,
-        step_return=step_return_name(cls),
     )

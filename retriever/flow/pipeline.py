@@ -17,7 +17,7 @@ from retriever.contract.catalogue import RULES
 from retriever.contract.diagnostics import Diagnostic, Location
 from retriever.contract.errors import ConfigError, ValidationError
 from retriever.contract.model import EdgeDesc, FlowDesc
-from retriever.contract.ports import PortTable
+from retriever.contract.ports import port_table
 from retriever.contract.rules import RuleOptions, check_fan_in, check_flow, resolve_edge
 from retriever.contract.wire import to_json_value
 
@@ -43,6 +43,8 @@ class Connection:
     edge_config: dict[str, EdgeConfig]
     pairs: list[tuple[str, str]] = field(default_factory=list)
     location: Location = field(default_factory=Location)
+    # The rule engine's verdict at connect time, and the default-sync state it assumed.
+    checked: tuple[EdgeDesc, list[Diagnostic], bool] | None = None
 
     @property
     def label(self) -> str:
@@ -194,8 +196,10 @@ class Pipeline:
         if s is d:
             report([RULES["RET112"].diag(f"{s.name} is connected to itself",
                                          location=conn.location)])
-        resolution = resolve_edge(self._edge_desc(conn))
+        desc = self._edge_desc(conn)
+        resolution = resolve_edge(desc)
         conn.pairs = resolution.pairs
+        conn.checked = (desc, resolution.diagnostics, desc.has_default_sync)
         self._connections.append(conn)
         if resolution.diagnostics:
             try:
@@ -233,7 +237,7 @@ class Pipeline:
                 changing.append(key)
         desc_src = self.flow_desc(conn.src)
         if "*" in changing:
-            changing = PortTable(desc_src.outputs).names()
+            changing = port_table(desc_src.outputs).names()
         return EdgeDesc(
             src=desc_src,
             dst=self.flow_desc(conn.dst),
@@ -266,12 +270,18 @@ class Pipeline:
             seen_classes.add(cls)
             out.extend(found)
             out.extend(self._init_config_diagnostics(tf))
-        edges = []
+        edges: list[tuple[EdgeDesc, list[tuple[str, str]]]] = []
+        has_default = self.default_sync_for() is not None
         for conn in self._connections:
-            desc = self._edge_desc(conn)
-            res = resolve_edge(desc)
+            if conn.checked is not None and conn.checked[2] == has_default:
+                edesc, efound, _ = conn.checked
+                out.extend(efound)
+                edges.append((edesc, conn.pairs))
+                continue
+            edesc = self._edge_desc(conn)
+            res = resolve_edge(edesc)
             out.extend(res.diagnostics)
-            edges.append((desc, res.pairs))
+            edges.append((edesc, res.pairs))
         out.extend(check_fan_in(edges))
         return _dedupe(out)
 

@@ -53,14 +53,15 @@ def build_execution(ir: IR, *, policy: Any = "per-flow") -> ExecutionGraph:
             order.append(pid)
         members[pid].append(n.id)
     partitions = []
+    nodes = {n.id: n for n in ir.nodes}
     for pid in order:
-        machines = {ir.node(n).placement.machine for n in members[pid]} - {None}
+        machines = {m for nid in members[pid] if (m := nodes[nid].placement.machine)}
         if len(machines) > 1:
             raise IRError(f"partition {pid!r} mixes machines {sorted(machines)}",
                           hint="flows placed on different machines cannot share a process")
         labels: dict[str, str] = {}
-        for n in members[pid]:
-            labels.update(ir.node(n).placement.labels)
+        for nid in members[pid]:
+            labels.update(nodes[nid].placement.labels)
         partitions.append(PartitionIR(
             id=pid, nodes=members[pid],
             placement=PlacementIR(machine=next(iter(machines), None), labels=labels)))

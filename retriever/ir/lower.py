@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from retriever.contract.errors import ValidationError
-from retriever.contract.ports import PortTable
+from retriever.contract.ports import PortTable, port_table
 from retriever.contract.signature import Side
 from retriever.contract.wire import to_json_value
 from retriever.flow.edge import DEFAULT_ON_FULL, DEFAULT_QSIZE
@@ -13,8 +16,7 @@ from retriever.flow.pipeline import Connection, Pipeline
 from retriever.flow.temporal import TemporalFlow
 
 from .execution import build_execution
-from .model import IR, AdapterIR, ClockIR, EdgeIR, EdgePortIR, ElementIR, NodeIR, PlacementIR
-from .model import PortIR, SideIR
+from .model import IR, ClockIR, ElementIR, NodeIR, PlacementIR, PortIR, SideIR
 from .resolve import identity, main_source_file
 
 
@@ -47,44 +49,59 @@ def _node_ir(pipe: Pipeline, tf: TemporalFlow) -> NodeIR:
         clock=ClockIR(**clock),
         inputs=_side_ir(sig.inputs),
         outputs=_side_ir(sig.outputs),
-        input_ports=_ports(PortTable(desc.inputs)),
-        output_ports=_ports(PortTable(desc.outputs)),
+        input_ports=_ports(port_table(desc.inputs)),
+        output_ports=_ports(port_table(desc.outputs)),
         placement=PlacementIR(machine=tf.machine, labels=dict(tf.labels)),
         restart=tf.restart,
         source_file=main_source_file() if ident.startswith("__main__:") else None,
     )
 
 
-def _edge_ir(pipe: Pipeline, conn: Connection, index: int) -> EdgeIR:
+def _edge_ir(pipe: Pipeline, conn: Connection, index: int) -> dict[str, Any]:
     ports = []
     default = pipe.default_sync_for()
     for src_port, dst_port in conn.pairs:
         adapter, cfg = conn.port_policy(src_port)
         adapter = adapter or default
         assert adapter is not None  # validation guarantees a sync policy (RET108)
-        ports.append(EdgePortIR(
-            src_port=src_port, dst_port=dst_port,
-            adapter=AdapterIR(**adapter.to_config()),
-            qsize=cfg.qsize or DEFAULT_QSIZE,
-            on_full=cfg.on_full or DEFAULT_ON_FULL,
-        ))
-    return EdgeIR(id=f"e{index}:{conn.src.name}->{conn.dst.name}", src=str(conn.src.name),
-                  dst=str(conn.dst.name), ports=ports)
+        ports.append({
+            "src_port": src_port, "dst_port": dst_port, "adapter": adapter.to_config(),
+            "qsize": cfg.qsize or DEFAULT_QSIZE, "on_full": cfg.on_full or DEFAULT_ON_FULL,
+        })
+    # Plain dicts validated once by IR.model_validate: pydantic's core does that in bulk
+    # far faster than building tens of thousands of models one by one.
+    return {"id": f"e{index}:{conn.src.name}->{conn.dst.name}", "src": str(conn.src.name),
+            "dst": str(conn.dst.name), "ports": ports}
 
 
 def lower(pipe: Pipeline, *, strict_single_io: bool = False) -> IR:
     """Validate ``pipe`` (raising one error that lists every problem) and lower it."""
-    found = pipe.diagnostics(strict_single_io=strict_single_io)
+    with _no_gc():
+        found = pipe.diagnostics(strict_single_io=strict_single_io)
     if found:
         n = len(found)
         raise ValidationError(
             found, title=f"pipeline {pipe.name!r} is invalid ({n} problem{'s' * (n != 1)})")
-    return IR(
-        name=pipe.name,
-        nodes=[_node_ir(pipe, tf) for tf in pipe.nodes],
-        edges=[_edge_ir(pipe, c, i) for i, c in enumerate(pipe.connections)],
-        metadata={"strict_single_io": strict_single_io},
-    )
+    with _no_gc():
+        return IR.model_validate({
+            "name": pipe.name,
+            "nodes": [_node_ir(pipe, tf) for tf in pipe.nodes],
+            "edges": [_edge_ir(pipe, c, i) for i, c in enumerate(pipe.connections)],
+            "metadata": {"strict_single_io": strict_single_io},
+        })
+
+
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    # Lowering allocates many small objects and no cycles; generational GC passes over
+    # a large graph would otherwise dominate the time of big pipelines.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def validate_service(pipe: Pipeline, *, strict_single_io: bool = False) -> IR:

@@ -8,7 +8,7 @@ from .execute import backend_names, execute_ir, register_backend
 from .lag import LagTracker
 from .node import NodeRuntime
 from .report import FlowStats, RunHandle, RunReport
-from .stepper import StepResult, Stepper
+from .stepper import Stepper, StepResult
 
 del _facade, _inprocess
 

@@ -10,7 +10,7 @@ from retriever.flow.services import register_service
 from retriever.ir.lower import lower
 
 from .execute import execute_ir
-from .stepper import StepResult, Stepper
+from .stepper import Stepper, StepResult
 
 
 def live_flows(pipe: Pipeline) -> dict[str, Any]:

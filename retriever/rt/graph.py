@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -22,19 +23,26 @@ def topo_order(ir: IR, only: Iterable[str] | None = None) -> list[str]:
         if e.src in keep and e.dst in keep and e.src != e.dst:
             succ[e.src].append(e.dst)
             indeg[e.dst] += 1
+    position = {n: i for i, n in enumerate(names)}
+    ready = [n for n in names if indeg[n] == 0]
+    heapq.heapify(ready_heap := [(position[n], n) for n in ready])
     order: list[str] = []
     placed: set[str] = set()
+    cursor = 0  # first not-yet-placed node in insertion order, for breaking cycles
     while len(order) < len(names):
-        ready = [n for n in names if n not in placed and indeg[n] == 0]
-        if not ready:  # a cycle: take the first remaining node in insertion order
-            ready = [next(n for n in names if n not in placed)]
-        for n in ready:
-            if n in placed:
-                continue
-            placed.add(n)
-            order.append(n)
-            for m in succ[n]:
-                indeg[m] -= 1
+        if not ready_heap:  # a cycle: take the first remaining node in insertion order
+            while names[cursor] in placed:
+                cursor += 1
+            heapq.heappush(ready_heap, (cursor, names[cursor]))
+        _, n = heapq.heappop(ready_heap)
+        if n in placed:
+            continue
+        placed.add(n)
+        order.append(n)
+        for m in succ[n]:
+            indeg[m] -= 1
+            if indeg[m] == 0 and m not in placed:
+                heapq.heappush(ready_heap, (position[m], m))
     return order
 
 
@@ -48,12 +56,14 @@ def build_runtimes(ir: IR, live: Mapping[str, Any] | None = None,
         for name in order:
             node = ir.node(name)
             runtimes[name] = NodeRuntime(node, instantiate_flow(node, live.get(name)))
-    except BaseException:
+    except BaseException as primary:
+        # Start-up failed: finalize what was started; the start-up error stays the one
+        # raised, and any finalize failure is attached to it as a note.
         for rt in runtimes.values():
             try:
                 rt.finalize()
-            except Exception:  # already failing: the original error wins
-                pass
+            except Exception as exc:
+                primary.add_note(f"also, while cleaning up: {exc}")
         raise
     for e in ir.edges:
         if e.dst in runtimes:

@@ -73,3 +73,9 @@ class ShapeError(PayloadError):
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+class FrameMismatchError(PayloadError):
+    """Two stamped values cannot be combined because their frames do not meet."""
+
+    code = "RET726"

@@ -240,7 +240,7 @@ def _dataclass(data: Any, tp: type, where: str) -> Any:
 
 
 def _null_default_fields(cls: type) -> frozenset[str]:
-    return frozenset(f.name for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+    return frozenset(f.name for f in dataclasses.fields(cls)
                      if f.default is None)
 
 
@@ -279,6 +279,6 @@ def field_hints(cls: type) -> dict[str, Any]:
         raise JsonCodecError(f"cannot resolve the field types of {cls.__qualname__}: {exc}",
                              hint="define the class and the types it names at module "
                                   "level") from exc
-    out = {f.name: hints.get(f.name, Any) for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    out = {f.name: hints.get(f.name, Any) for f in dataclasses.fields(cls)}
     _HINTS[cls] = out
     return out

@@ -24,7 +24,13 @@ from typing import Any, TypeVar
 import numpy as np
 
 from .errors import JsonCodecError, SchemaError, TypeRegistryError
-from .jsonable import array_from_jsonable, array_to_jsonable, field_hints, from_jsonable, to_jsonable
+from .jsonable import (
+    array_from_jsonable,
+    array_to_jsonable,
+    field_hints,
+    from_jsonable,
+    to_jsonable,
+)
 
 __all__ = [
     "DRAFT",
@@ -282,7 +288,7 @@ class _Generator:
         except JsonCodecError as exc:
             raise SchemaError(exc.message, hint=exc.hint) from exc
         props: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        for f in dataclasses.fields(cls):
             sub = self.schema(hints[f.name], f"{where}.{f.name}")
             if f.default is None and not _accepts_null(sub):
                 sub = {"anyOf": [sub, {"type": "null"}]}

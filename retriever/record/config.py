@@ -1,0 +1,77 @@
+"""``RecordConfig``: where a recording goes and what it keeps."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from retriever.contract.errors import ConfigError
+
+#: File extensions a recording can be written to / read from.
+FORMATS = {".rrd": "rrd", ".mcap": "mcap"}
+
+
+def format_of(path: str | Path) -> str:
+    """``"rrd"`` or ``"mcap"`` from the file extension (ConfigError otherwise)."""
+    suffix = Path(path).suffix.lower()
+    try:
+        return FORMATS[suffix]
+    except KeyError:
+        raise ConfigError(
+            f"cannot record to {str(path)!r}: unknown extension {suffix or '(none)'!r}",
+            hint="use a path ending in .rrd (Rerun) or .mcap (Foxglove, MCAP tools)",
+            code="RET808") from None
+
+
+@dataclass(frozen=True)
+class RecordConfig:
+    """Where to record and what to keep.
+
+    ``path`` is the main file (``.rrd`` or ``.mcap``); every path in ``mirrors`` gets
+    the same data in its own format, so one run can write both. ``inputs=False`` keeps
+    only the flows' outputs (replay needs only those). ``flush_every_step`` makes each
+    step reach the disk before the next one starts, so a killed process loses at most
+    the step in flight. ``application_id`` and ``recording_id`` name the Rerun
+    recording (a fresh id when None).
+    """
+
+    path: str | Path
+    mirrors: Sequence[str | Path] = field(default_factory=tuple)
+    inputs: bool = True
+    flush_every_step: bool = True
+    application_id: str = "retriever"
+    recording_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.mirrors, (str, Path)):
+            object.__setattr__(self, "mirrors", (self.mirrors,))
+        else:
+            object.__setattr__(self, "mirrors", tuple(self.mirrors))
+        seen: set[Path] = set()
+        for p in self.paths:
+            format_of(p)
+            resolved = Path(p).resolve()
+            if resolved in seen:
+                raise ConfigError(f"{p} is listed twice in the record config",
+                                  hint="give the main path and each mirror once")
+            seen.add(resolved)
+
+    @property
+    def paths(self) -> list[Path]:
+        """The main path followed by the mirrors."""
+        return [Path(self.path), *(Path(m) for m in self.mirrors)]
+
+    @classmethod
+    def coerce(cls, value: Any) -> RecordConfig:
+        """A config from a ``RecordConfig``, a path, or a list of paths."""
+        if isinstance(value, RecordConfig):
+            return value
+        if isinstance(value, (str, Path)):
+            return cls(path=value)
+        if isinstance(value, (list, tuple)) and value and all(
+                isinstance(v, (str, Path)) for v in value):
+            return cls(path=value[0], mirrors=tuple(value[1:]))
+        raise ConfigError(f"record={value!r} is not a path or a RecordConfig",
+                          hint="pass record='run.rrd' or RecordConfig(path=..., mirrors=...)")

@@ -1,0 +1,116 @@
+"""How a pipeline's ports map onto recording channels, and the recording header.
+
+Every port of every flow becomes one channel (an MCAP topic, a Rerun entity) named
+``/flows/<flow>/out/<port>`` or ``/flows/<flow>/in/<port>``. The header, stored in
+both formats, lists the channels with their canonical type names; it never names code
+to import (port types for decoding always come from the live pipeline).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from retriever.contract.composite import CompositeView
+from retriever.contract.envelope import envelope_field_types
+from retriever.ir.model import IR, NodeIR, PortIR
+from retriever.ir.resolve import resolve_class
+
+MAGIC = "retriever-recording"
+VERSION = 1
+SIDES = ("out", "in")
+
+
+def topic(flow: str, side: str, port: str) -> str:
+    """The channel / entity path of one port."""
+    return f"/flows/{flow}/{side}/{port}"
+
+
+@dataclass(frozen=True)
+class ChannelSpec:
+    """One recorded port: its channel name, owner, side, port name and type name."""
+
+    topic: str
+    flow: str
+    side: str
+    port: str
+    type: str
+
+    def as_json(self) -> dict[str, str]:
+        """The header entry."""
+        return {"topic": self.topic, "flow": self.flow, "side": self.side, "port": self.port,
+                "type": self.type}
+
+
+def channel_specs(ir: IR, *, inputs: bool = True) -> list[ChannelSpec]:
+    """Every recorded port of ``ir`` (outputs first per flow, then inputs)."""
+    out = []
+    for node in ir.nodes:
+        sides: list[tuple[str, list[PortIR]]] = [("out", node.output_ports)]
+        if inputs:
+            sides.append(("in", node.input_ports))
+        for side, ports in sides:
+            for p in ports:
+                out.append(ChannelSpec(topic(node.id, side, p.name), node.id, side, p.name,
+                                       p.type))
+    return out
+
+
+def header(ir: IR, specs: Iterable[ChannelSpec]) -> dict[str, Any]:
+    """The recording header (plain JSON data)."""
+    return {"format": MAGIC, "version": VERSION, "pipeline": ir.name,
+            "created_unix": time.time(),
+            "flows": [n.id for n in ir.nodes],
+            "channels": [s.as_json() for s in specs]}
+
+
+def port_types(node: NodeIR, side: str) -> dict[str, Any]:
+    """Python types of one side's ports, from the flow's own ``@io`` classes."""
+    sig = node.outputs if side == "out" else node.inputs
+    ports = node.output_ports if side == "out" else node.input_ports
+    classes = {e.alias or "": resolve_class(e.cls, node.source_file)
+               for e in sig.elements if e.cls}
+    out: dict[str, Any] = {}
+    for p in ports:
+        cls = classes.get(p.alias)
+        if cls is None and len(classes) == 1:
+            cls = next(iter(classes.values()))
+        out[p.name] = envelope_field_types(cls).get(p.field, Any) if cls else Any
+    return out
+
+
+def flatten_input(node: NodeIR, value: Any) -> dict[str, Any]:
+    """The ``{port: value}`` of a sampled input object (ports holding None left out)."""
+    if value is None:
+        return {}
+    out = {}
+    composite = isinstance(value, CompositeView)
+    for p in node.input_ports:
+        part = getattr(value, p.alias, None) if composite else value
+        v = getattr(part, p.field, None) if part is not None else None
+        if v is not None:
+            out[p.name] = v
+    return out
+
+
+def split_topic(name: str) -> tuple[str, str, str] | None:
+    """(flow, side, port) of a channel name made by :func:`topic`, else None."""
+    parts = name.strip("/").split("/", 3)
+    if len(parts) != 4 or parts[0] != "flows" or parts[2] not in SIDES:
+        return None
+    return parts[1], parts[2], parts[3]
+
+
+def check_header(meta: Mapping[str, Any]) -> str | None:
+    """What is wrong with a header read from a file (None when it is usable)."""
+    if meta.get("format") != MAGIC:
+        return "it has no retriever recording header"
+    version = meta.get("version")
+    if not isinstance(version, int) or version > VERSION:
+        return (f"it was written in recording format version {version!r}; this version "
+                f"of retriever reads up to {VERSION}")
+    if not isinstance(meta.get("channels"), list):
+        return "its header lists no channels"
+    return None

@@ -1,0 +1,235 @@
+"""``.rrd`` recordings through rerun-sdk: writing, and reading with ``rerun.chunk``.
+
+Layout: one entity per port (``/flows/<flow>/out/<port>``, ``.../in/<port>``), each
+sample logged on the ``step`` (sequence) and ``time`` (duration) timelines. A row holds
+what the viewer shows (scalar, image, tensor or text, see :mod:`.visual`) and, beside
+it, the exact value as msgspec bytes (:func:`retriever.contract.wire.encode`) in the
+``retriever_payload`` component, so replay gets numbers and arrays back bit for bit. The
+header (JSON) is a static ``retriever_header`` component on the ``/retriever`` entity.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import tempfile
+import uuid
+import warnings
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from retriever.contract import wire
+
+from . import deps, visual
+from .errors import RecordingError
+from .layout import ChannelSpec, check_header
+from .model import Channel, Recording, Sample
+
+HEADER_ENTITY = "/retriever"
+HEADER_COMPONENT = "retriever_header"
+PAYLOAD_COMPONENT = "retriever_payload"
+RRD_MAGIC = b"RRF2"
+_FRAME = struct.Struct("<QQ")  # message kind, payload length
+_STREAM_HEADER = 12  # magic, version, encoding options
+
+
+def entity_path(rr: Any, topic: str) -> str:
+    """The Rerun entity path of a channel (each part escaped)."""
+    return "/" + "/".join(rr.escape_entity_path_part(p) for p in topic.strip("/").split("/"))
+
+
+class RrdWriter:
+    """Writes the samples of a run to one ``.rrd`` file."""
+
+    def __init__(self, path: Path, meta: Mapping[str, Any], specs: Iterable[ChannelSpec], *,
+                 application_id: str = "retriever", recording_id: str | None = None,
+                 flush_every_step: bool = True) -> None:
+        rr = deps.rerun("writing .rrd recordings")
+        self.path = path
+        self._rr = rr
+        self._flush = flush_every_step
+        self._entities = {s.topic: entity_path(rr, s.topic) for s in specs}
+        _check_writable(path)
+        self._rec = rr.RecordingStream(application_id,
+                                       recording_id=recording_id or str(uuid.uuid4()))
+        self._rec.save(str(path))
+        text = json.dumps(dict(meta), indent=2)
+        self._rec.log(HEADER_ENTITY, rr.AnyValues(**{HEADER_COMPONENT: text}),
+                      rr.TextDocument(text, media_type="text/plain"), static=True)
+        self._rec.flush()
+        self._closed = False
+
+    def begin_step(self, step: int, now: float) -> None:
+        """Set the timelines for the samples of one step."""
+        self._rec.set_time("step", sequence=step)
+        self._rec.set_time("time", duration=now)
+
+    def write(self, topic: str, value: Any) -> None:
+        """Log one port value: its view and its exact bytes."""
+        rr = self._rr
+        payload = np.frombuffer(wire.encode(value), dtype=np.uint8)
+        entity = self._entities.get(topic) or entity_path(rr, topic)
+        self._rec.log(entity, visual.archetype(rr, value),
+                      rr.AnyValues(**{PAYLOAD_COMPONENT: payload}))
+
+    def end_step(self) -> None:
+        """Push the step to the file when flushing every step."""
+        if self._flush:
+            self._rec.flush()
+
+    def close(self) -> None:
+        """Flush and finish the file (footer included)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._rec.flush()
+        self._rec.disconnect()
+
+
+def _check_writable(path: Path) -> None:
+    try:
+        with open(path, "wb"):
+            pass
+    except OSError as exc:
+        raise RecordingError(path, f"cannot be created: {exc.strerror or exc}",
+                             hint="check that the directory exists and is writable",
+                             code="RET809") from None
+
+
+# ------------------------------------------------------------------------- reading
+
+
+def complete_prefix(path: Path) -> int:
+    """Length of the longest prefix of whole RRD frames (the file size when intact)."""
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        if fh.read(4) != RRD_MAGIC:
+            return 0
+        offset = _STREAM_HEADER
+        fh.seek(offset)
+        while True:
+            head = fh.read(_FRAME.size)
+            if len(head) < _FRAME.size:
+                return offset if len(head) else size
+            kind, length = _FRAME.unpack(head)
+            if kind == 0:  # end of stream: footer follows
+                return size
+            if offset + _FRAME.size + length > size:
+                return offset
+            offset += _FRAME.size + length
+            fh.seek(offset)
+
+
+def _open_chunks(path: Path) -> tuple[list[Any], bool]:
+    chunk = deps.rerun_chunk("reading .rrd recordings")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return list(chunk.RrdReader(str(path)).stream()), False
+    except (RuntimeError, ValueError, OSError) as exc:
+        first = str(exc)
+    prefix = complete_prefix(path)
+    if prefix <= _STREAM_HEADER or prefix >= path.stat().st_size:
+        raise RecordingError(path, f"is not a readable .rrd file ({_short(first)})",
+                             hint="the file is damaged; record it again", code="RET806")
+    fd, tmp = tempfile.mkstemp(suffix=".rrd")
+    try:
+        with os.fdopen(fd, "wb") as out, open(path, "rb") as src:
+            out.write(src.read(prefix))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return list(chunk.RrdReader(tmp).stream()), True
+    except (RuntimeError, ValueError) as exc:
+        raise RecordingError(path, f"is damaged and cannot be read ({_short(str(exc))})",
+                             code="RET806") from None
+    finally:
+        os.unlink(tmp)
+
+
+def _short(text: str) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else "unknown error"
+    return line[:200]
+
+
+def _decode(payload: Any, tp: Any) -> Any:
+    return wire.convert(wire.decode(payload), tp)
+
+
+def read_rrd(path: Path) -> Recording:
+    """Read a retriever ``.rrd`` (a cut-off file up to its last whole frame)."""
+    rr = deps.rerun("reading .rrd recordings")
+    chunks, truncated = _open_chunks(path)
+    meta: dict[str, Any] | None = None
+    rows: list[tuple[str, Any]] = []
+    for ch in chunks:
+        if ch.entity_path == HEADER_ENTITY:
+            meta = meta or _header_of(ch)
+        else:
+            rows.append((ch.entity_path, ch))
+    if meta is None:
+        raise RecordingError(path, "is an .rrd file but not a retriever recording "
+                             "(no /retriever header entity)", code="RET805",
+                             hint="record it with retriever (pipe.record / run(record=...))")
+    problem = check_header(meta)
+    if problem:
+        raise RecordingError(path, problem, code="RET805")
+    channels: dict[str, Channel] = {}
+    by_entity: dict[str, str] = {}
+    for c in meta["channels"]:
+        ch_ = Channel(c["topic"], c["flow"], c["side"], c["port"], c.get("type", "Any"))
+        channels[ch_.topic] = ch_
+        by_entity[entity_path(rr, ch_.topic)] = ch_.topic
+    samples: dict[str, list[Sample]] = {t: [] for t in channels}
+    for entity, ch in rows:
+        topic = by_entity.get(entity)
+        if topic is not None:
+            samples[topic].extend(_samples_of(ch))
+    for topic, lst in samples.items():
+        lst.sort(key=lambda s: s.step)
+        for s in lst:
+            channels[topic].seen(s.time)
+    return Recording(path=path, format="rrd", meta=meta, channels=channels, samples=samples,
+                     decoder=_decode, truncated=truncated)
+
+
+def _header_of(ch: Any) -> dict[str, Any] | None:
+    rb = ch.to_record_batch()
+    if HEADER_COMPONENT not in rb.schema.names:
+        return None
+    for cell in rb.column(HEADER_COMPONENT).to_pylist():
+        if cell:
+            try:
+                data = json.loads(cell[0])
+            except (ValueError, TypeError):
+                return None
+            return data if isinstance(data, dict) else None
+    return None
+
+
+def _samples_of(ch: Any) -> list[Sample]:
+    rb = ch.to_record_batch()
+    names = rb.schema.names
+    if PAYLOAD_COMPONENT not in names or "step" not in names:
+        return []
+    import pyarrow as pa  # rerun depends on pyarrow
+
+    steps = rb.column("step").to_numpy(zero_copy_only=False)
+    if "time" in names:
+        times = rb.column("time").cast(pa.int64()).to_numpy(zero_copy_only=False) / 1e9
+    else:
+        times = np.zeros(len(steps))
+    col = rb.column(PAYLOAD_COMPONENT)
+    offsets = col.offsets.to_numpy()
+    values = col.values.to_numpy(zero_copy_only=False)
+    valid = np.asarray(col.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    out = []
+    for i in range(len(rb)):
+        if not valid[i]:
+            continue
+        blob = values[offsets[i]:offsets[i + 1]]
+        out.append(Sample(int(steps[i]), float(times[i]), memoryview(blob)))
+    return out

@@ -1,0 +1,112 @@
+"""What the multiprocessing backend runs: partitions, channels and restart policies.
+
+Built once in the parent from the :class:`ExecutionGraph`. Workers are forked, so each
+one receives the plan as ordinary Python objects in its copied memory: nothing is
+serialised to start a worker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from retriever.contract.errors import ConfigError
+from retriever.ir.model import ExecutionGraph, PartitionIR
+
+PortPairs = list[tuple[str, str]]
+RESTART_POLICIES = ("never", "on-failure", "always")
+
+
+@dataclass
+class ChannelPlan:
+    """Everything partition ``src`` sends to partition ``dst`` (one socket)."""
+
+    index: int
+    src: str
+    dst: str
+    sources: dict[str, int] = field(default_factory=dict)  # source flow -> index
+    routes: dict[str, list[tuple[str, PortPairs]]] = field(default_factory=dict)
+    block: bool = False
+    capacity: int = 0
+
+    @property
+    def dst_flows(self) -> list[str]:
+        """Destination flows fed by this channel."""
+        seen: list[str] = []
+        for dsts in self.routes.values():
+            for name, _ in dsts:
+                if name not in seen:
+                    seen.append(name)
+        return seen
+
+
+@dataclass
+class RestartPolicy:
+    """When to restart a partition's process, and how often at most."""
+
+    policy: str = "never"
+    max_restarts: int = 3
+    window: float = 60.0
+
+    def allows(self, failed: bool) -> bool:
+        """Whether an exit (``failed`` or clean) may be followed by a restart."""
+        if self.policy == "always":
+            return True
+        return self.policy == "on-failure" and failed
+
+
+@dataclass
+class Plan:
+    """The physical plan of one multiprocessing run."""
+
+    graph: ExecutionGraph
+    partitions: dict[str, PartitionIR]
+    channels: list[ChannelPlan]
+    restart: dict[str, RestartPolicy]
+    owner: dict[str, str]  # flow -> partition
+
+
+def _restart_of(raw: dict[str, Any] | None, flow: str) -> RestartPolicy:
+    if not raw:
+        return RestartPolicy()
+    policy = raw.get("policy", "never")
+    if policy not in RESTART_POLICIES:
+        raise ConfigError(f"flow {flow!r} has an unknown restart policy {policy!r}",
+                          hint="use never, on-failure or always")
+    return RestartPolicy(policy, int(raw.get("max_restarts", 3)),
+                         float(raw.get("window", 60.0)))
+
+
+def make_plan(graph: ExecutionGraph) -> Plan:
+    """Derive channels (one per ordered pair of partitions that exchange messages)."""
+    ir = graph.ir
+    owner = {n: p.id for p in graph.partitions for n in p.nodes}
+    channels: dict[tuple[str, str], ChannelPlan] = {}
+    for e in ir.edges:
+        ps, pd = owner[e.src], owner[e.dst]
+        if ps == pd:
+            continue
+        ch = channels.get((ps, pd))
+        if ch is None:
+            ch = channels[(ps, pd)] = ChannelPlan(len(channels), ps, pd)
+        if e.src not in ch.sources:
+            ch.sources[e.src] = len(ch.sources)
+            ch.routes[e.src] = []
+        ch.routes[e.src].append((e.dst, [(p.src_port, p.dst_port) for p in e.ports]))
+        for p in e.ports:
+            if p.on_full == "block":
+                ch.capacity = p.qsize if not ch.block else min(ch.capacity, p.qsize)
+                ch.block = True
+            elif not ch.block:
+                ch.capacity = max(ch.capacity, p.qsize)
+    restart: dict[str, RestartPolicy] = {}
+    for part in graph.partitions:
+        chosen = RestartPolicy()
+        for name in part.nodes:
+            pol = _restart_of(ir.node(name).restart, name)
+            if pol.policy != "never":
+                chosen = pol
+                break
+        restart[part.id] = chosen
+    return Plan(graph, {p.id: p for p in graph.partitions}, list(channels.values()), restart,
+                owner)
