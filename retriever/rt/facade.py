@@ -22,9 +22,26 @@ def stepper_for(pipe: Pipeline) -> Stepper:
     """The pipeline's stepper, created (validated, flows started) on first use."""
     session = pipe.runtime_session
     if session is None or session.closed:
-        session = Stepper(lower(pipe), live_flows(pipe))
+        pending = _PENDING_REPLAY.pop(pipe, {})
+        live = live_flows(pipe)
+        for name in pending:  # a replayed flow is not started (it may need hardware)
+            live[name] = _ReplayStandIn()
+        session = Stepper(lower(pipe), live)
+        session.replay.update(pending)
         pipe.runtime_session = session
     return session  # type: ignore[no-any-return]
+
+
+def set_replay(pipe: Pipeline, flow: str, source: ReplaySource) -> None:
+    """Publish ``source``'s messages instead of running ``flow`` in the pipeline's stepper.
+
+    Applies to the open stepper, or to the next one created; ``close_stepper`` ends it.
+    """
+    session = pipe.runtime_session
+    if session is not None and not session.closed:
+        session.replay[flow] = source
+    else:
+        _PENDING_REPLAY.setdefault(pipe, {})[flow] = source
 
 
 def step(pipe: Pipeline, *, dt: float | None = None, now: float | None = None) -> StepResult:
@@ -36,18 +53,27 @@ def close_stepper(pipe: Pipeline) -> None:
     """``Pipeline.close_stepper``."""
     session = pipe.runtime_session
     pipe.runtime_session = None
+    _PENDING_REPLAY.pop(pipe, None)
     if session is not None:
         session.close()
 
 
 def run(pipe: Pipeline, *, backend: str = "multiprocessing", duration: float | None = None,
         blocking: bool = True, record: Any = None, **options: Any) -> Any:
-    """``Pipeline.run``."""
-    if record is not None:
+    """``Pipeline.run``.
+
+    ``record=`` works with ``backend="in-process"`` only; recording and live viewing
+    (``visualize=``) of in-process runs are implemented by ``retriever.record``.
+    """
+    in_process = backend in _IN_PROCESS
+    if record is not None and not in_process:
         raise ConfigError(
-            f"pipe.run(record=...) is not supported on backend {backend!r}",
-            hint="use pipe.record(path, steps=..., dt=...) or pipe.run(backend='in-process', "
-                 "record=...)")
+            f"pipe.run(record=...) cannot record on backend {backend!r}",
+            hint="pass backend='in-process' to record a run, or use "
+                 "pipe.record(path, steps=..., dt=...)")
+    if in_process and (record is not None or options.get("visualize")):
+        return service("record_run")(pipe, record=record, duration=duration,
+                                     blocking=blocking, **options)
     ir = lower(pipe)
     live = live_flows(pipe) if backend in ("in-process", "inprocess") else None
     return execute_ir(ir, backend, duration=duration, blocking=blocking, live=live, **options)

@@ -82,9 +82,7 @@ class StateStore:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with open(tmp, "wb") as fh:
-                fh.write(payload)
-                fh.flush()
-                os.fsync(fh.fileno())
+                fh.write(payload)  # no fsync: a killed process is the case covered
             os.replace(tmp, self.path)
         except OSError as exc:
             raise self._error("write", exc) from None

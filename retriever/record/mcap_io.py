@@ -1,0 +1,285 @@
+"""``.mcap`` recordings through the ``mcap`` package: JSON messages with JSON Schemas.
+
+One channel per port (topic ``/flows/<flow>/<side>/<port>``), message encoding
+``json``, schema encoding ``jsonschema``: what Foxglove decodes without plugins. Each
+message is the object ``{"value": <JSON form>}`` (Foxglove wants objects at the top),
+where the JSON form is :func:`retriever.types.registry.to_jsonable` (numpy arrays as
+dtype + shape + base64 bytes, so they come back exactly). A message's ``sequence`` is
+the step index and its log/publish time the step time in nanoseconds.
+
+The file is written unchunked and pushed to disk after every step, so a process killed
+mid-run leaves whole records followed by at most one partial one; the reader keeps
+everything before it.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import io
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+import msgspec
+import numpy as np
+
+from retriever.types.errors import JsonCodecError, SchemaError
+from retriever.types.registry import DRAFT, from_jsonable, json_schema, to_jsonable
+
+from . import deps
+from .errors import RecordingError
+from .layout import ChannelSpec, check_header
+from .model import Channel, Recording, Sample
+
+PROFILE = "retriever"
+METADATA_NAME = "retriever"
+MCAP_MAGIC = b"\x89MCAP0\r\n"
+_ARRAY_KEYS = frozenset(("dtype", "shape", "data"))
+
+
+def channel_schema(spec: ChannelSpec, tp: Any) -> dict[str, Any]:
+    """The JSON Schema of one channel's messages (``{"value": ...}``)."""
+    try:
+        inner = json_schema(tp)
+    except SchemaError:
+        inner = {}
+    inner.pop("$schema", None)
+    defs = inner.pop("$defs", {})
+    if _refers_to_root(inner) or any(_refers_to_root(d) for d in defs.values()):
+        defs = {k: _retarget(v) for k, v in defs.items()}
+        defs["value"] = _retarget(inner)
+        inner = {"$ref": "#/$defs/value"}
+    root: dict[str, Any] = {
+        "$schema": DRAFT, "title": spec.topic, "type": "object",
+        "description": f"port {spec.port!r} ({spec.side}) of flow {spec.flow!r}: {spec.type}",
+        "properties": {"value": inner}, "required": ["value"],
+        "additionalProperties": False}
+    if defs:
+        root["$defs"] = defs
+    return root
+
+
+def _refers_to_root(node: Any) -> bool:
+    if isinstance(node, dict):
+        return node.get("$ref") == "#" or any(_refers_to_root(v) for v in node.values())
+    if isinstance(node, list):
+        return any(_refers_to_root(v) for v in node)
+    return False
+
+
+def _retarget(node: Any) -> Any:
+    if isinstance(node, dict):
+        if node.get("$ref") == "#":
+            return {**node, "$ref": "#/$defs/value"}
+        return {k: _retarget(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_retarget(v) for v in node]
+    return node
+
+
+def _ns(t: float) -> int:
+    return max(0, round(t * 1e9))
+
+
+class McapWriter:
+    """Writes the samples of a run to one ``.mcap`` file."""
+
+    def __init__(self, path: Path, meta: Mapping[str, Any], specs: Iterable[ChannelSpec],
+                 types: Mapping[str, Any], *, flush_every_step: bool = True) -> None:
+        mw = deps.mcap("writing .mcap recordings", "writer")
+        self.path = path
+        self._flush = flush_every_step
+        try:
+            self._fh: IO[bytes] = open(path, "wb")  # noqa: SIM115 - closed in close()
+        except OSError as exc:
+            raise RecordingError(path, f"cannot be created: {exc.strerror or exc}",
+                                 hint="check that the directory exists and is writable",
+                                 code="RET809") from None
+        self._w = mw.Writer(self._fh, use_chunking=False,
+                            compression=mw.CompressionType.NONE, enable_data_crcs=True)
+        self._w.start(profile=PROFILE, library=f"retriever {_version()}")
+        self._w.add_metadata(METADATA_NAME, {"header": json.dumps(dict(meta))})
+        schemas: dict[tuple[str, bytes], int] = {}
+        self._channels: dict[str, int] = {}
+        for spec in specs:
+            data = json.dumps(channel_schema(spec, types.get(spec.topic, Any)),
+                              sort_keys=True).encode()
+            sid = schemas.get((spec.type, data))
+            if sid is None:
+                sid = self._w.register_schema(name=spec.type, encoding="jsonschema", data=data)
+                schemas[(spec.type, data)] = sid
+            self._channels[spec.topic] = self._w.register_channel(
+                topic=spec.topic, message_encoding="json", schema_id=sid,
+                metadata={"flow": spec.flow, "side": spec.side, "port": spec.port,
+                          "type": spec.type})
+        self._fh.flush()
+        self._step = 0
+        self._now = 0
+        self._enc = msgspec.json.Encoder()
+        self._closed = False
+
+    def begin_step(self, step: int, now: float) -> None:
+        """Remember the step index and time of the samples that follow."""
+        self._step = step
+        self._now = _ns(now)
+
+    def write(self, topic: str, value: Any) -> None:
+        """Write one port value as a JSON message."""
+        data = self._enc.encode({"value": to_jsonable(value, topic)})
+        self._w.add_message(self._channels[topic], log_time=self._now, data=data,
+                            publish_time=self._now, sequence=self._step)
+
+    def end_step(self) -> None:
+        """Push the step to the file when flushing every step."""
+        if self._flush:
+            self._fh.flush()
+
+    def close(self) -> None:
+        """Write the summary and footer and close the file."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._w.finish()
+        finally:
+            self._fh.close()
+
+
+# ------------------------------------------------------------------------- reading
+
+
+class _Exact(io.RawIOBase):
+    """A reader that refuses short reads (so a cut-off record is never half-parsed)."""
+
+    def __init__(self, fh: IO[bytes], size: int, end_of_file: type[Exception]) -> None:
+        self._fh = fh
+        self._left = size
+        self._eof = end_of_file
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        if n < 0 or n > self._left:
+            raise self._eof()
+        data = self._fh.read(n)
+        if len(data) < n:
+            raise self._eof()
+        self._left -= n
+        return data
+
+
+def _revive(data: Any) -> Any:
+    """Plain JSON data with array objects turned back into numpy arrays (untyped ports)."""
+    if isinstance(data, dict):
+        if set(data) == _ARRAY_KEYS and isinstance(data["dtype"], str):
+            try:
+                return from_jsonable(data, np.ndarray)
+            except JsonCodecError:
+                return data
+        return {k: _revive(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_revive(v) for v in data]
+    return data
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("pyretriever")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def read_mcap(path: Path) -> Recording:
+    """Read a retriever ``.mcap`` (a cut-off file up to its last whole record)."""
+    sr = deps.mcap("reading .mcap recordings", "stream_reader")
+    rec = deps.mcap("reading .mcap recordings", "records")
+    exc_mod = deps.mcap("reading .mcap recordings", "exceptions")
+    size = path.stat().st_size
+    meta: dict[str, Any] | None = None
+    profile = None
+    schemas: dict[int, Any] = {}
+    channels: dict[int, Channel] = {}
+    samples: dict[str, list[Sample]] = {}
+    truncated = False
+    with open(path, "rb") as fh:
+        reader = sr.StreamReader(_Exact(fh, size, exc_mod.EndOfFile), validate_crcs=True,
+                                 record_size_limit=None)
+        try:
+            for r in reader.records:
+                if isinstance(r, rec.Header):
+                    profile = r.profile
+                elif isinstance(r, rec.Metadata) and r.name == METADATA_NAME:
+                    meta = _json(path, r.metadata.get("header", ""), "the header")
+                elif isinstance(r, rec.Schema):
+                    schemas[r.id] = r
+                elif isinstance(r, rec.Channel) and r.id not in channels:
+                    channels[r.id] = _channel(path, r, schemas.get(r.schema_id))
+                    samples.setdefault(r.topic, [])
+                elif isinstance(r, rec.Message):
+                    chan = channels.get(r.channel_id)
+                    if chan is None:
+                        raise RecordingError(path, f"a message refers to unknown channel "
+                                             f"{r.channel_id}", code="RET806")
+                    body = _json(path, r.data, f"a message on {chan.topic}")
+                    if not isinstance(body, dict) or "value" not in body:
+                        raise RecordingError(path, f"a message on {chan.topic} has no value",
+                                             code="RET806")
+                    samples[chan.topic].append(Sample(r.sequence, r.log_time / 1e9,
+                                                      body["value"]))
+        except exc_mod.EndOfFile:
+            truncated = True
+        except sr.CRCValidationError as exc:
+            raise RecordingError(path, f"is damaged: {exc}", code="RET806") from None
+        except exc_mod.McapError as exc:
+            raise RecordingError(path, f"is damaged: {exc}", code="RET806") from None
+    if profile is None:
+        raise RecordingError(path, "was cut off before its MCAP header ended", code="RET806")
+    if meta is None:
+        if truncated:
+            raise RecordingError(path, "was cut off before the retriever header was written",
+                                 code="RET806")
+        raise RecordingError(path, f"is an MCAP file (profile {profile!r}) but not a retriever "
+                             "recording (no retriever metadata)", code="RET805",
+                             hint="record it with retriever (pipe.record / run(record=...))")
+    problem = check_header(meta)
+    if problem:
+        raise RecordingError(path, problem, code="RET805")
+    by_topic = {c.topic: c for c in channels.values()}
+    for c in meta["channels"]:
+        by_topic.setdefault(c["topic"], Channel(c["topic"], c["flow"], c["side"], c["port"],
+                                                c.get("type", "Any")))
+        samples.setdefault(c["topic"], [])
+    for topic, lst in samples.items():
+        lst.sort(key=lambda s: s.step)
+        for s in lst:
+            by_topic[topic].seen(s.time)
+
+    def decode(payload: Any, tp: Any) -> Any:
+        if tp is Any:
+            return _revive(payload)
+        try:
+            return from_jsonable(payload, tp)
+        except JsonCodecError as exc:
+            raise RecordingError(path, f"a value does not fit the port type: {exc.message}",
+                                 code="RET811") from None
+
+    return Recording(path=path, format="mcap", meta=meta, channels=by_topic, samples=samples,
+                     decoder=decode, truncated=truncated)
+
+
+def _json(path: Path, data: str | bytes, what: str) -> Any:
+    try:
+        return msgspec.json.decode(data)
+    except msgspec.DecodeError as exc:
+        raise RecordingError(path, f"{what} is not valid JSON ({exc})", code="RET806") from None
+
+
+def _channel(path: Path, r: Any, schema: Any) -> Channel:
+    md = r.metadata or {}
+    parsed = None
+    if schema is not None and schema.encoding == "jsonschema":
+        parsed = _json(path, schema.data, f"the schema of {r.topic}")
+    return Channel(r.topic, md.get("flow", ""), md.get("side", ""), md.get("port", ""),
+                   md.get("type", schema.name if schema is not None else "Any"), parsed)

@@ -1,0 +1,125 @@
+"""Messages as Arrow arrays for dora, without pickle.
+
+One retriever message (``{port: value}``, every port of one step) travels as one dora
+output event, so it always arrives whole. Its Arrow value is either
+
+- a ``uint8`` array holding the msgspec encoding of the message (small messages), or
+- a dense union whose child 0 is that encoding and whose children 1..n are the raw
+  bytes of the message's large numpy arrays (``>= OUT_OF_BAND`` bytes). In the
+  encoding each such array is an extension value ``(index, dtype, shape)``; the
+  receiver views the child's buffer as an array without copying.
+
+Arrays above dora's 4 KiB threshold make the event go through dora's shared memory, and
+the large arrays are handed to Arrow as views of the numpy memory (no extra copy on the
+sending side beyond dora's own). Smaller arrays are encoded inline by
+:mod:`retriever.contract.wire`. Structured values are rebuilt as the receiving ports'
+declared types with :func:`retriever.contract.wire.convert`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+import numpy as np
+import pyarrow as pa
+
+from retriever.contract import wire
+
+OUT_OF_BAND = 4096
+EXT_BLOB = 0x52  # extension code of an out-of-band array reference
+_INLINE_ARRAY = wire.EXT_NDARRAY
+_REF = msgspec.msgpack.Encoder()
+_REF_DEC = msgspec.msgpack.Decoder(tuple[int, str, tuple[int, ...]])
+_UINT8 = pa.uint8()
+
+
+class DoraCodec:
+    """Encodes messages to Arrow arrays and back.
+
+    ``port_types`` maps port names (as they appear in decoded messages) to declared
+    types; structured values of those ports are rebuilt on decode.
+    """
+
+    __slots__ = ("_blobs", "_convert", "_decoder", "_encoder", "_views")
+
+    def __init__(self, port_types: Mapping[str, Any] | None = None) -> None:
+        self._convert = dict(port_types or {})
+        self._blobs: list[np.ndarray] = []
+        self._views: list[Any] = []
+        self._encoder = msgspec.msgpack.Encoder(enc_hook=self._enc_hook)
+        self._decoder = msgspec.msgpack.Decoder(ext_hook=self._ext_hook)
+
+    # ------------------------------------------------------------------ encode
+    def _enc_hook(self, obj: Any) -> Any:
+        if (isinstance(obj, np.ndarray) and obj.nbytes >= OUT_OF_BAND
+                and not obj.dtype.hasobject):
+            arr = np.ascontiguousarray(obj)
+            index = len(self._blobs)
+            self._blobs.append(arr)
+            ref = _REF.encode((index, arr.dtype.str, tuple(int(s) for s in arr.shape)))
+            return msgspec.msgpack.Ext(EXT_BLOB, ref)
+        # Everything else (small arrays, numpy scalars, dataclasses) the shared codec.
+        return msgspec.Raw(wire.encode(obj))
+
+    def encode(self, message: Mapping[str, Any]) -> pa.Array:
+        """One message as one Arrow array (see the module docs)."""
+        self._blobs.clear()
+        try:
+            head = self._encoder.encode(message)
+            blobs = list(self._blobs)
+        finally:
+            self._blobs.clear()
+        header = pa.array(np.frombuffer(head, dtype=np.uint8), type=_UINT8)
+        if not blobs:
+            return header
+        children = [header]
+        for arr in blobs:
+            flat = arr.reshape(-1).view(np.uint8)
+            buf = pa.py_buffer(flat)
+            children.append(pa.Array.from_buffers(_UINT8, buf.size, [None, buf]))
+        count = len(children)
+        types = pa.array(np.arange(count, dtype=np.int8), type=pa.int8())
+        offsets = pa.array(np.zeros(count, dtype=np.int32), type=pa.int32())
+        return pa.UnionArray.from_dense(types, offsets, children)
+
+    # ------------------------------------------------------------------ decode
+    def _ext_hook(self, code: int, data: memoryview) -> Any:
+        if code == EXT_BLOB:
+            index, dtype, shape = _REF_DEC.decode(data)
+            view = self._views[index]
+            arr = np.frombuffer(view, dtype=np.dtype(dtype)).reshape(shape)
+            arr.flags.writeable = False  # it may view dora's shared memory
+            return arr
+        if code == _INLINE_ARRAY:
+            # Re-wrap and let the shared codec decode its own extension type.
+            return wire.decode(msgspec.msgpack.encode(msgspec.msgpack.Ext(code, bytes(data))))
+        raise ValueError(f"unknown extension type {code} in a dora message")
+
+    def decode(self, value: pa.Array) -> dict[str, Any]:
+        """Decode an Arrow value made by :meth:`encode` into ``{port: value}``."""
+        if isinstance(value, pa.UnionArray):
+            count = value.type.num_fields
+            header = value.field(0)
+            self._views = [_bytes_view(value.field(i)) for i in range(1, count)]
+        else:
+            header = value
+            self._views = []
+        try:
+            msg: dict[str, Any] = self._decoder.decode(_bytes_view(header))
+        finally:
+            self._views = []
+        for port, tp in self._convert.items():
+            if port in msg:
+                msg[port] = wire.convert(msg[port], tp)
+        return msg
+
+
+def _bytes_view(arr: pa.Array) -> Any:
+    """The bytes of a uint8 Arrow array (a view when possible, no copy)."""
+    buf = arr.buffers()[1]
+    if buf is None:
+        return b""
+    start = arr.offset
+    return memoryview(buf)[start:start + len(arr)]

@@ -1,0 +1,100 @@
+"""Starting worker processes with ``fork`` and keeping them from outliving their parent.
+
+Why ``fork``: a forked worker starts in about a millisecond with every module (and the
+flows' classes) already imported, and it receives the run's plan as ordinary objects
+in its copied memory, so nothing is pickled to start it. ``spawn``/``forkserver`` would
+re-import numpy and the user's modules in each worker (hundreds of milliseconds) and
+pickle the process object. The pitfalls of ``fork`` are handled here:
+
+- only the forking thread survives in the child, so the child runs nothing but the
+  worker loop and leaves with ``os._exit`` (no inherited ``atexit`` handlers, no
+  flushing of the parent's stdio buffers, which are flushed before forking);
+- descriptors of other workers and other runs are closed in the child, so end of file
+  on a control socket really means that worker exited, and the death pipe's write end
+  lives only in the parent;
+- signal handlers are reset in the child (``SIGINT`` ignored: the parent coordinates
+  Ctrl-C; ``SIGTERM`` stops the worker cleanly).
+
+Every worker watches the read end of a *death pipe* on a small thread: when the parent
+dies, even by ``SIGKILL``, the pipe reports end of file and the worker stops itself
+(finalizing its flows) and exits.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import traceback
+import weakref
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+
+class Inheritable(Protocol):
+    """What a run exposes so that workers of other runs can close its descriptors."""
+
+    def owned_sockets(self) -> Iterable[socket.socket]:
+        """Every socket the run created."""
+        ...
+
+    def owned_fds(self) -> Iterable[int]:
+        """Every raw descriptor the run created."""
+        ...
+
+
+_RUNS: weakref.WeakSet[Inheritable] = weakref.WeakSet()  # type: ignore[type-var]
+
+
+def track(run: Inheritable) -> None:
+    """Remember ``run`` so forked children close its descriptors."""
+    _RUNS.add(run)
+
+
+def untrack(run: Inheritable) -> None:
+    """Forget ``run``."""
+    _RUNS.discard(run)
+
+
+def _close_inherited(keep_socks: set[int], keep_fds: set[int]) -> None:
+    for run in list(_RUNS):
+        for s in run.owned_sockets():
+            if id(s) not in keep_socks and s.fileno() >= 0:
+                s.close()
+        for fd in run.owned_fds():
+            if fd not in keep_fds:
+                try:
+                    os.close(fd)
+                except OSError:  # already closed
+                    pass
+
+
+def fork_worker(target: Callable[[], int], keep_socks: Iterable[socket.socket],
+                keep_fds: Iterable[int]) -> int:
+    """Fork a child that runs ``target()`` and exits with its return code."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # closed or broken stream: nothing to flush
+            pass
+    keep_s = {id(s) for s in keep_socks}
+    keep_f = set(keep_fds)
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 1
+    try:
+        _close_inherited(keep_s, keep_f)
+        code = target()
+    except BaseException:  # last resort: the child must never return into the parent's code
+        try:
+            traceback.print_exc()
+        finally:
+            os._exit(1)
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+    return 0  # pragma: no cover - unreachable

@@ -1,0 +1,340 @@
+"""The loop of one worker process: the flows of one partition.
+
+The worker rebuilds its flows from the IR (:func:`build_runtimes`), then repeats:
+run the periodic flows whose deadline passed (:class:`LagTracker` decides which ticks),
+run the flows whose trigger fields received messages, and wait in ``select`` for the
+next deadline or the next arrival. Flows of the partition exchange messages directly
+(:func:`local_routes`); other partitions are reached through channels.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import socket
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from retriever.contract.envelope import envelope_field_types
+from retriever.contract.errors import FlowError, LagError, RetrieverError
+from retriever.contract.wire import MessageCodec
+from retriever.ir.model import NodeIR
+from retriever.ir.resolve import resolve_class
+
+from ...graph import Route, build_runtimes, local_routes, topo_order
+from ...lag import LagTracker
+from ...node import Message, NodeRuntime
+from ...transport import ControlLink, InChannel, OutChannel
+from .plan import Plan
+
+STATS_INTERVAL = 0.5
+PARENT_GONE_GRACE = 3.0
+
+
+class StopRun(BaseException):
+    """Raised inside the worker to leave the loop (stop request or SIGTERM)."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise StopRun()
+
+
+def _watch_parent(death_fd: int) -> None:
+    """Runs on a daemon thread: the parent died when the death pipe reports EOF."""
+    while True:
+        try:
+            data = os.read(death_fd, 1)
+        except InterruptedError:
+            continue
+        except OSError:
+            data = b""
+        if not data:
+            break
+    os.kill(os.getpid(), signal.SIGTERM)  # graceful stop: finalize every flow
+    time.sleep(PARENT_GONE_GRACE)
+    os._exit(3)
+
+
+def output_codec(node: NodeIR) -> MessageCodec:
+    """A codec rebuilding the structured port values of ``node``'s outputs."""
+    classes = {e.alias or "": resolve_class(e.cls, node.source_file)
+               for e in node.outputs.elements if e.cls}
+    types: dict[str, Any] = {}
+    for p in node.output_ports:
+        cls = classes.get(p.alias) or classes.get("")
+        if cls is not None:
+            types[p.name] = envelope_field_types(cls).get(p.field, Any)
+    return MessageCodec(types)
+
+
+class _BlockAcks:
+    """Acknowledges ``on_full='block'`` messages once every destination has stepped."""
+
+    __slots__ = ("chan", "pending")
+
+    def __init__(self, chan: InChannel) -> None:
+        self.chan = chan
+        self.pending: deque[set[str]] = deque()
+
+    def stepped(self, name: str) -> None:
+        n = 0
+        for waiting in self.pending:
+            waiting.discard(name)
+        while self.pending and not self.pending[0]:
+            self.pending.popleft()
+            n += 1
+        self.chan.ack(n)
+
+
+class Worker:
+    """Runs the flows of partition ``part`` until stopped."""
+
+    def __init__(self, plan: Plan, part: str, ctl: ControlLink,
+                 socks: dict[int, socket.socket], *, shm_slots: int) -> None:
+        self.plan = plan
+        self.part = part
+        self.ctl = ctl
+        ir = plan.graph.ir
+        nodes = plan.partitions[part].nodes
+        self.order = topo_order(ir, nodes)
+        self.runtimes: dict[str, NodeRuntime] = {}
+        self.runtimes = build_runtimes(ir, only=nodes)
+        self.routes: dict[str, list[Route]] = local_routes(ir, self.runtimes)
+        self.t0 = 0.0
+        self.stopping = False
+        self.remote_dropped: dict[str, int] = {}
+        # outgoing channels, per source flow: (channel, source index)
+        self.sends: dict[str, list[tuple[OutChannel, int]]] = {n: [] for n in nodes}
+        self.outs: list[tuple[OutChannel, list[str]]] = []
+        ring_base = (os.getpid() & 0xFFFFFF) << 20
+        for ch in plan.channels:
+            if ch.src != part:
+                continue
+            out = OutChannel(socks[ch.index], block=ch.block, capacity=ch.capacity,
+                             nslots=shm_slots, ring_base=ring_base + (ch.index << 12))
+            out.waiter = self._wait_for
+            self.outs.append((out, ch.dst_flows))
+            for src, idx in ch.sources.items():
+                self.sends[src].append((out, idx))
+        # incoming channels: per source index, the local routes and destination names
+        self.ins: list[tuple[InChannel, Callable[[int, float, Message], None],
+                             list[str]]] = []
+        self.acks: dict[str, list[_BlockAcks]] = {n: [] for n in nodes}
+        for ch in plan.channels:
+            if ch.dst != part:
+                continue
+            codecs = {idx: output_codec(ir.node(src)) for src, idx in ch.sources.items()}
+            inc = InChannel(socks[ch.index], codecs, block=ch.block)
+            table: dict[int, tuple[list[Route], set[str]]] = {}
+            for src, idx in ch.sources.items():
+                rts = [(self.runtimes[d], pairs) for d, pairs in ch.routes[src]]
+                table[idx] = (rts, {d for d, _ in ch.routes[src]})
+            acker = _BlockAcks(inc) if ch.block else None
+            if acker is not None:
+                for d in ch.dst_flows:
+                    self.acks[d].append(acker)
+            self.ins.append((inc, self._deliverer(table, acker), ch.dst_flows))
+        self.rfds: list[Any] = [ctl.sock] + [inc.sock for inc, _, _ in self.ins] + [
+            out.sock for out, _ in self.outs]
+        self._socks_in = {inc.sock.fileno(): (inc, fn) for inc, fn, _ in self.ins}
+        self._socks_out = {out.sock.fileno(): out for out, _ in self.outs}
+
+    # ------------------------------------------------------------------ arrivals
+    @staticmethod
+    def _deliverer(table: dict[int, tuple[list[Route], set[str]]],
+                   acker: _BlockAcks | None) -> Callable[[int, float, Message], None]:
+        def on_message(src: int, ts: float, msg: Message) -> None:
+            rts, names = table[src]
+            for rt, pairs in rts:
+                rt.deliver(pairs, ts, msg)
+            if acker is not None:
+                acker.pending.append(set(names))
+        return on_message
+
+    def _control(self) -> None:
+        for m in self.ctl.receive():
+            if m and m[0] == "stop":
+                self.stopping = True
+        if self.ctl.closed:  # the parent is gone
+            self.stopping = True
+        if self.stopping:
+            raise StopRun()
+
+    def _wait_for(self, sock: socket.socket) -> None:
+        """Waiter of blocking channels: wait for an ack while honouring stop."""
+        r, _, _ = select.select([sock, self.ctl.sock], [], [], 0.5)
+        if self.ctl.sock in r:
+            self._control()
+
+    def _handle(self, ready: list[Any]) -> None:
+        for s in ready:
+            fd = s.fileno()
+            got = self._socks_in.get(fd)
+            if got is not None:
+                got[0].drain(got[1])
+                continue
+            out = self._socks_out.get(fd)
+            if out is not None:
+                out.poll()
+                continue
+            self._control()
+
+    # ------------------------------------------------------------------ running
+    def _run(self, rt: NodeRuntime, now: float, mode: str) -> None:
+        _, _, msg = rt.execute(now, mode)
+        name = rt.name
+        for ack in self.acks[name]:
+            ack.stepped(name)
+        if msg:
+            for dst, pairs in self.routes[name]:
+                dst.deliver(pairs, now, msg)
+            for out, idx in self.sends[name]:
+                out.send(idx, now, msg)
+
+    def stats(self) -> dict[str, list[int]]:
+        """Counters per flow: steps, lag events, skipped ticks, dropped, errors."""
+        out: dict[str, list[int]] = {}
+        for name, rt in self.runtimes.items():
+            s = rt.stats()
+            out[name] = [s["steps"], s["lag_events"], s["skipped_ticks"], s["dropped"],
+                         s["errors"]]
+        for chan, flows in self.outs:  # publisher-side drops belong to the destinations
+            self._add_dropped(out, flows, chan.dropped)
+        for inc, _, flows in self.ins:
+            self._add_dropped(out, flows, inc.dropped)
+        return out
+
+    @staticmethod
+    def _add_dropped(out: dict[str, list[int]], flows: list[str], n: int) -> None:
+        if n and flows:
+            row = out.setdefault(flows[0], [0, 0, 0, 0, 0])
+            row[3] += n
+
+    def loop(self, t0: float) -> None:
+        """Schedule the partition's flows until a stop request (raises :class:`StopRun`)."""
+        self.t0 = t0
+        mono = time.monotonic
+        start = mono() - t0
+        periodic: list[tuple[NodeRuntime, LagTracker, str]] = []
+        triggered: list[tuple[NodeRuntime, str]] = []
+        for name in self.order:
+            rt = self.runtimes[name]
+            c = rt.clock
+            if c.hz:
+                periodic.append((rt, LagTracker(name, c.hz, c.on_lag, start),
+                                 "none" if c.kind == "tick" else "all"))
+            if c.kind in ("trigger", "hybrid"):
+                triggered.append((rt, "trigger" if c.kind == "trigger" else "all"))
+        rfds = self.rfds
+        outs = [o for o, _ in self.outs]
+        next_stats = mono() + STATS_INTERVAL
+        while True:
+            now = mono() - t0
+            for rt, tracker, mode in periodic:
+                if tracker.next_due <= now:
+                    ticks = tracker.due(now)
+                    rt.lag_events = tracker.lag_events
+                    rt.skipped_ticks = tracker.skipped
+                    for t in ticks:
+                        self._run(rt, t, mode)
+            for _ in range(len(triggered) + 1):  # local cycles settle in a few passes
+                ran = False
+                for rt, mode in triggered:
+                    if rt.triggered():
+                        self._run(rt, mono() - t0, mode)
+                        ran = True
+                if not ran:
+                    break
+            wl = [o.sock for o in outs if o.pending and not o.flush()]
+            if periodic:
+                timeout: float | None = max(
+                    0.0, min(tr.next_due for _, tr, _ in periodic) - (mono() - t0))
+            else:
+                timeout = None
+            wall = mono()
+            if wall >= next_stats:
+                next_stats = wall + STATS_INTERVAL
+                self.ctl.send("stats", self.stats())
+            if timeout is None or timeout > next_stats - wall:
+                timeout = max(0.0, next_stats - wall)
+            r, _, _ = select.select(rfds, wl, [], timeout)
+            if r:
+                self._handle(r)
+
+    def finalize(self) -> list[FlowError]:
+        """Finalize every flow (all of them even if some fail)."""
+        errors: list[FlowError] = []
+        for name in self.order:
+            try:
+                self.runtimes[name].finalize()
+            except FlowError as exc:
+                errors.append(exc)
+        for out, _ in self.outs:
+            out.flush()
+        for inc, _, _ in self.ins:
+            inc.close()
+        return errors
+
+
+def error_fields(exc: BaseException) -> list[Any]:
+    """``[kind, flow, message, hint, traceback]`` describing ``exc`` for the parent."""
+    if isinstance(exc, FlowError):
+        text = exc.message
+        prefix = f"flow {exc.flow!r} failed: "
+        if text.startswith(prefix):
+            text = text[len(prefix):]
+        text = text.split("\n--- traceback from the flow ---\n", 1)[0]
+        kind = "LagError" if isinstance(exc, LagError) else "FlowError"
+        return [kind, exc.flow, text, exc.hint, exc.traceback_text, exc.code]
+    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    hint = exc.hint if isinstance(exc, RetrieverError) else ""
+    return ["Error", None, f"{type(exc).__name__}: {exc}", hint, tb, ""]
+
+
+def worker_main(plan: Plan, part: str, ctl_sock: socket.socket,
+                socks: dict[int, socket.socket], death_fd: int, *, shm_slots: int) -> int:
+    """Entry point of a forked worker; returns the process exit code."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent coordinates Ctrl-C
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    threading.Thread(target=_watch_parent, args=(death_fd,), daemon=True,
+                     name="retriever-parent-watch").start()
+    ctl = ControlLink(ctl_sock)
+    worker: Worker | None = None
+    code = 0
+    try:
+        worker = Worker(plan, part, ctl, socks, shm_slots=shm_slots)
+        ctl.send("ready", os.getpid())
+        t0 = _wait_go(ctl)
+        worker.loop(t0)
+    except StopRun:
+        pass
+    except BaseException as exc:  # reported to the parent, which decides what to do
+        ctl.send("error", *error_fields(exc))
+        code = 1
+    # Stop requests and SIGTERM must not interrupt finalize.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if worker is not None:
+        for err in worker.finalize():
+            ctl.send("error", *error_fields(err))
+            code = 1
+        ctl.send("done", worker.stats())
+    else:
+        ctl.send("done", {})
+    return code
+
+
+def _wait_go(ctl: ControlLink) -> float:
+    while True:
+        select.select([ctl.sock], [], [])
+        for m in ctl.receive():
+            if m[0] == "go":
+                return float(m[1])
+            if m[0] == "stop":
+                raise StopRun()
+        if ctl.closed:
+            raise StopRun()

@@ -1,0 +1,194 @@
+"""The plugin's hooks. Each is a pure function of its context (no state between calls).
+
+Semantic-analysis hooks: ``@io`` classes (envelope constructor) and flow classes
+(signature rules, step return). Type-checking hooks: ``flow @ clock`` (Trigger fields,
+and the flow type carried on the handle), ``connect`` / ``then`` / ``>>`` (edge rules).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from mypy.nodes import Context, Expression
+from mypy.plugin import ClassDefContext, FunctionContext, MethodContext
+from mypy.plugins import dataclasses as dataclasses_plugin
+from mypy.semanal_shared import find_dataclass_transform_spec
+from mypy.types import ExtraAttrs, Instance, NoneType, Type, UnionType, get_proper_type
+
+from retriever.contract.diagnostics import Diagnostic
+from retriever.contract.rules import RuleOptions, check_clock, check_flow, resolve_edge
+
+from .codes import report
+from .config import PluginConfig
+from .describe import (
+    FLOW_ATTR,
+    META,
+    TEMPORAL,
+    Incomplete,
+    Unknown,
+    clock_of,
+    describe_flow,
+    edge_config_of,
+    edge_desc,
+    envelope_port_names,
+    flow_of_handle,
+    literal_map,
+    step_def,
+    sync_of,
+)
+
+# --------------------------------------------------------------------------- @io
+
+
+def io_tag_hook(ctx: ClassDefContext) -> None:
+    """First pass over an ``@io`` class: tag it as a dataclass and record its ports."""
+    dataclasses_plugin.dataclass_tag_callback(ctx)
+    ctx.cls.info.metadata[META] = {
+        "io": True, "ports": envelope_port_names(ctx.cls.info, ctx.cls)}
+
+
+def _with_none(tp: Type) -> Type:
+    p = get_proper_type(tp)
+    if isinstance(p, NoneType) or isinstance(p, UnionType) and any(
+            isinstance(get_proper_type(i), NoneType) for i in p.items):
+        return tp
+    return UnionType.make_union([tp, NoneType()])
+
+
+class _EnvelopeTransformer(dataclasses_plugin.DataclassTransformer):
+    """The dataclass transform, with every field optional and defaulting to None."""
+
+    def collect_attributes(self) -> list[dataclasses_plugin.DataclassAttribute] | None:
+        attributes = super().collect_attributes()
+        if attributes is None:
+            return None
+        for attr in attributes:
+            attr.has_default = True
+            if attr.type is not None:
+                attr.type = _with_none(attr.type)
+        return attributes
+
+
+def io_maker_hook(ctx: ClassDefContext) -> bool:
+    """Second pass: build the envelope's ``__init__`` (keyword or positional, all optional).
+
+    Field types stay as declared when read; the constructor accepts ``None`` or omission.
+    """
+    spec = find_dataclass_transform_spec(ctx.reason)
+    if spec is None:  # the decorator lost its dataclass_transform marker: nothing to do
+        return True
+    return _EnvelopeTransformer(ctx.cls, ctx.reason, spec, ctx.api).transform()
+
+
+# --------------------------------------------------------------------------- flow classes
+
+
+def flow_class_hook(ctx: ClassDefContext, config: PluginConfig) -> None:
+    """Signature rules and the step return rule on a flow class definition."""
+    info = ctx.cls.info
+    try:
+        desc = describe_flow(info)
+    except Incomplete:
+        if not ctx.api.final_iteration:
+            ctx.api.defer()
+        return
+    if desc is None:
+        return
+    found = check_flow(desc, RuleOptions(strict_single_io=config.strict_single_io))
+    step = step_def(info)
+
+    def context_of(diag: Diagnostic) -> Context:
+        return step if diag.code == "RET005" and step is not None else ctx.cls
+
+    report(found, ctx.api.fail, ctx.api.msg.note, context_of)
+
+
+# --------------------------------------------------------------------------- handles
+
+
+def _arg(ctx: MethodContext | FunctionContext, name: str) -> tuple[Expression, Type] | None:
+    for i, formal in enumerate(ctx.callee_arg_names):
+        if formal == name and ctx.args[i]:
+            return ctx.args[i][0], ctx.arg_types[i][0]
+    return None
+
+
+def _positional(ctx: MethodContext | FunctionContext, index: int) -> tuple[Expression, Type] | None:
+    """The ``index``-th formal parameter's argument (the operand of an operator)."""
+    if len(ctx.args) > index and ctx.args[index]:
+        return ctx.args[index][0], ctx.arg_types[index][0]
+    return None
+
+
+def matmul_hook(ctx: MethodContext) -> Type:
+    """``flow @ clock``: check Trigger/Hybrid fields, and remember the flow on the handle."""
+    ret = ctx.default_return_type
+    flow_type = get_proper_type(ctx.type)
+    if not isinstance(flow_type, Instance):
+        return ret
+    clock = _positional(ctx, 0)
+    if clock is not None:
+        read = clock_of(clock[0])
+        if not isinstance(read, Unknown) and read[1]:
+            _check_clock(ctx, flow_type, read[0], read[1])
+    result = get_proper_type(ret)
+    if isinstance(result, Instance) and result.type.fullname == TEMPORAL:
+        return result.copy_modified(extra_attrs=ExtraAttrs({FLOW_ATTR: flow_type}))
+    return ret
+
+
+def _check_clock(ctx: MethodContext, flow_type: Instance, kind: str,
+                 fields: Sequence[str]) -> None:
+    try:
+        desc = describe_flow(flow_type.type, trigger_fields=fields, clock=kind)
+    except Incomplete:
+        return
+    if desc is None:
+        return
+    report(check_clock(desc), ctx.api.fail, ctx.api.msg.note, lambda _d: ctx.context)
+
+
+def keep_handle_hook(ctx: MethodContext) -> Type:
+    """``handle.named(...)`` and friends return the same handle: keep its flow type."""
+    if flow_of_handle(ctx.type) is not None:
+        return ctx.type
+    return ctx.default_return_type
+
+
+def _check_edge(ctx: MethodContext | FunctionContext, src_type: Type, dst_type: Type) -> None:
+    src_info, dst_info = flow_of_handle(src_type), flow_of_handle(dst_type)
+    if src_info is None or dst_info is None:
+        return
+    map_arg, sync_arg, ec_arg = _arg(ctx, "map"), _arg(ctx, "sync"), _arg(ctx, "edge_config")
+    pairs = literal_map(map_arg[0] if map_arg else None)
+    sync = sync_of(sync_arg[0] if sync_arg else None, sync_arg[1] if sync_arg else None)
+    ec = edge_config_of(ec_arg[0] if ec_arg else None)
+    if isinstance(pairs, Unknown) or isinstance(sync, Unknown) or isinstance(ec, Unknown):
+        return
+    try:
+        src, dst = describe_flow(src_info), describe_flow(dst_info)
+    except Incomplete:
+        return
+    if src is None or dst is None:
+        return
+    found = resolve_edge(edge_desc(src, dst, pairs, sync, ec)).diagnostics
+    report(found, ctx.api.fail, ctx.api.msg.note, lambda _d: ctx.context)
+
+
+def connect_hook(ctx: MethodContext | FunctionContext) -> Type:
+    """``pipe.connect(a, b, ...)`` / ``retriever.connect(a, b, ...)``."""
+    src, dst = _arg(ctx, "src"), _arg(ctx, "dst")
+    if src is not None and dst is not None:
+        _check_edge(ctx, src[1], dst[1])
+    return ctx.default_return_type
+
+
+def then_hook(ctx: MethodContext) -> Type:
+    """``a.then(b, ...)`` and ``a >> b``: check the edge; the result is ``b``'s handle."""
+    other = _arg(ctx, "other") or _positional(ctx, 0)
+    if other is None:
+        return ctx.default_return_type
+    _check_edge(ctx, ctx.type, other[1])
+    if flow_of_handle(other[1]) is not None:
+        return other[1]
+    return ctx.default_return_type
