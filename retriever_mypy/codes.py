@@ -29,7 +29,7 @@ CODES: dict[str, ErrorCode] = {
     code: _code(code, rule.summary, RETRIEVER) for code, rule in RULES.items()
 }
 
-Fail = Callable[..., None]
+Fail = Callable[..., object]
 
 
 def report(diagnostics: Iterable[Diagnostic], fail: Fail, note: Fail,

@@ -6,7 +6,7 @@ Nothing here judges anything: flows become :class:`FlowDesc`, connections become
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from mypy.maptype import map_instance_to_supertype
@@ -27,7 +27,7 @@ from mypy.nodes import (
     Var,
 )
 from mypy.semanal_shared import has_placeholder
-from mypy.typevars import fill_typevars
+from mypy.type_visitor import ANY_STRATEGY, BoolTypeQuery
 from mypy.types import (
     AnyType,
     CallableType,
@@ -36,9 +36,11 @@ from mypy.types import (
     TupleType,
     Type,
     TypeOfAny,
+    UnboundType,
     get_proper_type,
     has_type_vars,
 )
+from mypy.typevars import fill_typevars
 
 from retriever.contract.model import EdgeDesc, ElementKind, EnvelopeDesc, FlowDesc, SideDesc
 from retriever.contract.ports import PortTable
@@ -67,6 +69,22 @@ TYPE_KEEPING_ADAPTERS = frozenset({
 META = "retriever"
 #: Extra attribute carried by the TemporalFlow type of ``flow @ clock``: the flow's type.
 FLOW_ATTR = "__retriever_flow__"
+
+
+Analyze = Callable[[Type], "Type | None"]
+
+
+def has_unbound(tp: Type) -> bool:
+    """Whether ``tp`` still contains unanalysed parts."""
+    return tp.accept(_HasUnbound())
+
+
+class _HasUnbound(BoolTypeQuery):
+    def __init__(self) -> None:
+        super().__init__(ANY_STRATEGY)
+
+    def visit_unbound_type(self, t: UnboundType) -> bool:
+        return True
 
 
 class Incomplete(Exception):
@@ -98,10 +116,10 @@ def own_annotated_fields(cls: ClassDef) -> list[str]:
         if not isinstance(stmt, AssignmentStmt) or len(stmt.lvalues) != 1:
             continue
         lv = stmt.lvalues[0]
-        if not isinstance(lv, NameExpr) or stmt.unanalyzed_type is None and stmt.type is None:
+        if not isinstance(lv, NameExpr) or (stmt.unanalyzed_type is None and stmt.type is None):
             continue
         node = lv.node
-        if isinstance(node, Var) and node.is_classvar or lv.name.startswith("_"):
+        if (isinstance(node, Var) and node.is_classvar) or lv.name.startswith("_"):
             continue
         out.append(lv.name)
     return out
@@ -206,12 +224,24 @@ def step_def(info: TypeInfo) -> FuncDef | None:
     return node if isinstance(node, FuncDef) else None
 
 
-def step_return(info: TypeInfo) -> str | None:
-    """Canonical name of the own ``step``'s return annotation (None when absent)."""
+def step_return(info: TypeInfo, analyze: Analyze | None = None) -> str | None:
+    """Canonical name of the own ``step``'s return annotation (None when absent).
+
+    During semantic analysis the annotation may not be analysed yet; ``analyze``
+    (the semantic analyser's ``anal_type``) is then used, without changing the tree.
+    """
     fn = step_def(info)
     if fn is None or not isinstance(fn.type, CallableType):
         return None
-    ret = get_proper_type(fn.type.ret_type)
+    raw = fn.type.ret_type
+    if isinstance(raw, UnboundType) or (analyze is not None and has_unbound(raw)):
+        if analyze is None:
+            raise Incomplete("step")
+        analyzed = analyze(raw)
+        if analyzed is None:
+            raise Incomplete("step")
+        raw = analyzed
+    ret = get_proper_type(raw)
     if has_placeholder(ret):
         raise Incomplete("step")
     if isinstance(ret, AnyType) and ret.type_of_any == TypeOfAny.unannotated:
@@ -222,7 +252,8 @@ def step_return(info: TypeInfo) -> str | None:
 
 
 def describe_flow(info: TypeInfo, *, trigger_fields: Sequence[str] = (),
-                  clock: str | None = None) -> FlowDesc | None:
+                  clock: str | None = None, analyze: Analyze | None = None,
+                  ) -> FlowDesc | None:
     """The :class:`FlowDesc` of a flow class (None when it has no concrete signature)."""
     args = flow_arguments(info)
     if args is None:
@@ -233,7 +264,7 @@ def describe_flow(info: TypeInfo, *, trigger_fields: Sequence[str] = (),
         outputs=describe_side(args[1]),
         trigger_fields=tuple(trigger_fields),
         clock=clock,
-        step_return=step_return(info),
+        step_return=step_return(info, analyze),
     )
 
 
@@ -283,16 +314,16 @@ def clock_of(expr: Expression) -> tuple[str, tuple[str, ...]] | Unknown:
         return kind, tuple(fields)
     if kind == "hybrid":
         for i, (arg, name) in enumerate(zip(expr.args, expr.arg_names, strict=True)):
-            if name == "trigger" or name is None and i == 1:
+            if name == "trigger" or (name is None and i == 1):
                 found = _strings(arg)
                 return found if isinstance(found, Unknown) else (kind, found)
         return UNKNOWN
     return kind, ()
 
 
-def literal_map(expr: Expression | None) -> tuple[tuple[str, str], ...] | None | Unknown:
+def literal_map(expr: Expression | None) -> tuple[tuple[str, str], ...] | Unknown | None:
     """``map=`` as port pairs; None for the default; UNKNOWN when not a literal."""
-    if expr is None or isinstance(expr, NameExpr) and expr.fullname == "builtins.None":
+    if expr is None or (isinstance(expr, NameExpr) and expr.fullname == "builtins.None"):
         return None
     if not isinstance(expr, DictExpr):
         return UNKNOWN
@@ -322,7 +353,7 @@ def _class_called(expr: Expression, fallback: Type | None = None) -> TypeInfo | 
 
 
 def _is_none(expr: Expression | None) -> bool:
-    return expr is None or isinstance(expr, NameExpr) and expr.fullname == "builtins.None"
+    return expr is None or (isinstance(expr, NameExpr) and expr.fullname == "builtins.None")
 
 
 @dataclass(frozen=True)
@@ -364,11 +395,11 @@ class EdgeConfigInfo:
     changing: tuple[str, ...] = ()
 
 
-def _edge_config_adapter(call: Expression) -> Expression | None | Unknown:
+def _edge_config_adapter(call: Expression) -> Expression | Unknown | None:
     if callee_fullname(call) != EDGE_CONFIG or not isinstance(call, CallExpr):
         return UNKNOWN
     for i, (arg, name) in enumerate(zip(call.args, call.arg_names, strict=True)):
-        if name == "adapter" or name is None and i == 2:
+        if name == "adapter" or (name is None and i == 2):
             return None if _is_none(arg) else arg
     return None
 

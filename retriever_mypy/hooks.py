@@ -8,12 +8,29 @@ and the flow type carried on the handle), ``connect`` / ``then`` / ``>>`` (edge 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
-from mypy.nodes import Context, Expression
+from mypy.nodes import (
+    ARG_NAMED,
+    ARG_NAMED_OPT,
+    ARG_OPT,
+    ARG_POS,
+    Context,
+    Expression,
+    FuncDef,
+    TypeInfo,
+)
 from mypy.plugin import ClassDefContext, FunctionContext, MethodContext
 from mypy.plugins import dataclasses as dataclasses_plugin
-from mypy.semanal_shared import find_dataclass_transform_spec
-from mypy.types import ExtraAttrs, Instance, NoneType, Type, UnionType, get_proper_type
+from mypy.types import (
+    CallableType,
+    ExtraAttrs,
+    Instance,
+    NoneType,
+    Type,
+    UnionType,
+    get_proper_type,
+)
 
 from retriever.contract.diagnostics import Diagnostic
 from retriever.contract.rules import RuleOptions, check_clock, check_flow, resolve_edge
@@ -49,35 +66,40 @@ def io_tag_hook(ctx: ClassDefContext) -> None:
 
 def _with_none(tp: Type) -> Type:
     p = get_proper_type(tp)
-    if isinstance(p, NoneType) or isinstance(p, UnionType) and any(
-            isinstance(get_proper_type(i), NoneType) for i in p.items):
+    if isinstance(p, NoneType) or (isinstance(p, UnionType) and any(
+            isinstance(get_proper_type(i), NoneType) for i in p.items)):
         return tp
     return UnionType.make_union([tp, NoneType()])
 
 
-class _EnvelopeTransformer(dataclasses_plugin.DataclassTransformer):
-    """The dataclass transform, with every field optional and defaulting to None."""
+def _optional_init(info: TypeInfo) -> None:
+    """Make every ``__init__`` parameter optional (default None) and accept ``None``."""
+    sym = info.names.get("__init__")
+    fn = sym.node if sym is not None else None
+    if not isinstance(fn, FuncDef) or not isinstance(fn.type, CallableType) or (
+            sym is not None and not sym.plugin_generated):
+        return  # a hand-written __init__ is left as written
+    kinds = [_OPTIONAL.get(k, k) for k in fn.type.arg_kinds]
+    types = [t if i == 0 and fn.type.arg_names[0] == "self" else _with_none(t)
+             for i, t in enumerate(fn.type.arg_types)]
+    fn.type = fn.type.copy_modified(arg_kinds=kinds, arg_types=types)
+    for arg in fn.arguments:
+        arg.kind = _OPTIONAL.get(arg.kind, arg.kind)
+    fn.arg_kinds = [_OPTIONAL.get(k, k) for k in fn.arg_kinds]
 
-    def collect_attributes(self) -> list[dataclasses_plugin.DataclassAttribute] | None:
-        attributes = super().collect_attributes()
-        if attributes is None:
-            return None
-        for attr in attributes:
-            attr.has_default = True
-            if attr.type is not None:
-                attr.type = _with_none(attr.type)
-        return attributes
+
+_OPTIONAL = {ARG_POS: ARG_OPT, ARG_NAMED: ARG_NAMED_OPT}
 
 
 def io_maker_hook(ctx: ClassDefContext) -> bool:
-    """Second pass: build the envelope's ``__init__`` (keyword or positional, all optional).
+    """Second pass: the dataclass transform, then an all-optional ``__init__``.
 
     Field types stay as declared when read; the constructor accepts ``None`` or omission.
     """
-    spec = find_dataclass_transform_spec(ctx.reason)
-    if spec is None:  # the decorator lost its dataclass_transform marker: nothing to do
-        return True
-    return _EnvelopeTransformer(ctx.cls, ctx.reason, spec, ctx.api).transform()
+    if not dataclasses_plugin.dataclass_class_maker_callback(ctx):
+        return False
+    _optional_init(ctx.cls.info)
+    return True
 
 
 # --------------------------------------------------------------------------- flow classes
@@ -87,7 +109,8 @@ def flow_class_hook(ctx: ClassDefContext, config: PluginConfig) -> None:
     """Signature rules and the step return rule on a flow class definition."""
     info = ctx.cls.info
     try:
-        desc = describe_flow(info)
+        desc = describe_flow(info, analyze=partial(ctx.api.anal_type,
+                                                   report_invalid_types=False))
     except Incomplete:
         if not ctx.api.final_iteration:
             ctx.api.defer()
@@ -133,7 +156,9 @@ def matmul_hook(ctx: MethodContext) -> Type:
             _check_clock(ctx, flow_type, read[0], read[1])
     result = get_proper_type(ret)
     if isinstance(result, Instance) and result.type.fullname == TEMPORAL:
-        return result.copy_modified(extra_attrs=ExtraAttrs({FLOW_ATTR: flow_type}))
+        handle = result.copy_modified()
+        handle.extra_attrs = ExtraAttrs({FLOW_ATTR: flow_type})
+        return handle
     return ret
 
 

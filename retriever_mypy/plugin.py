@@ -46,6 +46,7 @@ _METHODS: dict[str, Callable[[MethodContext], Type]] = {
     f"{TEMPORAL}.deploy": keep_handle_hook,
     f"{TEMPORAL}.restart_policy": keep_handle_hook,
 }
+_METHOD_NAMES = frozenset(name.rpartition(".")[2] for name in _METHODS)
 
 
 class RetrieverPlugin(Plugin):
@@ -83,8 +84,23 @@ class RetrieverPlugin(Plugin):
         return partial(flow_class_hook, config=self.config)
 
     def get_method_hook(self, fullname: str) -> Callable[[MethodContext], Type] | None:
-        """``@`` on flows, ``Pipeline.connect``, ``then``/``>>`` and handle methods."""
-        return _METHODS.get(fullname)
+        """``@`` on flows, ``Pipeline.connect``, ``then``/``>>`` and handle methods.
+
+        Operators arrive named after the receiver's class (``pkg.MyFlow.__matmul__``),
+        so the name is resolved to the class that defines the method.
+        """
+        hook = _METHODS.get(fullname)
+        if hook is not None:
+            return hook
+        owner, _, method = fullname.rpartition(".")
+        if method not in _METHOD_NAMES:
+            return None
+        sym = self.lookup_fully_qualified(owner)
+        info = sym.node if sym is not None else None
+        if not isinstance(info, TypeInfo):
+            return None
+        defining = info.get_containing_type_info(method)
+        return _METHODS.get(f"{defining.fullname}.{method}") if defining else None
 
     def get_function_hook(self, fullname: str) -> Callable[[FunctionContext], Type] | None:
         """``retriever.connect(a, b, ...)``."""

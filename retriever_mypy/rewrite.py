@@ -10,17 +10,25 @@ touched, only base-class subscripts, and a rewritten tree is left as it is.
 from __future__ import annotations
 
 from mypy.nodes import (
+    Block,
     ClassDef,
+    Decorator,
     Expression,
+    ForStmt,
+    FuncDef,
+    IfStmt,
     Import,
     ImportAll,
     ImportFrom,
     IndexExpr,
     MypyFile,
     NameExpr,
+    Statement,
+    TryStmt,
     TupleExpr,
+    WhileStmt,
+    WithStmt,
 )
-from mypy.traverser import TraverserVisitor
 
 
 def _imports_retriever(file: MypyFile) -> bool:
@@ -55,15 +63,34 @@ def _rewrite_base(expr: Expression) -> None:
                             for i in items]
 
 
-class _Bases(TraverserVisitor):
-    def visit_class_def(self, o: ClassDef) -> None:
-        for base in o.base_type_exprs:
-            _rewrite_base(base)
-        super().visit_class_def(o)
+def _walk(statements: list[Statement]) -> None:
+    # mypy is compiled with mypyc: its visitor classes cannot be subclassed here.
+    for stmt in statements:
+        if isinstance(stmt, ClassDef):
+            for base in stmt.base_type_exprs:
+                _rewrite_base(base)
+            _walk(stmt.defs.body)
+        elif isinstance(stmt, Decorator):
+            _walk(stmt.func.body.body)
+        elif isinstance(stmt, FuncDef):
+            _walk(stmt.body.body)
+        elif isinstance(stmt, IfStmt):
+            for block in stmt.body:
+                _walk(block.body)
+            if stmt.else_body is not None:
+                _walk(stmt.else_body.body)
+        elif isinstance(stmt, (WithStmt, ForStmt, WhileStmt)):
+            _walk(stmt.body.body)
+        elif isinstance(stmt, TryStmt):
+            blocks: list[Block | None] = [stmt.body, *stmt.handlers, stmt.else_body,
+                                          stmt.finally_body]
+            for part in blocks:
+                if part is not None:
+                    _walk(part.body)
 
 
 def rewrite_tuple_literal_bases(file: MypyFile) -> None:
     """Rewrite ``X[(A, B), C]`` base classes of ``file`` to ``X[tuple[A, B], C]``."""
     if not file.defs or not _imports_retriever(file):
         return
-    file.accept(_Bases())
+    _walk(file.defs)

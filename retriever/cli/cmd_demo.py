@@ -1,4 +1,4 @@
-"""``retriever demo``: a small pipeline that runs and prints (see examples/ for more)."""
+"""``retriever demo``: the perception demo (camera -> colour detector -> display)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,29 @@ from typing import Any
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     """Register the ``demo`` sub-command."""
-    p: argparse.ArgumentParser = sub.add_parser("demo", help="run the quick-start demo")
-    p.add_argument("--steps", type=int, default=5, help="number of steps to run")
+    p: argparse.ArgumentParser = sub.add_parser(
+        "demo", help="run the perception demo (synthetic camera when no camera is found)")
+    p.add_argument("--camera-mode", choices=("auto", "live", "mock"), default="auto")
+    p.add_argument("--backend", default="multiprocessing",
+                   help="multiprocessing (default), in-process or dora")
+    p.add_argument("--duration", type=float, default=4.0, help="seconds to run")
+    p.add_argument("--hz", type=float, default=30.0, help="camera rate")
+    p.add_argument("--record", default=None, metavar="PATH.rrd",
+                   help="record at simulation speed to PATH.rrd with an .mcap mirror")
+    p.add_argument("--quickstart", action="store_true",
+                   help="run the minimal three-flow stepping demo instead")
     p.set_defaults(func=run)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
-    """Build a three-flow pipeline, validate it and step it, printing each step."""
-    from retriever.demo.quickstart import main
+    """Run the chosen demo."""
+    if args.quickstart:
+        from retriever.demo.quickstart import main
 
-    return main(steps=args.steps)
+        return main()
+    from retriever.demo.run_perception import run as run_demo
+
+    run_demo(camera_mode=args.camera_mode, backend=args.backend, duration=args.duration,
+             hz=args.hz, record=args.record)
+    return 0

@@ -36,9 +36,9 @@ def _enc_hook(obj: Any) -> Any:
 def _array_ext(arr: np.ndarray) -> msgspec.msgpack.Ext:
     if arr.dtype.hasobject:
         raise TypeError("numpy arrays of Python objects cannot be encoded without pickle")
-    arr = np.ascontiguousarray(arr)
+    # The shape is taken before np.ascontiguousarray, which turns 0-d arrays into 1-d.
     header = _HEADER.encode((arr.dtype.str, tuple(int(s) for s in arr.shape)))
-    payload = len(header).to_bytes(2, "little") + header + arr.tobytes()
+    payload = len(header).to_bytes(2, "little") + header + arr.tobytes(order="C")
     return msgspec.msgpack.Ext(EXT_NDARRAY, payload)
 
 

@@ -15,7 +15,6 @@ everything before it.
 from __future__ import annotations
 
 import importlib.metadata
-import io
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -116,7 +115,7 @@ class McapWriter:
         self._fh.flush()
         self._step = 0
         self._now = 0
-        self._enc = msgspec.json.Encoder()
+        self._enc = msgspec.json.Encoder(enc_hook=_numpy_scalar)
         self._closed = False
 
     def begin_step(self, step: int, now: float) -> None:
@@ -149,16 +148,13 @@ class McapWriter:
 # ------------------------------------------------------------------------- reading
 
 
-class _Exact(io.RawIOBase):
+class _Exact:
     """A reader that refuses short reads (so a cut-off record is never half-parsed)."""
 
     def __init__(self, fh: IO[bytes], size: int, end_of_file: type[Exception]) -> None:
         self._fh = fh
         self._left = size
         self._eof = end_of_file
-
-    def readable(self) -> bool:
-        return True
 
     def read(self, n: int = -1) -> bytes:
         if n < 0 or n > self._left:
@@ -182,6 +178,13 @@ def _revive(data: Any) -> Any:
     if isinstance(data, list):
         return [_revive(v) for v in data]
     return data
+
+
+def _numpy_scalar(obj: Any) -> Any:
+    # to_jsonable passes numpy float64 (a float subclass) through as is.
+    if isinstance(obj, np.generic):
+        return obj.item()
+    raise TypeError(f"cannot write a {type(obj).__name__} as JSON")
 
 
 def _version() -> str:

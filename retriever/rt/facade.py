@@ -2,15 +2,34 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 from retriever.contract.errors import ConfigError
 from retriever.flow.pipeline import Pipeline
-from retriever.flow.services import register_service
+from retriever.flow.services import register_service, service
 from retriever.ir.lower import lower
 
 from .execute import execute_ir
-from .stepper import Stepper, StepResult
+from .stepper import ReplaySource, Stepper, StepResult
+
+_IN_PROCESS = ("in-process", "inprocess", "in_process")
+# Replay sources set before the pipeline's stepper exists (used when it is created).
+_PENDING_REPLAY: weakref.WeakKeyDictionary[Pipeline, dict[str, ReplaySource]] = (
+    weakref.WeakKeyDictionary())
+
+
+class _ReplayStandIn:
+    """Takes the place of a replayed flow: its lifecycle and ``step`` never run."""
+
+    def reset(self) -> None:
+        """Nothing to reset: the recording provides the outputs."""
+
+    def step(self, _: Any) -> None:
+        """Never called (the stepper publishes the recorded message instead)."""
+
+    def finalize(self) -> None:
+        """Nothing to release."""
 
 
 def live_flows(pipe: Pipeline) -> dict[str, Any]:

@@ -24,13 +24,8 @@ from typing import Any, TypeVar
 import numpy as np
 
 from .errors import JsonCodecError, SchemaError, TypeRegistryError
-from .jsonable import (
-    array_from_jsonable,
-    array_to_jsonable,
-    field_hints,
-    from_jsonable,
-    to_jsonable,
-)
+from .jsonable import array_from_jsonable, array_to_jsonable, field_hints, to_jsonable
+from .jsonable import from_jsonable as _from_jsonable
 
 __all__ = [
     "DRAFT",
@@ -92,6 +87,14 @@ def register_type(name: str) -> Callable[[type[T]], type[T]]:
         return cls
 
     return wrap
+
+
+def from_jsonable(data: Any, tp: Any, where: str = "value") -> Any:
+    """Rebuild a value from its JSON form; ``tp`` may also be a registered name.
+
+    See :func:`retriever.types.jsonable.from_jsonable`.
+    """
+    return _from_jsonable(data, lookup(tp) if isinstance(tp, str) else tp, where)
 
 
 def unregister(name: str) -> None:

@@ -8,6 +8,7 @@ room. With ``Latest()`` a worker instead sees the newest message at each of its 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -26,7 +27,7 @@ class Stream(Adapter):
     transforms_type: ClassVar[bool] = True
     _last: Any = field(default=None, init=False, repr=False, compare=False)
 
-    def __call__(self, buffer: list[tuple[float, Any]], now: float | None = None,
+    def __call__(self, buffer: Sequence[tuple[float, Any]], now: float | None = None,
                  **kwargs: Any) -> StreamBatch:
         """Return the new messages as a :class:`StreamBatch` (possibly empty)."""
         start = 0

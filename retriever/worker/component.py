@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+import yaml  # type: ignore[import-untyped,unused-ignore]
 from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
@@ -93,18 +93,6 @@ class Component:
     outputs: tuple[Port, ...]
     config: dict[str, ConfigField] = field(default_factory=dict)
     source: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """A plain mapping that :func:`component_from_dict` turns back into this."""
-        return {
-            "name": self.name,
-            "worker": {"input_types": [{p.name: p.type_name} for p in self.inputs],
-                       "output_types": [{p.name: p.type_name} for p in self.outputs]},
-            "config_schema": {f.name: {"type": f.type_name, "default": f.default,
-                                       "required": f.required,
-                                       "description": f.description}
-                              for f in self.config.values()},
-        }
 
 
 def _entries(one: StreamEntry | None, many: list[StreamEntry] | None) -> list[StreamEntry]:

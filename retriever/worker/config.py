@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
+import yaml  # type: ignore[import-untyped,unused-ignore]
 
 from .errors import WorkerError
 
@@ -244,7 +244,10 @@ class _ConfigProxy:
 
     def _target(self) -> WorkerConfig:
         current: WorkerConfig | None = getattr(self._local, "current", None)
-        return current if current is not None else self.__dict__["_default"]  # type: ignore[no-any-return]
+        if current is not None:
+            return current
+        default: WorkerConfig = self.__dict__["_default"]
+        return default
 
     def _bind_default(self, cfg: WorkerConfig) -> None:
         self.__dict__["_default"] = cfg

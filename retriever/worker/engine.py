@@ -268,8 +268,8 @@ class WorkerEngine:
                     raise WorkerError(f"streaming worker {name}: output {i} is "
                                       f"{type(o).__name__}, not a list", code="RET813")
             return tuple(out)
-        if n is not None and n > 1 and out is not None:
-            if not isinstance(out, tuple) or len(out) != n:
+        if n is not None and n > 1 and out is not None and (
+                not isinstance(out, tuple) or len(out) != n):
                 names = ", ".join(p.name for p in self.component.outputs)
                 raise WorkerError(f"worker {name} returned {type(out).__name__} but the "
                                   f"component declares {n} outputs ({names}); expected a "

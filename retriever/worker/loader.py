@@ -112,13 +112,3 @@ def load(ref: str, source_file: str | None = None) -> Registration:
 def _same_fn(a: Callable[..., Any], b: Callable[..., Any]) -> bool:
     return a is b or getattr(a, "__qualname__", 1) == getattr(b, "__qualname__", 2)
 
-
-def import_quietly(module: str) -> None:
-    """Import ``module`` with ``run()`` calls recorded instead of run (if importable)."""
-    global _loading
-    with _lock:
-        _loading += 1
-        try:
-            importlib.import_module(module)
-        finally:
-            _loading -= 1

@@ -61,10 +61,10 @@ def resolve_type(name: str, where: str = "type") -> Any:
         items = [resolve_type(p, where) for p in _split_top(text[1:-1])]
         if not items:
             raise ComponentError(f"{where}: empty tuple type {name!r}", code="RET821")
-        return tuple.__class_getitem__(tuple(items))  # type: ignore[attr-defined]
+        return tuple.__class_getitem__(tuple(items))
     for prefix in ("List[", "list[", "["):
         if text.startswith(prefix) and text.endswith("]"):
-            return list[resolve_type(text[len(prefix):-1], where)]  # type: ignore[misc]
+            return list.__class_getitem__(resolve_type(text[len(prefix):-1], where))
     if "/" in text:
         try:
             return registry_lookup(text)

@@ -1,0 +1,35 @@
+"""``retriever run PIPELINE``: run a pipeline with a live progress view."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    """Register the ``run`` sub-command."""
+    p: argparse.ArgumentParser = sub.add_parser("run", help="run a pipeline on a backend")
+    p.add_argument("pipeline", help="file.py:NAME, package.module:NAME or a registered name")
+    p.add_argument("--backend", default="multiprocessing",
+                   help="multiprocessing (default), in-process or dora")
+    p.add_argument("--duration", type=float, default=None, help="seconds (default: until ^C)")
+    p.add_argument("--interval", type=float, default=0.5, help="progress refresh, seconds")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run and watch."""
+    from retriever.flow.pipeline import Pipeline
+    from retriever.rt.execute import execute_ir
+
+    from .load import load_pipeline
+    from .progress import watch
+
+    obj = load_pipeline(args.pipeline)
+    if isinstance(obj, Pipeline):
+        handle = obj.run(backend=args.backend, duration=args.duration, blocking=False)
+    else:
+        handle = execute_ir(obj, args.backend, duration=args.duration, blocking=False)
+    watch(handle, interval=args.interval)
+    return 0

@@ -1,0 +1,48 @@
+"""Build and run the perception demo pipeline (used by ``retriever demo``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from retriever.flow import Latest, Pipeline, Rate, Trigger
+
+from .perception import Camera, ColorDetector, Display
+
+
+def build(camera_mode: str = "auto", hz: float = 30.0, every: int = 15) -> Pipeline:
+    """camera (Rate) -> detector (Trigger on image) -> display (Trigger on its fields)."""
+    pipe = Pipeline("perception")
+    camera = (Camera(mode=camera_mode) @ Rate(hz=hz, on_lag="drop")).named("camera")
+    detector = (ColorDetector() @ Trigger("image", "index")).named("detector")
+    # A Trigger samples only the fields it names, so name every field the display reads.
+    display = (Display(every=every) @ Trigger("found", "x", "y", "area", "index")).named(
+        "display")
+    pipe.connect(camera, detector, sync=Latest())
+    pipe.connect(detector, display, sync=Latest())
+    return pipe
+
+
+def run(*, camera_mode: str = "auto", backend: str = "multiprocessing",
+        duration: float = 4.0, hz: float = 30.0, record: str | None = None,
+        progress: bool = True) -> Any:
+    """Run the demo and return its report."""
+    pipe = build(camera_mode, hz)
+    print(f"perception demo: camera={camera_mode} backend={backend} duration={duration:g}s",
+          flush=True)
+    if record:
+        from retriever.record import RecordConfig
+
+        path = record
+        mirror = path.rsplit(".", 1)[0] + ".mcap"
+        steps = max(1, int(duration * hz))
+        pipe.record(RecordConfig(path=path, mirrors=(mirror,)), steps=steps, dt=1.0 / hz)
+        print(f"recorded {steps} steps to {path} and {mirror}")
+        print(f"replay with: retriever replay retriever.demo.run_perception:build {path} "
+              "--flow camera")
+        return None
+    handle = pipe.run(backend=backend, duration=duration, blocking=False)
+    if progress:
+        from retriever.cli.progress import watch
+
+        return watch(handle, interval=1.0)
+    return handle.wait()

@@ -1,0 +1,12 @@
+"""The multiprocessing backend: one forked worker process per ExecutionGraph partition.
+
+Messages travel over Unix sockets (msgspec) and large numpy arrays through anonymous
+shared memory (:mod:`retriever.rt.transport`). See ``docs/backends-multiprocessing.md``.
+"""
+
+from ...execute import register_backend
+from .run import MultiprocessingRun, stop_all
+
+register_backend("multiprocessing", MultiprocessingRun)
+
+__all__ = ["MultiprocessingRun", "stop_all"]

@@ -1,0 +1,420 @@
+"""The parent side of a multiprocessing run: start, supervise, restart, stop, clean up.
+
+A daemon monitor thread waits on the workers' control sockets. It starts the flows
+together once every worker is ready, collects statistics, stops the run when a flow
+fails, a worker dies (end of file on its control socket, seen at once) or the duration
+is over, restarts a partition's process when its restart policy allows, and finally
+closes every descriptor. Shared memory is anonymous (``memfd``), so a dead process can
+never leave a segment behind.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import select
+import signal
+import socket
+import threading
+import time
+from collections import deque
+from typing import Any
+
+from retriever.contract.errors import BackendError, ConfigError, FlowError, LagError
+from retriever.ir.model import ExecutionGraph
+
+from ...report import FlowStats, RunReport
+from ...transport import ControlLink, channel_pair, control_pair
+from .plan import Plan, make_plan
+from .proc import fork_worker, track, untrack
+from .worker import worker_main
+
+log = logging.getLogger("retriever.mp")
+OPTIONS = ("shm_slots", "stop_timeout")
+_ACTIVE: set[MultiprocessingRun] = set()
+_ACTIVE_LOCK = threading.Lock()
+
+
+class _Proc:
+    """One incarnation of a partition's worker process."""
+
+    def __init__(self, part: str, pid: int, ctl: ControlLink) -> None:
+        self.part = part
+        self.pid = pid
+        self.ctl = ctl
+        self.ready = False
+        self.done = False
+        self.error: BaseException | None = None
+        self.stats: dict[str, list[int]] = {}
+        self.exitcode: int | None = None
+
+
+def _describe_exit(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            name = str(sig)
+        return f"was killed by signal {name}"
+    return f"exited with code {os.WEXITSTATUS(status)}"
+
+
+class MultiprocessingRun:
+    """A run of an execution graph with one forked worker process per partition."""
+
+    def __init__(self, graph: ExecutionGraph, *, duration: float | None = None,
+                 live: Any = None, shm_slots: int = 4, stop_timeout: float = 5.0,
+                 **options: Any) -> None:
+        if options:
+            raise ConfigError(f"unknown multiprocessing option(s): {', '.join(options)}",
+                              hint=f"known options: {', '.join(OPTIONS)}")
+        self.plan: Plan = make_plan(graph)
+        self.duration = duration
+        self.shm_slots = int(shm_slots)
+        self.stop_timeout = float(stop_timeout)
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._error: BaseException | None = None
+        self._stopping = False
+        self._kill_at: float | None = None
+        self._t0: float | None = None
+        self._t_start = time.monotonic()
+        self._report = RunReport(backend="multiprocessing")
+        self._base: dict[str, list[int]] = {}  # counters of finished incarnations
+        self._restarts: dict[str, int] = {n: 0 for n in self.plan.owner}
+        self._restart_times: dict[str, deque[float]] = {p: deque() for p in self.plan.partitions}
+        self._procs: dict[str, _Proc] = {}
+        self._socks: list[socket.socket] = []
+        self._chan: dict[int, tuple[socket.socket, socket.socket]] = {}
+        for ch in self.plan.channels:
+            pair = channel_pair()
+            self._chan[ch.index] = pair
+            self._socks.extend(pair)
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._socks += [self._wake_r, self._wake_w]
+        self._death_r, self._death_w = os.pipe()
+        self._fds_open = True
+        track(self)
+        with _ACTIVE_LOCK:
+            _ACTIVE.add(self)
+        _install_sigterm()
+        try:
+            for part in self.plan.partitions:
+                self._start(part)
+        except BaseException:
+            self._kill_all()
+            self._close()
+            raise
+        self._thread = threading.Thread(target=self._monitor, daemon=True,
+                                        name="retriever-mp-monitor")
+        self._thread.start()
+
+    # ------------------------------------------------------------------ descriptors
+    def owned_sockets(self) -> list[socket.socket]:
+        """Sockets of this run (closed in workers of other runs)."""
+        return list(self._socks) + [p.ctl.sock for p in self._procs.values()]
+
+    def owned_fds(self) -> list[int]:
+        """Raw descriptors of this run."""
+        return [self._death_r, self._death_w] if self._fds_open else []
+
+    # ------------------------------------------------------------------ workers
+    def _start(self, part: str) -> None:
+        parent_end, child_end = control_pair()
+        socks: dict[int, socket.socket] = {}
+        for ch in self.plan.channels:
+            if ch.src == part:
+                socks[ch.index] = self._chan[ch.index][0]
+            elif ch.dst == part:
+                socks[ch.index] = self._chan[ch.index][1]
+        plan, slots, death = self.plan, self.shm_slots, self._death_r
+
+        def target() -> int:
+            return worker_main(plan, part, child_end, socks, death, shm_slots=slots)
+
+        self._socks += [child_end, parent_end]  # so that the child closes parent_end
+        try:
+            pid = fork_worker(target, [child_end, *socks.values()], [death])
+        finally:
+            self._socks.remove(child_end)
+            self._socks.remove(parent_end)
+            child_end.close()
+        self._procs[part] = _Proc(part, pid, ControlLink(parent_end))
+
+    @property
+    def pids(self) -> dict[str, int]:
+        """Worker process id per partition (current incarnations)."""
+        return {p: w.pid for p, w in self._procs.items()}
+
+    def _send_all(self, *msg: Any) -> None:
+        for w in self._procs.values():
+            if not w.ctl.closed:
+                w.ctl.send(*msg)
+
+    # ------------------------------------------------------------------ monitor
+    def _monitor(self) -> None:
+        try:
+            self._supervise()
+        except BaseException as exc:  # a bug here must still end the run visibly
+            self._fail(BackendError(f"the multiprocessing supervisor failed: {exc!r}"))
+            self._kill_all()
+        finally:
+            self._finish()
+
+    def _supervise(self) -> None:
+        while True:
+            live = [w for w in self._procs.values() if not w.ctl.closed]
+            if not live:
+                return
+            timeout = 0.5
+            now = time.monotonic()
+            if self._kill_at is not None:
+                if now >= self._kill_at:
+                    self._kill_all()
+                    continue
+                timeout = min(timeout, self._kill_at - now)
+            elif self.duration is not None and self._t0 is not None:
+                left = self._t0 + self.duration - now
+                if left <= 0:
+                    self.request_stop()
+                    continue
+                timeout = min(timeout, left)
+            fds: list[Any] = [w.ctl.sock for w in live] + [self._wake_r]
+            r, _, _ = select.select(fds, [], [], max(0.0, timeout))
+            if self._wake_r in r:
+                self._wake_r.recv(4096)
+            for w in live:
+                if w.ctl.sock in r:
+                    self._on_messages(w, w.ctl.receive())
+                    if w.ctl.closed:
+                        self._on_exit(w)
+            if self._stopping and self._kill_at is None:
+                self._kill_at = time.monotonic() + self.stop_timeout
+                self._send_all("stop")
+
+    def _on_messages(self, w: _Proc, msgs: list[list[Any]]) -> None:
+        for m in msgs:
+            kind = m[0]
+            if kind == "ready":
+                w.ready = True
+                if self._t0 is not None:  # a restarted worker joins the running graph
+                    w.ctl.send("go", self._t0)
+                elif all(p.ready for p in self._procs.values()):
+                    self._t0 = time.monotonic()
+                    self._send_all("go", self._t0)
+            elif kind == "stats":
+                w.stats = m[1]
+            elif kind == "done":
+                w.stats = m[1]
+                w.done = True
+            elif kind == "error":
+                err = _rebuild_error(w, m[1:])
+                if w.error is None:
+                    w.error = err
+                if not self._may_restart(w, failed=True):
+                    self._fail(err)
+
+    def _on_exit(self, w: _Proc) -> None:
+        status = _reap(w.pid)
+        w.exitcode = status
+        w.ctl.close()
+        for flow, row in w.stats.items():
+            base = self._base.setdefault(flow, [0, 0, 0, 0, 0])
+            for i, v in enumerate(row):
+                base[i] += v
+        w.stats = {}
+        if self._stopping:
+            return
+        failed = w.error is not None or not w.done or status != 0
+        if self._may_restart(w, failed=failed):
+            self._restart(w)
+            return
+        if w.error is None:
+            flows = self.plan.partitions[w.part].nodes
+            err: BaseException = FlowError(
+                flows[0],
+                f"the worker process of partition {w.part!r} (pid {w.pid}, flows "
+                f"{', '.join(flows)}) {_describe_exit(status)}",
+                hint="see the flow's own output; set .restart_policy('on-failure') to "
+                     "restart it automatically")
+        else:
+            err = w.error
+        self._fail(err)
+
+    def _may_restart(self, w: _Proc, *, failed: bool) -> bool:
+        if self._stopping:
+            return False
+        pol = self.plan.restart[w.part]
+        if not pol.allows(failed):
+            return False
+        times = self._restart_times[w.part]
+        now = time.monotonic()
+        while times and now - times[0] > pol.window:
+            times.popleft()
+        return len(times) < pol.max_restarts
+
+    def _restart(self, w: _Proc) -> None:
+        self._restart_times[w.part].append(time.monotonic())
+        for flow in self.plan.partitions[w.part].nodes:
+            self._restarts[flow] += 1
+        log.warning("restarting the worker of partition %r (%s)", w.part,
+                    "flow failed" if w.error else _describe_exit(w.exitcode or 0))
+        self._start(w.part)
+
+    def _fail(self, err: BaseException) -> None:
+        with self._lock:
+            if self._error is None:
+                self._error = err
+        self.request_stop()
+
+    def _kill_all(self) -> None:
+        for w in self._procs.values():
+            if not w.ctl.closed:
+                try:
+                    os.kill(w.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                _reap(w.pid)
+                w.ctl.close()
+
+    def _finish(self) -> None:
+        self._close()
+        self._report.flows = self._collect()
+        self._report.duration = time.monotonic() - (self._t0 or self._t_start)
+        self._report.error = self._error
+        with _ACTIVE_LOCK:
+            _ACTIVE.discard(self)
+        untrack(self)
+        self._done.set()
+
+    def _close(self) -> None:
+        for s in self._socks:
+            s.close()
+        for w in self._procs.values():
+            if not w.ctl.closed:
+                w.ctl.close()
+        if self._fds_open:
+            self._fds_open = False
+            os.close(self._death_w)  # workers still alive see the parent go away
+            os.close(self._death_r)
+
+    def _collect(self) -> dict[str, FlowStats]:
+        rows = {flow: list(row) for flow, row in self._base.items()}
+        for w in self._procs.values():
+            for flow, row in w.stats.items():
+                base = rows.setdefault(flow, [0, 0, 0, 0, 0])
+                for i, v in enumerate(row):
+                    base[i] += v
+        out: dict[str, FlowStats] = {}
+        for flow in self.plan.owner:
+            r = rows.get(flow, [0, 0, 0, 0, 0])
+            out[flow] = FlowStats(steps=r[0], lag_events=r[1], skipped_ticks=r[2],
+                                  dropped=r[3], errors=r[4], restarts=self._restarts[flow])
+        return out
+
+    # ------------------------------------------------------------------ RunHandle
+    def request_stop(self) -> None:
+        """Ask every worker to stop (non-blocking)."""
+        self._stopping = True
+        try:
+            self._wake_w.send(b"s")
+        except OSError:  # already finished and closed
+            pass
+
+    @property
+    def running(self) -> bool:
+        """Whether the run is still going."""
+        return not self._done.is_set()
+
+    @property
+    def report(self) -> RunReport:
+        """Counters so far (final once the run ended)."""
+        if self.running:
+            self._report.flows = self._collect()
+            self._report.duration = time.monotonic() - (self._t0 or self._t_start)
+        return self._report
+
+    def stats(self) -> dict[str, Any]:
+        """Live per-flow counters."""
+        return {n: vars(s) for n, s in self.report.flows.items()}
+
+    def wait(self, timeout: float | None = None) -> RunReport | None:
+        """Wait for the end; raises the run's error (naming the flow) if it failed."""
+        if not self._wait_done(timeout):
+            return None
+        if self._error is not None:
+            raise self._error
+        return self._report
+
+    def _wait_done(self, timeout: float | None) -> bool:
+        # Wake up regularly so that signal handlers run in the main thread.
+        end = None if timeout is None else time.monotonic() + timeout
+        while not self._done.is_set():
+            step = 0.2 if end is None else min(0.2, end - time.monotonic())
+            if step <= 0:
+                return False
+            self._done.wait(step)
+        return True
+
+    def stop(self) -> RunReport:
+        """Stop, finalize every flow and return the report (raises the run's error)."""
+        self.request_stop()
+        self._wait_done(None)
+        if self._error is not None:
+            raise self._error
+        return self._report
+
+
+def _reap(pid: int) -> int:
+    try:
+        _, status = os.waitpid(pid, 0)
+    except ChildProcessError:
+        return 0
+    return status
+
+
+def _rebuild_error(w: _Proc, fields: list[Any]) -> BaseException:
+    kind, flow, message, hint, tb, code = fields
+    where = f" [worker pid {w.pid}, partition {w.part!r}]"
+    if kind == "LagError":
+        return LagError(flow, message + where, hint=hint)
+    if kind == "FlowError":
+        err = FlowError(flow, message + where, hint=hint, traceback_text=tb)
+        if code:
+            err.code = code
+        return err
+    return BackendError(f"the worker of partition {w.part!r} failed: {message}\n"
+                        f"--- traceback from the worker ---\n{tb.rstrip()}", hint=hint)
+
+
+# ---------------------------------------------------------------------- process exit
+
+def stop_all(timeout: float = 10.0) -> None:
+    """Stop every active run (used at interpreter exit)."""
+    with _ACTIVE_LOCK:
+        runs = list(_ACTIVE)
+    for run in runs:
+        run.request_stop()
+    for run in runs:
+        if not run._wait_done(timeout):
+            run._kill_all()
+
+
+atexit.register(stop_all)
+
+_PREVIOUS_SIGTERM: Any = None
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)  # unwinds; atexit stops the runs cleanly
+
+
+def _install_sigterm() -> None:
+    """Make SIGTERM a clean exit (finalize flows) unless the program handles it."""
+    global _PREVIOUS_SIGTERM
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        _PREVIOUS_SIGTERM = signal.signal(signal.SIGTERM, _on_sigterm)
