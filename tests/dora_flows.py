@@ -72,15 +72,18 @@ class Recorder(Flow[Count, None]):
     def reset(self) -> None:
         self.seen: list[int] = []
         self.latency: list[float] = []
+        self.first_at: float | None = None
 
     def step(self, inp: Count) -> None:
+        if self.first_at is None:
+            self.first_at = time.time()
         if inp.n is not None:
             self.seen.append(inp.n)
             self.latency.append(time.time() - inp.stamp)
 
     def finalize(self) -> None:
         Path(self.path).write_text(json.dumps({"seen": self.seen, "latency": self.latency,
-                                               **_where()}))
+                                               "first_at": self.first_at, **_where()}))
 
 
 class Motion(Flow[None, tuple[Pos, Vel]]):
@@ -148,8 +151,11 @@ class FrameCheck(Flow[Frame, None]):
         self.seen: list[int] = []
         self.bad = 0
         self.latency: list[float] = []
+        self.first_at: float | None = None
 
     def step(self, inp: Frame) -> None:
+        if self.first_at is None:
+            self.first_at = time.time()
         self.latency.append(time.time() - inp.stamp)
         self.seen.append(inp.n)
         img = inp.image
@@ -158,7 +164,8 @@ class FrameCheck(Flow[Frame, None]):
 
     def finalize(self) -> None:
         Path(self.path).write_text(json.dumps({"seen": self.seen, "bad": self.bad,
-                                               "latency": self.latency, **_where()}))
+                                               "latency": self.latency,
+                                               "first_at": self.first_at, **_where()}))
 
 
 class Sleepy(Flow[None, None]):

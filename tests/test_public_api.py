@@ -87,6 +87,6 @@ def test_cli_entry_point_runs() -> None:
     out = subprocess.run([sys.executable, "-m", "retriever.cli.main", "--version"],
                          capture_output=True, text=True, check=True)
     assert out.stdout.startswith("retriever ")
-    demo = subprocess.run([sys.executable, "-m", "retriever.cli.main", "demo", "--steps", "2"],
+    demo = subprocess.run([sys.executable, "-m", "retriever.cli.main", "demo", "--quickstart"],
                           capture_output=True, text=True, check=True)
-    assert "step 1" in demo.stdout
+    assert "step 4" in demo.stdout

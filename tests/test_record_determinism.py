@@ -11,6 +11,7 @@ import retriever  # noqa: F401
 from retriever.contract.errors import FlowError
 from retriever.contract.envelope import envelope_field_types
 from retriever.record import RecordConfig, open_recording
+from retriever.rt.facade import stepper_for
 
 from .test_record_support import BrokenCamera, Detections, Track, perception, ports_of, same
 
@@ -24,19 +25,8 @@ def original(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     pipe, nodes = perception()
     paths = [tmp / "cam.rrd", tmp / "cam.mcap"]
     results: list[Any] = []
-    stepper_observed = []
-
-    # record, and keep what each step published for comparison
-    pipe.step(dt=DT)  # open the stepper so we can observe it while recording
-    pipe.runtime_session.observers.append(lambda r: stepper_observed.append(
-        {k: dict(v) for k, v in r.messages.items()}))
-    pipe.close_stepper()
-    pipe, nodes = perception()
-    stepper = None
-    from retriever.rt.facade import stepper_for
-
-    stepper = stepper_for(pipe)
-    stepper.observers.append(lambda r: results.append({k: dict(v) for k, v in r.messages.items()}))
+    stepper_for(pipe).observers.append(  # keep what each step published, to compare
+        lambda r: results.append({k: dict(v) for k, v in r.messages.items()}))
     pipe.record(RecordConfig(path=paths[0], mirrors=(paths[1],)), steps=N, dt=DT)
     pipe.close_stepper()
     return {"paths": paths, "steps": results, "log": list(nodes["log"].flow.seen)}

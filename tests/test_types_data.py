@@ -182,7 +182,8 @@ def test_export_parquet_writes_readable_tables_with_a_manifest(tmp_path: Path, p
     for k in range(4):
         b.append("robot/pose", k * 10, Pose(Vector3(k, 0.5, 0), Quaternion()))
     src = b[0]
-    b.add(src.derive("joints", 0, JointState(Header("arm", 3), ["j1", "j2"], [0.1, 0.2])))
+    joints = JointState.make(["j1", "j2"], [0.1, 0.2], header=Header("arm", 3))
+    b.add(src.derive("joints", 0, joints))
     b.append("image", 5, np.arange(6, dtype=np.uint8).reshape(2, 3))
     b.append("count", 7, 3)
     episodes = [Episode(id="first", start_ns=0, end_ns=15), Episode(id="second", start_ns=15,

@@ -242,7 +242,8 @@ def test_object_arrays_and_unknown_classes_have_no_json_form() -> None:
 
 
 def test_dataclasses_envelopes_and_none_round_trip() -> None:
-    value = Detections(blob=make_blob(), count=None, image=np.zeros((2, 2), np.uint8))
+    value = Detections(blob=make_blob(), count=None,  # type: ignore[arg-type]
+                       image=np.zeros((2, 2), np.uint8))
     data = to_jsonable(value)
     assert data["count"] is None and data["blob"]["note"] is None
     assert data["blob"]["tags"] == {"x": "Infinity"} and data["blob"]["color"] == "blue"
@@ -257,7 +258,7 @@ def test_dataclasses_envelopes_and_none_round_trip() -> None:
 def test_shipped_values_validate_against_their_schemas_and_round_trip() -> None:
     ts = TransformStamped(Header("map", 2**62), "base")
     assert check(ts, TransformStamped) == ts
-    js = JointState(Header("arm"), ["a", "b"], [1.0, math.nan], [], [0.5, 0.25])
+    js = JointState.make(["a", "b"], [1.0, math.nan], [], [0.5, 0.25], Header("arm"))
     assert check(js, "retriever/spatial/v1/JointState") == js
     assert check(Pose(Vector3(1.0, -0.0, 3.5)), Pose) == Pose(Vector3(1.0, -0.0, 3.5))
 

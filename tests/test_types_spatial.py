@@ -86,7 +86,8 @@ def test_defaults_are_zero_and_identity() -> None:
 def test_nested_values_round_trip_the_codec_exactly() -> None:
     ts = TransformStamped(Header("map", 1_700_000_000_123_456_789), "base",
                           Transform(Vector3(1.5, -2, 3), Quaternion.from_euler(0.1, 0.2, 0.3)))
-    js = JointState(Header("arm", 5), ["a", "b", "c"], [1.0, 2.0, 3.0], [0.1, 0.2, 0.3], [])
+    js = JointState.make(["a", "b", "c"], [1.0, 2.0, 3.0], [0.1, 0.2, 0.3], [],
+                         Header("arm", 5))
     codec = MessageCodec({"ts": TransformStamped, "js": JointState})
     back = codec.decode(codec.encode({"ts": ts, "js": js}))
     assert back["ts"] == ts
@@ -169,8 +170,8 @@ def test_non_finite_numbers_are_rejected_naming_field_and_value() -> None:
     with pytest.raises(NonFiniteError, match=r"twist\.angular\.x"):
         Twist(angular=Vector3(-math.inf)).validate()
     with pytest.raises(NonFiniteError, match=r"joint_state.velocities\[1\]"):
-        JointState(names=["a", "b"], velocities=[0.0, math.nan]).validate()
-    JointState(names=["a"], positions=[math.nan]).validate(finite=False)
+        JointState.make(["a", "b"], velocities=[0.0, math.nan]).validate()
+    JointState.make(["a"], positions=[math.nan]).validate(finite=False)
 
 
 def test_non_unit_quaternions_are_rejected_beyond_the_tolerance() -> None:
@@ -194,11 +195,11 @@ def test_non_unit_quaternions_are_rejected_beyond_the_tolerance() -> None:
 
 def test_joint_arrays_must_match_the_names() -> None:
     with pytest.raises(LengthMismatchError) as info:
-        JointState(names=["a", "b"], positions=[1.0, 2.0], efforts=[1.0]).validate()
+        JointState.make(["a", "b"], [1.0, 2.0], efforts=[1.0]).validate()
     assert info.value.field == "joint_state.efforts"
     assert info.value.code == "RET723"
     assert "1 entries" in str(info.value) and "2" in str(info.value)
-    JointState(names=["a", "b"], positions=[1.0, 2.0]).validate()  # empty = not measured
+    JointState.make(["a", "b"], [1.0, 2.0]).validate()  # empty = not measured
     with pytest.raises(ShapeError, match="more than once"):
         JointState(names=["a", "a"]).validate()
     with pytest.raises(ShapeError, match="one-dimensional float"):
@@ -304,12 +305,13 @@ def test_stamped_transforms_chain_only_when_frames_meet() -> None:
 def test_vector_and_joint_helpers() -> None:
     v = Vector3(1, 2, 2)
     assert v.norm() == 3.0 and (v - v) == Vector3() and (-v).scaled(2) == Vector3(-2, -4, -4)
-    js = JointState(names=["a", "b"], positions=(0.5, 1.5))
+    js = JointState(names=["a", "b"], positions=(0.5, 1.5))  # type: ignore[arg-type]
     assert js.positions.dtype == np.float64 and js.position_of("b") == 1.5
     assert js.as_dict() == {"a": 0.5, "b": 1.5}
     with pytest.raises(KeyError, match="joints: a, b"):
         js.position_of("z")
-    assert js != JointState(names=["a", "b"], positions=(0.5, 2.0))
+    assert js != JointState.make(["a", "b"], (0.5, 2.0))
+    assert JointState.make(["a"], [1]).positions.dtype == np.float64
     assert js != "not a joint state"
     assert Header("f", 1_500_000_000).stamp_s == 1.5
 

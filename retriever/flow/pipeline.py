@@ -68,7 +68,8 @@ class Connection:
 
 
 def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+    # ToyEnv -> toy_env, MPC -> mpc, MPCController -> mpc_controller
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
 
 
 def _caller_location() -> Location:

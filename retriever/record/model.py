@@ -27,6 +27,7 @@ class Channel:
     port: str
     type: str
     schema: dict[str, Any] | None = None
+    views: set[str] = field(default_factory=set)  # Rerun archetypes shown (.rrd)
     count: int = 0
     first_time: float | None = None
     last_time: float | None = None

@@ -103,36 +103,40 @@ def _check_writable(path: Path) -> None:
 # ------------------------------------------------------------------------- reading
 
 
-def complete_prefix(path: Path) -> int:
-    """Length of the longest prefix of whole RRD frames (the file size when intact)."""
+def scan_frames(path: Path) -> tuple[int, bool]:
+    """(length of the longest prefix of whole RRD frames, whether the stream was ended).
+
+    A file whose writer finished has an end-of-stream frame followed by its footer; a
+    file cut off mid-write has neither, and maybe a partial frame at the end.
+    """
     size = path.stat().st_size
     with open(path, "rb") as fh:
         if fh.read(4) != RRD_MAGIC:
-            return 0
+            return 0, False
         offset = _STREAM_HEADER
         fh.seek(offset)
         while True:
             head = fh.read(_FRAME.size)
             if len(head) < _FRAME.size:
-                return offset if len(head) else size
+                return offset, False
             kind, length = _FRAME.unpack(head)
-            if kind == 0:  # end of stream: footer follows
-                return size
+            if kind == 0:  # end of stream: the footer follows
+                return size, offset + _FRAME.size + length <= size
             if offset + _FRAME.size + length > size:
-                return offset
+                return offset, False
             offset += _FRAME.size + length
             fh.seek(offset)
 
 
 def _open_chunks(path: Path) -> tuple[list[Any], bool]:
     chunk = deps.rerun_chunk("reading .rrd recordings")
+    prefix, ended = scan_frames(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return list(chunk.RrdReader(str(path)).stream()), False
+            return list(chunk.RrdReader(str(path)).stream()), not ended
     except (RuntimeError, ValueError, OSError) as exc:
         first = str(exc)
-    prefix = complete_prefix(path)
     if prefix <= _STREAM_HEADER or prefix >= path.stat().st_size:
         raise RecordingError(path, f"is not a readable .rrd file ({_short(first)})",
                              hint="the file is damaged; record it again", code="RET806")
@@ -170,6 +174,9 @@ def read_rrd(path: Path) -> Recording:
             meta = meta or _header_of(ch)
         else:
             rows.append((ch.entity_path, ch))
+    if meta is None and truncated:
+        raise RecordingError(path, "was cut off before the retriever header was written",
+                             code="RET806")
     if meta is None:
         raise RecordingError(path, "is an .rrd file but not a retriever recording "
                              "(no /retriever header entity)", code="RET805",
@@ -188,6 +195,7 @@ def read_rrd(path: Path) -> Recording:
         topic = by_entity.get(entity)
         if topic is not None:
             samples[topic].extend(_samples_of(ch))
+            channels[topic].views.update(_views_of(ch))
     for topic, lst in samples.items():
         lst.sort(key=lambda s: s.step)
         for s in lst:
@@ -208,6 +216,11 @@ def _header_of(ch: Any) -> dict[str, Any] | None:
                 return None
             return data if isinstance(data, dict) else None
     return None
+
+
+def _views_of(ch: Any) -> set[str]:
+    names = ch.to_record_batch().schema.names
+    return {n.split(":", 1)[0] for n in names if ":" in n and not n.startswith("rerun.")}
 
 
 def _samples_of(ch: Any) -> list[Sample]:

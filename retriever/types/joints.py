@@ -7,6 +7,7 @@ means "not measured" (a position-only arm leaves ``efforts`` empty).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import field
 from typing import Any, Self
 
@@ -50,6 +51,20 @@ class JointState:
                 setattr(self, name, np.asarray(value, dtype=np.float64))
         if isinstance(self.names, tuple):
             self.names = list(self.names)
+
+    @classmethod
+    def make(cls, names: Sequence[str], positions: npt.ArrayLike = (),
+             velocities: npt.ArrayLike = (), efforts: npt.ArrayLike = (),
+             header: Header | None = None) -> Self:
+        """Build from any array-likes (lists, tuples, arrays), converted to float64.
+
+        The constructor converts lists too, but is typed for arrays; this is the
+        spelling type checkers accept for plain Python sequences.
+        """
+        return cls(header if header is not None else Header(), list(names),
+                   np.asarray(positions, dtype=np.float64),
+                   np.asarray(velocities, dtype=np.float64),
+                   np.asarray(efforts, dtype=np.float64))
 
     def __len__(self) -> int:
         """Number of joints (length of ``names``)."""

@@ -18,7 +18,7 @@ import importlib
 import re
 import types
 import typing
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
@@ -352,7 +352,3 @@ def _annotated_dtype(tp: Any) -> np.dtype[Any] | None:
 def _first_line(doc: str | None) -> str:
     return doc.strip().splitlines()[0].strip() if doc and doc.strip() else ""
 
-
-def iter_schema_types() -> Iterator[tuple[str, type]]:
-    """(name, class) of every registered type, sorted by name."""
-    yield from registered().items()

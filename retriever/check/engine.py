@@ -1,0 +1,221 @@
+"""The checker: load the sources, then judge every flow class and pipeline found.
+
+Every judgement comes from the rule engine (:mod:`retriever.contract.rules`, through
+``describe_flow`` + ``check_flow`` for classes and ``Pipeline.diagnostics()`` for
+graphs); this module only finds things, locates the findings and removes duplicates.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from retriever.contract.catalogue import RULES
+from retriever.contract.diagnostics import Diagnostic, Location, Severity
+from retriever.contract.errors import ContractError, RetrieverError
+from retriever.contract.rules import RuleOptions, check_flow
+from retriever.flow.default import default_pipeline
+from retriever.flow.describe import describe_flow
+from retriever.flow.pipeline import Pipeline
+from retriever.registry.pipeline import PipelineEntry, RegistryError, build, registered_entries
+
+from .discover import defining_file, flow_classes_in, module_pipelines
+from .loader import SourceIndex, failure_diagnostics, guarded, import_source
+from .sources import Source, collect_sources
+
+#: Rules about a flow class alone: reported once, at the class, not per pipeline node.
+CLASS_RULES = frozenset({"RET001", "RET002", "RET004", "RET005"})
+
+
+@dataclass
+class CheckResult:
+    """What a check found, and how much it looked at."""
+
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    files: int = 0
+    flows: int = 0
+    pipelines: int = 0
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        """The diagnostics of error severity."""
+        return [d for d in self.diagnostics if d.severity is Severity.ERROR]
+
+    @property
+    def ok(self) -> bool:
+        """Whether no error was found."""
+        return not self.errors
+
+
+class _Run:
+    def __init__(self, strict_single_io: bool) -> None:
+        self.strict = strict_single_io
+        self.options = RuleOptions(strict_single_io=strict_single_io)
+        self.found: list[Diagnostic] = []
+        self.indexes: dict[Path, SourceIndex] = {}
+        self.pipelines: set[int] = set()
+        self.class_checked: set[type] = set()
+        self.flows = 0
+
+    # ------------------------------------------------------------------ sources
+    def index(self, file: Path) -> SourceIndex | None:
+        if file not in self.indexes:
+            try:
+                tree = ast.parse(file.read_text(encoding="utf-8"), filename=str(file))
+            except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+                return None
+            self.indexes[file] = SourceIndex.of(tree)
+        return self.indexes[file]
+
+    def load(self, src: Source) -> None:
+        try:
+            text = src.file.read_text(encoding="utf-8")
+            tree = ast.parse(text, filename=str(src.file))
+        except SyntaxError as exc:
+            self.found.append(RULES["RET900"].diag(
+                f"syntax error: {exc.msg}",
+                location=Location(str(src.file), exc.lineno or 1, exc.offset or 1)))
+            return
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            self.found.append(RULES["RET900"].diag(
+                f"cannot read the file: {exc}", location=Location(str(src.file), 1, 1)))
+            return
+        index = self.indexes[src.file] = SourceIndex.of(tree)
+        with guarded(src.file) as collected:
+            module = None
+            try:
+                module = import_source(src)
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # becomes a diagnostic on this file
+                self.found.extend(failure_diagnostics(exc, src.file))
+            self.found.extend(self._located(collected, src.file, 1))
+            if module is not None:
+                for name, pipe in module_pipelines(module):
+                    self.pipeline(pipe, src.file, index.globals.get(name, 1))
+            default = default_pipeline()
+            if len(default) or default.connections:
+                self.pipeline(default, src.file, 1)
+
+    # ------------------------------------------------------------------ classes
+    def flow_class(self, cls: type) -> None:
+        if getattr(cls, "__retriever_signature__", None) is None:
+            return  # generic or abstract intermediate class: nothing concrete to check
+        file = defining_file(cls)
+        index = self.index(file) if file else None
+        qual = cls.__qualname__
+        line, col = (index.classes.get(qual) if index else None) or (1, 1)
+        self.flows += 1
+        self.class_checked.add(cls)
+        desc = describe_flow(cls, qual, None, Location(str(file) if file else None, line, col))
+        step = index.functions.get(f"{qual}.step") if index else None
+        for diag in check_flow(desc, self.options):
+            if diag.code == "RET005" and step is not None:
+                diag = diag.at(line=step[0], column=step[1])
+            self.found.append(diag)
+
+    # ------------------------------------------------------------------ pipelines
+    def pipeline(self, pipe: Pipeline, file: Path, line: int) -> None:
+        if id(pipe) in self.pipelines:
+            return
+        self.pipelines.add(id(pipe))
+        try:
+            found = pipe.diagnostics(strict_single_io=self.strict)
+        except RetrieverError as exc:
+            self.found.extend(failure_diagnostics(exc, file, f"checking pipeline {pipe.name!r}"))
+            return
+        classes = {tf.name: type(tf.flow) for tf in pipe.nodes}
+        kept = []
+        for diag in found:
+            cls = classes.get(diag.location.flow or "")
+            if diag.code in CLASS_RULES and cls is not None and self._will_check(cls):
+                continue  # reported at the class definition
+            kept.append(self._locate_node(diag, cls))
+        self.found.extend(self._located(kept, file, line))
+
+    def _will_check(self, cls: type) -> bool:
+        file = defining_file(cls)
+        return cls in self.class_checked or (file is not None and file in self.indexes)
+
+    def _locate_node(self, diag: Diagnostic, cls: type | None) -> Diagnostic:
+        if diag.location.file or cls is None:
+            return diag
+        file = defining_file(cls)
+        index = self.index(file) if file else None
+        pos = index.classes.get(cls.__qualname__) if index else None
+        if file is None or pos is None:
+            return diag
+        return diag.at(file=str(file), line=pos[0], column=pos[1])
+
+    @staticmethod
+    def _located(diags: list[Diagnostic], file: Path, line: int) -> list[Diagnostic]:
+        return [d if d.location.file else d.at(file=str(file), line=line, column=1)
+                for d in diags]
+
+    # ------------------------------------------------------------------ registry
+    def entry(self, entry: PipelineEntry) -> None:
+        code: Any = getattr(entry.factory, "__code__", None)
+        file = Path(code.co_filename).resolve() if code else Path("<unknown>")
+        line = int(code.co_firstlineno) if code else 1
+        with guarded(file) as collected:
+            result = None
+            try:
+                result = build(entry)
+            except KeyboardInterrupt:
+                raise
+            except ContractError as exc:
+                self.found.extend(self._located(list(exc.diagnostics), file, line))
+            except RegistryError as exc:
+                self.found.append(RULES["RET901"].diag(
+                    exc.message, location=Location(str(file), line, 1)))
+            except BaseException as exc:  # becomes a diagnostic on the factory
+                self.found.extend(failure_diagnostics(
+                    exc, file, f"building registered pipeline {entry.name!r}", "RET901"))
+            self.found.extend(self._located(collected, file, line))
+            if isinstance(result, Pipeline):
+                self.pipeline(result, file, line)
+
+    # ------------------------------------------------------------------ result
+    def result(self, files: int) -> CheckResult:
+        return CheckResult(_dedupe(self.found), files, self.flows, len(self.pipelines))
+
+
+def _dedupe(diags: list[Diagnostic]) -> list[Diagnostic]:
+    exact: set[tuple[Any, ...]] = set()
+    by_port: set[tuple[Any, ...]] = set()
+    out = []
+    for d in diags:
+        loc = d.location
+        key = (d.code, loc.file, loc.line, d.message)
+        # The same clock problem reported under two flow names (class and node name).
+        port_key = (d.code, loc.file, loc.line, loc.port, d.hint)
+        if key in exact or (loc.port and not loc.edge and port_key in by_port):
+            continue
+        exact.add(key)
+        if loc.port and not loc.edge:
+            by_port.add(port_key)
+        out.append(d)
+    out.sort(key=lambda d: (d.location.file or "", d.location.line or 0,
+                            d.location.column or 0, d.code))
+    return out
+
+
+def check_paths(paths: list[str], *, strict_single_io: bool = False) -> CheckResult:
+    """Check every flow class and pipeline the PATHs define or register.
+
+    Raises :class:`~retriever.check.sources.CheckUsageError` when a PATH names nothing.
+    """
+    sources = collect_sources(paths)
+    run = _Run(strict_single_io)
+    before = {e.name: e.factory for e in registered_entries()}
+    for src in sources:
+        run.load(src)
+    files = {src.file for src in sources}
+    for cls in flow_classes_in(files):
+        run.flow_class(cls)
+    for entry in registered_entries():
+        if before.get(entry.name) is not entry.factory:
+            run.entry(entry)
+    return run.result(len(sources))

@@ -1,0 +1,47 @@
+"""Every example runs as a module (short durations) and prints what it promises."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+T = "examples.tutorial."
+
+CASES: list[tuple[str, list[str], str]] = [
+    (T + "a_flow_fundamentals.01_envelopes", [], "has frame? False"),
+    (T + "a_flow_fundamentals.02_flow_and_clocks", [], "tick     saw value=None"),
+    (T + "a_flow_fundamentals.03_connect_and_sync", [], "speed -> velocity: latest qsize=2"),
+    (T + "a_flow_fundamentals.04_with_pipe_and_rshift", [], "show: 3.0"),
+    (T + "a_flow_fundamentals.05_pipeline_ergonomics", ["--mode", "context"], "add_one -> 2"),
+    (T + "a_flow_fundamentals.05_pipeline_ergonomics",
+     ["--mode", "default", "--exec", "run", "--duration", "0.3"], "backend=in-process"),
+    (T + "b_ir_and_execution.01_validate_and_ir", [], "reloaded equal: True"),
+    (T + "b_ir_and_execution.02_run_backends", ["--duration", "0.4"], "non-blocking run"),
+    (T + "b_ir_and_execution.07_request_response", [], "request 3 x=3.0 -> y=9.0"),
+    (T + "b_ir_and_execution.08_detection_window_stats", [], "over 10 detections"),
+    (T + "c_debug_and_replay.01_debug_stepper", [], "caught FlowError for flow 'divide'"),
+    (T + "c_debug_and_replay.02_debug_perception_stepper", ["--steps", "3"], "found=True"),
+    (T + "c_debug_and_replay.03_debug_perception_stepper_real_camera",
+     ["--camera-mode", "mock", "--steps", "2"], "red object"),
+    (T + "d_closed_loop_state_feedback.01_closed_loop_env", ["--duration", "0.5"],
+     "on_lag=warn"),
+    (T + "d_closed_loop_state_feedback.01_closed_loop_env",
+     ["--duration", "1", "--slow", "--on-lag", "panic"], "run stopped by flow 'mpc'"),
+    (T + "d_closed_loop_state_feedback.08_event_driven_replan", [], "replanning to 6.0"),
+    (T + "d_closed_loop_state_feedback.09_execution_monitoring", [], "ALARM"),
+    (T + "e_typing_contract.01_composite_aliasing", [], "left=1 right=2"),
+]
+
+
+@pytest.mark.parametrize(("module", "args", "expect"), CASES,
+                         ids=[f"{m.split('.', 2)[-1]}{' ' + ' '.join(a) if a else ''}"
+                              for m, a, _ in CASES])
+def test_example_runs(module: str, args: list[str], expect: str) -> None:
+    out = subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert expect in out.stdout, out.stdout[-3000:]
