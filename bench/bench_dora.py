@@ -33,6 +33,7 @@ from tests import dora_flows as F  # noqa: E402
 from retriever.rt.backends.dora.compat import check_install  # noqa: E402
 
 WARMUP = 0.5
+QSIZE: int | None = None
 
 RAW_SRC = '''
 import os, sys, time
@@ -115,7 +116,7 @@ def _raw(tmp: Path, hz: float, shape: str, seconds: float, cli: str) -> dict[str
 def _ours(tmp: Path, hz: float, shape: tuple[int, ...] | None, seconds: float
           ) -> dict[str, Any]:
     out = tmp / "ours.json"
-    pipe = F.frames(str(out), hz=hz, shape=shape) if shape else F.basic(str(out), hz=hz)
+    pipe = F.frames(str(out), hz=hz, shape=shape, qsize=QSIZE) if shape else F.basic(str(out), hz=hz)
     t0 = time.time()
     pipe.run(backend="dora", duration=seconds, echo=False)
     data = json.loads(out.read_text())
@@ -140,7 +141,11 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=4.0)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--only", choices=["small", "frame"], default=None)
+    ap.add_argument("--qsize", type=int, default=None,
+                    help="queue size of the frame edge (default: the EdgeConfig default)")
     args = ap.parse_args()
+    global QSIZE
+    QSIZE = args.qsize
     cli = check_install().cli
     os.chdir(ROOT)
     scenarios = [("small message @ 500 Hz", 500.0, None),

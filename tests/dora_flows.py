@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from retriever.flow import Flow, Latest, Pipeline, Rate, Tick, Trigger, io
+from retriever.flow import EdgeConfig, Flow, Latest, Pipeline, Rate, Tick, Trigger, io
 
 
 @io
@@ -228,12 +228,14 @@ def composite(out: str) -> Pipeline:
     return pipe
 
 
-def frames(out: str, hz: float = 30.0, shape: tuple[int, ...] = (1080, 1920, 3)) -> Pipeline:
+def frames(out: str, hz: float = 30.0, shape: tuple[int, ...] = (1080, 1920, 3),
+           qsize: int | None = None) -> Pipeline:
     """Large numpy frames from a Rate source to a Trigger sink."""
     pipe = Pipeline("dora-frames")
     cam = (Camera(list(shape)) @ Rate(hz=hz)).named("camera")
     chk = (FrameCheck(out) @ Trigger("image", "n", "stamp")).named("check")
-    pipe.connect(cam, chk, sync=Latest())
+    pipe.connect(cam, chk, sync=Latest(),
+                 edge_config=EdgeConfig(qsize=qsize) if qsize else None)
     return pipe
 
 

@@ -29,22 +29,29 @@ def all_flow_classes() -> list[type]:
     return list(seen.values())
 
 
-def defining_file(cls: type) -> Path | None:
-    """The resolved source file of the module that defines ``cls``."""
-    module = sys.modules.get(getattr(cls, "__module__", ""))
+def defining_file(cls: type, known: dict[str, Path] | None = None) -> Path | None:
+    """The resolved source file of the module that defines ``cls``.
+
+    ``known`` maps module names to files for modules no longer in ``sys.modules``
+    (a checked module whose import failed half-way still defined some classes).
+    """
+    name = getattr(cls, "__module__", "")
+    module = sys.modules.get(name)
     file = getattr(module, "__file__", None)
+    if file is None and known is not None and name in known:
+        return known[name]
     try:
         return Path(file).resolve() if file else None
     except OSError:
         return None
 
 
-def flow_classes_in(files: set[Path]) -> list[type]:
+def flow_classes_in(files: set[Path], known: dict[str, Path] | None = None) -> list[type]:
     """Flow classes defined in ``files``: nested ones and subclasses of subclasses too.
 
     A class imported into several checked modules is listed once.
     """
-    return [cls for cls in all_flow_classes() if defining_file(cls) in files]
+    return [cls for cls in all_flow_classes() if defining_file(cls, known) in files]
 
 
 def _pipelines(value: Any, depth: int) -> Iterator[Pipeline]:

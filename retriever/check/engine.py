@@ -22,7 +22,14 @@ from retriever.flow.pipeline import Pipeline
 from retriever.registry.pipeline import PipelineEntry, RegistryError, build, registered_entries
 
 from .discover import defining_file, flow_classes_in, module_pipelines
-from .loader import SourceIndex, failure_diagnostics, guarded, import_source
+from .loader import (
+    PartialImport,
+    SourceIndex,
+    failure_diagnostics,
+    guarded,
+    import_name,
+    import_source,
+)
 from .sources import Source, collect_sources
 
 #: Rules about a flow class alone: reported once, at the class, not per pipeline node.
@@ -50,13 +57,14 @@ class CheckResult:
 
 
 class _Run:
-    def __init__(self, strict_single_io: bool) -> None:
+    def __init__(self, strict_single_io: bool, files: set[Path]) -> None:
+        self.files = files
+        self.modules: dict[str, Path] = {}
         self.strict = strict_single_io
         self.options = RuleOptions(strict_single_io=strict_single_io)
         self.found: list[Diagnostic] = []
         self.indexes: dict[Path, SourceIndex] = {}
         self.pipelines: set[int] = set()
-        self.class_checked: set[type] = set()
         self.flows = 0
 
     # ------------------------------------------------------------------ sources
@@ -83,10 +91,17 @@ class _Run:
                 f"cannot read the file: {exc}", location=Location(str(src.file), 1, 1)))
             return
         index = self.indexes[src.file] = SourceIndex.of(tree)
+        self.modules[import_name(src)] = src.file
         with guarded(src.file) as collected:
             module = None
             try:
                 module = import_source(src)
+            except PartialImport as exc:  # what ran before the failure is still checked
+                module = exc.module
+                cause = exc.__cause__ or exc
+                if isinstance(cause, KeyboardInterrupt):
+                    raise cause from None
+                self.found.extend(failure_diagnostics(cause, src.file))
             except KeyboardInterrupt:
                 raise
             except BaseException as exc:  # becomes a diagnostic on this file
@@ -103,12 +118,11 @@ class _Run:
     def flow_class(self, cls: type) -> None:
         if getattr(cls, "__retriever_signature__", None) is None:
             return  # generic or abstract intermediate class: nothing concrete to check
-        file = defining_file(cls)
+        file = defining_file(cls, self.modules)
         index = self.index(file) if file else None
         qual = cls.__qualname__
         line, col = (index.classes.get(qual) if index else None) or (1, 1)
         self.flows += 1
-        self.class_checked.add(cls)
         desc = describe_flow(cls, qual, None, Location(str(file) if file else None, line, col))
         step = index.functions.get(f"{qual}.step") if index else None
         for diag in check_flow(desc, self.options):
@@ -136,13 +150,13 @@ class _Run:
         self.found.extend(self._located(kept, file, line))
 
     def _will_check(self, cls: type) -> bool:
-        file = defining_file(cls)
-        return cls in self.class_checked or (file is not None and file in self.indexes)
+        return getattr(cls, "__retriever_signature__", None) is not None and (
+            defining_file(cls, self.modules) in self.files)
 
     def _locate_node(self, diag: Diagnostic, cls: type | None) -> Diagnostic:
         if diag.location.file or cls is None:
             return diag
-        file = defining_file(cls)
+        file = defining_file(cls, self.modules)
         index = self.index(file) if file else None
         pos = index.classes.get(cls.__qualname__) if index else None
         if file is None or pos is None:
@@ -208,12 +222,12 @@ def check_paths(paths: list[str], *, strict_single_io: bool = False) -> CheckRes
     Raises :class:`~retriever.check.sources.CheckUsageError` when a PATH names nothing.
     """
     sources = collect_sources(paths)
-    run = _Run(strict_single_io)
+    files = {src.file for src in sources}
+    run = _Run(strict_single_io, files)
     before = {e.name: e.factory for e in registered_entries()}
     for src in sources:
         run.load(src)
-    files = {src.file for src in sources}
-    for cls in flow_classes_in(files):
+    for cls in flow_classes_in(files, run.modules):
         run.flow_class(cls)
     for entry in registered_entries():
         if before.get(entry.name) is not entry.factory:

@@ -122,26 +122,37 @@ def _private_name(src: Source) -> str:
     return "_retriever_check_." + re.sub(r"\W", "_", str(src.file.with_suffix("")))
 
 
-def import_source(src: Source) -> ModuleType:
-    """Import a checked file under its module name (never ``__main__``).
+def _is_file(module: ModuleType | None, file: Path) -> bool:
+    loaded = getattr(module, "__file__", None)
+    return bool(loaded) and Path(str(loaded)).resolve() == file
 
-    A file outside any package whose name is taken by another module (``types.py``) is
-    loaded under a private name instead.
+
+def import_name(src: Source) -> str:
+    """The module name :func:`import_source` uses for ``src``.
+
+    Its own name, unless another module already holds that name; a file outside any
+    package whose name is taken (say ``types.py``) gets a private name instead.
     """
+    existing = sys.modules.get(src.module)
+    if existing is None or _is_file(existing, src.file):
+        return src.module
+    return _private_name(src)
+
+
+def import_source(src: Source) -> ModuleType:
+    """Import a checked file under :func:`import_name` (never as ``__main__``)."""
     root = str(src.root)
     if root not in sys.path:
         sys.path.insert(0, root)
-    existing = sys.modules.get(src.module)
+    name = import_name(src)
+    existing = sys.modules.get(name)
     if existing is not None:
-        loaded = getattr(existing, "__file__", None)
-        if loaded and Path(loaded).resolve() == src.file:
-            return existing
-    if "." in src.module and existing is None:
-        module = importlib.import_module(src.module)
-        loaded = getattr(module, "__file__", None)
-        if loaded and Path(loaded).resolve() == src.file:
+        return existing
+    if "." in name and name == src.module:
+        module = importlib.import_module(name)
+        if _is_file(module, src.file):
             return module
-    name = src.module if existing is None and "." not in src.module else _private_name(src)
+        name = _private_name(src)
     spec = importlib.util.spec_from_file_location(name, src.file)
     if spec is None or spec.loader is None:
         raise RetrieverError(f"cannot load {src.file}", code="RET900")
@@ -149,10 +160,18 @@ def import_source(src: Source) -> ModuleType:
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
-    except BaseException:
+    except BaseException as exc:
         sys.modules.pop(name, None)
-        raise
+        raise PartialImport(module) from exc
     return module
+
+
+class PartialImport(Exception):
+    """A checked module raised at import; ``module`` holds what its top level built."""
+
+    def __init__(self, module: ModuleType) -> None:
+        super().__init__(module.__name__)
+        self.module = module
 
 
 def failure_diagnostics(exc: BaseException, file: Path, what: str = "importing the module",

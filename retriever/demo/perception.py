@@ -152,7 +152,7 @@ class Display(Flow[Detection, None]):
         self.count += 1
         self.found += bool(input.found)
         self.last = input
-        if self.count % self.every == 1:
+        if (self.count - 1) % self.every == 0:
             print(_describe(input), flush=True)
 
     def finalize(self) -> None:

@@ -221,6 +221,8 @@ def read_mcap(path: Path) -> Recording:
                     channels[r.id] = _channel(path, r, schemas.get(r.schema_id))
                     samples.setdefault(r.topic, [])
                 elif isinstance(r, rec.Message):
+                    if meta is None:
+                        break  # messages before any retriever header: a foreign file
                     chan = channels.get(r.channel_id)
                     if chan is None:
                         raise RecordingError(path, f"a message refers to unknown channel "
@@ -275,7 +277,7 @@ def read_mcap(path: Path) -> Recording:
 def _json(path: Path, data: str | bytes, what: str) -> Any:
     try:
         return msgspec.json.decode(data)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise RecordingError(path, f"{what} is not valid JSON ({exc})", code="RET806") from None
 
 

@@ -29,7 +29,12 @@ def record(pipe: Pipeline, config: Any, *, steps: int, dt: float = 0.1,
         raise ValueError("steps must be >= 0")
     was_open = pipe.runtime_session is not None and not pipe.runtime_session.closed
     stepper = stepper_for(pipe)
-    recorder = Recorder(stepper.ir, cfg, live=live_for(visualize))
+    try:
+        recorder = Recorder(stepper.ir, cfg, live=live_for(visualize))
+    except BaseException:
+        if not was_open:
+            close_stepper(pipe)
+        raise
     stepper.observers.append(recorder)
     last = None
     try:

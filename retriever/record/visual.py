@@ -72,6 +72,9 @@ def archetype(rr: Any, value: Any) -> Any:
     if (isinstance(value, np.ndarray) and value.dtype.kind in "biuf" and value.ndim == 1
             and 0 < value.size <= 16):
         return rr.Scalars(value.astype(np.float64))
+    if (isinstance(value, (list, tuple)) and 0 < len(value) <= 16
+            and all(is_number(v) for v in value)):
+        return rr.Scalars(np.asarray(value, dtype=np.float64))
     if isinstance(value, np.ndarray) and value.dtype.kind in "biuf" and value.size > 0:
         return rr.Tensor(value)
     return rr.TextDocument(preview(value))

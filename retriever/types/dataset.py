@@ -43,7 +43,7 @@ from .registry import json_schema, name_of
 __all__ = ["PARQUET_EXTRA", "DatasetManifest", "Episode", "StreamInfo", "export_parquet"]
 
 #: The extra that installs pyarrow.
-PARQUET_EXTRA = "dora"
+PARQUET_EXTRA = "data"
 MANIFEST_FILE = "manifest.json"
 
 

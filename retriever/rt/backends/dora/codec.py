@@ -1,19 +1,21 @@
 """Messages as Arrow arrays for dora, without pickle.
 
 One retriever message (``{port: value}``, every port of one step) travels as one dora
-output event, so it always arrives whole. Its Arrow value is either
+output event, so it always arrives whole. Large numpy arrays (``>= OUT_OF_BAND`` bytes)
+travel out of band as raw ``uint8`` Arrow buffers; everything else is encoded with
+msgspec by :mod:`retriever.contract.wire`, and in that encoding each out-of-band array
+is an extension value ``(index, dtype, shape)``. The event's value is
 
-- a ``uint8`` array holding the msgspec encoding of the message (small messages), or
-- a dense union whose child 0 is that encoding and whose children 1..n are the raw
-  bytes of the message's large numpy arrays (``>= OUT_OF_BAND`` bytes). In the
-  encoding each such array is an extension value ``(index, dtype, shape)``; the
-  receiver views the child's buffer as an array without copying.
+- no large array: a ``uint8`` array holding the encoding;
+- one large array (the common case: an image): that array's bytes as a ``uint8``
+  array, with the encoding in the event's metadata under ``HEADER_KEY`` (a latin-1
+  string: dora metadata carries strings, not bytes);
+- several: a dense union whose child 0 is the encoding and children 1..n the arrays.
 
-Arrays above dora's 4 KiB threshold make the event go through dora's shared memory, and
-the large arrays are handed to Arrow as views of the numpy memory (no extra copy on the
-sending side beyond dora's own). Smaller arrays are encoded inline by
-:mod:`retriever.contract.wire`. Structured values are rebuilt as the receiving ports'
-declared types with :func:`retriever.contract.wire.convert`.
+The sender hands Arrow views of the numpy memory to dora (dora then copies once into
+its shared memory from 4 KiB on); the receiver views dora's buffers as read-only arrays
+without copying. Structured values are rebuilt as the receiving ports' declared types
+with :func:`retriever.contract.wire.convert`.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from retriever.contract import wire
 
 OUT_OF_BAND = 4096
 EXT_BLOB = 0x52  # extension code of an out-of-band array reference
+HEADER_KEY = "retriever_msg"
 _INLINE_ARRAY = wire.EXT_NDARRAY
 _REF = msgspec.msgpack.Encoder()
 _REF_DEC = msgspec.msgpack.Decoder(tuple[int, str, tuple[int, ...]])
@@ -63,26 +66,24 @@ class DoraCodec:
         # Everything else (small arrays, numpy scalars, dataclasses) the shared codec.
         return msgspec.Raw(wire.encode(obj))
 
-    def encode(self, message: Mapping[str, Any]) -> pa.Array:
-        """One message as one Arrow array (see the module docs)."""
+    def encode(self, message: Mapping[str, Any]) -> tuple[pa.Array, dict[str, Any]]:
+        """One message as one Arrow array plus event metadata (see the module docs)."""
         self._blobs.clear()
         try:
             head = self._encoder.encode(message)
             blobs = list(self._blobs)
         finally:
             self._blobs.clear()
+        if len(blobs) == 1:
+            return _uint8(blobs[0]), {HEADER_KEY: head.decode("latin-1")}
         header = pa.array(np.frombuffer(head, dtype=np.uint8), type=_UINT8)
         if not blobs:
-            return header
-        children = [header]
-        for arr in blobs:
-            flat = arr.reshape(-1).view(np.uint8)
-            buf = pa.py_buffer(flat)
-            children.append(pa.Array.from_buffers(_UINT8, buf.size, [None, buf]))
+            return header, {}
+        children = [header] + [_uint8(arr) for arr in blobs]
         count = len(children)
         types = pa.array(np.arange(count, dtype=np.int8), type=pa.int8())
         offsets = pa.array(np.zeros(count, dtype=np.int32), type=pa.int32())
-        return pa.UnionArray.from_dense(types, offsets, children)
+        return pa.UnionArray.from_dense(types, offsets, children), {}
 
     # ------------------------------------------------------------------ decode
     def _ext_hook(self, code: int, data: memoryview) -> Any:
@@ -97,9 +98,14 @@ class DoraCodec:
             return wire.decode(msgspec.msgpack.encode(msgspec.msgpack.Ext(code, bytes(data))))
         raise ValueError(f"unknown extension type {code} in a dora message")
 
-    def decode(self, value: pa.Array) -> dict[str, Any]:
-        """Decode an Arrow value made by :meth:`encode` into ``{port: value}``."""
-        if isinstance(value, pa.UnionArray):
+    def decode(self, value: pa.Array, metadata: Mapping[str, Any] | None = None
+               ) -> dict[str, Any]:
+        """Decode an event (value and metadata) made by :meth:`encode`."""
+        text = metadata.get(HEADER_KEY) if metadata else None
+        if text is not None:
+            header: Any = text.encode("latin-1")
+            self._views = [_bytes_view(value)]
+        elif isinstance(value, pa.UnionArray):
             count = value.type.num_fields
             header = value.field(0)
             self._views = [_bytes_view(value.field(i)) for i in range(1, count)]
@@ -107,13 +113,21 @@ class DoraCodec:
             header = value
             self._views = []
         try:
-            msg: dict[str, Any] = self._decoder.decode(_bytes_view(header))
+            if not isinstance(header, bytes):
+                header = _bytes_view(header)
+            msg: dict[str, Any] = self._decoder.decode(header)
         finally:
             self._views = []
         for port, tp in self._convert.items():
             if port in msg:
                 msg[port] = wire.convert(msg[port], tp)
         return msg
+
+
+def _uint8(arr: np.ndarray) -> pa.Array:
+    """A uint8 Arrow array viewing the bytes of a contiguous numpy array."""
+    buf = pa.py_buffer(arr.reshape(-1).view(np.uint8))
+    return pa.Array.from_buffers(_UINT8, buf.size, [None, buf])
 
 
 def _bytes_view(arr: pa.Array) -> Any:

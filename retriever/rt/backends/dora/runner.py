@@ -93,7 +93,7 @@ class PartitionRunner:
         self.timers: dict[str, tuple[NodeRuntime, str]] = {
             t.input_id: (self.runtimes[t.flow], t.flow) for t in self.plan.timers}
         self.trackers: dict[str, LagTracker] = {}
-        self.send: Callable[[str, Any], None] = lambda _id, _v: None
+        self.send: Callable[[str, Any, dict[str, Any]], None] = lambda _i, _v, _m: None
         self._pending: deque[tuple[NodeRuntime, float, str, bool]] = deque()
         self.clock: Callable[[], float] = time.time
 
@@ -132,10 +132,11 @@ class PartitionRunner:
         for t in due:
             self._run(rt, t, mode)
 
-    def on_input(self, input_id: str, value: Any, ts: float) -> None:
+    def on_input(self, input_id: str, value: Any, metadata: dict[str, Any] | None,
+                 ts: float) -> None:
         """A message from another partition."""
         codec, routes = self.inputs[input_id]
-        msg = codec.decode(value)
+        msg = codec.decode(value, metadata)
         for dst, pairs in routes:
             dst.deliver(pairs, ts, msg)
         for dst, _ in routes:
@@ -164,7 +165,8 @@ class PartitionRunner:
     def _publish(self, name: str, now: float, msg: Message) -> None:
         out_id = self.outputs.get(name)
         if out_id is not None:
-            self.send(out_id, self.out_codec.encode(msg))
+            value, meta = self.out_codec.encode(msg)
+            self.send(out_id, value, meta)
         for dst, pairs in self.local.get(name, ()):
             dst.deliver(pairs, now, msg)
             self._maybe_trigger(dst, now)
@@ -245,7 +247,7 @@ def run_node() -> int:
 
 def _event_loop(runner: PartitionRunner, status: StatusWriter) -> None:
     node = Node()
-    runner.send = lambda out_id, value: node.send_output(out_id, value)
+    runner.send = lambda out_id, value, meta: node.send_output(out_id, value, meta or None)
     runner.clock = lambda: node.timestamp().timestamp()  # dora's clock (HLC, UTC)
     status.ready(runner.plan.partition, runner.plan.flows)
     timers, inputs = runner.timers, runner.inputs
@@ -260,7 +262,8 @@ def _event_loop(runner: PartitionRunner, status: StatusWriter) -> None:
             if eid in timers:
                 runner.on_tick(eid, runner.event_time(event))
             elif eid in inputs:
-                runner.on_input(eid, event["value"], runner.event_time(event))
+                runner.on_input(eid, event["value"], event.get("metadata"),
+                                runner.event_time(event))
         elif kind == "STOP":
             return
         elif kind == "ERROR":

@@ -1,0 +1,49 @@
+"""``retriever check``: statically check flows and pipelines against the typing contract.
+
+Exit status: 0 when clean, 1 when a problem was found, 2 for usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register the ``check`` sub-command."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "check", help="check flows and pipelines against the typing contract",
+        description="Import the given files, directories or modules (never as __main__, "
+                    "never running a pipeline) and check every flow class and every "
+                    "pipeline they build or register.")
+    parser.add_argument("paths", nargs="*", metavar="PATH",
+                        help="a .py file, a directory (recursive) or a dotted module")
+    parser.add_argument("--strict-single-io", action="store_true",
+                        help="reject composite tuple signatures (RET004)")
+    parser.add_argument("--format", choices=("text", "json", "github"), default="text",
+                        help="output format (default: text)")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Check ``args.paths``; print the findings; return the exit status."""
+    from retriever.check import CheckUsageError, check_paths, render
+    from retriever.check.report import summary
+
+    if not args.paths:
+        print("retriever check: error: give at least one PATH", file=sys.stderr)
+        return 2
+    try:
+        result = check_paths(list(args.paths), strict_single_io=args.strict_single_io)
+    except CheckUsageError as exc:
+        print(f"retriever check: error: {exc.message}"
+              + (f"\n  hint: {exc.hint}" if exc.hint else ""), file=sys.stderr)
+        return 2
+    text = render(result, args.format)
+    if text:
+        print(text)
+    if args.format != "json":
+        print(summary(result), file=sys.stderr)
+    return 0 if result.ok else 1
