@@ -28,12 +28,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests import dora_flows as F  # noqa: E402
-
-from retriever.rt.backends.dora.compat import check_install  # noqa: E402
+from retriever.rt.backends.dora.compat import check_install
+from tests import dora_flows as F
 
 WARMUP = 0.5
-QSIZE: int | None = None
 
 RAW_SRC = '''
 import os, sys, time
@@ -99,13 +97,14 @@ def _raw(tmp: Path, hz: float, shape: str, seconds: float, cli: str) -> dict[str
     inputs: {{x: src/out}}
 ''')
     t0 = time.time()
-    proc = subprocess.Popen([cli, "run", str(tmp / "raw.yml")], cwd=tmp,
-                            stdout=open(tmp / "raw.log", "w"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    log = (tmp / "raw.log").open("w")
+    proc = subprocess.Popen([cli, "run", str(tmp / "raw.yml")], cwd=tmp, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + seconds + 15
     time.sleep(seconds)
     proc.send_signal(signal.SIGINT)
     proc.wait(max(1.0, deadline - time.monotonic()))
+    log.close()
     if not out.exists():
         raise SystemExit("raw dora run failed:\n" + (tmp / "raw.log").read_text()[-3000:])
     data = json.loads(out.read_text())
@@ -113,10 +112,13 @@ def _raw(tmp: Path, hz: float, shape: str, seconds: float, cli: str) -> dict[str
     return data
 
 
-def _ours(tmp: Path, hz: float, shape: tuple[int, ...] | None, seconds: float
-          ) -> dict[str, Any]:
+def _ours(tmp: Path, hz: float, shape: tuple[int, ...] | None, seconds: float,
+          qsize: int | None = None) -> dict[str, Any]:
     out = tmp / "ours.json"
-    pipe = F.frames(str(out), hz=hz, shape=shape, qsize=QSIZE) if shape else F.basic(str(out), hz=hz)
+    if shape:
+        pipe = F.frames(str(out), hz=hz, shape=shape, qsize=qsize)
+    else:
+        pipe = F.basic(str(out), hz=hz)
     t0 = time.time()
     pipe.run(backend="dora", duration=seconds, echo=False)
     data = json.loads(out.read_text())
@@ -141,11 +143,9 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=4.0)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--only", choices=["small", "frame"], default=None)
-    ap.add_argument("--qsize", type=int, default=None,
-                    help="queue size of the frame edge (default: the EdgeConfig default)")
+    ap.add_argument("--qsize", type=int, default=2,
+                    help="queue size of the frame edge for the main figure (default 2)")
     args = ap.parse_args()
-    global QSIZE
-    QSIZE = args.qsize
     cli = check_install().cli
     os.chdir(ROOT)
     scenarios = [("small message @ 500 Hz", 500.0, None),
@@ -154,30 +154,33 @@ def main() -> None:
         scenarios = [s for s in scenarios if (s[2] is None) == (args.only == "small")]
     startups: dict[str, list[float]] = {"raw": [], "ours": []}
     for title, hz, shape in scenarios:
-        raw_all: list[float] = []
-        ours_all: list[float] = []
-        raw_p50: list[float] = []
-        ours_p50: list[float] = []
+        variants: list[tuple[str, int | None]] = [("retriever", None)]
+        if shape:
+            variants = [(f"retriever qsize={args.qsize}", args.qsize),
+                        ("retriever qsize=default(64)", None)]
+        lat: dict[str, list[float]] = {"raw dora": []} | {v: [] for v, _ in variants}
+        p50s: dict[str, list[float]] = {k: [] for k in lat}
         for _ in range(args.repeats):
             with tempfile.TemporaryDirectory() as d:
                 tmp = Path(d)
                 shape_s = "x".join(map(str, shape)) if shape else ""
-                raw = _raw(tmp, hz, shape_s, args.seconds, cli)
-                ours = _ours(tmp, hz, shape, args.seconds)
-            r, o = _trim(raw["latency"], hz), _trim(ours["latency"], hz)
-            raw_all += r
-            ours_all += o
-            raw_p50.append(statistics.median(r))
-            ours_p50.append(statistics.median(o))
-            startups["raw"].append(raw["startup"])
-            startups["ours"].append(ours["startup"])
-        ratio = statistics.median(ours_all) / statistics.median(raw_all)
+                runs = {"raw dora": _raw(tmp, hz, shape_s, args.seconds, cli)}
+                for label, q in variants:
+                    runs[label] = _ours(tmp, hz, shape, args.seconds, q)
+            for label, data in runs.items():
+                xs = _trim(data["latency"], hz)
+                lat[label] += xs
+                p50s[label].append(statistics.median(xs))
+            startups["raw"].append(runs["raw dora"]["startup"])
+            startups["ours"].append(runs[variants[0][0]]["startup"])
         print(f"\n{title} ({args.repeats} runs x {args.seconds:g} s)")
-        print(f"  raw dora   {_fmt(raw_all)}   per-run p50 "
-              + ", ".join(f"{x * 1e6:.0f}" for x in raw_p50))
-        print(f"  retriever  {_fmt(ours_all)}   per-run p50 "
-              + ", ".join(f"{x * 1e6:.0f}" for x in ours_p50))
-        print(f"  ratio p50 retriever/raw = {ratio:.2f}x (goal <= 1.2x)")
+        for label, xs in lat.items():
+            print(f"  {label:<28} {_fmt(xs)}   per-run p50 "
+                  + ", ".join(f"{x * 1e6:.0f}" for x in p50s[label]))
+        base = statistics.median(lat["raw dora"])
+        for label, _q in variants:
+            ratio = statistics.median(lat[label]) / base
+            print(f"  ratio p50 {label} / raw = {ratio:.2f}x (goal <= 1.2x)")
     print("\nstart-up to first message at the sink (median of all runs)")
     print(f"  raw dora run  {statistics.median(startups['raw']):.3f} s")
     print(f"  retriever     {statistics.median(startups['ours']):.3f} s (goal <= 1 s)")

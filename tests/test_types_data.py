@@ -246,6 +246,6 @@ def test_missing_pyarrow_names_the_extra(tmp_path: Path, monkeypatch: pytest.Mon
 
     monkeypatch.setattr(builtins, "__import__", fake_import)
     monkeypatch.setattr("importlib.import_module", lambda name: fake_import(name))
-    with pytest.raises(MissingDependencyError, match=r"pyretriever\[dora\]") as info:
+    with pytest.raises(MissingDependencyError, match=r"pyretriever\[data\]") as info:
         export_parquet(EventBuffer(), tmp_path)
     assert info.value.code == "RET600"

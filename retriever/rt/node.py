@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from retriever.contract.composite import CompositeView
+from retriever.contract.envelope import envelope_ports
 from retriever.contract.errors import FlowError
 from retriever.contract.wire import from_json_value
 from retriever.flow.adapter import Adapter, adapter_from_config
@@ -93,6 +94,7 @@ class NodeRuntime:
         self._trigger_ports: list[_InputPort] = []
         self._consumed: dict[str, int] = {}
         self._out_fields = [(p.name, p.alias, p.field) for p in node.output_ports]
+        self._blank = [dict.fromkeys(envelope_ports(cls)) for cls in self.inputs.envelopes]
         self.steps = 0
         self.lag_events = 0
         self.skipped_ticks = 0
@@ -156,14 +158,17 @@ class NodeRuntime:
         for p in self._trigger_ports:
             self._consumed[p.name] = p.arrivals
         if not side.composite:
-            values = {}
+            # Every port starts as None: a port that was not sampled carried nothing,
+            # even when the envelope class declares another default.
+            values = dict(self._blank[0])
             for p in ports:
                 if p.buffer:
                     v = p.adapter(p.buffer, now) if p.adapter else p.buffer[-1][1]
                     if v is not None:
                         values[p.field] = v
             return side.envelopes[0](**values)
-        per_alias: dict[str, dict[str, Any]] = {a: {} for a in side.aliases}
+        per_alias: dict[str, dict[str, Any]] = {
+            a: dict(blank) for a, blank in zip(side.aliases, self._blank, strict=True)}
         for p in ports:
             if p.buffer:
                 v = p.adapter(p.buffer, now) if p.adapter else p.buffer[-1][1]

@@ -104,6 +104,7 @@ class DoraRun:
                 graph, python=python or sys.executable, env=env, deploy=cluster))
             proc_env = dict(os.environ)
             proc_env[dc.ENV_RUN] = self.token
+            proc_env[dc.ENV_OWNER] = env[dc.ENV_OWNER]
             self.launcher: Launcher
             if cluster:
                 self.launcher = ClusterLauncher(

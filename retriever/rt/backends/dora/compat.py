@@ -63,6 +63,9 @@ def find_cli() -> str:
     then ``$PATH``."""
     override = os.environ.get("RETRIEVER_DORA_CLI")
     if override:
+        if not os.access(override, os.X_OK):
+            raise MissingDependencyError(f"dora-rs-cli (RETRIEVER_DORA_CLI={override})",
+                                         "dora", PURPOSE)
         return override
     beside = Path(sys.executable).with_name("dora")
     if beside.exists():

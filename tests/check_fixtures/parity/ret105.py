@@ -1,0 +1,9 @@
+"""RET105: one port's adapter set in both sync and edge_config."""
+from _edges import Controller, Sensor
+
+from retriever.flow import EdgeConfig, Hold, Latest, Pipeline, Rate
+
+pipe = Pipeline("ret105")
+pipe.connect(Sensor() @ Rate(hz=10), Controller() @ Rate(hz=10),
+             sync={"value": Latest(), "stamp": Latest()},
+             edge_config={"value": EdgeConfig(adapter=Hold())})

@@ -1,0 +1,7 @@
+"""RET108: no sync policy and no default (a runtime setting: invisible to mypy)."""
+from _edges import Controller, Sensor
+
+from retriever.flow import Pipeline, Rate
+
+pipe = Pipeline("ret108")
+pipe.connect(Sensor() @ Rate(hz=10), Controller() @ Rate(hz=10))
