@@ -143,8 +143,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=4.0)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--only", choices=["small", "frame"], default=None)
-    ap.add_argument("--qsize", type=int, default=2,
-                    help="queue size of the frame edge for the main figure (default 2)")
+    ap.add_argument("--qsize", type=int, default=1,
+                    help="queue size of the frame edge for the main figure (default 1)")
     args = ap.parse_args()
     cli = check_install().cli
     os.chdir(ROOT)

@@ -27,7 +27,6 @@ from mypy.nodes import (
     Var,
 )
 from mypy.semanal_shared import has_placeholder
-from mypy.type_visitor import ANY_STRATEGY, BoolTypeQuery
 from mypy.types import (
     AnyType,
     CallableType,
@@ -36,7 +35,9 @@ from mypy.types import (
     TupleType,
     Type,
     TypeOfAny,
+    TypeType,
     UnboundType,
+    UnionType,
     get_proper_type,
     has_type_vars,
 )
@@ -75,16 +76,23 @@ Analyze = Callable[[Type], "Type | None"]
 
 
 def has_unbound(tp: Type) -> bool:
-    """Whether ``tp`` still contains unanalysed parts."""
-    return tp.accept(_HasUnbound())
+    """Whether ``tp`` still contains unanalysed parts.
 
-
-class _HasUnbound(BoolTypeQuery):
-    def __init__(self) -> None:
-        super().__init__(ANY_STRATEGY)
-
-    def visit_unbound_type(self, t: UnboundType) -> bool:
+    (mypy is compiled with mypyc: its type visitors cannot be subclassed here.)
+    """
+    if isinstance(tp, UnboundType):
         return True
+    if isinstance(tp, UnionType):
+        return any(has_unbound(i) for i in tp.items)
+    if isinstance(tp, TupleType):
+        return any(has_unbound(i) for i in tp.items)
+    if isinstance(tp, Instance):
+        return any(has_unbound(a) for a in tp.args)
+    if isinstance(tp, CallableType):
+        return has_unbound(tp.ret_type) or any(has_unbound(a) for a in tp.arg_types)
+    if isinstance(tp, TypeType):
+        return has_unbound(tp.item)
+    return False
 
 
 class Incomplete(Exception):

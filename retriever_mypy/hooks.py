@@ -15,19 +15,24 @@ from mypy.nodes import (
     ARG_NAMED_OPT,
     ARG_OPT,
     ARG_POS,
+    Argument,
     Context,
     Expression,
     FuncDef,
     TypeInfo,
+    Var,
 )
 from mypy.plugin import ClassDefContext, FunctionContext, MethodContext
 from mypy.plugins import dataclasses as dataclasses_plugin
+from mypy.plugins.common import add_method_to_class
 from mypy.types import (
+    AnyType,
     CallableType,
     ExtraAttrs,
     Instance,
     NoneType,
     Type,
+    TypeOfAny,
     UnionType,
     get_proper_type,
 )
@@ -79,13 +84,15 @@ def _optional_init(info: TypeInfo) -> None:
     if not isinstance(fn, FuncDef) or not isinstance(fn.type, CallableType) or (
             sym is not None and not sym.plugin_generated):
         return  # a hand-written __init__ is left as written
-    kinds = [_OPTIONAL.get(k, k) for k in fn.type.arg_kinds]
-    types = [t if i == 0 and fn.type.arg_names[0] == "self" else _with_none(t)
-             for i, t in enumerate(fn.type.arg_types)]
-    fn.type = fn.type.copy_modified(arg_kinds=kinds, arg_types=types)
-    for arg in fn.arguments:
+    sig = fn.type
+    # The first parameter is ``self`` when the signature still lists it.
+    first = 1 if len(fn.arguments) == len(sig.arg_kinds) else 0
+    kinds = [k if i < first else _OPTIONAL.get(k, k) for i, k in enumerate(sig.arg_kinds)]
+    types = [t if i < first else _with_none(t) for i, t in enumerate(sig.arg_types)]
+    fn.type = sig.copy_modified(arg_kinds=kinds, arg_types=types)
+    for arg in fn.arguments[1:]:
         arg.kind = _OPTIONAL.get(arg.kind, arg.kind)
-    fn.arg_kinds = [_OPTIONAL.get(k, k) for k in fn.arg_kinds]
+    fn.arg_kinds = [k if i == 0 else _OPTIONAL.get(k, k) for i, k in enumerate(fn.arg_kinds)]
 
 
 _OPTIONAL = {ARG_POS: ARG_OPT, ARG_NAMED: ARG_NAMED_OPT}
@@ -99,7 +106,25 @@ def io_maker_hook(ctx: ClassDefContext) -> bool:
     if not dataclasses_plugin.dataclass_class_maker_callback(ctx):
         return False
     _optional_init(ctx.cls.info)
+    _add_signal_methods(ctx)
     return True
+
+
+def _add_signal_methods(ctx: ClassDefContext) -> None:
+    """The signal accessors ``@io`` adds at runtime (``_get_signal`` and friends)."""
+    api = ctx.api
+    text, anything = api.named_type("builtins.str"), AnyType(TypeOfAny.explicit)
+    name = Argument(Var("name", text), text, None, ARG_POS)
+    methods: list[tuple[str, list[Argument], Type]] = [
+        ("_get_signal", [name], anything),
+        ("_set_signal", [name, Argument(Var("value", anything), anything, None, ARG_POS)],
+         NoneType()),
+        ("_has_signal", [name], api.named_type("builtins.bool")),
+        ("_signals", [], api.named_type("builtins.list", [text])),
+    ]
+    for method, args, ret in methods:
+        if ctx.cls.info.get(method) is None:
+            add_method_to_class(api, ctx.cls, method, args, ret)
 
 
 # --------------------------------------------------------------------------- flow classes

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -260,3 +261,60 @@ def failing(hard: bool = False) -> Pipeline:
 def export_me() -> Pipeline:
     """A factory for ``retriever dora export tests/dora_flows.py:export_me``."""
     return basic("/tmp/retriever-dora-export.json")
+
+
+# ------------------------------------------------------------------------ test support
+# (kept free of pytest so that node processes importing this module stay light)
+
+def dora_installed() -> bool:
+    """Whether dora-rs, dora-rs-cli and pyarrow are installed (versions are not judged
+    here: a mismatch must fail the tests, not skip them)."""
+    from retriever.contract.errors import MissingDependencyError
+    from retriever.rt.backends.dora.compat import check_install
+
+    try:
+        check_install()
+    except MissingDependencyError:
+        return False
+    return True
+
+
+def owner_of(pid: int) -> str:
+    """The owner tag every process of a run started by ``pid`` carries."""
+    return f"{socket.gethostname()}:{pid}"
+
+
+def cmdlines_mentioning(text: str) -> list[tuple[int, str]]:
+    """Processes whose command line contains ``text`` (a /proc scan, no psutil)."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = Path(f"/proc/{entry.name}/cmdline").read_bytes()
+        except OSError:
+            continue
+        cmd = raw.replace(b"\0", b" ").decode(errors="replace")
+        if text in cmd:
+            found.append((int(entry.name), cmd))
+    return found
+
+
+def assert_clean(handle: Any) -> None:
+    """Nothing of the run is left: no process with its token or path, no temp dir."""
+    from retriever.rt.backends.dora.compile import ENV_RUN
+    from retriever.rt.backends.dora.launch import processes_with_token
+
+    assert not handle.running
+    assert processes_with_token(ENV_RUN, handle.token) == []
+    assert cmdlines_mentioning(str(handle.tmp)) == []
+    assert not Path(handle.tmp).exists()
+    assert handle.leftover == [], f"the final sweep had to kill {handle.leftover}"
+
+
+def processes_owned_by(pid: int) -> list[int]:
+    """Processes carrying the owner tag of runs started by ``pid``."""
+    from retriever.rt.backends.dora.compile import ENV_OWNER
+    from retriever.rt.backends.dora.launch import processes_with_token
+
+    return processes_with_token(ENV_OWNER, owner_of(pid))

@@ -180,9 +180,7 @@ class Raiser(Flow[None, Num]):
 class Relay(Flow[Num, Num]):
     """Passes the number on, replacing the pid with its own."""
 
-    def step(self, inp: Num) -> Num | None:
-        if inp.value is None:
-            return None
+    def step(self, inp: Num) -> Num:
         return Num(value=inp.value, pid=os.getpid(), stamp=inp.stamp)
 
 
@@ -251,3 +249,45 @@ class WindowLog(_Log, Flow[Num, None]):
         if isinstance(v, list):
             v = [x[1] if isinstance(x, (list, tuple)) else x for x in v]
         self.write(v=v)
+
+
+# ---------------------------------------------------------------------- composite
+
+@io
+class Pos:
+    x: float
+
+
+@io
+class Vel:
+    v: float
+
+
+@io
+class Total:
+    total: float
+
+
+class Motion(Flow[None, tuple[Pos, Vel]]):
+    """A composite output: position k and velocity k / 2 from one step."""
+
+    def reset(self) -> None:
+        self.k = 0
+
+    def step(self, _: None) -> tuple[Pos, Vel]:
+        self.k += 1
+        return Pos(x=float(self.k)), Vel(v=0.5 * self.k)
+
+
+class Fuse(Flow[tuple[Pos, Vel], Total]):
+    """A composite input: position + velocity (3k/2 when both come from one step)."""
+
+    def step(self, inp: Any) -> Total:
+        return Total(total=inp.Pos.x + inp.Vel.v)
+
+
+class TotalLog(_Log, Flow[Total, None]):
+    """Logs every total."""
+
+    def step(self, inp: Total) -> None:
+        self.write(total=inp.total)

@@ -7,7 +7,7 @@ import pytest
 
 import retriever
 from retriever.contract.errors import ConfigError, ContractError, ValidationError
-from retriever.flow import EdgeConfig, Events, Flow, Hold, Latest, Pipeline, Rate, Trigger, io
+from retriever.flow import EdgeConfig, Events, Flow, Hold, Latest, Pipeline, Rate, Trigger, Window, io
 from retriever.flow.adapter import Chunking, Exact, Linear
 from retriever.flow.context import collecting
 
@@ -296,3 +296,21 @@ def test_trigger_field_checked_by_validate_too() -> None:
 
 def test_srcout_addout_are_compatible() -> None:
     assert SrcOut and AddOut
+
+
+def test_default_history_depends_on_the_adapter() -> None:
+    pipe = Pipeline("hist")
+    src = Source() @ Rate(hz=1)
+    pipe.connect(src, AddOne() @ Rate(hz=1), sync=Latest())
+    pipe.connect(src, Collect_like() @ Rate(hz=1), sync=Window(duration=1.0))
+    qs = [e.ports[0].qsize for e in pipe.validate().edges]
+    assert qs == [2, 64]
+
+
+class _AddSink(Flow[SrcOut, None]):
+    def step(self, input: SrcOut) -> None:
+        return None
+
+
+def Collect_like() -> _AddSink:
+    return _AddSink()

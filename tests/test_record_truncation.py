@@ -38,7 +38,7 @@ CHILD = textwrap.dedent("""
 
     pipe, _ = perception(SyntheticCamera(height=480, width=640))
     stepper = stepper_for(pipe)
-    recorder = Recorder(stepper.ir, RecordConfig(path=sys.argv[1]))
+    recorder = Recorder(stepper.ir, RecordConfig(path=sys.argv[1], flush_every_step=True))
     stepper.observers.append(recorder)
     stepper.observers.append(lambda r: print("step", flush=True))  # after the flush
     while True:

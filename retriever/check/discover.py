@@ -22,7 +22,8 @@ def all_flow_classes() -> list[type]:
     stack: list[type] = [Flow]
     while stack:
         cls = stack.pop()
-        for sub in type.__subclasses__(cls):
+        subclasses: list[type] = type.__subclasses__(cls)
+        for sub in subclasses:
             if id(sub) not in seen:
                 seen[id(sub)] = sub
                 stack.append(sub)

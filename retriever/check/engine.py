@@ -230,6 +230,9 @@ def check_paths(paths: list[str], *, strict_single_io: bool = False) -> CheckRes
     for cls in flow_classes_in(files, run.modules):
         run.flow_class(cls)
     for entry in registered_entries():
-        if before.get(entry.name) is not entry.factory:
+        # Registered while importing the sources, or by a checked module imported before.
+        code = getattr(entry.factory, "__code__", None)
+        from_source = code is not None and Path(code.co_filename).resolve() in files
+        if from_source or before.get(entry.name) is not entry.factory:
             run.entry(entry)
     return run.result(len(sources))

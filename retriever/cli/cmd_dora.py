@@ -31,7 +31,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     ex.add_argument("--no-deploy", action="store_true",
                     help="leave out deploy: sections (dora run refuses them)")
     ex.set_defaults(func=export)
-    p.set_defaults(func=lambda _args: (p.print_help(), 2)[1])
+
+    def usage(_args: argparse.Namespace) -> int:
+        p.print_help()
+        return 2
+
+    p.set_defaults(func=usage)
     return p
 
 

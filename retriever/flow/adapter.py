@@ -111,6 +111,10 @@ class Adapter:
     name: ClassVar[str] = ""
     #: True when the returned value has a different type than the stored values.
     transforms_type: ClassVar[bool] = False
+    #: Buffered history a port keeps when its EdgeConfig sets no ``qsize``. Adapters
+    #: that only ever look at the newest value keep very little, so large payloads
+    #: (camera frames in shared memory) are released promptly.
+    default_history: ClassVar[int] = 64
 
     def __call__(self, buffer: _Buffer, now: float | None = None, **kwargs: Any) -> Any:
         """Sample ``buffer`` (ascending ``(ts, value)`` pairs) at time ``now``.
@@ -224,6 +228,8 @@ def adapter_from_config(cfg: Mapping[str, Any]) -> Adapter:
 class Latest(Adapter):
     """The newest value whose timestamp is at or before ``now`` (O(1) when none is newer)."""
 
+    default_history: ClassVar[int] = 2
+
     def __call__(self, buffer: _Buffer, now: float | None = None, **kwargs: Any) -> Any:
         """Return the newest value with ``ts <= now``, or ``None``."""
         if not buffer:
@@ -246,6 +252,8 @@ class Hold(Adapter):
     value with ``ts <= now``. If nothing is available it keeps the held value.
     A ``now`` earlier than the last take (clock reset, replay) forces a new take.
     """
+
+    default_history: ClassVar[int] = 2
 
     debounce: float = 0.0
     _taken_at: float | None = field(default=None, init=False, repr=False, compare=False)
@@ -439,6 +447,8 @@ class Chunking(Adapter):
     rounding), clamped to the chunk's index range. ``chunk`` is any sequence or
     array indexed along its first axis. Empty chunks give ``None``.
     """
+
+    default_history: ClassVar[int] = 2
 
     transforms_type: ClassVar[bool] = True
 

@@ -11,7 +11,6 @@ from retriever.contract.errors import ConfigError
 from .adapter import Adapter
 
 OnFull = Literal["drop", "block"]
-DEFAULT_QSIZE = 64
 DEFAULT_ON_FULL: OnFull = "drop"
 _ON_FULL = {"drop": "drop", "drop_oldest": "drop", "block": "block"}
 
@@ -24,7 +23,10 @@ class EdgeConfig:
     drops the *oldest* message when full, so ``Latest()`` always sees the newest;
     ``on_full="block"`` makes the publisher wait (backpressure). ``adapter`` overrides
     the sampling adapter; prefer ``sync=...`` and never set both for one port.
-    Unset fields inherit from the ``"*"`` entry, then from the defaults.
+    Unset fields inherit from the ``"*"`` entry, then from the defaults: ``on_full="drop"``
+    and a history of 2 messages for adapters that read only the newest value (``Latest``,
+    ``Hold``, ``Chunking``) or 64 for the others (``Window``, ``Events``, ``Exact``,
+    ``Linear``); see ``Adapter.default_history``.
     """
 
     qsize: int | None = None

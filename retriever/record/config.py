@@ -31,16 +31,19 @@ class RecordConfig:
 
     ``path`` is the main file (``.rrd`` or ``.mcap``); every path in ``mirrors`` gets
     the same data in its own format, so one run can write both. ``inputs=False`` keeps
-    only the flows' outputs (replay needs only those). ``flush_every_step`` makes each
-    step reach the disk before the next one starts, so a killed process loses at most
-    the step in flight. ``application_id`` and ``recording_id`` name the Rerun
-    recording (a fresh id when None).
+    only the flows' outputs (replay needs only those). Data reaches the disk at least
+    every ``flush_interval`` seconds and when recording ends; ``flush_every_step=True``
+    pushes every step before the next one starts (slower), so a killed process loses
+    at most the step in flight. Whatever reached the disk always reads back.
+    ``application_id`` and ``recording_id`` name the Rerun recording (a fresh id when
+    None).
     """
 
     path: str | Path
     mirrors: Sequence[str | Path] = field(default_factory=tuple)
     inputs: bool = True
-    flush_every_step: bool = True
+    flush_every_step: bool = False
+    flush_interval: float = 0.5
     application_id: str = "retriever"
     recording_id: str | None = None
 

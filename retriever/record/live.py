@@ -37,16 +37,32 @@ def viewer_url(url: str | None = None) -> str:
     return url or os.environ.get(ENV_URL) or DEFAULT_URL
 
 
+_H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes(3) + b"\x04" + bytes(5)
+
+
 def viewer_reachable(url: str | None = None, timeout: float = 0.25) -> bool:
-    """Whether something accepts connections on the viewer's gRPC port (never blocks long)."""
+    """Whether a gRPC server (a Rerun viewer or proxy) answers at the viewer URL.
+
+    Opens a TCP connection and sends the HTTP/2 connection preface; only a server that
+    answers with an HTTP/2 SETTINGS frame within ``timeout`` seconds counts, so a port
+    held by something else never makes the SDK wait on it.
+    """
     parsed = urlparse(viewer_url(url))
     host = parsed.hostname or "127.0.0.1"
     port = parsed.port or 9876
     try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            sock.sendall(_H2_PREFACE)
+            head = b""
+            while len(head) < 9:
+                part = sock.recv(9 - len(head))
+                if not part:
+                    return False
+                head += part
     except OSError:
         return False
+    return head[3] == 0x04  # frame type SETTINGS
 
 
 def new_recording_id() -> str:
@@ -62,6 +78,9 @@ def live_env(recording_id: str, app_id: str = "retriever",
 
 class LiveLogger:
     """Streams port values to a viewer (what they look like only, not exact bytes)."""
+
+    #: Seconds ``close`` waits for the viewer to take pending data.
+    close_timeout = 2.0
 
     def __init__(self, stream: Any, rr: Any) -> None:
         self.stream = stream
@@ -97,12 +116,19 @@ class LiveLogger:
                     self.write(port_topic(flow, side, port), value)
 
     def close(self) -> None:
-        """Stop streaming (pending data is handed to the SDK, which sends it in the
-        background; a vanished viewer does not block)."""
+        """Send what is pending (at most ``close_timeout`` seconds) and disconnect."""
         if self._closed:
             return
         self._closed = True
-        self.stream.flush(timeout_sec=0.0)
+        try:
+            self.stream.flush(timeout_sec=self.close_timeout)
+        except RuntimeError:  # the viewer stopped taking data: drop it, do not hang
+            warnings.warn("the Rerun viewer did not take the last data in time; live view "
+                          "data was dropped", RuntimeWarning, stacklevel=2)
+            # Rerun flushes every stream at exit; with an unresponsive viewer that would
+            # block the process forever.
+            self._rr.unregister_shutdown()
+            return
         self.stream.disconnect()
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -85,10 +86,13 @@ class McapWriter:
     """Writes the samples of a run to one ``.mcap`` file."""
 
     def __init__(self, path: Path, meta: Mapping[str, Any], specs: Iterable[ChannelSpec],
-                 types: Mapping[str, Any], *, flush_every_step: bool = True) -> None:
+                 types: Mapping[str, Any], *, flush_every_step: bool = True,
+                 flush_interval: float = 0.5) -> None:
         mw = deps.mcap("writing .mcap recordings", "writer")
         self.path = path
-        self._flush = flush_every_step
+        self._every_step = flush_every_step
+        self._interval = flush_interval
+        self._last_flush = time.monotonic()
         try:
             self._fh: IO[bytes] = open(path, "wb")  # noqa: SIM115 - closed in close()
         except OSError as exc:
@@ -130,9 +134,10 @@ class McapWriter:
                             publish_time=self._now, sequence=self._step)
 
     def end_step(self) -> None:
-        """Push the step to the file when flushing every step."""
-        if self._flush:
+        """Push to the file after every step, or when the flush interval passed."""
+        if self._every_step or time.monotonic() - self._last_flush >= self._interval:
             self._fh.flush()
+            self._last_flush = time.monotonic()
 
     def close(self) -> None:
         """Write the summary and footer and close the file."""

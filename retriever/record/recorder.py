@@ -40,13 +40,15 @@ def open_writer(path: Path, ir: IR, config: RecordConfig) -> Sink:
     if format_of(path) == "rrd":
         return RrdWriter(path, meta, specs, application_id=config.application_id,
                          recording_id=config.recording_id,
-                         flush_every_step=config.flush_every_step)
+                         flush_every_step=config.flush_every_step,
+                         flush_interval=config.flush_interval)
     types: dict[str, Any] = {}
     for node in ir.nodes:
         for side in ("out", "in"):
             for port, tp in port_types(node, side).items():
                 types[topic(node.id, side, port)] = tp
-    return McapWriter(path, meta, specs, types, flush_every_step=config.flush_every_step)
+    return McapWriter(path, meta, specs, types, flush_every_step=config.flush_every_step,
+                      flush_interval=config.flush_interval)
 
 
 @dataclass

@@ -14,6 +14,7 @@ import json
 import os
 import struct
 import tempfile
+import time
 import uuid
 import warnings
 from collections.abc import Iterable, Mapping
@@ -32,6 +33,8 @@ from .model import Channel, Recording, Sample
 HEADER_ENTITY = "/retriever"
 HEADER_COMPONENT = "retriever_header"
 PAYLOAD_COMPONENT = "retriever_payload"
+IMAGE_COMPONENT = "retriever_image"  # [dtype, shape] of an array stored as Image:buffer
+_EXACT_IMAGE_DTYPES = frozenset(("|u1", "<u2", "<f4"))
 RRD_MAGIC = b"RRF2"
 _FRAME = struct.Struct("<QQ")  # message kind, payload length
 _STREAM_HEADER = 12  # magic, version, encoding options
@@ -42,16 +45,35 @@ def entity_path(rr: Any, topic: str) -> str:
     return "/" + "/".join(rr.escape_entity_path_part(p) for p in topic.strip("/").split("/"))
 
 
+class _Pending:
+    """Rows of one entity not yet handed to the SDK (sent as columns, in batches)."""
+
+    __slots__ = ("payloads", "scalars", "steps", "times")
+
+    def __init__(self) -> None:
+        self.steps: list[int] = []
+        self.times: list[float] = []
+        self.payloads: list[bytes] = []
+        self.scalars: list[float] | None = []
+
+
 class RrdWriter:
-    """Writes the samples of a run to one ``.rrd`` file."""
+    """Writes the samples of a run to one ``.rrd`` file.
+
+    Exact payloads and scalar views are buffered per entity and sent as columns
+    (``send_columns``) when the file is flushed; images, tensors and text are logged as
+    they come. The file is flushed after every step with ``flush_every_step``, else at
+    least every ``flush_interval`` seconds and at the end.
+    """
 
     def __init__(self, path: Path, meta: Mapping[str, Any], specs: Iterable[ChannelSpec], *,
                  application_id: str = "retriever", recording_id: str | None = None,
-                 flush_every_step: bool = True) -> None:
+                 flush_every_step: bool = True, flush_interval: float = 0.5) -> None:
         rr = deps.rerun("writing .rrd recordings")
         self.path = path
         self._rr = rr
-        self._flush = flush_every_step
+        self._every_step = flush_every_step
+        self._interval = flush_interval
         self._entities = {s.topic: entity_path(rr, s.topic) for s in specs}
         _check_writable(path)
         self._rec = rr.RecordingStream(application_id,
@@ -61,32 +83,93 @@ class RrdWriter:
         self._rec.log(HEADER_ENTITY, rr.AnyValues(**{HEADER_COMPONENT: text}),
                       rr.TextDocument(text, media_type="text/plain"), static=True)
         self._rec.flush()
+        self._pending: dict[str, _Pending] = {}
+        self._step = 0
+        self._now = 0.0
+        self._last_flush = time.monotonic()
+        self._timeline_set = False
         self._closed = False
 
     def begin_step(self, step: int, now: float) -> None:
         """Set the timelines for the samples of one step."""
-        self._rec.set_time("step", sequence=step)
-        self._rec.set_time("time", duration=now)
+        self._step = step
+        self._now = now
+        self._timeline_set = False
 
     def write(self, topic: str, value: Any) -> None:
-        """Log one port value: its view and its exact bytes."""
+        """Record one port value: its view and its exact bytes."""
+        entity = self._entities.get(topic)
+        if entity is None:
+            entity = self._entities[topic] = entity_path(self._rr, topic)
+        if (isinstance(value, np.ndarray) and value.dtype.str in _EXACT_IMAGE_DTYPES
+                and visual.is_image(value)):
+            self._log_image(entity, value)
+            return
+        rows = self._pending.get(entity)
+        if rows is None:
+            rows = self._pending[entity] = _Pending()
+        rows.steps.append(self._step)
+        rows.times.append(self._now)
+        rows.payloads.append(wire.encode(value))
+        if rows.scalars is not None and visual.is_number(value):
+            rows.scalars.append(float(value))
+            return
+        if rows.scalars:  # mixed kinds on one port: send what was buffered first
+            self._send(entity, rows, keep_last=True)
+        rows.scalars = None
+        self._set_timeline()
+        self._rec.log(entity, visual.archetype(self._rr, value))
+
+    def _set_timeline(self) -> None:
+        if not self._timeline_set:
+            self._rec.set_time("step", sequence=self._step)
+            self._rec.set_time("time", duration=self._now)
+            self._timeline_set = True
+
+    def _log_image(self, entity: str, value: np.ndarray) -> None:
+        # The image's pixel buffer already holds the exact bytes: store only dtype+shape.
         rr = self._rr
-        payload = np.frombuffer(wire.encode(value), dtype=np.uint8)
-        entity = self._entities.get(topic) or entity_path(rr, topic)
-        self._rec.log(entity, visual.archetype(rr, value),
-                      rr.AnyValues(**{PAYLOAD_COMPONENT: payload}))
+        self._set_timeline()
+        shape = json.dumps([value.dtype.str, [int(d) for d in value.shape]])
+        self._rec.log(entity, rr.Image(value), rr.AnyValues(**{IMAGE_COMPONENT: shape}))
+
+    def _send(self, entity: str, rows: _Pending, keep_last: bool = False) -> None:
+        rr = self._rr
+        n = len(rows.steps) - (1 if keep_last else 0)
+        if n <= 0:
+            return
+        payloads = rows.payloads[:n]
+        blob = np.frombuffer(b"".join(payloads), dtype=np.uint8)
+        columns = list(rr.AnyValues.columns(**{PAYLOAD_COMPONENT: blob}).partition(
+            [len(p) for p in payloads]))
+        if rows.scalars:
+            columns.extend(rr.Scalars.columns(scalars=np.asarray(rows.scalars[:n])))
+        self._rec.send_columns(
+            entity, indexes=[rr.TimeColumn("step", sequence=rows.steps[:n]),
+                             rr.TimeColumn("time", duration=rows.times[:n])],
+            columns=columns)
+        del rows.steps[:n], rows.times[:n], rows.payloads[:n]
+        if rows.scalars is not None:
+            rows.scalars = []
 
     def end_step(self) -> None:
-        """Push the step to the file when flushing every step."""
-        if self._flush:
-            self._rec.flush()
+        """Flush when every step must reach the disk, or when the interval passed."""
+        if self._every_step or time.monotonic() - self._last_flush >= self._interval:
+            self.flush()
+
+    def flush(self) -> None:
+        """Hand every buffered row to the SDK and wait until it is in the file."""
+        for entity, rows in self._pending.items():
+            self._send(entity, rows)
+        self._rec.flush()
+        self._last_flush = time.monotonic()
 
     def close(self) -> None:
         """Flush and finish the file (footer included)."""
         if self._closed:
             return
         self._closed = True
-        self._rec.flush()
+        self.flush()
         self._rec.disconnect()
 
 
@@ -160,6 +243,8 @@ def _short(text: str) -> str:
 
 
 def _decode(payload: Any, tp: Any) -> Any:
+    if isinstance(payload, np.ndarray):  # an image stored as Image:buffer
+        return payload
     return wire.convert(wire.decode(payload), tp)
 
 
@@ -226,7 +311,7 @@ def _views_of(ch: Any) -> set[str]:
 def _samples_of(ch: Any) -> list[Sample]:
     rb = ch.to_record_batch()
     names = rb.schema.names
-    if PAYLOAD_COMPONENT not in names or "step" not in names:
+    if "step" not in names or (PAYLOAD_COMPONENT not in names and IMAGE_COMPONENT not in names):
         return []
     import pyarrow as pa  # rerun depends on pyarrow
 
@@ -235,14 +320,24 @@ def _samples_of(ch: Any) -> list[Sample]:
         times = rb.column("time").cast(pa.int64()).to_numpy(zero_copy_only=False) / 1e9
     else:
         times = np.zeros(len(steps))
-    col = rb.column(PAYLOAD_COMPONENT)
-    offsets = col.offsets.to_numpy()
-    values = col.values.to_numpy(zero_copy_only=False)
-    valid = np.asarray(col.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
     out = []
-    for i in range(len(rb)):
-        if not valid[i]:
-            continue
-        blob = values[offsets[i]:offsets[i + 1]]
-        out.append(Sample(int(steps[i]), float(times[i]), memoryview(blob)))
+    if PAYLOAD_COMPONENT in names:
+        col = rb.column(PAYLOAD_COMPONENT)
+        offsets = col.offsets.to_numpy()
+        values = col.values.to_numpy(zero_copy_only=False)
+        valid = np.asarray(col.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+        for i in range(len(rb)):
+            if valid[i]:
+                blob = values[offsets[i]:offsets[i + 1]]
+                out.append(Sample(int(steps[i]), float(times[i]), memoryview(blob)))
+    if IMAGE_COMPONENT in names and "Image:buffer" in names:
+        shapes = rb.column(IMAGE_COMPONENT).to_pylist()
+        buffers = rb.column("Image:buffer")
+        for i, cell in enumerate(shapes):
+            if not cell:
+                continue
+            dtype, shape = json.loads(cell[0])
+            pixels = buffers[i].values[0].values.to_numpy(zero_copy_only=False)
+            arr = np.frombuffer(pixels.tobytes(), dtype=np.dtype(dtype)).reshape(shape)
+            out.append(Sample(int(steps[i]), float(times[i]), arr))
     return out

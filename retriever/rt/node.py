@@ -54,7 +54,7 @@ def _flow_error(name: str, where: str, exc: BaseException) -> FlowError:
 
 
 class _InputPort:
-    __slots__ = ("adapter", "alias", "arrivals", "buffer", "field", "name", "qsize")
+    __slots__ = ("adapter", "alias", "arrivals", "buffer", "field", "fresh", "name", "qsize")
 
     def __init__(self, name: str, alias: str, field: str) -> None:
         self.name = name
@@ -64,6 +64,7 @@ class _InputPort:
         self.adapter: Adapter | None = None
         self.qsize = 1
         self.arrivals = 0
+        self.fresh = 0  # arrivals since the flow last ran (for counting drops)
 
 
 class _Side:
@@ -129,14 +130,22 @@ class NodeRuntime:
     def deliver(self, routes: Sequence[tuple[str, str]], ts: float, message: Message) -> None:
         """Put one arrived message into the buffers of the ports it feeds (whole)."""
         ports = self.ports
+        lost = False
         for src, dst in routes:
             if src in message:
                 port = ports[dst]
                 buf = port.buffer
                 buf.append((ts, message[src]))
+                port.fresh += 1
                 if len(buf) > port.qsize:
                     del buf[0]  # full history: drop the oldest, keep the newest
+                    # a message the flow never had a chance to see counts as dropped
+                    if port.fresh > port.qsize:
+                        port.fresh = port.qsize
+                        lost = True
                 port.arrivals += 1
+        if lost:
+            self.dropped += 1
 
     def triggered(self) -> bool:
         """Whether a trigger port received a message since the last run."""
@@ -157,6 +166,8 @@ class NodeRuntime:
             ports = []
         for p in self._trigger_ports:
             self._consumed[p.name] = p.arrivals
+        for p in self._connected:
+            p.fresh = 0
         if not side.composite:
             # Every port starts as None: a port that was not sampled carried nothing,
             # even when the envelope class declares another default.

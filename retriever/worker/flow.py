@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import threading
 import types
 import zlib
 from collections.abc import Callable, Mapping
@@ -51,7 +52,10 @@ class WorkerFlowBase:
     script, and the options: ``initial_state``, ``initial_pull_request``,
     ``use_virtual_output``, ``config`` (overrides), ``config_file`` (watched for live
     updates), ``state_file`` / ``persist_state`` (stateful workers), ``max_backlog``
-    (queued messages kept per input; the oldest are dropped beyond it) and ``name``.
+    (queued messages kept per input; the oldest are dropped beyond it), ``name`` and
+    ``virtual_source``: a reference to a function started on a thread in the process
+    that runs the flow, to feed ``virtual_in`` there (module-level producer threads run
+    only in the process that imported the module).
     """
 
     __worker_component__: Component
@@ -63,7 +67,8 @@ class WorkerFlowBase:
                  use_virtual_output: bool = False,
                  config: Mapping[str, Any] | None = None,
                  config_file: str | None = None, state_file: str | None = None,
-                 persist_state: bool = True, max_backlog: int = DEFAULT_BACKLOG) -> None:
+                 persist_state: bool = True, max_backlog: int = DEFAULT_BACKLOG,
+                 virtual_source: str | None = None) -> None:
         self.fn_ref = fn
         self.source_file = source_file
         self.component = as_component(component)
@@ -80,6 +85,8 @@ class WorkerFlowBase:
         self.persist_state = persist_state
         self.max_backlog = max_backlog
         self.dropped = 0
+        self.virtual_source = virtual_source
+        self._source_thread: threading.Thread | None = None
         self.engine: WorkerEngine | None = None
         self._fn: Callable[..., Any] | None = None
 
@@ -89,6 +96,11 @@ class WorkerFlowBase:
         reg = load(self.fn_ref, self.source_file)
         self._fn = reg.fn
         self.options = {**reg.options, **self.options}
+        if self.virtual_source is not None and self._source_thread is None:
+            producer = load(self.virtual_source, self.source_file).fn
+            self._source_thread = threading.Thread(target=producer, daemon=True,
+                                                   name=f"retriever-source-{self.name}")
+            self._source_thread.start()
 
     def reset(self) -> None:
         """Fresh input queues; a stateful worker resumes from its state file."""

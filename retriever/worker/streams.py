@@ -180,6 +180,8 @@ class VirtualOutputStream:
                 raise WorkerError(
                     "the worker returned virtual_output after virtual_out.stop()",
                     code="RET830", hint="return an empty virtual_output list after stop()")
+            if messages and self._callback is not None:
+                self._start_locked()  # e.g. in a forked worker process
             for m in messages:
                 while len(self._items) >= self.maxsize:
                     if self._callback is None:
@@ -196,6 +198,8 @@ class VirtualOutputStream:
         """Wait until every queued message was handed to the callback (if one is set)."""
         with self._cond:
             if self._callback is not None:
+                if self._items:
+                    self._start_locked()
                 self._cond.wait_for(lambda: (not self._items and not self._busy)
                                     or self._error is not None, timeout)
             self._raise_callback_error()

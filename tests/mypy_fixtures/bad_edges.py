@@ -61,7 +61,7 @@ pipe.connect(sensor, Actuator() @ Rate(hz=10), sync=Latest())
 pipe.connect(sensor, control, sync={"value": Latest(), "speed": Latest()})
 pipe.connect(sensor, control, sync=Latest(), map={"value": "speed"})
 pipe.connect(sensor, Counter() @ Rate(hz=10), sync=Latest(), map={"value": "value"})
-pipe.connect(sensor, Counter() @ Rate(hz=10), sync=Events(), map={"value": "value"})
+pipe.connect(sensor, Counter() @ Rate(hz=10), sync=Events(duration=1.0), map={"value": "value"})
 pipe.connect(sensor, control, sync={"value": Latest(), "stamp": Latest()},
              edge_config={"value": EdgeConfig(adapter=Hold())})
 pipe.connect(sensor, control, sync=Latest(), edge_config=EdgeConfig(qsize=4))

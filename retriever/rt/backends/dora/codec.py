@@ -25,7 +25,7 @@ from typing import Any
 
 import msgspec
 import numpy as np
-import pyarrow as pa
+import pyarrow as pa  # type: ignore[import-untyped]
 
 from retriever.contract import wire
 

@@ -247,7 +247,13 @@ def run_node() -> int:
 
 def _event_loop(runner: PartitionRunner, status: StatusWriter) -> None:
     node = Node()
-    runner.send = lambda out_id, value, meta: node.send_output(out_id, value, meta or None)
+    def send(out_id: str, value: Any, meta: dict[str, Any]) -> None:
+        if meta:
+            node.send_output(out_id, value, meta)
+        else:
+            node.send_output(out_id, value)
+
+    runner.send = send
     runner.clock = lambda: node.timestamp().timestamp()  # dora's clock (HLC, UTC)
     status.ready(runner.plan.partition, runner.plan.flows)
     timers, inputs = runner.timers, runner.inputs

@@ -43,7 +43,7 @@ class Inheritable(Protocol):
         ...
 
 
-_RUNS: weakref.WeakSet[Inheritable] = weakref.WeakSet()  # type: ignore[type-var]
+_RUNS: weakref.WeakSet[Inheritable] = weakref.WeakSet()
 
 
 def track(run: Inheritable) -> None:

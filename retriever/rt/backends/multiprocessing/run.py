@@ -48,6 +48,7 @@ class _Proc:
         self.error: BaseException | None = None
         self.stats: dict[str, list[int]] = {}
         self.exitcode: int | None = None
+        self.stop_sent = False
 
 
 def _describe_exit(status: int) -> str:
@@ -86,6 +87,9 @@ class MultiprocessingRun:
         self._restarts: dict[str, int] = {n: 0 for n in self.plan.owner}
         self._restart_times: dict[str, deque[float]] = {p: deque() for p in self.plan.partitions}
         self._procs: dict[str, _Proc] = {}
+        self._upstream: dict[str, set[str]] = {p: set() for p in self.plan.partitions}
+        for ch in self.plan.channels:
+            self._upstream[ch.dst].add(ch.src)
         self._socks: list[socket.socket] = []
         self._chan: dict[int, tuple[socket.socket, socket.socket]] = {}
         for ch in self.plan.channels:
@@ -93,6 +97,7 @@ class MultiprocessingRun:
             self._chan[ch.index] = pair
             self._socks.extend(pair)
         self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_w.setblocking(False)
         self._socks += [self._wake_r, self._wake_w]
         self._death_r, self._death_w = os.pipe()
         self._fds_open = True
@@ -178,10 +183,14 @@ class MultiprocessingRun:
             elif self.duration is not None and self._t0 is not None:
                 left = self._t0 + self.duration - now
                 if left <= 0:
-                    self.request_stop()
-                    continue
-                timeout = min(timeout, left)
+                    self._stopping = True
+                else:
+                    timeout = min(timeout, left)
             fds: list[Any] = [w.ctl.sock for w in live] + [self._wake_r]
+            if self._stopping:
+                if self._kill_at is None:
+                    self._kill_at = time.monotonic() + self.stop_timeout
+                self._stop_stage()
             r, _, _ = select.select(fds, [], [], max(0.0, timeout))
             if self._wake_r in r:
                 self._wake_r.recv(4096)
@@ -190,15 +199,28 @@ class MultiprocessingRun:
                     self._on_messages(w, w.ctl.receive())
                     if w.ctl.closed:
                         self._on_exit(w)
-            if self._stopping and self._kill_at is None:
-                self._kill_at = time.monotonic() + self.stop_timeout
-                self._send_all("stop")
+
+    def _stop_stage(self) -> None:
+        """Stop upstream partitions first so that downstream ones receive everything."""
+        waiting = [w for w in self._procs.values() if not w.ctl.closed and not w.stop_sent]
+        if not waiting:
+            return
+        running = {w.part for w in self._procs.values() if not w.ctl.closed and not w.done}
+        ready = [w for w in waiting if not (self._upstream[w.part] & running)]
+        if not ready and not any(w.stop_sent and not w.done for w in self._procs.values()
+                                 if not w.ctl.closed):
+            ready = waiting  # a cycle of partitions: stop them all together
+        for w in ready:
+            w.stop_sent = True
+            w.ctl.send("stop")
 
     def _on_messages(self, w: _Proc, msgs: list[list[Any]]) -> None:
         for m in msgs:
             kind = m[0]
             if kind == "ready":
                 w.ready = True
+                if self._stopping:
+                    continue
                 if self._t0 is not None:  # a restarted worker joins the running graph
                     w.ctl.send("go", self._t0)
                 elif all(p.ready for p in self._procs.values()):
@@ -320,7 +342,7 @@ class MultiprocessingRun:
         self._stopping = True
         try:
             self._wake_w.send(b"s")
-        except OSError:  # already finished and closed
+        except (BlockingIOError, OSError):  # already woken, or finished and closed
             pass
 
     @property

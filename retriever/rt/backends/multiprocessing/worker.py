@@ -107,6 +107,7 @@ class Worker:
         self.routes: dict[str, list[Route]] = local_routes(ir, self.runtimes)
         self.t0 = 0.0
         self.stopping = False
+        self.settling = False
         self.remote_dropped: dict[str, int] = {}
         # outgoing channels, per source flow: (channel, source index)
         self.sends: dict[str, list[tuple[OutChannel, int]]] = {n: [] for n in nodes}
@@ -162,7 +163,7 @@ class Worker:
                 self.stopping = True
         if self.ctl.closed:  # the parent is gone
             self.stopping = True
-        if self.stopping:
+        if self.stopping and not self.settling:
             raise StopRun()
 
     def _wait_for(self, sock: socket.socket) -> None:
@@ -232,6 +233,8 @@ class Worker:
                 triggered.append((rt, "trigger" if c.kind == "trigger" else "all"))
         rfds = self.rfds
         outs = [o for o, _ in self.outs]
+        for out in outs:  # consumers greeted before "go": start from a clean credit
+            out.poll()
         next_stats = mono() + STATS_INTERVAL
         while True:
             now = mono() - t0
@@ -265,6 +268,27 @@ class Worker:
             r, _, _ = select.select(rfds, wl, [], timeout)
             if r:
                 self._handle(r)
+
+    def settle(self) -> None:
+        """Before finalizing: take in what already arrived and run the triggered flows
+        once more, so that a staged stop loses no message in flight."""
+        if not self.t0:
+            return
+        self.settling = True
+        for inc, fn, _ in self.ins:
+            inc.drain(fn)
+        for _ in range(len(self.order) + 1):
+            ran = False
+            for name in self.order:
+                rt = self.runtimes[name]
+                if rt.clock.kind in ("trigger", "hybrid") and rt.triggered():
+                    self._run(rt, time.monotonic() - self.t0,
+                              "trigger" if rt.clock.kind == "trigger" else "all")
+                    ran = True
+            if not ran:
+                break
+        for out, _ in self.outs:
+            out.flush_blocking()
 
     def finalize(self) -> list[FlowError]:
         """Finalize every flow (all of them even if some fail)."""
@@ -312,7 +336,13 @@ def worker_main(plan: Plan, part: str, ctl_sock: socket.socket,
         t0 = _wait_go(ctl)
         worker.loop(t0)
     except StopRun:
-        pass
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if worker is not None:
+            try:
+                worker.settle()
+            except BaseException as exc:  # a flow failing while settling still counts
+                ctl.send("error", *error_fields(exc))
+                code = 1
     except BaseException as exc:  # reported to the parent, which decides what to do
         ctl.send("error", *error_fields(exc))
         code = 1
@@ -331,10 +361,9 @@ def worker_main(plan: Plan, part: str, ctl_sock: socket.socket,
 def _wait_go(ctl: ControlLink) -> float:
     while True:
         select.select([ctl.sock], [], [])
-        for m in ctl.receive():
+        msgs = ctl.receive()
+        if ctl.closed or any(m[0] == "stop" for m in msgs):
+            raise StopRun()
+        for m in msgs:
             if m[0] == "go":
                 return float(m[1])
-            if m[0] == "stop":
-                raise StopRun()
-        if ctl.closed:
-            raise StopRun()

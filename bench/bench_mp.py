@@ -1,0 +1,369 @@
+"""Benchmarks of the multiprocessing backend, each figure beside a baseline measured in
+the same run on this machine.
+
+    .venv/bin/python bench/bench_mp.py [--section latency|frames|throughput|rate|startup]
+                                       [--seconds S] [--repeats N]
+
+Sections:
+  latency     small message, 500 Hz Rate source -> Trigger sink: p50/p99 latency and
+              loss; baseline: raw multiprocessing.Pipe one-way at the same rate.
+  frames      1920x1080x3 and 640x480x3 uint8 at 30 Hz: p50/p99 latency; baseline: raw
+              shared-memory copy in + copy out of the same frame.
+  throughput  1920x1080x3 as fast as possible (on_full="block"): frames/s delivered;
+              baseline: raw copy in + copy out loop in one process.
+  rate        Rate(hz=200) period error p99 and drift; baseline: a bare absolute-deadline
+              sleep loop in a forked process.
+  startup     run() to the first message at the sink of a 5-flow chain; baseline: fork 5
+              raw processes chained by pipes and pass one message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import mmap
+import multiprocessing as mp
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from retriever.flow import EdgeConfig, Flow, Latest, Pipeline, Rate, Tick, Trigger, io
+
+
+# ---------------------------------------------------------------------- bench flows
+
+@io
+class Stamp:
+    n: int
+    stamp: float
+
+
+@io
+class Frame:
+    image: np.ndarray
+    n: int
+    stamp: float
+
+
+class _Collect:
+    """Keeps figures in memory and writes them as JSON in finalize()."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def reset(self) -> None:
+        self.lat: list[float] = []
+        self.seen: list[int] = []
+        self.first: float | None = None
+
+    def finalize(self) -> None:
+        Path(self.path).write_text(json.dumps({"lat": self.lat, "seen": self.seen,
+                                               "first": self.first}))
+
+
+class StampSource(Flow[None, Stamp]):
+    def reset(self) -> None:
+        self.n = 0
+
+    def step(self, _: None) -> Stamp:
+        self.n += 1
+        return Stamp(n=self.n, stamp=time.perf_counter())
+
+
+class StampRelay(Flow[Stamp, Stamp]):
+    def step(self, inp: Stamp) -> Stamp:
+        return inp
+
+
+class StampSink(_Collect, Flow[Stamp, None]):
+    def step(self, inp: Stamp) -> None:
+        now = time.perf_counter()
+        if self.first is None:
+            self.first = time.monotonic()
+            Path(self.path + ".first").write_text(repr(self.first))
+        self.lat.append(now - inp.stamp)
+        self.seen.append(inp.n)
+
+
+class FrameSource(Flow[None, Frame]):
+    def __init__(self, shape: list[int]) -> None:
+        self.shape = tuple(shape)
+
+    def reset(self) -> None:
+        self.n = 0
+        self.frame = np.random.default_rng(0).integers(0, 255, self.shape, dtype=np.uint8)
+
+    def step(self, _: None) -> Frame:
+        self.n += 1
+        return Frame(image=self.frame, n=self.n, stamp=time.perf_counter())
+
+
+class FrameSink(_Collect, Flow[Frame, None]):
+    def step(self, inp: Frame) -> None:
+        self.lat.append(time.perf_counter() - inp.stamp)
+        self.seen.append(inp.n)
+
+
+class Ticks(_Collect, Flow[None, None]):
+    def step(self, _: None) -> None:
+        self.lat.append(time.monotonic())
+
+
+# ---------------------------------------------------------------------- helpers
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q)) if values else float("nan")
+
+
+def us(x: float) -> str:
+    return f"{x * 1e6:8.1f} µs"
+
+
+def ms(x: float) -> str:
+    return f"{x * 1e3:8.3f} ms"
+
+
+def run_pipe(pipe: Pipeline, seconds: float, **options: Any) -> Any:
+    return pipe.run(backend="multiprocessing", duration=seconds, **options)
+
+
+def read(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+# ---------------------------------------------------------------------- latency
+
+def _pipe_child(conn: Any, n: int) -> None:
+    lat = []
+    for _ in range(n):
+        t = conn.recv()
+        lat.append(time.perf_counter() - t)
+    conn.send(lat)
+
+
+def baseline_pipe(hz: float, n: int) -> list[float]:
+    ctx = mp.get_context("fork")
+    a, b = ctx.Pipe()
+    p = ctx.Process(target=_pipe_child, args=(b, n))
+    p.start()
+    time.sleep(0.1)
+    t0 = time.perf_counter()
+    for i in range(n):
+        d = t0 + i / hz
+        while (x := d - time.perf_counter()) > 0:
+            time.sleep(x)
+        a.send(time.perf_counter())
+    lat: list[float] = a.recv()
+    p.join()
+    return lat
+
+
+def section_latency(tmp: Path, seconds: float, repeats: int) -> None:
+    print("== small message, 500 Hz Rate source -> Trigger sink")
+    for r in range(repeats):
+        base = baseline_pipe(500, int(seconds * 500))
+        out = tmp / f"lat{r}.json"
+        with Pipeline("bench-latency") as pipe:
+            src = (StampSource() @ Rate(hz=500)).named("src")
+            sink = (StampSink(str(out)) @ Trigger("n", "stamp")).named("sink")
+            pipe.connect(src, sink, sync=Latest())
+        rep = run_pipe(pipe, seconds)
+        d = read(out)
+        sent = rep.flows["src"].steps
+        lost = sent - len(set(d["seen"]))
+        print(f"  retriever   p50 {us(pct(d['lat'], 50))}  p99 {us(pct(d['lat'], 99))}  "
+              f"sent {sent} received {len(d['seen'])} lost {lost} "
+              f"(queue drops {rep.flows['sink'].dropped}, source lag events "
+              f"{rep.flows['src'].lag_events})")
+        print(f"  raw Pipe    p50 {us(pct(base, 50))}  p99 {us(pct(base, 99))}  "
+              f"(goal: p50 <= 60 µs, p99 <= 200 µs)")
+
+
+# ---------------------------------------------------------------------- frames
+
+def baseline_copy(shape: tuple[int, ...], n: int) -> list[float]:
+    """Copy a frame into shared memory and out again (what any transport must do)."""
+    frame = np.random.default_rng(0).integers(0, 255, shape, dtype=np.uint8)
+    fd = os.memfd_create("bench", 0)
+    os.ftruncate(fd, frame.nbytes)
+    mm = mmap.mmap(fd, frame.nbytes)
+    shm = np.frombuffer(mm, dtype=np.uint8).reshape(shape)
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        np.copyto(shm, frame)
+        out = np.empty_like(shm)
+        np.copyto(out, shm)
+        times.append(time.perf_counter() - t)
+    del shm
+    mm.close()
+    os.close(fd)
+    return times
+
+
+def section_frames(tmp: Path, seconds: float, repeats: int) -> None:
+    for shape, goal in (((1080, 1920, 3), "2 ms"), ((480, 640, 3), "0.6 ms")):
+        print(f"== {shape[1]}x{shape[0]}x3 uint8 frames at 30 Hz -> Trigger sink")
+        for r in range(repeats):
+            out = tmp / f"frames{shape[0]}_{r}.json"
+            with Pipeline("bench-frames") as pipe:
+                cam = (FrameSource(list(shape)) @ Rate(hz=30)).named("cam")
+                sink = (FrameSink(str(out)) @ Trigger("image", "n", "stamp")).named("sink")
+                pipe.connect(cam, sink, sync=Latest())
+            rep = run_pipe(pipe, seconds)
+            d = read(out)
+            base = baseline_copy(shape, max(30, len(d["lat"])))
+            print(f"  retriever         p50 {ms(pct(d['lat'], 50))}  p99 "
+                  f"{ms(pct(d['lat'], 99))}  frames {len(d['lat'])}/{rep.flows['cam'].steps}")
+            print(f"  raw copy in+out   p50 {ms(pct(base, 50))}  p99 {ms(pct(base, 99))}  "
+                  f"(goal: p50 <= {goal})")
+
+
+def section_throughput(tmp: Path, seconds: float, repeats: int) -> None:
+    shape = (1080, 1920, 3)
+    print("== 1920x1080x3 uint8 as fast as possible (on_full='block')")
+    for r in range(repeats):
+        out = tmp / f"tput{r}.json"
+        with Pipeline("bench-throughput") as pipe:
+            cam = (FrameSource(list(shape)) @ Rate(hz=5000, on_lag="drop")).named("cam")
+            sink = (FrameSink(str(out)) @ Trigger("image", "n", "stamp")).named("sink")
+            pipe.connect(cam, sink, sync=Latest(),
+                         edge_config=EdgeConfig(qsize=1, on_full="block"))
+        rep = run_pipe(pipe, seconds)
+        d = read(out)
+        fps = len(d["seen"]) / rep.duration
+        base = baseline_copy(shape, 200)
+        print(f"  retriever          {fps:8.1f} frames/s delivered "
+              f"({len(d['seen'])} in {rep.duration:.2f} s, source steps "
+              f"{rep.flows['cam'].steps})")
+        print(f"  raw copy in+out    {1 / statistics.median(base):8.1f} frames/s (one core, "
+              f"no IPC)   (goal: >= 300 frames/s)")
+
+
+# ---------------------------------------------------------------------- rate
+
+def _bare_loop(hz: float, n: int, conn: Any) -> None:
+    period = 1.0 / hz
+    t0 = time.monotonic()
+    times = []
+    for k in range(n):
+        d = t0 + k * period
+        x = d - time.monotonic()
+        if x > 0:
+            time.sleep(x)
+        times.append(time.monotonic())
+    conn.send(times)
+
+
+def period_stats(times: list[float], hz: float) -> tuple[float, float, float]:
+    period = 1.0 / hz
+    t = np.asarray(times)
+    err = np.abs(np.diff(t) - period)
+    drift = (t[-1] - t[0]) - (len(t) - 1) * period
+    return float(np.percentile(err, 50)), float(np.percentile(err, 99)), float(drift)
+
+
+def section_rate(tmp: Path, seconds: float, repeats: int) -> None:
+    hz = 200.0
+    print("== Rate(hz=200): period error |dt - 5 ms| and drift")
+    for r in range(repeats):
+        out = tmp / f"rate{r}.json"
+        pipe = Pipeline("bench-rate")
+        pipe.add((Ticks(str(out)) @ Tick(hz=hz)).named("tick"))
+        run_pipe(pipe, seconds)
+        times = read(out)["lat"]
+        ctx = mp.get_context("fork")
+        a, b = ctx.Pipe()
+        p = ctx.Process(target=_bare_loop, args=(hz, len(times), b))
+        p.start()
+        base = a.recv()
+        p.join()
+        r50, r99, rdrift = period_stats(times, hz)
+        b50, b99, bdrift = period_stats(base, hz)
+        print(f"  retriever    p50 {us(r50)}  p99 {us(r99)}  drift {us(rdrift)} over "
+              f"{len(times)} ticks")
+        print(f"  bare loop    p50 {us(b50)}  p99 {us(b99)}  drift {us(bdrift)}  "
+              f"(goal: p99 within 1.5x: ratio {r99 / b99:.2f})")
+
+
+# ---------------------------------------------------------------------- startup
+
+def _chain_child(rx: Any, tx: Any) -> None:
+    tx.send(rx.recv())
+
+
+def baseline_startup() -> float:
+    ctx = mp.get_context("fork")
+    t = time.monotonic()
+    conns = [ctx.Pipe() for _ in range(5)]
+    procs = [ctx.Process(target=_chain_child, args=(conns[i][1], conns[i + 1][0]))
+             for i in range(4)]
+    for p in procs:
+        p.start()
+    conns[0][0].send(1)
+    conns[4][1].recv()
+    dt = time.monotonic() - t
+    for p in procs:
+        p.join()
+    return dt
+
+
+def section_startup(tmp: Path, seconds: float, repeats: int) -> None:
+    print("== start-up: run() to the first message at the sink of a 5-flow chain")
+    ours, base = [], []
+    for r in range(max(3, repeats)):
+        out = tmp / f"start{r}.json"
+        with Pipeline("bench-startup") as pipe:
+            src = (StampSource() @ Rate(hz=100)).named("src")
+            a = (StampRelay() @ Trigger("n", "stamp")).named("a")
+            b = (StampRelay() @ Trigger("n", "stamp")).named("b")
+            c = (StampRelay() @ Trigger("n", "stamp")).named("c")
+            sink = (StampSink(str(out)) @ Trigger("n", "stamp")).named("sink")
+            for x, y in ((src, a), (a, b), (b, c), (c, sink)):
+                pipe.connect(x, y, sync=Latest())
+        t = time.monotonic()
+        handle = pipe.run(backend="multiprocessing", blocking=False)
+        first = Path(str(out) + ".first")
+        while not first.exists():
+            time.sleep(0.0005)
+        while True:
+            try:
+                ours.append(float(first.read_text()) - t)
+                break
+            except ValueError:  # partially written
+                time.sleep(0.0005)
+        handle.stop()
+        base.append(baseline_startup())
+    print(f"  retriever   median {ms(statistics.median(ours))}  max {ms(max(ours))}  "
+          f"(goal: <= 100 ms)")
+    print(f"  raw fork+pipes median {ms(statistics.median(base))}  max {ms(max(base))}")
+
+
+SECTIONS = {"latency": section_latency, "frames": section_frames,
+            "throughput": section_throughput, "rate": section_rate,
+            "startup": section_startup}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--section", choices=sorted(SECTIONS), action="append")
+    ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--repeats", type=int, default=2)
+    args = ap.parse_args(argv)
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, "
+          f"load {os.getloadavg()[0]:.2f}")
+    with tempfile.TemporaryDirectory(prefix="bench-mp-") as tmp:
+        for name in args.section or list(SECTIONS):
+            SECTIONS[name](Path(tmp), args.seconds, args.repeats)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""Recording overhead per step: small messages and 640x480x3 frames at 30 Hz.
+
+Run: ``.venv/bin/python bench/bench_record.py [--steps N] [--repeats R]``. Every figure
+is printed beside the same pipeline stepped without recording, measured in the same
+run. Goals: recording keeps up with 30 Hz frames (a recorded step of the frame pipeline
+takes well under 33 ms) and adds at most 25% per step for small messages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _util import pct, row
+
+import retriever  # noqa: F401
+from retriever.flow import Flow, Latest, Pipeline, Rate, Trigger, io
+from retriever.record import RecordConfig
+from retriever.record.recorder import Recorder
+from retriever.rt.facade import stepper_for
+
+
+@io
+class Reading:
+    """A few small ports, like a sensor reading."""
+
+    value: float
+    count: int
+    label: str
+
+
+@io
+class Frame:
+    """One camera frame."""
+
+    image: np.ndarray
+    index: int
+
+
+@io
+class Summary:
+    """What a cheap detector reports."""
+
+    mean: float
+    bright: int
+
+
+class Sensor(Flow[None, Reading]):
+    """Counts and produces a float."""
+
+    def reset(self) -> None:
+        self.k = 0
+
+    def step(self, _: None) -> Reading:
+        self.k += 1
+        return Reading(value=self.k * 0.5, count=self.k, label="ok")
+
+
+class Filter(Flow[Reading, Reading]):
+    """A small amount of Python work per step (a smoothing filter)."""
+
+    def reset(self) -> None:
+        self.avg = 0.0
+
+    def step(self, r: Reading) -> Reading:
+        self.avg = 0.9 * self.avg + 0.1 * float(r.value or 0.0)
+        return Reading(value=self.avg, count=r.count, label=r.label)
+
+
+class Sink(Flow[Reading, None]):
+    """Keeps the last value."""
+
+    def step(self, r: Reading) -> None:
+        self.last = r.value
+
+
+class Camera(Flow[None, Frame]):
+    """640x480x3 frames (pre-generated, so the camera itself costs little)."""
+
+    def reset(self) -> None:
+        rng = np.random.default_rng(0)
+        self.frames = [rng.integers(0, 256, (480, 640, 3), dtype=np.uint8) for _ in range(4)]
+        self.k = 0
+
+    def step(self, _: None) -> Frame:
+        self.k += 1
+        return Frame(image=self.frames[self.k % 4], index=self.k)
+
+
+class Detector(Flow[Frame, Summary]):
+    """A cheap detector: subsampled mean and a count of bright pixels."""
+
+    def step(self, f: Frame) -> Summary:
+        small = f.image[::8, ::8]
+        return Summary(mean=float(small.mean()), bright=int((small > 250).sum()))
+
+
+def small_pipeline() -> Pipeline:
+    pipe = Pipeline("small")
+    a, b, c = Sensor() @ Rate(hz=30), Filter() @ Trigger("value"), Sink() @ Trigger("value")
+    pipe.connect(a, b, sync=Latest())
+    pipe.connect(b, c, sync=Latest())
+    return pipe
+
+
+def frame_pipeline() -> Pipeline:
+    pipe = Pipeline("frames")
+    pipe.connect(Camera() @ Rate(hz=30), Detector() @ Trigger("image"), sync=Latest())
+    return pipe
+
+
+def per_step(make: Callable[[], Pipeline], steps: int, record: RecordConfig | None,
+             ) -> list[float]:
+    """Seconds per step (each step timed, recorder included)."""
+    pipe = make()
+    stepper = stepper_for(pipe)
+    recorder = Recorder(stepper.ir, record) if record is not None else None
+    if recorder is not None:
+        stepper.observers.append(recorder)
+    times = []
+    for _ in range(10):
+        stepper.step(dt=1 / 30)  # warm up
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        stepper.step(dt=1 / 30)
+        times.append(time.perf_counter() - t0)
+    if recorder is not None:
+        recorder.close()
+    pipe.close_stepper()
+    return times
+
+
+def fmt(values: list[float]) -> str:
+    return f"{statistics.median(values) * 1e6:8.1f} / {pct(values, 0.99) * 1e6:8.1f} us"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--steps", type=int, default=600)
+    ap.add_argument("--frame-steps", type=int, default=150)
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+    print("per-step time, median / p99 of all steps over repeats (same-run baseline on the "
+          "right)")
+    with tempfile.TemporaryDirectory() as tmp:
+        cases: list[tuple[str, Callable[[], Pipeline], int, float]] = [
+            ("small", small_pipeline, args.steps, 1.25),
+            ("640x480x3 frames", frame_pipeline, args.frame_steps, 0.0)]
+        for label, make, steps, goal in cases:
+            base: list[float] = []
+            for _ in range(args.repeats):
+                base += per_step(make, steps, None)
+            for what, paths in (("rrd", ["r.rrd"]), ("mcap", ["r.mcap"]),
+                                ("rrd+mcap", ["r.rrd", "r.mcap"]),
+                                ("rrd, outputs only", ["o.rrd"]),
+                                ("mcap, outputs only", ["o.mcap"])):
+                got: list[float] = []
+                for k in range(args.repeats):
+                    p = [Path(tmp) / f"{k}{n}" for n in paths]
+                    cfg = RecordConfig(path=p[0], mirrors=tuple(p[1:]),
+                                       inputs="outputs only" not in what)
+                    got += per_step(make, steps, cfg)
+                ratio = statistics.median(got) / statistics.median(base)
+                if goal:
+                    verdict = f"x{ratio:.2f} per step, goal <= x{goal:.2f}: " + (
+                        "met" if ratio <= goal else "NOT met")
+                else:
+                    ok = pct(got, 0.99) < 1 / 30
+                    verdict = (f"x{ratio:.2f}; p99 {'<' if ok else '>='} 33.3 ms: keeps up "
+                               f"with 30 Hz: {'yes' if ok else 'NO'}")
+                row(f"{label}: record {what}", fmt(got), "no recording", fmt(base), verdict)
+
+
+if __name__ == "__main__":
+    main()

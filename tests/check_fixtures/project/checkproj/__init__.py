@@ -1,0 +1,1 @@
+"""A small package checked by tests/test_check_cli.py."""

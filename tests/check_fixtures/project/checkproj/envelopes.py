@@ -1,0 +1,11 @@
+from retriever.flow import io
+
+
+@io
+class Reading:
+    value: float
+
+
+@io
+class Count:
+    value: int

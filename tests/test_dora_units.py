@@ -1,0 +1,138 @@
+"""dora backend pieces that need no running dora: versions, compiling, the codec."""
+
+from __future__ import annotations
+
+import importlib.metadata
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from retriever.contract.errors import BackendError, MissingDependencyError
+from retriever.flow import EdgeConfig, Latest, Pipeline, Rate, Trigger
+from retriever.ir.execution import build_execution
+from retriever.ir.lower import lower
+from retriever.rt.backends.dora import compat
+from retriever.rt.backends.dora.compile import (
+    compile_dataflow,
+    dataflow_document,
+    pack_graph,
+    plan_dataflow,
+    timer_source,
+    unpack_graph,
+)
+
+from . import dora_flows as F
+
+
+def test_missing_dora_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = importlib.metadata.version
+
+    def fake(name: str) -> str:
+        if name == "dora-rs":
+            raise importlib.metadata.PackageNotFoundError(name)
+        return real(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", fake)
+    with pytest.raises(MissingDependencyError) as info:
+        compat.check_install()
+    assert "pyretriever[dora]" in str(info.value) and "dora-rs" in str(info.value)
+
+
+def test_missing_cli_names_the_extra(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    monkeypatch.setenv("RETRIEVER_DORA_CLI", "/nonexistent/dora")
+    with pytest.raises(MissingDependencyError) as info:
+        compat.find_cli()
+    assert "pyretriever[dora]" in str(info.value)
+
+
+def test_version_mismatch_says_which_versions() -> None:
+    with pytest.raises(BackendError) as info:
+        compat.check_versions("1.1.0", "1.0.2")
+    assert "1.1.0" in str(info.value) and "1.0.2" in str(info.value)
+    with pytest.raises(BackendError, match="not supported"):
+        compat.check_versions("0.3.6", "0.3.6")
+    with pytest.raises(BackendError, match="not supported"):
+        compat.check_versions("2.0.0", "2.0.0")
+    compat.check_versions("1.1.0", "1.1.3")  # same minor: fine
+
+
+def test_timer_sources() -> None:
+    assert timer_source(500) == "dora/timer/millis/2"
+    assert timer_source(20) == "dora/timer/millis/50"
+    assert timer_source(30) == "dora/timer/micros/33333"
+    assert timer_source(0.5) == "dora/timer/millis/2000"
+
+
+def _two_machine_pipe(block: bool = False) -> Pipeline:
+    pipe = F.basic("/tmp/unused.json", machines=("A", "B"))
+    if block:
+        pipe = Pipeline("blocky")
+        src = (F.Counter() @ Rate(hz=10)).named("counter")
+        snk = (F.Recorder("/tmp/x.json") @ Trigger("n", "stamp")).named("recorder")
+        pipe.connect(src, snk, sync=Latest(), edge_config=EdgeConfig(qsize=5, on_full="block"))
+    return pipe
+
+
+def test_plan_per_flow_and_single() -> None:
+    ir = lower(_two_machine_pipe())
+    plan = plan_dataflow(build_execution(ir, policy="per-flow"))
+    src, snk = plan.nodes
+    assert src.outputs == {"counter": "counter"} and src.timers[0].input_id == "tick_counter"
+    assert snk.inputs[0].source == "counter/counter" and snk.inputs[0].queue_size == 64
+    assert (src.machine, snk.machine) == ("A", "B") and plan.placed
+    doc = dataflow_document(build_execution(ir, policy="per-flow"), python="/py")
+    assert doc["nodes"][0]["deploy"] == {"machine": "A"}
+    assert doc["nodes"][1]["deploy"] == {"machine": "B"}
+    no_deploy = dataflow_document(build_execution(ir), python="/py", deploy=False)
+    assert all("deploy" not in n for n in no_deploy["nodes"])
+    plain = lower(F.basic("/tmp/unused.json"))
+    single = plan_dataflow(build_execution(plain, policy="single"))
+    assert len(single.nodes) == 1 and not single.nodes[0].inputs
+    assert not single.nodes[0].outputs and not single.placed
+
+
+def test_block_becomes_backpressure() -> None:
+    graph = build_execution(lower(_two_machine_pipe(block=True)))
+    doc = dataflow_document(graph, python="/py")
+    spec = doc["nodes"][1]["inputs"]["in_counter"]
+    assert spec == {"source": "counter/counter", "queue_size": 5,
+                    "queue_policy": "backpressure"}
+    text = compile_dataflow(graph, python="/py")
+    assert 'queue_policy: "backpressure"' in text and "RETRIEVER_DORA_GRAPH" in text
+
+
+def test_graph_round_trips_through_env() -> None:
+    graph = build_execution(lower(F.composite("/tmp/unused.json")))
+    assert unpack_graph(pack_graph(graph)) == graph
+
+
+@dataclass
+class Pose:
+    x: float
+    cov: np.ndarray
+
+
+def test_codec_round_trip_small_one_and_many_large() -> None:
+    pytest.importorskip("pyarrow")
+    from retriever.rt.backends.dora.codec import HEADER_KEY, DoraCodec
+
+    codec = DoraCodec({"pose": Pose})
+    small = {"n": 3, "v": np.arange(4.0), "pose": Pose(1.0, np.eye(2))}
+    value, meta = codec.encode(small)
+    assert meta == {}
+    out = codec.decode(value, meta)
+    assert out["n"] == 3 and np.array_equal(out["v"], np.arange(4.0))
+    assert isinstance(out["pose"], Pose) and np.array_equal(out["pose"].cov, np.eye(2))
+
+    frame = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    value, meta = codec.encode({"image": frame, "k": 1})
+    assert HEADER_KEY in meta and len(value) == frame.nbytes
+    got = codec.decode(value, meta)
+    assert np.array_equal(got["image"], frame) and not got["image"].flags.writeable
+
+    many = {"a": np.ones((100, 100)), "b": np.zeros(5000, dtype=np.int32), "c": "x"}
+    value, meta = codec.encode(many)
+    got = codec.decode(value, meta)
+    assert np.array_equal(got["a"], many["a"]) and np.array_equal(got["b"], many["b"])
+    assert got["c"] == "x"
