@@ -35,7 +35,6 @@ import numpy as np
 
 from retriever.flow import EdgeConfig, Flow, Latest, Pipeline, Rate, Tick, Trigger, io
 
-
 # ---------------------------------------------------------------------- bench flows
 
 @io
@@ -188,8 +187,9 @@ def section_latency(tmp: Path, seconds: float, repeats: int) -> None:
 
 # ---------------------------------------------------------------------- frames
 
-def baseline_copy(shape: tuple[int, ...], n: int) -> list[float]:
-    """Copy a frame into shared memory and out again (what any transport must do)."""
+def baseline_copy(shape: tuple[int, ...], n: int, pace: float = 0.0) -> list[float]:
+    """Copy a frame into shared memory and out again (what any transport must do),
+    back to back or paced (``pace`` seconds of idle before each copy)."""
     frame = np.random.default_rng(0).integers(0, 255, shape, dtype=np.uint8)
     fd = os.memfd_create("bench", 0)
     os.ftruncate(fd, frame.nbytes)
@@ -197,6 +197,8 @@ def baseline_copy(shape: tuple[int, ...], n: int) -> list[float]:
     shm = np.frombuffer(mm, dtype=np.uint8).reshape(shape)
     times = []
     for _ in range(n):
+        if pace:
+            time.sleep(pace)
         t = time.perf_counter()
         np.copyto(shm, frame)
         out = np.empty_like(shm)
@@ -220,10 +222,16 @@ def section_frames(tmp: Path, seconds: float, repeats: int) -> None:
             rep = run_pipe(pipe, seconds)
             d = read(out)
             base = baseline_copy(shape, max(30, len(d["lat"])))
+            paced = baseline_copy(shape, max(30, len(d["lat"])), pace=1 / 30)
+            wake = baseline_pipe(30, max(30, len(d["lat"])))
             print(f"  retriever         p50 {ms(pct(d['lat'], 50))}  p99 "
                   f"{ms(pct(d['lat'], 99))}  frames {len(d['lat'])}/{rep.flows['cam'].steps}")
             print(f"  raw copy in+out   p50 {ms(pct(base, 50))}  p99 {ms(pct(base, 99))}  "
                   f"(goal: p50 <= {goal})")
+            print(f"  raw copy, paced   p50 {ms(pct(paced, 50))}  p99 {ms(pct(paced, 99))}  "
+                  f"(same copy after 33 ms idle, as at 30 Hz)")
+            print(f"  raw Pipe at 30 Hz p50 {ms(pct(wake, 50))}  p99 {ms(pct(wake, 99))}  "
+                  f"(wake-up cost of one IPC hop, no payload)")
 
 
 def section_throughput(tmp: Path, seconds: float, repeats: int) -> None:

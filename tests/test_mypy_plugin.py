@@ -8,6 +8,7 @@ that file (empty for clean fixtures). Regenerate after an intended change with
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,6 +46,15 @@ def run_mypy(config: Path, cache: Path, files: list[Path]) -> str:
     assert "INTERNAL ERROR" not in out + err, out + err
     assert not err.strip(), err
     return out
+
+
+def normalize(line: str) -> str:
+    """Remove wording that differs between supported mypy versions (not the plugin's)."""
+    line = re.sub(r'not covered by "type: ignore\[[^]]*\]" comment',
+                  'not covered by "type: ignore" comment', line)
+    if "Revealed type is" in line:
+        line = line.replace("builtins.", "")
+    return line
 
 
 def by_file(output: str) -> dict[str, list[str]]:
@@ -86,7 +96,7 @@ def test_golden_output(name: str, outputs: dict[str, list[str]]) -> None:
         golden.write_text("".join(line + "\n" for line in got))
     assert golden.exists(), f"missing golden file {golden}"
     expected = golden.read_text().splitlines()
-    assert got == expected
+    assert [normalize(x) for x in got] == [normalize(x) for x in expected]
 
 
 def test_clean_spec_example_has_no_error(outputs: dict[str, list[str]]) -> None:

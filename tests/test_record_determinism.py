@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 import retriever  # noqa: F401
-from retriever.contract.errors import FlowError
 from retriever.contract.envelope import envelope_field_types
+from retriever.contract.errors import FlowError
 from retriever.record import RecordConfig, open_recording
 from retriever.rt.facade import stepper_for
 

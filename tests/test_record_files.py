@@ -70,8 +70,8 @@ def test_unknown_extension_and_directory(good: dict[str, Path], tmp_path: Path) 
 
 
 def test_foreign_mcap_and_rrd_files(tmp_path: Path) -> None:
-    from mcap.writer import Writer
     import rerun as rr
+    from mcap.writer import Writer
 
     path = tmp_path / "foreign.mcap"
     with open(path, "wb") as fh:
@@ -80,7 +80,7 @@ def test_foreign_mcap_and_rrd_files(tmp_path: Path) -> None:
         sid = w.register_schema(name="x", encoding="jsonschema", data=b"{}")
         cid = w.register_channel(topic="/x", message_encoding="json", schema_id=sid)
         w.add_message(cid, log_time=1, publish_time=1, data=b"{}")
-        w.finish()
+        w.finish()  # type: ignore[no-untyped-call]
     err = _err(path)
     assert err.code == "RET805" and "ros2" in err.message
 
@@ -126,7 +126,7 @@ def test_header_from_the_future_is_refused(tmp_path: Path) -> None:
         w.start(profile="retriever", library="retriever 99")
         w.add_metadata("retriever", {"header": json.dumps(
             {"format": "retriever-recording", "version": 99, "channels": []})})
-        w.finish()
+        w.finish()  # type: ignore[no-untyped-call]
     err = _err(path)
     assert err.code == "RET805" and "version 99" in err.message
 
@@ -134,7 +134,7 @@ def test_header_from_the_future_is_refused(tmp_path: Path) -> None:
 def test_replaying_an_unknown_flow_or_mismatched_ports(good: dict[str, Path]) -> None:
     pipe, src, _ = emit_pipeline()
     with pytest.raises(RecordingError) as info:
-        pipe.replay(src, path=good["rrd"])  # perception recording has no 'emit'
+        pipe.replay(src, path=str(good["rrd"]))  # perception recording has no 'emit'
     assert info.value.code == "RET807" and "camera" in info.value.hint
     pipe.close_stepper()
 
@@ -176,14 +176,15 @@ def test_mcap_opens_in_the_standard_reader_with_a_json_schema_per_channel(
         assert "/flows/emit/out/rgb" in topics and "/flows/keep/in/rgb" in topics
     with open(good["emcap"], "rb") as fh:
         count = 0
-        for schema, channel, message in make_reader(fh).iter_messages():
+        for schema_, channel, message in make_reader(fh).iter_messages():
             body = json.loads(message.data)
             assert isinstance(body, dict) and set(body) == {"value"}
             count += 1
             if channel.topic == "/flows/emit/out/rgb":
                 v = body["value"]
                 assert v["dtype"] == "|u1" and v["shape"] == [6, 8, 3]
-                props = json.loads(schema.data)["properties"]["value"]
+                assert schema_ is not None
+                props = json.loads(schema_.data)["properties"]["value"]
                 assert props["properties"]["data"]["contentEncoding"] == "base64"
         assert count == summary.statistics.message_count
 

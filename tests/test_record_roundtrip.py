@@ -11,6 +11,7 @@ import pytest
 
 import retriever  # noqa: F401  (installs the runtime and the recorder)
 from retriever.contract.envelope import envelope_field_types
+from retriever.flow import Flow, Pipeline, Rate, io
 from retriever.record import RecordConfig, open_recording, replay
 
 from .test_record_support import Emit, Everything, emit_pipeline, everything, ports_of, same
@@ -90,7 +91,7 @@ def test_replay_feeds_identical_values_downstream(recorded: dict[str, Path], fmt
 def test_replay_into_an_open_stepper_and_by_time(recorded: dict[str, Path], fmt: str) -> None:
     pipe, src, sink = emit_pipeline()
     pipe.step(dt=0.1)  # the live source runs once
-    assert pipe.replay(src, path=recorded[fmt]) is None  # the Pipeline facade form
+    pipe.replay(src, path=str(recorded[fmt]))  # the Pipeline facade form
     src_replay = pipe.runtime_session.replay["emit"]
     pipe.step(dt=0.1)
     assert sink.flow.seen[-1].i == everything(0).i  # recording starts at its own step 0
@@ -115,54 +116,39 @@ def test_no_pickle_is_involved(recorded: dict[str, Path], monkeypatch: pytest.Mo
         assert open_recording(path).messages("emit", "out", TYPES)
 
 
-def test_arrays_of_many_dtypes_and_shapes(tmp_path: Path) -> None:
-    from retriever.flow import Flow, Pipeline, Rate, io  # noqa: F401
-
-    arrays = [np.arange(24, dtype=dt).reshape(shape) for dt, shape in [
-        (np.uint8, (24,)), (np.int8, (2, 12)), (np.uint16, (4, 6)), (np.int32, (2, 3, 4)),
-        (np.int64, (1, 24)), (np.float16, (3, 8)), (np.float32, (6, 4)), (np.float64, (24, 1)),
-        (np.complex64, (12, 2)), (np.uint32, (2, 2, 2, 3))]]
-    pipe, src, _ = _array_pipe(arrays)
-    pipe.record(RecordConfig(tmp_path / "a.rrd", mirrors=(tmp_path / "a.mcap",)), steps=len(arrays),
-                dt=0.5)
-    for path in (tmp_path / "a.rrd", tmp_path / "a.mcap"):
-        msgs = open_recording(path).messages("array_src", "out", {"arr": np.ndarray})
-        assert len(msgs) == len(arrays)
-        for (_, _, m), a in zip(msgs, arrays, strict=True):
-            assert same(m["arr"], a), (path.suffix, a.dtype, a.shape)
-
-
-def _array_pipe(arrays: list[np.ndarray]) -> Any:
-    from .test_record_support import Pipeline, Rate
-
-    pipe = Pipeline("arrays")
-    src = ArraySrc(len(arrays)) @ Rate(hz=2)
-    pipe.add(src)
-    ArraySrc.ARRAYS = arrays
-    return pipe, src, None
-
-
-from retriever.flow import Flow, io  # noqa: E402
-
-
 @io
 class ArrayOut:
     arr: np.ndarray
 
 
 class ArraySrc(Flow[None, ArrayOut]):
-    ARRAYS: list[np.ndarray] = []
-
-    def __init__(self, n: int) -> None:
-        self.n = n
+    def __init__(self, arrays: list[np.ndarray]) -> None:
+        self.arrays = arrays
 
     def reset(self) -> None:
         self.k = 0
 
     def step(self, _: None) -> ArrayOut:
-        out = ArrayOut(arr=self.ARRAYS[self.k % len(self.ARRAYS)])
+        out = ArrayOut(arr=self.arrays[self.k % len(self.arrays)])
         self.k += 1
         return out
+
+
+def test_arrays_of_many_dtypes_and_shapes(tmp_path: Path) -> None:
+    arrays = [np.arange(24, dtype=dt).reshape(shape) for dt, shape in [
+        (np.uint8, (24,)), (np.int8, (2, 12)), (np.uint16, (4, 6)), (np.int32, (2, 3, 4)),
+        (np.int64, (1, 24)), (np.float16, (3, 8)), (np.float32, (6, 4)), (np.float64, (24, 1)),
+        (np.complex64, (12, 2)), (np.uint32, (2, 2, 2, 3)), (np.uint16, (4, 6, 1)),
+        (np.float32, (2, 4, 3))]]
+    pipe = Pipeline("arrays")
+    pipe.add(ArraySrc(arrays) @ Rate(hz=2))
+    pipe.record(RecordConfig(tmp_path / "a.rrd", mirrors=(tmp_path / "a.mcap",)),
+                steps=len(arrays), dt=0.5)
+    for path in (tmp_path / "a.rrd", tmp_path / "a.mcap"):
+        msgs = open_recording(path).messages("array_src", "out", {"arr": np.ndarray})
+        assert len(msgs) == len(arrays)
+        for (_, _, m), a in zip(msgs, arrays, strict=True):
+            assert same(m["arr"], a), (path.suffix, a.dtype, a.shape)
 
 
 def test_emit_is_module_level() -> None:

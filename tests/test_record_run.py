@@ -21,6 +21,7 @@ from retriever.contract.errors import ConfigError, MissingDependencyError
 from retriever.record import (
     RecordConfig,
     RecordingRun,
+    deps,
     init_live,
     init_live_from_env,
     live_env,
@@ -157,7 +158,7 @@ def test_live_streaming_to_a_real_rerun_server(rerun_server: str, tmp_path: Path
 def test_live_env_without_id_and_missing_rerun(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(live_mod.ENV_RECORDING_ID, raising=False)
     assert init_live_from_env() is None
-    monkeypatch.setattr(live_mod.deps, "has_rerun", lambda: False)
+    monkeypatch.setattr(deps, "has_rerun", lambda: False)
     assert init_live(new_recording_id()) is None
     with pytest.raises(MissingDependencyError) as info:
         init_live(new_recording_id(), required=True)

@@ -46,7 +46,7 @@ def everything(k: int) -> Everything:
     """The value of every payload kind at step ``k`` (changes with ``k``)."""
     rng = np.random.default_rng(k)
     return Everything(
-        i=k * 7 - 3, f=0.1 * k + 1e-300, s=f"step {k} — ünïcode", b=k % 2 == 0, nothing=None,
+        i=k * 7 - 3, f=0.1 * k + 1e-300, s=f"step {k} — ünïcode", b=k % 2 == 0, nothing=None,  # type: ignore[arg-type]
         lst=[k, k + 1, -k], dct={"a": k / 3, "b": -1.5}, tup=(k, "t"),
         pose=Pose(x=k + 0.25, y=-k / 7, label=f"p{k}"),
         f64=rng.standard_normal((2, 3)), f32=rng.standard_normal(5).astype(np.float32),

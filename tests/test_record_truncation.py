@@ -87,7 +87,7 @@ def test_killed_recorder_leaves_a_replayable_file(tmp_path: Path, fmt: str) -> N
     pipe, nodes = perception(BrokenCamera(height=480, width=640))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", TruncatedRecordingWarning)
-        pipe.replay(nodes["camera"], path=path)
+        pipe.replay(nodes["camera"], path=str(path))
     for k in range(len(cams)):
         res = pipe.step(dt=1 / 30)
         assert same(res.messages["camera"], cams[k][2])

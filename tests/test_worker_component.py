@@ -114,7 +114,7 @@ def test_config_sync_returns_changed_keys_after_live_update() -> None:
         seen.append(config.sync())
         if x == 2.0:  # an operator changes the config while the worker runs
             config.update({"factor": 10, "label": "a"})
-        return x * config.factor
+        return float(x * config.factor)
 
     assert run(worker, inputs=[[1.0, 2.0, 3.0]], component=comp) == [1.0, 20.0, 30.0]
     assert seen == [{}, {}, {"factor": 10.0}]

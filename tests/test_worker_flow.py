@@ -184,8 +184,11 @@ def _fresh_streams() -> Any:
     virtual_out.reset()
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_sync_worker_flow(tmp_path: Path, backend: str) -> None:
+@pytest.mark.parametrize("backend", [*BACKENDS, "dora"])
+def test_sync_worker_flow(tmp_path: Path, backend: str,
+                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # dora starts fresh node processes: they import this module by name
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(HERE.parent), str(HERE)]))
     out = tmp_path / "out.jsonl"
     _run(_pipeline(as_flow(double, component=VALUE), CollectValue(str(out))), backend)
     got = _read(out)
@@ -309,3 +312,26 @@ def test_stateful_worker_state_survives_killed_process(tmp_path: Path) -> None:
     # the restarted process continues from the persisted state instead of from 0
     assert after[0] in (before[-1], before[-1] + 1)
     assert after == list(range(after[0], after[0] + len(after)))
+
+
+RUN_AT_IMPORT = """\
+from retriever.worker import run
+
+
+def counter(message, state):
+    return {"output": state + 10, "state": state + 10}
+
+
+run(counter, initial_state=100)
+"""
+
+
+def test_module_calling_run_at_import_becomes_a_flow(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "legacy_component.py").write_text(RUN_AT_IMPORT)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    out = tmp_path / "out.jsonl"
+    comp = {"worker": {"input_type": {"value": "Double"}, "output_type": {"value": "Int"}}}
+    flow = as_flow("legacy_component", component=comp, persist_state=False)
+    _run(_pipeline(flow, CollectValue(str(out))), "stepper", steps=3)
+    assert _read(out) == [110, 120, 130]  # initial_state came from the module's run()

@@ -228,7 +228,7 @@ def test_config_is_the_running_workers_config() -> None:
             "config_schema": {"factor": {"type": "Double", "default": 2}}}
 
     def scale(x: float) -> float:
-        return x * config.factor
+        return float(x * config.factor)
 
     assert run(scale, inputs=[[1.0, 2.0]], component=comp) == [2.0, 4.0]
     assert run(scale, inputs=[[1.0]], component=comp, config={"factor": 3}) == [3.0]

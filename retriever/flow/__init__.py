@@ -13,6 +13,7 @@ from .default import clear_default_pipeline, connect, default_pipeline, reset_de
 from .edge import EdgeConfig
 from .pipeline import Connection, Pipeline
 from .settings import init
+from .stream import Stream, StreamBatch
 from .temporal import TemporalFlow
 from .types import Behavior, EventStream, TimedBuffer
 
@@ -31,6 +32,8 @@ __all__ = [
     "Latest",
     "Pipeline",
     "Rate",
+    "Stream",
+    "StreamBatch",
     "TemporalFlow",
     "Tick",
     "TimedBuffer",

@@ -103,6 +103,6 @@ class Recording:
         for port, chan in self.ports(flow, side).items():
             tp = types.get(port, Any)
             for s in self.samples.get(chan.topic, ()):
-                t, msg = by_step.setdefault(s.step, (s.time, {}))
+                _, msg = by_step.setdefault(s.step, (s.time, {}))
                 msg[port] = self.decoder(s.payload, tp)
         return [(k, by_step[k][0], by_step[k][1]) for k in sorted(by_step)]

@@ -313,11 +313,9 @@ def _samples_of(ch: Any) -> list[Sample]:
     names = rb.schema.names
     if "step" not in names or (PAYLOAD_COMPONENT not in names and IMAGE_COMPONENT not in names):
         return []
-    import pyarrow as pa  # rerun depends on pyarrow
-
     steps = rb.column("step").to_numpy(zero_copy_only=False)
     if "time" in names:
-        times = rb.column("time").cast(pa.int64()).to_numpy(zero_copy_only=False) / 1e9
+        times = rb.column("time").cast("int64").to_numpy(zero_copy_only=False) / 1e9
     else:
         times = np.zeros(len(steps))
     out = []

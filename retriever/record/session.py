@@ -91,7 +91,7 @@ class RecordingRun:
     @property
     def report(self) -> RunReport:
         """Counters so far."""
-        return self._report or self._handle.report  # type: ignore[no-any-return]
+        return self._report or self._handle.report
 
     def stats(self) -> dict[str, Any]:
         """Live per-flow counters."""

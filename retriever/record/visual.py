@@ -30,16 +30,14 @@ def is_image(value: Any) -> bool:
     if f"{value.dtype.kind}{value.dtype.itemsize}" not in _IMAGE_DTYPES:
         return False
     if value.ndim == 2:
-        return min(value.shape) >= 2
-    return value.ndim == 3 and value.shape[2] in (1, 3, 4) and min(value.shape[:2]) >= 2
+        return bool(min(value.shape) >= 2)
+    return bool(value.ndim == 3 and value.shape[2] in (1, 3, 4) and min(value.shape[:2]) >= 2)
 
 
 def preview(value: Any) -> str:
     """A readable text rendering (arrays summarised, long text cut)."""
-    if isinstance(value, str):
-        text = value
-    else:
-        text = json.dumps(_plain(value), indent=2, default=repr)
+    text = value if isinstance(value, str) else json.dumps(_plain(value), indent=2,
+                                                            default=repr)
     if len(text) > _TEXT_LIMIT:
         text = text[:_TEXT_LIMIT] + f"\n... ({len(text) - _TEXT_LIMIT} more characters)"
     return text

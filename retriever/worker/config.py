@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml  # type: ignore[import-untyped,unused-ignore]
+import yaml
 
 from .errors import WorkerError
 

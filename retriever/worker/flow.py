@@ -28,7 +28,7 @@ from typing import Any
 from retriever.contract.envelope import io
 from retriever.flow.base import Flow
 
-from .adapter import StreamBatch
+from retriever.flow.stream import StreamBatch
 from .component import Component, Port, as_component, component_from_dict
 from .config import WorkerConfig, config
 from .engine import UNSET, FunctionShape, WorkerEngine, fn_name
@@ -40,6 +40,7 @@ from .streams import virtual_in, virtual_out
 
 GENERATED = "retriever.worker.generated"
 DEFAULT_BACKLOG = 256
+FLUSH_TIMEOUT = 10.0
 _ROLES = ("Flow", "In", "Out")
 _classes: dict[str, type] = {}
 
@@ -143,8 +144,11 @@ class WorkerFlowBase:
 
     def finalize(self) -> None:
         """Hand every queued virtual-output message to its callback."""
-        if self.engine is not None and self.engine.use_virtual_output:
-            virtual_out.flush(timeout=10.0)
+        if self.engine is not None and self.engine.use_virtual_output and not (
+                virtual_out.flush(timeout=FLUSH_TIMEOUT)):
+            raise WorkerError(f"virtual-output messages of {self.name} were still undelivered "
+                              f"{FLUSH_TIMEOUT:.0f} s after the run stopped", code="RET831",
+                              hint="make the virtual_out callback (and its acks) faster")
 
     def _envelope(self, out: Any) -> Any:
         ports = self.component.outputs

@@ -194,15 +194,20 @@ class VirtualOutputStream:
                 self._next_tag += 1
             self._cond.notify_all()
 
-    def flush(self, timeout: float | None = None) -> None:
-        """Wait until every queued message was handed to the callback (if one is set)."""
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every queued message was handed to the callback (if one is set).
+
+        Returns False if messages were still pending after ``timeout`` seconds.
+        """
+        done = True
         with self._cond:
             if self._callback is not None:
                 if self._items:
                     self._start_locked()
-                self._cond.wait_for(lambda: (not self._items and not self._busy)
-                                    or self._error is not None, timeout)
+                done = self._cond.wait_for(lambda: (not self._items and not self._busy)
+                                           or self._error is not None, timeout)
             self._raise_callback_error()
+        return done
 
     def reset(self) -> None:
         """Forget queued messages, acks and the stopped flag (the callback stays)."""

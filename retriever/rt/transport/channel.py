@@ -25,6 +25,7 @@ import array
 import os
 import socket
 import struct
+import sys
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -216,6 +217,42 @@ class OutChannel:
                 self._announce()
 
 
+class ArrayPool:
+    """Destination arrays for copies out of shared memory, reused once released.
+
+    A fresh multi-megabyte array costs page faults on every message; an array that
+    nothing but this pool references any more (the flow dropped it and it left the
+    port's history) is overwritten instead. ``limit`` arrays are remembered per
+    (dtype, shape).
+    """
+
+    __slots__ = ("arrays", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = max(2, limit)
+        self.arrays: dict[tuple[str, tuple[int, ...]], deque[np.ndarray]] = {}
+
+    def take(self, dtype: str, shape: tuple[int, ...]) -> np.ndarray:
+        """An array of ``dtype``/``shape`` that nobody else references."""
+        key = (dtype, shape)
+        q = self.arrays.get(key)
+        if q is None:
+            if len(self.arrays) >= 16:  # shapes keep changing: forget the old ones
+                self.arrays.clear()
+            q = self.arrays[key] = deque()
+        for i in range(len(q)):
+            arr = q[i]
+            if sys.getrefcount(arr) <= 3:  # the deque, ``arr`` and the call's argument
+                del q[i]
+                q.append(arr)
+                return arr
+        arr = np.empty(shape, dtype=np.dtype(dtype))
+        q.append(arr)
+        if len(q) > self.limit:
+            q.popleft()
+        return arr
+
+
 class InChannel:
     """The consumer end of a channel.
 
@@ -224,8 +261,9 @@ class InChannel:
     """
 
     def __init__(self, sock: socket.socket, codecs: Mapping[int, MessageCodec], *,
-                 block: bool) -> None:
+                 block: bool, capacity: int = 64) -> None:
         self.sock = sock
+        self.pool = ArrayPool(capacity + 4)
         sock.setblocking(False)
         self.codecs = dict(codecs)
         self.block = block
@@ -310,7 +348,7 @@ class InChannel:
         for k, v in msg.items():
             if type(v) is dict and "$shm" in v:
                 off, dtype, shape = v["$shm"]
-                msg[k] = ring.read_array(slot, off, dtype, shape)
+                msg[k] = ring.read_array(slot, off, self.pool.take(dtype, tuple(shape)))
         if not ring.valid(slot, gen):  # overwritten while we copied: drop it whole
             self.dropped += 1
             return None

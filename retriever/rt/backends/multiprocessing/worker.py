@@ -130,7 +130,7 @@ class Worker:
             if ch.dst != part:
                 continue
             codecs = {idx: output_codec(ir.node(src)) for src, idx in ch.sources.items()}
-            inc = InChannel(socks[ch.index], codecs, block=ch.block)
+            inc = InChannel(socks[ch.index], codecs, block=ch.block, capacity=ch.capacity)
             table: dict[int, tuple[list[Route], set[str]]] = {}
             for src, idx in ch.sources.items():
                 rts = [(self.runtimes[d], pairs) for d, pairs in ch.routes[src]]

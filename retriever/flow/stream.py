@@ -1,9 +1,11 @@
-"""``Stream()``: the sampling adapter that hands a worker every message exactly once.
+"""``Stream()``: the sampling adapter that hands a flow every message exactly once.
 
-Connected with ``sync=Stream()``, a worker flow's input port yields, at each step, the
+Connected with ``sync=Stream()``, an input port yields, at each step, the
 list of messages that arrived since the previous step (a :class:`StreamBatch`), so no
 message is seen twice or skipped while the port's queue (``EdgeConfig(qsize=...)``) has
-room. With ``Latest()`` a worker instead sees the newest message at each of its steps.
+room. With ``Latest()`` a flow instead sees the newest message at each of its steps.
+It lives in the authoring layer (not with the worker API) so that every process that
+rebuilds an IR knows the adapter's name.
 """
 
 from __future__ import annotations
@@ -12,14 +14,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from retriever.flow.adapter import Adapter, register_adapter
+from .adapter import Adapter, register_adapter
 
 
 class StreamBatch(list[Any]):
     """The messages a :class:`Stream` adapter returns for one step, oldest first."""
 
 
-@register_adapter("worker_stream")
+@register_adapter("stream")
 @dataclass(eq=False)
 class Stream(Adapter):
     """Every message that arrived since the previous sample (stamped at or before now)."""
