@@ -274,7 +274,10 @@ def period_stats(times: list[float], hz: float) -> tuple[float, float, float]:
     period = 1.0 / hz
     t = np.asarray(times)
     err = np.abs(np.diff(t) - period)
-    drift = (t[-1] - t[0]) - (len(t) - 1) * period
+    # drift: how far the last tick is from the absolute grid started by the first one
+    # (a skipped tick moves to the next grid point, it does not shift the grid)
+    span = t[-1] - t[0]
+    drift = span - round(span / period) * period
     return float(np.percentile(err, 50)), float(np.percentile(err, 99)), float(drift)
 
 

@@ -54,6 +54,7 @@ def normalize(line: str) -> str:
                   'not covered by "type: ignore" comment', line)
     if "Revealed type is" in line:
         line = line.replace("builtins.", "")
+        line = re.sub(r"Union\[([^][,]+), None\]", r"\1 | None", line)
     return line
 
 
