@@ -87,6 +87,14 @@ def test_json_format(capsys: pytest.CaptureFixture[str]) -> None:
     assert {d["code"] for d in doc["diagnostics"]} == {"RET001", "RET005", "RET104", "RET901"}
 
 
+def test_json_output_survives_printing_modules(capsys: pytest.CaptureFixture[str],
+                                               tmp_path: Path) -> None:
+    (tmp_path / "chatty.py").write_text("print('hello from import')\n")
+    status, out, err = run_cli(capsys, "check", "--format", "json", str(tmp_path))
+    assert status == 0 and json.loads(out)["diagnostics"] == []
+    assert "hello from import" in err
+
+
 def test_github_format(capsys: pytest.CaptureFixture[str]) -> None:
     _, out, _ = run_cli(capsys, "check", "--format", "github", str(PROJECT / "checkproj"))
     line = next(x for x in out.splitlines() if "RET104" in x)

@@ -79,7 +79,7 @@ def test_plan_per_flow_and_single() -> None:
     plan = plan_dataflow(build_execution(ir, policy="per-flow"))
     src, snk = plan.nodes
     assert src.outputs == {"counter": "counter"} and src.timers[0].input_id == "tick_counter"
-    assert snk.inputs[0].source == "counter/counter" and snk.inputs[0].queue_size == 64
+    assert snk.inputs[0].source == "counter/counter" and snk.inputs[0].queue_size == 2
     assert (src.machine, snk.machine) == ("A", "B") and plan.placed
     doc = dataflow_document(build_execution(ir, policy="per-flow"), python="/py")
     assert doc["nodes"][0]["deploy"] == {"machine": "A"}

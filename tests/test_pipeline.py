@@ -7,7 +7,18 @@ import pytest
 
 import retriever
 from retriever.contract.errors import ConfigError, ContractError, ValidationError
-from retriever.flow import EdgeConfig, Events, Flow, Hold, Latest, Pipeline, Rate, Trigger, Window, io
+from retriever.flow import (
+    EdgeConfig,
+    Events,
+    Flow,
+    Hold,
+    Latest,
+    Pipeline,
+    Rate,
+    Trigger,
+    Window,
+    io,
+)
 from retriever.flow.adapter import Chunking, Exact, Linear
 from retriever.flow.context import collecting
 

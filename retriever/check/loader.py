@@ -3,7 +3,8 @@
 A checked module's top level runs (that is how its classes and pipelines come to
 exist), but inside guards: authoring mistakes are collected as diagnostics instead of
 raised, ``Pipeline.run/step/record/replay`` refuse to work, ``sys.argv`` holds only the
-file name, and process-wide authoring defaults are restored afterwards.
+file name, what the module prints goes to stderr, and process-wide authoring defaults
+are restored afterwards.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import re
 import sys
 import traceback
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -108,7 +109,8 @@ def guarded(file: Path) -> Iterator[list[Diagnostic]]:
     sys.argv = [str(file)]
     reset_default_pipeline()
     try:
-        with collecting() as found:
+        # Whatever the module prints goes to stderr: stdout carries the report (--format json).
+        with collecting() as found, redirect_stdout(sys.stderr):
             yield found
     finally:
         sys.argv = saved_argv

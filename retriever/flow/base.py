@@ -121,8 +121,8 @@ class Flow(Generic[I, O]):
         return self
 
     # ------------------------------------------------------------------ lifecycle
-    def step(self, input: I) -> O:
-        """Compute one output from one sampled input. Override this."""
+    def step(self, input: I) -> O | None:
+        """Compute one output from one sampled input (``None``: publish nothing)."""
         raise NotImplementedError(f"{type(self).__qualname__} must implement step()")
 
     def reset(self) -> None:
@@ -137,7 +137,7 @@ class Flow(Generic[I, O]):
                       stacklevel=2)
         self.reset()
 
-    def run(self, input: I) -> O:
+    def run(self, input: I) -> O | None:
         """Deprecated alias of :meth:`step`."""
         warnings.warn("Flow.run() is deprecated; call step()", DeprecationWarning,
                       stacklevel=2)

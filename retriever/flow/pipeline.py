@@ -7,6 +7,7 @@ are delegated to the IR and runtime layers through :mod:`retriever.flow.services
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections.abc import Iterator, Mapping
@@ -351,13 +352,16 @@ class Pipeline:
         """Finalize the flows of the in-process stepper and drop it."""
         service("close_stepper")(self)
 
-    def record(self, config: Any, *, steps: int, dt: float = 0.1) -> Any:
-        """Step the pipeline ``steps`` times and record every flow's inputs and outputs."""
-        return service("record")(self, config, steps=steps, dt=dt)
+    def record(self, config: Any, *, steps: int, dt: float = 0.1, **options: Any) -> Any:
+        """Step the pipeline ``steps`` times and record every flow's inputs and outputs
+        (``config``: a ``RecordConfig`` or a path ending in ``.rrd``/``.mcap``)."""
+        return service("record")(self, config, steps=steps, dt=dt, **options)
 
-    def replay(self, flow: TemporalFlow, *, path: str) -> None:
-        """Substitute ``flow``'s recorded outputs from ``path`` in the stepper."""
-        service("replay")(self, flow, path=path)
+    def replay(self, flow: TemporalFlow, *, path: str | os.PathLike[str], **options: Any,
+               ) -> Any:
+        """Substitute ``flow``'s recorded outputs from ``path`` (``.rrd`` or ``.mcap``) in
+        the stepper; returns the replay source (``served``, ``exhausted``, ``len()``)."""
+        return service("replay")(self, flow, path=os.fspath(path), **options)
 
 
 def _dedupe(diags: list[Diagnostic]) -> list[Diagnostic]:

@@ -7,12 +7,16 @@ authoring layer never imports them.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any
 
 from retriever.contract.errors import RetrieverError
 
 _SERVICES: dict[str, Callable[..., Any]] = {}
+# Modules that register services when imported, loaded on first need (by name, like
+# plugins), so authoring never imports the runtime and `import retriever` stays light.
+PROVIDERS: tuple[str, ...] = ("retriever.ir", "retriever.rt", "retriever.record")
 
 
 def register_service(name: str, fn: Callable[..., Any]) -> None:
@@ -21,7 +25,10 @@ def register_service(name: str, fn: Callable[..., Any]) -> None:
 
 
 def service(name: str) -> Callable[..., Any]:
-    """The registered implementation of ``name``."""
+    """The registered implementation of ``name`` (loading the providers if needed)."""
+    if name not in _SERVICES:
+        for module in PROVIDERS:
+            importlib.import_module(module)
     try:
         return _SERVICES[name]
     except KeyError:

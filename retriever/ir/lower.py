@@ -66,7 +66,8 @@ def _edge_ir(pipe: Pipeline, conn: Connection, index: int) -> dict[str, Any]:
         assert adapter is not None  # validation guarantees a sync policy (RET108)
         ports.append({
             "src_port": src_port, "dst_port": dst_port, "adapter": adapter.to_config(),
-            "qsize": cfg.qsize or adapter.default_history, "on_full": cfg.on_full or DEFAULT_ON_FULL,
+            "qsize": cfg.qsize or adapter.default_history,
+            "on_full": cfg.on_full or DEFAULT_ON_FULL,
         })
     # Plain dicts validated once by IR.model_validate: pydantic's core does that in bulk
     # far faster than building tens of thousands of models one by one.

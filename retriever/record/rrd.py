@@ -153,15 +153,18 @@ class RrdWriter:
             rows.scalars = []
 
     def end_step(self) -> None:
-        """Flush when every step must reach the disk, or when the interval passed."""
-        if self._every_step or time.monotonic() - self._last_flush >= self._interval:
+        """Flush (and wait) after every step with ``flush_every_step``; otherwise start a
+        flush in the background when the interval passed."""
+        if self._every_step:
             self.flush()
+        elif time.monotonic() - self._last_flush >= self._interval:
+            self.flush(wait=False)
 
-    def flush(self) -> None:
-        """Hand every buffered row to the SDK and wait until it is in the file."""
+    def flush(self, wait: bool = True) -> None:
+        """Hand every buffered row to the SDK; with ``wait`` block until it is in the file."""
         for entity, rows in self._pending.items():
             self._send(entity, rows)
-        self._rec.flush()
+        self._rec.flush(timeout_sec=1e38 if wait else 0.0)
         self._last_flush = time.monotonic()
 
     def close(self) -> None:

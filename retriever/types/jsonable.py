@@ -83,6 +83,8 @@ def to_jsonable(value: Any, where: str = "value") -> Any:
     if value is None or isinstance(value, (bool, int, str)):
         if isinstance(value, enum.Enum):
             return to_jsonable(value.value, where)
+        if isinstance(value, np.generic):  # np.bool_/np.int64 subclasses
+            return value.item()
         return value
     if isinstance(value, float):
         return _float_out(value)
@@ -117,7 +119,7 @@ def to_jsonable(value: Any, where: str = "value") -> Any:
 
 def _float_out(x: float) -> float | str:
     if math.isfinite(x):
-        return x
+        return float(x)  # np.float64 is a float subclass that JSON encoders refuse
     if math.isnan(x):
         return "NaN"
     return "Infinity" if x > 0 else "-Infinity"

@@ -13,6 +13,7 @@ See docs/worker.md.
 from __future__ import annotations
 
 from retriever.flow.stream import Stream, StreamBatch
+
 from .component import Component, Port, component_from_dict, load_component
 from .config import WorkerConfig, config
 from .engine import UNSET

@@ -27,8 +27,8 @@ from typing import Any
 
 from retriever.contract.envelope import io
 from retriever.flow.base import Flow
-
 from retriever.flow.stream import StreamBatch
+
 from .component import Component, Port, as_component, component_from_dict
 from .config import WorkerConfig, config
 from .engine import UNSET, FunctionShape, WorkerEngine, fn_name

@@ -1,6 +1,9 @@
 """Notebook ergonomics: the default pipeline, ``retriever.connect`` and ``init``.
 
-Run: ``python -m examples.tutorial.a_flow_fundamentals.05_pipeline_ergonomics --mode context --exec step``
+Run::
+
+    python -m examples.tutorial.a_flow_fundamentals.05_pipeline_ergonomics \\
+        --mode context --exec step
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ import argparse
 import time
 
 from retriever.flow import Latest, Pipeline, Rate, Trigger
-from retriever.rt import execute_ir
+from retriever.rt import RunHandle, RunReport, execute_ir
 
 from .shared import Counter, Printer, Scale
 
@@ -34,13 +34,14 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     report = build().run(backend=args.backend, duration=args.duration)
     print("blocking run:\n" + report.summary())
-    handle = build().run(backend=args.backend, blocking=False)
+    handle: RunHandle = build().run(backend=args.backend, blocking=False)
     time.sleep(args.duration / 2)
     print(f"non-blocking run is running: {handle.running}")
     print("stopped:\n" + handle.stop().summary())
     ir = build().validate()
-    report = execute_ir(ir, backend=args.backend, duration=args.duration / 2)
-    print("execute_ir:\n" + report.summary())
+    final = execute_ir(ir, backend=args.backend, duration=args.duration / 2)
+    assert isinstance(final, RunReport)
+    print("execute_ir:\n" + final.summary())
 
 
 if __name__ == "__main__":

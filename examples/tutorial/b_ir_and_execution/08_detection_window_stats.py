@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from retriever.flow import Events, Flow, Latest, Pipeline, Rate, Trigger, Window, io
 from retriever.demo.perception import Camera, ColorDetector
+from retriever.flow import Events, Flow, Latest, Pipeline, Rate, Trigger, Window, io
 
 
 @io

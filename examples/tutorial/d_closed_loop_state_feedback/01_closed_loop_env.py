@@ -1,6 +1,9 @@
 """Closed loop: a 50 Hz plant and a controller at another rate, with a lag policy.
 
-Run: ``python -m examples.tutorial.d_closed_loop_state_feedback.01_closed_loop_env --env toy --backend multiprocessing --hz 10 --duration 3``
+Run::
+
+    python -m examples.tutorial.d_closed_loop_state_feedback.01_closed_loop_env \\
+        --env toy --backend multiprocessing --hz 10 --duration 3
 
 ``--slow`` makes the controller take longer than its period so ``--on-lag`` shows its
 effect: ``warn``/``drop`` skip ticks, ``catch_up`` runs them all late, ``error`` (also

@@ -6,17 +6,25 @@ together). A datagram is a one-byte kind followed by:
 
 - ``MSG``: a fixed binary header (source index, timestamp, shared-memory reference) and
   the msgspec body of the ``{port: value}`` message. Top-level numpy arrays of at least
-  :data:`SHM_MIN` bytes are copied once into a slot of the channel's :class:`ShmRing`
-  and replaced in the body by a small ``{"$shm": [offset, dtype, shape]}`` reference;
-  a body too large for a datagram also travels in the slot.
-- ``RING``: a new ring (its memfd travels as ``SCM_RIGHTS`` ancillary data).
+  :data:`SHM_MIN` bytes are copied once into a free slot of one of the channel's
+  :class:`ShmRing` files and replaced in the body by a small
+  ``{"$shm": [offset, dtype, shape]}`` reference; a body too large for a datagram also
+  travels in the slot. The consumer hands out read-only arrays that view the slot
+  (no copy); the slot returns to the producer when they are garbage collected.
+- ``RING``: a new ring (its memfd travels as ``SCM_RIGHTS`` ancillary data) and the ids
+  of the rings still in use.
 - ``ACK`` (consumer -> producer): messages consumed, for ``on_full="block"`` credit.
-- ``RING_REQ`` (consumer -> producer): a restarted consumer asks for the current ring.
-- ``HELLO`` (consumer -> producer): a (re)started consumer resets the credit.
+- ``RING_REQ`` (consumer -> producer): a restarted consumer asks for the current rings.
+- ``HELLO`` (consumer -> producer): a (re)started consumer resets the credit; slots the
+  previous consumer held are abandoned (new rings are made on demand).
 
 Queue policy: ``drop`` never blocks the publisher; when the socket is full, messages
-wait in a bounded local queue that drops its oldest entry. ``block`` lets at most
-``capacity`` messages be unconsumed; the publisher waits for acknowledgements.
+wait in a bounded local queue that drops its oldest entry, and the consumer keeps only
+the newest ``capacity`` messages per source of what waited while it was busy.
+``block`` lets at most ``capacity`` messages be unconsumed; the publisher waits for
+acknowledgements. When every shared-memory slot is still in use by the consumer, the
+producer adds a ring (up to four times the configured slot count); beyond that a
+``drop`` channel drops the new message and a ``block`` channel waits.
 """
 
 from __future__ import annotations
@@ -25,7 +33,6 @@ import array
 import os
 import socket
 import struct
-import sys
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -42,11 +49,17 @@ INLINE_MAX = 32 * 1024
 RECV_MAX = INLINE_MAX + 256
 # kind, flags, source index, timestamp, ring id, slot, generation, body offset, body length
 _HDR = struct.Struct("<BBHdQIQII")
+_HDR_SIZE = _HDR.size
 _HAS_SHM, _BODY_IN_SHM = 1, 2
 _FD_SPACE = socket.CMSG_SPACE(array.array("i", [0]).itemsize)
 SOCKET_BUFFER = 4 * 1024 * 1024
+GROWTH = 4  # rings may grow to GROWTH x the configured slot count
+MAX_RING_BYTES = 1 << 30
+SLOT_WAIT = 0.001  # a block channel re-checks for a released slot this often
 
-Waiter = Callable[[socket.socket], None]
+Waiter = Callable[[socket.socket, float], None]
+#: A datagram waiting to be sent, with the slot it fills (to reclaim if dropped).
+_Pending = tuple[bytes, "ShmRing | None", int]
 
 
 def channel_pair() -> tuple[socket.socket, socket.socket]:
@@ -61,14 +74,6 @@ def channel_pair() -> tuple[socket.socket, socket.socket]:
     return a, b
 
 
-def _send_nowait(sock: socket.socket, data: bytes) -> bool:
-    try:
-        sock.send(data)
-        return True
-    except BlockingIOError:
-        return False
-
-
 class OutChannel:
     """The producer end of a channel."""
 
@@ -79,11 +84,10 @@ class OutChannel:
         self.block = block
         self.capacity = max(1, capacity)
         self.nslots = max(2, nslots)
-        self.ring: ShmRing | None = None
+        self.rings: list[ShmRing] = []
         self._ring_base = ring_base
         self._ring_count = 0
-        self._slot_seq: list[int] = []
-        self.pending: deque[bytes] = deque()
+        self.pending: deque[_Pending] = deque()
         self.sent = 0
         self.acked = 0
         self.dropped = 0
@@ -94,38 +98,36 @@ class OutChannel:
         """Send one whole message (may wait for credit with ``on_full='block'``)."""
         if self.block:
             while self.sent - self.acked >= self.capacity:
-                self._wait()
-        big: list[tuple[str, np.ndarray, int]] = []
+                self._wait(0.5)
+        big: list[tuple[str, np.ndarray, int]] | None = None
         size = 0
         for k, v in message.items():
             if type(v) is np.ndarray and v.nbytes >= SHM_MIN and not v.dtype.hasobject:
+                if big is None:
+                    big = []
                 big.append((k, v, size))
                 size += aligned(v.nbytes)
-        if not big:
+        if big is None:
             body = encode(message)
             if len(body) <= INLINE_MAX:
-                self._push(_HDR.pack(MSG, 0, src, ts, 0, 0, 0, 0, 0) + body)
+                self._push(_HDR.pack(MSG, 0, src, ts, 0, 0, 0, 0, 0) + body, None, 0)
                 return
             self._send_shm(src, ts, [], body, 0)
             return
         msg = dict(message)
         for k, v, off in big:
             msg[k] = {"$shm": [off, v.dtype.str, list(v.shape)]}
-        body = encode(msg)
-        self._send_shm(src, ts, big, body, size)
+        self._send_shm(src, ts, big, encode(msg), size)
 
     def _send_shm(self, src: int, ts: float, big: list[tuple[str, np.ndarray, int]],
                   body: bytes, arrays_size: int) -> None:
         inline = len(body) <= INLINE_MAX
-        need = arrays_size + (0 if inline else len(body))
-        ring = self.ring
-        if ring is None or ring.slot_size < need:
-            ring = self._new_ring(need)
-        slot = ring.next_slot()
-        if self.block:  # never overwrite a slot whose message is not consumed yet
-            while self._slot_seq[slot] >= self.acked:
-                self._wait()
-        slot, gen = ring.begin()
+        got = self._acquire(arrays_size + (0 if inline else len(body)))
+        if got is None:  # the consumer holds every slot: drop this message
+            self.dropped += 1
+            return
+        ring, slot = got
+        gen = ring.begin(slot)
         for _, arr, off in big:
             ring.write_array(slot, off, arr)
         flags = _HAS_SHM
@@ -133,26 +135,46 @@ class OutChannel:
             ring.write_bytes(slot, arrays_size, body)
             flags |= _BODY_IN_SHM
         ring.commit(slot, gen)
-        self._slot_seq[slot] = self.sent
         head = _HDR.pack(MSG, flags, src, ts, ring.ring_id, slot, gen, arrays_size, len(body))
-        self._push(head + body if inline else head)
+        self._push(head + body if inline else head, ring, slot)
 
-    def _new_ring(self, need: int) -> ShmRing:
+    def _acquire(self, need: int) -> tuple[ShmRing, int] | None:
+        """A free slot of at least ``need`` bytes: reuse, grow, wait or give up."""
+        rings = self.rings
+        if not rings or rings[0].slot_size < need:
+            self._retire()
+            return self._add_ring(need + need // 4), 0
+        while True:
+            for ring in rings:
+                slot = ring.free_slot()
+                if slot >= 0:
+                    return ring, slot
+            size = rings[0].slot_size
+            limit = max(self.nslots, min(self.nslots * GROWTH, MAX_RING_BYTES // size))
+            if len(rings) * self.nslots < limit:
+                return self._add_ring(size), 0
+            if not self.block:
+                return None
+            self._wait(SLOT_WAIT)
+
+    def _add_ring(self, size: int) -> ShmRing:
         self._ring_count += 1
-        size = need + need // 4
         ring = ShmRing(self._ring_base + self._ring_count, self.nslots, size)
-        if self.ring is not None:
-            self.ring.close()
-        self.ring = ring
-        self._slot_seq = [-1] * ring.nslots
-        self._announce()
+        self.rings.append(ring)
+        self._announce(ring)
         return ring
 
-    def _announce(self) -> None:
-        ring = self.ring
-        if ring is None:
-            return
-        data = bytes((RING,)) + encode([ring.ring_id, ring.nslots, ring.slot_size])
+    def _retire(self) -> None:
+        """Stop using every ring (the consumer unmaps them once nothing pins them)."""
+        for ring in self.rings:
+            ring.close()
+        self.rings = []
+        # datagrams still queued here name retired rings: the consumer drops them
+        self.pending = deque((d, None, 0) for d, _, _ in self.pending)
+
+    def _announce(self, ring: ShmRing) -> None:
+        keep = [r.ring_id for r in self.rings]
+        data = bytes((RING,)) + encode([ring.ring_id, ring.nslots, ring.slot_size, keep])
         self.flush_blocking()
         self.sock.setblocking(True)
         try:
@@ -160,17 +182,24 @@ class OutChannel:
         finally:
             self.sock.setblocking(False)
 
-    def _push(self, data: bytes) -> None:
+    def _push(self, data: bytes, ring: ShmRing | None, slot: int) -> None:
         self.sent += 1
-        if self.pending or not _send_nowait(self.sock, data):
-            if self.block:  # within credit: the kernel buffer frees up soon
-                self.flush_blocking()
-                self._send_blocking(data)
+        if not self.pending:
+            try:
+                self.sock.send(data)
                 return
-            self.pending.append(data)
-            if len(self.pending) > self.capacity:
-                self.pending.popleft()  # drop the OLDEST queued message
-                self.dropped += 1
+            except BlockingIOError:
+                pass
+        if self.block:  # within credit: the kernel buffer frees up soon
+            self.flush_blocking()
+            self._send_blocking(data)
+            return
+        self.pending.append((data, ring, slot))
+        if len(self.pending) > self.capacity:
+            _, old_ring, old_slot = self.pending.popleft()  # drop the OLDEST message
+            if old_ring is not None:
+                old_ring.reclaim(old_slot)  # the consumer never saw it
+            self.dropped += 1
 
     def _send_blocking(self, data: bytes) -> None:
         self.sock.setblocking(True)
@@ -181,21 +210,24 @@ class OutChannel:
 
     def flush(self) -> bool:
         """Send queued messages that fit now; True when the queue is empty."""
-        while self.pending:
-            if not _send_nowait(self.sock, self.pending[0]):
+        pending = self.pending
+        while pending:
+            try:
+                self.sock.send(pending[0][0])
+            except BlockingIOError:
                 return False
-            self.pending.popleft()
+            pending.popleft()
         return True
 
     def flush_blocking(self) -> None:
         """Send every queued message, waiting for room."""
         while self.pending:
-            self._send_blocking(self.pending.popleft())
+            self._send_blocking(self.pending.popleft()[0])
 
-    def _wait(self) -> None:
+    def _wait(self, timeout: float) -> None:
         if self.waiter is None:
             raise RuntimeError("a blocking channel needs a waiter")
-        self.waiter(self.sock)
+        self.waiter(self.sock, timeout)
         self.poll()
 
     # ------------------------------------------------------------------ feedback
@@ -213,67 +245,35 @@ class OutChannel:
                 self.acked = min(self.sent, self.acked + int(decode(data[1:])))
             elif kind == HELLO:
                 self.acked = self.sent
+                self._retire()  # slots pinned by a previous consumer never come back
             elif kind == RING_REQ:
-                self._announce()
+                for ring in self.rings:
+                    self._announce(ring)
 
-
-class ArrayPool:
-    """Destination arrays for copies out of shared memory, reused once released.
-
-    A fresh multi-megabyte array costs page faults on every message; an array that
-    nothing but this pool references any more (the flow dropped it and it left the
-    port's history) is overwritten instead. ``limit`` arrays are remembered per
-    (dtype, shape).
-    """
-
-    __slots__ = ("arrays", "limit")
-
-    def __init__(self, limit: int) -> None:
-        self.limit = max(2, limit)
-        self.arrays: dict[tuple[str, tuple[int, ...]], deque[np.ndarray]] = {}
-
-    def take(self, dtype: str, shape: tuple[int, ...]) -> np.ndarray:
-        """An array of ``dtype``/``shape`` that nobody else references."""
-        key = (dtype, shape)
-        q = self.arrays.get(key)
-        if q is None:
-            if len(self.arrays) >= 16:  # shapes keep changing: forget the old ones
-                self.arrays.clear()
-            q = self.arrays[key] = deque()
-        for i in range(len(q)):
-            arr = q[i]
-            if sys.getrefcount(arr) <= 3:  # the deque, ``arr`` and the call's argument
-                del q[i]
-                q.append(arr)
-                return arr
-        arr = np.empty(shape, dtype=np.dtype(dtype))
-        q.append(arr)
-        if len(q) > self.limit:
-            q.popleft()
-        return arr
+    def close(self) -> None:
+        """Unmap the rings."""
+        self._retire()
 
 
 class InChannel:
     """The consumer end of a channel.
 
-    ``codecs[src]`` decodes messages of source index ``src``; :meth:`drain` calls
-    ``on_message(src, ts, message)`` for every complete, still-valid message.
+    ``codecs[src]`` decodes messages of source index ``src``. :meth:`receive` reads the
+    waiting datagrams, :meth:`open` turns one into ``(src, ts, message)``.
     """
 
     def __init__(self, sock: socket.socket, codecs: Mapping[int, MessageCodec], *,
                  block: bool, capacity: int = 64) -> None:
         self.sock = sock
-        self.pool = ArrayPool(capacity + 4)
         sock.setblocking(False)
         self.codecs = dict(codecs)
         self.block = block
+        self.capacity = max(1, capacity)
         self.rings: dict[int, ShmRing] = {}
         self.dropped = 0
         self.received = 0
         self._requested: set[int] = set()
-        self._unacked = 0
-        if block:
-            self._send_ctl(HELLO, 0)
+        self._send_ctl(HELLO, 0)
 
     def _send_ctl(self, kind: int, value: int) -> None:
         self.sock.setblocking(True)
@@ -287,51 +287,91 @@ class InChannel:
         if n > 0:
             self._send_ctl(ACK, n)
 
-    def drain(self, on_message: Callable[[int, float, dict[str, Any]], None]) -> int:
-        """Read every waiting datagram; returns how many messages were delivered."""
-        n = 0
-        sock = self.sock
+    def receive(self) -> list[bytes]:
+        """Every message datagram waiting now, oldest first.
+
+        On a ``drop`` channel only the newest ``capacity`` messages of each source are
+        kept; older ones (the consumer fell behind) are dropped and counted.
+        """
+        out: list[bytes] = []
+        recvmsg = self.sock.recvmsg
         while True:
             try:
-                data, anc, _flags, _addr = sock.recvmsg(RECV_MAX, _FD_SPACE)
+                data, anc, _flags, _addr = recvmsg(RECV_MAX, _FD_SPACE)
             except BlockingIOError:
-                return n
+                break
             if not data:
-                return n
-            kind = data[0]
-            if kind == MSG:
-                got = self._message(data)
-                if got is not None:
-                    on_message(*got)
-                    n += 1
-            elif kind == RING:
-                fds = array.array("i")
-                for level, typ, cdata in anc:
-                    if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
-                        fds.frombytes(cdata[: len(cdata) - len(cdata) % fds.itemsize])
-                ring_id, nslots, slot_size = decode(data[1:])
-                if fds:
-                    self._add_ring(ring_id, nslots, slot_size, fds[0])
-                    for extra in fds[1:]:
-                        os.close(extra)
+                break
+            if data[0] == MSG:
+                out.append(data)
+            elif data[0] == RING:
+                self._ring_message(data, anc)
+        if len(out) > self.capacity and not self.block:
+            out = self._trim(out)
+        return out
 
-    def _add_ring(self, ring_id: int, nslots: int, slot_size: int, fd: int) -> None:
-        if ring_id in self.rings:
-            os.close(fd)
+    def _trim(self, batch: list[bytes]) -> list[bytes]:
+        kept: list[bytes] = []
+        seen: dict[int, int] = {}
+        for data in reversed(batch):
+            src = _HDR.unpack_from(data, 0)[2]
+            n = seen.get(src, 0)
+            if n < self.capacity:
+                seen[src] = n + 1
+                kept.append(data)
+            else:
+                self._discard(data)
+        kept.reverse()
+        return kept
+
+    def _discard(self, data: bytes) -> None:
+        """Drop a message unread, giving its slot back."""
+        _, flags, _src, _ts, ring_id, slot, gen, _, _ = _HDR.unpack_from(data, 0)
+        self.received += 1
+        self.dropped += 1
+        ring = self.rings.get(ring_id)
+        if flags & _HAS_SHM and ring is not None and ring.valid(slot, gen):
+            ring.release(slot, gen)
+
+    def drain(self, on_message: Callable[[int, float, dict[str, Any]], None]) -> int:
+        """Receive and deliver every waiting message; returns how many were delivered."""
+        n = 0
+        for data in self.receive():
+            got = self.open(data)
+            if got is not None:
+                on_message(*got)
+                n += 1
+        return n
+
+    def _ring_message(self, data: bytes, anc: list[tuple[int, int, bytes]]) -> None:
+        fds = array.array("i")
+        for level, typ, cdata in anc:
+            if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
+                fds.frombytes(cdata[: len(cdata) - len(cdata) % fds.itemsize])
+        ring_id, nslots, slot_size, keep = decode(data[1:])
+        for extra in fds[1:]:
+            os.close(extra)
+        if not fds:
             return
-        for old in self.rings.values():  # the producer only uses its newest ring
-            old.close()
-        self.rings = {ring_id: ShmRing(ring_id, nslots, slot_size, fd=fd)}
+        keep = set(keep)
+        for rid in [r for r in self.rings if r not in keep]:  # retired by the producer
+            self.rings.pop(rid).close()
+        if ring_id in self.rings:
+            os.close(fds[0])
+            return
+        self.rings[ring_id] = ShmRing(ring_id, nslots, slot_size, fd=fds[0])
         self._requested.discard(ring_id)
 
-    def _message(self, data: bytes) -> tuple[int, float, dict[str, Any]] | None:
+    def open(self, data: bytes) -> tuple[int, float, dict[str, Any]] | None:
+        """Decode one message datagram; arrays in shared memory become read-only views
+        that pin their slot. None when the message cannot be read (it is dropped)."""
         _, flags, src, ts, ring_id, slot, gen, body_off, body_len = _HDR.unpack_from(data, 0)
         codec = self.codecs[src]
         self.received += 1
-        if not flags & _HAS_SHM:
-            return src, ts, codec.decode(memoryview(data)[_HDR.size:])
+        if not flags:
+            return src, ts, codec.decode(memoryview(data)[_HDR_SIZE:])
         ring = self.rings.get(ring_id)
-        if ring is None:  # a restarted consumer: ask for the ring, lose this message
+        if ring is None:  # a restarted consumer: ask for the rings, lose this message
             if ring_id not in self._requested:
                 self._requested.add(ring_id)
                 self._send_ctl(RING_REQ, ring_id)
@@ -341,21 +381,26 @@ class InChannel:
             self.dropped += 1
             return None
         if flags & _BODY_IN_SHM:
-            body: bytes | memoryview = ring.read_bytes(slot, body_off, body_len)
+            msg = codec.decode(ring.read_bytes(slot, body_off, body_len))
         else:
-            body = memoryview(data)[_HDR.size:]
-        msg = codec.decode(body)
+            msg = codec.decode(memoryview(data)[_HDR_SIZE:])
+        pin: np.ndarray | None = None
         for k, v in msg.items():
             if type(v) is dict and "$shm" in v:
                 off, dtype, shape = v["$shm"]
-                msg[k] = ring.read_array(slot, off, self.pool.take(dtype, tuple(shape)))
-        if not ring.valid(slot, gen):  # overwritten while we copied: drop it whole
-            self.dropped += 1
-            return None
+                if pin is None:
+                    pin = ring.pin(slot, gen)
+                dt = np.dtype(dtype)
+                n = dt.itemsize
+                for s in shape:
+                    n *= s
+                msg[k] = pin[off:off + n].view(dt).reshape(shape)
+        if pin is None:  # only the body travelled in the slot, and it was copied
+            ring.release(slot, gen)
         return src, ts, msg
 
     def close(self) -> None:
-        """Unmap the rings."""
+        """Unmap the rings (arrays still pinning slots keep their mapping alive)."""
         for ring in self.rings.values():
             ring.close()
         self.rings = {}

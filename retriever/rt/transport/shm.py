@@ -1,22 +1,32 @@
-"""Anonymous shared-memory rings for large payloads (Linux ``memfd``).
+"""Anonymous shared-memory slots for large payloads (Linux ``memfd``).
 
 A :class:`ShmRing` is a ``memfd`` mapped into the producer and, after its file
 descriptor travelled over a Unix socket, into the consumer. A memfd has no name in
 ``/dev/shm``: the memory is released by the kernel when the last process holding a
 descriptor or a mapping exits, so nothing can be left behind, even after ``SIGKILL``.
 
-The ring has ``nslots`` equal slots. Each slot starts with a 64-byte header whose first
-word is a generation counter used as a sequence lock: the producer stores an odd value
-while it writes and the next even value when the slot is complete; the consumer checks
-the generation named by the message before and after copying out. A mismatch means the
-producer already reused the slot (the message was overtaken by newer ones) and the
-message is dropped whole.
+The ring has ``nslots`` equal slots. Each slot starts with a 64-byte header holding two
+64-bit words, each written by one side only:
+
+- word 0, the *generation*, written by the producer: odd while it copies a message in,
+  the next even value once the message is complete;
+- word 1, the *released generation*, written by the consumer when it no longer needs
+  the message of that generation (it dropped the message, copied it, or every array
+  viewing the slot was garbage collected).
+
+The producer only writes into a slot whose current generation was released (or that
+was never used), so a consumer may hand out read-only numpy arrays that view the slot
+directly, without copying: the arrays *pin* the slot until they are collected. Because
+each word has a single writer, no atomic read-modify-write is needed.
 """
 
 from __future__ import annotations
 
 import mmap
 import os
+import weakref
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -29,9 +39,10 @@ def _align(n: int) -> int:
 
 
 class ShmRing:
-    """A ring of equally sized slots in one anonymous shared-memory file."""
+    """A set of equally sized slots in one anonymous shared-memory file."""
 
-    __slots__ = ("_buf", "_gens", "_next", "_seq", "fd", "mm", "nslots", "ring_id", "slot_size")
+    __slots__ = ("_base_view", "_pins", "_seq", "_stride", "_words", "_written", "closed",
+                 "fd", "mm", "nslots", "ring_id", "slot_size")
 
     def __init__(self, ring_id: int, nslots: int, slot_size: int, fd: int | None = None
                  ) -> None:
@@ -49,11 +60,13 @@ class ShmRing:
                 self.mm.madvise(mmap.MADV_HUGEPAGE)
             except OSError:  # not supported here: 4 KiB pages work too
                 pass
-        self._buf = np.frombuffer(self.mm, dtype=np.uint8)
-        stride = (HEADER + self.slot_size) // 8
-        self._gens = np.frombuffer(self.mm, dtype=np.uint64)[::stride]
-        self._next = 0
+        self._base_view = memoryview(self.mm)
+        self._words = self._base_view.cast("Q")  # plain ints: faster than numpy scalars
+        self._stride = (HEADER + self.slot_size) // 8
+        self._written = [0] * nslots  # producer: generation last committed per slot
         self._seq = 0
+        self._pins: dict[int, Any] = {}  # consumer: slot -> weakref of its pin array
+        self.closed = False
 
     @property
     def total(self) -> int:
@@ -64,59 +77,81 @@ class ShmRing:
         return slot * (HEADER + self.slot_size) + HEADER
 
     # ---------------------------------------------------------------- producer side
-    def next_slot(self) -> int:
-        """The slot the next :meth:`begin` will use (the oldest one)."""
-        return self._next
+    def free_slot(self) -> int:
+        """The lowest slot the consumer released (keeps few pages warm), or -1."""
+        words, stride = self._words, self._stride
+        for slot, gen in enumerate(self._written):
+            if gen == 0 or words[slot * stride + 1] == gen:
+                return slot
+        return -1
 
-    def begin(self) -> tuple[int, int]:
-        """Claim the oldest slot for writing; returns (slot, generation to publish)."""
-        slot = self._next
-        self._next = (slot + 1) % self.nslots
+    def begin(self, slot: int) -> int:
+        """Start writing ``slot``; returns the generation :meth:`commit` will publish."""
         self._seq += 1
         gen = 2 * self._seq
-        self._gens[slot] = gen - 1  # odd: being written
-        return slot, gen
+        self._words[slot * self._stride] = gen - 1  # odd: being written
+        return gen
 
     def write_array(self, slot: int, offset: int, arr: np.ndarray) -> None:
         """Copy ``arr`` into ``slot`` at byte ``offset`` (one copy, any memory layout)."""
         start = self._data_offset(slot) + offset
-        dst = self._buf[start:start + arr.nbytes].view(arr.dtype).reshape(arr.shape)
-        np.copyto(dst, arr, casting="no")
+        dst = np.frombuffer(self.mm, np.uint8, arr.nbytes, start)
+        np.copyto(dst.view(arr.dtype).reshape(arr.shape), arr, casting="no")
 
     def write_bytes(self, slot: int, offset: int, data: bytes) -> None:
         """Copy raw bytes into ``slot`` at byte ``offset``."""
         start = self._data_offset(slot) + offset
-        self._buf[start:start + len(data)] = np.frombuffer(data, dtype=np.uint8)
+        self.mm[start:start + len(data)] = data
 
     def commit(self, slot: int, gen: int) -> None:
-        """Publish the slot: readers holding ``gen`` may now copy it."""
-        self._gens[slot] = gen
+        """Publish the slot: the consumer may read the message of generation ``gen``."""
+        self._written[slot] = gen
+        self._words[slot * self._stride] = gen
 
     # ---------------------------------------------------------------- consumer side
     def valid(self, slot: int, gen: int) -> bool:
-        """Whether ``slot`` still holds the message of generation ``gen``."""
-        return bool(self._gens[slot] == gen)
+        """Whether ``slot`` holds the complete message of generation ``gen``."""
+        return 0 <= slot < self.nslots and self._words[slot * self._stride] == gen
 
-    def read_array(self, slot: int, offset: int, out: np.ndarray) -> np.ndarray:
-        """Copy the array at ``offset`` of ``slot`` into ``out`` (same dtype and shape;
-        the caller checks :meth:`valid` afterwards)."""
-        start = self._data_offset(slot) + offset
-        src = self._buf[start:start + out.nbytes].view(out.dtype).reshape(out.shape)
-        np.copyto(out, src, casting="no")
-        return out
+    def release(self, slot: int, gen: int) -> None:
+        """Tell the producer that the message ``gen`` in ``slot`` is no longer needed."""
+        if not self.closed:
+            self._words[slot * self._stride + 1] = gen
+
+    def pin(self, slot: int, gen: int) -> np.ndarray:
+        """A read-only byte array over ``slot``'s data that releases the slot once it
+        and every array derived from it are garbage collected.
+
+        numpy makes every view of this array (any dtype, shape or slice) keep this
+        array itself as its ``base``, so the slot stays pinned exactly as long as the
+        caller can still see its memory.
+        """
+        arr = np.frombuffer(self.mm, np.uint8, self.slot_size, self._data_offset(slot))
+        arr.flags.writeable = False
+        self._pins[slot] = weakref.ref(arr, self._unpinner(slot, gen))
+        return arr
+
+    def _unpinner(self, slot: int, gen: int) -> Callable[[Any], None]:
+        def unpin(ref: Any) -> None:
+            if self._pins.get(slot) is ref:
+                del self._pins[slot]
+            self.release(slot, gen)
+        return unpin
 
     def read_bytes(self, slot: int, offset: int, length: int) -> bytes:
         """Copy raw bytes out of ``slot``."""
         start = self._data_offset(slot) + offset
-        return self._buf[start:start + length].tobytes()
+        return self.mm[start:start + length]
 
     def close(self) -> None:
-        """Unmap and close (the memory lives on while another process maps it)."""
-        self._buf = np.empty(0, dtype=np.uint8)
-        self._gens = np.empty(0, dtype=np.uint64)
+        """Unmap and close. Arrays still pinning slots keep the mapping alive (the
+        memory lives on while they, or another process, use it)."""
+        self.closed = True
+        self._words.release()
+        self._base_view.release()
         try:
             self.mm.close()
-        except BufferError:  # an exported view is still alive; the GC will unmap
+        except BufferError:  # pinned arrays still view it: unmapped when they go
             pass
         if self.fd >= 0:
             os.close(self.fd)
