@@ -8,6 +8,7 @@ graphs); this module only finds things, locates the findings and removes duplica
 from __future__ import annotations
 
 import ast
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -216,12 +217,15 @@ def _dedupe(diags: list[Diagnostic]) -> list[Diagnostic]:
     return out
 
 
-def check_paths(paths: list[str], *, strict_single_io: bool = False) -> CheckResult:
+def check_paths(paths: list[str], *, strict_single_io: bool = False,
+                exclude: Sequence[str] = ()) -> CheckResult:
     """Check every flow class and pipeline the PATHs define or register.
 
-    Raises :class:`~retriever.check.sources.CheckUsageError` when a PATH names nothing.
+    Directory searches skip files matching ``exclude`` (see
+    :func:`~retriever.check.sources.collect_sources`). Raises
+    :class:`~retriever.check.sources.CheckUsageError` when a PATH names nothing.
     """
-    sources = collect_sources(paths)
+    sources = collect_sources(paths, exclude)
     files = {src.file for src in sources}
     run = _Run(strict_single_io, files)
     before = {e.name: e.factory for e in registered_entries()}

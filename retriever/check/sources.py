@@ -8,8 +8,10 @@ imported by: package-qualified inside a package, its stem otherwise.
 from __future__ import annotations
 
 import importlib.util
+import tomllib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from fnmatch import fnmatch
 from pathlib import Path
 
 from retriever.contract.errors import RetrieverError
@@ -81,15 +83,43 @@ def _from_module(name: str) -> list[Source]:
     return [_from_file(Path(spec.origin))]
 
 
-def collect_sources(paths: Sequence[str]) -> list[Source]:
-    """The files named by ``paths``, each once, in a stable order."""
+def configured_excludes(start: Path | None = None) -> list[str]:
+    """``exclude`` globs from ``[tool.retriever.check]`` of the nearest pyproject.toml."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        cfg = folder / "pyproject.toml"
+        if cfg.is_file():
+            try:
+                data = tomllib.loads(cfg.read_text())
+            except (OSError, tomllib.TOMLDecodeError) as exc:
+                raise CheckUsageError(f"cannot read {cfg}: {exc}") from None
+            table = data.get("tool", {}).get("retriever", {}).get("check", {})
+            return [str(folder / pat) for pat in table.get("exclude", [])]
+    return []
+
+
+def _excluded(file: Path, patterns: Sequence[str]) -> bool:
+    text = str(file)
+    return any(text == pat or text.startswith(pat.rstrip("/") + "/") or fnmatch(text, pat)
+               for pat in patterns)
+
+
+def collect_sources(paths: Sequence[str], exclude: Sequence[str] = ()) -> list[Source]:
+    """The files named by ``paths``, each once, in a stable order.
+
+    Files found by searching a directory are skipped when they match an ``exclude``
+    pattern (an absolute path prefix or glob); files named explicitly are always checked.
+    """
     if not paths:
         raise CheckUsageError("no PATH given", hint="retriever check PATH [PATH ...]")
+    patterns = [str(Path(p).resolve()) if not any(c in p for c in "*?[") else p
+                for p in exclude]
     found: dict[Path, Source] = {}
     for arg in paths:
         path = Path(arg)
         if path.is_dir():
-            items = [_from_file(f) for f in _walk(path)]
+            items = [_from_file(f) for f in _walk(path)
+                     if not _excluded(f.resolve(), patterns)]
         elif path.is_file():
             if path.suffix != ".py":
                 raise CheckUsageError(f"{arg!r} is not a Python file (.py)")

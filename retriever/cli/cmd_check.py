@@ -23,6 +23,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help="reject composite tuple signatures (RET004)")
     parser.add_argument("--format", choices=("text", "json", "github"), default="text",
                         help="output format (default: text)")
+    parser.add_argument("--exclude", action="append", default=[], metavar="PATH_OR_GLOB",
+                        help="skip matching files found in directories (repeatable; "
+                             "adds to [tool.retriever.check] exclude in pyproject.toml)")
     parser.set_defaults(func=run)
     return parser
 
@@ -31,12 +34,15 @@ def run(args: argparse.Namespace) -> int:
     """Check ``args.paths``; print the findings; return the exit status."""
     from retriever.check import CheckUsageError, check_paths, render
     from retriever.check.report import summary
+    from retriever.check.sources import configured_excludes
 
     if not args.paths:
         print("retriever check: error: give at least one PATH", file=sys.stderr)
         return 2
     try:
-        result = check_paths(list(args.paths), strict_single_io=args.strict_single_io)
+        exclude = [*configured_excludes(), *args.exclude]
+        result = check_paths(list(args.paths), strict_single_io=args.strict_single_io,
+                             exclude=exclude)
     except CheckUsageError as exc:
         print(f"retriever check: error: {exc.message}"
               + (f"\n  hint: {exc.hint}" if exc.hint else ""), file=sys.stderr)

@@ -8,17 +8,32 @@ reports all of them.
 from __future__ import annotations
 
 import contextvars
+import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
-from retriever.contract.diagnostics import Diagnostic
+from retriever.contract.diagnostics import Diagnostic, Location
 from retriever.contract.errors import ContractError
 
 _collector: contextvars.ContextVar[list[Diagnostic] | None] = contextvars.ContextVar(
     "retriever_collector", default=None)
 _local = threading.local()
+
+
+_FLOW_DIR = str(Path(__file__).resolve().parent)
+
+
+def user_location() -> Location:
+    """File and line of the innermost caller outside the authoring layer."""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(_FLOW_DIR):
+        frame = frame.f_back  # type: ignore[assignment]
+    if frame is None:
+        return Location()
+    return Location(file=frame.f_code.co_filename, line=frame.f_lineno)
 
 
 def active_stack() -> list[Any]:
@@ -40,11 +55,14 @@ def active_pipeline() -> Any | None:
 def collecting() -> Iterator[list[Diagnostic]]:
     """Record authoring diagnostics instead of raising them, within the block."""
     found: list[Diagnostic] = []
+    outer = _collector.get()
     token = _collector.set(found)
     try:
         yield found
     finally:
         _collector.reset(token)
+        if outer is not None:  # nested: the enclosing collector sees them too
+            outer.extend(found)
 
 
 def is_collecting() -> bool:

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from retriever.contract.catalogue import RULES
@@ -19,13 +18,20 @@ from retriever.contract.diagnostics import Diagnostic, Location
 from retriever.contract.errors import ConfigError, ValidationError
 from retriever.contract.model import EdgeDesc, FlowDesc
 from retriever.contract.ports import port_table
-from retriever.contract.rules import RuleOptions, check_fan_in, check_flow, resolve_edge
+from retriever.contract.rules import (
+    RuleOptions,
+    check_clock,
+    check_fan_in,
+    check_signature,
+    check_step_return,
+    resolve_edge,
+)
 from retriever.contract.wire import to_json_value
 
 from .adapter import Adapter
 from .base import Flow
 from .clock import normalize_on_lag
-from .context import active_stack, report
+from .context import active_stack, report, user_location
 from .describe import describe_flow
 from .edge import EdgeConfig, check_edge_config
 from .services import service
@@ -73,18 +79,6 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
 
 
-def _caller_location() -> Location:
-    frame = sys._getframe(1)
-    here = __file__.rsplit(".", 1)[0]
-    while frame is not None and (
-        frame.f_code.co_filename.startswith(here.rsplit("/", 1)[0])
-    ):
-        frame = frame.f_back  # type: ignore[assignment]
-    if frame is None:
-        return Location()
-    return Location(file=frame.f_code.co_filename, line=frame.f_lineno)
-
-
 class Pipeline:
     """A graph of clocked flows and their connections.
 
@@ -124,7 +118,7 @@ class Pipeline:
         """Add a clocked flow (idempotent for a flow already here)."""
         if isinstance(tf, Flow):
             report([RULES["RET110"].diag(
-                f"{type(tf).__qualname__} has no clock", location=_caller_location())])
+                f"{type(tf).__qualname__} has no clock", location=user_location())])
             raise ConfigError(f"{type(tf).__qualname__} has no clock")
         if not isinstance(tf, TemporalFlow):
             raise ConfigError(f"{tf!r} is not a flow with a clock",
@@ -166,7 +160,7 @@ class Pipeline:
         if isinstance(obj, Flow):
             diag = RULES["RET110"].diag(
                 f"the {role} {type(obj).__qualname__} was connected without a clock",
-                location=_caller_location())
+                location=user_location())
             report([diag])
             raise ConfigError(diag.message, hint=diag.hint, code="RET110")
         return self.add(obj)
@@ -194,7 +188,7 @@ class Pipeline:
         if map is not None and not isinstance(map, Mapping):
             raise ConfigError("map must be a dict of source port -> destination port")
         conn = Connection(s, d, dict(map) if map is not None else None, sync,
-                          check_edge_config(edge_config), location=_caller_location())
+                          check_edge_config(edge_config), location=user_location())
         if s is d:
             report([RULES["RET112"].diag(f"{s.name} is connected to itself",
                                          location=conn.location)])
@@ -266,11 +260,11 @@ class Pipeline:
                     f"{tf.name}: {cls.__qualname__} has no concrete Flow[I, O] signature",
                     location=Location(flow=tf.name)))
                 continue
-            found = check_flow(desc, opts)
-            if cls in seen_classes:  # signature rules once per class, clock rules per node
-                found = [d for d in found if d.code in ("RET106", "RET003")]
+            # Signature rules once per class (at the class); clock rules per node (at `@`).
+            if cls not in seen_classes:
+                out.extend(check_signature(desc, opts) + check_step_return(desc))
             seen_classes.add(cls)
-            out.extend(found)
+            out.extend(check_clock(replace(desc, location=tf.location)))
             out.extend(self._init_config_diagnostics(tf))
         edges: list[tuple[EdgeDesc, list[tuple[str, str]]]] = []
         has_default = self.default_sync_for() is not None

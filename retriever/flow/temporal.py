@@ -9,7 +9,7 @@ from retriever.contract.errors import ConfigError
 from retriever.contract.rules import check_clock
 
 from .clock import Clock
-from .context import active_pipeline, report
+from .context import active_pipeline, report, user_location
 from .describe import describe_flow
 
 if TYPE_CHECKING:
@@ -47,9 +47,11 @@ class TemporalFlow:
         self.machine: str | None = None
         self.labels: dict[str, str] = {}
         self.restart: dict[str, Any] | None = None
+        self.location = user_location()  # where `flow @ clock` was written
         cls = type(flow)
         if getattr(cls, "__retriever_signature__", None) is not None:
-            report(check_clock(describe_flow(cls, self.name or cls.__qualname__, clock)))
+            report(check_clock(describe_flow(cls, self.name or cls.__qualname__, clock,
+                                             location=self.location)))
         pipe = active_pipeline()
         if pipe is not None:
             pipe.add(self)

@@ -273,6 +273,7 @@ class InChannel:
         self.dropped = 0
         self.received = 0
         self._requested: set[int] = set()
+        self._retired: list[int] = []
         self._send_ctl(HELLO, 0)
 
     def _send_ctl(self, kind: int, value: int) -> None:
@@ -293,6 +294,12 @@ class InChannel:
         On a ``drop`` channel only the newest ``capacity`` messages of each source are
         kept; older ones (the consumer fell behind) are dropped and counted.
         """
+        if self._retired:  # the batch that announced their successor is done
+            for rid in self._retired:
+                ring = self.rings.pop(rid, None)
+                if ring is not None:
+                    ring.close()
+            self._retired = []
         out: list[bytes] = []
         recvmsg = self.sock.recvmsg
         while True:
@@ -353,9 +360,9 @@ class InChannel:
             os.close(extra)
         if not fds:
             return
-        keep = set(keep)
-        for rid in [r for r in self.rings if r not in keep]:  # retired by the producer
-            self.rings.pop(rid).close()
+        # rings the producer retired are unmapped after the current batch (messages
+        # read before this announcement may still name them)
+        self._retired = [r for r in self.rings if r not in set(keep)]
         if ring_id in self.rings:
             os.close(fds[0])
             return

@@ -108,6 +108,10 @@ class ShmRing:
         self._written[slot] = gen
         self._words[slot * self._stride] = gen
 
+    def reclaim(self, slot: int) -> None:
+        """Make ``slot`` free again: its message was dropped before being sent."""
+        self._written[slot] = 0
+
     # ---------------------------------------------------------------- consumer side
     def valid(self, slot: int, gen: int) -> bool:
         """Whether ``slot`` holds the complete message of generation ``gen``."""

@@ -28,7 +28,7 @@ from retriever.ir.resolve import resolve_class
 
 from ...graph import Route, build_runtimes, local_routes, topo_order
 from ...lag import LagTracker
-from ...node import Message, NodeRuntime
+from ...node import NodeRuntime
 from ...transport import ControlLink, InChannel, OutChannel
 from .plan import Plan
 
@@ -123,9 +123,9 @@ class Worker:
             for src, idx in ch.sources.items():
                 self.sends[src].append((out, idx))
         # incoming channels: per source index, the local routes and destination names
-        self.ins: list[tuple[InChannel, Callable[[int, float, Message], None],
-                             list[str]]] = []
+        self.ins: list[tuple[InChannel, list[str]]] = []
         self.acks: dict[str, list[_BlockAcks]] = {n: [] for n in nodes}
+        handlers: dict[Any, Callable[[], None]] = {ctl.sock: self._control}
         for ch in plan.channels:
             if ch.dst != part:
                 continue
@@ -139,23 +139,40 @@ class Worker:
             if acker is not None:
                 for d in ch.dst_flows:
                     self.acks[d].append(acker)
-            self.ins.append((inc, self._deliverer(table, acker), ch.dst_flows))
-        self.rfds: list[Any] = [ctl.sock] + [inc.sock for inc, _, _ in self.ins] + [
-            out.sock for out, _ in self.outs]
-        self._socks_in = {inc.sock.fileno(): (inc, fn) for inc, fn, _ in self.ins}
-        self._socks_out = {out.sock.fileno(): out for out, _ in self.outs}
+            self.ins.append((inc, ch.dst_flows))
+            handlers[inc.sock] = self._receiver(inc, table, acker)
+        for out, _ in self.outs:
+            handlers[out.sock] = out.poll
+        self.handlers = handlers
+        self.rfds: list[Any] = list(handlers)
+        self.triggered: list[tuple[NodeRuntime, str]] = []
+        for name in self.order:
+            c = self.runtimes[name].clock
+            if c.kind in ("trigger", "hybrid"):
+                self.triggered.append((self.runtimes[name],
+                                       "trigger" if c.kind == "trigger" else "all"))
 
     # ------------------------------------------------------------------ arrivals
-    @staticmethod
-    def _deliverer(table: dict[int, tuple[list[Route], set[str]]],
-                   acker: _BlockAcks | None) -> Callable[[int, float, Message], None]:
-        def on_message(src: int, ts: float, msg: Message) -> None:
-            rts, names = table[src]
-            for rt, pairs in rts:
-                rt.deliver(pairs, ts, msg)
-            if acker is not None:
-                acker.pending.append(set(names))
-        return on_message
+    def _receiver(self, inc: InChannel, table: dict[int, tuple[list[Route], set[str]]],
+                  acker: _BlockAcks | None) -> Callable[[], None]:
+        """The handler of a readable channel: every arrival is delivered whole and the
+        Trigger/Hybrid flows it triggers step before the next arrival is delivered, so a
+        flow that keeps up runs once per message (see ``InChannel.receive`` for what a
+        flow that fell behind gets)."""
+        def on_readable() -> None:
+            for data in inc.receive():
+                got = inc.open(data)
+                if got is None:
+                    continue
+                src, ts, msg = got
+                rts, names = table[src]
+                for rt, pairs in rts:
+                    rt.deliver(pairs, ts, msg)
+                if acker is not None:
+                    acker.pending.append(set(names))
+                if self.t0:  # not while settling before the first loop
+                    self._run_triggered()
+        return on_readable
 
     def _control(self) -> None:
         for m in self.ctl.receive():
@@ -166,23 +183,10 @@ class Worker:
         if self.stopping and not self.settling:
             raise StopRun()
 
-    def _wait_for(self, sock: socket.socket) -> None:
+    def _wait_for(self, sock: socket.socket, timeout: float) -> None:
         """Waiter of blocking channels: wait for an ack while honouring stop."""
-        r, _, _ = select.select([sock, self.ctl.sock], [], [], 0.5)
+        r, _, _ = select.select([sock, self.ctl.sock], [], [], timeout)
         if self.ctl.sock in r:
-            self._control()
-
-    def _handle(self, ready: list[Any]) -> None:
-        for s in ready:
-            fd = s.fileno()
-            got = self._socks_in.get(fd)
-            if got is not None:
-                got[0].drain(got[1])
-                continue
-            out = self._socks_out.get(fd)
-            if out is not None:
-                out.poll()
-                continue
             self._control()
 
     # ------------------------------------------------------------------ running
@@ -197,6 +201,19 @@ class Worker:
             for out, idx in self.sends[name]:
                 out.send(idx, now, msg)
 
+    def _run_triggered(self) -> None:
+        """Run the Trigger/Hybrid flows that received messages; local chains settle in
+        a few passes."""
+        triggered = self.triggered
+        for _ in range(len(triggered) + 1):
+            ran = False
+            for rt, mode in triggered:
+                if rt.triggered():
+                    self._run(rt, time.monotonic() - self.t0, mode)
+                    ran = True
+            if not ran:
+                break
+
     def stats(self) -> dict[str, list[int]]:
         """Counters per flow: steps, lag events, skipped ticks, dropped, errors."""
         out: dict[str, list[int]] = {}
@@ -206,7 +223,7 @@ class Worker:
                          s["errors"]]
         for chan, flows in self.outs:  # publisher-side drops belong to the destinations
             self._add_dropped(out, flows, chan.dropped)
-        for inc, _, flows in self.ins:
+        for inc, flows in self.ins:
             self._add_dropped(out, flows, inc.dropped)
         return out
 
@@ -222,22 +239,23 @@ class Worker:
         mono = time.monotonic
         start = mono() - t0
         periodic: list[tuple[NodeRuntime, LagTracker, str]] = []
-        triggered: list[tuple[NodeRuntime, str]] = []
         for name in self.order:
             rt = self.runtimes[name]
             c = rt.clock
             if c.hz:
                 periodic.append((rt, LagTracker(name, c.hz, c.on_lag, start),
                                  "none" if c.kind == "tick" else "all"))
-            if c.kind in ("trigger", "hybrid"):
-                triggered.append((rt, "trigger" if c.kind == "trigger" else "all"))
         rfds = self.rfds
+        handlers = self.handlers
         outs = [o for o, _ in self.outs]
         for out in outs:  # consumers greeted before "go": start from a clean credit
             out.poll()
+        wait = select.select
+        run_triggered = self._run_triggered
         next_stats = mono() + STATS_INTERVAL
         while True:
             now = mono() - t0
+            next_due = next_stats - t0
             for rt, tracker, mode in periodic:
                 if tracker.next_due <= now:
                     ticks = tracker.due(now)
@@ -245,29 +263,18 @@ class Worker:
                     rt.skipped_ticks = tracker.skipped
                     for t in ticks:
                         self._run(rt, t, mode)
-            for _ in range(len(triggered) + 1):  # local cycles settle in a few passes
-                ran = False
-                for rt, mode in triggered:
-                    if rt.triggered():
-                        self._run(rt, mono() - t0, mode)
-                        ran = True
-                if not ran:
-                    break
+                if tracker.next_due < next_due:
+                    next_due = tracker.next_due
+            run_triggered()  # flows fed by local flows
             wl = [o.sock for o in outs if o.pending and not o.flush()]
-            if periodic:
-                timeout: float | None = max(
-                    0.0, min(tr.next_due for _, tr, _ in periodic) - (mono() - t0))
-            else:
-                timeout = None
             wall = mono()
             if wall >= next_stats:
                 next_stats = wall + STATS_INTERVAL
                 self.ctl.send("stats", self.stats())
-            if timeout is None or timeout > next_stats - wall:
-                timeout = max(0.0, next_stats - wall)
-            r, _, _ = select.select(rfds, wl, [], timeout)
-            if r:
-                self._handle(r)
+                next_due = min(next_due, next_stats - t0)
+            r, _, _ = wait(rfds, wl, (), max(0.0, next_due - (wall - t0)))
+            for sock in r:
+                handlers[sock]()
 
     def settle(self) -> None:
         """Before finalizing: take in what already arrived and run the triggered flows
@@ -275,18 +282,9 @@ class Worker:
         if not self.t0:
             return
         self.settling = True
-        for inc, fn, _ in self.ins:
-            inc.drain(fn)
-        for _ in range(len(self.order) + 1):
-            ran = False
-            for name in self.order:
-                rt = self.runtimes[name]
-                if rt.clock.kind in ("trigger", "hybrid") and rt.triggered():
-                    self._run(rt, time.monotonic() - self.t0,
-                              "trigger" if rt.clock.kind == "trigger" else "all")
-                    ran = True
-            if not ran:
-                break
+        for inc, _ in self.ins:
+            self.handlers[inc.sock]()
+        self._run_triggered()
         for out, _ in self.outs:
             out.flush_blocking()
 
@@ -300,7 +298,8 @@ class Worker:
                 errors.append(exc)
         for out, _ in self.outs:
             out.flush()
-        for inc, _, _ in self.ins:
+            out.close()
+        for inc, _ in self.ins:
             inc.close()
         return errors
 

@@ -1,0 +1,1 @@
+"""Deliberate typing-contract mistakes: excluded from the clean example set."""
