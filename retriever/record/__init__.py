@@ -19,7 +19,14 @@ from retriever.flow.services import register_service
 
 from .config import RecordConfig
 from .errors import RecordingError, TruncatedRecordingWarning
-from .live import LiveLogger, init_live, init_live_from_env, live_env, new_recording_id
+from .live import (
+    LiveLogger,
+    init_live,
+    init_live_from_env,
+    live_env,
+    new_recording_id,
+    worker_env,
+)
 from .model import Channel, Recording
 from .reader import open_recording
 from .recorder import Recorder, RecordResult
@@ -29,6 +36,7 @@ from .session import RecordingRun, record, record_run
 register_service("record", record)
 register_service("replay", replay)
 register_service("record_run", record_run)
+register_service("live_worker_env", worker_env)
 
 __all__ = [
     "Channel",

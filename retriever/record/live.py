@@ -185,3 +185,46 @@ def live_for(visualize: Any, *, recording_id: str | None = None,
     if mode is None:
         return None
     return init_live(recording_id or new_recording_id(), app_id, required=mode == "rerun")
+
+
+class LiveObserver:
+    """A step observer (:mod:`retriever.rt.observe`) that shows outputs in the viewer."""
+
+    def __init__(self, logger: LiveLogger) -> None:
+        self.logger = logger
+
+    def on_step(self, flow: str, step: int, now: float, inputs: Any,
+                message: Mapping[str, Any] | None) -> None:
+        """Show the message a flow published."""
+        self.logger.log_message(flow, "out", message, step=step, now=now)
+
+    def close(self) -> None:
+        """Flush and disconnect."""
+        self.logger.close()
+
+
+OBSERVER_SPEC = f"{__name__}:observer_from_env"
+
+
+def observer_from_env() -> LiveObserver | None:
+    """The factory named in ``$RETRIEVER_STEP_OBSERVERS`` for live viewing in workers."""
+    logger = init_live_from_env()
+    return LiveObserver(logger) if logger is not None else None
+
+
+def worker_env(visualize: Any, app_id: str = "retriever") -> dict[str, str]:
+    """Environment that makes every backend worker stream into one shared recording
+    (empty when viewing is off or no viewer answers)."""
+    mode = visualize_mode(visualize)
+    if mode is None:
+        return {}
+    if not deps.has_rerun():
+        if mode == "rerun":
+            raise MissingDependencyError("rerun-sdk", "record", "visualize='rerun'")
+        return {}
+    if not viewer_reachable(viewer_url()):
+        if mode == "rerun":
+            warnings.warn(f"no Rerun viewer is listening at {viewer_url()}; running without "
+                          "live view", RuntimeWarning, stacklevel=2)
+        return {}
+    return {**live_env(new_recording_id(), app_id), "RETRIEVER_STEP_OBSERVERS": OBSERVER_SPEC}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import weakref
 from typing import Any
 
@@ -95,7 +96,21 @@ def run(pipe: Pipeline, *, backend: str = "multiprocessing", duration: float | N
                                      blocking=blocking, **options)
     ir = lower(pipe)
     live = live_flows(pipe) if backend in ("in-process", "inprocess") else None
-    return execute_ir(ir, backend, duration=duration, blocking=blocking, live=live, **options)
+    visualize = options.pop("visualize", None)
+    env = service("live_worker_env")(visualize, pipe.name) if visualize else {}
+    # Worker processes inherit the environment when they start: that is how every worker
+    # finds the shared live recording (see retriever.rt.observe).
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        return execute_ir(ir, backend, duration=duration, blocking=blocking, live=live,
+                          **options)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 register_service("step", step)

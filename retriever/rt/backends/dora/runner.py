@@ -38,6 +38,7 @@ from retriever.ir.model import ExecutionGraph
 from retriever.rt.graph import build_runtimes, local_routes, topo_order
 from retriever.rt.lag import LagTracker
 from retriever.rt.node import Message, NodeRuntime
+from retriever.rt.observe import close_all, notify, observers_from_env
 
 from . import compile as plan_mod
 from .codec import DoraCodec
@@ -96,6 +97,7 @@ class PartitionRunner:
         self.send: Callable[[str, Any, dict[str, Any]], None] = lambda _i, _v, _m: None
         self._pending: deque[tuple[NodeRuntime, float, str, bool]] = deque()
         self.clock: Callable[[], float] = time.time
+        self.observers = observers_from_env()  # e.g. live viewing (visualize=)
 
     # ------------------------------------------------------------------ time
     def now(self) -> float:
@@ -158,7 +160,9 @@ class PartitionRunner:
             rt, now, mode, by_trigger = pending.popleft()
             if by_trigger and not rt.triggered():
                 continue  # queued twice: an earlier run already consumed the arrival
-            _inp, _out, msg = rt.execute(now, mode)
+            inp, _out, msg = rt.execute(now, mode)
+            if self.observers:
+                notify(self.observers, rt.name, rt.steps, now, inp, msg)
             if msg:
                 self._publish(rt.name, now, msg)
 
@@ -184,6 +188,7 @@ class PartitionRunner:
                 self.runtimes[name].finalize()
             except FlowError as exc:
                 first = first or exc
+        close_all(self.observers)
         if first is not None:
             raise first
 
