@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from retriever.flow import Latest, Pipeline, Rate, Trigger
@@ -24,23 +25,32 @@ def build(camera_mode: str = "auto", hz: float = 30.0, every: int = 15) -> Pipel
 
 def run(*, camera_mode: str = "auto", backend: str = "multiprocessing",
         duration: float = 4.0, hz: float = 30.0, record: str | None = None,
-        progress: bool = True) -> Any:
-    """Run the demo and return its report."""
+        visualize: str = "auto", progress: bool = True) -> Any:
+    """Run the demo and return its report.
+
+    ``visualize``: ``auto`` streams to a Rerun viewer when one is listening (otherwise the
+    terminal view), ``rerun`` insists on one, ``stdout`` is the terminal view only.
+    """
     pipe = build(camera_mode, hz)
-    print(f"perception demo: camera={camera_mode} backend={backend} duration={duration:g}s",
-          flush=True)
+    print(f"perception demo: camera={camera_mode} backend={backend} duration={duration:g}s "
+          f"visualize={visualize}", flush=True)
     if record:
         from retriever.record import RecordConfig
 
-        path = record
-        mirror = path.rsplit(".", 1)[0] + ".mcap"
+        path = Path(record)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        mirror = path.with_suffix(".mcap")
         steps = max(1, int(duration * hz))
-        pipe.record(RecordConfig(path=path, mirrors=(mirror,)), steps=steps, dt=1.0 / hz)
+        pipe.record(RecordConfig(path=str(path), mirrors=(str(mirror),)), steps=steps,
+                    dt=1.0 / hz, visualize=None if visualize == "stdout" else visualize)
         print(f"recorded {steps} steps to {path} and {mirror}")
         print(f"replay with: retriever replay retriever.demo.run_perception:build {path} "
               "--flow camera")
         return None
-    handle = pipe.run(backend=backend, duration=duration, blocking=False)
+    options: dict[str, Any] = {}
+    if visualize != "stdout":
+        options["visualize"] = visualize
+    handle = pipe.run(backend=backend, duration=duration, blocking=False, **options)
     if progress:
         from retriever.cli.progress import watch
 
