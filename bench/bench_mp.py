@@ -6,7 +6,9 @@ the same run on this machine.
 
 Sections:
   latency     small message, 500 Hz Rate source -> Trigger sink: p50/p99 latency and
-              loss; baseline: raw multiprocessing.Pipe one-way at the same rate.
+              loss; baseline: raw multiprocessing.Pipe one-way at the same rate. A
+              Trigger flow steps once per arrival, so "lost" counts every message the
+              source published that no sink step saw (coalesced ones included).
   frames      1920x1080x3 and 640x480x3 uint8 at 30 Hz: p50/p99 latency; baseline: raw
               shared-memory copy in + copy out of the same frame.
   throughput  1920x1080x3 as fast as possible (on_full="block"): frames/s delivered;
@@ -178,7 +180,7 @@ def section_latency(tmp: Path, seconds: float, repeats: int) -> None:
         sent = rep.flows["src"].steps
         lost = sent - len(set(d["seen"]))
         print(f"  retriever   p50 {us(pct(d['lat'], 50))}  p99 {us(pct(d['lat'], 99))}  "
-              f"sent {sent} received {len(d['seen'])} lost {lost} "
+              f"sent {sent} sink steps {len(d['seen'])} lost {lost} "
               f"(queue drops {rep.flows['sink'].dropped}, source lag events "
               f"{rep.flows['src'].lag_events})")
         print(f"  raw Pipe    p50 {us(pct(base, 50))}  p99 {us(pct(base, 99))}  "
@@ -368,8 +370,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--repeats", type=int, default=2)
     args = ap.parse_args(argv)
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, "
-          f"load {os.getloadavg()[0]:.2f}")
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, load average {load}")
     with tempfile.TemporaryDirectory(prefix="bench-mp-") as tmp:
         for name in args.section or list(SECTIONS):
             SECTIONS[name](Path(tmp), args.seconds, args.repeats)

@@ -54,7 +54,8 @@ def _flow_error(name: str, where: str, exc: BaseException) -> FlowError:
 
 
 class _InputPort:
-    __slots__ = ("adapter", "alias", "arrivals", "buffer", "field", "fresh", "name", "qsize")
+    __slots__ = ("adapter", "alias", "arrivals", "buffer", "field", "fresh", "name", "qsize",
+                 "trigger")
 
     def __init__(self, name: str, alias: str, field: str) -> None:
         self.name = name
@@ -65,6 +66,7 @@ class _InputPort:
         self.qsize = 1
         self.arrivals = 0
         self.fresh = 0  # arrivals since the flow last ran (for counting drops)
+        self.trigger = False  # an arrival here triggers a Trigger/Hybrid step
 
 
 class _Side:
@@ -93,7 +95,7 @@ class NodeRuntime:
             p.name: _InputPort(p.name, p.alias, p.field) for p in node.input_ports}
         self._connected: list[_InputPort] = []
         self._trigger_ports: list[_InputPort] = []
-        self._consumed: dict[str, int] = {}
+        self._armed = False  # a trigger port received a message since the last sample
         self._out_fields = [(p.name, p.alias, p.field) for p in node.output_ports]
         self._blank = [dict.fromkeys(envelope_ports(cls)) for cls in self.inputs.envelopes]
         self.steps = 0
@@ -121,10 +123,11 @@ class NodeRuntime:
         names = set(self.clock.trigger)
         trig = []
         for p in self.ports.values():
-            if p.name in names or p.field in names or f"{p.alias}.{p.field}" in names:
+            p.trigger = p.name in names or p.field in names or f"{p.alias}.{p.field}" in names
+            if p.trigger:
                 trig.append(p)
         self._trigger_ports = trig
-        self._consumed = {p.name: p.arrivals for p in trig}
+        self._armed = False
 
     # ------------------------------------------------------------------ arrivals
     def deliver(self, routes: Sequence[tuple[str, str]], ts: float, message: Message) -> None:
@@ -134,6 +137,8 @@ class NodeRuntime:
         for src, dst in routes:
             if src in message:
                 port = ports[dst]
+                if port.trigger:
+                    self._armed = True
                 buf = port.buffer
                 buf.append((ts, message[src]))
                 port.fresh += 1
@@ -149,8 +154,7 @@ class NodeRuntime:
 
     def triggered(self) -> bool:
         """Whether a trigger port received a message since the last run."""
-        consumed = self._consumed
-        return any(p.arrivals > consumed[p.name] for p in self._trigger_ports)
+        return self._armed
 
     # ------------------------------------------------------------------ the step
     def sample(self, now: float, mode: str) -> Any:
@@ -164,8 +168,7 @@ class NodeRuntime:
             ports = self._trigger_ports
         else:
             ports = []
-        for p in self._trigger_ports:
-            self._consumed[p.name] = p.arrivals
+        self._armed = False
         for p in self._connected:
             p.fresh = 0
         if not side.composite:

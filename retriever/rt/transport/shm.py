@@ -41,8 +41,8 @@ def _align(n: int) -> int:
 class ShmRing:
     """A set of equally sized slots in one anonymous shared-memory file."""
 
-    __slots__ = ("_base_view", "_pins", "_seq", "_stride", "_words", "_written", "closed",
-                 "fd", "mm", "nslots", "ring_id", "slot_size")
+    __slots__ = ("_base_view", "_pins", "_readonly", "_seq", "_stride", "_words", "_written",
+                 "closed", "fd", "mm", "nslots", "ring_id", "slot_size")
 
     def __init__(self, ring_id: int, nslots: int, slot_size: int, fd: int | None = None
                  ) -> None:
@@ -62,6 +62,7 @@ class ShmRing:
                 pass
         self._base_view = memoryview(self.mm)
         self._words = self._base_view.cast("Q")  # plain ints: faster than numpy scalars
+        self._readonly = self._base_view.toreadonly()  # what consumers' arrays view
         self._stride = (HEADER + self.slot_size) // 8
         self._written = [0] * nslots  # producer: generation last committed per slot
         self._seq = 0
@@ -95,6 +96,9 @@ class ShmRing:
     def write_array(self, slot: int, offset: int, arr: np.ndarray) -> None:
         """Copy ``arr`` into ``slot`` at byte ``offset`` (one copy, any memory layout)."""
         start = self._data_offset(slot) + offset
+        if arr.flags.c_contiguous:  # a plain memcpy, much cheaper than numpy's machinery
+            self.mm[start:start + arr.nbytes] = arr.data.cast("B")
+            return
         dst = np.frombuffer(self.mm, np.uint8, arr.nbytes, start)
         np.copyto(dst.view(arr.dtype).reshape(arr.shape), arr, casting="no")
 
@@ -130,8 +134,7 @@ class ShmRing:
         array itself as its ``base``, so the slot stays pinned exactly as long as the
         caller can still see its memory.
         """
-        arr = np.frombuffer(self.mm, np.uint8, self.slot_size, self._data_offset(slot))
-        arr.flags.writeable = False
+        arr = np.frombuffer(self._readonly, np.uint8, self.slot_size, self._data_offset(slot))
         self._pins[slot] = weakref.ref(arr, self._unpinner(slot, gen))
         return arr
 
@@ -152,6 +155,7 @@ class ShmRing:
         memory lives on while they, or another process, use it)."""
         self.closed = True
         self._words.release()
+        self._readonly.release()
         self._base_view.release()
         try:
             self.mm.close()

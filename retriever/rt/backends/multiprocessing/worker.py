@@ -2,9 +2,12 @@
 
 The worker rebuilds its flows from the IR (:func:`build_runtimes`), then repeats:
 run the periodic flows whose deadline passed (:class:`LagTracker` decides which ticks),
-run the flows whose trigger fields received messages, and wait in ``select`` for the
-next deadline or the next arrival. Flows of the partition exchange messages directly
-(:func:`local_routes`); other partitions are reached through channels.
+run the flows whose trigger fields received messages, and wait (``select`` before a
+deadline, ``epoll`` otherwise) for the next deadline or the next arrival. Each message
+arriving from another partition is delivered on its own and the Trigger/Hybrid flows
+it triggers step before the next one is delivered. Flows of the partition exchange
+messages directly (:func:`local_routes`); other partitions are reached through
+channels.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ from .plan import Plan
 
 STATS_INTERVAL = 0.5
 PARENT_GONE_GRACE = 3.0
+FAR = float("inf")
+EPOLL_SLACK = 0.002  # epoll rounds timeouts up to whole milliseconds
 
 
 class StopRun(BaseException):
@@ -106,6 +111,7 @@ class Worker:
         self.runtimes = build_runtimes(ir, only=nodes)
         self.routes: dict[str, list[Route]] = local_routes(ir, self.runtimes)
         self.t0 = 0.0
+        self._epoll: select.epoll | None = None
         self.stopping = False
         self.settling = False
         self.remote_dropped: dict[str, int] = {}
@@ -151,6 +157,10 @@ class Worker:
             if c.kind in ("trigger", "hybrid"):
                 self.triggered.append((self.runtimes[name],
                                        "trigger" if c.kind == "trigger" else "all"))
+        # a flow's step can trigger another only through a local route
+        local = {d.name for dsts in self.routes.values() for d, _ in dsts}
+        chained = any(rt.name in local for rt, _ in self.triggered)
+        self._passes = len(self.triggered) + 1 if chained else 1
 
     # ------------------------------------------------------------------ arrivals
     def _receiver(self, inc: InChannel, table: dict[int, tuple[list[Route], set[str]]],
@@ -205,7 +215,7 @@ class Worker:
         """Run the Trigger/Hybrid flows that received messages; local chains settle in
         a few passes."""
         triggered = self.triggered
-        for _ in range(len(triggered) + 1):
+        for _ in range(self._passes):
             ran = False
             for rt, mode in triggered:
                 if rt.triggered():
@@ -250,12 +260,21 @@ class Worker:
         outs = [o for o, _ in self.outs]
         for out in outs:  # consumers greeted before "go": start from a clean credit
             out.poll()
+        # Arrivals are awaited with epoll (cheapest wake-up); waits that end at a flow's
+        # deadline use select, whose timeout has microsecond resolution (epoll's has
+        # milliseconds, which would make Rate/Tick late).
+        epoll = select.epoll()
+        self._epoll = epoll
+        by_fd: dict[int, Callable[[], None]] = {}
+        for sock, fn in handlers.items():
+            epoll.register(sock.fileno(), select.EPOLLIN)
+            by_fd[sock.fileno()] = fn
         wait = select.select
         run_triggered = self._run_triggered
         next_stats = mono() + STATS_INTERVAL
         while True:
             now = mono() - t0
-            next_due = next_stats - t0
+            flow_due = FAR
             for rt, tracker, mode in periodic:
                 if tracker.next_due <= now:
                     ticks = tracker.due(now)
@@ -263,18 +282,23 @@ class Worker:
                     rt.skipped_ticks = tracker.skipped
                     for t in ticks:
                         self._run(rt, t, mode)
-                if tracker.next_due < next_due:
-                    next_due = tracker.next_due
+                if tracker.next_due < flow_due:
+                    flow_due = tracker.next_due
             run_triggered()  # flows fed by local flows
             wl = [o.sock for o in outs if o.pending and not o.flush()]
             wall = mono()
             if wall >= next_stats:
                 next_stats = wall + STATS_INTERVAL
                 self.ctl.send("stats", self.stats())
-                next_due = min(next_due, next_stats - t0)
-            r, _, _ = wait(rfds, wl, (), max(0.0, next_due - (wall - t0)))
-            for sock in r:
-                handlers[sock]()
+            next_due = min(flow_due, next_stats - t0)
+            timeout = max(0.0, next_due - (wall - t0))
+            if flow_due < next_due + EPOLL_SLACK or wl:
+                r, _, _ = wait(rfds, wl, (), timeout)
+                for sock in r:
+                    handlers[sock]()
+            else:
+                for fd, _ in epoll.poll(timeout):
+                    by_fd[fd]()
 
     def settle(self) -> None:
         """Before finalizing: take in what already arrived and run the triggered flows
@@ -299,6 +323,8 @@ class Worker:
         for out, _ in self.outs:
             out.flush()
             out.close()
+        if self._epoll is not None:
+            self._epoll.close()
         for inc, _ in self.ins:
             inc.close()
         return errors
