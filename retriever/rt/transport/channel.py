@@ -313,17 +313,21 @@ class InChannel:
         out: list[bytes] = []
         recvmsg = self.sock.recvmsg
         fd = self.sock.fileno()
-        # Ask the kernel how much is queued instead of reading until EAGAIN: a raised
-        # exception is the most expensive step of a wake-up while caches are cold.
-        while _queued(fd):
+        try:  # normally called when the socket is readable: this does not raise
             data, anc, _flags, _addr = recvmsg(RECV_MAX, _FD_SPACE)
-            if not data:
-                break
+        except BlockingIOError:
+            return out
+        while data:
             kind = data[0]
             if kind == MSG:
                 out.append(data)
             elif kind == RING:
                 self._ring_message(data, anc)
+            # Ask the kernel whether more is queued instead of reading until EAGAIN: a
+            # raised exception is the dearest step of a wake-up while caches are cold.
+            if not _queued(fd):
+                break
+            data, anc, _flags, _addr = recvmsg(RECV_MAX, _FD_SPACE)
         if len(out) > self.capacity and not self.block:
             out = self._trim(out)
         return out

@@ -12,6 +12,7 @@ channels.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import select
 import signal
@@ -32,6 +33,7 @@ from retriever.ir.resolve import resolve_class
 from ...graph import Route, build_runtimes, local_routes, topo_order
 from ...lag import LagTracker
 from ...node import NodeRuntime
+from ...observe import close_all, notify, observers_from_env
 from ...transport import ControlLink, InChannel, OutChannel
 from .plan import Plan
 
@@ -39,6 +41,8 @@ STATS_INTERVAL = 0.5
 PARENT_GONE_GRACE = 3.0
 FAR = float("inf")
 EPOLL_SLACK = 0.002  # epoll rounds timeouts up to whole milliseconds
+PR_SET_TIMERSLACK = 29
+TIMER_SLACK_NS = 1000
 
 
 class StopRun(BaseException):
@@ -109,6 +113,7 @@ class Worker:
         self.order = topo_order(ir, nodes)
         self.runtimes: dict[str, NodeRuntime] = {}
         self.runtimes = build_runtimes(ir, only=nodes)
+        self.observers = observers_from_env()  # e.g. live viewing (visualize=)
         self.routes: dict[str, list[Route]] = local_routes(ir, self.runtimes)
         self.t0 = 0.0
         self._epoll: select.epoll | None = None
@@ -201,8 +206,10 @@ class Worker:
 
     # ------------------------------------------------------------------ running
     def _run(self, rt: NodeRuntime, now: float, mode: str) -> None:
-        _, _, msg = rt.execute(now, mode)
+        inp, _, msg = rt.execute(now, mode)
         name = rt.name
+        if self.observers:
+            notify(self.observers, name, rt.steps, now, inp, msg)
         for ack in self.acks[name]:
             ack.stepped(name)
         if msg:
@@ -325,6 +332,7 @@ class Worker:
             out.close()
         if self._epoll is not None:
             self._epoll.close()
+        close_all(self.observers)
         for inc, _ in self.ins:
             inc.close()
         return errors
@@ -345,9 +353,21 @@ def error_fields(exc: BaseException) -> list[Any]:
     return ["Error", None, f"{type(exc).__name__}: {exc}", hint, tb, ""]
 
 
+def _tight_timer_slack() -> None:
+    """Ask Linux to fire this process's timers within 1 µs of their deadline instead
+    of the default 50 µs slack (``prctl(PR_SET_TIMERSLACK)``): Rate/Tick deadlines and
+    waits become more precise at no CPU cost. Best effort: skipped where unavailable."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_TIMERSLACK, TIMER_SLACK_NS, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux/glibc: the default slack works too
+        pass
+
+
 def worker_main(plan: Plan, part: str, ctl_sock: socket.socket,
                 socks: dict[int, socket.socket], death_fd: int, *, shm_slots: int) -> int:
     """Entry point of a forked worker; returns the process exit code."""
+    _tight_timer_slack()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent coordinates Ctrl-C
     signal.signal(signal.SIGTERM, _on_sigterm)
     threading.Thread(target=_watch_parent, args=(death_fd,), daemon=True,
