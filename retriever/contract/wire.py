@@ -119,11 +119,13 @@ class MessageCodec:
     port types.
     """
 
-    __slots__ = ("_convert",)
+    __slots__ = ("_convert", "_fields", "_typed")
 
     def __init__(self, port_types: Mapping[str, Any] | None = None) -> None:
         types = dict(port_types or {})
         self._convert = {p: t for p, t in types.items() if _needs_convert(t)}
+        self._typed = _typed_decoder(types)
+        self._fields = tuple(types)
 
     def encode(self, message: Mapping[str, Any]) -> bytes:
         """Encode a ``{port: value}`` message."""
@@ -131,11 +133,35 @@ class MessageCodec:
 
     def decode(self, data: bytes | memoryview) -> dict[str, Any]:
         """Decode a message and rebuild structured port values."""
+        if self._typed is not None:
+            # One pass straight into the declared types; a value that does not fit its
+            # declaration falls back to the lenient path below.
+            try:
+                obj = self._typed.decode(data)
+            except (msgspec.ValidationError, TypeError):
+                pass
+            else:
+                return {f: v for f in self._fields if (v := getattr(obj, f)) is not None}
         msg: dict[str, Any] = _DECODER.decode(data)
         for port, tp in self._convert.items():
             if port in msg:
                 msg[port] = convert(msg[port], tp)
         return msg
+
+
+def _typed_decoder(types: Mapping[str, Any]) -> Any:
+    """A msgspec decoder straight into the declared port types (ports become fields of
+    a generated struct), or None when there is nothing structured or msgspec cannot
+    express a type. Ports the receiver did not declare are not its concern."""
+    if not types or not any(_needs_convert(t) for t in types.values()):
+        return None
+    fields = [(p, t | None if _needs_convert(t) else Any, None) for p, t in types.items()]
+    try:
+        struct = msgspec.defstruct("Message", fields, omit_defaults=True)
+        return msgspec.msgpack.Decoder(struct, dec_hook=_dec_hook, ext_hook=_ext_hook,
+                                       strict=False)
+    except (TypeError, ValueError):
+        return None
 
 
 # ----------------------------------------------------------------- init config (JSON)

@@ -7,16 +7,21 @@ where the JSON form is :func:`retriever.types.registry.to_jsonable` (numpy array
 dtype + shape + base64 bytes, so they come back exactly). A message's ``sequence`` is
 the step index and its log/publish time the step time in nanoseconds.
 
-The file is written unchunked and pushed to disk after every step, so a process killed
-mid-run leaves whole records followed by at most one partial one; the reader keeps
-everything before it.
+The file is written unchunked and pushed to disk at least every flush interval (or after
+every step), so a process killed mid-run leaves whole records followed by at most one
+partial one; the reader keeps everything before it. Batches of scalar values
+(:meth:`McapWriter.write_rows`) are packed as Message records in one go, bypassing the
+per-message overhead of ``mcap.writer.Writer.add_message``.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 import json
+import math
+import struct
 import time
+import zlib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -36,6 +41,10 @@ PROFILE = "retriever"
 METADATA_NAME = "retriever"
 MCAP_MAGIC = b"\x89MCAP0\r\n"
 _ARRAY_KEYS = frozenset(("dtype", "shape", "data"))
+# A Message record: opcode, record length, channel id, sequence, log time, publish time.
+_MESSAGE_HEAD = struct.Struct("<BQHIQQ")
+_MESSAGE_OPCODE = 0x05
+_MESSAGE_FIXED = 22  # bytes of a Message record body before its data
 
 
 def channel_schema(spec: ChannelSpec, tp: Any) -> dict[str, Any]:
@@ -121,6 +130,11 @@ class McapWriter:
         self._now = 0
         self._enc = msgspec.json.Encoder(enc_hook=_numpy_scalar)
         self._closed = False
+        # The writer keeps its statistics and data-section CRC privately; batches update
+        # them directly when this mcap version has them, else go through add_message.
+        self._stats = getattr(self._w, "_Writer__statistics", None)
+        self._raw = (self._stats is not None
+                     and isinstance(getattr(self._w, "_Writer__data_section_crc", None), int))
 
     def begin_step(self, step: int, now: float) -> None:
         """Remember the step index and time of the samples that follow."""
@@ -133,11 +147,56 @@ class McapWriter:
         self._w.add_message(self._channels[topic], log_time=self._now, data=data,
                             publish_time=self._now, sequence=self._step)
 
+    def write_rows(self, rows: list[tuple[str, int, float, Any]]) -> None:
+        """Write many scalar values (``(topic, step, time, value)``, in step order)."""
+        encode = self._enc.encode
+        channels = self._channels
+        if not self._raw:
+            for name, step, now, value in rows:
+                self._step, self._now = step, _ns(now)
+                self.write(name, value)
+            return
+        pack = _MESSAGE_HEAD.pack
+        parts: list[bytes] = []
+        add = parts.append
+        counts = self._stats.channel_message_counts  # type: ignore[union-attr]
+        last_now: float | None = None
+        t = lo = hi = -1
+        for name, step, now, value in rows:
+            if type(value) is float and not math.isfinite(value):
+                value = to_jsonable(value, name)
+            data = encode({"value": value})
+            if now != last_now:
+                last_now, t = now, _ns(now)
+                if lo < 0 or t < lo:
+                    lo = t
+                hi = max(hi, t)
+            cid = channels[name]
+            add(pack(_MESSAGE_OPCODE, _MESSAGE_FIXED + len(data), cid, step, t, t))
+            add(data)
+            counts[cid] += 1
+        if not parts:
+            return
+        blob = b"".join(parts)
+        w = self._w
+        w._Writer__data_section_crc = zlib.crc32(  # type: ignore[attr-defined]
+            blob, w._Writer__data_section_crc)  # type: ignore[attr-defined]
+        self._fh.write(blob)
+        st = self._stats
+        st.message_start_time = (lo if st.message_count == 0  # type: ignore[union-attr]
+                                 else min(lo, st.message_start_time))  # type: ignore[union-attr]
+        st.message_end_time = max(hi, st.message_end_time)  # type: ignore[union-attr]
+        st.message_count += len(rows)  # type: ignore[union-attr]
+
     def end_step(self) -> None:
         """Push to the file after every step, or when the flush interval passed."""
         if self._every_step or time.monotonic() - self._last_flush >= self._interval:
-            self._fh.flush()
-            self._last_flush = time.monotonic()
+            self.flush()
+
+    def flush(self, wait: bool = True) -> None:
+        """Push what was written to the file (``wait`` is accepted for symmetry)."""
+        self._fh.flush()
+        self._last_flush = time.monotonic()
 
     def close(self) -> None:
         """Write the summary and footer and close the file."""

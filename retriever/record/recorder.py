@@ -1,7 +1,17 @@
-"""The recorder: a stepper observer that writes every flow's inputs and outputs."""
+"""The recorder: a stepper observer that writes every flow's inputs and outputs.
+
+The stepping thread does as little as possible. A step whose port values are all
+immutable scalars (``int``, ``float``, ``bool``, ``str``, ``None``) is only remembered
+(a reference to its messages plus a shallow copy of each input object's fields); such
+steps are expanded into rows and handed to the file writers in one batch, at least every
+``flush_interval`` seconds (every step with ``flush_every_step``), before any step that
+must be written at once, and at the end. Steps carrying arrays, lists or other mutable
+values are encoded at once, since the flow may change those objects later.
+"""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -16,9 +26,22 @@ from .layout import channel_specs, flatten_input, header, port_types, topic
 from .mcap_io import McapWriter
 from .rrd import RrdWriter
 
+#: Values that cannot change after they were published: safe to encode later.
+_SCALARS = frozenset((int, float, bool, str, type(None)))
+#: At most this many remembered steps before they are handed to the writers.
+_MAX_DEFERRED_STEPS = 512
+
+#: One recorded value: (topic, step index, step time, value).
+Row = tuple[str, int, float, Any]
+
 
 class Sink(Protocol):
-    """Something that receives the samples of each step (a file writer, a live view)."""
+    """Something that receives the samples of each step (a file writer, a live view).
+
+    A sink may also define ``write_rows(rows: list[Row])`` (many steps' values at once,
+    in step order) and ``flush(wait: bool)`` (push to disk); the recorder then batches
+    steps of scalars for it.
+    """
 
     def begin_step(self, step: int, now: float) -> None:
         """A step starts."""
@@ -61,6 +84,21 @@ class RecordResult:
     last: StepResult | None = field(default=None, repr=False)
 
 
+class _Deferred:
+    """One remembered step: its index, time, executed flows, messages, input fields."""
+
+    __slots__ = ("executed", "inputs", "messages", "now", "step")
+
+    def __init__(self, step: int, now: float, executed: list[str],
+                 messages: dict[str, dict[str, Any]],
+                 inputs: dict[str, dict[str, Any]] | None) -> None:
+        self.step = step
+        self.now = now
+        self.executed = executed
+        self.messages = messages
+        self.inputs = inputs
+
+
 class Recorder:
     """Observes a stepper (``stepper.observers.append(recorder)``) and writes each step.
 
@@ -75,6 +113,17 @@ class Recorder:
         self.steps = 0
         self.values = 0
         self._nodes: dict[str, NodeIR] = {n.id: n for n in ir.nodes}
+        self._out_topics = {n.id: {p.name: topic(n.id, "out", p.name) for p in n.output_ports}
+                            for n in ir.nodes}
+        # input fields by flow: (field, topic) for flows whose input is one envelope
+        self._in_fields = {n.id: [(p.field, topic(n.id, "in", p.name)) for p in n.input_ports]
+                           for n in ir.nodes}
+        self._every_step = config.flush_every_step if config is not None else True
+        self._interval = config.flush_interval if config is not None else 0.0
+        self._deferred: list[_Deferred] = []
+        self._last_flush = time.monotonic()
+        self._batch_sinks: list[Sink] = []
+        self._step_sinks: list[Sink] = []
         try:
             for path in (config.paths if config is not None else []):
                 self.sinks.append(open_writer(path, ir, config))  # type: ignore[arg-type]
@@ -83,6 +132,8 @@ class Recorder:
             raise
         if live is not None:
             self.sinks.append(live)
+        self._batch_sinks = [s for s in self.sinks if hasattr(s, "write_rows")]
+        self._step_sinks = [s for s in self.sinks if not hasattr(s, "write_rows")]
 
     @property
     def paths(self) -> list[Path]:
@@ -92,37 +143,112 @@ class Recorder:
     def __call__(self, result: StepResult) -> None:
         step = self.steps
         self.steps += 1
-        sinks = self.sinks
+        if self._step_sinks:
+            self._write_step(self._step_sinks, step, result)
+        if not self._batch_sinks:
+            return
+        snap = self._snapshot(result)
+        if snap is None:  # mutable values: write them now, after what was remembered
+            self._drain(flush=False)
+            self._write_step(self._batch_sinks, step, result)
+            return
+        self._deferred.append(_Deferred(step, result.now, result.executed, result.messages,
+                                        snap))
+        if (self._every_step or len(self._deferred) >= _MAX_DEFERRED_STEPS
+                or time.monotonic() - self._last_flush >= self._interval):
+            self._drain(flush=True)
+
+    def _snapshot(self, result: StepResult) -> dict[str, dict[str, Any]] | None:
+        """The input fields of a step of scalars (None when a value is mutable)."""
+        scalars = _SCALARS
+        for msg in result.messages.values():
+            if not scalars.issuperset(map(type, msg.values())):
+                return None
+        snap: dict[str, dict[str, Any]] = {}
+        if self.inputs:
+            for name, inp in result.inputs.items():
+                if inp is None:
+                    continue
+                fields = getattr(inp, "__dict__", None)
+                if type(fields) is not dict or not scalars.issuperset(
+                        map(type, fields.values())):
+                    return None  # composite inputs, slotted classes, mutable values
+                snap[name] = fields.copy()
+        return snap
+
+    def _drain(self, *, flush: bool) -> None:
+        """Hand the remembered steps to the batching sinks (and push them to disk)."""
+        if self._deferred:
+            rows: list[Row] = []
+            add = rows.append
+            out_topics = self._out_topics
+            in_fields = self._in_fields
+            for d in self._deferred:
+                step, now, messages, inputs = d.step, d.now, d.messages, d.inputs
+                for name in dict.fromkeys(d.executed):
+                    msg = messages.get(name)
+                    if msg:
+                        topics = out_topics[name]
+                        for port, value in msg.items():
+                            add((topics[port], step, now, value))
+                    fields = inputs.get(name) if inputs else None
+                    if fields:
+                        for f, t in in_fields[name]:
+                            value = fields.get(f)
+                            if value is not None:
+                                add((t, step, now, value))
+            self._deferred.clear()
+            self.values += len(rows)
+            for s in self._batch_sinks:
+                self._guard(s, "a batch of scalars", s.write_rows, rows)  # type: ignore[attr-defined]
+        if flush:
+            for s in self._batch_sinks:
+                s.flush(wait=self._every_step)  # type: ignore[attr-defined]
+            self._last_flush = time.monotonic()
+
+    def _write_step(self, sinks: list[Sink], step: int, result: StepResult) -> None:
+        count = sinks is self._batch_sinks or not self._batch_sinks
         for s in sinks:
             s.begin_step(step, result.now)
         for name in dict.fromkeys(result.executed):
             msg = result.messages.get(name)
             if msg:
+                topics = self._out_topics[name]
                 for port, value in msg.items():
-                    self._write(topic(name, "out", port), value)
+                    self._write(sinks, topics[port], value, count)
             if self.inputs and name in result.inputs:
                 flat = flatten_input(self._nodes[name], result.inputs[name])
                 for port, value in flat.items():
-                    self._write(topic(name, "in", port), value)
+                    self._write(sinks, topic(name, "in", port), value, count)
         for s in sinks:
             s.end_step()
 
-    def _write(self, name: str, value: Any) -> None:
-        self.values += 1
-        for s in self.sinks:
-            try:
-                s.write(name, value)
-            except RetrieverError:
-                raise
-            except (TypeError, ValueError, OverflowError) as exc:
-                raise RecordingError(getattr(s, "path", None),
-                                     f"cannot record {name}: {exc}", code="RET809",
-                                     hint="ports must carry plain data, numpy arrays or "
-                                          "dataclasses to be recorded") from exc
+    def _write(self, sinks: list[Sink], name: str, value: Any, count: bool) -> None:
+        if count:
+            self.values += 1
+        for s in sinks:
+            self._guard(s, name, s.write, name, value)
+
+    @staticmethod
+    def _guard(sink: Sink, name: str, fn: Any, *args: Any) -> None:
+        try:
+            fn(*args)
+        except RetrieverError:
+            raise
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise RecordingError(getattr(sink, "path", None),
+                                 f"cannot record {name}: {exc}", code="RET809",
+                                 hint="ports must carry plain data, numpy arrays or "
+                                      "dataclasses to be recorded") from exc
 
     def close(self) -> None:
-        """Finish every file (all of them, even if one fails; the first error is raised)."""
+        """Write what is remembered, then finish every file (all of them, even if one
+        fails; the first error is raised)."""
         first: BaseException | None = None
+        try:
+            self._drain(flush=False)
+        except Exception as exc:
+            first = exc
         for s in self.sinks:
             try:
                 s.close()
