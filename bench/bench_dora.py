@@ -157,7 +157,7 @@ def main() -> None:
         variants: list[tuple[str, int | None]] = [("retriever", None)]
         if shape:
             variants = [(f"retriever qsize={args.qsize}", args.qsize),
-                        ("retriever qsize=default(64)", None)]
+                        ("retriever qsize=default(2)", None)]
         lat: dict[str, list[float]] = {"raw dora": []} | {v: [] for v, _ in variants}
         p50s: dict[str, list[float]] = {k: [] for k in lat}
         for _ in range(args.repeats):

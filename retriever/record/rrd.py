@@ -46,22 +46,31 @@ def entity_path(rr: Any, topic: str) -> str:
 
 
 class _Pending:
-    """Rows of one entity not yet handed to the SDK (sent as columns, in batches)."""
+    """Rows of one entity not yet handed to the SDK (sent as columns, in batches).
 
-    __slots__ = ("payloads", "scalars", "steps", "times")
+    ``kind`` is what the buffered rows show: ``"scalar"`` (a Scalars column goes with
+    the payloads), ``"text"`` (a TextDocument column) or None (their views were logged
+    one by one already; only the payloads wait).
+    """
+
+    __slots__ = ("kind", "payloads", "steps", "times", "views")
 
     def __init__(self) -> None:
+        self.kind: str | None = None
         self.steps: list[int] = []
         self.times: list[float] = []
         self.payloads: list[bytes] = []
-        self.scalars: list[float] | None = []
+        self.views: list[Any] = []
+
+
+_NUMBER_TYPES = frozenset((int, float, bool))
 
 
 class RrdWriter:
     """Writes the samples of a run to one ``.rrd`` file.
 
-    Exact payloads and scalar views are buffered per entity and sent as columns
-    (``send_columns``) when the file is flushed; images, tensors and text are logged as
+    Exact payloads, scalar views and text views are buffered per entity and sent as
+    columns (``send_columns``) when the file is flushed; images and tensors are logged as
     they come. The file is flushed after every step with ``flush_every_step``, else at
     least every ``flush_interval`` seconds and at the end.
     """
@@ -87,70 +96,89 @@ class RrdWriter:
         self._step = 0
         self._now = 0.0
         self._last_flush = time.monotonic()
-        self._timeline_set = False
+        self._timeline: tuple[int, float] | None = None
         self._closed = False
 
     def begin_step(self, step: int, now: float) -> None:
         """Set the timelines for the samples of one step."""
         self._step = step
         self._now = now
-        self._timeline_set = False
 
     def write(self, topic: str, value: Any) -> None:
         """Record one port value: its view and its exact bytes."""
+        self._add(topic, self._step, self._now, value)
+
+    def write_rows(self, rows: list[tuple[str, int, float, Any]]) -> None:
+        """Record many values (``(topic, step, time, value)``, in step order)."""
+        add = self._add
+        for name, step, now, value in rows:
+            add(name, step, now, value)
+
+    def _add(self, topic: str, step: int, now: float, value: Any) -> None:
         entity = self._entities.get(topic)
         if entity is None:
             entity = self._entities[topic] = entity_path(self._rr, topic)
-        if (isinstance(value, np.ndarray) and value.dtype.str in _EXACT_IMAGE_DTYPES
-                and visual.is_image(value)):
-            self._log_image(entity, value)
-            return
+        tp = type(value)
+        if tp in _NUMBER_TYPES:
+            kind: str | None = "scalar"
+        elif tp is str:
+            kind = "text"
+        elif isinstance(value, np.ndarray):
+            if value.dtype.str in _EXACT_IMAGE_DTYPES and visual.is_image(value):
+                self._log_image(entity, step, now, value)
+                return
+            kind = None
+        else:
+            kind = "scalar" if visual.is_number(value) else None
         rows = self._pending.get(entity)
         if rows is None:
             rows = self._pending[entity] = _Pending()
-        rows.steps.append(self._step)
-        rows.times.append(self._now)
+        elif rows.kind != kind and rows.steps:
+            self._send(entity, rows)  # the view changes: send what was buffered first
+        rows.kind = kind
+        rows.steps.append(step)
+        rows.times.append(now)
         rows.payloads.append(wire.encode(value))
-        if rows.scalars is not None and visual.is_number(value):
-            rows.scalars.append(float(value))
-            return
-        if rows.scalars:  # mixed kinds on one port: send what was buffered first
-            self._send(entity, rows, keep_last=True)
-        rows.scalars = None
-        self._set_timeline()
-        self._rec.log(entity, visual.archetype(self._rr, value))
+        if kind == "scalar":
+            rows.views.append(float(value))
+        elif kind == "text":
+            rows.views.append(visual.preview(value))
+        else:
+            self._set_timeline(step, now)
+            self._rec.log(entity, visual.archetype(self._rr, value))
 
-    def _set_timeline(self) -> None:
-        if not self._timeline_set:
-            self._rec.set_time("step", sequence=self._step)
-            self._rec.set_time("time", duration=self._now)
-            self._timeline_set = True
+    def _set_timeline(self, step: int, now: float) -> None:
+        if self._timeline != (step, now):
+            self._rec.set_time("step", sequence=step)
+            self._rec.set_time("time", duration=now)
+            self._timeline = (step, now)
 
-    def _log_image(self, entity: str, value: np.ndarray) -> None:
+    def _log_image(self, entity: str, step: int, now: float, value: np.ndarray) -> None:
         # The image's pixel buffer already holds the exact bytes: store only dtype+shape.
         rr = self._rr
-        self._set_timeline()
+        self._set_timeline(step, now)
         shape = json.dumps([value.dtype.str, [int(d) for d in value.shape]])
         self._rec.log(entity, rr.Image(value), rr.AnyValues(**{IMAGE_COMPONENT: shape}))
 
-    def _send(self, entity: str, rows: _Pending, keep_last: bool = False) -> None:
+    def _send(self, entity: str, rows: _Pending) -> None:
         rr = self._rr
-        n = len(rows.steps) - (1 if keep_last else 0)
-        if n <= 0:
+        n = len(rows.steps)
+        if n == 0:
             return
-        payloads = rows.payloads[:n]
+        payloads = rows.payloads
         blob = np.frombuffer(b"".join(payloads), dtype=np.uint8)
         columns = list(rr.AnyValues.columns(**{PAYLOAD_COMPONENT: blob}).partition(
             [len(p) for p in payloads]))
-        if rows.scalars:
-            columns.extend(rr.Scalars.columns(scalars=np.asarray(rows.scalars[:n])))
+        if rows.kind == "scalar":
+            columns.extend(rr.Scalars.columns(scalars=np.asarray(rows.views,
+                                                                 dtype=np.float64)))
+        elif rows.kind == "text":
+            columns.extend(rr.TextDocument.columns(text=rows.views))
         self._rec.send_columns(
-            entity, indexes=[rr.TimeColumn("step", sequence=rows.steps[:n]),
-                             rr.TimeColumn("time", duration=rows.times[:n])],
+            entity, indexes=[rr.TimeColumn("step", sequence=rows.steps),
+                             rr.TimeColumn("time", duration=rows.times)],
             columns=columns)
-        del rows.steps[:n], rows.times[:n], rows.payloads[:n]
-        if rows.scalars is not None:
-            rows.scalars = []
+        rows.steps, rows.times, rows.payloads, rows.views = [], [], [], []
 
     def end_step(self) -> None:
         """Flush (and wait) after every step with ``flush_every_step``; otherwise start a
