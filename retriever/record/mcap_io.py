@@ -111,7 +111,6 @@ class McapWriter:
         self._w = mw.Writer(self._fh, use_chunking=False,
                             compression=mw.CompressionType.NONE, enable_data_crcs=True)
         self._w.start(profile=PROFILE, library=f"retriever {_version()}")
-        self._w.add_metadata(METADATA_NAME, {"header": json.dumps(dict(meta))})
         schemas: dict[tuple[str, bytes], int] = {}
         self._channels: dict[str, int] = {}
         for spec in specs:
@@ -125,6 +124,9 @@ class McapWriter:
                 topic=spec.topic, message_encoding="json", schema_id=sid,
                 metadata={"flow": spec.flow, "side": spec.side, "port": spec.port,
                           "type": spec.type})
+        # add_metadata also pushes the schema and channel records (buffered by the
+        # writer until then) to the file, so batches can be appended right after.
+        self._w.add_metadata(METADATA_NAME, {"header": json.dumps(dict(meta))})
         self._fh.flush()
         self._step = 0
         self._now = 0

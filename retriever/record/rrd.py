@@ -10,6 +10,7 @@ header (JSON) is a static ``retriever_header`` component on the ``/retriever`` e
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import struct
@@ -81,6 +82,7 @@ class RrdWriter:
         rr = deps.rerun("writing .rrd recordings")
         self.path = path
         self._rr = rr
+        self._pa = importlib.import_module("pyarrow")  # a dependency of rerun-sdk
         self._every_step = flush_every_step
         self._interval = flush_interval
         self._entities = {s.topic: entity_path(rr, s.topic) for s in specs}
@@ -166,7 +168,8 @@ class RrdWriter:
         if n == 0:
             return
         payloads = rows.payloads
-        blob = np.frombuffer(b"".join(payloads), dtype=np.uint8)
+        # A flat arrow array: a numpy array would be split into one list per byte.
+        blob = self._pa.array(np.frombuffer(b"".join(payloads), dtype=np.uint8))
         columns = list(rr.AnyValues.columns(**{PAYLOAD_COMPONENT: blob}).partition(
             [len(p) for p in payloads]))
         if rows.kind == "scalar":
@@ -176,7 +179,7 @@ class RrdWriter:
             columns.extend(rr.TextDocument.columns(text=rows.views))
         self._rec.send_columns(
             entity, indexes=[rr.TimeColumn("step", sequence=rows.steps),
-                             rr.TimeColumn("time", duration=rows.times)],
+                             rr.TimeColumn("time", duration=_nanos(rows.times))],
             columns=columns)
         rows.steps, rows.times, rows.payloads, rows.views = [], [], [], []
 
@@ -202,6 +205,12 @@ class RrdWriter:
         self._closed = True
         self.flush()
         self._rec.disconnect()
+
+
+def _nanos(seconds: list[float]) -> np.ndarray:
+    """Step times as nanosecond durations, rounded like ``set_time(duration=...)``."""
+    ns = np.round(np.asarray(seconds, dtype=np.float64) * 1e9).astype(np.int64)
+    return ns.astype("timedelta64[ns]")
 
 
 def _check_writable(path: Path) -> None:
