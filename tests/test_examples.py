@@ -45,3 +45,28 @@ def test_example_runs(module: str, args: list[str], expect: str) -> None:
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-3000:]
     assert expect in out.stdout, out.stdout[-3000:]
+
+
+@pytest.mark.parametrize("backend", ["multiprocessing", "in-process", "dora"])
+def test_demo_prints_detections_on_every_backend(backend: str) -> None:
+    out = subprocess.run([sys.executable, "-m", "retriever.cli.main", "demo", "--camera-mode",
+                          "mock", "--duration", "2", "--backend", backend],
+                         cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "red object at" in out.stdout and "summary:" in out.stdout
+    assert f"backend={backend}" in out.stdout
+
+
+def test_demo_records_and_the_printed_replay_command_works(tmp_path: Path) -> None:
+    rec = tmp_path / "logs" / "perception.rrd"
+    out = subprocess.run([sys.executable, "-m", "retriever.cli.main", "demo", "--camera-mode",
+                          "mock", "--duration", "1", "--record", str(rec)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert rec.is_file() and rec.with_suffix(".mcap").is_file()
+    line = next(x for x in out.stdout.splitlines() if x.startswith("replay with: "))
+    cmd = line.removeprefix("replay with: retriever ").split()
+    replay = subprocess.run([sys.executable, "-m", "retriever.cli.main", *cmd, "--quiet"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert replay.returncode == 0, replay.stderr[-3000:]
+    assert "camera: 30/30" in replay.stdout

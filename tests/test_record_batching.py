@@ -39,7 +39,7 @@ def scalars(k: int) -> Scalars:
     """Plain values at step ``k``, with the awkward floats among them."""
     special = [math.nan, math.inf, -math.inf, -0.0][k % 4]
     return Scalars(f=special if k % 5 == 0 else k * 0.25 + 1e-12, i=k * 3 - 2**40,
-                   s=f"step {k} ü", b=k % 2 == 0, maybe=k if k % 3 else None)  # type: ignore[arg-type]
+                   s=f"step {k} ü", b=k % 2 == 0, maybe=k if k % 3 else None)
 
 
 class Counter(Flow[None, Scalars]):
@@ -72,7 +72,7 @@ class Alternating(Flow[None, Mixed]):
         k = self.k
         self.k += 1
         if k % 2 == 0:
-            return Mixed(n=k, arr=None, lst=None)  # type: ignore[arg-type]
+            return Mixed(n=k, arr=None, lst=None)
         self.shared.append(k)  # the same list object every time: recorded as it was
         return Mixed(n=k, arr=np.full(3, k, dtype=np.int16), lst=self.shared)
 

@@ -181,8 +181,8 @@ class McapWriter:
             return
         blob = b"".join(parts)
         w = self._w
-        w._Writer__data_section_crc = zlib.crc32(  # type: ignore[attr-defined]
-            blob, w._Writer__data_section_crc)  # type: ignore[attr-defined]
+        w._Writer__data_section_crc = zlib.crc32(
+            blob, w._Writer__data_section_crc)
         self._fh.write(blob)
         st = self._stats
         st.message_start_time = (lo if st.message_count == 0  # type: ignore[union-attr]

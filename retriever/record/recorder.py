@@ -28,8 +28,9 @@ from .rrd import RrdWriter
 
 #: Values that cannot change after they were published: safe to encode later.
 _SCALARS = frozenset((int, float, bool, str, type(None)))
-#: At most this many remembered steps before they are handed to the writers.
-_MAX_DEFERRED_STEPS = 512
+#: At most this many remembered steps before they are handed to the writers (small
+#: batches die young, which keeps the cyclic GC cheap; measured 128 best of 16..512).
+_MAX_DEFERRED_STEPS = 128
 
 #: One recorded value: (topic, step index, step time, value).
 Row = tuple[str, int, float, Any]
@@ -154,9 +155,10 @@ class Recorder:
             return
         self._deferred.append(_Deferred(step, result.now, result.executed, result.messages,
                                         snap))
-        if (self._every_step or len(self._deferred) >= _MAX_DEFERRED_STEPS
-                or time.monotonic() - self._last_flush >= self._interval):
+        if self._every_step or time.monotonic() - self._last_flush >= self._interval:
             self._drain(flush=True)
+        elif len(self._deferred) >= _MAX_DEFERRED_STEPS:
+            self._drain(flush=False)  # objects that die young cost the GC less
 
     def _snapshot(self, result: StepResult) -> dict[str, dict[str, Any]] | None:
         """The input fields of a step of scalars (None when a value is mutable)."""
