@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import shutil
 import socket
 import subprocess
@@ -119,9 +120,12 @@ def rerun_server() -> Iterator[str]:
     exe = shutil.which("rerun", path=str(Path(sys.executable).parent))
     assert exe is not None, "rerun-sdk ships the rerun executable"
     port = _free_port()
+    # Its own session: `rerun` is a launcher that starts the real server as a child, so
+    # the whole process group is stopped afterwards (otherwise the server outlives us).
     proc = subprocess.Popen([exe, "--serve-grpc", "--port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "RERUN_ANALYTICS": "false"})
+                            env={**os.environ, "RERUN_ANALYTICS": "false"},
+                            start_new_session=True)
     url = f"rerun+http://127.0.0.1:{port}/proxy"
     try:
         deadline = time.monotonic() + 60
@@ -130,8 +134,21 @@ def rerun_server() -> Iterator[str]:
             time.sleep(0.1)
         yield url
     finally:
-        proc.terminate()
+        os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while _group_alive(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _group_alive(proc.pid):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def test_live_streaming_to_a_real_rerun_server(rerun_server: str, tmp_path: Path,
