@@ -9,6 +9,7 @@ from retriever.flow.pipeline import Pipeline
 from retriever.ir.lower import lower
 from retriever.rt.execute import execute_ir
 from retriever.rt.facade import close_stepper, live_flows, stepper_for
+from retriever.rt.handle import BackgroundRun
 from retriever.rt.report import RunReport
 
 from .config import RecordConfig
@@ -51,11 +52,12 @@ def record(pipe: Pipeline, config: Any, *, steps: int, dt: float = 0.1,
                         last=last)
 
 
-class RecordingRun:
+class RecordingRun(BackgroundRun):
     """A recorded in-process run; ends after ``wall_limit`` seconds of wall-clock time.
 
     Implements the run-handle protocol (``running``, ``report``, ``wait``, ``stop``,
-    ``stats``). The files are complete once the run has ended.
+    ``stats``). The files are complete once the run has ended (``running`` stays True
+    until they are).
     """
 
     def __init__(self, handle: Any, recorder: Recorder, wall_limit: float | None) -> None:
@@ -83,10 +85,8 @@ class RecordingRun:
                 self._error = self._error or exc
             self._done.set()
 
-    @property
-    def running(self) -> bool:
-        """Whether the run (or the closing of its files) is still going."""
-        return not self._done.is_set()
+    def _final_report(self) -> RunReport:
+        return self.report
 
     @property
     def report(self) -> RunReport:
@@ -96,14 +96,6 @@ class RecordingRun:
     def stats(self) -> dict[str, Any]:
         """Live per-flow counters."""
         return self._handle.stats()  # type: ignore[no-any-return]
-
-    def wait(self, timeout: float | None = None) -> RunReport | None:
-        """Wait for the end and the files to be complete; raise the run's error."""
-        if not self._done.wait(timeout):
-            return None
-        if self._error is not None:
-            raise self._error
-        return self.report
 
     def stop(self) -> RunReport:
         """Stop the run, complete the files and return the report."""

@@ -10,11 +10,12 @@ from typing import Any
 from retriever.ir.model import ExecutionGraph
 
 from ..execute import register_backend
+from ..handle import BackgroundRun
 from ..report import RunReport
 from ..stepper import Stepper
 
 
-class InProcessRun:
+class InProcessRun(BackgroundRun):
     """A real-time run of the stepper on a background thread (or the caller's)."""
 
     def __init__(self, graph: ExecutionGraph, *, duration: float | None,
@@ -65,10 +66,8 @@ class InProcessRun:
             self._report.error = self._error
             self._done.set()
 
-    @property
-    def running(self) -> bool:
-        """Whether the run is still going."""
-        return not self._done.is_set()
+    def _final_report(self) -> RunReport:
+        return self._report
 
     @property
     def report(self) -> RunReport:
@@ -81,14 +80,6 @@ class InProcessRun:
     def stats(self) -> dict[str, Any]:
         """Live per-flow counters."""
         return {n: vars(s) for n, s in self._stepper.stats().items()}
-
-    def wait(self, timeout: float | None = None) -> RunReport | None:
-        """Wait for the end; raise the run's error if it failed."""
-        if not self._done.wait(timeout):
-            return None
-        if self._error is not None:
-            raise self._error
-        return self._report
 
     def stop(self) -> RunReport:
         """Stop, finalize every flow and return the report."""
