@@ -28,7 +28,7 @@ from _util import pct, row
 import retriever  # noqa: F401
 from retriever.flow import Flow, Latest, Pipeline, Rate, Trigger, io
 from retriever.record import RecordConfig
-from retriever.record.recorder import Recorder
+from retriever.record.offload import open_recorder
 from retriever.rt.facade import stepper_for
 
 
@@ -130,7 +130,7 @@ def per_step(make: Callable[[], Pipeline], steps: int, record: RecordConfig | No
     """
     pipe = make()
     stepper = stepper_for(pipe)
-    recorder = Recorder(stepper.ir, record) if record is not None else None
+    recorder = open_recorder(stepper.ir, record) if record is not None else None
     if recorder is not None:
         stepper.observers.append(recorder)
     times = []

@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
 
     from retriever.contract.errors import ConfigError
     from retriever.flow.pipeline import Pipeline
-    from retriever.record import RecordConfig, Recorder, TruncatedRecordingWarning
+    from retriever.record import RecordConfig, TruncatedRecordingWarning, open_recorder
     from retriever.record.reader import open_recording
     from retriever.record.replay import source_for
     from retriever.record.visual import preview
@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     live.update({n: _StandIn() for n in names})
     stepper = Stepper(ir, live)
     stepper.replay.update(sources)
-    recorder = Recorder(ir, RecordConfig.coerce(args.record)) if args.record else None
+    recorder = open_recorder(ir, RecordConfig.coerce(args.record)) if args.record else None
     if recorder is not None:
         stepper.observers.append(recorder)
     span = rec.steps

@@ -50,6 +50,10 @@ def _ext_hook(code: int, data: memoryview) -> Any:
     return np.frombuffer(data[2 + n :], dtype=np.dtype(dtype)).reshape(shape)
 
 
+#: Public names of the hooks, for codecs built elsewhere on the same wire format.
+enc_hook = _enc_hook
+ext_hook = _ext_hook
+
 _ENCODER = msgspec.msgpack.Encoder(enc_hook=_enc_hook)
 _DECODER = msgspec.msgpack.Decoder(ext_hook=_ext_hook)
 
@@ -110,6 +114,11 @@ def convert(value: Any, tp: Any) -> Any:
         return msgspec.convert(value, tp, dec_hook=_dec_hook, strict=False)
     except (msgspec.ValidationError, TypeError):
         return value
+
+
+def needs_convert(tp: Any) -> bool:
+    """Whether decoded values of type ``tp`` must go through :func:`convert`."""
+    return _needs_convert(tp)
 
 
 class MessageCodec:

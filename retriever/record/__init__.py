@@ -28,6 +28,7 @@ from .live import (
     worker_env,
 )
 from .model import Channel, Recording
+from .offload import OffloadRecorder, open_recorder
 from .reader import open_recording
 from .recorder import Recorder, RecordResult
 from .replay import ReplaySource, replay
@@ -41,6 +42,7 @@ register_service("live_worker_env", worker_env)
 __all__ = [
     "Channel",
     "LiveLogger",
+    "OffloadRecorder",
     "RecordConfig",
     "RecordResult",
     "Recorder",
@@ -53,6 +55,7 @@ __all__ = [
     "init_live_from_env",
     "live_env",
     "new_recording_id",
+    "open_recorder",
     "open_recording",
     "record",
     "record_run",

@@ -11,6 +11,8 @@ from retriever.contract.errors import ConfigError
 
 #: File extensions a recording can be written to / read from.
 FORMATS = {".rrd": "rrd", ".mcap": "mcap"}
+#: Where the files are written: a forked writer process, or the stepping thread.
+WRITERS = ("process", "inline")
 
 
 def format_of(path: str | Path) -> str:
@@ -36,7 +38,10 @@ class RecordConfig:
     pushes every step before the next one starts (slower), so a killed process loses
     at most the step in flight. Whatever reached the disk always reads back.
     ``application_id`` and ``recording_id`` name the Rerun recording (a fresh id when
-    None).
+    None). ``writer="process"`` (the default) writes the files from a forked writer
+    process: the stepping thread only encodes each step once and goes on, the files are
+    written on another core. ``writer="inline"`` writes them on the stepping thread, as
+    does ``flush_every_step=True`` (each step must be on disk before the next starts).
     """
 
     path: str | Path
@@ -46,8 +51,13 @@ class RecordConfig:
     flush_interval: float = 0.5
     application_id: str = "retriever"
     recording_id: str | None = None
+    writer: str = "process"
 
     def __post_init__(self) -> None:
+        if self.writer not in WRITERS:
+            raise ConfigError(f"RecordConfig(writer={self.writer!r}) is not a writer",
+                              hint=f"use one of {', '.join(map(repr, WRITERS))}",
+                              code="RET808")
         if isinstance(self.mirrors, (str, Path)):
             object.__setattr__(self, "mirrors", (self.mirrors,))
         else:

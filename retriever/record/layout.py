@@ -81,10 +81,19 @@ def port_types(node: NodeIR, side: str) -> dict[str, Any]:
     return out
 
 
+class PortValues(dict[str, Any]):
+    """An input that was already flattened to ``{port: value}`` (the recording writer
+    process receives composite inputs this way)."""
+
+    __slots__ = ()
+
+
 def flatten_input(node: NodeIR, value: Any) -> dict[str, Any]:
     """The ``{port: value}`` of a sampled input object (ports holding None left out)."""
     if value is None:
         return {}
+    if isinstance(value, PortValues):
+        return {k: v for k, v in value.items() if v is not None}
     out = {}
     composite = isinstance(value, CompositeView)
     for p in node.input_ports:

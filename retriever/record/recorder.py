@@ -107,7 +107,7 @@ class Recorder:
     """
 
     def __init__(self, ir: IR, config: RecordConfig | None = None, *,
-                 live: Sink | None = None) -> None:
+                 live: Sink | None = None, write_files: bool = True) -> None:
         self.config = config
         self.inputs = config.inputs if config is not None else True
         self.sinks: list[Sink] = []
@@ -126,7 +126,7 @@ class Recorder:
         self._batch_sinks: list[Sink] = []
         self._step_sinks: list[Sink] = []
         try:
-            for path in (config.paths if config is not None else []):
+            for path in (config.paths if config is not None and write_files else []):
                 self.sinks.append(open_writer(path, ir, config))  # type: ignore[arg-type]
         except BaseException:
             self.close()
@@ -153,8 +153,22 @@ class Recorder:
             self._drain(flush=False)
             self._write_step(self._batch_sinks, step, result)
             return
-        self._deferred.append(_Deferred(step, result.now, result.executed, result.messages,
-                                        snap))
+        self._defer(step, result.now, result.executed, result.messages, snap)
+
+    def add_scalars(self, now: float, executed: list[str],
+                    messages: dict[str, dict[str, Any]],
+                    inputs: dict[str, dict[str, Any]] | None) -> None:
+        """Record a step whose values are all immutable scalars, given as plain dicts
+        the recorder may keep (``inputs``: flow -> {field: value}); the recording writer
+        process decodes steps straight into this form. Only for file recorders."""
+        step = self.steps
+        self.steps += 1
+        self._defer(step, now, executed, messages, inputs)
+
+    def _defer(self, step: int, now: float, executed: list[str],
+               messages: dict[str, dict[str, Any]],
+               inputs: dict[str, dict[str, Any]] | None) -> None:
+        self._deferred.append(_Deferred(step, now, executed, messages, inputs))
         if self._every_step or time.monotonic() - self._last_flush >= self._interval:
             self._drain(flush=True)
         elif len(self._deferred) >= _MAX_DEFERRED_STEPS:

@@ -14,6 +14,7 @@ from retriever.rt.report import RunReport
 
 from .config import RecordConfig
 from .live import live_for
+from .offload import OffloadRecorder, open_recorder
 from .recorder import Recorder, RecordResult
 
 
@@ -31,7 +32,7 @@ def record(pipe: Pipeline, config: Any, *, steps: int, dt: float = 0.1,
     was_open = pipe.runtime_session is not None and not pipe.runtime_session.closed
     stepper = stepper_for(pipe)
     try:
-        recorder = Recorder(stepper.ir, cfg, live=live_for(visualize))
+        recorder = open_recorder(stepper.ir, cfg, live=live_for(visualize))
     except BaseException:
         if not was_open:
             close_stepper(pipe)
@@ -60,7 +61,8 @@ class RecordingRun(BackgroundRun):
     until they are).
     """
 
-    def __init__(self, handle: Any, recorder: Recorder, wall_limit: float | None) -> None:
+    def __init__(self, handle: Any, recorder: Recorder | OffloadRecorder,
+                 wall_limit: float | None) -> None:
         self._handle = handle
         self.recorder = recorder
         self._error: BaseException | None = None
@@ -125,7 +127,7 @@ def record_run(pipe: Pipeline, *, record: Any = None, duration: float | None = N
     if cfg is None and live is None:
         return execute_ir(ir, "in-process", duration=duration, blocking=blocking,
                           live=live_flows(pipe), realtime=realtime, **options)
-    recorder = Recorder(ir, cfg, live=live)
+    recorder = open_recorder(ir, cfg, live=live)
     try:
         handle = execute_ir(ir, "in-process", duration=duration, blocking=False,
                             live=live_flows(pipe), realtime=realtime,

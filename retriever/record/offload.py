@@ -1,0 +1,466 @@
+"""Recording from a writer process, so that recording costs the stepping thread little.
+
+The stepping thread encodes each observed step once, in C (msgspec: the step time, the
+flows that ran, their messages and input objects; arrays as raw buffers), and appends
+the bytes to a buffer that is handed to a forked writer process every few milliseconds
+through a pipe. The writer decodes the steps, rebuilds the values with the flows'
+declared port types, and feeds them to the ordinary :class:`~.recorder.Recorder`, which
+writes the ``.rrd``/``.mcap`` files there, on another core.
+
+Encoding at once means a flow may mutate a published array afterwards without changing
+the recording. A full pipe blocks the stepping thread (nothing is dropped); a writer
+that fails or dies is reported as a :class:`~.errors.RecordingError` on the next step
+or on close. If the recording process is killed, the writer finishes the files with
+everything it received; the writer ignores Ctrl-C and waits for the end of the stream.
+
+A frame is ``u32 length``, then the number of steps (u32), where each ends (u32
+each) and the steps' msgpack encodings back to back; length 0 ends the stream. The
+writer reports on a second pipe with JSON lines: ``["ready"]``, ``["done", values]`` or
+``["error", problem, code, hint, path]``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import gc
+import os
+import select
+import signal
+import time
+import traceback
+from array import array
+from types import SimpleNamespace
+from typing import Any
+
+import msgspec
+
+from retriever.contract import wire
+from retriever.contract.errors import RetrieverError
+from retriever.ir.model import IR
+from retriever.rt.stepper import StepResult
+
+from .config import RecordConfig
+from .errors import RecordingError
+from .layout import PortValues, flatten_input, port_types, topic
+from .recorder import Recorder, Sink
+
+#: Hand the buffer to the writer at least this often (seconds) ...
+SEND_INTERVAL = 0.02
+#: ... or once it holds this many bytes (a frame of video is sent at once).
+SEND_BYTES = 256 * 1024
+#: Pipe capacity asked for (Linux caps it at /proc/sys/fs/pipe-max-size, 1 MiB by default).
+PIPE_BYTES = 1024 * 1024
+EXT_PORTS = 7  # an input already flattened to {port: value} (composite inputs)
+_WRITE_HINT = ("ports must carry plain data, numpy arrays or dataclasses to be recorded")
+
+
+def offload_available() -> bool:
+    """Whether this platform can fork a writer process."""
+    return hasattr(os, "fork") and hasattr(os, "pipe")
+
+
+def open_recorder(ir: IR, config: RecordConfig | None, *,
+                  live: Sink | None = None) -> Recorder | OffloadRecorder:
+    """The recorder for ``config``: a writer process unless the config asks for
+    ``writer="inline"`` or ``flush_every_step`` (each step on disk before the next)."""
+    if (config is not None and config.writer == "process" and not config.flush_every_step
+            and offload_available()):
+        return OffloadRecorder(ir, config, live=live)
+    return Recorder(ir, config, live=live)
+
+
+class OffloadRecorder:
+    """A stepper observer that ships each step to a writer process (see the module doc).
+
+    Same surface as :class:`~.recorder.Recorder`: call it with each
+    :class:`~retriever.rt.stepper.StepResult`, then :meth:`close`; ``steps``,
+    ``values`` (known once closed) and ``paths``.
+    """
+
+    def __init__(self, ir: IR, config: RecordConfig, *, live: Sink | None = None) -> None:
+        self.config = config
+        self.values = 0
+        self._inputs = config.inputs
+        self._nodes = {n.id: n for n in ir.nodes}
+        self._enc = msgspec.msgpack.Encoder(enc_hook=wire.enc_hook)
+        self._encode = self._enc.encode
+        self._encode_into = self._enc.encode_into
+        self._buf = bytearray()  # encoded steps not yet sent, back to back ...
+        self._ends = array("I")  # ... and where each ends in it
+        self._sent = 0
+        self._last_send = time.monotonic()
+        self._closed = False
+        self._live = Recorder(ir, config, live=live, write_files=False) if live else None
+        self._pid, self._wfd, self._status = _start_writer(ir, config)
+        self._status_buf = b""
+        try:
+            self._expect_ready()
+        except BaseException:
+            self._abandon()
+            raise
+
+    @property
+    def paths(self) -> list[Any]:
+        """The files being written."""
+        return self.config.paths
+
+    # ------------------------------------------------------------------ stepping
+    @property
+    def steps(self) -> int:
+        """Steps observed so far."""
+        return self._sent + len(self._ends)
+
+    def __call__(self, result: StepResult) -> None:
+        buf = self._buf
+        ends = self._ends
+        try:
+            self._encode_into((result.now, result.executed, result.messages,
+                               result.inputs if self._inputs else None), buf, -1)
+        except TypeError:
+            del buf[ends[-1] if ends else 0:]
+            buf += self._encode_slowly(result)
+        ends.append(len(buf))
+        if self._live is not None:
+            self._live(result)
+        if len(buf) >= SEND_BYTES or time.monotonic() - self._last_send >= SEND_INTERVAL:
+            self._send()
+
+    def _encode_slowly(self, result: StepResult) -> bytes:
+        """A step the one-call encoding refused: composite or non-dataclass inputs are
+        flattened to ports first; a value that still cannot be encoded is named."""
+        inputs: dict[str, Any] | None = None
+        if self._inputs:
+            inputs = {}
+            for name, inp in result.inputs.items():
+                flat = flatten_input(self._nodes[name], inp) if name in self._nodes else {}
+                inputs[name] = msgspec.msgpack.Ext(EXT_PORTS, self._encode_part(
+                    flat, name, "in"))
+        for name, msg in result.messages.items():
+            self._encode_part(msg, name, "out")
+        return self._encode((result.now, result.executed, result.messages, inputs))
+
+    def _encode_part(self, ports: dict[str, Any], flow: str, side: str) -> bytes:
+        for port, value in ports.items():
+            try:
+                self._enc.encode(value)
+            except TypeError as exc:
+                raise RecordingError(self.config.paths[0],
+                                     f"cannot record {topic(flow, side, port)}: {exc}",
+                                     code="RET809", hint=_WRITE_HINT) from exc
+        return self._enc.encode(ports)
+
+    # ------------------------------------------------------------------ the pipe
+    def _send(self, *, end: bool = False) -> None:
+        """Hand the encoded steps to the writer as one frame: their count, where each
+        ends (u32 each) and the encoded steps back to back."""
+        if self._closed:
+            raise RecordingError(self.config.paths[0], "the recording was already closed",
+                                 code="RET809")
+        self._last_send = time.monotonic()
+        self._check_status()
+        frames: list[bytes | bytearray] = []
+        if self._ends:
+            ends = self._ends.tobytes()
+            frames += [(4 + len(ends) + len(self._buf)).to_bytes(4, "little"),
+                       len(self._ends).to_bytes(4, "little"), ends, self._buf]
+        if end:
+            frames.append(b"\0\0\0\0")
+        self._sent += len(self._ends)
+        self._buf = bytearray()
+        self._ends = array("I")
+        data = memoryview(b"".join(frames))
+        try:
+            while data:
+                n = os.write(self._wfd, data)
+                data = data[n:]
+        except OSError as exc:
+            self._raise_writer_gone(exc)
+
+    def _check_status(self) -> None:
+        """Raise the writer's error if it reported one (non-blocking)."""
+        r, _, _ = select.select([self._status], [], [], 0)
+        if r:
+            self._read_status(block=False)
+
+    def _read_status(self, *, block: bool) -> list[Any] | None:
+        while True:
+            nl = self._status_buf.find(b"\n")
+            if nl >= 0:
+                line, self._status_buf = self._status_buf[:nl], self._status_buf[nl + 1:]
+                msg: list[Any] = msgspec.json.decode(line)
+                if msg[0] == "error":
+                    self._reap(wait=True)
+                    raise RecordingError(msg[4] or self.config.paths[0], msg[1],
+                                         code=msg[2] or "RET809", hint=msg[3])
+                return msg
+            if not block and not select.select([self._status], [], [], 0)[0]:
+                return None
+            chunk = self._read_some()
+            if not chunk:
+                self._raise_writer_gone(None)
+            self._status_buf += chunk
+
+    def _read_some(self) -> bytes:
+        """Read the status pipe, noticing a writer that died while we wait."""
+        while True:
+            r, _, _ = select.select([self._status], [], [], 0.2)
+            if r:
+                return os.read(self._status, 65536)
+            if self._reap(wait=False):
+                # it exited: whatever it wrote before is still readable
+                r, _, _ = select.select([self._status], [], [], 0)
+                return os.read(self._status, 65536) if r else b""
+
+    def _expect_ready(self) -> None:
+        msg = self._read_status(block=True)
+        if not msg or msg[0] != "ready":
+            self._raise_writer_gone(None)
+
+    def _raise_writer_gone(self, exc: OSError | None) -> None:
+        code = self._reap(wait=True)
+        how = (f"was killed by signal {-code}" if code is not None and code < 0
+               else f"exited with status {code}")
+        self._closed = True
+        raise RecordingError(
+            self.config.paths[0],
+            f"the recording writer process (pid {self._pid}) {how}; the files hold what "
+            "it wrote before", code="RET809",
+            hint="see the process's output above for its error") from exc
+
+    def _reap(self, *, wait: bool) -> int | None:
+        """The writer's exit code once it exited (negative: killed by that signal)."""
+        if self._pid == 0:
+            return self._exit
+        try:
+            pid, status = os.waitpid(self._pid, 0 if wait else os.WNOHANG)
+        except ChildProcessError:
+            pid, status = self._pid, 0
+        if pid == 0:
+            return None
+        self._exit: int | None = os.waitstatus_to_exitcode(status)
+        self._pid = 0
+        return self._exit
+
+    def _abandon(self) -> None:
+        self._closed = True
+        with contextlib.suppress(OSError):
+            os.close(self._wfd)
+        if self._pid:
+            with contextlib.suppress(OSError):
+                os.kill(self._pid, signal.SIGKILL)
+            self._reap(wait=True)
+        with contextlib.suppress(OSError):
+            os.close(self._status)
+
+    # ------------------------------------------------------------------ the end
+    def close(self) -> None:
+        """Send what is buffered, let the writer finish the files and wait for it."""
+        if self._closed:
+            return
+        try:
+            if self._live is not None:
+                self._live.close()
+        finally:
+            try:
+                self._send(end=True)
+                self._closed = True
+                msg = self._read_status(block=True)
+                if msg and msg[0] == "done":
+                    self.values = int(msg[1])
+                self._reap(wait=True)
+            finally:
+                self._closed = True
+                with contextlib.suppress(OSError):
+                    os.close(self._wfd)
+                with contextlib.suppress(OSError):
+                    os.close(self._status)
+
+    def __del__(self) -> None:
+        # A recorder dropped without close() must not leave its writer waiting forever;
+        # closing the pipe lets the writer finish the files with what it has.
+        if not getattr(self, "_closed", True):
+            with contextlib.suppress(OSError):
+                os.close(self._wfd)
+
+
+# ---------------------------------------------------------------------- writer side
+
+def _start_writer(ir: IR, config: RecordConfig) -> tuple[int, int, int]:
+    """Fork the writer; returns (pid, data write fd, status read fd)."""
+    data_r, data_w = os.pipe()
+    status_r, status_w = os.pipe()
+    with contextlib.suppress(OSError, AttributeError):
+        fcntl.fcntl(data_w, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+    parent = os.getpid()
+    pid = os.fork()
+    if pid == 0:  # the writer: never returns
+        code = 1
+        try:
+            os.close(data_w)
+            os.close(status_r)
+            code = _writer_main(ir, config, data_r, status_w, parent)
+        finally:
+            os._exit(code)
+    os.close(data_r)
+    os.close(status_w)
+    return pid, data_w, status_r
+
+
+def _report(fd: int, *msg: Any) -> None:
+    data = msgspec.json.encode(list(msg)) + b"\n"
+    while data:
+        data = data[os.write(fd, data):]
+
+
+def _error_fields(exc: BaseException) -> list[Any]:
+    if isinstance(exc, RecordingError):
+        return [exc.problem, exc.code, exc.hint, str(exc.path) if exc.path else None]
+    if isinstance(exc, RetrieverError):
+        return [str(exc), exc.code, exc.hint, None]
+    text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    return [f"the recording writer failed: {text}", "RET809", "", None]
+
+
+def _writer_main(ir: IR, config: RecordConfig, rfd: int, status: int, parent: int) -> int:
+    """Write the files from the steps read on ``rfd`` (runs in the forked writer)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the parent ends the stream
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # The writer keeps few objects alive: what it inherited is frozen, and collections
+    # run rarely (decoding a batch allocates thousands of short-lived containers).
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+    try:
+        recorder = Recorder(ir, dataclasses.replace(config, writer="inline"))
+    except BaseException as exc:
+        _report(status, "error", *_error_fields(exc))
+        return 1
+    _report(status, "ready")
+    rebuild = _Rebuild(ir)
+    try:
+        for batch in _frames(rfd, parent):
+            for now, executed, messages, inputs in batch:
+                if _plain(messages, inputs):
+                    recorder.add_scalars(now, executed, messages, inputs)
+                else:
+                    recorder(rebuild.step(now, executed, messages, inputs))
+        recorder.close()
+    except BaseException as exc:
+        with contextlib.suppress(BaseException):
+            recorder.close()
+        _report(status, "error", *_error_fields(exc))
+        return 1
+    _report(status, "done", recorder.values)
+    return 0
+
+
+def _frames(rfd: int, parent: int) -> Any:
+    """Decoded batches of steps from the pipe until the end frame, EOF, or the parent's
+    death."""
+    decode = msgspec.msgpack.Decoder(ext_hook=_ext_hook).decode
+    buf = bytearray()
+    while True:
+        r, _, _ = select.select([rfd], [], [], 1.0)
+        if not r:
+            if os.getppid() != parent:  # parent gone and someone else holds the pipe
+                return
+            continue
+        chunk = os.read(rfd, PIPE_BYTES)
+        if not chunk:
+            return
+        buf += chunk
+        pos = 0
+        while len(buf) - pos >= 4:
+            n = int.from_bytes(buf[pos:pos + 4], "little")
+            if n == 0:
+                return
+            if len(buf) - pos - 4 < n:
+                break
+            yield _steps(bytes(buf[pos + 4:pos + 4 + n]), decode)
+            pos += 4 + n
+        del buf[:pos]
+
+
+_SCALARS = frozenset((int, float, bool, str, type(None)))
+
+
+def _plain(messages: dict[str, dict[str, Any]], inputs: dict[str, Any] | None) -> bool:
+    """Whether a decoded step holds only scalars (it then needs no rebuilding)."""
+    scalars = _SCALARS
+    for msg in messages.values():
+        if not scalars.issuperset(map(type, msg.values())):
+            return False
+    if inputs:
+        for fields in inputs.values():
+            if fields is not None and (type(fields) is not dict or not scalars.issuperset(
+                    map(type, fields.values()))):
+                return False
+    return True
+
+
+def _steps(frame: bytes, decode: Any) -> list[Any]:
+    """The decoded steps of one frame (a copy of the pipe's bytes: arrays view it)."""
+    count = int.from_bytes(frame[:4], "little")
+    ends = array("I")
+    ends.frombytes(frame[4:4 + 4 * count])
+    data = memoryview(frame)[4 + 4 * count:]
+    start = 0
+    steps = []
+    for end in ends:
+        steps.append(decode(data[start:end]))
+        start = end
+    return steps
+
+
+def _ext_hook(code: int, data: memoryview) -> Any:
+    if code == EXT_PORTS:
+        return PortValues(msgspec.msgpack.decode(data, ext_hook=wire.ext_hook))
+    return wire.ext_hook(code, data)
+
+
+class _Rebuild:
+    """Turns decoded steps back into :class:`StepResult` with the declared types."""
+
+    def __init__(self, ir: IR) -> None:
+        self.out: dict[str, dict[str, Any]] = {}
+        self.fields: dict[str, dict[str, Any]] = {}
+        self.ports: dict[str, dict[str, Any]] = {}
+        for node in ir.nodes:
+            self.out[node.id] = _structured(port_types(node, "out"))
+            ins = port_types(node, "in")
+            self.ports[node.id] = _structured(ins)
+            # a single-envelope input arrives as its fields (composites come flattened)
+            single = len(node.inputs.elements) == 1
+            self.fields[node.id] = _structured(
+                {p.field: ins[p.name] for p in node.input_ports} if single else {})
+
+    def step(self, now: float, executed: list[str], messages: dict[str, dict[str, Any]],
+             inputs: dict[str, Any] | None) -> StepResult:
+        for name, msg in messages.items():
+            _convert(msg, self.out.get(name))
+        rebuilt: dict[str, Any] = {}
+        for name, inp in (inputs or {}).items():
+            if isinstance(inp, PortValues):
+                _convert(inp, self.ports.get(name))
+                rebuilt[name] = inp
+            elif isinstance(inp, dict):
+                _convert(inp, self.fields.get(name))
+                rebuilt[name] = SimpleNamespace(**inp)
+            else:
+                rebuilt[name] = inp
+        return StepResult(now=now, executed=executed, inputs=rebuilt, messages=messages)
+
+
+def _structured(types: dict[str, Any]) -> dict[str, Any]:
+    return {k: t for k, t in types.items() if wire.needs_convert(t)}
+
+
+def _convert(values: dict[str, Any], types: dict[str, Any] | None) -> None:
+    if types:
+        for key, tp in types.items():
+            if values.get(key) is not None:
+                values[key] = wire.convert(values[key], tp)
+
+
+__all__ = ["OffloadRecorder", "offload_available", "open_recorder"]

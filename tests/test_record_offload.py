@@ -1,0 +1,260 @@
+"""Recording through the writer process: same files as inline, safe with mutated
+arrays, typed errors when the writer fails, files finished when the recorder dies."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import retriever  # noqa: F401  (installs the runtime and the recorder)
+from retriever.flow import Flow, Latest, Pipeline, Rate, io
+from retriever.record import (
+    OffloadRecorder,
+    RecordConfig,
+    RecordingError,
+    open_recorder,
+    open_recording,
+)
+from retriever.record.recorder import Recorder
+from retriever.rt.facade import stepper_for
+
+from .test_record_support import emit_pipeline, same
+
+
+@io
+class Pose:
+    """A planar pose."""
+
+    x: float
+    y: float
+
+
+@io
+class Velocity:
+    """A planar velocity (also has an ``x``)."""
+
+    x: float
+    vy: float
+
+
+@io
+class Image:
+    """A frame written into one reused buffer."""
+
+    pixels: np.ndarray
+    n: int
+
+
+class PoseSource(Flow[None, Pose]):
+    def reset(self) -> None:
+        self.k = 0
+
+    def step(self, _: None) -> Pose:
+        self.k += 1
+        return Pose(x=float(self.k), y=-float(self.k))
+
+
+class VelSource(Flow[None, Velocity]):
+    def step(self, _: None) -> Velocity:
+        return Velocity(x=0.5, vy=-0.5)
+
+
+class Fuse(Flow[tuple[Pose, Velocity], Pose]):
+    def step(self, inp: tuple[Pose, Velocity]) -> Pose:
+        return Pose(x=inp.Pose.x + inp.Velocity.x, y=inp.vy)  # type: ignore[attr-defined]
+
+
+class Reuse(Flow[None, Image]):
+    """Publishes the same array object every step, overwritten in place."""
+
+    def reset(self) -> None:
+        self.buf = np.zeros((8, 8), dtype=np.uint16)
+        self.k = 0
+
+    def step(self, _: None) -> Image:
+        self.k += 1
+        self.buf[:] = self.k
+        return Image(pixels=self.buf, n=self.k)
+
+
+class Bad(Flow[None, Image]):
+    def step(self, _: None) -> Image:
+        return Image(pixels=object(), n=1)  # type: ignore[arg-type]
+
+
+def composite_pipeline() -> Pipeline:
+    pipe = Pipeline("offload")
+    fuse = Fuse() @ Rate(hz=10)
+    pipe.connect(PoseSource() @ Rate(hz=10), fuse, sync=Latest(),
+                 map={"x": "Pose.x", "y": "Pose.y"})
+    pipe.connect(VelSource() @ Rate(hz=10), fuse, sync=Latest(),
+                 map={"x": "Velocity.x", "vy": "vy"})
+    pipe.add((Reuse() @ Rate(hz=10)).named("reuse"))
+    return pipe
+
+
+def contents(path: Path) -> dict[tuple[str, str], list[tuple[int, float, dict[str, Any]]]]:
+    rec = open_recording(path)
+    assert not rec.truncated
+    return {(f, side): rec.messages(f, side) for f in rec.flows for side in ("out", "in")}
+
+
+def assert_same_recordings(a: Path, b: Path) -> None:
+    ca, cb = contents(a), contents(b)
+    assert ca.keys() == cb.keys()
+    for key in ca:
+        assert len(ca[key]) == len(cb[key]), key
+        for (s1, t1, m1), (s2, t2, m2) in zip(ca[key], cb[key], strict=True):
+            assert (s1, t1) == (s2, t2)
+            assert m1.keys() == m2.keys(), key
+            assert all(same(m1[p], m2[p]) for p in m1), (key, s1)
+
+
+@pytest.mark.parametrize("fmt", ["rrd", "mcap"])
+def test_writer_process_writes_what_inline_writes(tmp_path: Path, fmt: str) -> None:
+    paths = {}
+    for writer in ("process", "inline"):
+        path = tmp_path / f"{writer}.{fmt}"
+        result = composite_pipeline().record(RecordConfig(path=path, writer=writer),
+                                             steps=6, dt=0.1)
+        assert result.steps == 6 and result.values > 0
+        paths[writer] = (path, result.values)
+    assert paths["process"][1] == paths["inline"][1]  # same number of values written
+    assert_same_recordings(paths["process"][0], paths["inline"][0])
+    fuse_in = contents(paths["process"][0])[("fuse", "in")]
+    assert [m["Pose.x"] for _, _, m in fuse_in] == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+
+
+def test_every_payload_kind_through_the_writer(tmp_path: Path) -> None:
+    pipe, _, _ = emit_pipeline()
+    pipe.record(RecordConfig(path=tmp_path / "p.mcap", mirrors=(tmp_path / "p.rrd",)),
+                steps=3, dt=0.1)
+    pipe, _, _ = emit_pipeline()
+    pipe.record(RecordConfig(path=tmp_path / "i.mcap", mirrors=(tmp_path / "i.rrd",),
+                             writer="inline"), steps=3, dt=0.1)
+    assert_same_recordings(tmp_path / "p.mcap", tmp_path / "i.mcap")
+    assert_same_recordings(tmp_path / "p.rrd", tmp_path / "i.rrd")
+
+
+def test_arrays_changed_after_publishing_keep_their_recorded_value(tmp_path: Path) -> None:
+    path = tmp_path / "reuse.mcap"
+    composite_pipeline().record(path, steps=5, dt=0.1)
+    msgs = open_recording(path).messages("reuse", "out")
+    assert [int(m["pixels"][0, 0]) for _, _, m in msgs] == [1, 2, 3, 4, 5]
+    assert all(m["pixels"].dtype == np.uint16 for _, _, m in msgs)
+
+
+def test_the_default_recorder_is_the_writer_process(tmp_path: Path) -> None:
+    ir = stepper_for(composite_pipeline()).ir
+    rec = open_recorder(ir, RecordConfig(path=tmp_path / "a.rrd"))
+    try:
+        assert isinstance(rec, OffloadRecorder)
+    finally:
+        rec.close()
+    # each step on disk before the next: written on the stepping thread
+    inline = open_recorder(ir, RecordConfig(path=tmp_path / "b.rrd", flush_every_step=True))
+    assert isinstance(inline, Recorder)
+    inline.close()
+
+
+def test_a_value_that_cannot_be_recorded_is_named(tmp_path: Path) -> None:
+    pipe = Pipeline("bad")
+    pipe.add((Bad() @ Rate(hz=10)).named("bad"))
+    with pytest.raises(RecordingError) as err:
+        pipe.record(tmp_path / "bad.mcap", steps=2, dt=0.1)
+    assert err.value.code == "RET809"
+    assert "flows/bad/out/pixels" in str(err.value)
+
+
+def test_a_file_that_cannot_be_opened_fails_at_once(tmp_path: Path) -> None:
+    ir = stepper_for(composite_pipeline()).ir
+    with pytest.raises(RecordingError) as err:
+        OffloadRecorder(ir, RecordConfig(path=tmp_path / "missing" / "dir" / "x.mcap"))
+    assert "x.mcap" in str(err.value)
+
+
+def test_a_killed_writer_is_reported_and_its_files_still_read(tmp_path: Path) -> None:
+    pipe = composite_pipeline()
+    stepper = stepper_for(pipe)
+    path = tmp_path / "killed.mcap"
+    rec = OffloadRecorder(stepper.ir, RecordConfig(path=path, flush_interval=0.0))
+    stepper.observers.append(rec)
+    try:
+        for _ in range(3):
+            stepper.step(dt=0.1)
+        rec._send()
+        time.sleep(0.3)  # the writer writes and flushes them
+        os.kill(rec._pid, signal.SIGKILL)
+        time.sleep(0.1)
+        with pytest.raises(RecordingError) as err:
+            for _ in range(400):  # the next hand-over notices
+                stepper.step(dt=0.1)
+                time.sleep(0.001)
+        assert "was killed by signal 9" in str(err.value)
+        assert err.value.code == "RET809"
+    finally:
+        stepper.observers.remove(rec)
+        pipe.close_stepper()
+    with pytest.warns(Warning):
+        rec_file = open_recording(path)
+    assert len(rec_file.messages("reuse", "out")) >= 3
+
+
+SCRIPT = textwrap.dedent("""
+    import sys, time
+    from tests.test_record_offload import composite_pipeline
+    from retriever.record import OffloadRecorder, RecordConfig
+    from retriever.rt.facade import stepper_for
+    pipe = composite_pipeline()
+    stepper = stepper_for(pipe)
+    rec = OffloadRecorder(stepper.ir, RecordConfig(path=sys.argv[1]))
+    stepper.observers.append(rec)
+    for k in range(20):
+        stepper.step(dt=0.1)
+        time.sleep(0.03)  # longer than the hand-over interval: every step is sent
+    print("stepped", flush=True)
+    time.sleep(60)
+""")
+
+
+def test_a_killed_recorder_leaves_finished_files(tmp_path: Path) -> None:
+    path = tmp_path / "orphan.rrd"
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, str(path)], cwd=root,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "stepped"
+        time.sleep(0.1)
+    finally:
+        proc.kill()
+        proc.wait()
+    deadline = time.monotonic() + 20
+    while True:  # the orphaned writer sees the end of the pipe and finishes the file
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # still being finished
+                rec = open_recording(path)
+            if not rec.truncated and len(rec.messages("reuse", "out")) >= 19:
+                break
+        except Exception:
+            pass
+        assert time.monotonic() < deadline, "the writer did not finish the file"
+        time.sleep(0.2)
+    assert [int(m["pixels"][0, 0]) for _, _, m in rec.messages("reuse", "out")][:19] == \
+        list(range(1, 20))
+
+
+def test_writer_config_is_checked() -> None:
+    from retriever.contract.errors import ConfigError
+    with pytest.raises(ConfigError, match="writer"):
+        RecordConfig(path="x.rrd", writer="thread")
