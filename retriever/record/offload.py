@@ -25,9 +25,12 @@ import contextlib
 import dataclasses
 import fcntl
 import gc
+import io
 import os
+import queue
 import select
 import signal
+import threading
 import time
 import traceback
 from array import array
@@ -52,6 +55,8 @@ SEND_INTERVAL = 0.02
 SEND_BYTES = 256 * 1024
 #: Pipe capacity asked for (Linux caps it at /proc/sys/fs/pipe-max-size, 1 MiB by default).
 PIPE_BYTES = 1024 * 1024
+#: Frames the writer takes off the pipe ahead of the one it is writing.
+QUEUED_FRAMES = 8
 EXT_PORTS = 7  # an input already flattened to {port: value} (composite inputs)
 _WRITE_HINT = ("ports must carry plain data, numpy arrays or dataclasses to be recorded")
 
@@ -356,30 +361,52 @@ def _writer_main(ir: IR, config: RecordConfig, rfd: int, status: int, parent: in
 
 
 def _frames(rfd: int, parent: int) -> Any:
-    """Decoded batches of steps from the pipe until the end frame, EOF, or the parent's
-    death."""
+    """Decoded batches of steps until the end frame, EOF, or the parent's death.
+
+    A reader thread takes frames off the pipe while this thread writes files, so the
+    recording process can hand over the next frame of video meanwhile; at most
+    ``QUEUED_FRAMES`` wait (then the pipe fills and the recording process waits)."""
     decode = msgspec.msgpack.Decoder(ext_hook=_ext_hook).decode
-    buf = bytearray()
-    while True:
-        r, _, _ = select.select([rfd], [], [], 1.0)
-        if not r:
-            if os.getppid() != parent:  # parent gone and someone else holds the pipe
-                return
-            continue
-        chunk = os.read(rfd, PIPE_BYTES)
-        if not chunk:
-            return
-        buf += chunk
-        pos = 0
-        while len(buf) - pos >= 4:
-            n = int.from_bytes(buf[pos:pos + 4], "little")
+    frames: queue.Queue[bytearray | None] = queue.Queue(QUEUED_FRAMES)
+    reader = threading.Thread(target=_read_frames, args=(rfd, parent, frames), daemon=True,
+                              name="retriever-record-reader")
+    reader.start()
+    while (frame := frames.get()) is not None:
+        yield _steps(frame, decode)
+
+
+def _read_frames(rfd: int, parent: int, out: queue.Queue[bytearray | None]) -> None:
+    pipe = io.FileIO(rfd, "rb", closefd=False)
+    try:
+        while True:
+            r, _, _ = select.select([rfd], [], [], 1.0)
+            if not r:
+                if os.getppid() != parent:  # parent gone, someone else holds the pipe
+                    return
+                continue
+            head = _read_exactly(pipe, 4)
+            n = int.from_bytes(head, "little") if head is not None else 0
             if n == 0:
                 return
-            if len(buf) - pos - 4 < n:
-                break
-            yield _steps(bytes(buf[pos + 4:pos + 4 + n]), decode)
-            pos += 4 + n
-        del buf[:pos]
+            frame = _read_exactly(pipe, n)
+            if frame is None:  # cut off mid-frame: the parent died while writing
+                return
+            out.put(frame)
+    finally:
+        out.put(None)
+
+
+def _read_exactly(pipe: io.FileIO, n: int) -> bytearray | None:
+    """``n`` bytes read straight into a fresh buffer (None at EOF)."""
+    buf = bytearray(n)
+    view = memoryview(buf)
+    got = 0
+    while got < n:
+        k = pipe.readinto(view[got:])
+        if not k:
+            return None
+        got += k
+    return buf
 
 
 _SCALARS = frozenset((int, float, bool, str, type(None)))
@@ -399,8 +426,8 @@ def _plain(messages: dict[str, dict[str, Any]], inputs: dict[str, Any] | None) -
     return True
 
 
-def _steps(frame: bytes, decode: Any) -> list[Any]:
-    """The decoded steps of one frame (a copy of the pipe's bytes: arrays view it)."""
+def _steps(frame: bytearray, decode: Any) -> list[Any]:
+    """The decoded steps of one frame (its arrays view the frame's buffer)."""
     count = int.from_bytes(frame[:4], "little")
     ends = array("I")
     ends.frombytes(frame[4:4 + 4 * count])
