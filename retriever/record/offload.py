@@ -47,7 +47,7 @@ from retriever.rt.stepper import StepResult
 from .config import RecordConfig
 from .errors import RecordingError
 from .layout import PortValues, flatten_input, port_types, topic
-from .recorder import Recorder, Sink
+from .recorder import SCALAR_TYPES, Recorder, Sink
 
 #: Hand the buffer to the writer at least this often (seconds) ...
 SEND_INTERVAL = 0.02
@@ -409,12 +409,9 @@ def _read_exactly(pipe: io.FileIO, n: int) -> bytearray | None:
     return buf
 
 
-_SCALARS = frozenset((int, float, bool, str, type(None)))
-
-
 def _plain(messages: dict[str, dict[str, Any]], inputs: dict[str, Any] | None) -> bool:
     """Whether a decoded step holds only scalars (it then needs no rebuilding)."""
-    scalars = _SCALARS
+    scalars = SCALAR_TYPES
     for msg in messages.values():
         if not scalars.issuperset(map(type, msg.values())):
             return False

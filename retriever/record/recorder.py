@@ -27,7 +27,7 @@ from .mcap_io import McapWriter
 from .rrd import RrdWriter
 
 #: Values that cannot change after they were published: safe to encode later.
-_SCALARS = frozenset((int, float, bool, str, type(None)))
+SCALAR_TYPES = frozenset((int, float, bool, str, type(None)))
 #: At most this many remembered steps before they are handed to the writers (small
 #: batches die young, which keeps the cyclic GC cheap; measured 128 best of 16..512).
 _MAX_DEFERRED_STEPS = 128
@@ -176,7 +176,7 @@ class Recorder:
 
     def _snapshot(self, result: StepResult) -> dict[str, dict[str, Any]] | None:
         """The input fields of a step of scalars (None when a value is mutable)."""
-        scalars = _SCALARS
+        scalars = SCALAR_TYPES
         for msg in result.messages.values():
             if not scalars.issuperset(map(type, msg.values())):
                 return None
