@@ -6,13 +6,15 @@ the same run on this machine.
 
 Sections:
   latency     small message, 500 Hz Rate source -> Trigger sink: p50/p99 latency and
-              loss; baseline: raw multiprocessing.Pipe one-way at the same rate. A
+              loss, by default and with busy_poll=True (workers never sleep); baseline:
+              raw multiprocessing.Pipe one-way at the same rate. A
               Trigger flow steps once per arrival, so "lost" counts every message the
               source published that no sink step saw (coalesced ones included); the
               edge has qsize=16, so the sink may fall 16 messages behind before the
               oldest waiting ones are dropped.
-  frames      1920x1080x3 and 640x480x3 uint8 at 30 Hz: p50/p99 latency; baseline: raw
-              shared-memory copy in + copy out of the same frame.
+  frames      1920x1080x3 and 640x480x3 uint8 at 30 Hz: p50/p99 latency, by default
+              and with busy_poll=True; baselines: raw shared-memory copy in + copy out
+              of the same frame (back to back and paced at 30 Hz), raw Pipe wake-up.
   throughput  1920x1080x3 as fast as possible (on_full="block"): frames/s delivered;
               baseline: raw copy in + copy out loop in one process.
   rate        Rate(hz=200) period error p99 and drift; baseline: a bare absolute-deadline
@@ -171,27 +173,32 @@ def baseline_pipe(hz: float, n: int) -> list[float]:
 LATENCY_QSIZE = 16
 
 
+def _latency_run(tmp: Path, seconds: float, name: str, **options: Any) -> str:
+    out = tmp / f"{name}.json"
+    with Pipeline("bench-latency") as pipe:
+        src = (StampSource() @ Rate(hz=500)).named("src")
+        sink = (StampSink(str(out)) @ Trigger("n", "stamp")).named("sink")
+        # the sink steps once per arrival; qsize lets it fall LATENCY_QSIZE messages
+        # behind (an OS hiccup) before the oldest waiting ones would be dropped
+        pipe.connect(src, sink, sync=Latest(), edge_config=EdgeConfig(qsize=LATENCY_QSIZE))
+    rep = run_pipe(pipe, seconds, **options)
+    d = read(out)
+    sent = rep.flows["src"].steps
+    lost = sent - len(set(d["seen"]))
+    return (f"p50 {us(pct(d['lat'], 50))}  p99 {us(pct(d['lat'], 99))}  "
+            f"sent {sent} sink steps {len(d['seen'])} lost {lost} "
+            f"(queue drops {rep.flows['sink'].dropped}, source lag events "
+            f"{rep.flows['src'].lag_events})")
+
+
 def section_latency(tmp: Path, seconds: float, repeats: int) -> None:
     print(f"== small message, 500 Hz Rate source -> Trigger sink "
           f"(one step per arrival, qsize={LATENCY_QSIZE})")
     for r in range(repeats):
         base = baseline_pipe(500, int(seconds * 500))
-        out = tmp / f"lat{r}.json"
-        with Pipeline("bench-latency") as pipe:
-            src = (StampSource() @ Rate(hz=500)).named("src")
-            sink = (StampSink(str(out)) @ Trigger("n", "stamp")).named("sink")
-            # the sink steps once per arrival; qsize lets it fall LATENCY_QSIZE messages
-            # behind (an OS hiccup) before the oldest waiting ones would be dropped
-            pipe.connect(src, sink, sync=Latest(), edge_config=EdgeConfig(qsize=LATENCY_QSIZE))
-        rep = run_pipe(pipe, seconds)
-        d = read(out)
-        sent = rep.flows["src"].steps
-        lost = sent - len(set(d["seen"]))
-        print(f"  retriever   p50 {us(pct(d['lat'], 50))}  p99 {us(pct(d['lat'], 99))}  "
-              f"sent {sent} sink steps {len(d['seen'])} lost {lost} "
-              f"(queue drops {rep.flows['sink'].dropped}, source lag events "
-              f"{rep.flows['src'].lag_events})")
-        print(f"  raw Pipe    p50 {us(pct(base, 50))}  p99 {us(pct(base, 99))}  "
+        print(f"  retriever             {_latency_run(tmp, seconds, f'lat{r}')}")
+        print(f"  retriever, busy_poll  {_latency_run(tmp, seconds, f'busy{r}', busy_poll=True)}")
+        print(f"  raw Pipe              p50 {us(pct(base, 50))}  p99 {us(pct(base, 99))}  "
               f"(goal: p50 <= 60 µs, p99 <= 200 µs)")
 
 
@@ -220,27 +227,36 @@ def baseline_copy(shape: tuple[int, ...], n: int, pace: float = 0.0) -> list[flo
     return times
 
 
+def _frames_run(tmp: Path, seconds: float, shape: tuple[int, ...], name: str,
+                **options: Any) -> tuple[list[float], str]:
+    out = tmp / f"{name}.json"
+    with Pipeline("bench-frames") as pipe:
+        cam = (FrameSource(list(shape)) @ Rate(hz=30)).named("cam")
+        sink = (FrameSink(str(out)) @ Trigger("image", "n", "stamp")).named("sink")
+        pipe.connect(cam, sink, sync=Latest())
+    rep = run_pipe(pipe, seconds, **options)
+    lat = read(out)["lat"]
+    return lat, (f"p50 {ms(pct(lat, 50))}  p99 {ms(pct(lat, 99))}  "
+                 f"frames {len(lat)}/{rep.flows['cam'].steps}")
+
+
 def section_frames(tmp: Path, seconds: float, repeats: int) -> None:
     for shape, goal in (((1080, 1920, 3), "2 ms"), ((480, 640, 3), "0.6 ms")):
         print(f"== {shape[1]}x{shape[0]}x3 uint8 frames at 30 Hz -> Trigger sink")
         for r in range(repeats):
-            out = tmp / f"frames{shape[0]}_{r}.json"
-            with Pipeline("bench-frames") as pipe:
-                cam = (FrameSource(list(shape)) @ Rate(hz=30)).named("cam")
-                sink = (FrameSink(str(out)) @ Trigger("image", "n", "stamp")).named("sink")
-                pipe.connect(cam, sink, sync=Latest())
-            rep = run_pipe(pipe, seconds)
-            d = read(out)
-            base = baseline_copy(shape, max(30, len(d["lat"])))
-            paced = baseline_copy(shape, max(30, len(d["lat"])), pace=1 / 30)
-            wake = baseline_pipe(30, max(30, len(d["lat"])))
-            print(f"  retriever         p50 {ms(pct(d['lat'], 50))}  p99 "
-                  f"{ms(pct(d['lat'], 99))}  frames {len(d['lat'])}/{rep.flows['cam'].steps}")
-            print(f"  raw copy in+out   p50 {ms(pct(base, 50))}  p99 {ms(pct(base, 99))}  "
+            lat, line = _frames_run(tmp, seconds, shape, f"frames{shape[0]}_{r}")
+            _, busy = _frames_run(tmp, seconds, shape, f"busy{shape[0]}_{r}", busy_poll=True)
+            n = max(30, len(lat))
+            base = baseline_copy(shape, n)
+            paced = baseline_copy(shape, n, pace=1 / 30)
+            wake = baseline_pipe(30, n)
+            print(f"  retriever            {line}")
+            print(f"  retriever, busy_poll {busy}")
+            print(f"  raw copy in+out      p50 {ms(pct(base, 50))}  p99 {ms(pct(base, 99))}  "
                   f"(goal: p50 <= {goal})")
-            print(f"  raw copy, paced   p50 {ms(pct(paced, 50))}  p99 {ms(pct(paced, 99))}  "
+            print(f"  raw copy, paced      p50 {ms(pct(paced, 50))}  p99 {ms(pct(paced, 99))}  "
                   f"(same copy after 33 ms idle, as at 30 Hz)")
-            print(f"  raw Pipe at 30 Hz p50 {ms(pct(wake, 50))}  p99 {ms(pct(wake, 99))}  "
+            print(f"  raw Pipe at 30 Hz    p50 {ms(pct(wake, 50))}  p99 {ms(pct(wake, 99))}  "
                   f"(wake-up cost of one IPC hop, no payload)")
 
 

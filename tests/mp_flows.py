@@ -202,6 +202,14 @@ class NumLog(_Log, Flow[Num, None]):
             time.sleep(self.delay)
 
 
+class CpuNumLog(NumLog):
+    """A NumLog that also logs its process's CPU time when finalized."""
+
+    def finalize(self) -> None:
+        self.write(cpu=time.process_time(), me=os.getpid())
+        super().finalize()
+
+
 class TickLog(_Log, Flow[None, None]):
     """A Tick/Rate sink without inputs: logs its pid and the time of each step."""
 

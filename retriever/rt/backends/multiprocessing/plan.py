@@ -15,6 +15,7 @@ from retriever.ir.model import ExecutionGraph, PartitionIR
 
 PortPairs = list[tuple[str, str]]
 RESTART_POLICIES = ("never", "on-failure", "always")
+MAX_SPIN = 0.01
 
 
 @dataclass
@@ -53,6 +54,36 @@ class RestartPolicy:
         if self.policy == "always":
             return True
         return self.policy == "on-failure" and failed
+
+
+@dataclass(frozen=True)
+class WaitOptions:
+    """How a worker waits between steps.
+
+    ``spin``: seconds before each Rate/Tick deadline during which the worker
+    busy-waits instead of sleeping; it absorbs the kernel's wake-up latency at a
+    bounded CPU cost (at most a tenth of each period). ``busy_poll``: never sleep;
+    poll the channels without blocking (lowest arrival latency, one busy core per
+    worker).
+    """
+
+    spin: float = 0.0002
+    busy_poll: bool = False
+
+    @classmethod
+    def from_options(cls, spin: Any, busy_poll: Any) -> WaitOptions:
+        """Validate the run options ``spin`` and ``busy_poll``."""
+        try:
+            seconds = float(spin)
+        except (TypeError, ValueError):
+            seconds = -1.0
+        if not 0.0 <= seconds <= MAX_SPIN:
+            raise ConfigError(f"spin={spin!r} is not a number of seconds between 0 and "
+                              f"{MAX_SPIN}",
+                              hint="use e.g. spin=0.0002 (200 µs), or 0 never to busy-wait")
+        if not isinstance(busy_poll, bool):
+            raise ConfigError(f"busy_poll={busy_poll!r} is not True or False")
+        return cls(seconds, busy_poll)
 
 
 @dataclass

@@ -26,12 +26,12 @@ from retriever.ir.model import ExecutionGraph
 
 from ...report import FlowStats, RunReport
 from ...transport import ControlLink, channel_pair, control_pair
-from .plan import Plan, make_plan
+from .plan import Plan, WaitOptions, make_plan
 from .proc import fork_worker, track, untrack
 from .worker import worker_main
 
 log = logging.getLogger("retriever.mp")
-OPTIONS = ("shm_slots", "stop_timeout")
+OPTIONS = ("shm_slots", "stop_timeout", "spin", "busy_poll")
 _ACTIVE: set[MultiprocessingRun] = set()
 _ACTIVE_LOCK = threading.Lock()
 
@@ -67,6 +67,7 @@ class MultiprocessingRun:
 
     def __init__(self, graph: ExecutionGraph, *, duration: float | None = None,
                  live: Any = None, shm_slots: int = 4, stop_timeout: float = 5.0,
+                 spin: float = WaitOptions.spin, busy_poll: bool = False,
                  **options: Any) -> None:
         if options:
             raise ConfigError(f"unknown multiprocessing option(s): {', '.join(options)}",
@@ -75,6 +76,7 @@ class MultiprocessingRun:
         self.duration = duration
         self.shm_slots = int(shm_slots)
         self.stop_timeout = float(stop_timeout)
+        self.waiting = WaitOptions.from_options(spin, busy_poll)
         self._lock = threading.Lock()
         self._done = threading.Event()
         self._error: BaseException | None = None
@@ -134,10 +136,11 @@ class MultiprocessingRun:
                 socks[ch.index] = self._chan[ch.index][0]
             elif ch.dst == part:
                 socks[ch.index] = self._chan[ch.index][1]
-        plan, slots, death = self.plan, self.shm_slots, self._death_r
+        plan, slots, death, waiting = self.plan, self.shm_slots, self._death_r, self.waiting
 
         def target() -> int:
-            return worker_main(plan, part, child_end, socks, death, shm_slots=slots)
+            return worker_main(plan, part, child_end, socks, death, shm_slots=slots,
+                               waiting=waiting)
 
         self._socks += [child_end, parent_end]  # so that the child closes parent_end
         try:

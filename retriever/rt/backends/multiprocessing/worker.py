@@ -3,7 +3,9 @@
 The worker rebuilds its flows from the IR (:func:`build_runtimes`), then repeats:
 run the periodic flows whose deadline passed (:class:`LagTracker` decides which ticks),
 run the flows whose trigger fields received messages, and wait (``select`` before a
-deadline, ``epoll`` otherwise) for the next deadline or the next arrival. Each message
+deadline, ``epoll`` otherwise) for the next deadline or the next arrival; the last
+``spin`` seconds before a deadline are busy-waited, and ``busy_poll`` never
+sleeps at all (:class:`WaitOptions`). Each message
 arriving from another partition is delivered on its own and the Trigger/Hybrid flows
 it triggers step before the next one is delivered. Flows of the partition exchange
 messages directly (:func:`local_routes`); other partitions are reached through
@@ -35,7 +37,7 @@ from ...lag import LagTracker
 from ...node import NodeRuntime
 from ...observe import close_all, notify, observers_from_env
 from ...transport import ControlLink, InChannel, OutChannel
-from .plan import Plan
+from .plan import Plan, WaitOptions
 
 STATS_INTERVAL = 0.5
 PARENT_GONE_GRACE = 3.0
@@ -43,6 +45,7 @@ FAR = float("inf")
 EPOLL_SLACK = 0.002  # epoll rounds timeouts up to whole milliseconds
 PR_SET_TIMERSLACK = 29
 TIMER_SLACK_NS = 1000
+SPIN_SHARE = 0.1  # the most of a periodic flow's period that spin may busy-wait
 
 
 class StopRun(BaseException):
@@ -104,8 +107,10 @@ class Worker:
     """Runs the flows of partition ``part`` until stopped."""
 
     def __init__(self, plan: Plan, part: str, ctl: ControlLink,
-                 socks: dict[int, socket.socket], *, shm_slots: int) -> None:
+                 socks: dict[int, socket.socket], *, shm_slots: int,
+                 waiting: WaitOptions | None = None) -> None:
         self.plan = plan
+        self.waiting = waiting or WaitOptions()
         self.part = part
         self.ctl = ctl
         ir = plan.graph.ir
@@ -255,13 +260,15 @@ class Worker:
         self.t0 = t0
         mono = time.monotonic
         start = mono() - t0
-        periodic: list[tuple[NodeRuntime, LagTracker, str]] = []
+        periodic: list[tuple[NodeRuntime, LagTracker, str, float]] = []
         for name in self.order:
             rt = self.runtimes[name]
             c = rt.clock
             if c.hz:
+                # spinning is capped at a tenth of the period: at most 10% of a core
+                spin = min(self.waiting.spin, SPIN_SHARE / c.hz)
                 periodic.append((rt, LagTracker(name, c.hz, c.on_lag, start),
-                                 "none" if c.kind == "tick" else "all"))
+                                 "none" if c.kind == "tick" else "all", spin))
         rfds = self.rfds
         handlers = self.handlers
         outs = [o for o, _ in self.outs]
@@ -278,11 +285,13 @@ class Worker:
             by_fd[sock.fileno()] = fn
         wait = select.select
         run_triggered = self._run_triggered
+        busy = self.waiting.busy_poll
         next_stats = mono() + STATS_INTERVAL
         while True:
             now = mono() - t0
             flow_due = FAR
-            for rt, tracker, mode in periodic:
+            spin = 0.0
+            for rt, tracker, mode, flow_spin in periodic:
                 if tracker.next_due <= now:
                     ticks = tracker.due(now)
                     rt.lag_events = tracker.lag_events
@@ -291,15 +300,28 @@ class Worker:
                         self._run(rt, t, mode)
                 if tracker.next_due < flow_due:
                     flow_due = tracker.next_due
+                    spin = flow_spin
             run_triggered()  # flows fed by local flows
             wl = [o.sock for o in outs if o.pending and not o.flush()]
             wall = mono()
             if wall >= next_stats:
                 next_stats = wall + STATS_INTERVAL
                 self.ctl.send("stats", self.stats())
-            next_due = min(flow_due, next_stats - t0)
-            timeout = max(0.0, next_due - (wall - t0))
-            if flow_due < next_due + EPOLL_SLACK or wl:
+            rel = wall - t0
+            if busy or flow_due - rel <= spin:
+                # close to a deadline (or busy polling): look, do not sleep
+                if wl:
+                    r, _, _ = wait(rfds, wl, (), 0.0)
+                    for sock in r:
+                        handlers[sock]()
+                else:
+                    for fd, _ in epoll.poll(0):
+                        by_fd[fd]()
+                continue
+            precise = flow_due - spin
+            next_due = min(precise, next_stats - t0)
+            timeout = max(0.0, next_due - rel)
+            if precise < next_due + EPOLL_SLACK or wl:
                 r, _, _ = wait(rfds, wl, (), timeout)
                 for sock in r:
                     handlers[sock]()
@@ -365,7 +387,8 @@ def _tight_timer_slack() -> None:
 
 
 def worker_main(plan: Plan, part: str, ctl_sock: socket.socket,
-                socks: dict[int, socket.socket], death_fd: int, *, shm_slots: int) -> int:
+                socks: dict[int, socket.socket], death_fd: int, *, shm_slots: int,
+                waiting: WaitOptions | None = None) -> int:
     """Entry point of a forked worker; returns the process exit code."""
     _tight_timer_slack()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent coordinates Ctrl-C
@@ -376,7 +399,7 @@ def worker_main(plan: Plan, part: str, ctl_sock: socket.socket,
     worker: Worker | None = None
     code = 0
     try:
-        worker = Worker(plan, part, ctl, socks, shm_slots=shm_slots)
+        worker = Worker(plan, part, ctl, socks, shm_slots=shm_slots, waiting=waiting)
         ctl.send("ready", os.getpid())
         t0 = _wait_go(ctl)
         worker.loop(t0)

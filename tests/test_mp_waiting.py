@@ -1,0 +1,67 @@
+"""How multiprocessing workers wait: ``spin`` before deadlines and ``busy_poll``
+for arrivals, with real worker processes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from retriever.contract.errors import ConfigError
+from retriever.flow import Latest, Pipeline, Rate, Tick, Trigger
+
+from . import mp_flows as F
+
+
+def _chain(log: Path) -> Pipeline:
+    with Pipeline("waiting") as pipe:
+        src = (F.Counter() @ Rate(hz=100)).named("src")
+        sink = (F.CpuNumLog(str(log)) @ Trigger("value")).named("sink")
+        pipe.connect(src, sink, sync=Latest())
+    return pipe
+
+
+def _run(log: Path, **options: Any) -> tuple[list[int], float]:
+    report = _chain(log).run(backend="multiprocessing", duration=0.8, **options)
+    rows, finals = F.read_log(log)
+    values = [r["v"] for r in rows if "v" in r]
+    cpu = [r["cpu"] for r in rows if "cpu" in r]
+    assert report.error is None and len(finals) == 1 and len(cpu) == 1
+    assert report.flows["sink"].steps == len(values) == report.flows["src"].steps
+    return values, cpu[0]
+
+
+def test_busy_poll_delivers_every_message_and_really_polls(tmp_path: Path) -> None:
+    values, busy_cpu = _run(tmp_path / "busy.log", busy_poll=True)
+    assert values == list(range(1, len(values) + 1)) and len(values) >= 40
+    values, idle_cpu = _run(tmp_path / "idle.log")
+    assert values == list(range(1, len(values) + 1)) and len(values) >= 40
+    # a polling worker spends its waits on the CPU; a blocking one sleeps through them
+    assert busy_cpu > idle_cpu + 0.15, (busy_cpu, idle_cpu)
+
+
+@pytest.mark.parametrize("spin", [0.0, 0.002])
+def test_spin_keeps_every_tick(tmp_path: Path, spin: float) -> None:
+    log = tmp_path / "tick.log"
+    with Pipeline("spin") as pipe:
+        (F.TickLog(str(log)) @ Tick(hz=200)).named("tick")
+    report = pipe.run(backend="multiprocessing", duration=0.5, spin=spin)
+    rows, finals = F.read_log(log)
+    assert report.error is None and finals
+    assert report.flows["tick"].steps == len(rows) >= 60
+    # the absolute-deadline grid: 0.5 s at 200 Hz is 100 ticks, run or skipped as lagging
+    assert 98 <= report.flows["tick"].steps + report.flows["tick"].skipped_ticks <= 103
+
+
+@pytest.mark.parametrize("options", [{"spin": -1}, {"spin": 0.5},
+                                     {"spin": "fast"}, {"busy_poll": "yes"}])
+def test_bad_waiting_options_are_refused_before_any_process_starts(
+        options: dict[str, Any]) -> None:
+    with Pipeline("bad") as pipe:
+        (F.TickLog("/nonexistent/never-written.log") @ Tick(hz=10)).named("tick")
+    with pytest.raises(ConfigError) as err:
+        pipe.run(backend="multiprocessing", duration=0.1, **options)
+    name = next(iter(options))
+    assert name in str(err.value)
+
