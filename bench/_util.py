@@ -17,9 +17,9 @@ def summary(values: Sequence[float]) -> str:
     return f"median {statistics.median(values):.3g}  p99 {pct(values, 0.99):.3g}"
 
 
-def row(label: str, value: str, baseline_label: str, baseline: str, goal: str = "") -> None:
-    """Print one figure next to its same-run baseline."""
+def row(label: str, value: str, baseline_label: str, baseline: str, note: str = "") -> None:
+    """Print one figure next to its same-run baseline (and a note: goal, verdict)."""
     line = f"{label:<48} {value:>18}   | {baseline_label}: {baseline}"
-    if goal:
-        line += f"   (goal: {goal})"
+    if note:
+        line += f"   ({note})"
     print(line)

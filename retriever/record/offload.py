@@ -2,30 +2,29 @@
 
 The stepping thread encodes each observed step once, in C (msgspec: the step time, the
 flows that ran, their messages and input objects; arrays as raw buffers), and appends
-the bytes to a buffer that is handed to a forked writer process every few milliseconds
-through a pipe. The writer decodes the steps, rebuilds the values with the flows'
+the bytes to a list that is handed to a forked writer process every few milliseconds
+through shared memory. The writer decodes the steps, rebuilds the values with the flows'
 declared port types, and feeds them to the ordinary :class:`~.recorder.Recorder`, which
 writes the ``.rrd``/``.mcap`` files there, on another core.
 
 Encoding at once means a flow may mutate a published array afterwards without changing
-the recording. A full pipe blocks the stepping thread (nothing is dropped); a writer
+the recording. A writer that falls behind blocks the stepping thread (nothing is
+dropped); a writer
 that fails or dies is reported as a :class:`~.errors.RecordingError` on the next step
 or on close. If the recording process is killed, the writer finishes the files with
 everything it received; the writer ignores Ctrl-C and waits for the end of the stream.
 
-A frame is ``u32 length``, then the number of steps (u32), where each ends (u32
-each) and the steps' msgpack encodings back to back; length 0 ends the stream. The
-writer reports on a second pipe with JSON lines: ``["ready"]``, ``["done", values]`` or
-``["error", problem, code, hint, path]``.
+A frame is one msgpack array of steps: the array header, then the steps' encodings
+back to back, so the writer decodes a frame in one call (``handover.py`` says how
+frames travel). The writer reports on a second pipe with JSON lines: ``["ready"]``,
+``["done", values]`` or ``["error", problem, code, hint, path]``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
 import gc
-import io
 import os
 import queue
 import select
@@ -33,7 +32,6 @@ import signal
 import threading
 import time
 import traceback
-from array import array
 from types import SimpleNamespace
 from typing import Any
 
@@ -46,6 +44,7 @@ from retriever.rt.stepper import StepResult
 
 from .config import RecordConfig
 from .errors import RecordingError
+from .handover import Handover
 from .layout import PortValues, flatten_input, port_types, topic
 from .recorder import SCALAR_TYPES, Recorder, Sink
 
@@ -53,10 +52,10 @@ from .recorder import SCALAR_TYPES, Recorder, Sink
 SEND_INTERVAL = 0.02
 #: ... or once it holds this many bytes (a frame of video is sent at once).
 SEND_BYTES = 256 * 1024
-#: Pipe capacity asked for (Linux caps it at /proc/sys/fs/pipe-max-size, 1 MiB by default).
-PIPE_BYTES = 1024 * 1024
 #: Frames the writer takes off the pipe ahead of the one it is writing.
 QUEUED_FRAMES = 8
+WRITER_NICE = 10  # scheduling priority of the writer, below the pipeline's
+MSGPACK_ARRAY32 = b"\xdd"  # msgpack: an array, its length as a big-endian u32
 EXT_PORTS = 7  # an input already flattened to {port: value} (composite inputs)
 _WRITE_HINT = ("ports must carry plain data, numpy arrays or dataclasses to be recorded")
 
@@ -92,13 +91,15 @@ class OffloadRecorder:
         self._enc = msgspec.msgpack.Encoder(enc_hook=wire.enc_hook)
         self._encode = self._enc.encode
         self._encode_into = self._enc.encode_into
-        self._buf = bytearray()  # encoded steps not yet sent, back to back ...
-        self._ends = array("I")  # ... and where each ends in it
+        # encoded steps not yet sent, one bytes object each: appending to a growing
+        # bytearray instead would copy it whenever it outgrows its allocation
+        self._steps: list[bytes] = []
+        self._pending = 0  # their total size
         self._sent = 0
         self._last_send = time.monotonic()
         self._closed = False
         self._live = Recorder(ir, config, live=live, write_files=False) if live else None
-        self._pid, self._wfd, self._status = _start_writer(ir, config)
+        self._pid, self._handover, self._status = _start_writer(ir, config)
         self._status_buf = b""
         try:
             self._expect_ready()
@@ -115,21 +116,19 @@ class OffloadRecorder:
     @property
     def steps(self) -> int:
         """Steps observed so far."""
-        return self._sent + len(self._ends)
+        return self._sent + len(self._steps)
 
     def __call__(self, result: StepResult) -> None:
-        buf = self._buf
-        ends = self._ends
         try:
-            self._encode_into((result.now, result.executed, result.messages,
-                               result.inputs if self._inputs else None), buf, -1)
+            data = self._encode((result.now, result.executed, result.messages,
+                                 result.inputs if self._inputs else None))
         except TypeError:
-            del buf[ends[-1] if ends else 0:]
-            buf += self._encode_slowly(result)
-        ends.append(len(buf))
+            data = self._encode_slowly(result)
+        self._steps.append(data)
+        self._pending += len(data)
         if self._live is not None:
             self._live(result)
-        if len(buf) >= SEND_BYTES or time.monotonic() - self._last_send >= SEND_INTERVAL:
+        if self._pending >= SEND_BYTES or time.monotonic() - self._last_send >= SEND_INTERVAL:
             self._send()
 
     def _encode_slowly(self, result: StepResult) -> bytes:
@@ -165,23 +164,33 @@ class OffloadRecorder:
                                  code="RET809")
         self._last_send = time.monotonic()
         self._check_status()
-        frames: list[bytes | bytearray] = []
-        if self._ends:
-            ends = self._ends.tobytes()
-            frames += [(4 + len(ends) + len(self._buf)).to_bytes(4, "little"),
-                       len(self._ends).to_bytes(4, "little"), ends, self._buf]
-        if end:
-            frames.append(b"\0\0\0\0")
-        self._sent += len(self._ends)
-        self._buf = bytearray()
-        self._ends = array("I")
-        data = memoryview(b"".join(frames))
+        steps = self._steps
+        count = len(steps)
+        self._sent += count
+        self._steps = []
+        pending, self._pending = self._pending, 0
         try:
-            while data:
-                n = os.write(self._wfd, data)
-                data = data[n:]
+            if count:
+                # a msgpack array header before the steps makes the frame one value
+                head = MSGPACK_ARRAY32 + count.to_bytes(4, "big")
+                self._handover.send([head, b"".join(steps)], len(head) + pending,
+                                    self._wait_for_slot)
+            if end:
+                self._handover.end()
         except OSError as exc:
             self._raise_writer_gone(exc)
+
+    def _wait_for_slot(self, fd: int) -> None:
+        """Every hand-over slot is in use: wait for the writer to free one, noticing
+        its error report or its death."""
+        while True:
+            r, _, _ = select.select([fd, self._status], [], [], 0.2)
+            if self._status in r:
+                self._read_status(block=False)  # raises the writer's error
+            if fd in r:
+                return
+            if not r and self._reap(wait=False) is not None:
+                self._raise_writer_gone(None)
 
     def _check_status(self) -> None:
         """Raise the writer's error if it reported one (non-blocking)."""
@@ -250,8 +259,7 @@ class OffloadRecorder:
 
     def _abandon(self) -> None:
         self._closed = True
-        with contextlib.suppress(OSError):
-            os.close(self._wfd)
+        self._handover.close()
         if self._pid:
             with contextlib.suppress(OSError):
                 os.kill(self._pid, signal.SIGKILL)
@@ -277,8 +285,7 @@ class OffloadRecorder:
                 self._reap(wait=True)
             finally:
                 self._closed = True
-                with contextlib.suppress(OSError):
-                    os.close(self._wfd)
+                self._handover.close()
                 with contextlib.suppress(OSError):
                     os.close(self._status)
 
@@ -286,31 +293,28 @@ class OffloadRecorder:
         # A recorder dropped without close() must not leave its writer waiting forever;
         # closing the pipe lets the writer finish the files with what it has.
         if not getattr(self, "_closed", True):
-            with contextlib.suppress(OSError):
-                os.close(self._wfd)
+            self._handover.close()
 
 
 # ---------------------------------------------------------------------- writer side
 
-def _start_writer(ir: IR, config: RecordConfig) -> tuple[int, int, int]:
-    """Fork the writer; returns (pid, data write fd, status read fd)."""
-    data_r, data_w = os.pipe()
+def _start_writer(ir: IR, config: RecordConfig) -> tuple[int, Handover, int]:
+    """Fork the writer; returns (pid, the hand-over's parent side, status read fd)."""
+    handover = Handover()
     status_r, status_w = os.pipe()
-    with contextlib.suppress(OSError, AttributeError):
-        fcntl.fcntl(data_w, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
     parent = os.getpid()
     pid = os.fork()
     if pid == 0:  # the writer: never returns
         code = 1
         try:
-            os.close(data_w)
+            handover.writer_side()
             os.close(status_r)
-            code = _writer_main(ir, config, data_r, status_w, parent)
+            code = _writer_main(ir, config, handover, status_w, parent)
         finally:
             os._exit(code)
-    os.close(data_r)
+    handover.parent_side()
     os.close(status_w)
-    return pid, data_w, status_r
+    return pid, handover, status_r
 
 
 def _report(fd: int, *msg: Any) -> None:
@@ -328,10 +332,19 @@ def _error_fields(exc: BaseException) -> list[Any]:
     return [f"the recording writer failed: {text}", "RET809", "", None]
 
 
-def _writer_main(ir: IR, config: RecordConfig, rfd: int, status: int, parent: int) -> int:
-    """Write the files from the steps read on ``rfd`` (runs in the forked writer)."""
+def _writer_main(ir: IR, config: RecordConfig, handover: Handover, status: int,
+                 parent: int) -> int:
+    """Write the files from the steps handed over (runs in the forked writer)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the parent ends the stream
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # Recording must not compete with the pipeline for a core: the writer yields to it
+    # (it catches up in the pipeline's idle time; a full pipe still blocks, so nothing
+    # is lost).
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (OSError, AttributeError):
+        with contextlib.suppress(OSError):
+            os.nice(WRITER_NICE)
     # The writer keeps few objects alive: what it inherited is frozen, and collections
     # run rarely (decoding a batch allocates thousands of short-lived containers).
     gc.freeze()
@@ -344,7 +357,7 @@ def _writer_main(ir: IR, config: RecordConfig, rfd: int, status: int, parent: in
     _report(status, "ready")
     rebuild = _Rebuild(ir)
     try:
-        for batch in _frames(rfd, parent):
+        for batch in _frames(handover, parent):
             for now, executed, messages, inputs in batch:
                 if _plain(messages, inputs):
                     recorder.add_scalars(now, executed, messages, inputs)
@@ -360,53 +373,21 @@ def _writer_main(ir: IR, config: RecordConfig, rfd: int, status: int, parent: in
     return 0
 
 
-def _frames(rfd: int, parent: int) -> Any:
-    """Decoded batches of steps until the end frame, EOF, or the parent's death.
+def _frames(handover: Handover, parent: int) -> Any:
+    """Decoded batches of steps until the end of the stream, EOF, or the parent's death.
 
-    A reader thread takes frames off the pipe while this thread writes files, so the
-    recording process can hand over the next frame of video meanwhile; at most
-    ``QUEUED_FRAMES`` wait (then the pipe fills and the recording process waits)."""
+    A reader thread takes frames off the hand-over while this thread writes files, so
+    the recording process can hand over the next frame meanwhile; at most
+    ``QUEUED_FRAMES`` wait (then the recording process waits)."""
     decode = msgspec.msgpack.Decoder(ext_hook=_ext_hook).decode
     frames: queue.Queue[bytearray | None] = queue.Queue(QUEUED_FRAMES)
-    reader = threading.Thread(target=_read_frames, args=(rfd, parent, frames), daemon=True,
+    # parent gone and someone else holds the pipe: stop waiting for it
+    reader = threading.Thread(target=handover.receive,
+                              args=(lambda: os.getppid() == parent, frames), daemon=True,
                               name="retriever-record-reader")
     reader.start()
     while (frame := frames.get()) is not None:
         yield _steps(frame, decode)
-
-
-def _read_frames(rfd: int, parent: int, out: queue.Queue[bytearray | None]) -> None:
-    pipe = io.FileIO(rfd, "rb", closefd=False)
-    try:
-        while True:
-            r, _, _ = select.select([rfd], [], [], 1.0)
-            if not r:
-                if os.getppid() != parent:  # parent gone, someone else holds the pipe
-                    return
-                continue
-            head = _read_exactly(pipe, 4)
-            n = int.from_bytes(head, "little") if head is not None else 0
-            if n == 0:
-                return
-            frame = _read_exactly(pipe, n)
-            if frame is None:  # cut off mid-frame: the parent died while writing
-                return
-            out.put(frame)
-    finally:
-        out.put(None)
-
-
-def _read_exactly(pipe: io.FileIO, n: int) -> bytearray | None:
-    """``n`` bytes read straight into a fresh buffer (None at EOF)."""
-    buf = bytearray(n)
-    view = memoryview(buf)
-    got = 0
-    while got < n:
-        k = pipe.readinto(view[got:])
-        if not k:
-            return None
-        got += k
-    return buf
 
 
 def _plain(messages: dict[str, dict[str, Any]], inputs: dict[str, Any] | None) -> bool:
@@ -425,15 +406,7 @@ def _plain(messages: dict[str, dict[str, Any]], inputs: dict[str, Any] | None) -
 
 def _steps(frame: bytearray, decode: Any) -> list[Any]:
     """The decoded steps of one frame (its arrays view the frame's buffer)."""
-    count = int.from_bytes(frame[:4], "little")
-    ends = array("I")
-    ends.frombytes(frame[4:4 + 4 * count])
-    data = memoryview(frame)[4 + 4 * count:]
-    start = 0
-    steps = []
-    for end in ends:
-        steps.append(decode(data[start:end]))
-        start = end
+    steps: list[Any] = decode(frame)
     return steps
 
 
