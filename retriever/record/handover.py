@@ -30,7 +30,8 @@ SLOTS = 4
 #: Pipe capacity asked for (Linux caps it at /proc/sys/fs/pipe-max-size, 1 MiB by default).
 PIPE_BYTES = 1024 * 1024
 SHARED = 0xFFFFFFFF
-_SHARED_REF = struct.Struct("<III")
+_SHARED_REF = struct.Struct("<III")  # SHARED, slot, size
+_SLOT_REF = struct.Struct("<II")  # slot, size
 _U32 = struct.Struct("<I")
 
 
@@ -117,10 +118,10 @@ class Handover:
                 if n == 0:
                     return
                 if n == SHARED:
-                    ref = read_exactly(pipe, 8)
+                    ref = read_exactly(pipe, _SLOT_REF.size)
                     if ref is None:
                         return
-                    slot, size = struct.unpack("<II", ref)
+                    slot, size = _SLOT_REF.unpack(ref)
                     at = slot * SLOT_BYTES
                     with memoryview(self.shm) as shm:
                         frame = bytearray(shm[at:at + size])

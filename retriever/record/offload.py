@@ -387,7 +387,7 @@ def _frames(handover: Handover, parent: int) -> Any:
                               name="retriever-record-reader")
     reader.start()
     while (frame := frames.get()) is not None:
-        yield _steps(frame, decode)
+        yield decode(frame)  # a list of steps; their arrays view the frame's buffer
 
 
 def _plain(messages: dict[str, dict[str, Any]], inputs: dict[str, Any] | None) -> bool:
@@ -402,12 +402,6 @@ def _plain(messages: dict[str, dict[str, Any]], inputs: dict[str, Any] | None) -
                     map(type, fields.values()))):
                 return False
     return True
-
-
-def _steps(frame: bytearray, decode: Any) -> list[Any]:
-    """The decoded steps of one frame (its arrays view the frame's buffer)."""
-    steps: list[Any] = decode(frame)
-    return steps
 
 
 def _ext_hook(code: int, data: memoryview) -> Any:
