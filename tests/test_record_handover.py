@@ -9,27 +9,28 @@ import select
 import threading
 from pathlib import Path
 
+import msgspec
 import numpy as np
 import pytest
 
 from retriever.flow import Flow, Pipeline, Rate, io
 from retriever.record import RecordConfig, open_recording
-from retriever.record.handover import SLOT_BYTES, SLOTS, Handover
+from retriever.record.handover import FRAME_BYTES, SLOT_BYTES, SLOTS, Handover
 
 
 def _echo_writer(h: Handover, out_fd: int, hold: int) -> None:
     """Child: wait until ``hold`` is readable, then receive every frame and write a
-    digest of each to ``out_fd``."""
+    digest of each item in it to ``out_fd``."""
     frames: queue.Queue[bytearray | None] = queue.Queue()
     os.read(hold, 1)
     h.receive(lambda: True, frames)
     while (f := frames.get()) is not None:
-        os.write(out_fd, f"{len(f)}:{f[0]}:{f[-1]}\n".encode())
+        for item in msgspec.msgpack.decode(f):
+            os.write(out_fd, f"{len(item)}:{item[0]}:{item[-1]}\n".encode())
 
 
-@pytest.mark.parametrize("size", [1000, SLOT_BYTES - 8, SLOT_BYTES + 1, 3 * SLOT_BYTES])
-def test_frames_arrive_whole_and_in_order_while_the_writer_lags(size: int) -> None:
-    h = Handover()
+def _fork_echo_writer(h: Handover) -> tuple[int, int, int]:
+    """(pid, the hold pipe's write end, the digests' read end)."""
     hold_r, hold_w = os.pipe()
     out_r, out_w = os.pipe()
     pid = os.fork()
@@ -44,6 +45,20 @@ def test_frames_arrive_whole_and_in_order_while_the_writer_lags(size: int) -> No
             os._exit(code)
     h.parent_side()
     os.close(out_w)
+    return pid, hold_w, out_r
+
+
+def _digests(pid: int, out_r: int) -> list[str]:
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    with os.fdopen(out_r) as got:
+        return got.read().split()
+
+
+@pytest.mark.parametrize("size", [1000, SLOT_BYTES - 16, SLOT_BYTES + 1, 3 * SLOT_BYTES])
+def test_frames_arrive_whole_and_in_order_while_the_writer_lags(size: int) -> None:
+    h = Handover()
+    pid, hold_w, out_r = _fork_echo_writer(h)
     waits: list[int] = []
 
     def wait(fd: int) -> None:
@@ -56,18 +71,31 @@ def test_frames_arrive_whole_and_in_order_while_the_writer_lags(size: int) -> No
     release.start()
     try:
         for k in range(n):
-            data = bytes([k]) * size
-            h.send([data[:size // 2], data[size // 2:]], size, wait)
+            h.add(msgspec.msgpack.encode(bytes([k]) * size), wait)
+            h.flush()  # one frame per item, so that each takes a slot
         h.end()
-        _, status = os.waitpid(pid, 0)
+        lines = _digests(pid, out_r)
     finally:
         h.close()
-    assert os.waitstatus_to_exitcode(status) == 0
-    with os.fdopen(out_r) as got:
-        lines = got.read().split()
     assert lines == [f"{size}:{k}:{k}" for k in range(n)]
     # a lagging writer holds every slot: the sender waited instead of dropping
     assert bool(waits) == (size <= SLOT_BYTES)
+
+
+def test_items_share_frames_and_overflow_into_the_next_slot() -> None:
+    h = Handover()
+    pid, hold_w, out_r = _fork_echo_writer(h)
+    os.write(hold_w, b"x")
+    sizes = [100] * 50 + [FRAME_BYTES // 3] * 7 + [SLOT_BYTES // 2] * 3 + [10] * 5
+    try:
+        for k, size in enumerate(sizes):
+            h.add(msgspec.msgpack.encode(bytes([k]) * size), lambda fd: None)
+        assert h.sent + h.count == len(sizes)
+        h.end()
+        lines = _digests(pid, out_r)
+    finally:
+        h.close()
+    assert lines == [f"{size}:{k}:{k}" for k, size in enumerate(sizes)]
 
 
 @io

@@ -1,12 +1,14 @@
 """How encoded steps travel from the recording process to its writer process.
 
-A batch of steps (a *frame*) is copied into one slot of a shared memory region created
-before the fork, and the writer is told which slot over the data pipe; it copies the
-frame out and hands the slot back over the ack pipe. Copying into shared memory costs
-the stepping thread one memory copy; writing the same bytes through the pipe cost
-several times more while the writer read them concurrently. A frame larger than a
-slot (a frame of video) goes through the pipe itself. A full set of slots, like a full
-pipe, makes the recording process wait: nothing is dropped.
+The recording process writes each encoded item (one step) straight into a slot of a
+shared memory region created, and its pages faulted in, before the fork. A *frame* is
+the items of one slot under a msgpack array header, so the writer decodes a frame with
+one call. When the frame is sent, the writer is told which slot over the data pipe; it
+copies the frame out and hands the slot back over the ack pipe. Writing into the slot
+costs the stepping thread one small copy per item: no joining, no fresh memory (page
+faults are expensive on virtual machines). An item larger than a slot (a frame of
+video with its inputs) goes through the pipe as a frame of its own. A full set of
+slots, like a full pipe, makes the recording process wait: nothing is dropped.
 
 Data pipe records: ``u32 n`` then ``n`` bytes (an inline frame), ``u32 SHARED, u32
 slot, u32 n`` (a frame in shared memory), or ``u32 0`` (end of stream).
@@ -27,12 +29,31 @@ from collections.abc import Callable
 #: Size of one shared-memory slot, and how many there are.
 SLOT_BYTES = 1 << 20
 SLOTS = 4
+#: A frame is sent once it holds this many bytes (a frame of video is sent at once).
+FRAME_BYTES = 256 * 1024
 #: Pipe capacity asked for (Linux caps it at /proc/sys/fs/pipe-max-size, 1 MiB by default).
 PIPE_BYTES = 1024 * 1024
 SHARED = 0xFFFFFFFF
 _SHARED_REF = struct.Struct("<III")  # SHARED, slot, size
 _SLOT_REF = struct.Struct("<II")  # slot, size
 _U32 = struct.Struct("<I")
+_ARRAY_HEAD = struct.Struct(">BI")  # msgpack array32: 0xdd, then the count (big-endian)
+_ARRAY32 = 0xDD
+HEAD = _ARRAY_HEAD.size
+
+#: Called when every slot is in use, with the ack pipe's descriptor: it must return
+#: once that is readable, or raise if the writer is gone.
+Wait = Callable[[int], None]
+
+
+def _shared_memory(size: int) -> mmap.mmap:
+    """Anonymous shared memory (it survives the fork), its pages faulted in now rather
+    than on the stepping thread's first writes."""
+    populate = getattr(mmap, "MAP_POPULATE", 0)
+    if populate:
+        with contextlib.suppress(OSError):
+            return mmap.mmap(-1, size, flags=mmap.MAP_SHARED | populate)
+    return mmap.mmap(-1, size)
 
 
 class Handover:
@@ -44,8 +65,14 @@ class Handover:
         with contextlib.suppress(OSError, AttributeError):
             fcntl.fcntl(self.data_w, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
         os.set_blocking(self.ack_r, False)
-        self.shm = mmap.mmap(-1, SLOTS * SLOT_BYTES)  # anonymous + shared: survives fork
+        self.shm = _shared_memory(SLOTS * SLOT_BYTES)
         self.free = list(range(SLOTS))
+        #: items in the frame being filled, and in the frames sent before
+        self.count = 0
+        self.sent = 0
+        self._slot = -1  # the slot being filled
+        self._room = 0  # bytes the frame being filled may still take
+        self._write = self.shm.write
 
     # ------------------------------------------------------------------ sides
     def parent_side(self) -> None:
@@ -66,31 +93,54 @@ class Handover:
         self.shm.close()
 
     # ------------------------------------------------------------------ sending
-    def send(self, parts: list[bytes], size: int, wait: Callable[[int], None]) -> None:
-        """Hand over one frame made of ``parts`` (``size`` bytes in all).
-
-        ``wait(fd)`` is called when every slot is in use: it must return once ``fd``
-        is readable, or raise if the writer is gone."""
-        if size > SLOT_BYTES:
-            write_all(self.data_w, [_U32.pack(size), *parts])
+    def add(self, item: bytes, wait: Wait) -> None:
+        """Append one encoded item to the frame being filled. A frame is sent once it
+        holds ``FRAME_BYTES``; an item that does not fit in the rest of the frame starts
+        a new one, and one larger than a slot travels alone through the pipe."""
+        n = len(item)
+        if n > self._room and not self._start_frame(n, wait):
+            write_all(self.data_w, [_U32.pack(HEAD + n), _ARRAY_HEAD.pack(_ARRAY32, 1),
+                                    item])
+            self.sent += 1
             return
-        slot = self._slot(wait)
-        at = slot * SLOT_BYTES
-        for p in parts:
-            self.shm[at:at + len(p)] = p
-            at += len(p)
-        write_all(self.data_w, [_SHARED_REF.pack(SHARED, slot, size)])
+        self._write(item)
+        self.count += 1
+        self._room -= n
+        if self._room <= 0:
+            self.flush()
+
+    def flush(self) -> None:
+        """Send the frame being filled (nothing when it is empty)."""
+        if not self.count:
+            return
+        start = self._slot * SLOT_BYTES
+        self.shm[start:start + HEAD] = _ARRAY_HEAD.pack(_ARRAY32, self.count)
+        size = self.shm.tell() - start
+        write_all(self.data_w, [_SHARED_REF.pack(SHARED, self._slot, size)])
+        self.sent += self.count
+        self.count = self._room = 0
+        self._slot = -1
 
     def end(self) -> None:
-        """Tell the writer the stream is over."""
+        """Send what is left and tell the writer the stream is over."""
+        self.flush()
         write_all(self.data_w, [_U32.pack(0)])
 
-    def _slot(self, wait: Callable[[int], None]) -> int:
+    def _start_frame(self, n: int, wait: Wait) -> bool:
+        """Send the frame being filled and start one in a free slot with room for an
+        item of ``n`` bytes; False when no slot can hold it."""
+        self.flush()
+        if n > SLOT_BYTES - HEAD:
+            return False
         self._take_acks()
         while not self.free:
             wait(self.ack_r)
             self._take_acks()
-        return self.free.pop()
+        self._slot = self.free.pop()
+        start = self._slot * SLOT_BYTES
+        self.shm.seek(start + HEAD)
+        self._room = max(FRAME_BYTES - HEAD, n)
+        return True
 
     def _take_acks(self) -> None:
         try:

@@ -1,9 +1,9 @@
 """Recording from a writer process, so that recording costs the stepping thread little.
 
 The stepping thread encodes each observed step once, in C (msgspec: the step time, the
-flows that ran, their messages and input objects; arrays as raw buffers), and appends
-the bytes to a list that is handed to a forked writer process every few milliseconds
-through shared memory. The writer decodes the steps, rebuilds the values with the flows'
+flows that ran, their messages and input objects; arrays as raw buffers), and writes the
+bytes into shared memory that is handed to a forked writer process every few
+milliseconds (``handover.py``). The writer decodes the steps, rebuilds the values with the flows'
 declared port types, and feeds them to the ordinary :class:`~.recorder.Recorder`, which
 writes the ``.rrd``/``.mcap`` files there, on another core.
 
@@ -15,9 +15,9 @@ or on close. If the recording process is killed, the writer finishes the files w
 everything it received; the writer ignores Ctrl-C and waits for the end of the stream.
 
 A frame is one msgpack array of steps: the array header, then the steps' encodings
-back to back, so the writer decodes a frame in one call (``handover.py`` says how
-frames travel). The writer reports on a second pipe with JSON lines: ``["ready"]``,
-``["done", values]`` or ``["error", problem, code, hint, path]``.
+back to back, so the writer decodes a frame in one call. The writer reports on a
+second pipe with JSON lines: ``["ready"]``, ``["done", values]`` or ``["error",
+problem, code, hint, path]``.
 """
 
 from __future__ import annotations
@@ -48,14 +48,12 @@ from .handover import Handover
 from .layout import PortValues, flatten_input, port_types, topic
 from .recorder import SCALAR_TYPES, Recorder, Sink
 
-#: Hand the buffer to the writer at least this often (seconds) ...
+#: Hand the steps to the writer at least this often (seconds); the hand-over also
+#: sends a frame as soon as it is full.
 SEND_INTERVAL = 0.02
-#: ... or once it holds this many bytes (a frame of video is sent at once).
-SEND_BYTES = 256 * 1024
 #: Frames the writer takes off the pipe ahead of the one it is writing.
 QUEUED_FRAMES = 8
 WRITER_NICE = 10  # scheduling priority of the writer, below the pipeline's
-MSGPACK_ARRAY32 = b"\xdd"  # msgpack: an array, its length as a big-endian u32
 EXT_PORTS = 7  # an input already flattened to {port: value} (composite inputs)
 _WRITE_HINT = ("ports must carry plain data, numpy arrays or dataclasses to be recorded")
 
@@ -91,11 +89,6 @@ class OffloadRecorder:
         self._enc = msgspec.msgpack.Encoder(enc_hook=wire.enc_hook)
         self._encode = self._enc.encode
         self._encode_into = self._enc.encode_into
-        # encoded steps not yet sent, one bytes object each: appending to a growing
-        # bytearray instead would copy it whenever it outgrows its allocation
-        self._steps: list[bytes] = []
-        self._pending = 0  # their total size
-        self._sent = 0
         self._last_send = time.monotonic()
         self._closed = False
         self._live = Recorder(ir, config, live=live, write_files=False) if live else None
@@ -116,7 +109,7 @@ class OffloadRecorder:
     @property
     def steps(self) -> int:
         """Steps observed so far."""
-        return self._sent + len(self._steps)
+        return self._handover.sent + self._handover.count
 
     def __call__(self, result: StepResult) -> None:
         try:
@@ -124,11 +117,16 @@ class OffloadRecorder:
                                  result.inputs if self._inputs else None))
         except TypeError:
             data = self._encode_slowly(result)
-        self._steps.append(data)
-        self._pending += len(data)
+        try:
+            self._handover.add(data, self._wait_for_slot)
+        except (OSError, ValueError) as exc:  # ValueError: the shared memory was closed
+            if self._closed:
+                raise RecordingError(self.config.paths[0], "the recording was already "
+                                     "closed", code="RET809") from exc
+            self._raise_writer_gone(exc)
         if self._live is not None:
             self._live(result)
-        if self._pending >= SEND_BYTES or time.monotonic() - self._last_send >= SEND_INTERVAL:
+        if time.monotonic() - self._last_send >= SEND_INTERVAL:
             self._send()
 
     def _encode_slowly(self, result: StepResult) -> bytes:
@@ -157,26 +155,18 @@ class OffloadRecorder:
 
     # ------------------------------------------------------------------ the pipe
     def _send(self, *, end: bool = False) -> None:
-        """Hand the encoded steps to the writer as one frame: their count, where each
-        ends (u32 each) and the encoded steps back to back."""
+        """Hand the steps encoded since the last frame to the writer (and, at the end,
+        tell it the stream is over)."""
         if self._closed:
             raise RecordingError(self.config.paths[0], "the recording was already closed",
                                  code="RET809")
         self._last_send = time.monotonic()
         self._check_status()
-        steps = self._steps
-        count = len(steps)
-        self._sent += count
-        self._steps = []
-        pending, self._pending = self._pending, 0
         try:
-            if count:
-                # a msgpack array header before the steps makes the frame one value
-                head = MSGPACK_ARRAY32 + count.to_bytes(4, "big")
-                self._handover.send([head, b"".join(steps)], len(head) + pending,
-                                    self._wait_for_slot)
             if end:
                 self._handover.end()
+            else:
+                self._handover.flush()
         except OSError as exc:
             self._raise_writer_gone(exc)
 
@@ -232,7 +222,7 @@ class OffloadRecorder:
         if not msg or msg[0] != "ready":
             self._raise_writer_gone(None)
 
-    def _raise_writer_gone(self, exc: OSError | None) -> None:
+    def _raise_writer_gone(self, exc: Exception | None) -> None:
         code = self._reap(wait=True)
         how = (f"was killed by signal {-code}" if code is not None and code < 0
                else f"exited with status {code}")
