@@ -164,6 +164,46 @@ def per_step(make: Callable[[], Pipeline], steps: int, record: RecordConfig | No
     return times
 
 
+def paced(make: Callable[[], Pipeline], seconds: float,
+          record: RecordConfig | None) -> tuple[list[float], float]:
+    """Step at a real 30 Hz for ``seconds``: each step's time, and how long ``close()``
+    then takes (near zero when the writer kept up; its backlog otherwise)."""
+    pipe = make()
+    stepper = stepper_for(pipe)
+    recorder = open_recorder(stepper.ir, record) if record is not None else None
+    if recorder is not None:
+        stepper.observers.append(recorder)
+    period = 1 / 30
+    times = []
+    start = next_at = time.perf_counter()
+    while next_at - start < seconds:
+        time.sleep(max(0.0, next_at - time.perf_counter()))
+        t0 = time.perf_counter()
+        stepper.step(dt=period)
+        times.append(time.perf_counter() - t0)
+        next_at += period
+    t0 = time.perf_counter()
+    if recorder is not None:
+        recorder.close()
+    closing = time.perf_counter() - t0
+    pipe.close_stepper()
+    return times, closing
+
+
+def paced_section(tmp: str, seconds: float, writer: str) -> None:
+    """The frame pipeline recorded to both files, inputs included, at a real 30 Hz."""
+    base, _ = paced(frame_pipeline, seconds, None)
+    cfg = RecordConfig(path=Path(tmp) / "paced.rrd", mirrors=(Path(tmp) / "paced.mcap",),
+                       writer=writer)
+    got, closing = paced(frame_pipeline, seconds, cfg)
+    late = sum(t >= 1 / 30 for t in got)
+    row("640x480x3 at a real 30 Hz: record rrd+mcap", fmt(got), "no recording", fmt(base),
+        f"{len(got)} steps, {late} took a whole period or more: "
+        + ("keeps up" if not late else "does NOT keep up"))
+    row("  close() after the last frame (writer backlog)", f"{closing * 1e3:8.1f} ms",
+        "paid", "once")
+
+
 def fmt(values: list[float]) -> str:
     return f"{statistics.median(values) * 1e6:8.1f} / {pct(values, 0.99) * 1e6:8.1f} us"
 
@@ -173,7 +213,10 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--frame-steps", type=int, default=150)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--paced-seconds", type=float, default=4.0)
     ap.add_argument("--writer", choices=("process", "inline"), default="process")
+    ap.add_argument("--only", choices=("small", "frames", "paced"),
+                    help="run one section (default: all)")
     args = ap.parse_args()
     print("per-step time, median / p99 of all steps over repeats (same-run baseline on the "
           "right)")
@@ -181,6 +224,8 @@ def main() -> None:
         cases: list[tuple[str, Callable[[], Pipeline], int, float]] = [
             ("small", small_pipeline, args.steps, 1.25),
             ("640x480x3 frames", frame_pipeline, args.frame_steps, 0.0)]
+        if args.only:
+            cases = [c for c in cases if c[0].startswith(args.only[:5])]
         for label, make, steps, goal in cases:
             base: list[float] = []
             base_total: list[float] = []
@@ -226,6 +271,9 @@ def main() -> None:
                 row(f"  amortised over {steps} steps (loop + close)", f"{mean * 1e6:8.1f} us",
                     "no recording", f"{mean_base * 1e6:8.1f} us",
                     f"x{mean / mean_base:.2f}")
+
+        if args.only in (None, "paced"):
+            paced_section(tmp, args.paced_seconds, args.writer)
 
 
 if __name__ == "__main__":

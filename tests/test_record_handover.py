@@ -100,29 +100,35 @@ def test_items_share_frames_and_overflow_into_the_next_slot() -> None:
 
 @io
 class Big:
-    """A frame larger than a hand-over slot."""
+    """A video frame."""
 
     image: np.ndarray
     n: int
 
 
 class BigSource(Flow[None, Big]):
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.shape = shape
+
     def reset(self) -> None:
         self.n = 0
 
     def step(self, _: None) -> Big:
         self.n += 1
-        frame = np.full((720, 1280, 3), self.n, dtype=np.uint8)  # 2.7 MB
-        return Big(image=frame, n=self.n)
+        return Big(image=np.full(self.shape, self.n, dtype=np.uint8), n=self.n)
 
 
-def test_frames_larger_than_a_slot_are_recorded_exactly(tmp_path: Path) -> None:
+# 2.7 MB: a slot's frame of its own; 9 MB: larger than a slot, through the pipe
+@pytest.mark.parametrize("shape", [(720, 1280, 3), (3000, 3000)])
+def test_video_frames_are_recorded_exactly(tmp_path: Path, shape: tuple[int, ...]) -> None:
     pipe = Pipeline("big")
-    pipe.add((BigSource() @ Rate(hz=30)).named("cam"))
-    path = tmp_path / "big.mcap"
-    pipe.record(RecordConfig(path=path), steps=4, dt=1 / 30)
-    msgs = open_recording(path).messages("cam", "out")
-    assert [m["n"] for _, _, m in msgs] == [1, 2, 3, 4]
-    for k, (_, _, m) in enumerate(msgs, 1):
-        assert m["image"].shape == (720, 1280, 3) and m["image"].dtype == np.uint8
-        assert (m["image"] == k).all()
+    pipe.add((BigSource(shape) @ Rate(hz=30)).named("cam"))
+    path = tmp_path / "big.rrd"
+    pipe.record(RecordConfig(path=path, mirrors=(tmp_path / "big.mcap",)), steps=4,
+                dt=1 / 30)
+    for file in (path, tmp_path / "big.mcap"):
+        msgs = open_recording(file).messages("cam", "out")
+        assert [m["n"] for _, _, m in msgs] == [1, 2, 3, 4]
+        for k, (_, _, m) in enumerate(msgs, 1):
+            assert m["image"].shape == shape and m["image"].dtype == np.uint8
+            assert (m["image"] == k).all()

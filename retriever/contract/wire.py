@@ -38,7 +38,12 @@ def _array_ext(arr: np.ndarray) -> msgspec.msgpack.Ext:
         raise TypeError("numpy arrays of Python objects cannot be encoded without pickle")
     # The shape is taken before np.ascontiguousarray, which turns 0-d arrays into 1-d.
     header = _HEADER.encode((arr.dtype.str, tuple(int(s) for s in arr.shape)))
-    payload = len(header).to_bytes(2, "little") + header + arr.tobytes(order="C")
+    # One copy of the data into the payload: a concatenation of bytes would copy it
+    # twice more, into fresh memory each time (for a video frame that is most of the
+    # encoding's cost).
+    payload = bytearray(len(header).to_bytes(2, "little"))
+    payload += header
+    payload += arr.data if arr.flags.c_contiguous else arr.tobytes(order="C")
     return msgspec.msgpack.Ext(EXT_NDARRAY, payload)
 
 

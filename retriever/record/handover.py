@@ -26,8 +26,9 @@ import select
 import struct
 from collections.abc import Callable
 
-#: Size of one shared-memory slot, and how many there are.
-SLOT_BYTES = 1 << 20
+#: Size of one shared-memory slot (an item larger than this goes through the pipe),
+#: and how many there are.
+SLOT_BYTES = 8 << 20
 SLOTS = 4
 #: A frame is sent once it holds this many bytes (a frame of video is sent at once).
 FRAME_BYTES = 256 * 1024
@@ -46,14 +47,15 @@ HEAD = _ARRAY_HEAD.size
 Wait = Callable[[int], None]
 
 
-def _shared_memory(size: int) -> mmap.mmap:
-    """Anonymous shared memory (it survives the fork), its pages faulted in now rather
-    than on the stepping thread's first writes."""
-    populate = getattr(mmap, "MAP_POPULATE", 0)
-    if populate:
-        with contextlib.suppress(OSError):
-            return mmap.mmap(-1, size, flags=mmap.MAP_SHARED | populate)
-    return mmap.mmap(-1, size)
+def _shared_memory() -> mmap.mmap:
+    """Anonymous shared memory for the slots (it survives the fork). The part of each
+    slot that small steps use is faulted in now rather than on the stepping thread's
+    first writes; the rest only once a large item needs it (and it then stays)."""
+    shm = mmap.mmap(-1, SLOTS * SLOT_BYTES)
+    zeros = bytes(FRAME_BYTES)
+    for slot in range(SLOTS):
+        shm[slot * SLOT_BYTES:slot * SLOT_BYTES + FRAME_BYTES] = zeros
+    return shm
 
 
 class Handover:
@@ -65,7 +67,7 @@ class Handover:
         with contextlib.suppress(OSError, AttributeError):
             fcntl.fcntl(self.data_w, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
         os.set_blocking(self.ack_r, False)
-        self.shm = _shared_memory(SLOTS * SLOT_BYTES)
+        self.shm = _shared_memory()
         self.free = list(range(SLOTS))
         #: items in the frame being filled, and in the frames sent before
         self.count = 0
