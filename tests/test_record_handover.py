@@ -57,21 +57,21 @@ def _digests(pid: int, out_r: int) -> list[str]:
 
 @pytest.mark.parametrize("size", [1000, SLOT_BYTES - 16, SLOT_BYTES + 1, 3 * SLOT_BYTES])
 def test_frames_arrive_whole_and_in_order_while_the_writer_lags(size: int) -> None:
-    h = Handover()
-    pid, hold_w, out_r = _fork_echo_writer(h)
     waits: list[int] = []
 
     def wait(fd: int) -> None:
         waits.append(fd)
         select.select([fd], [], [])
 
+    h = Handover(wait)
+    pid, hold_w, out_r = _fork_echo_writer(h)
     n = SLOTS + 3
     # the writer starts reading 0.2 s late: by then every slot is held
     release = threading.Timer(0.2, os.write, (hold_w, b"x"))
     release.start()
     try:
         for k in range(n):
-            h.add(msgspec.msgpack.encode(bytes([k]) * size), wait)
+            h.add(msgspec.msgpack.encode(bytes([k]) * size))
             h.flush()  # one frame per item, so that each takes a slot
         h.end()
         lines = _digests(pid, out_r)
@@ -89,7 +89,7 @@ def test_items_share_frames_and_overflow_into_the_next_slot() -> None:
     sizes = [100] * 50 + [FRAME_BYTES // 3] * 7 + [SLOT_BYTES // 2] * 3 + [10] * 5
     try:
         for k, size in enumerate(sizes):
-            h.add(msgspec.msgpack.encode(bytes([k]) * size), lambda fd: None)
+            h.add(msgspec.msgpack.encode(bytes([k]) * size))
         assert h.sent + h.count == len(sizes)
         h.end()
         lines = _digests(pid, out_r)

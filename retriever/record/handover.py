@@ -47,6 +47,10 @@ HEAD = _ARRAY_HEAD.size
 Wait = Callable[[int], None]
 
 
+def _block(fd: int) -> None:
+    select.select([fd], [], [])
+
+
 def _shared_memory() -> mmap.mmap:
     """Anonymous shared memory for the slots (it survives the fork). The part of each
     slot that small steps use is faulted in now rather than on the stepping thread's
@@ -59,9 +63,12 @@ def _shared_memory() -> mmap.mmap:
 
 
 class Handover:
-    """Both ends of the hand-over; after the fork each process keeps its own."""
+    """Both ends of the hand-over; after the fork each process keeps its own.
 
-    def __init__(self) -> None:
+    ``wait`` is called when every slot is in use (by default it just blocks)."""
+
+    def __init__(self, wait: Wait = _block) -> None:
+        self.wait = wait
         self.data_r, self.data_w = os.pipe()
         self.ack_r, self.ack_w = os.pipe()
         with contextlib.suppress(OSError, AttributeError):
@@ -95,12 +102,12 @@ class Handover:
         self.shm.close()
 
     # ------------------------------------------------------------------ sending
-    def add(self, item: bytes, wait: Wait) -> None:
+    def add(self, item: bytes) -> None:
         """Append one encoded item to the frame being filled. A frame is sent once it
         holds ``FRAME_BYTES``; an item that does not fit in the rest of the frame starts
         a new one, and one larger than a slot travels alone through the pipe."""
         n = len(item)
-        if n > self._room and not self._start_frame(n, wait):
+        if n > self._room and not self._start_frame(n):
             write_all(self.data_w, [_U32.pack(HEAD + n), _ARRAY_HEAD.pack(_ARRAY32, 1),
                                     item])
             self.sent += 1
@@ -128,7 +135,7 @@ class Handover:
         self.flush()
         write_all(self.data_w, [_U32.pack(0)])
 
-    def _start_frame(self, n: int, wait: Wait) -> bool:
+    def _start_frame(self, n: int) -> bool:
         """Send the frame being filled and start one in a free slot with room for an
         item of ``n`` bytes; False when no slot can hold it."""
         self.flush()
@@ -136,7 +143,7 @@ class Handover:
             return False
         self._take_acks()
         while not self.free:
-            wait(self.ack_r)
+            self.wait(self.ack_r)
             self._take_acks()
         self._slot = self.free.pop()
         start = self._slot * SLOT_BYTES

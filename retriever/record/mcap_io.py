@@ -145,7 +145,8 @@ class McapWriter:
 
     def write(self, topic: str, value: Any) -> None:
         """Write one port value as a JSON message."""
-        data = self._enc.encode({"value": to_jsonable(value, topic)})
+        # bytes and array data stay binary: msgspec writes them as base64 itself
+        data = self._enc.encode({"value": to_jsonable(value, topic, binary=True)})
         self._w.add_message(self._channels[topic], log_time=self._now, data=data,
                             publish_time=self._now, sequence=self._step)
 

@@ -93,6 +93,8 @@ class OffloadRecorder:
         self._closed = False
         self._live = Recorder(ir, config, live=live, write_files=False) if live else None
         self._pid, self._handover, self._status = _start_writer(ir, config)
+        self._handover.wait = self._wait_for_slot
+        self._add = self._handover.add
         self._status_buf = b""
         try:
             self._expect_ready()
@@ -118,7 +120,7 @@ class OffloadRecorder:
         except TypeError:
             data = self._encode_slowly(result)
         try:
-            self._handover.add(data, self._wait_for_slot)
+            self._add(data)
         except (OSError, ValueError) as exc:  # ValueError: the shared memory was closed
             if self._closed:
                 raise RecordingError(self.config.paths[0], "the recording was already "
