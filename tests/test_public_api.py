@@ -52,7 +52,7 @@ def test_deprecated_aliases_warn_and_work() -> None:
     class Out:
         value: int
 
-    with pytest.warns(DeprecationWarning, match="rename it to step"):
+    with pytest.warns(DeprecationWarning) as caught:
         class Old(Flow[None, Out]):
             def init(self) -> None:  # deprecated name of reset
                 self.n = 10
@@ -61,6 +61,9 @@ def test_deprecated_aliases_warn_and_work() -> None:
                 self.n += 1
                 return Out(value=self.n)
 
+    said = sorted(str(w.message) for w in caught)
+    assert len(said) == 2
+    assert "rename it to reset()" in said[0] and "rename it to step()" in said[1]
     pipe = Pipeline("old")
     pipe.add(Old() @ Rate(hz=1))
     with warnings.catch_warnings():
