@@ -167,6 +167,26 @@ def test_the_default_recorder_is_the_writer_process(tmp_path: Path) -> None:
     inline.close()
 
 
+def test_a_step_after_close_is_refused_and_the_file_keeps_what_came_before(
+        tmp_path: Path) -> None:
+    pipe = composite_pipeline()
+    stepper = stepper_for(pipe)
+    path = tmp_path / "closed.mcap"
+    rec = OffloadRecorder(stepper.ir, RecordConfig(path=path))
+    stepper.observers.append(rec)
+    try:
+        for _ in range(3):
+            stepper.step(dt=0.1)
+        rec.close()
+        with pytest.raises(RecordingError, match="already closed") as err:
+            stepper.step(dt=0.1)
+        assert err.value.code == "RET809"
+    finally:
+        stepper.observers.remove(rec)
+        pipe.close_stepper()
+    assert len(open_recording(path).messages("reuse", "out")) == 3
+
+
 def test_a_value_that_cannot_be_recorded_is_named(tmp_path: Path) -> None:
     pipe = Pipeline("bad")
     pipe.add((Bad() @ Rate(hz=10)).named("bad"))
