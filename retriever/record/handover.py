@@ -1,7 +1,8 @@
 """How encoded steps travel from the recording process to its writer process.
 
 The recording process writes each encoded item (one step) straight into a slot of a
-shared memory region created, and its pages faulted in, before the fork. A *frame* is
+shared memory region created before the fork (the part of each slot that small items
+use is faulted in then, not on the stepping thread). A *frame* is
 the items of one slot under a msgpack array header, so the writer decodes a frame with
 one call. When the frame is sent, the writer is told which slot over the data pipe; it
 copies the frame out and hands the slot back over the ack pipe. Writing into the slot

@@ -3,16 +3,17 @@
 The stepping thread encodes each observed step once, in C (msgspec: the step time, the
 flows that ran, their messages and input objects; arrays as raw buffers), and writes the
 bytes into shared memory that is handed to a forked writer process every few
-milliseconds (``handover.py``). The writer decodes the steps, rebuilds the values with the flows'
-declared port types, and feeds them to the ordinary :class:`~.recorder.Recorder`, which
-writes the ``.rrd``/``.mcap`` files there, on another core.
+milliseconds (``handover.py``). The writer decodes the steps, rebuilds the values with
+the flows' declared port types, and feeds them to the ordinary
+:class:`~.recorder.Recorder`, which writes the ``.rrd``/``.mcap`` files there, on
+another core.
 
 Encoding at once means a flow may mutate a published array afterwards without changing
 the recording. A writer that falls behind blocks the stepping thread (nothing is
-dropped); a writer
-that fails or dies is reported as a :class:`~.errors.RecordingError` on the next step
-or on close. If the recording process is killed, the writer finishes the files with
-everything it received; the writer ignores Ctrl-C and waits for the end of the stream.
+dropped); a writer that fails or dies is reported as a
+:class:`~.errors.RecordingError` on the next step or on close. If the recording
+process is killed, the writer finishes the files with everything it received; the
+writer ignores Ctrl-C and waits for the end of the stream.
 
 A frame is one msgpack array of steps: the array header, then the steps' encodings
 back to back, so the writer decodes a frame in one call. The writer reports on a
@@ -88,7 +89,6 @@ class OffloadRecorder:
         self._nodes = {n.id: n for n in ir.nodes}
         self._enc = msgspec.msgpack.Encoder(enc_hook=wire.enc_hook)
         self._encode = self._enc.encode
-        self._encode_into = self._enc.encode_into
         self._last_send = time.monotonic()
         self._closed = False
         self._live = Recorder(ir, config, live=live, write_files=False) if live else None

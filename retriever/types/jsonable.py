@@ -105,7 +105,9 @@ def to_jsonable(value: Any, where: str = "value", *, binary: bool = False) -> An
     if isinstance(value, np.generic):
         return to_jsonable(value.item(), where, binary=binary)
     if isinstance(value, (bytes, bytearray, memoryview)):
-        return value if binary else base64.b64encode(bytes(value)).decode("ascii")
+        if binary:  # a memoryview may be strided: msgspec needs contiguous bytes
+            return value.tobytes() if isinstance(value, memoryview) else value
+        return base64.b64encode(bytes(value)).decode("ascii")
     if isinstance(value, enum.Enum):
         return to_jsonable(value.value, where, binary=binary)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
