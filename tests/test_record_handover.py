@@ -4,6 +4,7 @@ slots or (larger than a slot) the pipe, in order, and backpressure when the writ
 from __future__ import annotations
 
 import os
+import queue
 import select
 import threading
 from pathlib import Path
@@ -20,8 +21,10 @@ from retriever.record.handover import FRAME_BYTES, SLOT_BYTES, SLOTS, Handover
 def _echo_writer(h: Handover, out_fd: int, hold: int) -> None:
     """Child: wait until ``hold`` is readable, then receive every frame and write a
     digest of each item in it to ``out_fd``."""
+    frames: queue.Queue[bytearray | None] = queue.Queue()
     os.read(hold, 1)
-    for f in h.frames(lambda: True):
+    h.receive(lambda: True, frames)
+    while (f := frames.get()) is not None:
         for item in msgspec.msgpack.decode(f):
             os.write(out_fd, f"{len(item)}:{item[0]}:{item[-1]}\n".encode())
 

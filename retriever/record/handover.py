@@ -22,9 +22,10 @@ import fcntl
 import io
 import mmap
 import os
+import queue
 import select
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 #: Size of one shared-memory slot (an item larger than this goes through the pipe),
 #: and how many there are.
@@ -159,38 +160,40 @@ class Handover:
         self.free.extend(acks)
 
     # ------------------------------------------------------------------ receiving
-    def frames(self, still_wanted: Callable[[], bool]) -> Iterator[bytearray]:
-        """Each frame (in the writer), until the end of the stream, EOF (the recording
-        process died), or ``still_wanted()`` saying no while the pipe is silent.
-
-        A frame in shared memory is copied out and its slot handed back at once, so
-        the recording process fills the other slots while this one is written."""
+    def receive(self, still_wanted: Callable[[], bool],
+                out: queue.Queue[bytearray | None]) -> None:
+        """Put each frame on ``out`` (in the writer), then None at the end of the
+        stream, at EOF (the recording process died), or once ``still_wanted()`` says
+        no while the pipe is silent."""
         pipe = io.FileIO(self.data_r, "rb", closefd=False)
-        while True:
-            r, _, _ = select.select([self.data_r], [], [], 1.0)
-            if not r:
-                if not still_wanted():
+        try:
+            while True:
+                r, _, _ = select.select([self.data_r], [], [], 1.0)
+                if not r:
+                    if not still_wanted():
+                        return
+                    continue
+                head = read_exactly(pipe, 4)
+                n = _U32.unpack(head)[0] if head is not None else 0
+                if n == 0:
                     return
-                continue
-            head = read_exactly(pipe, 4)
-            n = _U32.unpack(head)[0] if head is not None else 0
-            if n == 0:
-                return
-            if n == SHARED:
-                ref = read_exactly(pipe, _SLOT_REF.size)
-                if ref is None:
-                    return
-                slot, size = _SLOT_REF.unpack(ref)
-                at = slot * SLOT_BYTES
-                with memoryview(self.shm) as shm:
-                    frame = bytearray(shm[at:at + size])
-                write_all(self.ack_w, [bytes((slot,))])
-                yield frame
-            else:
-                got = read_exactly(pipe, n)
-                if got is None:  # cut off mid-frame: the recording process died
-                    return
-                yield got
+                if n == SHARED:
+                    ref = read_exactly(pipe, _SLOT_REF.size)
+                    if ref is None:
+                        return
+                    slot, size = _SLOT_REF.unpack(ref)
+                    at = slot * SLOT_BYTES
+                    with memoryview(self.shm) as shm:
+                        frame = bytearray(shm[at:at + size])
+                    write_all(self.ack_w, [bytes((slot,))])
+                else:
+                    got = read_exactly(pipe, n)
+                    if got is None:  # cut off mid-frame: the recording process died
+                        return
+                    frame = got
+                out.put(frame)
+        finally:
+            out.put(None)
 
 
 def write_all(fd: int, parts: list[bytes]) -> None:

@@ -27,11 +27,12 @@ import contextlib
 import dataclasses
 import gc
 import os
+import queue
 import select
 import signal
+import threading
 import time
 import traceback
-from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -51,6 +52,8 @@ from .recorder import SCALAR_TYPES, Recorder, Sink
 #: Hand the steps to the writer at least this often (seconds); the hand-over also
 #: sends a frame as soon as it is full.
 SEND_INTERVAL = 0.02
+#: Frames the writer takes off the pipe ahead of the one it is writing.
+QUEUED_FRAMES = 8
 WRITER_NICE = 10  # scheduling priority of the writer, below the pipeline's
 EXT_PORTS = 7  # an input already flattened to {port: value} (composite inputs)
 _WRITE_HINT = ("ports must carry plain data, numpy arrays or dataclasses to be recorded")
@@ -362,11 +365,21 @@ def _writer_main(ir: IR, config: RecordConfig, handover: Handover, status: int,
     return 0
 
 
-def _frames(handover: Handover, parent: int) -> Iterator[list[Any]]:
-    """Decoded batches of steps until the end of the stream, EOF, or the parent's death
-    (then someone else may hold the pipe: the writer stops waiting for it)."""
+def _frames(handover: Handover, parent: int) -> Any:
+    """Decoded batches of steps until the end of the stream, EOF, or the parent's death.
+
+    A reader thread takes frames off the hand-over (copying them out and freeing
+    their slots) while this thread writes files: the copy overlaps the file writes,
+    which release the GIL (reading on this thread made full-HD frames fall behind 30
+    Hz). At most ``QUEUED_FRAMES`` wait (then the recording process waits)."""
     decode = msgspec.msgpack.Decoder(ext_hook=_ext_hook).decode
-    for frame in handover.frames(lambda: os.getppid() == parent):
+    frames: queue.Queue[bytearray | None] = queue.Queue(QUEUED_FRAMES)
+    # parent gone and someone else holds the pipe: stop waiting for it
+    reader = threading.Thread(target=handover.receive,
+                              args=(lambda: os.getppid() == parent, frames), daemon=True,
+                              name="retriever-record-reader")
+    reader.start()
+    while (frame := frames.get()) is not None:
         yield decode(frame)  # a list of steps; their arrays view the frame's buffer
 
 
