@@ -134,6 +134,35 @@ def frame_pipeline() -> Pipeline:
     return pipe
 
 
+class Session:
+    """A pipeline's stepper, with a recorder attached when ``record`` is given."""
+
+    def __init__(self, make: Callable[[], Pipeline], record: RecordConfig | None) -> None:
+        self.pipe = make()
+        self.stepper = stepper_for(self.pipe)
+        self.record = record
+        self.recorder = open_recorder(self.stepper.ir, record) if record else None
+        if self.recorder is not None:
+            self.stepper.observers.append(self.recorder)
+
+    def end(self) -> tuple[float, int]:
+        """Close the recorder and the stepper, then delete the files: the seconds
+        ``close()`` took and the bytes the files held.
+
+        Each run starts from an empty directory: hundreds of MB of video left in the
+        page cache would make the next runs wait for the disk's writeback instead."""
+        t0 = time.perf_counter()
+        if self.recorder is not None:
+            self.recorder.close()
+        closing = time.perf_counter() - t0
+        self.pipe.close_stepper()
+        written = 0
+        for path in self.record.paths if self.record else []:
+            written += Path(path).stat().st_size
+            Path(path).unlink()
+        return closing, written
+
+
 def per_step(make: Callable[[], Pipeline], steps: int, record: RecordConfig | None,
              totals: list[float] | None = None, loops: list[float] | None = None,
              ends: list[float] | None = None) -> list[float]:
@@ -143,73 +172,52 @@ def per_step(make: Callable[[], Pipeline], steps: int, record: RecordConfig | No
     writer included); ``ends`` the time ``close()`` takes (the writer finishing what it
     was handed, then the files); ``totals`` both, divided by the steps.
     """
-    pipe = make()
-    stepper = stepper_for(pipe)
-    recorder = open_recorder(stepper.ir, record) if record is not None else None
-    if recorder is not None:
-        stepper.observers.append(recorder)
+    session = Session(make, record)
+    step = session.stepper.step
     times = []
     for _ in range(10):
-        stepper.step(dt=1 / 30)  # warm up
+        step(dt=1 / 30)  # warm up
     start = time.perf_counter()
     for _ in range(steps):
         t0 = time.perf_counter()
-        stepper.step(dt=1 / 30)
+        step(dt=1 / 30)
         times.append(time.perf_counter() - t0)
-    loop_end = time.perf_counter()
-    if recorder is not None:
-        recorder.close()
-    end = time.perf_counter()
+    loop = time.perf_counter() - start
+    closing, _ = session.end()
     if totals is not None:
-        totals.append((end - start) / steps)
+        totals.append((loop + closing) / steps)
     if loops is not None:
-        loops.append((loop_end - start) / steps)
+        loops.append(loop / steps)
     if ends is not None:
-        ends.append(end - loop_end)
-    pipe.close_stepper()
-    if record is not None:
-        # Each run starts from an empty directory: hundreds of MB of video left in the
-        # page cache would make the next runs wait for the disk's writeback instead.
-        for path in record.paths:
-            Path(path).unlink()
+        ends.append(closing)
     return times
 
 
 def paced(make: Callable[[], Pipeline], seconds: float,
-          record: RecordConfig | None) -> tuple[list[float], float]:
-    """Step at a real 30 Hz for ``seconds``: each step's time, and how long ``close()``
-    then takes (near zero when the writer kept up; its backlog otherwise)."""
-    pipe = make()
-    stepper = stepper_for(pipe)
-    recorder = open_recorder(stepper.ir, record) if record is not None else None
-    if recorder is not None:
-        stepper.observers.append(recorder)
+          record: RecordConfig | None) -> tuple[list[float], float, int]:
+    """Step at a real 30 Hz for ``seconds``: each step's time, how long ``close()``
+    then takes (near zero when the writer kept up; its backlog otherwise) and the bytes
+    written to the files."""
+    session = Session(make, record)
     period = 1 / 30
     times = []
     start = next_at = time.perf_counter()
     while next_at - start < seconds:
         time.sleep(max(0.0, next_at - time.perf_counter()))
         t0 = time.perf_counter()
-        stepper.step(dt=period)
+        session.stepper.step(dt=period)
         times.append(time.perf_counter() - t0)
         next_at += period
-    t0 = time.perf_counter()
-    if recorder is not None:
-        recorder.close()
-    closing = time.perf_counter() - t0
-    pipe.close_stepper()
-    return times, closing
+    closing, written = session.end()
+    return times, closing, written
 
 
 def paced_section(tmp: str, seconds: float, writer: str) -> None:
     """The frame pipeline recorded to both files, inputs included, at a real 30 Hz."""
-    base, _ = paced(frame_pipeline, seconds, None)
+    base, _, _ = paced(frame_pipeline, seconds, None)
     cfg = RecordConfig(path=Path(tmp) / "paced.rrd", mirrors=(Path(tmp) / "paced.mcap",),
                        writer=writer)
-    got, closing = paced(frame_pipeline, seconds, cfg)
-    written = sum(Path(p).stat().st_size for p in cfg.paths)
-    for p in cfg.paths:
-        Path(p).unlink()
+    got, closing, written = paced(frame_pipeline, seconds, cfg)
     late = sum(t >= 1 / 30 for t in got)
     row("640x480x3 at a real 30 Hz: record rrd+mcap", fmt(got), "no recording", fmt(base),
         f"{len(got)} steps, {late} took a whole period or more: "

@@ -310,18 +310,13 @@ class Worker:
             rel = wall - t0
             if busy or flow_due - rel <= spin:
                 # close to a deadline (or busy polling): look, do not sleep
-                if wl:
-                    r, _, _ = wait(rfds, wl, (), 0.0)
-                    for sock in r:
-                        handlers[sock]()
-                else:
-                    for fd, _ in epoll.poll(0):
-                        by_fd[fd]()
-                continue
-            precise = flow_due - spin
-            next_due = min(precise, next_stats - t0)
-            timeout = max(0.0, next_due - rel)
-            if precise < next_due + EPOLL_SLACK or wl:
+                timeout, use_select = 0.0, bool(wl)
+            else:
+                precise = flow_due - spin
+                next_due = min(precise, next_stats - t0)
+                timeout = max(0.0, next_due - rel)
+                use_select = precise < next_due + EPOLL_SLACK or bool(wl)
+            if use_select:
                 r, _, _ = wait(rfds, wl, (), timeout)
                 for sock in r:
                     handlers[sock]()
