@@ -61,13 +61,14 @@ class RecordingRun(BackgroundRun):
     until they are).
     """
 
+    backend = "in-process"
+
     def __init__(self, handle: Any, recorder: Recorder | OffloadRecorder,
                  wall_limit: float | None) -> None:
+        super().__init__()
         self._handle = handle
         self.recorder = recorder
-        self._error: BaseException | None = None
-        self._report: RunReport | None = None
-        self._done = threading.Event()
+        self._final: RunReport | None = None
         self._watch_thread = threading.Thread(target=self._watch, args=(wall_limit,),
                                               name="retriever-record", daemon=True)
         self._watch_thread.start()
@@ -77,39 +78,32 @@ class RecordingRun(BackgroundRun):
             report = self._handle.wait(limit)
             if report is None:
                 report = self._handle.stop()
-            self._report = report
+            self._final = report
         except BaseException as exc:
-            self._error = exc
+            self._add_error(exc)
         finally:
             try:
                 self.recorder.close()
             except BaseException as exc:
-                self._error = self._error or exc
-            self._done.set()
-
-    def _final_report(self) -> RunReport:
-        return self.report
+                self._add_error(exc)
+            if self._final is not None:
+                self._report = self._final
+            else:
+                self._report = self._handle.report
+            self._finish()
 
     @property
     def report(self) -> RunReport:
         """Counters so far."""
-        return self._report or self._handle.report
+        return self._final or self._handle.report
 
     def stats(self) -> dict[str, Any]:
         """Live per-flow counters."""
         return self._handle.stats()  # type: ignore[no-any-return]
 
-    def stop(self) -> RunReport:
-        """Stop the run, complete the files and return the report."""
-        if not self._done.is_set():
-            try:
-                self._handle.stop()
-            except BaseException as exc:
-                self._error = self._error or exc
-        self._done.wait()
-        if self._error is not None:
-            raise self._error
-        return self.report
+    def request_stop(self) -> None:
+        """Ask the recorded run to end; the files are completed before it reports so."""
+        self._handle.request_stop()
 
 
 def record_run(pipe: Pipeline, *, record: Any = None, duration: float | None = None,

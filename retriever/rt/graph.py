@@ -6,7 +6,9 @@ import heapq
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from retriever.ir.model import IR
+from retriever.contract.envelope import envelope_field_types
+from retriever.ir.model import IR, NodeIR
+from retriever.ir.resolve import resolve_class
 
 from .node import NodeRuntime, instantiate_flow
 
@@ -78,3 +80,16 @@ def local_routes(ir: IR, runtimes: Mapping[str, NodeRuntime]) -> dict[str, list[
         if e.src in runtimes and e.dst in runtimes:
             routes[e.src].append((runtimes[e.dst], [(p.src_port, p.dst_port) for p in e.ports]))
     return routes
+
+
+def output_port_types(node: NodeIR) -> dict[str, Any]:
+    """The declared type of each output port of ``node`` (what receivers rebuild
+    structured values as; every backend's codec uses this one lookup)."""
+    classes = {e.alias or "": resolve_class(e.cls, node.source_file)
+               for e in node.outputs.elements if e.cls}
+    types: dict[str, Any] = {}
+    for p in node.output_ports:
+        cls = classes.get(p.alias) or classes.get("")
+        if cls is not None:
+            types[p.name] = envelope_field_types(cls).get(p.field, Any)
+    return types
