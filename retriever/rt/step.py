@@ -199,7 +199,6 @@ class Scheduler:
         no due tick run when triggered. Returns what ran when collecting results.
         """
         result = self._begin(now)
-        stop = self.should_stop
         for e in self._entries:
             rt = e.rt
             if self.replay and rt.name in self.replay:
@@ -215,12 +214,7 @@ class Scheduler:
                 if tracker.next_due <= now:
                     ticks = tracker.due(now)
                     if ticks:
-                        first = True
-                        for t in ticks:
-                            if not first and stop is not None and stop():
-                                break
-                            self._run(e, t, mode)
-                            first = False
+                        self._run_ticks(e, ticks, now, mode)
                         continue
             tmode = e.triggered_mode
             if tmode is not None and rt.armed:
@@ -232,11 +226,14 @@ class Scheduler:
     def run_triggered(self, now: float) -> ScheduleResult | None:
         """Run, in dependency order, the Trigger/Hybrid flows that received messages."""
         result = self._begin(now)
+        self._triggered_pass(now)
+        self._result = None
+        return result
+
+    def _triggered_pass(self, now: float) -> None:
         for e in self._triggered:
             if e.rt.armed:
                 self._run(e, now, e.triggered_mode)  # type: ignore[arg-type]
-        self._result = None
-        return result
 
     def on_timer(self, flow: str, due: float, now: float) -> None:
         """A periodic flow's timer, due at ``due``, fired and is handled at ``now``.
@@ -252,13 +249,9 @@ class Scheduler:
         if due < tracker.next_due - tracker.period / 2:
             return
         tracker.next_due = due
-        stop = self.should_stop
-        first = True
-        for t in tracker.due(now):
-            if not first and stop is not None and stop():
-                break
-            self._run(e, t, e.periodic_mode)
-            first = False
+        ticks = tracker.due(now)
+        if ticks:
+            self._run_ticks(e, ticks, now, e.periodic_mode)
         self.run_triggered(now)
 
     def on_arrival(self, routes: Iterable[Route], ts: float, message: Message) -> None:
@@ -273,6 +266,22 @@ class Scheduler:
         if self._result is None:
             self._result = ScheduleResult(now=now)
         return self._result
+
+    def _run_ticks(self, e: _Entry, ticks: list[float], now: float, mode: str) -> None:
+        """Run the due ticks the lag policy chose. Missed ticks that are caught up run
+        at their own times, each followed by the Trigger flows it triggered; the newest
+        runs at ``now``, so it samples every message that arrived before it ran (a run
+        stamped earlier would miss them)."""
+        if len(ticks) > 1:
+            stop = self.should_stop
+            for t in ticks[:-1]:
+                self._run(e, t, mode)
+                # what the caught-up run published is handled before the next run, as
+                # an arrival from another partition would be
+                self._triggered_pass(t)
+                if stop is not None and stop():
+                    return
+        self._run(e, now, mode)
 
     def _run(self, e: _Entry, now: float, mode: str) -> None:
         rt = e.rt
