@@ -71,6 +71,13 @@ class AddOne(Flow[SrcOut, AddOut]):
         return AddOut(value=inp.value + 1)
 
 
+class Quiet(Flow[None, SrcOut]):
+    """Never publishes (whoever waits on it waits forever)."""
+
+    def step(self, _: None) -> SrcOut | None:
+        return None
+
+
 # ---------------------------------------------------------------------- flows
 
 class Count(Flow[None, Num]):

@@ -120,7 +120,7 @@ def default_sync_restored() -> Any:
 def test_handbook_default_pipeline_snippet_runs_everywhere(
         backend: str, default_sync_restored: Any) -> None:
     _needs(backend)
-    Source, AddOne = P.Source, P.AddOne  # noqa: N806 - the handbook's names
+    Source, AddOne = P.Source, P.AddOne
     # -- the handbook's section 5.5, as printed (the backend varies) --
     retriever.reset_default_pipeline()
     a = Source() @ Rate(hz=10)
