@@ -84,10 +84,13 @@ class Subscriber:
 class _Entry:
     """One flow's place in the execution order and how its clock schedules it."""
 
-    __slots__ = ("gated", "kind", "periodic_mode", "rt", "tracker", "triggered_mode")
+    __slots__ = ("gated", "kind", "periodic_mode", "routes", "rt", "tracker",
+                 "triggered_mode")
 
-    def __init__(self, rt: NodeRuntime, tracker: LagTracker | None) -> None:
+    def __init__(self, rt: NodeRuntime, tracker: LagTracker | None,
+                 routes: list[Route]) -> None:
         self.rt = rt
+        self.routes = routes
         kind = rt.clock.kind
         self.kind = kind
         self.tracker = tracker
@@ -139,7 +142,7 @@ class Scheduler:
             c = rt.clock
             tracker = LagTracker(name, c.hz, c.on_lag, start) if c.hz else None
             rt.tracker = tracker
-            entry = _Entry(rt, tracker)
+            entry = _Entry(rt, tracker, self.routes[name])
             self._entries.append(entry)
             self._by_name[name] = entry
         self._triggered = [e for e in self._entries if e.triggered_mode is not None]
@@ -284,24 +287,28 @@ class Scheduler:
         self._run(e, now, mode)
 
     def _run(self, e: _Entry, now: float, mode: str) -> None:
+        # the hot path of every backend: kept flat on purpose
         rt = e.rt
         if e.gated and mode == ALL:
             if rt.missing_inputs():
                 return  # start-up: not every connected input has a value yet
             e.gated = False
         inp, out, msg = rt.execute(now, mode)
-        name = rt.name
         if self.on_run is not None:
             self.on_run(rt, now, inp, out, msg)
         res = self._result
         if res is not None:
+            name = rt.name
             res.executed.append(name)
             res.inputs[name] = inp
             res.outputs[name] = out
             if msg:
                 res.messages[name] = msg
         if msg:
-            self.publish(name, now, msg)
+            for dst, pairs in e.routes:
+                dst.deliver(pairs, now, msg)
+            if self.send is not None:
+                self.send(rt.name, now, msg)
 
     def _replay(self, rt: NodeRuntime, now: float) -> None:
         name = rt.name
