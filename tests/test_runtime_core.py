@@ -151,3 +151,28 @@ def test_in_process_run_ends_on_time_with_a_slow_catch_up_flow() -> None:
     # before the scheduler it never returned; bounded: one step past the end
     assert time.monotonic() - t0 < 3.0
     assert report.flows["slow"].lag_events > 0  # type: ignore[union-attr]
+
+
+def test_every_ret_code_in_the_code_is_in_the_catalogue() -> None:
+    from retriever.contract.catalogue import ERRORS, RULES, known_code
+
+    root = RT.parent
+    unknown = set()
+    for path in [*root.rglob("*.py"), *(root.parent / "retriever_mypy").rglob("*.py")]:
+        text = re.sub(r"RET\d{3}-RET\d{3}", "", path.read_text())  # ranges in prose
+        for code in re.findall(r"\bRET\d{3}\b", text):
+            if not known_code(code):
+                unknown.add((str(path.relative_to(root.parent)), code))
+    assert sorted(unknown) == []
+    assert not set(RULES) & set(ERRORS)  # one meaning per code
+
+
+def test_no_error_gets_its_code_after_its_message_was_built() -> None:
+    # a code set after construction leaves "[RET400]" in str(err) while err.code differs
+    root = RT.parent
+    late = [p.relative_to(root).as_posix() for p in root.rglob("*.py")
+            if re.search(r"\b\w+\.code\s*=[^=]", p.read_text())]
+    late.remove("contract/errors.py")  # RetrieverError.__init__ itself
+    assert late == []
+    err = FlowError("f", "bad", code="RET005")
+    assert err.code == "RET005" and str(err).startswith("[RET005]")
