@@ -6,16 +6,18 @@ import threading
 from typing import Any
 
 from retriever.flow.pipeline import Pipeline
+from retriever.flow.temporal import TemporalFlow
 from retriever.ir.lower import lower
 from retriever.rt.execute import execute_ir
-from retriever.rt.facade import close_stepper, live_flows, stepper_for
+from retriever.rt.facade import close_stepper, live_flows, open_stepper, stepper_for
 from retriever.rt.handle import BackgroundRun
 from retriever.rt.report import RunReport
 
 from .config import RecordConfig
-from .live import live_for
+from .live import live_for, worker_env
 from .offload import OffloadRecorder, open_recorder
 from .recorder import Recorder, RecordResult
+from .replay import ReplaySource, replay
 
 
 def record(pipe: Pipeline, config: Any, *, steps: int, dt: float = 0.1,
@@ -29,7 +31,7 @@ def record(pipe: Pipeline, config: Any, *, steps: int, dt: float = 0.1,
     cfg = RecordConfig.coerce(config)
     if steps < 0:
         raise ValueError("steps must be >= 0")
-    was_open = pipe.runtime_session is not None and not pipe.runtime_session.closed
+    was_open = open_stepper(pipe) is not None
     stepper = stepper_for(pipe)
     try:
         recorder = open_recorder(stepper.ir, cfg, live=live_for(visualize))
@@ -138,3 +140,28 @@ def record_run(pipe: Pipeline, *, record: Any = None, duration: float | None = N
         run.stop()
         raise
     return report
+
+
+class RecordingImpl:
+    """The recording layer's implementation of
+    :class:`retriever.flow.services.RecordingService`."""
+
+    def record(self, pipe: Pipeline, config: Any, *, steps: int, dt: float,
+               **options: Any) -> RecordResult:
+        """``Pipeline.record``."""
+        return record(pipe, config, steps=steps, dt=dt, **options)
+
+    def replay(self, pipe: Pipeline, flow: TemporalFlow, *, path: str,
+               **options: Any) -> ReplaySource:
+        """``Pipeline.replay``."""
+        return replay(pipe, flow, path=path, **options)
+
+    def record_run(self, pipe: Pipeline, *, record: Any, duration: float | None,
+                   blocking: bool, **options: Any) -> Any:
+        """A recorded or live-viewed in-process run."""
+        return record_run(pipe, record=record, duration=duration, blocking=blocking,
+                          **options)
+
+    def live_worker_env(self, visualize: Any, app_id: str) -> dict[str, str]:
+        """Environment for worker processes of a live-viewed run."""
+        return worker_env(visualize, app_id)

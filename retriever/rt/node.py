@@ -96,6 +96,7 @@ class NodeRuntime:
         self.ports: dict[str, _InputPort] = {
             p.name: _InputPort(p.name, p.alias, p.field) for p in node.input_ports}
         self._connected: list[_InputPort] = []
+        self._awaited = self._connected  # ports a start-up wait waits for
         self._trigger_ports: list[_InputPort] = []
         self.armed = False  # a trigger port received a message since the last sample
         self.tracker: LagTracker | None = None  # set by the scheduler for periodic clocks
@@ -161,9 +162,14 @@ class NodeRuntime:
         """Names of the input ports an edge feeds."""
         return [p.name for p in self._connected]
 
+    def await_inputs(self, ports: Sequence[str]) -> None:
+        """Name the connected ports a start-up wait waits for (see ``missing_inputs``)."""
+        self._awaited = [self.ports[n] for n in ports]
+
     def missing_inputs(self) -> list[str]:
-        """Connected input ports that never received a value."""
-        return [p.name for p in self._connected if not p.buffer]
+        """Awaited input ports (by default every connected one) that never received a
+        value."""
+        return [p.name for p in self._awaited if not p.buffer]
 
     # ------------------------------------------------------------------ the step
     def sample(self, now: float, mode: str) -> Any:

@@ -20,8 +20,10 @@ samples none, ``trigger`` samples its trigger ports and runs only on arrivals th
 
 Start-up: a flow whose runs sample every connected input (Rate, Hybrid) first runs
 once each connected input port holds a value, so no step ever sees ``None`` only
-because the source has not published yet. ``Rate(hz, wait_for_inputs=False)`` opts
-out. Until then the flow is *waiting*; its counters name the ports it waits on.
+because the source has not published yet. Ports fed back from the flow's own outputs
+(a cycle) are not waited for: they could only fill after it ran.
+``Rate(hz, wait_for_inputs=False)`` opts out. Until then the flow is *waiting*; its
+counters name the ports it waits on.
 """
 
 from __future__ import annotations
@@ -101,6 +103,34 @@ class _Entry:
                       and bool(rt.connected_ports()))
 
 
+def feedback_ports(ir: IR) -> dict[str, set[str]]:
+    """Per flow, the input ports fed back from its own outputs (through a cycle).
+
+    A start-up wait never waits on them: they could only get a value after the flow
+    ran, so waiting would deadlock a feedback loop.
+    """
+    succ: dict[str, set[str]] = {}
+    for e in ir.edges:
+        succ.setdefault(e.src, set()).add(e.dst)
+
+    def reaches(a: str, b: str) -> bool:
+        seen, todo = {a}, [a]
+        while todo:
+            for m in succ.get(todo.pop(), ()):
+                if m == b:
+                    return True
+                if m not in seen:
+                    seen.add(m)
+                    todo.append(m)
+        return False
+
+    out: dict[str, set[str]] = {}
+    for e in ir.edges:
+        if e.src == e.dst or reaches(e.dst, e.src):
+            out.setdefault(e.dst, set()).update(p.dst_port for p in e.ports)
+    return out
+
+
 def combine_errors(errors: list[BaseException], what: str) -> BaseException | None:
     """None, the only error, or an exception group holding every one of them."""
     if not errors:
@@ -146,6 +176,12 @@ class Scheduler:
             self._entries.append(entry)
             self._by_name[name] = entry
         self._triggered = [e for e in self._entries if e.triggered_mode is not None]
+        feedback = feedback_ports(ir)
+        for name, rt in self.runtimes.items():
+            skip = feedback.get(name, set())
+            rt.await_inputs([p for p in rt.connected_ports() if p not in skip])
+        for e in self._entries:
+            e.gated = e.gated and bool(e.rt.missing_inputs())
         self._result: ScheduleResult | None = None
 
     # ------------------------------------------------------------------ queries
