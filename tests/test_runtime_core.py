@@ -176,3 +176,28 @@ def test_no_error_gets_its_code_after_its_message_was_built() -> None:
     assert late == []
     err = FlowError("f", "bad", code="RET005")
     assert err.code == "RET005" and str(err).startswith("[RET005]")
+
+
+def test_progress_view_shows_a_waiting_flow_and_its_port() -> None:
+    import io as text_io
+
+    from retriever.cli.progress import watch
+
+    pipe = Pipeline("waits")
+    pipe.connect(P.Quiet() @ Rate(hz=10), P.AddOne() @ Rate(hz=10), sync=Latest())
+    handle = pipe.run(backend="in-process", duration=0.6, blocking=False)
+    out = text_io.StringIO()
+    watch(handle, interval=0.1, stream=out)
+    assert "waiting for value" in out.getvalue()
+
+
+def test_a_feedback_loop_starts_without_waiting_on_its_back_edge() -> None:
+    pipe = Pipeline("loop")
+    ticker = P.Ticker() @ Rate(hz=10)  # publishes its run count while its input is empty
+    back = P.Add(10) @ Trigger("value")
+    pipe.connect(ticker, back, sync=Latest())
+    pipe.connect(back, ticker, sync=Latest())
+    runs = [pipe.step(dt=0.1) for _ in range(2)]
+    pipe.close_stepper()
+    assert runs[0].executed == ["ticker", "add"]
+    assert runs[0].outputs["add"].value == 11 and runs[1].outputs["ticker"].value == -1
