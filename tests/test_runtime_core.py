@@ -201,3 +201,21 @@ def test_a_feedback_loop_starts_without_waiting_on_its_back_edge() -> None:
     pipe.close_stepper()
     assert runs[0].executed == ["ticker", "add"]
     assert runs[0].outputs["add"].value == 11 and runs[1].outputs["ticker"].value == -1
+
+
+def test_authoring_never_imports_the_runtime_and_holds_no_runtime_state() -> None:
+    import ast
+
+    flow_dir = RT.parent / "flow"
+    for path in flow_dir.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            for name in names:
+                assert not name.startswith(("retriever.rt", "retriever.ir",
+                                            "retriever.record")), (path.name, name)
+    pipe, *_ = _pipe()
+    before = set(vars(pipe))
+    pipe.step()
+    assert set(vars(pipe)) == before  # the stepper is kept by the runtime
+    pipe.close_stepper()
