@@ -238,15 +238,17 @@ class Scheduler:
         no due tick run when triggered. Returns what ran when collecting results.
         """
         result = self._begin(now)
+        replay = self.replay
+        run = self._run
         for e in self._entries:
             rt = e.rt
-            if self.replay and rt.name in self.replay:
+            if replay and rt.name in replay:
                 self._replay(rt, now)
                 continue
             mode = e.periodic_mode
             if mode is not None:
                 if lockstep:
-                    self._run(e, now, mode)
+                    run(e, now, mode)
                     continue
                 tracker = e.tracker
                 assert tracker is not None
@@ -257,7 +259,7 @@ class Scheduler:
                         continue
             tmode = e.triggered_mode
             if tmode is not None and rt.armed:
-                self._run(e, now, tmode)
+                run(e, now, tmode)
         self.index += 1
         self._result = None
         return result
