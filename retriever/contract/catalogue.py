@@ -120,6 +120,7 @@ _ERRORS = [
     ErrorCode("RET300", "ir", "an IR document is malformed or names something that cannot load"),
     ErrorCode("RET400", "runtime", "a flow raised while starting, stepping or finalizing"),
     ErrorCode("RET401", "runtime", "a flow with on_lag='error' fell behind its clock"),
+    ErrorCode("RET402", "runtime", "a loaned output array was misused (port, shape, reuse)"),
     ErrorCode("RET500", "backend", "a backend could not start, run or stop a graph"),
     ErrorCode("RET600", "install", "an optional dependency is missing"),
     ErrorCode("RET700", "types", "a type name is malformed, unknown or taken"),

@@ -100,6 +100,14 @@ class LagError(FlowError):
     code = "RET401"
 
 
+class LoanError(FlowError):
+    """A loaned output array (``Flow.loan``) was misused: published on another port,
+    published twice, published as a view of another shape, or asked for with an
+    unusable shape or dtype. Refused before any subscriber can see a wrong frame."""
+
+    code = "RET402"
+
+
 class BackendError(RetrieverError):
     """A backend could not start, run or stop a graph."""
 

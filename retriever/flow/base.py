@@ -11,9 +11,12 @@ import typing
 import warnings
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
+import numpy as np
+
 from retriever.contract.errors import ConfigError
 from retriever.contract.signature import Side, normalize_side
 
+from .loan import LOANS_ATTR, LoanShape, loan_spec, plain_loan
 from .temporal import TemporalFlow
 
 if TYPE_CHECKING:
@@ -142,6 +145,24 @@ class Flow(Generic[I, O]):
         warnings.warn("Flow.run() is deprecated; call step()", DeprecationWarning,
                       stacklevel=2)
         return self.step(input)
+
+    def loan(self, port: str, shape: LoanShape, dtype: Any = np.uint8) -> np.ndarray:
+        """A writable array for output ``port``, to fill and return in this step's output.
+
+        On the multiprocessing backend the array lives in the shared-memory slot the
+        subscribers will read, so publishing it copies nothing; elsewhere it is plain
+        memory. Fill it in place (``cv2.resize(src, size, dst=arr)``, ``np.copyto``,
+        ``arr[...] = ...``) and return it itself, on the port it was loaned for. Once
+        published it is read-only; loan a new one for the next step. A loan that is not
+        returned is given back after the step. Misuse raises ``LoanError`` (RET402).
+        """
+        owner = type(self).__qualname__
+        norm, dt = loan_spec(owner, port, shape, dtype)
+        provider = self.__dict__.get(LOANS_ATTR)
+        if provider is None:  # not run by a runtime (e.g. step() called in a test)
+            return plain_loan(norm, dt)
+        arr: np.ndarray = provider.loan(port, norm, dt)
+        return arr
 
     # ------------------------------------------------------------------ authoring
     def __matmul__(self, clock: Clock) -> TemporalFlow:

@@ -15,9 +15,16 @@ from typing import Any
 
 import msgspec
 
-from retriever.contract.errors import BackendError, FlowError, LagError, RetrieverError
+from retriever.contract.errors import (
+    BackendError,
+    FlowError,
+    LagError,
+    LoanError,
+    RetrieverError,
+)
 
-_FLOW_KINDS: dict[str, type[FlowError]] = {"FlowError": FlowError, "LagError": LagError}
+_FLOW_KINDS: dict[str, type[FlowError]] = {"FlowError": FlowError, "LagError": LagError,
+                                            "LoanError": LoanError}
 
 
 class ErrorRecord(msgspec.Struct, kw_only=True):
@@ -34,7 +41,7 @@ class ErrorRecord(msgspec.Struct, kw_only=True):
     def of(cls, exc: BaseException) -> ErrorRecord:
         """Describe ``exc`` (a flow's error keeps its flow, code and traceback)."""
         if isinstance(exc, FlowError):
-            kind = "LagError" if isinstance(exc, LagError) else "FlowError"
+            kind = type(exc).__name__ if type(exc).__name__ in _FLOW_KINDS else "FlowError"
             return cls(kind=kind, flow=exc.flow, message=exc.detail, hint=exc.hint,
                        traceback=exc.traceback_text, code=exc.code)
         tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))

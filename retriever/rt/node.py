@@ -13,13 +13,15 @@ from typing import Any
 
 from retriever.contract.composite import CompositeView
 from retriever.contract.envelope import envelope_ports
-from retriever.contract.errors import FlowError
+from retriever.contract.errors import FlowError, LoanError
 from retriever.contract.wire import from_json_value
 from retriever.flow.adapter import Adapter, adapter_from_config
+from retriever.flow.loan import LOANS_ATTR
 from retriever.ir.model import EdgeIR, NodeIR, SideIR
 from retriever.ir.resolve import resolve_class
 
 from .lag import LagTracker
+from .loan import LoanDesk, loan_step_error
 
 Message = dict[str, Any]
 
@@ -106,6 +108,9 @@ class NodeRuntime:
         self.dropped = 0
         self.errors = 0
         self._step: Callable[[Any], Any] = flow.step
+        # lends arrays for the outputs (Flow.loan); a backend may give it an allocator
+        self.desk = LoanDesk(self.name, [p.name for p in node.output_ports])
+        flow.__dict__[LOANS_ATTR] = self.desk
 
     # ------------------------------------------------------------------ wiring
     def bind_input(self, edge: EdgeIR) -> list[tuple[str, str]]:
@@ -218,9 +223,16 @@ class NodeRuntime:
             out = self._step(inp)
         except Exception as exc:
             self.errors += 1
+            if isinstance(exc, LoanError) or (
+                    self.desk.busy and isinstance(exc, ValueError) and "read-only" in str(exc)):
+                raise loan_step_error(self.name, exc) from exc
             raise _flow_error(self.name, "step()", exc) from exc
         self.steps += 1
-        return inp, out, self.publish(out)
+        msg = self.publish(out)
+        desk = self.desk
+        if desk.busy:  # only flows that ever loaned an array pay for the check
+            desk.settle(msg)
+        return inp, out, msg
 
     def publish(self, out: Any) -> Message | None:
         """Flatten a step result into a ``{port: value}`` message (None: nothing)."""

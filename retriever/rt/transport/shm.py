@@ -42,7 +42,7 @@ class ShmRing:
     """A set of equally sized slots in one anonymous shared-memory file."""
 
     __slots__ = ("_base_view", "_pins", "_readonly", "_seq", "_stride", "_words", "_written",
-                 "closed", "fd", "mm", "nslots", "ring_id", "slot_size")
+                 "closed", "fd", "lent", "mm", "nslots", "ring_id", "slot_size")
 
     def __init__(self, ring_id: int, nslots: int, slot_size: int, fd: int | None = None
                  ) -> None:
@@ -67,6 +67,9 @@ class ShmRing:
         self._written = [0] * nslots  # producer: generation last committed per slot
         self._seq = 0
         self._pins: dict[int, Any] = {}  # consumer: slot -> weakref of its pin array
+        # producer: slots lent to a flow (rt/transport/loan.py), never free while the
+        # producer process can still see them, whatever the consumer released
+        self.lent: set[int] = set()
         self.closed = False
 
     @property
@@ -80,9 +83,9 @@ class ShmRing:
     # ---------------------------------------------------------------- producer side
     def free_slot(self) -> int:
         """The lowest slot the consumer released (keeps few pages warm), or -1."""
-        words, stride = self._words, self._stride
+        words, stride, lent = self._words, self._stride, self.lent
         for slot, gen in enumerate(self._written):
-            if gen == 0 or words[slot * stride + 1] == gen:
+            if (gen == 0 or words[slot * stride + 1] == gen) and slot not in lent:
                 return slot
         return -1
 
@@ -106,6 +109,11 @@ class ShmRing:
         """Copy raw bytes into ``slot`` at byte ``offset``."""
         start = self._data_offset(slot) + offset
         self.mm[start:start + len(data)] = data
+
+    def lend_view(self, slot: int, nbytes: int) -> np.ndarray:
+        """A writable byte array over the first ``nbytes`` of ``slot``, for a flow to
+        fill in place (see ``rt/transport/loan.py``)."""
+        return np.frombuffer(self.mm, np.uint8, nbytes, self._data_offset(slot))
 
     def commit(self, slot: int, gen: int) -> None:
         """Publish the slot: the consumer may read the message of generation ``gen``."""

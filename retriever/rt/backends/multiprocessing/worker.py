@@ -34,6 +34,7 @@ from ...node import Message, NodeRuntime
 from ...observe import close_all, notify, observers_from_env
 from ...step import Scheduler
 from ...transport import ControlLink, InChannel, OutChannel
+from ...transport.loan import SlotLender, send_lent
 from .plan import Plan, WaitOptions
 
 STATS_INTERVAL = 0.5
@@ -150,6 +151,9 @@ class Worker:
             handlers[out.sock] = out.poll
         self.handlers = handlers
         self.rfds: list[Any] = list(handlers)
+        for name, chans in self.sends.items():
+            if chans:  # loans of flows heard elsewhere live in their first channel's slots
+                self.runtimes[name].desk.allocator = SlotLender(chans[0][0])
         if any(self.sends.values()):
             sched.send = self._send
         if self.observers or any(self.acks.values()):
@@ -204,7 +208,13 @@ class Worker:
 
     # ------------------------------------------------------------------ running
     def _send(self, name: str, now: float, msg: Message) -> None:
-        for out, idx in self.sends[name]:
+        sends = self.sends[name]
+        desk = self.runtimes[name].desk
+        if desk.lent:  # a published loan: its slot belongs to the first channel
+            out, idx = sends[0]
+            send_lent(out, idx, now, msg, desk)
+            sends = sends[1:]
+        for out, idx in sends:
             out.send(idx, now, msg)
 
     def _after_run(self, rt: NodeRuntime, now: float, inp: Any, _out: Any,
