@@ -13,8 +13,12 @@ Sections:
               edge has qsize=16, so the sink may fall 16 messages behind before the
               oldest waiting ones are dropped.
   frames      1920x1080x3 and 640x480x3 uint8 at 30 Hz: p50/p99 latency, by default
-              and with busy_poll=True; baselines: raw shared-memory copy in + copy out
-              of the same frame (back to back and paced at 30 Hz), raw Pipe wake-up.
+              and with busy_poll=True, copying the frame (the runtime copies it into a
+              slot) and loaning it (Flow.loan: the flow fills the slot, filled with
+              np.copyto or cv2 dst=; the stamp is taken once the frame is complete, in
+              both cases); baselines: the notify-only limit (frame already in shared
+              memory, one datagram), raw shared-memory copy in + copy out of the same
+              frame (back to back and paced at 30 Hz), raw Pipe wake-up.
   throughput  1920x1080x3 as fast as possible (on_full="block"): frames/s delivered;
               baseline: raw copy in + copy out loop in one process.
   rate        Rate(hz=200) period error p99 and drift; baseline: a bare absolute-deadline
@@ -30,6 +34,7 @@ import json
 import mmap
 import multiprocessing as mp
 import os
+import socket
 import statistics
 import sys
 import tempfile
@@ -107,6 +112,30 @@ class FrameSource(Flow[None, Frame]):
     def step(self, _: None) -> Frame:
         self.n += 1
         return Frame(image=self.frame, n=self.n, stamp=time.perf_counter())
+
+
+class LoanFrameSource(Flow[None, Frame]):
+    """Fills a loaned slot (``Flow.loan``) in place: the frame is never copied again.
+    ``fill`` is ``copyto`` (np.copyto from a prepared frame) or ``cv2`` (cv2.cvtColor
+    writing into the loan with ``dst=``)."""
+
+    def __init__(self, shape: list[int], fill: str = "copyto") -> None:
+        self.shape = tuple(shape)
+        self.fill = fill
+
+    def reset(self) -> None:
+        self.n = 0
+        self.frame = np.random.default_rng(0).integers(0, 255, self.shape, dtype=np.uint8)
+
+    def step(self, _: None) -> Frame:
+        self.n += 1
+        img = self.loan("image", self.shape, np.uint8)
+        if self.fill == "cv2":
+            import cv2
+            cv2.cvtColor(self.frame, cv2.COLOR_BGR2RGB, dst=img)
+        else:
+            np.copyto(img, self.frame)
+        return Frame(image=img, n=self.n, stamp=time.perf_counter())
 
 
 class FrameSink(_Collect, Flow[Frame, None]):
@@ -227,11 +256,54 @@ def baseline_copy(shape: tuple[int, ...], n: int, pace: float = 0.0) -> list[flo
     return times
 
 
+def _notify_child(sock: Any, fd: int, shape: tuple[int, ...], n: int, conn: Any) -> None:
+    mm = mmap.mmap(fd, int(np.prod(shape)))
+    lat = []
+    for _ in range(n):
+        data = sock.recv(64)
+        view = np.frombuffer(mm, np.uint8).reshape(shape)  # what a subscriber gets
+        _ = int(view[0, 0, 0])
+        lat.append(time.perf_counter() - float(data))
+        del view
+    conn.send(lat)
+
+
+def baseline_notify(shape: tuple[int, ...], n: int, hz: float = 30) -> list[float]:
+    """The limit of zero-copy publishing: the frame is already in shared memory, the
+    publisher only sends a datagram (the same socket kind as the channels) and the
+    subscriber views the memory."""
+    frame = np.random.default_rng(0).integers(0, 255, shape, dtype=np.uint8)
+    fd = os.memfd_create("bench-notify", 0)
+    os.ftruncate(fd, frame.nbytes)
+    with mmap.mmap(fd, frame.nbytes) as mm:
+        np.frombuffer(mm, np.uint8).reshape(shape)[...] = frame
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    ctx = mp.get_context("fork")
+    rx, tx = ctx.Pipe()
+    p = ctx.Process(target=_notify_child, args=(b, fd, shape, n, tx))
+    p.start()
+    time.sleep(0.1)
+    t0 = time.perf_counter()
+    for i in range(n):
+        d = t0 + i / hz
+        while (x := d - time.perf_counter()) > 0:
+            time.sleep(x)
+        a.send(repr(time.perf_counter()).encode())
+    lat: list[float] = rx.recv()
+    p.join()
+    a.close()
+    b.close()
+    os.close(fd)
+    return lat
+
+
 def _frames_run(tmp: Path, seconds: float, shape: tuple[int, ...], name: str,
-                **options: Any) -> tuple[list[float], str]:
+                loan: str = "", **options: Any) -> tuple[list[float], str]:
     out = tmp / f"{name}.json"
     with Pipeline("bench-frames") as pipe:
-        cam = (FrameSource(list(shape)) @ Rate(hz=30)).named("cam")
+        src: Flow[None, Frame] = (LoanFrameSource(list(shape), loan) if loan
+                                  else FrameSource(list(shape)))
+        cam = (src @ Rate(hz=30)).named("cam")
         sink = (FrameSink(str(out)) @ Trigger("image", "n", "stamp")).named("sink")
         pipe.connect(cam, sink, sync=Latest())
     rep = run_pipe(pipe, seconds, **options)
@@ -246,12 +318,23 @@ def section_frames(tmp: Path, seconds: float, repeats: int) -> None:
         for r in range(repeats):
             lat, line = _frames_run(tmp, seconds, shape, f"frames{shape[0]}_{r}")
             _, busy = _frames_run(tmp, seconds, shape, f"busy{shape[0]}_{r}", busy_poll=True)
+            loan_lat, loan = _frames_run(tmp, seconds, shape, f"loan{shape[0]}_{r}", "copyto")
+            _, loan_cv = _frames_run(tmp, seconds, shape, f"loancv{shape[0]}_{r}", "cv2")
+            _, loan_busy = _frames_run(tmp, seconds, shape, f"loanbusy{shape[0]}_{r}",
+                                       "copyto", busy_poll=True)
             n = max(30, len(lat))
+            notify = baseline_notify(shape, n)
             base = baseline_copy(shape, n)
             paced = baseline_copy(shape, n, pace=1 / 30)
             wake = baseline_pipe(30, n)
-            print(f"  retriever            {line}")
-            print(f"  retriever, busy_poll {busy}")
+            print(f"  retriever, copy      {line}")
+            print(f"  retriever, copy+busy {busy}")
+            print(f"  loan, np.copyto      {loan}")
+            print(f"  loan, cv2 dst=       {loan_cv}")
+            print(f"  loan, busy_poll      {loan_busy}")
+            print(f"  raw notify only      p50 {ms(pct(notify, 50))}  p99 {ms(pct(notify, 99))}  "
+                  f"(frame already in shared memory; loan p50 / notify p50 = "
+                  f"{pct(loan_lat, 50) / pct(notify, 50):.2f}, goal <= 2)")
             print(f"  raw copy in+out      p50 {ms(pct(base, 50))}  p99 {ms(pct(base, 99))}  "
                   f"(goal: p50 <= {goal})")
             print(f"  raw copy, paced      p50 {ms(pct(paced, 50))}  p99 {ms(pct(paced, 99))}  "
@@ -260,23 +343,32 @@ def section_frames(tmp: Path, seconds: float, repeats: int) -> None:
                   f"(wake-up cost of one IPC hop, no payload)")
 
 
+def _throughput_run(tmp: Path, seconds: float, shape: tuple[int, ...], name: str,
+                    loan: str = "") -> tuple[float, str]:
+    out = tmp / f"{name}.json"
+    with Pipeline("bench-throughput") as pipe:
+        src: Flow[None, Frame] = (LoanFrameSource(list(shape), loan) if loan
+                                  else FrameSource(list(shape)))
+        cam = (src @ Rate(hz=5000, on_lag="drop")).named("cam")
+        sink = (FrameSink(str(out)) @ Trigger("image", "n", "stamp")).named("sink")
+        pipe.connect(cam, sink, sync=Latest(),
+                     edge_config=EdgeConfig(qsize=1, on_full="block"))
+    rep = run_pipe(pipe, seconds)
+    d = read(out)
+    fps = len(d["seen"]) / rep.duration
+    return fps, (f"{fps:8.1f} frames/s delivered ({len(d['seen'])} in {rep.duration:.2f} s, "
+                 f"source steps {rep.flows['cam'].steps})")
+
+
 def section_throughput(tmp: Path, seconds: float, repeats: int) -> None:
     shape = (1080, 1920, 3)
     print("== 1920x1080x3 uint8 as fast as possible (on_full='block')")
     for r in range(repeats):
-        out = tmp / f"tput{r}.json"
-        with Pipeline("bench-throughput") as pipe:
-            cam = (FrameSource(list(shape)) @ Rate(hz=5000, on_lag="drop")).named("cam")
-            sink = (FrameSink(str(out)) @ Trigger("image", "n", "stamp")).named("sink")
-            pipe.connect(cam, sink, sync=Latest(),
-                         edge_config=EdgeConfig(qsize=1, on_full="block"))
-        rep = run_pipe(pipe, seconds)
-        d = read(out)
-        fps = len(d["seen"]) / rep.duration
+        _, copy = _throughput_run(tmp, seconds, shape, f"tput{r}")
+        _, loan = _throughput_run(tmp, seconds, shape, f"tputloan{r}", "copyto")
         base = baseline_copy(shape, 200)
-        print(f"  retriever          {fps:8.1f} frames/s delivered "
-              f"({len(d['seen'])} in {rep.duration:.2f} s, source steps "
-              f"{rep.flows['cam'].steps})")
+        print(f"  retriever, copy    {copy}")
+        print(f"  loan, np.copyto    {loan}")
         print(f"  raw copy in+out    {1 / statistics.median(base):8.1f} frames/s (one core, "
               f"no IPC)   (goal: >= 300 frames/s)")
 
