@@ -17,6 +17,8 @@ from retriever.rt.loan import LoanDesk
 from retriever.rt.transport import InChannel, OutChannel, channel_pair
 from retriever.rt.transport.loan import SlotLender, send_lent
 
+from .dora_flows import dora_installed
+
 SHAPE = (32, 48, 3)  # just above SHM_MIN: travels in a slot, stays small
 SMALL = (32, 32, 4)  # 4096 bytes: the smallest array that travels in a slot
 
@@ -103,6 +105,30 @@ def test_loaned_frames_arrive_intact_across_processes(tmp_path: Path, policy: st
     got = json.loads(out.read_text())
     assert got["seen"] > 20 and got["bad"] == 0 and got["writable"] == 0
     assert rep.flows["cam"].errors == 0
+
+
+def test_loaned_frames_fan_out_to_two_processes(tmp_path: Path) -> None:
+    # one channel gets the slot itself, the other an ordinary copy of it
+    with Pipeline("loans-fan-out") as pipe:
+        cam = (LoanCam() @ Rate(hz=300)).named("cam")
+        for name in ("a", "b"):
+            sink = (Checker(str(tmp_path / f"{name}.json")) @ Trigger("image", "n")).named(name)
+            pipe.connect(cam, sink, sync=Latest(), edge_config=EdgeConfig(qsize=4))
+    pipe.run(backend="multiprocessing", duration=0.6)
+    for name in ("a", "b"):
+        got = json.loads((tmp_path / f"{name}.json").read_text())
+        assert got["seen"] > 20 and got["bad"] == 0 and got["writable"] == 0, name
+
+
+@pytest.mark.parametrize("backend", ["in-process", "dora"])
+def test_the_same_loaning_flow_runs_unchanged_elsewhere(tmp_path: Path, backend: str) -> None:
+    if backend == "dora" and not dora_installed():
+        pytest.skip("dora-rs / dora-rs-cli / pyarrow not installed")
+    out = tmp_path / "seen.json"
+    options: dict[str, Any] = {"echo": False} if backend == "dora" else {}
+    _frames_pipe(out, hz=100).run(backend=backend, duration=1.0, **options)
+    got = json.loads(out.read_text())
+    assert got["seen"] > 5 and got["bad"] == 0
 
 
 # ---------------------------------------------------------------------- channel level
