@@ -53,8 +53,12 @@ class SlotLender:
         ring, slot = got
         gen = ring.begin(slot)  # odd generation: the consumer sees it as being written
         pin = ring.lend_view(slot, nbytes)
-        ring.lent.add(slot)
-        weakref.finalize(pin, ring.lent.discard, slot)
+        lent = ring.lent
+
+        def unlend(ref: weakref.ref[np.ndarray]) -> None:
+            if lent.get(slot) is ref:
+                del lent[slot]
+        lent[slot] = weakref.ref(pin, unlend)
         return pin, (ring, slot, gen)
 
     def abandon(self, token: Any) -> None:

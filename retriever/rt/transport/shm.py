@@ -67,9 +67,10 @@ class ShmRing:
         self._written = [0] * nslots  # producer: generation last committed per slot
         self._seq = 0
         self._pins: dict[int, Any] = {}  # consumer: slot -> weakref of its pin array
-        # producer: slots lent to a flow (rt/transport/loan.py), never free while the
-        # producer process can still see them, whatever the consumer released
-        self.lent: set[int] = set()
+        # producer: slots lent to a flow (rt/transport/loan.py) -> the weak reference
+        # that frees them; never free while the producer process can still see them,
+        # whatever the consumer released
+        self.lent: dict[int, Any] = {}
         self.closed = False
 
     @property
