@@ -16,7 +16,7 @@ from typing import Any
 from retriever.contract.composite import CompositeView
 from retriever.contract.envelope import envelope_field_types
 from retriever.ir.model import IR, NodeIR, PortIR
-from retriever.ir.resolve import resolve_class
+from retriever.ir.resolve import resolve_envelope
 
 MAGIC = "retriever-recording"
 VERSION = 1
@@ -70,7 +70,7 @@ def port_types(node: NodeIR, side: str) -> dict[str, Any]:
     """Python types of one side's ports, from the flow's own ``@io`` classes."""
     sig = node.outputs if side == "out" else node.inputs
     ports = node.output_ports if side == "out" else node.input_ports
-    classes = {e.alias or "": resolve_class(e.cls, node.source_file)
+    classes = {e.alias or "": resolve_envelope(e.cls, node.source_file)
                for e in sig.elements if e.cls}
     out: dict[str, Any] = {}
     for p in ports:

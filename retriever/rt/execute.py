@@ -7,12 +7,15 @@ backends are imported lazily, so ``import retriever`` stays light.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from retriever.contract.errors import BackendError
 from retriever.ir.execution import as_execution_graph
 from retriever.ir.model import IR, ExecutionGraph
+from retriever.ir.resolve import allow_imports as grant_imports
+from retriever.ir.resolve import allow_source_exec as grant_source_exec
+from retriever.ir.resolve import check_graph
 
 from .report import RunHandle, RunReport
 
@@ -58,6 +61,7 @@ def get_backend(name: str) -> BackendFactory:
 def execute_ir(graph: IR | ExecutionGraph, backend: str = "multiprocessing", *,
                duration: float | None = None, blocking: bool = True,
                live: Mapping[str, Any] | None = None, policy: Any = "per-flow",
+               allow_imports: Iterable[str] | bool = (), allow_source_exec: bool = False,
                **options: Any) -> RunReport | RunHandle:
     """Run ``graph`` on ``backend``.
 
@@ -66,8 +70,18 @@ def execute_ir(graph: IR | ExecutionGraph, backend: str = "multiprocessing", *,
     :class:`FlowError` naming the flow); with ``blocking=False`` it returns a handle
     with ``stop()``, ``wait(timeout)``, ``running`` and ``report``. An IR is turned
     into an execution graph with ``policy`` first.
+
+    An IR read from a file only names code; before anything starts, every name is
+    resolved and checked (docs/trust.md). Modules that are not imported yet are imported
+    only within ``allow_imports`` (package names; ``True``: any), and ``__main__``
+    classes of another script are rebuilt by executing it only with
+    ``allow_source_exec=True``.
     """
     eg = as_execution_graph(graph, policy)
+    grant_imports(allow_imports)
+    if allow_source_exec:
+        grant_source_exec(n.source_file for n in eg.ir.nodes if n.source_file)
+    check_graph(eg.ir.nodes)
     handle = get_backend(backend)(eg, duration=duration, live=live, **options)
     if not blocking:
         return handle

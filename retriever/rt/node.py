@@ -17,7 +17,7 @@ from retriever.contract.errors import FlowError
 from retriever.contract.wire import from_json_value
 from retriever.flow.adapter import Adapter, adapter_from_config
 from retriever.ir.model import EdgeIR, NodeIR, SideIR
-from retriever.ir.resolve import resolve_class
+from retriever.ir.resolve import resolve_envelope, resolve_flow, resolve_value_class
 
 Message = dict[str, Any]
 
@@ -29,9 +29,10 @@ def instantiate_flow(node: NodeIR, live: Any = None) -> Any:
     """
     flow = live
     if flow is None:
-        cls = resolve_class(node.flow, node.source_file)
+        # Every name is checked for its role before anything is called (docs/trust.md).
+        cls = resolve_flow(node.flow, node.source_file)
         def res(ident: str) -> Any:
-            return resolve_class(ident, node.source_file)
+            return resolve_value_class(ident, node.source_file)
         args = from_json_value(node.init.get("args", []), res)
         kwargs = from_json_value(node.init.get("kwargs", {}), res)
         try:
@@ -73,7 +74,7 @@ class _Side:
     """Builds input objects / flattens output objects for one signature side."""
 
     def __init__(self, side: SideIR, source_file: str | None) -> None:
-        self.classes = [resolve_class(e.cls, source_file) if e.cls else None
+        self.classes = [resolve_envelope(e.cls, source_file) if e.cls else None
                         for e in side.elements]
         self.aliases = [e.alias or "" for e in side.elements if e.cls]
         self.envelopes = [c for c in self.classes if c is not None]

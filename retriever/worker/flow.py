@@ -28,6 +28,7 @@ from typing import Any
 from retriever.contract.envelope import io
 from retriever.flow.base import Flow
 from retriever.flow.stream import StreamBatch
+from retriever.ir.resolve import allow_imports
 
 from .component import Component, Port, as_component, component_from_dict
 from .config import WorkerConfig, config
@@ -282,6 +283,9 @@ def as_flow(fn: Callable[..., Any] | str, component: str | Path | Mapping[str, A
     fn_obj: Callable[..., Any] | None = None
     if isinstance(fn, str):
         ref = fn
+        # Naming the module here, in code, is the user's own choice: the flow may import
+        # it wherever it runs (an IR read from a file could not grant that itself).
+        allow_imports([ref.split(":", 1)[0]])
     else:
         fn_obj = fn
         ref, source = fn_ref(fn)
@@ -302,6 +306,9 @@ def as_flow(fn: Callable[..., Any] | str, component: str | Path | Mapping[str, A
     streaming = options.get("initial_pull_request") is not None
     if not streaming and "initial_pull_request" not in options and fn_obj is None:
         streaming = load(ref, source).options.get("initial_pull_request") is not None
+    vsource = options.get("virtual_source")
+    if isinstance(vsource, str):
+        allow_imports([vsource.split(":", 1)[0]])
     cls = _build(ref, source, comp, streaming)
     if source is not None:
         options["source_file"] = source

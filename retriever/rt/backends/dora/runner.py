@@ -35,6 +35,7 @@ from dora import Node
 from retriever.contract.envelope import envelope_field_types
 from retriever.contract.errors import FlowError
 from retriever.ir.model import ExecutionGraph
+from retriever.ir.resolve import allow_imports
 from retriever.rt.graph import build_runtimes, local_routes, topo_order
 from retriever.rt.lag import LagTracker
 from retriever.rt.node import Message, NodeRuntime
@@ -227,6 +228,10 @@ def run_node() -> int:
             pass  # a remote machine may not have the owner's directory
     flows: list[str] = []
     runner: PartitionRunner | None = None
+    # The graph was checked by the process that started the dataflow (or written by
+    # `retriever dora export`, whose YAML names the commands to run anyway): this
+    # process imports the flows' modules and scripts as that process did.
+    allow_imports(True)
     try:
         graph = plan_mod.unpack_graph(env[plan_mod.ENV_GRAPH])
         node_plan = plan_mod.plan_dataflow(graph).for_partition(partition)

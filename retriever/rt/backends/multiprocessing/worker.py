@@ -30,7 +30,7 @@ from retriever.contract.envelope import envelope_field_types
 from retriever.contract.errors import FlowError, LagError, RetrieverError
 from retriever.contract.wire import MessageCodec
 from retriever.ir.model import NodeIR
-from retriever.ir.resolve import resolve_class
+from retriever.ir.resolve import resolve_envelope
 
 from ...graph import Route, build_runtimes, local_routes, topo_order
 from ...lag import LagTracker
@@ -74,7 +74,7 @@ def _watch_parent(death_fd: int) -> None:
 
 def output_codec(node: NodeIR) -> MessageCodec:
     """A codec rebuilding the structured port values of ``node``'s outputs."""
-    classes = {e.alias or "": resolve_class(e.cls, node.source_file)
+    classes = {e.alias or "": resolve_envelope(e.cls, node.source_file)
                for e in node.outputs.elements if e.cls}
     types: dict[str, Any] = {}
     for p in node.output_ports:
