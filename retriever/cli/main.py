@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -56,6 +57,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`retriever inspect x.mcap | head`): that is not an error
+        # of ours. Point stdout at /dev/null so the flush at exit does not fail again.
+        _silence_stdout()
+        return SIGPIPE_STATUS
+
+
+#: Exit status after the reader of our output went away (as if killed by SIGPIPE).
+SIGPIPE_STATUS = 141
+
+
+def _silence_stdout() -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass  # stdout is not a real file (captured): nothing will flush to the pipe
+    finally:
+        os.close(devnull)
 
 
 if __name__ == "__main__":
