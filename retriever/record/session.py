@@ -10,6 +10,7 @@ from retriever.ir.lower import lower
 from retriever.rt.execute import execute_ir
 from retriever.rt.facade import close_stepper, live_flows, stepper_for
 from retriever.rt.handle import BackgroundRun
+from retriever.rt.options import count, seconds
 from retriever.rt.report import RunReport
 
 from .config import RecordConfig
@@ -26,9 +27,9 @@ def record(pipe: Pipeline, config: Any, *, steps: int, dt: float = 0.1,
     (flows finalized) at the end. Active replays apply, so a replayed run can be
     recorded again.
     """
+    count(steps, "steps", where="Pipeline.record", minimum=0)
+    seconds(dt, "dt", where="Pipeline.record", zero=False)
     cfg = RecordConfig.coerce(config)
-    if steps < 0:
-        raise ValueError("steps must be >= 0")
     was_open = pipe.runtime_session is not None and not pipe.runtime_session.closed
     stepper = stepper_for(pipe)
     try:

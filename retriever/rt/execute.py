@@ -17,6 +17,7 @@ from retriever.ir.resolve import allow_imports as grant_imports
 from retriever.ir.resolve import allow_source_exec as grant_source_exec
 from retriever.ir.resolve import check_graph
 
+from .options import flag, run_call
 from .report import RunHandle, RunReport
 
 BackendFactory = Callable[..., RunHandle]
@@ -77,6 +78,8 @@ def execute_ir(graph: IR | ExecutionGraph, backend: str = "multiprocessing", *,
     classes of another script are rebuilt by executing it only with
     ``allow_source_exec=True``.
     """
+    run_call("execute_ir", backend, duration, blocking)
+    flag(allow_source_exec, "allow_source_exec", where="execute_ir")
     eg = as_execution_graph(graph, policy)
     grant_imports(allow_imports)
     if allow_source_exec:

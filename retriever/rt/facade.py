@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 import weakref
 from typing import Any
@@ -12,6 +14,7 @@ from retriever.flow.services import register_service, service
 from retriever.ir.lower import lower
 
 from .execute import execute_ir
+from .options import run_call, seconds
 from .stepper import ReplaySource, Stepper, StepResult
 
 _IN_PROCESS = ("in-process", "inprocess", "in_process")
@@ -66,6 +69,10 @@ def set_replay(pipe: Pipeline, flow: str, source: ReplaySource) -> None:
 
 def step(pipe: Pipeline, *, dt: float | None = None, now: float | None = None) -> StepResult:
     """``Pipeline.step``."""
+    seconds(dt, "dt", where="Pipeline.step", none=True, zero=False)
+    if now is not None and (isinstance(now, bool) or not isinstance(now, numbers.Real)
+                            or not math.isfinite(now)):
+        raise ConfigError(f"Pipeline.step: now={now!r} is not a finite number of seconds")
     return stepper_for(pipe).step(dt=dt, now=now)
 
 
@@ -85,6 +92,7 @@ def run(pipe: Pipeline, *, backend: str = "multiprocessing", duration: float | N
     ``record=`` works with ``backend="in-process"`` only; recording and live viewing
     (``visualize=``) of in-process runs are implemented by ``retriever.record``.
     """
+    run_call("Pipeline.run", backend, duration, blocking)
     in_process = backend in _IN_PROCESS
     if record is not None and not in_process:
         raise ConfigError(

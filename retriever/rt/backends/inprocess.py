@@ -11,8 +11,12 @@ from retriever.ir.model import ExecutionGraph
 
 from ..execute import register_backend
 from ..handle import BackgroundRun
+from ..options import flag, seconds, unknown_options
 from ..report import RunReport
 from ..stepper import Stepper
+
+#: Options of the in-process backend (besides ``duration`` and ``live``).
+OPTIONS = ("realtime", "dt", "observers")
 
 
 class InProcessRun(BackgroundRun):
@@ -20,10 +24,13 @@ class InProcessRun(BackgroundRun):
 
     def __init__(self, graph: ExecutionGraph, *, duration: float | None,
                  live: Mapping[str, Any] | None = None, realtime: bool = True,
-                 dt: float | None = None, observers: Any = (), **_: Any) -> None:
+                 dt: float | None = None, observers: Any = (), **options: Any) -> None:
+        where = "in-process run"
+        unknown_options(options, OPTIONS, "in-process")
         self.graph = graph
-        self.duration = duration
-        self.realtime = realtime
+        self.duration = seconds(duration, "duration", where=where, none=True)
+        self.realtime = flag(realtime, "realtime", where=where)
+        seconds(dt, "dt", where=where, none=True, zero=False)
         self._stop = threading.Event()
         self._done = threading.Event()
         self._error: BaseException | None = None
