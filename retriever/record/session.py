@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from retriever.contract.errors import ErrorCollector
 from retriever.flow.pipeline import Pipeline
 from retriever.ir.lower import lower
 from retriever.rt.execute import execute_ir
@@ -34,22 +35,27 @@ def record(pipe: Pipeline, config: Any, *, steps: int, dt: float = 0.1,
     stepper = stepper_for(pipe)
     try:
         recorder = open_recorder(stepper.ir, cfg, live=live_for(visualize))
-    except BaseException:
+    except BaseException as exc:
+        errors = ErrorCollector([exc])
         if not was_open:
-            close_stepper(pipe)
+            with errors.step():
+                close_stepper(pipe)
+        errors.raise_all("starting the recording failed")
         raise
     stepper.observers.append(recorder)
     last = None
-    try:
+    # A failing step, a failing file and a failing flow finalize are all reported.
+    errors = ErrorCollector()
+    with errors.step():
         for _ in range(steps):
             last = stepper.step(dt=dt)
-    finally:
-        stepper.observers.remove(recorder)
-        try:
-            recorder.close()
-        finally:
-            if not was_open:
-                close_stepper(pipe)
+    stepper.observers.remove(recorder)
+    with errors.step():
+        recorder.close()
+    if not was_open:
+        with errors.step():
+            close_stepper(pipe)
+    errors.raise_all(f"recording {cfg.paths[0]} failed")
     return RecordResult(paths=cfg.paths, steps=recorder.steps, values=recorder.values,
                         last=last)
 
@@ -74,18 +80,21 @@ class RecordingRun(BackgroundRun):
         self._watch_thread.start()
 
     def _watch(self, limit: float | None) -> None:
+        errors = ErrorCollector()
         try:
-            report = self._handle.wait(limit)
-            if report is None:
-                report = self._handle.stop()
-            self._report = report
-        except BaseException as exc:
-            self._error = exc
+            with errors.step():
+                report = self._handle.wait(limit)
+                if report is None:
+                    report = self._handle.stop()
+                self._report = report
         finally:
-            try:
+            with errors.step():
                 self.recorder.close()
+            # The run's error and the files' errors are both reported, never one alone.
+            try:
+                errors.raise_all("the recorded run failed")
             except BaseException as exc:
-                self._error = self._error or exc
+                self._error = exc
             self._done.set()
 
     def _final_report(self) -> RunReport:
@@ -102,14 +111,14 @@ class RecordingRun(BackgroundRun):
 
     def stop(self) -> RunReport:
         """Stop the run, complete the files and return the report."""
+        errors = ErrorCollector()
         if not self._done.is_set():
-            try:
+            with errors.step():
                 self._handle.stop()
-            except BaseException as exc:
-                self._error = self._error or exc
         self._done.wait()
         if self._error is not None:
-            raise self._error
+            errors.add(self._error)
+        errors.raise_all("the recorded run failed")
         return self.report
 
 
@@ -133,8 +142,11 @@ def record_run(pipe: Pipeline, *, record: Any = None, duration: float | None = N
         handle = execute_ir(ir, "in-process", duration=duration, blocking=False,
                             live=live_flows(pipe), realtime=realtime,
                             observers=[recorder], **options)
-    except BaseException:
-        recorder.close()
+    except BaseException as exc:
+        errors = ErrorCollector([exc])
+        with errors.step():
+            recorder.close()
+        errors.raise_all("starting the recorded run failed")
         raise
     run = RecordingRun(handle, recorder, duration if cfg is not None else None)
     if not blocking:
