@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from .usage import check_backend
+
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     """Register the ``run`` sub-command."""
@@ -33,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from .load import load_pipeline
     from .progress import watch
 
+    check_backend(args.backend)  # a typo is a usage error (exit 2), found before loading
     obj = load_pipeline(args.pipeline)
     if isinstance(obj, Pipeline):
         handle = obj.run(backend=args.backend, duration=args.duration, blocking=False)

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 
 from retriever.contract.errors import RetrieverError
 
+from .usage import UsageError
+
 COMMANDS = ("check", "list", "graph", "run", "schema", "inspect", "replay", "dora", "demo")
 
 
@@ -51,6 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(func(args) or 0)
+    except UsageError as exc:
+        print(f"retriever {args.command}: error: {exc.message}"
+              + (f"\n  hint: {exc.hint}" if exc.hint else ""), file=sys.stderr)
+        return 2
     except RetrieverError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -43,7 +43,8 @@ from retriever.contract.errors import ErrorCollector, RetrieverError
 from retriever.ir.model import IR
 from retriever.rt.stepper import StepResult
 
-from .config import RecordConfig
+from . import deps
+from .config import RecordConfig, format_of
 from .errors import RecordingError
 from .handover import Handover
 from .layout import PortValues, flatten_input, port_types, topic
@@ -83,6 +84,8 @@ class OffloadRecorder:
     """
 
     def __init__(self, ir: IR, config: RecordConfig, *, live: Sink | None = None) -> None:
+        for path in config.paths:  # a missing extra is reported here, not by the writer
+            deps.require(format_of(path), f"writing .{format_of(path)} recordings")
         self.config = config
         self.values = 0
         self._inputs = config.inputs
@@ -321,8 +324,8 @@ def _report(fd: int, *msg: Any) -> None:
 def _error_fields(exc: BaseException) -> list[Any]:
     if isinstance(exc, RecordingError):
         return [exc.problem, exc.code, exc.hint, str(exc.path) if exc.path else None]
-    if isinstance(exc, RetrieverError):
-        return [str(exc), exc.code, exc.hint, None]
+    if isinstance(exc, RetrieverError):  # its message alone: code and hint travel apart
+        return [exc.message, exc.code, exc.hint, None]
     text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
     return [f"the recording writer failed: {text}", "RET809", "", None]
 

@@ -41,9 +41,14 @@ def backend_names() -> list[str]:
     return sorted(set(_BACKENDS) | set(_LAZY))
 
 
+def canonical_backend(name: str) -> str:
+    """The backend name an alias stands for (other names unchanged)."""
+    return _ALIASES.get(name, name)
+
+
 def get_backend(name: str) -> BackendFactory:
     """The factory of backend ``name`` (importing it on first use)."""
-    name = _ALIASES.get(name, name)
+    name = canonical_backend(name)
     if name not in _BACKENDS and name in _LAZY:
         try:
             importlib.import_module(_LAZY[name])
