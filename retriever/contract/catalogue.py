@@ -1,7 +1,11 @@
-"""The rule catalogue: every rule's stable code, name, summary and fix hint.
+"""The catalogue of stable codes: every contract rule and every error code.
 
-Codes never change meaning. ``docs/typing-contract.md`` lists them; a test keeps the
-two in step.
+``RULES`` are the typing-contract and checker rules (code, name, what they forbid, the
+usual fix). ``ERRORS`` are the codes of the typed errors raised at run time, with their
+usual cause and fix. Codes never change meaning and are never reused.
+``docs/troubleshooting.md`` is generated from both (see :mod:`.troubleshooting`); a test
+fails when the page drifts from this module, or when the code raises a code that is not
+listed here.
 """
 
 from __future__ import annotations
@@ -106,3 +110,181 @@ RULES: dict[str, Rule] = {r.code: r for r in _RULES}
 def rule(code: str) -> Rule:
     """The rule with ``code`` (KeyError for unknown codes)."""
     return RULES[code]
+
+
+@dataclass(frozen=True)
+class ErrorCode:
+    """A stable code of a typed runtime error: the error class, cause and usual fix."""
+
+    code: str
+    error: str  # the exception class that carries it
+    cause: str
+    fix: str
+
+
+# Families: RET0xx contract, RET1xx authoring, RET2xx configuration, RET3xx IR, RET4xx
+# flows at run time, RET5xx backends, RET6xx environment (extras, plugins, registry),
+# RET7xx payload types, RET80x-RET84x recordings, RET85x-RET89x function workers,
+# RET9xx the checker itself.
+_ERRORS = [
+    ErrorCode("RET000", "RetrieverError",
+              "an error without a more specific code",
+              "read the message; it names what failed and where"),
+    ErrorCode("RET200", "ConfigError",
+              "a configuration value is invalid: a clock, adapter, EdgeConfig or init "
+              "argument, or an argument of run / step / record / execute_ir",
+              "the message names the argument and the value; pass a value of the kind "
+              "the hint gives"),
+    ErrorCode("RET300", "IRError",
+              "an IR document is malformed, names something that cannot be loaded, or "
+              "names something it may not use (not a Flow / @io / dataclass, a module "
+              "that is not imported, a script that would have to be executed)",
+              "re-export the IR with this version; define flows at module level; for IR "
+              "files see docs/trust.md (allow_imports=, allow_source_exec=)"),
+    ErrorCode("RET400", "FlowError",
+              "a flow raised while starting, stepping or finalizing",
+              "the message names the flow and carries its traceback; fix the flow"),
+    ErrorCode("RET401", "LagError",
+              "a flow with on_lag=\"error\" fell behind its clock by a tick or more",
+              "make the flow faster, lower its rate, or choose on_lag=\"warn\"/\"drop\""),
+    ErrorCode("RET500", "BackendError",
+              "a backend could not start, run or stop a graph (a worker died, dora "
+              "failed, an unknown backend name)",
+              "the message says which process or partition; check the backend's log"),
+    ErrorCode("RET600", "MissingDependencyError",
+              "an optional dependency is not installed",
+              "install the extra the hint names, e.g. pip install 'pyretriever[record]'"),
+    ErrorCode("RET610", "PluginError",
+              "a retriever.plugins entry point failed to load or run",
+              "fix or uninstall the package that provides the entry point"),
+    ErrorCode("RET620", "RegistryError",
+              "a registered pipeline name is unknown or taken, or its factory returned "
+              "neither a Pipeline nor an IR",
+              "pick another name, or make the factory return the graph"),
+    ErrorCode("RET700", "TypeRegistryError",
+              "a payload type name is unknown (or names no class)",
+              "import the module that registers it; list names with "
+              "retriever.types.registered()"),
+    ErrorCode("RET701", "SchemaError",
+              "no JSON Schema can be generated for a type",
+              "use supported field types (numbers, strings, arrays, dataclasses, ...)"),
+    ErrorCode("RET702", "TypeRegistryError",
+              "a payload type name is not a versioned name",
+              "use lower-case segments, a version and the type: 'acme/perception/v1/Box'"),
+    ErrorCode("RET703", "TypeRegistryError",
+              "a payload type name is taken by another class, or the class is "
+              "registered under another name",
+              "pick another name or bump the version segment"),
+    ErrorCode("RET710", "JsonCodecError",
+              "a value cannot be converted to or from its JSON form",
+              "check the value against the type's JSON Schema (retriever schema TYPE)"),
+    ErrorCode("RET720", "PayloadError",
+              "a payload value is invalid",
+              "the message names the field and the value found"),
+    ErrorCode("RET721", "NonFiniteError",
+              "a number is NaN or infinite where a finite value is required",
+              "check the computation that produced it"),
+    ErrorCode("RET722", "QuaternionNormError",
+              "a quaternion's norm differs from 1 by more than the tolerance",
+              "normalise the quaternion before building the pose"),
+    ErrorCode("RET723", "LengthMismatchError",
+              "parallel arrays (such as joint names and positions) differ in length",
+              "give every parallel array one entry per item"),
+    ErrorCode("RET724", "EmptyFrameError",
+              "a frame id is empty where one is required",
+              "set frame_id on the header"),
+    ErrorCode("RET725", "ShapeError",
+              "an array or matrix has the wrong shape for the conversion asked for",
+              "the message gives the expected shape"),
+    ErrorCode("RET726", "FrameMismatchError",
+              "two stamped values cannot be combined because their frames do not meet",
+              "transform one of them into the other's frame first"),
+    ErrorCode("RET800", "RecordingError",
+              "a recording or replay problem", "read the message; it names the file"),
+    ErrorCode("RET801", "RecordingError", "the recording file does not exist",
+              "check the path (recordings end in .rrd or .mcap)"),
+    ErrorCode("RET802", "RecordingError", "the recording file is empty",
+              "the recording never started writing; record it again"),
+    ErrorCode("RET803", "RecordingError", "the file is not an .rrd or .mcap recording",
+              "pass a recording written by pipe.record or run(record=...)"),
+    ErrorCode("RET804", "RecordingError",
+              "the file's content does not match its extension",
+              "rename it to the extension the message names"),
+    ErrorCode("RET805", "RecordingError",
+              "the file is a valid recording, but not one written by retriever (or from a "
+              "newer format version)",
+              "record it with retriever, or upgrade retriever"),
+    ErrorCode("RET806", "RecordingError",
+              "the recording is damaged beyond its last complete message",
+              "record it again; a file that was only cut off still opens"),
+    ErrorCode("RET807", "RecordingError", "the flow or port is not in the recording",
+              "the hint lists the recorded flows; replay one of them"),
+    ErrorCode("RET808", "RecordingError", "unsupported recording extension",
+              "use a path ending in .rrd or .mcap"),
+    ErrorCode("RET809", "RecordingError",
+              "the recording cannot be written (disk full, closed, a value that cannot "
+              "be encoded, the writer process died)",
+              "the message names the port or the reason; record plain data, arrays or "
+              "dataclasses"),
+    ErrorCode("RET810", "RecordingError",
+              "the recording was cut off mid-write (only raised with strict=True)",
+              "open it with strict=False to read every complete message"),
+    ErrorCode("RET811", "RecordingError",
+              "the recording does not fit the pipeline (ports or types changed)",
+              "replay a recording made with the current flow types"),
+    ErrorCode("RET850", "WorkerError",
+              "the worker function's parameters do not match the declared inputs",
+              "give the function one positional parameter per declared input"),
+    ErrorCode("RET851", "WorkerError", "conflicting or invalid run() options",
+              "the message names the option; see docs/worker.md"),
+    ErrorCode("RET852", "WorkerError", "the worker function cannot be loaded by reference",
+              "define it at module level and name it 'package.module:function'"),
+    ErrorCode("RET853", "WorkerError",
+              "a local run got the wrong number of input streams, or none",
+              "pass one stream per declared input"),
+    ErrorCode("RET860", "WorkerError",
+              "a worker returned a non-dict (or a dict with the wrong keys) where a dict "
+              "is required", "return the dict the message describes"),
+    ErrorCode("RET861", "WorkerError", "a stateful worker returned no 'state'",
+              "return {'output': ..., 'state': ...}"),
+    ErrorCode("RET862", "WorkerError",
+              "a streaming worker returned no 'pull_request' (or not an InputsPullRequest)",
+              "return {'output': [...], 'pull_request': InputsPullRequest(...)}"),
+    ErrorCode("RET863", "WorkerError", "a streaming output is not a list",
+              "return {'output': [m1, m2, ...]}"),
+    ErrorCode("RET864", "WorkerError",
+              "a multi-output worker did not return a tuple of the declared length",
+              "return one value per declared output, in order"),
+    ErrorCode("RET865", "WorkerError",
+              "a virtual-output worker returned no 'virtual_output' list",
+              "return an empty virtual_output list when there is nothing to send"),
+    ErrorCode("RET866", "WorkerError",
+              "a pull request does not list one shift per declared input",
+              "give one shift per input stream"),
+    ErrorCode("RET870", "ComponentError", "component.yml is malformed",
+              "the message names the key; compare with docs/worker.md"),
+    ErrorCode("RET871", "ComponentError", "component.yml names an unknown type",
+              "use a registered type name or 'package.module:Class'"),
+    ErrorCode("RET872", "ComponentError", "component.yml cannot be read",
+              "check the path, or pass component= explicitly"),
+    ErrorCode("RET880", "WorkerError", "a virtual stream was used after close() / stop()",
+              "stop pushing once the stream is closed"),
+    ErrorCode("RET881", "WorkerError", "the virtual-output callback raised",
+              "fix the callback; its error is chained"),
+    ErrorCode("RET882", "WorkerError", "an unknown or ill-typed config key",
+              "use the keys and types of the component's config schema"),
+    ErrorCode("RET890", "WorkerError", "the worker's state file cannot be read or written",
+              "delete a damaged state file to start from initial_state"),
+    ErrorCode("RET902", "CheckUsageError",
+              "a PATH given to retriever check names no file, directory or module",
+              "pass .py files, directories or importable dotted module names"),
+]
+
+ERRORS: dict[str, ErrorCode] = {e.code: e for e in _ERRORS}
+
+
+def every_code() -> dict[str, tuple[str, str, str]]:
+    """Every stable code, in order: ``code -> (name or error class, cause, fix)``."""
+    found = {r.code: (r.name, r.summary, r.hint) for r in _RULES}
+    found.update({e.code: (e.error, e.cause, e.fix) for e in _ERRORS})
+    return dict(sorted(found.items()))
