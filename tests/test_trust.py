@@ -258,3 +258,57 @@ def test_recordings_with_hostile_payloads_are_data_only(tmp_path: Path, ext: str
     assert not marker.exists()
     assert not (tmp_path / "never-used").exists()
     assert os.listdir(tmp_path) == [path.name]
+
+
+# ---------------------------------------------------------------------- worker flows
+
+def double(x: float) -> float:
+    """A worker function (module level, importable)."""
+    return x * 2
+
+
+def _worker_ir() -> dict[str, Any]:
+    from retriever.worker import as_flow
+
+    from .test_worker_flow import _pipeline
+    from .test_worker_flow import CollectValue
+
+    comp = {"worker": {"input_type": {"value": "Double"}, "output_type": {"value": "Double"}}}
+    pipe = _pipeline(as_flow(double, component=comp, persist_state=False),
+                     CollectValue("/nonexistent/never-written"))
+    data: dict[str, Any] = json.loads(pipe.validate().to_json())
+    return data
+
+
+def _worker_node(data: dict[str, Any]) -> dict[str, Any]:
+    node: dict[str, Any] = next(n for n in data["nodes"] if "worker" in n["flow"])
+    return node
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_worker_flow_naming_a_library_function_is_refused(tmp_path: Path,
+                                                            backend: str) -> None:
+    marker = tmp_path / "pwned"
+    data = _worker_ir()
+    node = _worker_node(data)
+    node["init"]["args"][0] = "subprocess:getoutput"
+    node["init"]["kwargs"]["virtual_source"] = "os:abort"
+    with pytest.raises(Exception, match="not a worker function") as info:
+        _run(data, backend)
+    assert "RET" in str(info.value)
+    assert not marker.exists()
+
+
+def test_a_worker_component_type_does_not_import_a_module(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    marker = tmp_path / "pwned"
+    (tmp_path / "evil_types.py").write_text(f"open({str(marker)!r}, 'w').close()\n"
+                                            "class T:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    data = _worker_ir()
+    node = _worker_node(data)
+    node["init"]["args"][1] = {"worker": {"input_type": {"value": "evil_types:T"},
+                                          "output_type": {"value": "Double"}}}
+    with pytest.raises(Exception, match="is not imported"):
+        _run(data, "in-process")
+    assert not marker.exists() and "evil_types" not in sys.modules

@@ -28,6 +28,7 @@ import sys
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -89,8 +90,44 @@ def allow_source_exec(files: Iterable[str]) -> None:
         _granted_sources.update(str(Path(f).resolve()) for f in files)
 
 
+_trust = threading.local()
+
+
+@contextmanager
+def trusted_code() -> Iterator[None]:
+    """Within the block (on this thread), the names being resolved come from the
+    program's own code, not from a file: any module they name may be imported. Used by
+    calls such as ``as_flow("pkg.mod:fn", component="component.yml")``."""
+    _trust.depth = getattr(_trust, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _trust.depth -= 1
+
+
+@contextmanager
+def from_ir() -> Iterator[None]:
+    """Within the block (on this thread), objects are being built from an IR's names
+    and values (flows instantiated from their init config): code that imports by name
+    on its own behalf, such as a worker component's type names, follows the same rules
+    (:func:`import_for`)."""
+    _trust.ir = getattr(_trust, "ir", 0) + 1
+    try:
+        yield
+    finally:
+        _trust.ir -= 1
+
+
+def import_for(module_name: str) -> Any:
+    """Import a module named by data: under the IR rules inside :func:`from_ir` (unless
+    in :func:`trusted_code`), like a plain import elsewhere (the program's own call)."""
+    if getattr(_trust, "ir", 0) > 0:
+        return _import(module_name, None, module_name)
+    return importlib.import_module(module_name)
+
+
 def _may_import(module: str) -> bool:
-    if _granted_any:
+    if _granted_any or getattr(_trust, "depth", 0) > 0:
         return True
     return any(module == p or module.startswith(p + ".")
                for p in (*_OWN_PACKAGES, *_granted_packages))

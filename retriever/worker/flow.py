@@ -28,7 +28,7 @@ from typing import Any
 from retriever.contract.envelope import io
 from retriever.flow.base import Flow
 from retriever.flow.stream import StreamBatch
-from retriever.ir.resolve import allow_imports
+from retriever.ir.resolve import allow_imports, from_ir, trusted_code
 
 from .component import Component, Port, as_component, component_from_dict
 from .config import WorkerConfig, config
@@ -247,6 +247,11 @@ def generated_class(name: str) -> type:
     except (ValueError, zlib.error) as exc:
         raise AttributeError(f"{name!r} is not a generated worker class name: {exc}"
                              ) from None
+    with from_ir():  # the name came from an IR: its component's types are data too
+        return _rebuild_generated(name, doc)
+
+
+def _rebuild_generated(name: str, doc: dict[str, Any]) -> type:
     load(doc["f"], doc["src"])  # imports the worker module (and the types it registers)
     comp = component_from_dict({"name": doc["n"], "worker": {
         "input_types": [{n: t} for n, t in doc["i"]],
@@ -279,6 +284,13 @@ def as_flow(fn: Callable[..., Any] | str, component: str | Path | Mapping[str, A
     :class:`WorkerFlowBase`; they must be plain data (JSON-able, or pull-request
     objects) so that process backends can rebuild the flow.
     """
+    with trusted_code():  # names given here in code, not read from a file
+        return _as_flow(fn, component, options)
+
+
+def _as_flow(fn: Callable[..., Any] | str,
+             component: str | Path | Mapping[str, Any] | None, options: dict[str, Any]
+             ) -> Any:
     source: str | None = options.pop("source_file", None)
     fn_obj: Callable[..., Any] | None = None
     if isinstance(fn, str):
