@@ -12,7 +12,8 @@ import pytest
 
 from retriever.contract.errors import ConfigError
 from retriever.flow import EdgeConfig, Hybrid, Latest, Pipeline, Rate, Tick, Trigger
-from retriever.ir import IR
+from retriever.ir import IR, allow_imports
+from retriever.record import RecordConfig
 from retriever.rt.execute import execute_ir
 
 from .core_flows import AddOne, Source
@@ -101,3 +102,25 @@ def _children() -> set[int]:
         if children.exists():
             found.update(int(x) for x in children.read_text().split())
     return found
+
+
+AUTHORING: dict[str, Callable[[], Any]] = {
+    "pipeline name": lambda: Pipeline(3),  # type: ignore[arg-type]
+    "default_sync not an adapter": lambda: Pipeline("p", default_sync="latest"),  # type: ignore[arg-type]
+    "node name": lambda: (Source() @ Rate(hz=5)).named(""),
+    "machine": lambda: (Source() @ Rate(hz=5)).deploy(machine=3),  # type: ignore[arg-type]
+    "labels": lambda: (Source() @ Rate(hz=5)).deploy(labels=[1]),  # type: ignore[arg-type]
+    "max_restarts": lambda: (Source() @ Rate(hz=5)).restart_policy("always", max_restarts=-1),
+    "restart window": lambda: (Source() @ Rate(hz=5)).restart_policy("always", window=0),
+    "flush_interval": lambda: RecordConfig(path="a.mcap", flush_interval=-1),
+    "record inputs": lambda: RecordConfig(path="a.mcap", inputs="yes"),  # type: ignore[arg-type]
+    "record path": lambda: RecordConfig(path=3),  # type: ignore[arg-type]
+    "allow_imports": lambda: allow_imports(3),  # type: ignore[arg-type]
+    "live": lambda: _pipe().run(backend="in-process", duration=0.1, live={}),
+}
+
+
+@pytest.mark.parametrize("make", list(AUTHORING.values()), ids=list(AUTHORING))
+def test_authoring_and_record_arguments(make: Callable[[], Any]) -> None:
+    with pytest.raises(ConfigError):
+        make()

@@ -270,8 +270,7 @@ def double(x: float) -> float:
 def _worker_ir() -> dict[str, Any]:
     from retriever.worker import as_flow
 
-    from .test_worker_flow import _pipeline
-    from .test_worker_flow import CollectValue
+    from .test_worker_flow import CollectValue, _pipeline
 
     comp = {"worker": {"input_type": {"value": "Double"}, "output_type": {"value": "Double"}}}
     pipe = _pipeline(as_flow(double, component=comp, persist_state=False),

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from retriever.contract.envelope import is_envelope
-from retriever.contract.errors import IRError
+from retriever.contract.errors import ConfigError, IRError
 from retriever.flow.base import Flow
 
 _LIVE: weakref.WeakValueDictionary[str, type] = weakref.WeakValueDictionary()
@@ -77,10 +77,13 @@ def allow_imports(packages: Iterable[str] | bool) -> None:
             return
         if packages is False:
             return
+        if isinstance(packages, str) or not isinstance(packages, Iterable):
+            raise ConfigError(f"allow_imports={packages!r}: pass a list of package names "
+                              "(or True for any)", hint="allow_imports=['mypkg']")
         for p in packages:
             if not isinstance(p, str) or not p or p.startswith(".") or p.endswith("."):
-                raise IRError(f"allow_imports: {p!r} is not a package name",
-                              hint="pass names such as 'mypkg' or 'mypkg.flows'")
+                raise ConfigError(f"allow_imports: {p!r} is not a package name",
+                                  hint="pass names such as 'mypkg' or 'mypkg.flows'")
             _granted_packages.add(p)
 
 

@@ -93,6 +93,9 @@ def run(pipe: Pipeline, *, backend: str = "multiprocessing", duration: float | N
     (``visualize=``) of in-process runs are implemented by ``retriever.record``.
     """
     run_call("Pipeline.run", backend, duration, blocking)
+    if "live" in options:
+        raise ConfigError("Pipeline.run(live=...) is not an option: the pipeline's own "
+                          "flow objects are used", hint="use execute_ir(ir, live=...)")
     in_process = backend in _IN_PROCESS
     if record is not None and not in_process:
         raise ConfigError(
