@@ -115,7 +115,8 @@ def run(args: argparse.Namespace) -> int:
           f"{served}" + (f"; recorded to {args.record}" if args.record else ""))
     if rec.truncated:
         lost = [note for s in sources.values() for note in s.lost]
-        print("the recording was cut off mid-write"
+        kept = f"it holds data of steps {span[0]}..{span[1]}" if span else "it holds no step"
+        print(f"the recording was cut off mid-write ({kept}; anything later is lost)"
               + (": " + "; ".join(lost) if lost else "; every replayed step was whole"))
     return 0
 

@@ -151,7 +151,10 @@ def whole_steps(recording: Recording, flow: str,
             lost.append(f"port {flow}.{port} ends at step {end} of {last_recorded}")
     kept = [m for m in messages if m[0] <= horizon]
     torn = len(messages) - len(kept)
-    if torn:
+    if torn and horizon < 0:
+        lost.append(f"none of the {torn} recorded step{'s' * (torn != 1)} of {flow!r} holds "
+                    "all of its ports, so it replays nothing")
+    elif torn:
         lost.append(f"{torn} step{'s' * (torn != 1)} of {flow!r} after step {horizon} "
                     "would miss a port and are not replayed")
     return kept, lost
