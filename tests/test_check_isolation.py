@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,3 +87,20 @@ def test_clean_check_output_and_prints_still_flow(tmp_path: Path) -> None:
     status, doc, err = _check(str(tmp_path), cwd=tmp_path)
     assert status == 0 and doc["diagnostics"] == []
     assert "hello from import" in err
+
+
+def test_a_process_started_at_import_does_not_stall_or_outlive_the_check(
+        tmp_path: Path) -> None:
+    pid_file = tmp_path / "daemon.pid"
+    (tmp_path / "starts_daemon.py").write_text(
+        "import subprocess, sys\n"
+        "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)'])\n"
+        f"open({str(pid_file)!r}, 'w').write(str(p.pid))\n")
+    status, doc, _ = _check("--timeout", "20", str(tmp_path), cwd=tmp_path)
+    assert status == 0 and doc["diagnostics"] == []
+    pid = int(pid_file.read_text())
+    deadline = time.monotonic() + 5
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text(
+    ).split()[2]

@@ -40,14 +40,17 @@ def main() -> None:
                              exclude=request["exclude"], skip_files=request["skip_files"],
                              skip_entries=request["skip_entries"], progress=progress)
     except CheckUsageError as exc:
-        send({"kind": "usage", "message": exc.message, "hint": exc.hint})
+        report: dict[str, Any] = {"kind": "usage", "message": exc.message,
+                                  "hint": exc.hint}
     else:
-        send({"kind": "result", "result": {
+        report = {"kind": "result", "result": {
             "diagnostics": [diag_to_json(d) for d in result.diagnostics],
-            "files": result.files, "flows": result.flows, "pipelines": result.pipelines}})
-    out.close()
+            "files": result.files, "flows": result.flows, "pipelines": result.pipelines}}
+    # Output first: once the report arrives the parent stops waiting for more.
     sys.stdout.flush()
     sys.stderr.flush()
+    send(report)
+    out.close()
     # Leave at once: interpreter shutdown would run the checked modules' atexit hooks
     # and finalizers, which have nothing left to report.
     os._exit(0)

@@ -33,6 +33,7 @@ from .sources import CheckUsageError
 #: Seconds a checked module (or factory) may run before it is reported as hanging.
 DEFAULT_TIMEOUT = 60.0
 _KILL_GRACE = 2.0
+_DRAIN = 0.2  # seconds to keep relaying output after the result arrived
 REQUEST_ENV = "RETRIEVER_CHECK_REQUEST"
 
 
@@ -78,9 +79,13 @@ class _Attempt:
         open_streams = 2
         try:
             while open_streams:
+                if self.result is not None or self.usage is not None:
+                    # The child flushed its output before reporting: what is left in the
+                    # pipe is read below; a process it started may hold the pipe open.
+                    deadline = min(deadline, time.monotonic() + _DRAIN)
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    self.timed_out = True
+                    self.timed_out = self.result is None and self.usage is None
                     break
                 for key, _ in sel.select(left):
                     chunk = os.read(key.fileobj.fileno(), 65536)  # type: ignore[union-attr]
@@ -112,6 +117,12 @@ class _Attempt:
         return False
 
     def _end(self) -> None:
+        finished = self.result is not None or self.usage is not None
+        if finished:
+            try:
+                self.proc.wait(_KILL_GRACE)  # it leaves right after reporting
+            except subprocess.TimeoutExpired:
+                pass
         if self.proc.poll() is None:
             _kill_group(self.proc, signal.SIGKILL if self.timed_out else signal.SIGTERM)
             try:
@@ -119,6 +130,8 @@ class _Attempt:
             except subprocess.TimeoutExpired:
                 _kill_group(self.proc, signal.SIGKILL)
                 self.proc.wait()
+        # Processes the checked code started (same session) do not outlive the check.
+        _kill_group(self.proc, signal.SIGKILL)
         self.results.close()
         if self.proc.stdout is not None:
             self.proc.stdout.close()
@@ -138,10 +151,12 @@ class _Attempt:
 
 
 def _kill_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    # The child leads its own session (start_new_session), so its group holds nothing
+    # but the child and what checked code started.
     try:
         os.killpg(proc.pid, sig)
     except ProcessLookupError:
-        pass
+        pass  # the group is already empty
 
 
 def _child_env(request: dict[str, Any]) -> dict[str, str]:
