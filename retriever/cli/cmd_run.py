@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_backend(args.backend)  # a typo is a usage error (exit 2), found before loading
     obj = load_pipeline(args.pipeline)
+    handle: Any
     if isinstance(obj, Pipeline):
         handle = obj.run(backend=args.backend, duration=args.duration, blocking=False)
     else:
