@@ -8,7 +8,7 @@ from pathlib import Path
 
 from retriever.contract.diagnostics import Diagnostic
 
-from .engine import CheckResult
+from .result import CheckResult
 
 FORMATS = ("text", "json", "github")
 

@@ -222,7 +222,12 @@ def to_json_value(value: Any, where: str = "value") -> Any:
 
 
 def from_json_value(value: Any, resolve_class: Any = None) -> Any:
-    """Inverse of :func:`to_json_value`. ``resolve_class('mod:qual')`` imports classes."""
+    """Inverse of :func:`to_json_value`.
+
+    ``resolve_class('mod:qual')`` returns the class of a ``$dataclass`` value; it must
+    refuse anything that is not a value class *before* it is called here, since the
+    names come from a file (the runtime passes a checked resolver).
+    """
     if isinstance(value, list):
         return [from_json_value(v, resolve_class) for v in value]
     if not isinstance(value, dict):
@@ -238,6 +243,10 @@ def from_json_value(value: Any, resolve_class: Any = None) -> Any:
     if "$dataclass" in value:
         if resolve_class is None:
             raise ConfigError("a dataclass argument needs a class resolver")
+        fields = value.get("fields", {})
+        if not isinstance(fields, dict):
+            raise ConfigError(f"a $dataclass value has fields of type {type(fields).__name__}",
+                              hint="the init config is malformed; re-export the IR")
         cls = resolve_class(value["$dataclass"])
-        return cls(**{k: from_json_value(v, resolve_class) for k, v in value["fields"].items()})
+        return cls(**{k: from_json_value(v, resolve_class) for k, v in fields.items()})
     return {k: from_json_value(v, resolve_class) for k, v in value.items()}

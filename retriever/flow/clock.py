@@ -7,6 +7,7 @@ fields and samples those fields; ``Hybrid`` runs periodically or on a trigger.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
@@ -22,6 +23,11 @@ def normalize_on_lag(value: str | None) -> str | None:
     """Canonical lag policy (aliases resolved); ``None`` stays unset."""
     if value is None:
         return None
+    if not isinstance(value, str):
+        raise ConfigError(
+            f"on_lag must be a policy name (a string), got {value!r}",
+            hint="use one of warn, drop, error (aliases panic, raise, strict) or catch_up",
+        )
     v = LAG_ALIASES.get(value, value)
     if v not in LAG_POLICIES:
         raise ConfigError(
@@ -31,14 +37,36 @@ def normalize_on_lag(value: str | None) -> str | None:
     return v
 
 
+#: The slowest and fastest rates a clock accepts: once in about 11.6 days, and every
+#: 10 microseconds (beyond that, timer and scheduling jitter exceed the period).
+MIN_HZ = 1e-6
+MAX_HZ = 1e5
+
+
 def _check_hz(hz: float, clock: str) -> float:
-    try:
-        value = float(hz)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{clock}(hz={hz!r}): hz must be a number") from None
-    if not value > 0 or value != value or value == float("inf"):
-        raise ConfigError(f"{clock}(hz={hz!r}): hz must be a positive finite number")
+    # A string or a bool is a mistake, even though float() would accept it.
+    if isinstance(hz, bool) or not isinstance(hz, numbers.Real):
+        raise ConfigError(f"{clock}(hz={hz!r}): hz must be a number, not "
+                          f"{type(hz).__name__}", hint=f"pass a number: {clock}(hz=10)")
+    value = float(hz)
+    if not MIN_HZ <= value <= MAX_HZ:  # also rejects NaN
+        raise ConfigError(f"{clock}(hz={hz!r}): hz must be between {MIN_HZ:g} and {MAX_HZ:g}",
+                          hint="hz is runs per second: Rate(hz=30) runs every 33 ms")
     return value
+
+
+def _check_wait(value: Any, clock: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{clock}(wait_for_inputs={value!r}) is not True or False")
+    return value
+
+
+def _check_fields(fields: tuple[Any, ...], clock: str) -> tuple[str, ...]:
+    for f in fields:
+        if not isinstance(f, str) or not f:
+            raise ConfigError(f"{clock} field {f!r} is not a port name",
+                              hint=f'name input ports as strings: {clock}("image")')
+    return fields
 
 
 class Clock:
@@ -98,7 +126,7 @@ class Rate(Clock):
         object.__setattr__(self, "hz", _check_hz(hz, "Rate"))
         object.__setattr__(self, "on_lag", normalize_on_lag(on_lag))
         object.__setattr__(self, "trigger", ())
-        object.__setattr__(self, "wait_for_inputs", bool(wait_for_inputs))
+        object.__setattr__(self, "wait_for_inputs", _check_wait(wait_for_inputs, "Rate"))
 
 
 @dataclass(frozen=True, init=False)
@@ -130,12 +158,9 @@ class Trigger(Clock):
         if not fields:
             raise ConfigError("Trigger() needs at least one field",
                               hint='name the input port(s) that start a run: Trigger("image")')
-        for f in fields:
-            if not isinstance(f, str):
-                raise ConfigError(f"Trigger field {f!r} is not a port name string")
         object.__setattr__(self, "hz", None)
         object.__setattr__(self, "on_lag", None)
-        object.__setattr__(self, "trigger", tuple(fields))
+        object.__setattr__(self, "trigger", _check_fields(tuple(fields), "Trigger"))
 
 
 @dataclass(frozen=True, init=False)
@@ -155,14 +180,20 @@ class Hybrid(Clock):
 
     def __init__(self, hz: float, trigger: Iterable[str] = (), on_lag: str | None = None, *,
                  wait_for_inputs: bool = True) -> None:
-        object.__setattr__(self, "wait_for_inputs", bool(wait_for_inputs))
-        fields = (trigger,) if isinstance(trigger, str) else tuple(trigger)
+        object.__setattr__(self, "wait_for_inputs", _check_wait(wait_for_inputs, "Hybrid"))
+        if isinstance(trigger, str):
+            fields: tuple[Any, ...] = (trigger,)
+        elif isinstance(trigger, Iterable):
+            fields = tuple(trigger)
+        else:
+            raise ConfigError(f"Hybrid(trigger={trigger!r}): trigger must name input ports",
+                              hint='pass a name or a list of names: Hybrid(10, trigger="cmd")')
         if not fields:
             raise ConfigError("Hybrid(...) needs at least one trigger field",
                               hint="use Rate(hz) for a purely periodic flow")
         object.__setattr__(self, "hz", _check_hz(hz, "Hybrid"))
         object.__setattr__(self, "on_lag", normalize_on_lag(on_lag))
-        object.__setattr__(self, "trigger", fields)
+        object.__setattr__(self, "trigger", _check_fields(fields, "Hybrid"))
 
 
 def clock_from_config(cfg: dict[str, Any]) -> Clock:

@@ -34,10 +34,11 @@ class EdgeConfig:
     adapter: Adapter | None = None
 
     def __post_init__(self) -> None:
-        if self.qsize is not None and (not isinstance(self.qsize, int) or self.qsize < 1):
+        if self.qsize is not None and (isinstance(self.qsize, bool)
+                                       or not isinstance(self.qsize, int) or self.qsize < 1):
             raise ConfigError(f"EdgeConfig(qsize={self.qsize!r}): qsize must be an int >= 1")
         if self.on_full is not None:
-            if self.on_full not in _ON_FULL:
+            if not isinstance(self.on_full, str) or self.on_full not in _ON_FULL:
                 raise ConfigError(f"EdgeConfig(on_full={self.on_full!r}) is not a policy",
                                   hint="use 'drop' (drop the oldest) or 'block'")
             object.__setattr__(self, "on_full", _ON_FULL[self.on_full])

@@ -97,6 +97,11 @@ class Pipeline:
 
     def __init__(self, name: str = "pipeline", *, default_sync: Adapter | None = None,
                  default_on_lag: str | None = None) -> None:
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"Pipeline({name!r}): a pipeline name is a non-empty string")
+        if default_sync is not None and not isinstance(default_sync, Adapter):
+            raise ConfigError(f"Pipeline(default_sync={default_sync!r}) is not an adapter",
+                              hint="pass an adapter instance, e.g. default_sync=Latest()")
         self.name = name
         self.default_sync = default_sync
         self.default_on_lag = normalize_on_lag(default_on_lag)
