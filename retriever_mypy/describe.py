@@ -6,14 +6,18 @@ Nothing here judges anything: flows become :class:`FlowDesc`, connections become
 
 from __future__ import annotations
 
+import ast
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from mypy.maptype import map_instance_to_supertype
 from mypy.nodes import (
     AssignmentStmt,
     CallExpr,
     ClassDef,
+    Context,
     Decorator,
     DictExpr,
     Expression,
@@ -43,6 +47,7 @@ from mypy.types import (
 )
 from mypy.typevars import fill_typevars
 
+from retriever.contract.access import Access, step_accesses
 from retriever.contract.model import EdgeDesc, ElementKind, EnvelopeDesc, FlowDesc, SideDesc
 from retriever.contract.ports import PortTable
 from retriever.contract.typenames import ANY, canonical_fullname
@@ -232,6 +237,46 @@ def step_def(info: TypeInfo) -> FuncDef | None:
     return node if isinstance(node, FuncDef) else None
 
 
+@lru_cache(maxsize=256)
+def _class_defs(path: str, _stamp: int) -> dict[int, ast.ClassDef]:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            tree = ast.parse(fh.read())
+    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+        return {}
+    return {n.lineno: n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)}
+
+
+def step_uses(path: str | None, cls: ClassDef) -> list[tuple[Access, Context]]:
+    """Accesses to the own ``step``'s input parameter, each with a context to report at.
+
+    Read from the module's source with :mod:`ast` (mypy's own visitors cannot be
+    subclassed by an interpreted plugin); only the syntax matters here.
+    """
+    if not path:
+        return []
+    try:
+        stamp = os.stat(path).st_mtime_ns
+    except OSError:
+        return []
+    node = _class_defs(path, stamp).get(cls.line)
+    if node is None or node.name != cls.name:
+        return []
+    return [(acc, Context(acc.line, acc.column - 1)) for acc in step_accesses(node)]
+
+
+def defines_step(info: TypeInfo) -> bool:
+    """Whether the class or a base below ``Flow`` defines ``step`` (abstract classes pass)."""
+    if info.is_abstract:
+        return True
+    for base in info.mro:
+        if base.fullname == FLOW:
+            return False
+        if "step" in base.names:
+            return True
+    return True
+
+
 def step_return(info: TypeInfo, analyze: Analyze | None = None) -> str | None:
     """Canonical name of the own ``step``'s return annotation (None when absent).
 
@@ -273,6 +318,7 @@ def describe_flow(info: TypeInfo, *, trigger_fields: Sequence[str] = (),
         trigger_fields=tuple(trigger_fields),
         clock=clock,
         step_return=step_return(info, analyze),
+        has_step=defines_step(info),
     )
 
 
@@ -439,11 +485,12 @@ def edge_config_of(expr: Expression | None) -> EdgeConfigInfo | Unknown:
 
 
 def edge_desc(src: FlowDesc, dst: FlowDesc, map_pairs: tuple[tuple[str, str], ...] | None,
-              sync: SyncInfo, edge_config: EdgeConfigInfo) -> EdgeDesc:
+              sync: SyncInfo, edge_config: EdgeConfigInfo,
+              has_default_sync: bool = True) -> EdgeDesc:
     """The :class:`EdgeDesc` of a connection as the plugin reads it.
 
-    Whether a default sync policy exists is only known at runtime, so the description
-    claims one (RET108 is not a static rule).
+    ``has_default_sync`` says whether a default sync policy applies (see
+    :func:`retriever_mypy.values.module_sets_default_sync`).
     """
     changing = list(sync.changing) + list(edge_config.changing)
     if "*" in changing:
@@ -452,5 +499,5 @@ def edge_desc(src: FlowDesc, dst: FlowDesc, map_pairs: tuple[tuple[str, str], ..
         src=src, dst=dst, map=map_pairs, sync_all=sync.all_ports, sync_ports=sync.ports,
         edge_config_ports=edge_config.ports,
         edge_config_adapter_ports=edge_config.adapter_ports,
-        type_changing_ports=tuple(changing), has_default_sync=True,
+        type_changing_ports=tuple(changing), has_default_sync=has_default_sync,
     )

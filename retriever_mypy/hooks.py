@@ -37,8 +37,9 @@ from mypy.types import (
     get_proper_type,
 )
 
+from retriever.contract.access import check_accesses
 from retriever.contract.diagnostics import Diagnostic
-from retriever.contract.rules import RuleOptions, check_clock, check_flow, resolve_edge
+from retriever.contract.rules import RuleOptions, check_flow, check_node, resolve_edge
 
 from .codes import report
 from .config import PluginConfig
@@ -56,8 +57,10 @@ from .describe import (
     flow_of_handle,
     literal_map,
     step_def,
+    step_uses,
     sync_of,
 )
+from .values import module_sets_default_sync
 
 # --------------------------------------------------------------------------- @io
 
@@ -144,8 +147,17 @@ def flow_class_hook(ctx: ClassDefContext, config: PluginConfig) -> None:
         return
     found = check_flow(desc, RuleOptions(strict_single_io=config.strict_single_io))
     step = step_def(info)
+    # The analyser knows its module's file (not part of the plugin interface's types).
+    module = getattr(ctx.api, "cur_mod_node", None)
+    uses = step_uses(getattr(module, "path", None), ctx.cls)
+    at: dict[tuple[int | None, int | None], Context] = {
+        (acc.line, acc.column): node for acc, node in uses}
+    found += check_accesses(desc, [acc for acc, _ in uses])
 
     def context_of(diag: Diagnostic) -> Context:
+        loc = diag.location
+        if (loc.line, loc.column) in at and diag.code in ("RET003", "RET006"):
+            return at[(loc.line, loc.column)]
         return step if diag.code == "RET005" and step is not None else ctx.cls
 
     report(found, ctx.api.fail, ctx.api.msg.note, context_of)
@@ -177,8 +189,9 @@ def matmul_hook(ctx: MethodContext) -> Type:
     clock = _positional(ctx, 0)
     if clock is not None:
         read = clock_of(clock[0])
-        if not isinstance(read, Unknown) and read[1]:
-            _check_clock(ctx, flow_type, read[0], read[1])
+        if isinstance(read, Unknown):
+            read = ("", ())
+        _check_clock(ctx, flow_type, read[0] or None, read[1])
     result = get_proper_type(ret)
     if isinstance(result, Instance) and result.type.fullname == TEMPORAL:
         handle = result.copy_modified()
@@ -187,7 +200,7 @@ def matmul_hook(ctx: MethodContext) -> Type:
     return ret
 
 
-def _check_clock(ctx: MethodContext, flow_type: Instance, kind: str,
+def _check_clock(ctx: MethodContext, flow_type: Instance, kind: str | None,
                  fields: Sequence[str]) -> None:
     try:
         desc = describe_flow(flow_type.type, trigger_fields=fields, clock=kind)
@@ -195,7 +208,7 @@ def _check_clock(ctx: MethodContext, flow_type: Instance, kind: str,
         return
     if desc is None:
         return
-    report(check_clock(desc), ctx.api.fail, ctx.api.msg.note, lambda _d: ctx.context)
+    report(check_node(desc), ctx.api.fail, ctx.api.msg.note, lambda _d: ctx.context)
 
 
 def keep_handle_hook(ctx: MethodContext) -> Type:
@@ -205,7 +218,8 @@ def keep_handle_hook(ctx: MethodContext) -> Type:
     return ctx.default_return_type
 
 
-def _check_edge(ctx: MethodContext | FunctionContext, src_type: Type, dst_type: Type) -> None:
+def _check_edge(ctx: MethodContext | FunctionContext, src_type: Type, dst_type: Type,
+                has_default_sync: bool = True) -> None:
     src_info, dst_info = flow_of_handle(src_type), flow_of_handle(dst_type)
     if src_info is None or dst_info is None:
         return
@@ -221,7 +235,7 @@ def _check_edge(ctx: MethodContext | FunctionContext, src_type: Type, dst_type: 
         return
     if src is None or dst is None:
         return
-    found = resolve_edge(edge_desc(src, dst, pairs, sync, ec)).diagnostics
+    found = resolve_edge(edge_desc(src, dst, pairs, sync, ec, has_default_sync)).diagnostics
     report(found, ctx.api.fail, ctx.api.msg.note, lambda _d: ctx.context)
 
 
@@ -229,12 +243,16 @@ def connect_hook(ctx: MethodContext | FunctionContext) -> Type:
     """``pipe.connect(a, b, ...)`` / ``retriever.connect(a, b, ...)``."""
     src, dst = _arg(ctx, "src"), _arg(ctx, "dst")
     if src is not None and dst is not None:
-        _check_edge(ctx, src[1], dst[1])
+        # connect() needs sync= unless the module sets a default (RET108).
+        _check_edge(ctx, src[1], dst[1], module_sets_default_sync(ctx.api.path))
     return ctx.default_return_type
 
 
 def then_hook(ctx: MethodContext) -> Type:
-    """``a.then(b, ...)`` and ``a >> b``: check the edge; the result is ``b``'s handle."""
+    """``a.then(b, ...)`` and ``a >> b``: check the edge; the result is ``b``'s handle.
+
+    These have no place for a sync policy: they use the default, else ``Latest()``.
+    """
     other = _arg(ctx, "other") or _positional(ctx, 0)
     if other is None:
         return ctx.default_return_type

@@ -31,6 +31,7 @@ from .hooks import (
     then_hook,
 )
 from .rewrite import rewrite_tuple_literal_bases
+from .values import CHECKS, values_hook
 
 #: Supported mypy versions: MIN_VERSION <= version < MAX_VERSION.
 MIN_VERSION = (1, 11)
@@ -103,8 +104,12 @@ class RetrieverPlugin(Plugin):
         return _METHODS.get(f"{defining.fullname}.{method}") if defining else None
 
     def get_function_hook(self, fullname: str) -> Callable[[FunctionContext], Type] | None:
-        """``retriever.connect(a, b, ...)``."""
-        return connect_hook if fullname == _CONNECT_FUNCTION else None
+        """``retriever.connect(a, b, ...)``; literal values of clocks, adapters, configs."""
+        if fullname == _CONNECT_FUNCTION:
+            return connect_hook
+        if fullname in CHECKS:
+            return partial(values_hook, fullname=fullname)
+        return None
 
 
 def parse_version(version: str) -> tuple[int, int]:

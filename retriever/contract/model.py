@@ -61,6 +61,8 @@ class FlowDesc:
     trigger_fields: tuple[str, ...] = ()
     clock: str | None = None  # "rate" | "tick" | "trigger" | "hybrid" | None
     step_return: str | None = None  # canonical name of step's return annotation, if any
+    has_step: bool = True  # whether the class (or a base below Flow) defines step()
+    step_location: Location | None = None  # where step is defined (RET005 points there)
 
 
 @dataclass(frozen=True)

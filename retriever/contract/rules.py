@@ -85,7 +85,15 @@ def check_step_return(flow: FlowDesc) -> list[Diagnostic]:
         return []
     return [RULES["RET005"].diag(
         f"{flow.name}.step returns {got}, but the flow's output type is {want}",
-        location=_loc(flow.location, flow=flow.name))]
+        location=_loc(flow.step_location or flow.location, flow=flow.name))]
+
+
+def check_step_defined(flow: FlowDesc) -> list[Diagnostic]:
+    """RET007: a flow put to use must define ``step`` (itself or in a base class)."""
+    if flow.has_step:
+        return []
+    return [RULES["RET007"].diag(
+        f"{flow.name} does not define step()", location=_loc(flow.location, flow=flow.name))]
 
 
 def check_clock(flow: FlowDesc) -> list[Diagnostic]:
@@ -115,6 +123,15 @@ def check_clock(flow: FlowDesc) -> list[Diagnostic]:
 def check_flow(flow: FlowDesc, options: RuleOptions = RuleOptions()) -> list[Diagnostic]:
     """Every rule that concerns one flow alone."""
     return check_signature(flow, options) + check_step_return(flow) + check_clock(flow)
+
+
+def check_node(flow: FlowDesc) -> list[Diagnostic]:
+    """Rules about a flow put to use with a clock (``flow @ clock``), at that spot.
+
+    A class without ``step`` may be an abstract base for others, so RET007 is judged
+    where a flow is clocked, not where its class is defined.
+    """
+    return check_step_defined(flow) + check_clock(flow)
 
 
 # --------------------------------------------------------------------------- edges

@@ -18,11 +18,14 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import Any, ClassVar, TypeAlias, TypeVar
+from typing import Any, ClassVar, Literal, TypeAlias, TypeVar
 
 import numpy as np
 
 from retriever.contract.errors import ConfigError
+from retriever.contract.values import WINDOW_AGGS, agg_problem, seconds_problem
+
+from .context import value_problem
 
 __all__ = [
     "Adapter",
@@ -34,6 +37,7 @@ __all__ = [
     "Linear",
     "WINDOW_AGGS",
     "Window",
+    "WindowAgg",
     "adapter_from_config",
     "register_adapter",
     "registered_adapters",
@@ -44,8 +48,8 @@ _TS = itemgetter(0)
 _Buffer: TypeAlias = Sequence[tuple[float, Any]]
 _EPS = 1e-9
 
-#: Aggregations accepted by :class:`Window`.
-WINDOW_AGGS: tuple[str, ...] = ("first", "last", "max", "min", "mean")
+#: Aggregations of :class:`Window` (mypy checks literal spellings).
+WindowAgg = Literal["first", "last", "max", "min", "mean"]
 
 _REGISTRY: dict[str, type[Adapter]] = {}
 _CANONICAL: dict[type[Adapter], str] = {}
@@ -69,20 +73,13 @@ def _span(buffer: _Buffer, now: float, duration: float) -> tuple[int, int]:
 
 
 def _real_param(owner: str, param: str, value: object, *, positive: bool = False) -> float:
-    """Validate a numeric parameter (non-negative, or strictly positive) and return it as float."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ConfigError(
-            f"{owner}.{param} must be a number of seconds, got {value!r}",
-            hint=f"pass {param}= as an int or float",
-        )
-    number = float(value)
-    if math.isnan(number) or number < 0 or (positive and number == 0):
-        bound = "> 0" if positive else ">= 0"
-        raise ConfigError(
-            f"{owner}.{param} must be {bound}, got {value!r}",
-            hint=f"choose a {param} {bound} (seconds)",
-        )
-    return number
+    """Validate a numeric parameter (non-negative, or strictly positive) and return it as float.
+
+    While a checked module loads, a bad value is recorded and replaced by a harmless one.
+    """
+    if value_problem(seconds_problem(owner, param, value, positive=positive)):
+        return 1.0
+    return float(value)  # type: ignore[arg-type]
 
 
 def _jsonable(value: Any) -> Any:
@@ -316,15 +313,12 @@ class Window(Adapter):
     """
 
     duration: float
-    agg: str = "last"
+    agg: WindowAgg = "last"
 
     def __post_init__(self) -> None:
         self.duration = _real_param("Window", "duration", self.duration)
-        if self.agg not in WINDOW_AGGS:
-            raise ConfigError(
-                f"Window.agg must be one of {', '.join(WINDOW_AGGS)}; got {self.agg!r}",
-                hint="use agg='mean' for averaging, 'last' for the newest value",
-            )
+        if value_problem(agg_problem(self.agg)):
+            self.agg = "last"
 
     def __call__(self, buffer: _Buffer, now: float | None = None, **kwargs: Any) -> Any:
         """Return the aggregate of the values in the window, or ``None`` if it is empty."""

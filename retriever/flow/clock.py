@@ -12,33 +12,30 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from retriever.contract.errors import ConfigError
+from retriever.contract.values import LAG_ALIASES, LAG_POLICIES, hz_problem, on_lag_problem
 
+from .context import value_problem
+
+#: Canonical lag policies.
 OnLag = Literal["warn", "drop", "error", "catch_up"]
-LAG_POLICIES: tuple[str, ...] = ("warn", "drop", "error", "catch_up")
-LAG_ALIASES = {"panic": "error", "raise": "error", "strict": "error", "catchup": "catch_up"}
+#: Every spelling ``on_lag=`` accepts: the policies and their aliases (mypy checks it).
+OnLagName = Literal["warn", "drop", "error", "catch_up", "panic", "raise", "strict", "catchup"]
 
 
 def normalize_on_lag(value: str | None) -> str | None:
-    """Canonical lag policy (aliases resolved); ``None`` stays unset."""
-    if value is None:
+    """Canonical lag policy (aliases resolved); ``None`` stays unset.
+
+    While a checked module loads, a bad value is recorded and treated as unset.
+    """
+    if value is None or value_problem(on_lag_problem(value)):
         return None
-    v = LAG_ALIASES.get(value, value)
-    if v not in LAG_POLICIES:
-        raise ConfigError(
-            f"unknown on_lag policy {value!r}",
-            hint="use one of warn, drop, error (aliases panic, raise, strict) or catch_up",
-        )
-    return v
+    return LAG_ALIASES.get(value, value)
 
 
 def _check_hz(hz: float, clock: str) -> float:
-    try:
-        value = float(hz)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{clock}(hz={hz!r}): hz must be a number") from None
-    if not value > 0 or value != value or value == float("inf"):
-        raise ConfigError(f"{clock}(hz={hz!r}): hz must be a positive finite number")
-    return value
+    if value_problem(hz_problem(hz, clock)):
+        return 1.0  # stand-in while collecting: the problem is already recorded
+    return float(hz)
 
 
 class Clock:
@@ -85,7 +82,7 @@ class Rate(Clock):
     on_lag: str | None
     trigger: tuple[str, ...]
 
-    def __init__(self, hz: float, on_lag: str | None = None) -> None:
+    def __init__(self, hz: float, on_lag: OnLagName | None = None) -> None:
         object.__setattr__(self, "hz", _check_hz(hz, "Rate"))
         object.__setattr__(self, "on_lag", normalize_on_lag(on_lag))
         object.__setattr__(self, "trigger", ())
@@ -101,7 +98,7 @@ class Tick(Clock):
     on_lag: str | None
     trigger: tuple[str, ...]
 
-    def __init__(self, hz: float, on_lag: str | None = None) -> None:
+    def __init__(self, hz: float, on_lag: OnLagName | None = None) -> None:
         object.__setattr__(self, "hz", _check_hz(hz, "Tick"))
         object.__setattr__(self, "on_lag", normalize_on_lag(on_lag))
         object.__setattr__(self, "trigger", ())
@@ -141,7 +138,8 @@ class Hybrid(Clock):
     on_lag: str | None
     trigger: tuple[str, ...]
 
-    def __init__(self, hz: float, trigger: Iterable[str] = (), on_lag: str | None = None) -> None:
+    def __init__(self, hz: float, trigger: Iterable[str] = (),
+                 on_lag: OnLagName | None = None) -> None:
         fields = (trigger,) if isinstance(trigger, str) else tuple(trigger)
         if not fields:
             raise ConfigError("Hybrid(...) needs at least one trigger field",
@@ -165,5 +163,5 @@ def clock_from_config(cfg: dict[str, Any]) -> Clock:
     raise ConfigError(f"unknown clock kind {kind!r}", hint="use rate, tick, trigger or hybrid")
 
 
-__all__ = ["Clock", "Hybrid", "OnLag", "Rate", "Tick", "Trigger", "clock_from_config",
-           "normalize_on_lag"]
+__all__ = ["LAG_ALIASES", "LAG_POLICIES", "Clock", "Hybrid", "OnLag", "OnLagName", "Rate", "Tick",
+           "Trigger", "clock_from_config", "normalize_on_lag"]

@@ -20,8 +20,8 @@ from retriever.contract.model import EdgeDesc, FlowDesc
 from retriever.contract.ports import port_table
 from retriever.contract.rules import (
     RuleOptions,
-    check_clock,
     check_fan_in,
+    check_node,
     check_signature,
     check_step_return,
     resolve_edge,
@@ -30,9 +30,9 @@ from retriever.contract.wire import to_json_value
 
 from .adapter import Adapter
 from .base import Flow
-from .clock import normalize_on_lag
+from .clock import OnLagName, Rate, normalize_on_lag
 from .context import active_stack, report, user_location
-from .describe import describe_flow
+from .describe import describe_flow, step_access_diagnostics
 from .edge import EdgeConfig, check_edge_config
 from .services import service
 from .settings import settings
@@ -87,7 +87,7 @@ class Pipeline:
     """
 
     def __init__(self, name: str = "pipeline", *, default_sync: Adapter | None = None,
-                 default_on_lag: str | None = None) -> None:
+                 default_on_lag: OnLagName | None = None) -> None:
         self.name = name
         self.default_sync = default_sync
         self.default_on_lag = normalize_on_lag(default_on_lag)
@@ -117,9 +117,7 @@ class Pipeline:
     def add(self, tf: TemporalFlow, name: str | None = None) -> TemporalFlow:
         """Add a clocked flow (idempotent for a flow already here)."""
         if isinstance(tf, Flow):
-            report([RULES["RET110"].diag(
-                f"{type(tf).__qualname__} has no clock", location=user_location())])
-            raise ConfigError(f"{type(tf).__qualname__} has no clock")
+            tf = self._unclocked(tf, f"{type(tf).__qualname__} has no clock")
         if not isinstance(tf, TemporalFlow):
             raise ConfigError(f"{tf!r} is not a flow with a clock",
                               hint="add flow @ Rate(hz=...) and the like")
@@ -158,12 +156,15 @@ class Pipeline:
 
     def _as_node(self, obj: Any, role: str) -> TemporalFlow:
         if isinstance(obj, Flow):
-            diag = RULES["RET110"].diag(
-                f"the {role} {type(obj).__qualname__} was connected without a clock",
-                location=user_location())
-            report([diag])
-            raise ConfigError(diag.message, hint=diag.hint, code="RET110")
+            obj = self._unclocked(
+                obj, f"the {role} {type(obj).__qualname__} was connected without a clock")
         return self.add(obj)
+
+    @staticmethod
+    def _unclocked(flow: Flow[Any, Any], message: str) -> TemporalFlow:
+        """RET110: raise; while collecting, record it once and go on with a stand-in clock."""
+        report([RULES["RET110"].diag(message, location=user_location())])
+        return flow @ Rate(hz=1.0)
 
     def connect(self, src: TemporalFlow, dst: TemporalFlow, *, sync: Any = UNSET,
                 map: Mapping[str, str] | None = None, edge_config: Any = None,
@@ -262,9 +263,10 @@ class Pipeline:
                 continue
             # Signature rules once per class (at the class); clock rules per node (at `@`).
             if cls not in seen_classes:
-                out.extend(check_signature(desc, opts) + check_step_return(desc))
+                out.extend(check_signature(desc, opts) + check_step_return(desc)
+                           + step_access_diagnostics(cls, desc))
             seen_classes.add(cls)
-            out.extend(check_clock(replace(desc, location=tf.location)))
+            out.extend(check_node(replace(desc, location=tf.location)))
             out.extend(self._init_config_diagnostics(tf))
         edges: list[tuple[EdgeDesc, list[tuple[str, str]]]] = []
         has_default = self.default_sync_for() is not None
@@ -359,10 +361,10 @@ class Pipeline:
 
 
 def _dedupe(diags: list[Diagnostic]) -> list[Diagnostic]:
-    seen: set[tuple[str, str]] = set()
+    seen: set[tuple[str, str, int | None]] = set()
     out = []
     for d in diags:
-        key = (d.code, d.message)
+        key = (d.code, d.message, d.location.line if d.location.file else None)
         if key not in seen:
             seen.add(key)
             out.append(d)
