@@ -47,6 +47,7 @@ from mypy.types import (
 )
 from mypy.typevars import fill_typevars
 
+from retriever.contract import sampling
 from retriever.contract.access import Access, step_accesses
 from retriever.contract.model import EdgeDesc, ElementKind, EnvelopeDesc, FlowDesc, SideDesc
 from retriever.contract.ports import PortTable
@@ -398,6 +399,37 @@ def _adapter_changes_type(info: TypeInfo | None) -> bool:
     return not names & TYPE_KEEPING_ADAPTERS
 
 
+#: Adapters whose output type the plugin knows (see retriever.contract.sampling).
+_KINDS = {"retriever.flow.adapter.Events": sampling.EVENTS,
+          "retriever.flow.adapter.Chunking": sampling.ELEMENT}
+
+
+def adapter_kind(expr: Expression, fallback: Type | None = None) -> str:
+    """The sampling kind of an adapter expression (``Events(...)`` -> ``events``)."""
+    info = _class_called(expr, fallback)
+    if info is None:
+        return sampling.UNKNOWN
+    if info.fullname in _KINDS:
+        return _KINDS[info.fullname]
+    if info.fullname == "retriever.flow.adapter.Window":
+        agg = _keyword_or_position(expr, "agg", 1)
+        if agg is None:
+            return sampling.SAME  # default: last
+        if isinstance(agg, StrExpr):
+            return sampling.MEAN if agg.value == "mean" else sampling.SAME
+        return sampling.UNKNOWN
+    return sampling.UNKNOWN if _adapter_changes_type(info) else sampling.SAME
+
+
+def _keyword_or_position(expr: Expression, name: str, index: int) -> Expression | None:
+    if not isinstance(expr, CallExpr):
+        return None
+    for i, (arg, arg_name) in enumerate(zip(expr.args, expr.arg_names, strict=True)):
+        if arg_name == name or (arg_name is None and i == index):
+            return arg
+    return None
+
+
 def _class_called(expr: Expression, fallback: Type | None = None) -> TypeInfo | None:
     if isinstance(expr, CallExpr) and isinstance(expr.callee, RefExpr) and isinstance(
             expr.callee.node, TypeInfo):
@@ -417,6 +449,7 @@ class SyncInfo:
     all_ports: bool = False
     ports: tuple[str, ...] = ()
     changing: tuple[str, ...] = ()
+    kinds: tuple[tuple[str, str], ...] = ()
 
 
 def sync_of(expr: Expression | None, tp: Type | None) -> SyncInfo | Unknown:
@@ -425,19 +458,20 @@ def sync_of(expr: Expression | None, tp: Type | None) -> SyncInfo | Unknown:
         return SyncInfo()
     assert expr is not None
     if isinstance(expr, DictExpr):
-        ports, changing = [], []
+        ports, changing, kinds = [], [], []
         for k, v in expr.items:
             if not isinstance(k, StrExpr):
                 return UNKNOWN
             ports.append(k.value)
+            kinds.append((k.value, adapter_kind(v)))
             if _adapter_changes_type(_class_called(v)):
                 changing.append(k.value)
-        return SyncInfo(False, tuple(ports), tuple(changing))
+        return SyncInfo(False, tuple(ports), tuple(changing), tuple(kinds))
     p = get_proper_type(tp) if tp is not None else None
     if isinstance(p, Instance) and p.type.fullname in ("builtins.dict",):
         return UNKNOWN  # a dict built elsewhere: keys not visible
     changing_all = ("*",) if _adapter_changes_type(_class_called(expr, tp)) else ()
-    return SyncInfo(True, (), changing_all)
+    return SyncInfo(True, (), changing_all, (("*", adapter_kind(expr, tp)),))
 
 
 @dataclass(frozen=True)
@@ -447,6 +481,7 @@ class EdgeConfigInfo:
     ports: tuple[str, ...] = ()
     adapter_ports: tuple[str, ...] = ()
     changing: tuple[str, ...] = ()
+    kinds: tuple[tuple[str, str], ...] = ()
 
 
 def _edge_config_adapter(call: Expression) -> Expression | Unknown | None:
@@ -471,7 +506,7 @@ def edge_config_of(expr: Expression | None) -> EdgeConfigInfo | Unknown:
             entries.append((k.value, v))
     else:
         entries.append(("*", expr))
-    ports, adapters, changing = [], [], []
+    ports, adapters, changing, kinds = [], [], [], []
     for key, call in entries:
         adapter = _edge_config_adapter(call)
         if isinstance(adapter, Unknown):
@@ -479,9 +514,10 @@ def edge_config_of(expr: Expression | None) -> EdgeConfigInfo | Unknown:
         ports.append(key)
         if adapter is not None:
             adapters.append(key)
+            kinds.append((key, adapter_kind(adapter)))
             if _adapter_changes_type(_class_called(adapter)):
                 changing.append(key)
-    return EdgeConfigInfo(tuple(ports), tuple(adapters), tuple(changing))
+    return EdgeConfigInfo(tuple(ports), tuple(adapters), tuple(changing), tuple(kinds))
 
 
 def edge_desc(src: FlowDesc, dst: FlowDesc, map_pairs: tuple[tuple[str, str], ...] | None,
@@ -500,4 +536,5 @@ def edge_desc(src: FlowDesc, dst: FlowDesc, map_pairs: tuple[tuple[str, str], ..
         edge_config_ports=edge_config.ports,
         edge_config_adapter_ports=edge_config.adapter_ports,
         type_changing_ports=tuple(changing), has_default_sync=has_default_sync,
+        port_adapters=sync.kinds + edge_config.kinds,
     )

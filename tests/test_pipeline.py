@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -19,7 +21,7 @@ from retriever.flow import (
     Window,
     io,
 )
-from retriever.flow.adapter import Chunking, Exact, Linear
+from retriever.flow.adapter import Adapter, Chunking, Exact, Linear, register_adapter
 from retriever.flow.context import collecting
 
 from .core_flows import AddOne, AddOut, Collect, Pair, Source, SrcOut
@@ -116,9 +118,26 @@ def test_incompatible_port_types() -> None:
     assert "float" in str(err.value) and "str" in str(err.value)
 
 
-def test_type_changing_adapter_skips_type_check() -> None:
+def test_events_output_type_is_checked_against_the_port() -> None:
+    # Events hands list[tuple[float, T]] to step: a str port cannot hold it.
     pipe = Pipeline("p")
-    pipe.connect(NumSrc() @ Rate(hz=1), StrSink() @ Rate(hz=1), sync=Events(duration=1.0))
+    with collecting() as found:
+        pipe.connect(NumSrc() @ Rate(hz=1), StrSink() @ Rate(hz=1), sync=Events(duration=1.0))
+    assert {d.code for d in found} == {"RET104"}
+    assert "sampled by Events as list[tuple[float, float]]" in found[0].message
+
+
+def test_undeclared_type_changing_adapter_skips_type_check() -> None:
+    @register_adapter("test-undeclared-change")
+    @dataclass(eq=False)
+    class Anything(Adapter):
+        transforms_type: ClassVar[bool] = True
+
+        def __call__(self, buffer: Any, now: float | None = None, **kw: Any) -> Any:
+            return len(buffer)
+
+    pipe = Pipeline("p")
+    pipe.connect(NumSrc() @ Rate(hz=1), StrSink() @ Rate(hz=1), sync=Anything())
     assert pipe.diagnostics() == []
 
 

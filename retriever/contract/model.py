@@ -84,6 +84,9 @@ class EdgeDesc:
     edge_config_ports: tuple[str, ...] = ()
     edge_config_adapter_ports: tuple[str, ...] = ()
     type_changing_ports: tuple[str, ...] = ()
+    #: (source port or "*", adapter kind of :mod:`~retriever.contract.sampling`) pairs;
+    #: a port listed here is compared by the type its adapter hands to ``step``.
+    port_adapters: tuple[tuple[str, str], ...] = ()
     has_default_sync: bool = False
     location: Location = field(default_factory=Location)
 

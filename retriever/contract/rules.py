@@ -13,6 +13,7 @@ from .catalogue import RULES
 from .diagnostics import Diagnostic, Location
 from .model import EdgeDesc, ElementKind, FlowDesc, SideDesc
 from .ports import PortTable, port_table
+from .sampling import SAME, describe_kind, sampled_type
 from .typenames import compatible
 
 
@@ -223,13 +224,22 @@ def _unresolved(code: str, flow: str, side: str, name: str, ambiguous: Sequence[
 
 def _check_types(edge: EdgeDesc, src_t: PortTable, dst_t: PortTable, res: EdgeResolution,
                  loc: Location) -> None:
+    kinds = {_canon(src_t, k): kind for k, kind in edge.port_adapters}
     for s_name, d_name in res.pairs:
         sp, dp = src_t.resolve(s_name).port, dst_t.resolve(d_name).port
-        if sp is None or dp is None or sp.name in edge.type_changing_ports:
+        if sp is None or dp is None:
             continue
-        if not compatible(sp.type, dp.type):
+        kind = kinds.get(sp.name, kinds.get("*"))
+        if kind is None and sp.name in edge.type_changing_ports:
+            continue
+        sampled = sampled_type(kind or SAME, sp.type)
+        if sampled is None:
+            continue  # an adapter whose output type is not declared
+        if not compatible(sampled, dp.type):
+            what = f"({sp.type})" if sampled == sp.type else (
+                f"({sp.type}, sampled by {describe_kind(kind or SAME)} as {sampled})")
             res.diagnostics.append(RULES["RET104"].diag(
-                f"{edge.src.name}.{sp.name} ({sp.type}) cannot feed "
+                f"{edge.src.name}.{sp.name} {what} cannot feed "
                 f"{edge.dst.name}.{dp.name} ({dp.type})",
                 location=Location(loc.file, loc.line, loc.column, edge.dst.name, dp.name,
                                   loc.edge)))

@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Literal, TypeAlias, TypeVar
 
 import numpy as np
 
+from retriever.contract import sampling
 from retriever.contract.errors import ConfigError
 from retriever.contract.values import WINDOW_AGGS, agg_problem, seconds_problem
 
@@ -112,6 +113,14 @@ class Adapter:
     #: that only ever look at the newest value keep very little, so large payloads
     #: (camera frames in shared memory) are released promptly.
     default_history: ClassVar[int] = 64
+
+    def output_kind(self) -> str:
+        """What this adapter hands to ``step``, as a :mod:`retriever.contract.sampling` kind.
+
+        The stored type itself by default; ``unknown`` (port types not compared) for a
+        subclass that sets ``transforms_type`` without overriding this method.
+        """
+        return sampling.UNKNOWN if self.transforms_type else sampling.SAME
 
     def __call__(self, buffer: _Buffer, now: float | None = None, **kwargs: Any) -> Any:
         """Sample ``buffer`` (ascending ``(ts, value)`` pairs) at time ``now``.
@@ -320,6 +329,10 @@ class Window(Adapter):
         if value_problem(agg_problem(self.agg)):
             self.agg = "last"
 
+    def output_kind(self) -> str:
+        """``mean`` turns numbers into a float; the other aggregations keep the type."""
+        return sampling.MEAN if self.agg == "mean" else sampling.SAME
+
     def __call__(self, buffer: _Buffer, now: float | None = None, **kwargs: Any) -> Any:
         """Return the aggregate of the values in the window, or ``None`` if it is empty."""
         if not buffer:
@@ -346,6 +359,10 @@ class Events(Adapter):
 
     def __post_init__(self) -> None:
         self.duration = _real_param("Events", "duration", self.duration)
+
+    def output_kind(self) -> str:
+        """The ``(t, value)`` pairs of the window: ``list[tuple[float, T]]``."""
+        return sampling.EVENTS if type(self) is Events else sampling.UNKNOWN
 
     def __call__(
         self, buffer: _Buffer, now: float | None = None, **kwargs: Any
@@ -450,6 +467,10 @@ class Chunking(Adapter):
 
     def __post_init__(self) -> None:
         self.dt = _real_param("Chunking", "dt", self.dt, positive=True)
+
+    def output_kind(self) -> str:
+        """One element of the stored chunk."""
+        return sampling.ELEMENT if type(self) is Chunking else sampling.UNKNOWN
 
     def __call__(self, buffer: _Buffer, now: float | None = None, **kwargs: Any) -> Any:
         """Return the chunk element due at ``now``, or ``None``."""

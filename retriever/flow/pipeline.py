@@ -232,6 +232,13 @@ class Pipeline:
         for key, c in ec.items():
             if c.adapter is not None and c.adapter.transforms_type:
                 changing.append(key)
+        kinds: list[tuple[str, str]] = []
+        fallback = sync if sync is not None else self.default_sync_for()
+        if isinstance(fallback, Adapter):
+            kinds.append(("*", fallback.output_kind()))
+        for key, adapter in (sync.items() if isinstance(sync, dict) else []):
+            kinds.append((key, adapter.output_kind()))
+        kinds += [(k, c.adapter.output_kind()) for k, c in ec.items() if c.adapter is not None]
         desc_src = self.flow_desc(conn.src)
         if "*" in changing:
             changing = port_table(desc_src.outputs).names()
@@ -244,6 +251,7 @@ class Pipeline:
             edge_config_ports=tuple(ec),
             edge_config_adapter_ports=ports_with_adapter,
             type_changing_ports=tuple(changing),
+            port_adapters=tuple(kinds),
             has_default_sync=self.default_sync_for() is not None,
             location=conn.location,
         )
