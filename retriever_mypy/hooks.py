@@ -19,6 +19,7 @@ from mypy.nodes import (
     Context,
     Expression,
     FuncDef,
+    NameExpr,
     TypeInfo,
     Var,
 )
@@ -39,7 +40,14 @@ from mypy.types import (
 
 from retriever.contract.access import check_accesses
 from retriever.contract.diagnostics import Diagnostic
-from retriever.contract.rules import RuleOptions, check_flow, check_node, resolve_edge
+from retriever.contract.rules import (
+    RuleOptions,
+    check_flow,
+    check_node,
+    resolve_edge,
+    self_loop,
+    unclocked,
+)
 
 from .codes import report
 from .config import PluginConfig
@@ -54,8 +62,10 @@ from .describe import (
     edge_config_of,
     edge_desc,
     envelope_port_names,
+    flow_info_of,
     flow_of_handle,
     literal_map,
+    qualname,
     step_def,
     step_uses,
     sync_of,
@@ -239,9 +249,39 @@ def _check_edge(ctx: MethodContext | FunctionContext, src_type: Type, dst_type: 
     report(found, ctx.api.fail, ctx.api.msg.note, lambda _d: ctx.context)
 
 
+def _wiring(ctx: MethodContext | FunctionContext, args: Sequence[tuple[str, str | None]],
+            ) -> bool:
+    """RET110 for a flow wired without a clock; RET112 for one wired to itself.
+
+    Returns whether the edge may still be judged (no clock problem found).
+    """
+    found: list[Diagnostic] = []
+    for formal, role in args:
+        arg = _arg(ctx, formal)
+        proper = get_proper_type(arg[1]) if arg is not None else None
+        if isinstance(proper, Instance) and flow_info_of(proper.type) is not None:
+            found.append(unclocked(qualname(proper.type), role))
+    src, dst = _arg(ctx, "src"), _arg(ctx, "dst")
+    if (not found and src is not None and dst is not None
+            and isinstance(src[0], NameExpr) and isinstance(dst[0], NameExpr)
+            and src[0].fullname and src[0].fullname == dst[0].fullname):
+        flow = flow_of_handle(src[1])
+        found.append(self_loop(qualname(flow) if flow is not None else src[0].name))
+    report(found, ctx.api.fail, ctx.api.msg.note, lambda _d: ctx.context)
+    return not found
+
+
+def add_hook(ctx: MethodContext) -> Type:
+    """``pipe.add(flow)``: the flow must carry a clock (RET110)."""
+    _wiring(ctx, [("tf", None)])
+    return ctx.default_return_type
+
+
 def connect_hook(ctx: MethodContext | FunctionContext) -> Type:
     """``pipe.connect(a, b, ...)`` / ``retriever.connect(a, b, ...)``."""
     src, dst = _arg(ctx, "src"), _arg(ctx, "dst")
+    if not _wiring(ctx, [("src", "source"), ("dst", "destination")]):
+        return ctx.default_return_type
     if src is not None and dst is not None:
         # connect() needs sync= unless the module sets a default (RET108).
         _check_edge(ctx, src[1], dst[1], module_sets_default_sync(ctx.api.path))

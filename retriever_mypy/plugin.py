@@ -22,6 +22,7 @@ from retriever.contract.errors import ConfigError
 from .config import read_config
 from .describe import FLOW, IO, TEMPORAL, flow_info_of
 from .hooks import (
+    add_hook,
     connect_hook,
     flow_class_hook,
     io_maker_hook,
@@ -41,6 +42,7 @@ _CONNECT_FUNCTION = "retriever.flow.default.connect"
 _METHODS: dict[str, Callable[[MethodContext], Type]] = {
     f"{FLOW}.__matmul__": matmul_hook,
     "retriever.flow.pipeline.Pipeline.connect": connect_hook,
+    "retriever.flow.pipeline.Pipeline.add": add_hook,
     f"{TEMPORAL}.then": then_hook,
     f"{TEMPORAL}.__rshift__": then_hook,
     f"{TEMPORAL}.named": keep_handle_hook,

@@ -307,3 +307,19 @@ def check_fan_in(edges: Iterable[tuple[EdgeDesc, Sequence[tuple[str, str]]]]) ->
             else:
                 owner[key] = (index, edge.label)
     return out
+
+
+# --------------------------------------------------------------------------- wiring
+
+
+def unclocked(flow: str, role: str | None = None, location: Location | None = None,
+              ) -> Diagnostic:
+    """RET110: a flow (class name ``flow``) was wired without a clock."""
+    message = (f"the {role} {flow} was connected without a clock" if role
+               else f"{flow} has no clock")
+    return RULES["RET110"].diag(message, location=location)
+
+
+def self_loop(flow: str, location: Location | None = None) -> Diagnostic:
+    """RET112: a connection from a flow to itself."""
+    return RULES["RET112"].diag(f"{flow} is connected to itself", location=location)

@@ -23,13 +23,22 @@ from .clock import Clock
 def flow_location(cls: type) -> Location:
     """Source location of a flow class: its ``class`` line, as mypy and the checker say."""
     module = sys.modules.get(getattr(cls, "__module__", ""))
-    file = getattr(module, "__file__", None)
+    file = getattr(module, "__file__", None) or _file_of_methods(cls)
     if not file:
         return Location()
     node = class_nodes(file).get(cls.__qualname__)
     if node is None:
         return Location(file=file)
     return Location(file=file, line=node.lineno, column=node.col_offset + 1)
+
+
+def _file_of_methods(cls: type) -> str | None:
+    # A module loaded without a sys.modules entry: its functions still know their file.
+    for value in vars(cls).values():
+        code = getattr(value, "__code__", None)
+        if code is not None:
+            return str(code.co_filename)
+    return None
 
 
 def step_location(cls: type) -> Location | None:

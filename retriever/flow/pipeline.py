@@ -25,13 +25,15 @@ from retriever.contract.rules import (
     check_signature,
     check_step_return,
     resolve_edge,
+    self_loop,
+    unclocked,
 )
 from retriever.contract.wire import to_json_value
 
 from .adapter import Adapter
 from .base import Flow
 from .clock import OnLagName, Rate, normalize_on_lag
-from .context import active_stack, report, user_location
+from .context import active_stack, is_collecting, report, user_location
 from .describe import describe_flow, step_access_diagnostics
 from .edge import EdgeConfig, check_edge_config
 from .services import service
@@ -117,7 +119,7 @@ class Pipeline:
     def add(self, tf: TemporalFlow, name: str | None = None) -> TemporalFlow:
         """Add a clocked flow (idempotent for a flow already here)."""
         if isinstance(tf, Flow):
-            tf = self._unclocked(tf, f"{type(tf).__qualname__} has no clock")
+            tf = self._unclocked(tf, None)
         if not isinstance(tf, TemporalFlow):
             raise ConfigError(f"{tf!r} is not a flow with a clock",
                               hint="add flow @ Rate(hz=...) and the like")
@@ -126,9 +128,13 @@ class Pipeline:
                 self.rename(tf, name)
             return tf
         if tf.pipeline is not None:
-            raise ConfigError(
+            diag = RULES["RET111"].diag(
                 f"flow {tf.name!r} already belongs to pipeline {tf.pipeline.name!r}",
-                hint="create a new flow instance for this pipeline", code="RET111")
+                hint="create a new flow instance for this pipeline", location=user_location())
+            if not is_collecting():
+                raise ConfigError(diag.message, hint=diag.hint, code="RET111")
+            report([diag])  # a checked module goes on; the flow stays out of this graph
+            return tf
         wanted = name or tf.name
         if wanted is not None:
             if wanted in self._nodes:
@@ -156,14 +162,13 @@ class Pipeline:
 
     def _as_node(self, obj: Any, role: str) -> TemporalFlow:
         if isinstance(obj, Flow):
-            obj = self._unclocked(
-                obj, f"the {role} {type(obj).__qualname__} was connected without a clock")
+            obj = self._unclocked(obj, role)
         return self.add(obj)
 
     @staticmethod
-    def _unclocked(flow: Flow[Any, Any], message: str) -> TemporalFlow:
+    def _unclocked(flow: Flow[Any, Any], role: str | None) -> TemporalFlow:
         """RET110: raise; while collecting, record it once and go on with a stand-in clock."""
-        report([RULES["RET110"].diag(message, location=user_location())])
+        report([unclocked(type(flow).__qualname__, role, user_location())])
         return flow @ Rate(hz=1.0)
 
     def connect(self, src: TemporalFlow, dst: TemporalFlow, *, sync: Any = UNSET,
@@ -191,8 +196,7 @@ class Pipeline:
         conn = Connection(s, d, dict(map) if map is not None else None, sync,
                           check_edge_config(edge_config), location=user_location())
         if s is d:
-            report([RULES["RET112"].diag(f"{s.name} is connected to itself",
-                                         location=conn.location)])
+            report([self_loop(str(s.name), conn.location)])
         desc = self._edge_desc(conn)
         resolution = resolve_edge(desc)
         conn.pairs = resolution.pairs

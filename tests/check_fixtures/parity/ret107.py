@@ -1,4 +1,4 @@
-"""RET107: two connections driving the same input port (invisible to mypy)."""
+"""RET107: two connections driving the same input port."""
 from _edges import Controller, Sensor
 
 from retriever.flow import Latest, Pipeline, Rate
