@@ -35,6 +35,7 @@ from mypy.types import (
     AnyType,
     CallableType,
     Instance,
+    LiteralType,
     NoneType,
     TupleType,
     Type,
@@ -76,6 +77,11 @@ TYPE_KEEPING_ADAPTERS = frozenset({
 META = "retriever"
 #: Extra attribute carried by the TemporalFlow type of ``flow @ clock``: the flow's type.
 FLOW_ATTR = "__retriever_flow__"
+#: Extra attribute of a handle returned by ``pipe.add(...)``: the pipeline variable's
+#: full name, as a literal string type.
+OWNER_ATTR = "__retriever_pipeline__"
+#: Extra attribute of a ``Pipeline(...)`` type (and of handles it added): its literal name.
+NAME_ATTR = "__retriever_pipeline_name__"
 
 
 Analyze = Callable[[Type], "Type | None"]
@@ -321,6 +327,21 @@ def describe_flow(info: TypeInfo, *, trigger_fields: Sequence[str] = (),
         step_return=step_return(info, analyze),
         has_step=defines_step(info),
     )
+
+
+def literal_attr(tp: Type, attr: str) -> str | None:
+    """A literal string kept in a type's extra attributes (None if absent)."""
+    p = get_proper_type(tp)
+    if not isinstance(p, Instance) or p.extra_attrs is None:
+        return None
+    value = get_proper_type(p.extra_attrs.attrs.get(attr))
+    return value.value if isinstance(value, LiteralType) and isinstance(
+        value.value, str) else None
+
+
+def owner_of_handle(tp: Type) -> str | None:
+    """The pipeline variable a handle was returned from by ``add`` (None if unknown)."""
+    return literal_attr(tp, OWNER_ATTR)
 
 
 def flow_of_handle(tp: Type) -> TypeInfo | None:

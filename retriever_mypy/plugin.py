@@ -29,6 +29,7 @@ from .hooks import (
     io_tag_hook,
     keep_handle_hook,
     matmul_hook,
+    pipeline_hook,
     then_hook,
 )
 from .rewrite import rewrite_tuple_literal_bases
@@ -109,6 +110,8 @@ class RetrieverPlugin(Plugin):
         """``retriever.connect(a, b, ...)``; literal values of clocks, adapters, configs."""
         if fullname == _CONNECT_FUNCTION:
             return connect_hook
+        if fullname == "retriever.flow.pipeline.Pipeline":
+            return pipeline_hook
         if fullname in CHECKS:
             return partial(values_hook, fullname=fullname)
         return None

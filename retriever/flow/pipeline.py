@@ -306,7 +306,7 @@ class Pipeline:
             except ConfigError as exc:
                 out.append(RULES["RET109"].diag(
                     f"{tf.name}: constructor {exc.message}", hint=exc.hint,
-                    location=Location(flow=tf.name)))
+                    location=replace(tf.location, flow=tf.name)))
         return out
 
     def check(self, *, strict_single_io: bool = False) -> None:

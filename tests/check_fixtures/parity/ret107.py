@@ -5,5 +5,5 @@ from retriever.flow import Latest, Pipeline, Rate
 
 pipe = Pipeline("ret107")
 control = Controller() @ Rate(hz=10)
-for _ in range(2):
-    pipe.connect(Sensor() @ Rate(hz=10), control, sync=Latest())
+pipe.connect(Sensor() @ Rate(hz=10), control, sync=Latest())
+pipe.connect(Sensor() @ Rate(hz=20), control, sync=Latest())
