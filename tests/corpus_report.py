@@ -32,7 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "tests" / "contract_corpus"
 FRONT_ENDS = ("mypy", "check", "validate")
 _EXPECT = re.compile(r"#\s*expect:\s*((?:RET\d{3}\s*)+)")
-_MYPY_LINE = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+): error: (?P<msg>.*)  \[(?P<code>[\w-]+)\]$")
+_MYPY_LINE = re.compile(
+    r"^(?P<file>[^:]+):(?P<line>\d+): error: (?P<msg>.*)  \[(?P<code>[\w-]+)\]$")
 
 Finding = tuple[int | None, str]  # (line, code)
 
