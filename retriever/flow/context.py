@@ -109,5 +109,5 @@ def value_problem(diag: Diagnostic | None) -> bool:
     if sink is None:
         raise ConfigError(diag.message, hint=diag.hint, code=diag.code)
     loc = user_location()
-    sink.append(diag.at(file=loc.file, line=loc.line))
+    sink.append(diag.at(file=loc.file, line=loc.line, column=loc.column))
     return True
