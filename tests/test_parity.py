@@ -200,3 +200,20 @@ def test_strict_rule_is_silent_when_not_strict() -> None:
     path = fixture("RET004")
     assert check_paths([str(path)]).ok
     assert validate_codes(path, strict=False) == set()
+
+
+def test_docs_table_is_the_catalogue() -> None:
+    doc = (ROOT / "docs" / "checking.md").read_text()
+    section = doc.split("## What each front end can see", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 5 and cells[0].startswith("`RET"):
+            rows[cells[0].strip("`")] = cells
+    assert set(rows) == set(RULES)
+    for code, rule in RULES.items():
+        assert rows[code][1] == rule.name, code
+        for cell, fe in zip(rows[code][2:], (MYPY, CHECK, VALIDATE), strict=True):
+            assert cell.startswith("yes") == (fe in rule.front_ends), (code, fe)
+            if fe not in rule.front_ends:
+                assert rule.blind_spot in cell, (code, fe)
