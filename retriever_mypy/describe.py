@@ -48,7 +48,7 @@ from mypy.types import (
 )
 from mypy.typevars import fill_typevars
 
-from retriever.contract import sampling
+from retriever.contract import payload, sampling
 from retriever.contract.access import Access, step_accesses
 from retriever.contract.model import EdgeDesc, ElementKind, EnvelopeDesc, FlowDesc, SideDesc
 from retriever.contract.ports import PortTable
@@ -166,7 +166,7 @@ def describe_element(tp: Type) -> EnvelopeDesc:
     if isinstance(p, Instance):
         ports = io_ports(p.type)
         if ports is not None:
-            fields = []
+            fields, opaque = [], []
             for name in ports:
                 sym = p.type.get(name)
                 node = sym.node if sym is not None else None
@@ -174,9 +174,52 @@ def describe_element(tp: Type) -> EnvelopeDesc:
                 if ftype is None or has_placeholder(ftype):
                     raise Incomplete(name)
                 fields.append((name, type_name(ftype)))
+                bad = untravelable(ftype)
+                if bad is not None:
+                    opaque.append((name, bad))
             return EnvelopeDesc(canonical_fullname(p.type.fullname), ElementKind.ENVELOPE,
-                                tuple(fields))
+                                tuple(fields), tuple(opaque))
     return EnvelopeDesc(type_name(tp), ElementKind.OTHER)
+
+
+def untravelable(tp: Type) -> str | None:
+    """The name of the part of a port type that cannot travel (RET008), else None.
+
+    The same judgement as :func:`retriever.contract.payload.untravelable`, on mypy types.
+    """
+    p = get_proper_type(tp)
+    if isinstance(p, UnionType):
+        return next((bad for i in p.items if (bad := untravelable(i)) is not None), None)
+    if isinstance(p, TupleType):
+        return next((bad for i in p.items if (bad := untravelable(i)) is not None), None)
+    if isinstance(p, (CallableType, TypeType)):
+        return type_name(p)
+    if not isinstance(p, Instance):
+        return None  # Any, None, literals, type variables
+    info = p.type
+    names = {b.fullname for b in info.mro}
+    if info.fullname in payload.CONTAINER_NAMES:
+        return next((bad for a in p.args if (bad := untravelable(a)) is not None), None)
+    if (info.fullname in payload.TRAVELLING_NAMES or names & payload.TRAVELLING_BASES
+            or info.is_enum or "dataclass" in info.metadata or io_ports(info) is not None
+            or _dataclass_transformed(info)):
+        return None
+    return canonical_fullname(info.fullname)
+
+
+def _dataclass_transformed(info: TypeInfo) -> bool:
+    # The metadata appears once mypy's dataclass support ran; the decorator is there before.
+    for base in info.mro:
+        if "dataclass" in base.metadata:
+            return True
+        for dec in base.defn.decorators:
+            target = dec.callee if isinstance(dec, CallExpr) else dec
+            if isinstance(target, RefExpr) and target.fullname in _DATACLASS_DECORATORS:
+                return True
+    return False
+
+
+_DATACLASS_DECORATORS = frozenset({"dataclasses.dataclass", IO})
 
 
 def describe_side(tp: Type) -> SideDesc:

@@ -34,7 +34,7 @@ from .loader import (
 from .sources import Source, collect_sources
 
 #: Rules about a flow class alone: reported once, at the class, not per pipeline node.
-CLASS_RULES = frozenset({"RET001", "RET002", "RET004", "RET005"})
+CLASS_RULES = frozenset({"RET001", "RET002", "RET004", "RET005", "RET008"})
 #: Rules about what a class's ``step`` reads: also reported once, at the access.
 ACCESS_RULES = frozenset({"RET003", "RET006"})
 

@@ -68,6 +68,11 @@ _RULES = [
     Rule("RET007", "missing-step",
          "a concrete flow class must define step()",
          "define step(self, input) returning the flow's output type"),
+    Rule("RET008", "untravelable-payload",
+         "a port type cannot be encoded without pickle, so it cannot cross a process or be "
+         "recorded",
+         "use numbers, text, numpy arrays, containers of them, dataclasses, @io envelopes, "
+         "pydantic models, msgspec structs, enums, datetimes or UUIDs"),
     Rule("RET101", "map-no-match",
          "a connection carries no port at all",
          "pass map={'<source port>': '<destination port>'} naming ports that exist"),

@@ -27,6 +27,8 @@ class EnvelopeDesc:
     name: str
     kind: ElementKind = ElementKind.ENVELOPE
     fields: tuple[tuple[str, str], ...] = ()  # (port, canonical type name)
+    #: (port, type name) of ports whose type cannot travel without pickle (RET008).
+    opaque: tuple[tuple[str, str], ...] = ()
 
     @staticmethod
     def none() -> EnvelopeDesc:

@@ -41,6 +41,10 @@ def check_side(flow: FlowDesc, side: SideDesc, which: str) -> list[Diagnostic]:
             out.append(RULES["RET001"].diag(
                 f"{flow.name}: {which} element {el.name!r} is not an @io envelope or None",
                 location=loc))
+        for port, tname in el.opaque:
+            out.append(RULES["RET008"].diag(
+                f"{flow.name}: {which} port {el.name.rsplit('.', 1)[-1]}.{port} has type "
+                f"{tname}, which cannot travel without pickle", location=loc))
     kinds = {el.kind for el in side.elements}
     if side.composite and ElementKind.NONE in kinds and len(side.elements) > 1:
         out.append(RULES["RET002"].diag(
