@@ -344,3 +344,20 @@ class _AddSink(Flow[SrcOut, None]):
 
 def Collect_like() -> _AddSink:
     return _AddSink()
+
+
+def test_signature_problems_point_at_the_class_line() -> None:
+    # The same line mypy and `retriever check` report: the `class` statement.
+    import inspect
+
+    class Fused(Flow[tuple[Num, Str], None]):
+        def step(self, input: tuple[Num, Str]) -> None:
+            return None
+
+    pipe = Pipeline("p")
+    pipe.add(Fused() @ Rate(hz=1))
+    (diag,) = pipe.diagnostics(strict_single_io=True)
+    assert diag.code == "RET004"
+    lines, first = inspect.getsourcelines(Fused)
+    assert lines[0].lstrip().startswith("class Fused")
+    assert (diag.location.file, diag.location.line) == (__file__, first)
