@@ -227,7 +227,8 @@ def describe_side(tp: Type) -> SideDesc:
     p = get_proper_type(tp)
     if isinstance(p, NoneType):
         return SideDesc((EnvelopeDesc.none(),), False)
-    if isinstance(p, TupleType) and p.partial_fallback.type.fullname == "builtins.tuple":
+    if isinstance(p, TupleType) and (p.partial_fallback.type.fullname == "builtins.tuple"
+                                     or _is_view(p.partial_fallback.type)):
         return SideDesc(tuple(describe_element(i) for i in p.items), True)
     if isinstance(p, Instance) and p.type.fullname == "builtins.tuple" and p.args:
         # tuple[A, ...]: the runtime sees the elements (A, Ellipsis)
@@ -237,6 +238,12 @@ def describe_side(tp: Type) -> SideDesc:
 
 
 # --------------------------------------------------------------------------- flows
+
+
+def _is_view(info: TypeInfo) -> bool:
+    # A composite view class synthesized by retriever_mypy.view (same tuple contract).
+    meta = info.metadata.get(META)
+    return bool(meta and meta.get("view") is True)
 
 
 def flow_info_of(info: TypeInfo) -> TypeInfo | None:

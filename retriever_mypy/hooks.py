@@ -68,6 +68,7 @@ from .describe import (
     edge_config_of,
     edge_desc,
     envelope_port_names,
+    flow_arguments,
     flow_info_of,
     flow_of_handle,
     literal_attr,
@@ -87,6 +88,7 @@ from .graph import (
     unencodable_arguments,
 )
 from .values import module_sets_default_sync, values_hook
+from .view import install_view
 
 # --------------------------------------------------------------------------- @io
 
@@ -187,6 +189,9 @@ def flow_class_hook(ctx: ClassDefContext, config: PluginConfig) -> None:
         return step if diag.code == "RET005" and step is not None else ctx.cls
 
     report(found, ctx.api.fail, ctx.api.msg.note, context_of)
+    args = flow_arguments(info)
+    if args is not None and desc.inputs.composite:
+        install_view(ctx, args[0])
 
 
 # --------------------------------------------------------------------------- handles

@@ -109,7 +109,7 @@ class Camera(Flow[None, Frame]):
 
 class Fuse(Flow[tuple[Imu, Pose], Command]):
     def step(self, input: tuple[Imu, Pose]) -> Command:
-        return Command(action=input.Pose.theta)  # type: ignore[attr-defined]
+        return Command(action=input.Pose.theta)
 
 
 class Smoother(Flow[History, None]):

@@ -6,9 +6,9 @@ from retriever.flow import Flow, Pipeline, Rate
 
 class Steer(Flow[tuple[Imu, Pose], Command]):
     def step(self, input: tuple[Imu, Pose]) -> Command:
-        theta = input.theta  # type: ignore[attr-defined]
-        x = input.Imu.x + input._get_signal("Pose.x")  # type: ignore[attr-defined]
-        return Command(action=theta + x + input.stamp)  # type: ignore[attr-defined]
+        theta = input.theta
+        x = input.Imu.x + input._get_signal("Pose.x")
+        return Command(action=theta + x + input.stamp)
 
 
 pipe = Pipeline("p")

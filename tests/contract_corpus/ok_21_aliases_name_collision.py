@@ -16,7 +16,7 @@ class Right:
 
 class Both(Flow[tuple[Left.Reading, Right.Reading], None]):
     def step(self, input: tuple[Left.Reading, Right.Reading]) -> None:
-        total = input.Reading__1.value + input._get_signal("Reading__2.value")  # type: ignore[attr-defined]
+        total = input.Reading__1.value + input._get_signal("Reading__2.value")
         del total
 
 

@@ -6,8 +6,8 @@ from retriever.flow import Flow, Pipeline, Rate
 
 class Patch(Flow[tuple[Imu, Pose], None]):
     def step(self, inp: tuple[Imu, Pose]) -> None:
-        if inp._has_signal("theta"):  # type: ignore[attr-defined]
-            inp._set_signal("Pose.x", inp._get_signal("Imu.x"))  # type: ignore[attr-defined]
+        if inp._has_signal("theta"):
+            inp._set_signal("Pose.x", inp._get_signal("Imu.x"))
 
 
 pipe = Pipeline("p")
