@@ -63,21 +63,16 @@ from .describe import (
     TEMPORAL,
     Incomplete,
     Unknown,
-    clock_of,
     describe_flow,
-    edge_config_of,
-    edge_desc,
     envelope_port_names,
     flow_arguments,
     flow_info_of,
     flow_of_handle,
     literal_attr,
-    literal_map,
     owner_of_handle,
     qualname,
     step_def,
     step_uses,
-    sync_of,
 )
 from .graph import (
     fan_in,
@@ -87,6 +82,7 @@ from .graph import (
     left_operand,
     unencodable_arguments,
 )
+from .literals import clock_of, edge_config_of, edge_desc, literal_map, sync_of
 from .values import module_sets_default_sync, values_hook
 from .view import install_view
 

@@ -334,7 +334,7 @@ class _Generator:
         if key not in self.defs:
             try:
                 schema = cls.model_json_schema(ref_template="#/$defs/{model}")
-            except Exception:
+            except RuntimeError:  # a field pydantic has no schema for (PydanticUserError)
                 hints = {k: f.annotation for k, f in cls.model_fields.items()}
                 return self._fields_ref(cls, hints, _ident(cls))
             self._keys[cls] = key
