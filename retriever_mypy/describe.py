@@ -288,26 +288,39 @@ def step_def(info: TypeInfo) -> FuncDef | None:
 
 
 @lru_cache(maxsize=256)
-def _class_defs(path: str, _stamp: int) -> dict[int, ast.ClassDef]:
+def _source(path: str, _stamp: int) -> str:
     try:
         with open(path, encoding="utf-8") as fh:
-            tree = ast.parse(fh.read())
-    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+            return fh.read()
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+@lru_cache(maxsize=256)
+def _class_defs(path: str, stamp: int) -> dict[int, ast.ClassDef]:
+    try:
+        tree = ast.parse(_source(path, stamp))
+    except (SyntaxError, ValueError):
         return {}
     return {n.lineno: n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)}
 
 
-def step_uses(path: str | None, cls: ClassDef) -> list[tuple[Access, Context]]:
+def step_uses(path: str | None, cls: ClassDef, composite: bool,
+              ) -> list[tuple[Access, Context]]:
     """Accesses to the own ``step``'s input parameter, each with a context to report at.
 
     Read from the module's source with :mod:`ast` (mypy's own visitors cannot be
-    subclassed by an interpreted plugin); only the syntax matters here.
+    subclassed by an interpreted plugin); only the syntax matters here. A single
+    envelope input has only signal calls to judge: modules without any are skipped
+    without parsing.
     """
     if not path:
         return []
     try:
         stamp = os.stat(path).st_mtime_ns
     except OSError:
+        return []
+    if not composite and "_signal" not in _source(path, stamp):
         return []
     node = _class_defs(path, stamp).get(cls.line)
     if node is None or node.name != cls.name:

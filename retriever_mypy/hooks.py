@@ -173,7 +173,7 @@ def flow_class_hook(ctx: ClassDefContext, config: PluginConfig) -> None:
     step = step_def(info)
     # The analyser knows its module's file (not part of the plugin interface's types).
     module = getattr(ctx.api, "cur_mod_node", None)
-    uses = step_uses(getattr(module, "path", None), ctx.cls)
+    uses = step_uses(getattr(module, "path", None), ctx.cls, desc.inputs.composite)
     at: dict[tuple[int | None, int | None], Context] = {
         (acc.line, acc.column): node for acc, node in uses}
     found += check_accesses(desc, [acc for acc, _ in uses])

@@ -95,24 +95,17 @@ def step_accesses(cls_node: ast.ClassDef) -> list[Access]:
             params = stmt.args.posonlyargs + stmt.args.args
             if len(params) < 2:
                 return []
-            found = [*_uses(stmt, params[1].arg), *signal_accesses(stmt, params[1].arg)]
-            return sorted(found, key=lambda a: (a.line, a.column))
+            return sorted(_uses(stmt, params[1].arg), key=lambda a: (a.line, a.column))
     return []
 
 
 def _uses(fn: ast.AST, param: str) -> Iterator[Access]:
+    """Attribute reads of ``param`` and its literal-name signal calls, in one walk."""
     for node in ast.walk(fn):
-        if not isinstance(node, ast.Attribute) or not isinstance(node.value, ast.Name):
-            continue
-        if node.value.id != param:
-            continue
-        yield Access("attr", node.attr, node.lineno, node.col_offset + 1)
-
-
-def signal_accesses(fn: ast.AST, param: str) -> Iterator[Access]:
-    """Literal-name signal calls (``param._get_signal("A.x")``) inside ``fn``."""
-    for node in ast.walk(fn):
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            if node.value.id == param:
+                yield Access("attr", node.attr, node.lineno, node.col_offset + 1)
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
                 and node.func.attr in SIGNAL_METHODS and isinstance(node.func.value, ast.Name)
                 and node.func.value.id == param and node.args
                 and isinstance(node.args[0], ast.Constant)
