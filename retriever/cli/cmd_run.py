@@ -27,6 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from .progress import watch
 
     obj = load_pipeline(args.pipeline)
+    handle: Any
     if isinstance(obj, Pipeline):
         handle = obj.run(backend=args.backend, duration=args.duration, blocking=False)
     else:

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from retriever.contract import wire
+from retriever.contract.arrays import array_header, array_view
 
 from . import deps, visual
 from .errors import RecordingError
@@ -159,7 +160,8 @@ class RrdWriter:
         # The image's pixel buffer already holds the exact bytes: store only dtype+shape.
         rr = self._rr
         self._set_timeline(step, now)
-        shape = json.dumps([value.dtype.str, [int(d) for d in value.shape]])
+        dtype, dims = array_header(value)
+        shape = json.dumps([dtype, list(dims)])
         self._rec.log(entity, rr.Image(value), rr.AnyValues(**{IMAGE_COMPONENT: shape}))
 
     def _send(self, entity: str, rows: _Pending) -> None:
@@ -376,6 +378,6 @@ def _samples_of(ch: Any) -> list[Sample]:
                 continue
             dtype, shape = json.loads(cell[0])
             pixels = buffers[i].values[0].values.to_numpy(zero_copy_only=False)
-            arr = np.frombuffer(pixels.tobytes(), dtype=np.dtype(dtype)).reshape(shape)
+            arr = array_view(pixels.tobytes(), dtype, shape)
             out.append(Sample(int(steps[i]), float(times[i]), arr))
     return out
