@@ -17,7 +17,7 @@ from retriever.contract.diagnostics import Diagnostic, Location
 from retriever.contract.errors import ContractError, RetrieverError
 from retriever.contract.rules import RuleOptions, check_flow
 from retriever.flow.default import default_pipeline
-from retriever.flow.describe import describe_flow
+from retriever.flow.describe import describe_flow, step_access_diagnostics
 from retriever.flow.pipeline import Pipeline
 from retriever.registry.pipeline import PipelineEntry, RegistryError, build, registered_entries
 
@@ -34,7 +34,9 @@ from .result import CheckResult
 from .sources import Source, collect_sources
 
 #: Rules about a flow class alone: reported once, at the class, not per pipeline node.
-CLASS_RULES = frozenset({"RET001", "RET002", "RET004", "RET005"})
+CLASS_RULES = frozenset({"RET001", "RET002", "RET004", "RET005", "RET008"})
+#: Rules about what a class's ``step`` reads: also reported once, at the access.
+ACCESS_RULES = frozenset({"RET003", "RET006"})
 
 
 class _Run:
@@ -106,7 +108,7 @@ class _Run:
         self.flows += 1
         desc = describe_flow(cls, qual, None, Location(str(file) if file else None, line, col))
         step = index.functions.get(f"{qual}.step") if index else None
-        for diag in check_flow(desc, self.options):
+        for diag in check_flow(desc, self.options) + step_access_diagnostics(cls, desc):
             if diag.code == "RET005" and step is not None:
                 diag = diag.at(line=step[0], column=step[1])
             self.found.append(diag)
@@ -125,7 +127,9 @@ class _Run:
         kept = []
         for diag in found:
             cls = classes.get(diag.location.flow or "")
-            if diag.code in CLASS_RULES and cls is not None and self._will_check(cls):
+            is_class_rule = diag.code in CLASS_RULES or (
+                diag.code in ACCESS_RULES and ".step: " in diag.message)
+            if is_class_rule and cls is not None and self._will_check(cls):
                 continue  # reported at the class definition
             kept.append(self._locate_node(diag, cls))
         self.found.extend(self._located(kept, file, line))

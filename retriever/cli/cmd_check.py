@@ -22,7 +22,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help="a .py file, a directory (recursive) or a dotted module")
     parser.add_argument("--strict-single-io", action="store_true",
                         help="reject composite tuple signatures (RET004)")
-    parser.add_argument("--format", choices=("text", "json", "github"), default="text",
+    parser.add_argument("--format", choices=("text", "json", "github", "sarif"), default="text",
                         help="output format (default: text)")
     parser.add_argument("--exclude", action="append", default=[], metavar="PATH_OR_GLOB",
                         help="skip matching files found in directories (repeatable; "

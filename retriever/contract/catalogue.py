@@ -14,6 +14,12 @@ from dataclasses import dataclass
 
 from .diagnostics import Diagnostic, Location, Severity
 
+#: The three front ends: the mypy plugin, ``retriever check`` and ``Pipeline.validate()``.
+MYPY, CHECK, VALIDATE = "mypy", "check", "validate"
+ALL = (MYPY, CHECK, VALIDATE)
+RUNTIME = (CHECK, VALIDATE)
+FRONT_ENDS = ALL
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -23,7 +29,15 @@ class Rule:
     name: str
     summary: str
     hint: str
-    static: bool = True  # visible to the mypy plugin
+    #: The front ends that enforce the rule; the parity tests are generated from it.
+    front_ends: tuple[str, ...] = ALL
+    #: Why a front end missing from ``front_ends`` cannot see the rule (docs and tests).
+    blind_spot: str = ""
+
+    @property
+    def static(self) -> bool:
+        """Whether the mypy plugin enforces the rule."""
+        return MYPY in self.front_ends
 
     def diag(
         self, message: str, *, hint: str | None = None, location: Location | None = None,
@@ -55,6 +69,14 @@ _RULES = [
     Rule("RET006", "io-field",
          "an @io envelope field is malformed or unknown",
          "declare the field with a type annotation on the @io class"),
+    Rule("RET007", "missing-step",
+         "a concrete flow class must define step()",
+         "define step(self, input) returning the flow's output type"),
+    Rule("RET008", "untravelable-payload",
+         "a port type cannot be encoded without pickle, so it cannot cross a process or be "
+         "recorded",
+         "use numbers, text, numpy arrays, containers of them, dataclasses, @io envelopes, "
+         "pydantic models, msgspec structs, enums, datetimes or UUIDs"),
     Rule("RET101", "map-no-match",
          "a connection carries no port at all",
          "pass map={'<source port>': '<destination port>'} naming ports that exist"),
@@ -78,30 +100,33 @@ _RULES = [
          "give each connection its own destination port with map=..."),
     Rule("RET108", "missing-sync",
          "a connection has no sync policy and no default is set",
-         "pass sync=Latest() (or another adapter), or set retriever.init(default_sync=...)",
-         static=False),
+         "pass sync=Latest() (or another adapter), or set retriever.init(default_sync=...)"),
     Rule("RET109", "unencodable-init-arg",
          "a flow constructor argument cannot be rebuilt in another process without pickle",
-         "pass plain data (numbers, strings, lists, dicts, numpy arrays, @io envelopes)",
-         static=False),
+         "pass plain data (numbers, strings, lists, dicts, numpy arrays, @io envelopes)"),
     Rule("RET110", "missing-clock",
          "a flow was connected without a clock",
-         "attach a clock before connecting: flow @ Rate(hz=10)", static=False),
+         "attach a clock before connecting: flow @ Rate(hz=10)"),
     Rule("RET111", "foreign-flow",
          "a flow handle belongs to another pipeline",
-         "connect flows of one pipeline only, or add the flow to this pipeline", static=False),
+         "connect flows of one pipeline only, or add the flow to this pipeline"),
     Rule("RET112", "self-loop",
          "a connection goes from a flow to itself",
-         "feed state back through the flow's own attributes instead", static=False),
+         "feed state back through the flow's own attributes instead"),
+    # Also the code of every ConfigError (a configuration value the runtime refuses).
+    Rule("RET200", "bad-value",
+         "a clock, adapter, edge-config or other configuration value is invalid",
+         "use a value the parameter accepts (see the message)"),
     # Checker-only codes (``retriever check``): problems with the checked code itself.
     Rule("RET900", "module-import-failed",
          "a checked module could not be parsed or imported, so it was not checked",
          "fix the error shown; keep side effects (running pipelines, argument parsing) under "
-         "'if __name__ == \"__main__\":'", static=False),
+         "'if __name__ == \"__main__\":'", front_ends=(CHECK,),
+         blind_spot="only the checker imports modules"),
     Rule("RET901", "pipeline-factory-failed",
          "a registered pipeline factory raised, or returned neither an IR nor a Pipeline",
          "make the factory build and return the graph (an IR or a Pipeline) without running it",
-         static=False),
+         front_ends=(CHECK,), blind_spot="only the checker calls registered factories"),
 ]
 
 RULES: dict[str, Rule] = {r.code: r for r in _RULES}

@@ -7,52 +7,35 @@ fields and samples those fields; ``Hybrid`` runs periodically or on a trigger.
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from retriever.contract.errors import ConfigError
+from retriever.contract.values import LAG_ALIASES, LAG_POLICIES, hz_problem, on_lag_problem
 
+from .context import value_problem
+
+#: Canonical lag policies.
 OnLag = Literal["warn", "drop", "error", "catch_up"]
-LAG_POLICIES: tuple[str, ...] = ("warn", "drop", "error", "catch_up")
-LAG_ALIASES = {"panic": "error", "raise": "error", "strict": "error", "catchup": "catch_up"}
+#: Every spelling ``on_lag=`` accepts: the policies and their aliases (mypy checks it).
+OnLagName = Literal["warn", "drop", "error", "catch_up", "panic", "raise", "strict", "catchup"]
 
 
 def normalize_on_lag(value: str | None) -> str | None:
-    """Canonical lag policy (aliases resolved); ``None`` stays unset."""
-    if value is None:
+    """Canonical lag policy (aliases resolved); ``None`` stays unset.
+
+    While a checked module loads, a bad value is recorded and treated as unset.
+    """
+    if value is None or value_problem(on_lag_problem(value)):
         return None
-    if not isinstance(value, str):
-        raise ConfigError(
-            f"on_lag must be a policy name (a string), got {value!r}",
-            hint="use one of warn, drop, error (aliases panic, raise, strict) or catch_up",
-        )
-    v = LAG_ALIASES.get(value, value)
-    if v not in LAG_POLICIES:
-        raise ConfigError(
-            f"unknown on_lag policy {value!r}",
-            hint="use one of warn, drop, error (aliases panic, raise, strict) or catch_up",
-        )
-    return v
-
-
-#: The slowest and fastest rates a clock accepts: once in about 11.6 days, and every
-#: 10 microseconds (beyond that, timer and scheduling jitter exceed the period).
-MIN_HZ = 1e-6
-MAX_HZ = 1e5
+    return LAG_ALIASES.get(value, value)
 
 
 def _check_hz(hz: float, clock: str) -> float:
-    # A string or a bool is a mistake, even though float() would accept it.
-    if isinstance(hz, bool) or not isinstance(hz, numbers.Real):
-        raise ConfigError(f"{clock}(hz={hz!r}): hz must be a number, not "
-                          f"{type(hz).__name__}", hint=f"pass a number: {clock}(hz=10)")
-    value = float(hz)
-    if not MIN_HZ <= value <= MAX_HZ:  # also rejects NaN
-        raise ConfigError(f"{clock}(hz={hz!r}): hz must be between {MIN_HZ:g} and {MAX_HZ:g}",
-                          hint="hz is runs per second: Rate(hz=30) runs every 33 ms")
-    return value
+    if value_problem(hz_problem(hz, clock)):
+        return 1.0  # stand-in while collecting: the problem is already recorded
+    return float(hz)
 
 
 def _check_wait(value: Any, clock: str) -> bool:
@@ -121,7 +104,7 @@ class Rate(Clock):
     trigger: tuple[str, ...]
     wait_for_inputs: bool
 
-    def __init__(self, hz: float, on_lag: str | None = None, *,
+    def __init__(self, hz: float, on_lag: OnLagName | None = None, *,
                  wait_for_inputs: bool = True) -> None:
         object.__setattr__(self, "hz", _check_hz(hz, "Rate"))
         object.__setattr__(self, "on_lag", normalize_on_lag(on_lag))
@@ -139,7 +122,7 @@ class Tick(Clock):
     on_lag: str | None
     trigger: tuple[str, ...]
 
-    def __init__(self, hz: float, on_lag: str | None = None) -> None:
+    def __init__(self, hz: float, on_lag: OnLagName | None = None) -> None:
         object.__setattr__(self, "hz", _check_hz(hz, "Tick"))
         object.__setattr__(self, "on_lag", normalize_on_lag(on_lag))
         object.__setattr__(self, "trigger", ())
@@ -178,8 +161,8 @@ class Hybrid(Clock):
     trigger: tuple[str, ...]
     wait_for_inputs: bool
 
-    def __init__(self, hz: float, trigger: Iterable[str] = (), on_lag: str | None = None, *,
-                 wait_for_inputs: bool = True) -> None:
+    def __init__(self, hz: float, trigger: Iterable[str] = (),
+                 on_lag: OnLagName | None = None, *, wait_for_inputs: bool = True) -> None:
         object.__setattr__(self, "wait_for_inputs", _check_wait(wait_for_inputs, "Hybrid"))
         if isinstance(trigger, str):
             fields: tuple[Any, ...] = (trigger,)
@@ -212,5 +195,5 @@ def clock_from_config(cfg: dict[str, Any]) -> Clock:
     raise ConfigError(f"unknown clock kind {kind!r}", hint="use rate, tick, trigger or hybrid")
 
 
-__all__ = ["Clock", "Hybrid", "OnLag", "Rate", "Tick", "Trigger", "clock_from_config",
-           "normalize_on_lag"]
+__all__ = ["LAG_ALIASES", "LAG_POLICIES", "Clock", "Hybrid", "OnLag", "OnLagName", "Rate", "Tick",
+           "Trigger", "clock_from_config", "normalize_on_lag"]
