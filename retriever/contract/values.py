@@ -41,7 +41,10 @@ def hz_problem(value: object, clock: str) -> Diagnostic | None:
         return _bad(f"{clock}(hz={value!r}): hz must be a number, not {type(value).__name__}",
                     f"pass a number: {clock}(hz=10)")
     number = float(value)
-    if not MIN_HZ <= number <= MAX_HZ:  # also rejects NaN and infinities
+    if not number > 0 or math.isinf(number):  # also rejects NaN
+        return _bad(f"{clock}(hz={value!r}): hz must be a positive finite number",
+                    "pass a frequency in hertz greater than 0, e.g. hz=10")
+    if not MIN_HZ <= number <= MAX_HZ:
         return _bad(f"{clock}(hz={value!r}): hz must be between {MIN_HZ:g} and {MAX_HZ:g}",
                     "hz is runs per second: Rate(hz=30) runs every 33 ms")
     return None
@@ -89,7 +92,7 @@ def qsize_problem(value: object) -> Diagnostic | None:
 
 def on_full_problem(value: object) -> Diagnostic | None:
     """A full-queue policy is ``drop`` or ``block`` (or unset)."""
-    if value is None or value in ON_FULL:
+    if value is None or (isinstance(value, str) and value in ON_FULL):
         return None
     return _bad(f"EdgeConfig(on_full={value!r}) is not a policy",
                 "use 'drop' (drop the oldest) or 'block'")
