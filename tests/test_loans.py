@@ -292,6 +292,18 @@ def test_misuse_in_a_worker_reaches_the_caller_as_a_loan_error() -> None:
     assert info.value.flow == "src"
 
 
+def test_a_live_flow_leaves_the_run_without_its_loan_desk() -> None:
+    flow = Misuse("ok")
+    with Pipeline("live") as pipe:
+        src = (flow @ Rate(hz=100)).named("src")
+        pipe.connect(src, (Sink() @ Trigger("left")).named("sink"), sync=Latest())
+    pipe.step()
+    assert flow.kept is not None and not flow.kept.flags.writeable  # published: read-only
+    pipe.close_stepper()
+    out: Any = flow.step(None)  # after the run: plain memory, no checks left behind
+    assert out.left.flags.writeable
+
+
 def test_loan_outside_a_runtime_is_plain_memory() -> None:
     flow = Misuse("ok")
     flow.reset()

@@ -279,6 +279,10 @@ class NodeRuntime:
             self.flow.finalize()
         except Exception as exc:
             raise _flow_error(self.name, "finalize()", exc) from exc
+        finally:
+            # the run is over: a live flow stepped by hand afterwards loans plain memory
+            if self.flow.__dict__.get(LOANS_ATTR) is self.desk:
+                del self.flow.__dict__[LOANS_ATTR]
 
     def stats(self) -> dict[str, int]:
         """Counters for the run report."""
