@@ -243,6 +243,10 @@ class Misuse(Flow[None, Pair]):
         if how == "keep-and-write" and self.kept is not None:
             self.kept[0, 0] = 1
             return Pair(left=np.zeros((4, 4), np.uint8))
+        if how == "keep-and-cv2" and self.kept is not None:
+            cv2 = pytest.importorskip("cv2")
+            cv2.resize(np.zeros((8, 8), np.uint8), (64, 64), dst=self.kept)
+            return Pair(left=np.zeros((4, 4), np.uint8))
         if how == "republish" and self.kept is not None:
             return Pair(left=self.kept)
         arr = self.loan("left", (64, 64), np.uint8)
@@ -257,7 +261,8 @@ class Misuse(Flow[None, Pair]):
         return Pair(left=arr)
 
 
-MISUSES = ["unknown-port", "bad-shape", "bad-dtype", "keep-and-write", "republish",
+MISUSES = ["unknown-port", "bad-shape", "bad-dtype", "keep-and-write", "keep-and-cv2",
+           "republish",
            "wrong-port", "view", "two-ports"]
 
 

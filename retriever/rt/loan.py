@@ -165,7 +165,8 @@ def loan_step_error(flow: str, exc: Exception) -> LoanError:
     tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     if isinstance(exc, LoanError):
         return LoanError(flow, exc.detail, hint=exc.hint, traceback_text=tb)
-    return LoanError(flow, f"step() wrote to a read-only array ({exc}); a loaned array "
+    return LoanError(flow, f"step() wrote to a read-only array ({type(exc).__name__}: "
+                     f"{exc}); a loaned array "
                      "is read-only once published", traceback_text=tb,
                      hint="call loan() again in every step instead of keeping the array; "
                      "arrays received from inputs are read-only too (copy them to modify)")

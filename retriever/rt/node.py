@@ -55,6 +55,13 @@ def instantiate_flow(node: NodeIR, live: Any = None) -> Any:
     return flow
 
 
+def _wrote_read_only(exc: Exception) -> bool:
+    """Whether ``exc`` says a read-only array was written (numpy's ValueError, or
+    OpenCV's error for a read-only ``dst=``)."""
+    text = str(exc)
+    return "read-only" in text or "readonly" in text
+
+
 def _flow_error(name: str, where: str, exc: BaseException) -> FlowError:
     tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     return FlowError(name, f"{where} raised {type(exc).__name__}: {exc}", traceback_text=tb)
@@ -226,8 +233,7 @@ class NodeRuntime:
             out = self._step(inp)
         except Exception as exc:
             self.errors += 1
-            if isinstance(exc, LoanError) or (
-                    self.desk.busy and isinstance(exc, ValueError) and "read-only" in str(exc)):
+            if isinstance(exc, LoanError) or (self.desk.busy and _wrote_read_only(exc)):
                 raise loan_step_error(self.name, exc) from exc
             raise _flow_error(self.name, "step()", exc) from exc
         self.steps += 1
