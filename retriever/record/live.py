@@ -20,9 +20,12 @@ from typing import Any
 from urllib.parse import urlparse
 
 from retriever.contract.errors import ConfigError, MissingDependencyError
+from retriever.ir.model import IR
 
 from . import deps, visual
+from .layout import channel_specs, port_types
 from .layout import topic as port_topic
+from .rerun_views import blueprint
 from .rrd import entity_path
 
 DEFAULT_URL = "rerun+http://127.0.0.1:9876/proxy"
@@ -99,10 +102,15 @@ class LiveLogger:
         entity = self._entities.get(topic)
         if entity is None:
             entity = self._entities[topic] = entity_path(self._rr, topic)
-        self.stream.log(entity, visual.archetype(self._rr, value))
+        self.stream.log(entity, *visual.archetypes(self._rr, value))
 
     def end_step(self) -> None:
         """Nothing to do: the SDK batches and sends in the background."""
+
+    def show_layout(self, ir: IR) -> None:
+        """Send the blueprint of ``ir``'s recording (camera, 3D scene, plots; see
+        :func:`.rerun_views.blueprint`) so the viewer opens with it."""
+        send_layout(self.stream, self._rr, ir)
 
     def log_message(self, flow: str, side: str, message: Mapping[str, Any] | None, *,
                     step: int, now: float) -> None:
@@ -130,6 +138,17 @@ class LiveLogger:
             self._rr.unregister_shutdown()
             return
         self.stream.disconnect()
+
+
+def send_layout(stream: Any, rr: Any, ir: IR) -> None:
+    """Send the blueprint of a run of ``ir`` on ``stream`` (nothing when no port has a
+    view of its own)."""
+    types = {port_topic(n.id, "out", p): tp for n in ir.nodes
+             for p, tp in port_types(n, "out").items()}
+    view = blueprint(rr, channel_specs(ir, inputs=False), types,
+                     lambda t: entity_path(rr, t))
+    if view is not None:
+        stream.send_blueprint(view)
 
 
 def init_live(recording_id: str, app_id: str = "retriever", *, url: str | None = None,
@@ -212,9 +231,11 @@ def observer_from_env() -> LiveObserver | None:
     return LiveObserver(logger) if logger is not None else None
 
 
-def worker_env(visualize: Any, app_id: str = "retriever") -> dict[str, str]:
+def worker_env(visualize: Any, app_id: str = "retriever", ir: IR | None = None
+               ) -> dict[str, str]:
     """Environment that makes every backend worker stream into one shared recording
-    (empty when viewing is off or no viewer answers)."""
+    (empty when viewing is off or no viewer answers). With ``ir`` the parent sends the
+    layout of the run to the viewer first."""
     mode = visualize_mode(visualize)
     if mode is None:
         return {}
@@ -227,4 +248,11 @@ def worker_env(visualize: Any, app_id: str = "retriever") -> dict[str, str]:
             warnings.warn(f"no Rerun viewer is listening at {viewer_url()}; running without "
                           "live view", RuntimeWarning, stacklevel=2)
         return {}
-    return {**live_env(new_recording_id(), app_id), "RETRIEVER_STEP_OBSERVERS": OBSERVER_SPEC}
+    recording_id = new_recording_id()
+    if ir is not None:
+        rr = deps.rerun("live viewing")
+        stream = rr.RecordingStream(app_id, recording_id=recording_id)
+        stream.connect_grpc(viewer_url())
+        send_layout(stream, rr, ir)
+        LiveLogger(stream, rr).close()
+    return {**live_env(recording_id, app_id), "RETRIEVER_STEP_OBSERVERS": OBSERVER_SPEC}

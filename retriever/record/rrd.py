@@ -30,6 +30,7 @@ from . import deps, visual
 from .errors import RecordingError
 from .layout import ChannelSpec, check_header
 from .model import Channel, Recording, Sample
+from .rerun_views import blueprint
 
 HEADER_ENTITY = "/retriever"
 HEADER_COMPONENT = "retriever_header"
@@ -78,13 +79,15 @@ class RrdWriter:
 
     def __init__(self, path: Path, meta: Mapping[str, Any], specs: Iterable[ChannelSpec], *,
                  application_id: str = "retriever", recording_id: str | None = None,
-                 flush_every_step: bool = True, flush_interval: float = 0.5) -> None:
+                 flush_every_step: bool = True, flush_interval: float = 0.5,
+                 types: Mapping[str, Any] | None = None) -> None:
         rr = deps.rerun("writing .rrd recordings")
         self.path = path
         self._rr = rr
         self._pa = importlib.import_module("pyarrow")  # a dependency of rerun-sdk
         self._every_step = flush_every_step
         self._interval = flush_interval
+        specs = list(specs)
         self._entities = {s.topic: entity_path(rr, s.topic) for s in specs}
         _check_writable(path)
         self._rec = rr.RecordingStream(application_id,
@@ -93,6 +96,11 @@ class RrdWriter:
         text = json.dumps(dict(meta), indent=2)
         self._rec.log(HEADER_ENTITY, rr.AnyValues(**{HEADER_COMPONENT: text}),
                       rr.TextDocument(text, media_type="text/plain"), static=True)
+        # The layout the viewer opens with, after the header (a file cut off early still
+        # names its channels).
+        view = blueprint(rr, specs, types or {}, self._entities.__getitem__)
+        if view is not None:
+            self._rec.send_blueprint(view)
         self._rec.flush()
         self._pending: dict[str, _Pending] = {}
         self._step = 0
@@ -147,7 +155,7 @@ class RrdWriter:
             rows.views.append(visual.preview(value))
         else:
             self._set_timeline(step, now)
-            self._rec.log(entity, visual.archetype(self._rr, value))
+            self._rec.log(entity, *visual.archetypes(self._rr, value))
 
     def _set_timeline(self, step: int, now: float) -> None:
         if self._timeline != (step, now):
@@ -244,7 +252,9 @@ def scan_frames(path: Path) -> tuple[int, bool]:
                 return offset, False
             kind, length = _FRAME.unpack(head)
             if kind == 0:  # end of stream: the footer follows
-                return size, offset + _FRAME.size + length <= size
+                if offset + _FRAME.size + length <= size:
+                    return size, True
+                return offset, False  # cut inside the footer: the frames before are whole
             if offset + _FRAME.size + length > size:
                 return offset, False
             offset += _FRAME.size + length

@@ -32,7 +32,10 @@ def record(pipe: Pipeline, config: Any, *, steps: int, dt: float = 0.1,
     was_open = pipe.runtime_session is not None and not pipe.runtime_session.closed
     stepper = stepper_for(pipe)
     try:
-        recorder = open_recorder(stepper.ir, cfg, live=live_for(visualize))
+        live = live_for(visualize)
+        if live is not None:
+            live.show_layout(stepper.ir)
+        recorder = open_recorder(stepper.ir, cfg, live=live)
     except BaseException:
         if not was_open:
             close_stepper(pipe)
@@ -123,6 +126,8 @@ def record_run(pipe: Pipeline, *, record: Any = None, duration: float | None = N
     cfg = RecordConfig.coerce(record) if record is not None else None
     ir = lower(pipe)
     live = live_for(visualize)
+    if live is not None:
+        live.show_layout(ir)
     realtime = options.pop("realtime", cfg is None)
     if cfg is None and live is None:
         return execute_ir(ir, "in-process", duration=duration, blocking=blocking,

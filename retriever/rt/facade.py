@@ -97,7 +97,7 @@ def run(pipe: Pipeline, *, backend: str = "multiprocessing", duration: float | N
     ir = lower(pipe)
     live = live_flows(pipe) if backend in ("in-process", "inprocess") else None
     visualize = options.pop("visualize", None)
-    env = service("live_worker_env")(visualize, pipe.name) if visualize else {}
+    env = service("live_worker_env")(visualize, pipe.name, ir) if visualize else {}
     # Worker processes inherit the environment when they start: that is how every worker
     # finds the shared live recording (see retriever.rt.observe).
     saved = {k: os.environ.get(k) for k in env}
