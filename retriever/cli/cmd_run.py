@@ -14,6 +14,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    help="multiprocessing (default), in-process or dora")
     p.add_argument("--duration", type=float, default=None, help="seconds (default: until ^C)")
     p.add_argument("--interval", type=float, default=0.5, help="progress refresh, seconds")
+    p.add_argument("--visualize", default=None, metavar="VIEWER",
+                   help="live view: rerun, auto, foxglove or foxglove:PORT")
     p.set_defaults(func=run)
     return p
 
@@ -28,7 +30,9 @@ def run(args: argparse.Namespace) -> int:
 
     obj = load_pipeline(args.pipeline)
     if isinstance(obj, Pipeline):
-        handle = obj.run(backend=args.backend, duration=args.duration, blocking=False)
+        extra = {"visualize": args.visualize} if args.visualize else {}
+        handle = obj.run(backend=args.backend, duration=args.duration, blocking=False,
+                         **extra)
     else:
         handle = execute_ir(obj, args.backend, duration=args.duration, blocking=False)
     watch(handle, interval=args.interval)

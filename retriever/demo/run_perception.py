@@ -29,11 +29,17 @@ def run(*, camera_mode: str = "auto", backend: str = "multiprocessing",
     """Run the demo and return its report.
 
     ``visualize``: ``auto`` streams to a Rerun viewer when one is listening (otherwise the
-    terminal view), ``rerun`` insists on one, ``stdout`` is the terminal view only.
+    terminal view), ``rerun`` insists on one, ``foxglove`` (or ``foxglove:PORT``) serves a
+    Foxglove WebSocket, ``stdout`` is the terminal view only.
     """
     pipe = build(camera_mode, hz)
     print(f"perception demo: camera={camera_mode} backend={backend} duration={duration:g}s "
           f"visualize={visualize}", flush=True)
+    if visualize.startswith("foxglove"):
+        from retriever.record.fox_live import port_of
+
+        print(f"Foxglove live view: in Foxglove, Open connection > Foxglove WebSocket > "
+              f"ws://127.0.0.1:{port_of(visualize)}", flush=True)
     if record:
         from retriever.record import RecordConfig
 

@@ -24,6 +24,7 @@ from .live import (
     init_live,
     init_live_from_env,
     live_env,
+    live_session,
     new_recording_id,
     worker_env,
 )
@@ -32,12 +33,14 @@ from .offload import OffloadRecorder, open_recorder
 from .reader import open_recording
 from .recorder import Recorder, RecordResult
 from .replay import ReplaySource, replay
-from .session import RecordingRun, record, record_run
+from .session import RecordingRun, attach_live, record, record_run
 
 register_service("record", record)
 register_service("replay", replay)
 register_service("record_run", record_run)
 register_service("live_worker_env", worker_env)
+register_service("live_session", live_session)
+register_service("attach_live", attach_live)
 
 __all__ = [
     "Channel",

@@ -10,6 +10,7 @@ its flows' messages with :meth:`LiveLogger.log_message`.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -23,8 +24,10 @@ from retriever.contract.errors import ConfigError, MissingDependencyError
 from retriever.ir.model import IR
 
 from . import deps, visual
+from .fox_live import FoxgloveHub, FoxgloveSink, port_of
 from .layout import channel_specs, port_types
 from .layout import topic as port_topic
+from .recorder import Sink
 from .rerun_views import blueprint
 from .rrd import entity_path
 
@@ -32,7 +35,8 @@ DEFAULT_URL = "rerun+http://127.0.0.1:9876/proxy"
 ENV_URL = "RETRIEVER_RERUN_URL"
 ENV_RECORDING_ID = "RETRIEVER_RERUN_RECORDING_ID"
 ENV_APP_ID = "RETRIEVER_RERUN_APP_ID"
-MODES = ("rerun", "auto")
+MODES = ("rerun", "auto", "foxglove")
+log = logging.getLogger("retriever.live")
 
 
 def viewer_url(url: str | None = None) -> str:
@@ -193,17 +197,32 @@ def visualize_mode(value: Any) -> str | None:
         return "auto"
     if value in MODES:
         return str(value)
+    if isinstance(value, str) and value.startswith("foxglove:"):
+        return "foxglove"
     raise ConfigError(f"visualize={value!r} is not a known viewer",
-                      hint="use visualize='rerun', 'auto' or None")
+                      hint="use visualize='rerun', 'foxglove' (or 'foxglove:PORT'), 'auto' "
+                           "or None")
 
 
 def live_for(visualize: Any, *, recording_id: str | None = None,
-             app_id: str = "retriever") -> LiveLogger | None:
-    """The live logger a run asked for with ``visualize=`` (None when off or no viewer)."""
+             app_id: str = "retriever", ir: IR | None = None) -> Sink | None:
+    """The live view a run asked for with ``visualize=`` (None when off or, for Rerun,
+    no viewer answers). With ``ir`` a Rerun viewer gets the run's layout; the Foxglove
+    view needs it for its channels."""
     mode = visualize_mode(visualize)
     if mode is None:
         return None
-    return init_live(recording_id or new_recording_id(), app_id, required=mode == "rerun")
+    if mode == "foxglove":
+        if ir is None:
+            raise ConfigError("visualize='foxglove' needs the pipeline's channels",
+                              hint="pass ir= (pipe.run and pipe.record do)")
+        hub = FoxgloveHub(ir, port=port_of(visualize), name=app_id)
+        log.info("Foxglove live view at ws://127.0.0.1:%d", hub.port)
+        return FoxgloveSink(hub)
+    logger = init_live(recording_id or new_recording_id(), app_id, required=mode == "rerun")
+    if logger is not None and ir is not None:
+        logger.show_layout(ir)
+    return logger
 
 
 class LiveObserver:
@@ -231,13 +250,39 @@ def observer_from_env() -> LiveObserver | None:
     return LiveObserver(logger) if logger is not None else None
 
 
+class LiveSession:
+    """The live view of a run on a process backend: the environment its workers need
+    (:attr:`env`) and what to stop when the run ends (:meth:`close`)."""
+
+    def __init__(self, env: dict[str, str], hub: FoxgloveHub | None = None) -> None:
+        self.env = env
+        self.hub = hub
+
+    def close(self) -> None:
+        """Stop the Foxglove server (nothing for Rerun: the workers disconnect)."""
+        if self.hub is not None:
+            self.hub.close()
+
+
+def live_session(visualize: Any, app_id: str = "retriever", ir: IR | None = None
+                 ) -> LiveSession:
+    """The live view of a run of ``ir`` on a process backend (``visualize=``)."""
+    if visualize_mode(visualize) == "foxglove":
+        if ir is None:
+            raise ConfigError("visualize='foxglove' needs the pipeline's channels")
+        hub = FoxgloveHub(ir, port=port_of(visualize), name=app_id)
+        log.info("Foxglove live view at ws://127.0.0.1:%d", hub.port)
+        return LiveSession(hub.env(), hub)
+    return LiveSession(worker_env(visualize, app_id, ir))
+
+
 def worker_env(visualize: Any, app_id: str = "retriever", ir: IR | None = None
                ) -> dict[str, str]:
     """Environment that makes every backend worker stream into one shared recording
     (empty when viewing is off or no viewer answers). With ``ir`` the parent sends the
     layout of the run to the viewer first."""
     mode = visualize_mode(visualize)
-    if mode is None:
+    if mode is None or mode == "foxglove":
         return {}
     if not deps.has_rerun():
         if mode == "rerun":

@@ -92,14 +92,15 @@ def channel_schema(spec: ChannelSpec, tp: Any) -> dict[str, Any]:
     return channel_form(spec, tp).schema
 
 
-def _numpy_scalar(obj: Any) -> Any:
+def numpy_scalar(obj: Any) -> Any:
+    """msgspec's hook for numpy scalars (plain Python numbers in JSON)."""
     # to_jsonable passes numpy float64 (a float subclass) through as is.
     if isinstance(obj, np.generic):
         return obj.item()
     raise TypeError(f"cannot write a {type(obj).__name__} as JSON")
 
 
-_TEXT = msgspec.json.Encoder(enc_hook=_numpy_scalar)
+_TEXT = msgspec.json.Encoder(enc_hook=numpy_scalar)
 
 
 def _ns(t: float) -> int:
@@ -151,7 +152,7 @@ class McapWriter:
         self._fh.flush()
         self._step = 0
         self._now = self._origin
-        self._enc = msgspec.json.Encoder(enc_hook=_numpy_scalar)
+        self._enc = msgspec.json.Encoder(enc_hook=numpy_scalar)
         self._closed = False
 
     def begin_step(self, step: int, now: float) -> None:

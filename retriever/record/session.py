@@ -13,7 +13,7 @@ from retriever.rt.handle import BackgroundRun
 from retriever.rt.report import RunReport
 
 from .config import RecordConfig
-from .live import live_for
+from .live import LiveSession, live_for
 from .offload import OffloadRecorder, open_recorder
 from .recorder import Recorder, RecordResult
 
@@ -32,9 +32,7 @@ def record(pipe: Pipeline, config: Any, *, steps: int, dt: float = 0.1,
     was_open = pipe.runtime_session is not None and not pipe.runtime_session.closed
     stepper = stepper_for(pipe)
     try:
-        live = live_for(visualize)
-        if live is not None:
-            live.show_layout(stepper.ir)
+        live = live_for(visualize, ir=stepper.ir)
         recorder = open_recorder(stepper.ir, cfg, live=live)
     except BaseException:
         if not was_open:
@@ -64,7 +62,7 @@ class RecordingRun(BackgroundRun):
     until they are).
     """
 
-    def __init__(self, handle: Any, recorder: Recorder | OffloadRecorder,
+    def __init__(self, handle: Any, recorder: Recorder | OffloadRecorder | LiveSession,
                  wall_limit: float | None) -> None:
         self._handle = handle
         self.recorder = recorder
@@ -125,9 +123,7 @@ def record_run(pipe: Pipeline, *, record: Any = None, duration: float | None = N
     """
     cfg = RecordConfig.coerce(record) if record is not None else None
     ir = lower(pipe)
-    live = live_for(visualize)
-    if live is not None:
-        live.show_layout(ir)
+    live = live_for(visualize, ir=ir)
     realtime = options.pop("realtime", cfg is None)
     if cfg is None and live is None:
         return execute_ir(ir, "in-process", duration=duration, blocking=blocking,
@@ -149,3 +145,11 @@ def record_run(pipe: Pipeline, *, record: Any = None, duration: float | None = N
         run.stop()
         raise
     return report
+
+
+def attach_live(session: LiveSession, handle: Any) -> Any:
+    """A handle for ``handle`` that stops ``session`` (the Foxglove server of a process
+    backend run) when the run ends."""
+    if session.hub is None:
+        return handle
+    return RecordingRun(handle, session, None)

@@ -97,20 +97,31 @@ def run(pipe: Pipeline, *, backend: str = "multiprocessing", duration: float | N
     ir = lower(pipe)
     live = live_flows(pipe) if backend in ("in-process", "inprocess") else None
     visualize = options.pop("visualize", None)
-    env = service("live_worker_env")(visualize, pipe.name, ir) if visualize else {}
+    session = service("live_session")(visualize, pipe.name, ir) if visualize else None
+    env = session.env if session is not None else {}
     # Worker processes inherit the environment when they start: that is how every worker
-    # finds the shared live recording (see retriever.rt.observe).
+    # finds the shared live view (see retriever.rt.observe).
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
-        return execute_ir(ir, backend, duration=duration, blocking=blocking, live=live,
-                          **options)
+        result = execute_ir(ir, backend, duration=duration, blocking=blocking, live=live,
+                            **options)
+    except BaseException:
+        if session is not None:
+            session.close()
+        raise
     finally:
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+    if session is None:
+        return result
+    if blocking:
+        session.close()
+        return result
+    return service("attach_live")(session, result)
 
 
 register_service("step", step)
