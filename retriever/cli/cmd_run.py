@@ -26,14 +26,16 @@ def run(args: argparse.Namespace) -> int:
     from retriever.rt.execute import execute_ir
 
     from .load import load_pipeline
-    from .progress import watch
+    from .progress import run_with_progress
 
     obj = load_pipeline(args.pipeline)
-    if isinstance(obj, Pipeline):
-        extra = {"visualize": args.visualize} if args.visualize else {}
-        handle = obj.run(backend=args.backend, duration=args.duration, blocking=False,
-                         **extra)
-    else:
-        handle = execute_ir(obj, args.backend, duration=args.duration, blocking=False)
-    watch(handle, interval=args.interval)
+
+    def start() -> Any:
+        if isinstance(obj, Pipeline):
+            extra = {"visualize": args.visualize} if args.visualize else {}
+            return obj.run(backend=args.backend, duration=args.duration, blocking=False,
+                           **extra)
+        return execute_ir(obj, args.backend, duration=args.duration, blocking=False)
+
+    run_with_progress(start, interval=args.interval)
     return 0

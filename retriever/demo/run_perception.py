@@ -56,9 +56,9 @@ def run(*, camera_mode: str = "auto", backend: str = "multiprocessing",
     options: dict[str, Any] = {}
     if visualize != "stdout":
         options["visualize"] = visualize
-    handle = pipe.run(backend=backend, duration=duration, blocking=False, **options)
     if progress:
-        from retriever.cli.progress import watch
+        from retriever.cli.progress import run_with_progress
 
-        return watch(handle, interval=1.0)
-    return handle.wait()
+        return run_with_progress(lambda: pipe.run(backend=backend, duration=duration,
+                                                  blocking=False, **options), interval=0.5)
+    return pipe.run(backend=backend, duration=duration, blocking=False, **options).wait()
