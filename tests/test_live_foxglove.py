@@ -27,9 +27,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def _watch(port: int, seconds: float) -> tuple[dict[str, Any], dict[str, Any],
-                                                     dict[str, list[dict[str, Any]]]]:
-    """Connect like the Foxglove app, subscribe to every channel, collect messages."""
+async def _watch(port: int, want: set[str], limit: float = 30.0
+                 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, list[dict[str, Any]]]]:
+    """Connect like the Foxglove app, subscribe to every channel, collect messages until
+    every topic in ``want`` sent one (or ``limit`` seconds passed)."""
     deadline = time.monotonic() + 10
     while True:
         try:
@@ -48,8 +49,8 @@ async def _watch(port: int, seconds: float) -> tuple[dict[str, Any], dict[str, A
         await ws.send(json.dumps({"op": "subscribe", "subscriptions": [
             {"id": 1000 + cid, "channelId": cid} for cid in channels]}))
         got: dict[str, list[dict[str, Any]]] = {}
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
+        end = time.monotonic() + limit
+        while time.monotonic() < end and not want <= set(got):
             try:
                 frame = await asyncio.wait_for(ws.recv(), 0.25)
             except TimeoutError:
@@ -64,10 +65,11 @@ async def _watch(port: int, seconds: float) -> tuple[dict[str, Any], dict[str, A
 def test_client_receives_channels_and_messages_from_worker_processes() -> None:
     port = _free_port()
     pipe, _, _ = scene_pipeline()
-    handle = pipe.run(backend="multiprocessing", duration=4.0, blocking=False,
+    handle = pipe.run(backend="multiprocessing", duration=60.0, blocking=False,
                       visualize=f"foxglove:{port}")
     try:
-        info, adv, got = asyncio.run(_watch(port, 1.5))
+        info, adv, got = asyncio.run(_watch(port, {"/flows/sensors/out/image",
+                                                   "/flows/sensors/out/speed"}))
     finally:
         report = handle.stop()
     assert info["op"] == "serverInfo" and adv["op"] == "advertise"
@@ -88,10 +90,10 @@ def test_client_receives_channels_and_messages_from_worker_processes() -> None:
 def test_in_process_runs_serve_the_same_view() -> None:
     port = _free_port()
     pipe, _, _ = scene_pipeline()
-    handle = pipe.run(backend="in-process", duration=3.0, blocking=False,
+    handle = pipe.run(backend="in-process", duration=60.0, blocking=False,
                       visualize=f"foxglove:{port}")
     try:
-        _, adv, got = asyncio.run(_watch(port, 1.0))
+        _, adv, got = asyncio.run(_watch(port, {"/flows/sensors/out/pose"}))
     finally:
         handle.stop()
     assert len(adv["channels"]) == 10
