@@ -25,12 +25,14 @@ from typing import Any
 import numpy as np
 
 from retriever.contract import wire
+from retriever.types.header import Header
+from retriever.types.vision import Image
 
 from . import deps, visual
 from .errors import RecordingError
 from .layout import ChannelSpec, check_header
 from .model import Channel, Recording, Sample
-from .rerun_views import blueprint
+from .rerun_views import COLOR_MODELS, blueprint
 
 HEADER_ENTITY = "/retriever"
 HEADER_COMPONENT = "retriever_header"
@@ -138,6 +140,9 @@ class RrdWriter:
                 self._log_image(entity, step, now, value)
                 return
             kind = None
+        elif tp is Image and _exact_image(value):
+            self._log_typed_image(entity, step, now, value)
+            return
         else:
             kind = "scalar" if visual.is_number(value) else None
         rows = self._pending.get(entity)
@@ -169,6 +174,17 @@ class RrdWriter:
         self._set_timeline(step, now)
         shape = json.dumps([value.dtype.str, [int(d) for d in value.shape]])
         self._rec.log(entity, rr.Image(value), rr.AnyValues(**{IMAGE_COMPONENT: shape}))
+
+    def _log_typed_image(self, entity: str, step: int, now: float, img: Image) -> None:
+        # The Image view's pixel buffer is the exact pixels (BGR stays BGR): store the
+        # header and encoding beside dtype and shape instead of a second copy.
+        self._set_timeline(step, now)
+        px = img.data
+        meta = json.dumps([px.dtype.str, [int(d) for d in px.shape],
+                           {"frame_id": img.header.frame_id, "stamp_ns": img.header.stamp_ns,
+                            "encoding": img.encoding}])
+        self._rec.log(entity, *visual.archetypes(self._rr, img),
+                      self._rr.AnyValues(**{IMAGE_COMPONENT: meta}))
 
     def _send(self, entity: str, rows: _Pending) -> None:
         rr = self._rr
@@ -292,9 +308,36 @@ def _short(text: str) -> str:
     return line[:200]
 
 
+class _TypedImage:
+    """An ``Image`` stored as its Rerun view: pixels plus header and encoding."""
+
+    __slots__ = ("meta", "pixels")
+
+    def __init__(self, pixels: np.ndarray, meta: dict[str, Any]) -> None:
+        self.pixels = pixels
+        self.meta = meta
+
+    def value(self, tp: Any) -> Any:
+        header = Header(str(self.meta["frame_id"]), int(self.meta["stamp_ns"]))
+        if isinstance(tp, type) and issubclass(tp, Image):
+            return tp(header, self.pixels, str(self.meta["encoding"]))
+        return {"header": {"frame_id": header.frame_id, "stamp_ns": header.stamp_ns},
+                "data": self.pixels, "encoding": self.meta["encoding"]}
+
+
+def _exact_image(img: Image) -> bool:
+    """Whether an ``Image`` is logged as an ``rr.Image`` whose buffer keeps its pixels."""
+    px = img.data
+    return (isinstance(px, np.ndarray) and px.dtype.str in _EXACT_IMAGE_DTYPES
+            and img.encoding in COLOR_MODELS and visual.is_image(px)
+            and px.flags.c_contiguous and px.dtype.kind == "u")
+
+
 def _decode(payload: Any, tp: Any) -> Any:
     if isinstance(payload, np.ndarray):  # an image stored as Image:buffer
         return payload
+    if isinstance(payload, _TypedImage):
+        return payload.value(tp)
     return wire.convert(wire.decode(payload), tp)
 
 
@@ -384,8 +427,9 @@ def _samples_of(ch: Any) -> list[Sample]:
         for i, cell in enumerate(shapes):
             if not cell:
                 continue
-            dtype, shape = json.loads(cell[0])
+            dtype, shape, *typed = json.loads(cell[0])
             pixels = buffers[i].values[0].values.to_numpy(zero_copy_only=False)
             arr = np.frombuffer(pixels.tobytes(), dtype=np.dtype(dtype)).reshape(shape)
-            out.append(Sample(int(steps[i]), float(times[i]), arr))
+            payload = _TypedImage(arr, typed[0]) if typed else arr
+            out.append(Sample(int(steps[i]), float(times[i]), payload))
     return out
