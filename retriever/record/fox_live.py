@@ -145,7 +145,10 @@ class FoxgloveHub:
     def publish(self, channel_id: int, log_time: int, payload: bytes) -> None:
         """Send one encoded message to the clients subscribed to ``channel_id``."""
         if channel_id in self._subscribed:
-            self._loop.call_soon_threadsafe(self._fan_out, channel_id, log_time, payload)
+            try:
+                self._loop.call_soon_threadsafe(self._fan_out, channel_id, log_time, payload)
+            except RuntimeError:
+                pass  # the server was stopped: nobody to send to
 
     def env(self) -> dict[str, str]:
         """Environment that makes backend workers feed this hub."""
@@ -222,19 +225,22 @@ class FoxgloveHub:
         except ValueError:
             return
         op = req.get("op") if isinstance(req, dict) else None
-        if op == "subscribe":
-            for sub in req.get("subscriptions", []):
-                cid = int(sub.get("channelId", 0))
-                if 0 < cid < len(self._counts) and int(sub["id"]) not in client.subs:
-                    client.subs[int(sub["id"])] = cid
-                    self._counts[cid] += 1
-        elif op == "unsubscribe":
-            for sid in req.get("subscriptionIds", []):
-                cid = client.subs.pop(int(sid), 0)
-                if cid:
-                    self._counts[cid] -= 1
-        else:
-            return
+        try:
+            if op == "subscribe":
+                for sub in req.get("subscriptions", []):
+                    cid, sid = int(sub["channelId"]), int(sub["id"])
+                    if 0 < cid < len(self._counts) and sid not in client.subs:
+                        client.subs[sid] = cid
+                        self._counts[cid] += 1
+            elif op == "unsubscribe":
+                for sid in req.get("subscriptionIds", []):
+                    cid = client.subs.pop(int(sid), 0)
+                    if cid:
+                        self._counts[cid] -= 1
+            else:
+                return  # other operations (parameters, services...) are not offered
+        except (KeyError, TypeError, ValueError):
+            pass  # a malformed request changes nothing after its bad entry
         self._publish_subscriptions()
 
     def _publish_subscriptions(self) -> None:
