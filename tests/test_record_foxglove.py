@@ -17,8 +17,15 @@ import numpy as np
 import pytest
 
 import retriever  # noqa: F401
-from retriever.record import RecordConfig, TruncatedRecordingWarning, open_recording
+from retriever.flow import Flow, Pipeline, Rate
+from retriever.record import (
+    RecordConfig,
+    RecordingError,
+    TruncatedRecordingWarning,
+    open_recording,
+)
 from retriever.record.layout import port_types
+from retriever.types.vision import Image
 
 from .test_record_support import emit_pipeline
 from .vision_flows import Scene, scene, scene_pipeline
@@ -226,3 +233,22 @@ def test_cut_off_chunked_file_replays_its_complete_chunks(tmp_path: Path) -> Non
     whole = tmp_path / "whole.mcap"
     shutil.copyfile(path, whole)
     assert [s for s, _, _ in open_recording(whole).messages("sensors")] == list(range(6))
+
+
+
+class LyingCamera(Flow[None, Scene]):
+    """Publishes a float64 image that claims to be rgb8."""
+
+    def step(self, _: None) -> Scene:
+        out = scene(1)
+        out.image = Image(out.image.header, np.zeros((2, 2), np.float64), "rgb8")
+        return out
+
+
+def test_an_image_that_contradicts_its_encoding_is_refused_by_name(tmp_path: Path) -> None:
+    pipe = Pipeline("bad_image")
+    pipe.add((LyingCamera() @ Rate(hz=10)).named("cam"))
+    with pytest.raises(RecordingError) as info:
+        pipe.record(RecordConfig(path=tmp_path / "bad.mcap", writer="inline"), steps=1, dt=0.1)
+    assert info.value.code == "RET809" and "/flows/cam/out/image" in info.value.message
+    assert "does not match encoding 'rgb8'" in info.value.message
