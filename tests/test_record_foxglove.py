@@ -252,3 +252,24 @@ def test_an_image_that_contradicts_its_encoding_is_refused_by_name(tmp_path: Pat
         pipe.record(RecordConfig(path=tmp_path / "bad.mcap", writer="inline"), steps=1, dt=0.1)
     assert info.value.code == "RET809" and "/flows/cam/out/image" in info.value.message
     assert "does not match encoding 'rgb8'" in info.value.message
+
+
+def test_rerun_reads_the_mcap_through_its_index(files: dict[str, Path], tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    rerun = Path(sys.executable).with_name("rerun")
+    exe = str(rerun) if rerun.exists() else shutil.which("rerun")
+    assert exe is not None, "the rerun CLI (installed with rerun-sdk) is missing"
+    check = subprocess.run([exe, "mcap", "check", str(files["scene"])], capture_output=True,
+                           text=True, timeout=60)
+    assert check.returncode == 0, check.stdout + check.stderr
+    rows = [line.split() for line in check.stdout.splitlines()
+            if line.split()[:1] and line.split()[-1:] == ["—"]]
+    with_messages = _summary(files["scene"]).statistics.channel_message_counts
+    assert len(rows) == sum(1 for n in with_messages.values() if n)
+    assert all(r[0] == "ok" for r in rows)
+    out = tmp_path / "converted.rrd"
+    done = subprocess.run([exe, "mcap", "convert", str(files["scene"]), "-o", str(out)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and out.stat().st_size > 0, done.stderr
