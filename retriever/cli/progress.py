@@ -28,11 +28,17 @@ from rich.text import Text
 from retriever.rt.report import RunReport
 
 
-def _rows(stats: dict[str, Any], prev: dict[str, int], dt: float) -> list[tuple[str, ...]]:
+def _rows(stats: dict[str, Any], prev: dict[str, int], dt: float,
+          total: float | None = None) -> list[tuple[str, ...]]:
+    """Table rows; the rate over the last ``dt`` seconds, or over the whole run
+    (``total`` seconds) for the final block."""
     rows: list[tuple[str, ...]] = []
     for name, s in stats.items():
         steps = int(s.get("steps", 0))
-        rate = (steps - prev.get(name, 0)) / dt if dt > 0 else 0.0
+        if total is not None:
+            rate = steps / total if total > 0 else 0.0
+        else:
+            rate = (steps - prev.get(name, 0)) / dt if dt > 0 else 0.0
         prev[name] = steps
         rows.append((name, f"{rate:.1f}", str(steps), str(s.get("lag_events", 0)),
                      str(s.get("dropped", 0))))
@@ -143,7 +149,8 @@ def run_with_progress(start: Callable[[], Any], *, interval: float = 0.5,
                 while True:
                     report = handle.wait(interval)
                     now = time.monotonic()
-                    rows = _rows(handle.stats(), prev, now - last)
+                    rows = _rows(handle.stats(), prev, now - last,
+                                 None if report is None else now - t0)
                     last = now
                     live.update(_table(now - t0, rows), refresh=True)
                     if report is not None:
