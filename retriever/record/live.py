@@ -6,6 +6,9 @@ Processes that should appear in one viewer session use the same recording id: th
 parent calls :func:`new_recording_id` (or :func:`live_env`) and hands it to every
 worker, and each worker calls :func:`init_live` (or :func:`init_live_from_env`) and logs
 its flows' messages with :meth:`LiveLogger.log_message`.
+
+``visualize="foxglove"`` is served by :mod:`.fox_live` instead; :func:`live_for` (runs
+in this process) and :func:`live_session` (runs on process backends) pick the viewer.
 """
 
 from __future__ import annotations
