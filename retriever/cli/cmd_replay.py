@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
 
     from retriever.contract.errors import ConfigError
     from retriever.flow.pipeline import Pipeline
+    from retriever.ir.lower import lower
     from retriever.record import RecordConfig, TruncatedRecordingWarning, open_recorder
     from retriever.record.reader import open_recording
     from retriever.record.replay import source_for
@@ -73,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         rec = open_recording(args.recording)
     obj = load_pipeline(args.pipeline)
     pipe = obj if isinstance(obj, Pipeline) else None
-    ir = obj.validate() if isinstance(obj, Pipeline) else obj
+    ir = lower(obj) if isinstance(obj, Pipeline) else obj
     names = args.flow or [n.id for n in ir.nodes if not n.input_ports and n.id in rec.flows]
     if not names:
         raise ConfigError("no flow to replay: the pipeline's sources are not in the recording",

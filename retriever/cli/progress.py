@@ -1,9 +1,10 @@
 """A live progress view for runs started from the command line.
 
-On a terminal, a status block (elapsed time and, per flow, step rate, steps, lag events
-and drops) is drawn with rich's live display at the bottom of the screen, and everything
-the run prints - its flows' ``print`` calls and log lines, from this process and from
-every worker process - scrolls above it: the terminal's output and error streams are
+On a terminal, a status block (elapsed time and, per flow, step rate, steps, lag events,
+drops and, at start-up, the inputs a flow still waits for) is drawn with rich's live
+display at the bottom of the screen, and everything the run prints - its flows'
+``print`` calls and log lines, from this process and from every worker process -
+scrolls above it: the terminal's output and error streams are
 redirected to a pipe while the run lasts (worker processes inherit it), and each line
 read from the pipe is printed above the block. Nothing the flows print is lost or
 overwritten. On anything else (a file, a pipe, CI) the block is printed as plain lines
@@ -40,16 +41,18 @@ def _rows(stats: dict[str, Any], prev: dict[str, int], dt: float,
         else:
             rate = (steps - prev.get(name, 0)) / dt if dt > 0 else 0.0
         prev[name] = steps
+        waiting = s.get("waiting_on") or []  # start-up: never let a flow starve silently
         rows.append((name, f"{rate:.1f}", str(steps), str(s.get("lag_events", 0)),
-                     str(s.get("dropped", 0))))
+                     str(s.get("dropped", 0)), ", ".join(waiting)))
     return rows
 
 
 def _lines(elapsed: float, rows: list[tuple[str, ...]]) -> list[str]:
     out = [f"elapsed {elapsed:6.1f}s"]
-    for name, rate, steps, lag, dropped in rows:
-        out.append(f"  {name:<24} {float(rate):8.1f} steps/s  steps={steps:<7} "
-                   f"lag={lag:<4} dropped={dropped}")
+    for name, rate, steps, lag, dropped, waiting in rows:
+        line = (f"  {name:<24} {float(rate):8.1f} steps/s  steps={steps:<7} "
+                f"lag={lag:<4} dropped={dropped}")
+        out.append(line + (f"  waiting for {waiting}" if waiting else ""))
     return out
 
 
@@ -58,8 +61,11 @@ def _table(elapsed: float, rows: list[tuple[str, ...]]) -> Table:
     table.add_column("flow")
     for col in ("steps/s", "steps", "lag", "dropped"):
         table.add_column(col, justify="right")
+    waiting = any(row[5] for row in rows)
+    if waiting:
+        table.add_column("waiting for")
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(row if waiting else row[:5]))
     return table
 
 

@@ -82,14 +82,16 @@ class FlowError(RetrieverError):
     code = "RET400"
 
     def __init__(
-        self, flow: str, message: str, *, hint: str = "", traceback_text: str = ""
+        self, flow: str, message: str, *, hint: str = "", traceback_text: str = "",
+        code: str | None = None,
     ) -> None:
         self.flow = flow
         self.traceback_text = traceback_text
+        self.detail = message  # the message without the flow prefix or the traceback
         text = f"flow {flow!r} failed: {message}"
         if traceback_text:
             text += "\n--- traceback from the flow ---\n" + traceback_text.rstrip()
-        super().__init__(text, hint=hint)
+        super().__init__(text, hint=hint, code=code)
 
 
 class LagError(FlowError):
@@ -110,6 +112,8 @@ class MissingDependencyError(RetrieverError, ImportError):
     code = "RET600"
 
     def __init__(self, package: str, extra: str, purpose: str) -> None:
+        self.package = package
+        self.extra = extra
         super().__init__(
             f"{purpose} needs the optional dependency {package!r}, which is not installed",
             hint=f"install it with: pip install 'pyretriever[{extra}]'",

@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from .arrays import array_bytes, array_header, array_view
 from .errors import ConfigError
 
 EXT_NDARRAY = 1
@@ -34,16 +35,13 @@ def _enc_hook(obj: Any) -> Any:
 
 
 def _array_ext(arr: np.ndarray) -> msgspec.msgpack.Ext:
-    if arr.dtype.hasobject:
-        raise TypeError("numpy arrays of Python objects cannot be encoded without pickle")
-    # The shape is taken before np.ascontiguousarray, which turns 0-d arrays into 1-d.
-    header = _HEADER.encode((arr.dtype.str, tuple(int(s) for s in arr.shape)))
+    header = _HEADER.encode(array_header(arr))
     # One copy of the data into the payload: a concatenation of bytes would copy it
     # twice more, into fresh memory each time (for a video frame that is most of the
     # encoding's cost).
     payload = bytearray(len(header).to_bytes(2, "little"))
     payload += header
-    payload += arr.data if arr.flags.c_contiguous else arr.tobytes(order="C")
+    payload += array_bytes(arr)
     return msgspec.msgpack.Ext(EXT_NDARRAY, payload)
 
 
@@ -52,7 +50,7 @@ def _ext_hook(code: int, data: memoryview) -> Any:
         raise ValueError(f"unknown extension type {code} in message")
     n = int.from_bytes(data[:2], "little")
     dtype, shape = _HEADER_DEC.decode(data[2 : 2 + n])
-    return np.frombuffer(data[2 + n :], dtype=np.dtype(dtype)).reshape(shape)
+    return array_view(data, dtype, shape, offset=2 + n)
 
 
 #: Public names of the hooks, for codecs built elsewhere on the same wire format.

@@ -50,6 +50,8 @@ class Clock:
     hz: float | None
     on_lag: str | None
     trigger: tuple[str, ...]
+    #: Start-up: a sample-all clock first runs once every connected input has a value.
+    wait_for_inputs: bool = True
 
     def samples_all(self) -> bool:
         """Whether a periodic run samples every connected input."""
@@ -62,8 +64,11 @@ class Clock:
 
     def to_config(self) -> dict[str, Any]:
         """JSON-able description used by the IR."""
-        return {"kind": self.kind, "hz": self.hz, "on_lag": self.on_lag,
-                "trigger": list(self.trigger)}
+        cfg: dict[str, Any] = {"kind": self.kind, "hz": self.hz, "on_lag": self.on_lag,
+                               "trigger": list(self.trigger)}
+        if not self.wait_for_inputs:
+            cfg["wait_for_inputs"] = False
+        return cfg
 
     def with_on_lag(self, on_lag: str) -> Clock:
         """A copy whose lag policy is ``on_lag`` if none was set explicitly."""
@@ -76,7 +81,9 @@ class Rate(Clock):
     """Run at ``hz`` times per second, sampling every connected input.
 
     ``on_lag`` decides what happens to missed ticks: ``warn`` (default), ``drop``,
-    ``error`` (aliases ``panic``, ``raise``, ``strict``) or ``catch_up``.
+    ``error`` (aliases ``panic``, ``raise``, ``strict``) or ``catch_up``. The first run
+    waits until every connected input has received a value; ``wait_for_inputs=False``
+    runs from the first tick (ports without a value are then ``None``).
     """
 
     kind: ClassVar[str] = "rate"
@@ -84,11 +91,14 @@ class Rate(Clock):
     hz: float
     on_lag: str | None
     trigger: tuple[str, ...]
+    wait_for_inputs: bool
 
-    def __init__(self, hz: float, on_lag: str | None = None) -> None:
+    def __init__(self, hz: float, on_lag: str | None = None, *,
+                 wait_for_inputs: bool = True) -> None:
         object.__setattr__(self, "hz", _check_hz(hz, "Rate"))
         object.__setattr__(self, "on_lag", normalize_on_lag(on_lag))
         object.__setattr__(self, "trigger", ())
+        object.__setattr__(self, "wait_for_inputs", bool(wait_for_inputs))
 
 
 @dataclass(frozen=True, init=False)
@@ -132,7 +142,8 @@ class Trigger(Clock):
 class Hybrid(Clock):
     """Run at ``hz`` and also whenever a message arrives on a ``trigger`` field.
 
-    Every run samples all connected inputs.
+    Every run samples all connected inputs, and the first one waits until each has a
+    value (``wait_for_inputs=False`` opts out, as for :class:`Rate`).
     """
 
     kind: ClassVar[str] = "hybrid"
@@ -140,8 +151,11 @@ class Hybrid(Clock):
     hz: float
     on_lag: str | None
     trigger: tuple[str, ...]
+    wait_for_inputs: bool
 
-    def __init__(self, hz: float, trigger: Iterable[str] = (), on_lag: str | None = None) -> None:
+    def __init__(self, hz: float, trigger: Iterable[str] = (), on_lag: str | None = None, *,
+                 wait_for_inputs: bool = True) -> None:
+        object.__setattr__(self, "wait_for_inputs", bool(wait_for_inputs))
         fields = (trigger,) if isinstance(trigger, str) else tuple(trigger)
         if not fields:
             raise ConfigError("Hybrid(...) needs at least one trigger field",
@@ -154,14 +168,16 @@ class Hybrid(Clock):
 def clock_from_config(cfg: dict[str, Any]) -> Clock:
     """Rebuild a clock from :meth:`Clock.to_config` output."""
     kind = cfg.get("kind")
+    wait = bool(cfg.get("wait_for_inputs", True))
     if kind == "rate":
-        return Rate(cfg["hz"], on_lag=cfg.get("on_lag"))
+        return Rate(cfg["hz"], on_lag=cfg.get("on_lag"), wait_for_inputs=wait)
     if kind == "tick":
         return Tick(cfg["hz"], on_lag=cfg.get("on_lag"))
     if kind == "trigger":
         return Trigger(*cfg["trigger"])
     if kind == "hybrid":
-        return Hybrid(cfg["hz"], trigger=cfg["trigger"], on_lag=cfg.get("on_lag"))
+        return Hybrid(cfg["hz"], trigger=cfg["trigger"], on_lag=cfg.get("on_lag"),
+                      wait_for_inputs=wait)
     raise ConfigError(f"unknown clock kind {kind!r}", hint="use rate, tick, trigger or hybrid")
 
 

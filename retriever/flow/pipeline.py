@@ -11,7 +11,7 @@ import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal, overload
 
 from retriever.contract.catalogue import RULES
 from retriever.contract.diagnostics import Diagnostic, Location
@@ -28,13 +28,22 @@ from retriever.contract.rules import (
 )
 from retriever.contract.wire import to_json_value
 
+from . import services
 from .adapter import Adapter
 from .base import Flow
 from .clock import normalize_on_lag
 from .context import active_stack, report, user_location
 from .describe import describe_flow
 from .edge import EdgeConfig, check_edge_config
-from .services import service
+from .services import (
+    ExecutionPlan,
+    GraphIR,
+    RecordOutcome,
+    ReplayFeed,
+    RunControl,
+    RunSummary,
+    StepOutcome,
+)
 from .settings import settings
 from .temporal import UNSET, TemporalFlow
 
@@ -93,7 +102,6 @@ class Pipeline:
         self.default_on_lag = normalize_on_lag(default_on_lag)
         self._nodes: dict[str, TemporalFlow] = {}
         self._connections: list[Connection] = []
-        self.runtime_session: Any = None  # owned by the runtime (stepper state)
 
     # ------------------------------------------------------------------ graph
     @property
@@ -324,38 +332,53 @@ class Pipeline:
                 f"connections={len(self._connections)})")
 
     # ------------------------------------------------------------------ facade
-    def validate(self, *, strict_single_io: bool = False) -> Any:
+    def validate(self, *, strict_single_io: bool = False) -> GraphIR:
         """Check the graph (every problem in one error) and lower it to an ``IR``."""
-        return service("validate")(self, strict_single_io=strict_single_io)
+        return services.compiler().validate(self, strict_single_io=strict_single_io)
 
-    def build_execution(self, policy: Any = "per-flow") -> Any:
+    def build_execution(self, policy: Any = "per-flow") -> ExecutionPlan:
         """Validate and build the ``ExecutionGraph`` (partitions, placement)."""
-        return service("build_execution")(self, policy=policy)
+        return services.compiler().build_execution(self, policy=policy)
+
+    @overload
+    def run(self, backend: str = ..., *, duration: float | None = ...,
+            blocking: Literal[True] = ..., **options: Any) -> RunSummary: ...
+
+    @overload
+    def run(self, backend: str = ..., *, duration: float | None = ...,
+            blocking: Literal[False], **options: Any) -> RunControl: ...
 
     def run(self, backend: str = "multiprocessing", *, duration: float | None = None,
-            blocking: bool = True, **options: Any) -> Any:
-        """Run the pipeline on a backend (``multiprocessing``, ``in-process``, ``dora``)."""
-        return service("run")(self, backend=backend, duration=duration, blocking=blocking,
-                              **options)
+            blocking: bool = True, **options: Any) -> RunSummary | RunControl:
+        """Run the pipeline on a backend (``multiprocessing``, ``in-process``, ``dora``).
 
-    def step(self, dt: float | None = None, now: float | None = None) -> Any:
+        Blocking (the default): returns the run report when the run ends and raises the
+        run's error. ``blocking=False``: returns a handle (``stop``, ``wait``, ...).
+        """
+        return services.runtime("run").run(self, backend=backend, duration=duration,
+                                           blocking=blocking, **options)
+
+    def step(self, dt: float | None = None, now: float | None = None) -> StepOutcome:
         """Advance the in-process stepper by one logical step (debugging)."""
-        return service("step")(self, dt=dt, now=now)
+        return services.runtime("step").step(self, dt=dt, now=now)
 
     def close_stepper(self) -> None:
         """Finalize the flows of the in-process stepper and drop it."""
-        service("close_stepper")(self)
+        services.runtime("close_stepper").close_stepper(self)
 
-    def record(self, config: Any, *, steps: int, dt: float = 0.1, **options: Any) -> Any:
+    def record(self, config: Any, *, steps: int, dt: float = 0.1,
+               **options: Any) -> RecordOutcome:
         """Step the pipeline ``steps`` times and record every flow's inputs and outputs
         (``config``: a ``RecordConfig`` or a path ending in ``.rrd``/``.mcap``)."""
-        return service("record")(self, config, steps=steps, dt=dt, **options)
+        return services.recording("record").record(self, config, steps=steps, dt=dt,
+                                                   **options)
 
     def replay(self, flow: TemporalFlow, *, path: str | os.PathLike[str], **options: Any,
-               ) -> Any:
+               ) -> ReplayFeed:
         """Substitute ``flow``'s recorded outputs from ``path`` (``.rrd`` or ``.mcap``) in
         the stepper; returns the replay source (``served``, ``exhausted``, ``len()``)."""
-        return service("replay")(self, flow, path=os.fspath(path), **options)
+        return services.recording("replay").replay(self, flow, path=os.fspath(path),
+                                                   **options)
 
 
 def _dedupe(diags: list[Diagnostic]) -> list[Diagnostic]:

@@ -1,9 +1,9 @@
 """The IR boundary: validated, serialisable graphs and execution plans."""
 
-from retriever.flow.services import register_service
+from retriever.flow.services import install_compiler
 
 from .execution import as_execution_graph, build_execution
-from .lower import build_execution_service, lower, validate_service
+from .lower import GraphCompilerImpl, lower
 from .model import (
     IR,
     IR_VERSION,
@@ -19,8 +19,7 @@ from .model import (
 )
 from .resolve import resolve_class
 
-register_service("validate", validate_service)
-register_service("build_execution", build_execution_service)
+install_compiler(GraphCompilerImpl())
 
 __all__ = [
     "IR",

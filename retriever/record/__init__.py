@@ -18,7 +18,7 @@ rerun-sdk and mcap are imported only when a file is written or read (extra
 
 from __future__ import annotations
 
-from retriever.flow.services import register_service
+from retriever.flow import services
 
 from .config import RecordConfig
 from .errors import RecordingError, TruncatedRecordingWarning
@@ -29,21 +29,15 @@ from .live import (
     live_env,
     live_session,
     new_recording_id,
-    worker_env,
 )
 from .model import Channel, Recording
 from .offload import OffloadRecorder, open_recorder
 from .reader import open_recording
 from .recorder import Recorder, RecordResult
 from .replay import ReplaySource, replay
-from .session import RecordingRun, attach_live, record, record_run
+from .session import RecordingImpl, RecordingRun, record, record_run
 
-register_service("record", record)
-register_service("replay", replay)
-register_service("record_run", record_run)
-register_service("live_worker_env", worker_env)
-register_service("live_session", live_session)
-register_service("attach_live", attach_live)
+services.install_recording(RecordingImpl())
 
 __all__ = [
     "Channel",
@@ -60,6 +54,7 @@ __all__ = [
     "init_live",
     "init_live_from_env",
     "live_env",
+    "live_session",
     "new_recording_id",
     "open_recorder",
     "open_recording",

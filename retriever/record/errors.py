@@ -1,4 +1,4 @@
-"""Typed errors of recording and replay (codes RET800-RET899).
+"""Typed errors of recording and replay (codes RET800-RET849).
 
 Every error names the file it concerns and says what is wrong with it; a hint says what
 to do. A recording that was cut off mid-write is not an error by default: it is read up

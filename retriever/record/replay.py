@@ -20,7 +20,7 @@ from retriever.contract.errors import ConfigError, IRError
 from retriever.flow.pipeline import Pipeline
 from retriever.flow.temporal import TemporalFlow
 from retriever.ir.model import NodeIR
-from retriever.rt.facade import set_replay
+from retriever.rt.facade import open_stepper, set_replay
 
 from .errors import RecordingError
 from .layout import port_types
@@ -80,10 +80,10 @@ class ReplaySource:
 
 def node_of(pipe: Pipeline, name: str) -> NodeIR:
     """The IR node of flow ``name`` (from the open stepper, else by validating)."""
-    session = pipe.runtime_session
-    ir = session.ir if session is not None and not session.closed else pipe.validate()
+    session = open_stepper(pipe)
+    ir = session.ir if session is not None else pipe.validate()
     try:
-        return ir.node(name)  # type: ignore[no-any-return]
+        return ir.node(name)
     except IRError:
         raise ConfigError(f"pipeline {pipe.name!r} has no flow {name!r}") from None
 

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from retriever.contract import wire
+from retriever.contract.arrays import array_header, array_view
 from retriever.types.header import Header
 from retriever.types.vision import Image
 
@@ -172,7 +173,8 @@ class RrdWriter:
         # The image's pixel buffer already holds the exact bytes: store only dtype+shape.
         rr = self._rr
         self._set_timeline(step, now)
-        shape = json.dumps([value.dtype.str, [int(d) for d in value.shape]])
+        dtype, dims = array_header(value)
+        shape = json.dumps([dtype, list(dims)])
         self._rec.log(entity, rr.Image(value), rr.AnyValues(**{IMAGE_COMPONENT: shape}))
 
     def _log_typed_image(self, entity: str, step: int, now: float, img: Image) -> None:
@@ -180,7 +182,8 @@ class RrdWriter:
         # header and encoding beside dtype and shape instead of a second copy.
         self._set_timeline(step, now)
         px = img.data
-        meta = json.dumps([px.dtype.str, [int(d) for d in px.shape],
+        dtype, dims = array_header(px)
+        meta = json.dumps([dtype, list(dims),
                            {"frame_id": img.header.frame_id, "stamp_ns": img.header.stamp_ns,
                             "encoding": img.encoding}])
         self._rec.log(entity, *visual.archetypes(self._rr, img),
@@ -429,7 +432,7 @@ def _samples_of(ch: Any) -> list[Sample]:
                 continue
             dtype, shape, *typed = json.loads(cell[0])
             pixels = buffers[i].values[0].values.to_numpy(zero_copy_only=False)
-            arr = np.frombuffer(pixels.tobytes(), dtype=np.dtype(dtype)).reshape(shape)
+            arr = array_view(pixels.tobytes(), dtype, shape)
             payload = _TypedImage(arr, typed[0]) if typed else arr
             out.append(Sample(int(steps[i]), float(times[i]), payload))
     return out

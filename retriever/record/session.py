@@ -6,16 +6,18 @@ import threading
 from typing import Any
 
 from retriever.flow.pipeline import Pipeline
+from retriever.flow.temporal import TemporalFlow
 from retriever.ir.lower import lower
 from retriever.rt.execute import execute_ir
-from retriever.rt.facade import close_stepper, live_flows, stepper_for
+from retriever.rt.facade import close_stepper, live_flows, open_stepper, stepper_for
 from retriever.rt.handle import BackgroundRun
 from retriever.rt.report import RunReport
 
 from .config import RecordConfig
-from .live import LiveSession, live_for
+from .live import LiveSession, live_for, live_session, worker_env
 from .offload import OffloadRecorder, open_recorder
 from .recorder import Recorder, RecordResult
+from .replay import ReplaySource, replay
 
 
 def record(pipe: Pipeline, config: Any, *, steps: int, dt: float = 0.1,
@@ -29,11 +31,10 @@ def record(pipe: Pipeline, config: Any, *, steps: int, dt: float = 0.1,
     cfg = RecordConfig.coerce(config)
     if steps < 0:
         raise ValueError("steps must be >= 0")
-    was_open = pipe.runtime_session is not None and not pipe.runtime_session.closed
+    was_open = open_stepper(pipe) is not None
     stepper = stepper_for(pipe)
     try:
-        live = live_for(visualize, ir=stepper.ir)
-        recorder = open_recorder(stepper.ir, cfg, live=live)
+        recorder = open_recorder(stepper.ir, cfg, live=live_for(visualize, ir=stepper.ir))
     except BaseException:
         if not was_open:
             close_stepper(pipe)
@@ -62,13 +63,14 @@ class RecordingRun(BackgroundRun):
     until they are).
     """
 
+    backend = "in-process"
+
     def __init__(self, handle: Any, recorder: Recorder | OffloadRecorder | LiveSession,
                  wall_limit: float | None) -> None:
+        super().__init__()
         self._handle = handle
         self.recorder = recorder
-        self._error: BaseException | None = None
-        self._report: RunReport | None = None
-        self._done = threading.Event()
+        self._final: RunReport | None = None
         self._watch_thread = threading.Thread(target=self._watch, args=(wall_limit,),
                                               name="retriever-record", daemon=True)
         self._watch_thread.start()
@@ -78,39 +80,32 @@ class RecordingRun(BackgroundRun):
             report = self._handle.wait(limit)
             if report is None:
                 report = self._handle.stop()
-            self._report = report
+            self._final = report
         except BaseException as exc:
-            self._error = exc
+            self._add_error(exc)
         finally:
             try:
                 self.recorder.close()
             except BaseException as exc:
-                self._error = self._error or exc
-            self._done.set()
-
-    def _final_report(self) -> RunReport:
-        return self.report
+                self._add_error(exc)
+            if self._final is not None:
+                self._report = self._final
+            else:
+                self._report = self._handle.report
+            self._finish()
 
     @property
     def report(self) -> RunReport:
         """Counters so far."""
-        return self._report or self._handle.report
+        return self._final or self._handle.report
 
     def stats(self) -> dict[str, Any]:
         """Live per-flow counters."""
         return self._handle.stats()  # type: ignore[no-any-return]
 
-    def stop(self) -> RunReport:
-        """Stop the run, complete the files and return the report."""
-        if not self._done.is_set():
-            try:
-                self._handle.stop()
-            except BaseException as exc:
-                self._error = self._error or exc
-        self._done.wait()
-        if self._error is not None:
-            raise self._error
-        return self.report
+    def request_stop(self) -> None:
+        """Ask the recorded run to end; the files are completed before it reports so."""
+        self._handle.request_stop()
 
 
 def record_run(pipe: Pipeline, *, record: Any = None, duration: float | None = None,
@@ -145,6 +140,40 @@ def record_run(pipe: Pipeline, *, record: Any = None, duration: float | None = N
         run.stop()
         raise
     return report
+
+
+class RecordingImpl:
+    """The recording layer's implementation of
+    :class:`retriever.flow.services.RecordingService`."""
+
+    def record(self, pipe: Pipeline, config: Any, *, steps: int, dt: float,
+               **options: Any) -> RecordResult:
+        """``Pipeline.record``."""
+        return record(pipe, config, steps=steps, dt=dt, **options)
+
+    def replay(self, pipe: Pipeline, flow: TemporalFlow, *, path: str,
+               **options: Any) -> ReplaySource:
+        """``Pipeline.replay``."""
+        return replay(pipe, flow, path=path, **options)
+
+    def record_run(self, pipe: Pipeline, *, record: Any, duration: float | None,
+                   blocking: bool, **options: Any) -> Any:
+        """A recorded or live-viewed in-process run."""
+        return record_run(pipe, record=record, duration=duration, blocking=blocking,
+                          **options)
+
+    def live_worker_env(self, visualize: Any, app_id: str) -> dict[str, str]:
+        """Environment for worker processes of a live-viewed run."""
+        return worker_env(visualize, app_id)
+
+    def live_session(self, visualize: Any, app_id: str, ir: Any) -> LiveSession:
+        """The live view of a run of ``ir`` on a process backend (the Foxglove server,
+        or the shared Rerun recording) and the environment its workers need."""
+        return live_session(visualize, app_id, ir)
+
+    def attach_live(self, session: Any, handle: Any) -> Any:
+        """A handle that stops ``session`` when the run behind ``handle`` ends."""
+        return attach_live(session, handle)
 
 
 def attach_live(session: LiveSession, handle: Any) -> Any:

@@ -19,6 +19,8 @@ from retriever.flow.adapter import Adapter, adapter_from_config
 from retriever.ir.model import EdgeIR, NodeIR, SideIR
 from retriever.ir.resolve import resolve_class
 
+from .lag import LagTracker
+
 Message = dict[str, Any]
 
 
@@ -94,13 +96,13 @@ class NodeRuntime:
         self.ports: dict[str, _InputPort] = {
             p.name: _InputPort(p.name, p.alias, p.field) for p in node.input_ports}
         self._connected: list[_InputPort] = []
+        self._awaited = self._connected  # ports a start-up wait waits for
         self._trigger_ports: list[_InputPort] = []
-        self._armed = False  # a trigger port received a message since the last sample
+        self.armed = False  # a trigger port received a message since the last sample
+        self.tracker: LagTracker | None = None  # set by the scheduler for periodic clocks
         self._out_fields = [(p.name, p.alias, p.field) for p in node.output_ports]
         self._blank = [dict.fromkeys(envelope_ports(cls)) for cls in self.inputs.envelopes]
         self.steps = 0
-        self.lag_events = 0
-        self.skipped_ticks = 0
         self.dropped = 0
         self.errors = 0
         self._step: Callable[[Any], Any] = flow.step
@@ -127,7 +129,7 @@ class NodeRuntime:
             if p.trigger:
                 trig.append(p)
         self._trigger_ports = trig
-        self._armed = False
+        self.armed = False
 
     # ------------------------------------------------------------------ arrivals
     def deliver(self, routes: Sequence[tuple[str, str]], ts: float, message: Message) -> None:
@@ -138,7 +140,7 @@ class NodeRuntime:
             if src in message:
                 port = ports[dst]
                 if port.trigger:
-                    self._armed = True
+                    self.armed = True
                 buf = port.buffer
                 buf.append((ts, message[src]))
                 port.fresh += 1
@@ -154,7 +156,20 @@ class NodeRuntime:
 
     def triggered(self) -> bool:
         """Whether a trigger port received a message since the last run."""
-        return self._armed
+        return self.armed
+
+    def connected_ports(self) -> list[str]:
+        """Names of the input ports an edge feeds."""
+        return [p.name for p in self._connected]
+
+    def await_inputs(self, ports: Sequence[str]) -> None:
+        """Name the connected ports a start-up wait waits for (see ``missing_inputs``)."""
+        self._awaited = [self.ports[n] for n in ports]
+
+    def missing_inputs(self) -> list[str]:
+        """Awaited input ports (by default every connected one) that never received a
+        value."""
+        return [p.name for p in self._awaited if not p.buffer]
 
     # ------------------------------------------------------------------ the step
     def sample(self, now: float, mode: str) -> Any:
@@ -168,7 +183,7 @@ class NodeRuntime:
             ports = self._trigger_ports
         else:
             ports = []
-        self._armed = False
+        self.armed = False
         for p in self._connected:
             p.fresh = 0
         if not side.composite:
@@ -240,10 +255,8 @@ class NodeRuntime:
         return msg or None
 
     def _bad_return(self, out: Any, expected: str) -> FlowError:
-        err = FlowError(self.name, f"step() returned {type(out).__name__}, expected {expected}",
-                        hint="return the flow's output type O (RET005)")
-        err.code = "RET005"
-        return err
+        return FlowError(self.name, f"step() returned {type(out).__name__}, expected {expected}",
+                         hint="return the flow's output type O", code="RET005")
 
     def finalize(self) -> None:
         """Call the flow's ``finalize()`` (errors are raised naming the flow)."""
@@ -254,6 +267,7 @@ class NodeRuntime:
 
     def stats(self) -> dict[str, int]:
         """Counters for the run report."""
-        return {"steps": self.steps, "lag_events": self.lag_events,
-                "skipped_ticks": self.skipped_ticks, "dropped": self.dropped,
+        t = self.tracker
+        return {"steps": self.steps, "lag_events": t.lag_events if t is not None else 0,
+                "skipped_ticks": t.skipped if t is not None else 0, "dropped": self.dropped,
                 "errors": self.errors}

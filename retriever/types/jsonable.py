@@ -38,6 +38,13 @@ from typing import Any
 
 import numpy as np
 
+from retriever.contract.arrays import (
+    ENCODABLE_KINDS,
+    array_bytes,
+    array_header,
+    expected_size,
+)
+
 from .errors import JsonCodecError
 
 __all__ = ["NONFINITE", "array_from_jsonable", "array_to_jsonable", "from_jsonable",
@@ -45,7 +52,7 @@ __all__ = ["NONFINITE", "array_from_jsonable", "array_to_jsonable", "from_jsonab
 
 #: The strings that stand for non-finite floats in the JSON form.
 NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
-_ALLOWED_KINDS = frozenset("biufcSU")
+_ALLOWED_KINDS = ENCODABLE_KINDS
 
 
 def array_to_jsonable(arr: np.ndarray, where: str = "value", *,
@@ -58,13 +65,12 @@ def array_to_jsonable(arr: np.ndarray, where: str = "value", *,
     if arr.dtype.kind not in _ALLOWED_KINDS:
         raise JsonCodecError(f"{where}: numpy arrays of dtype {arr.dtype} have no JSON form",
                              hint="use a numeric, boolean or fixed-width text dtype")
-    shape = [int(s) for s in arr.shape]
+    dtype, dims = array_header(arr)
+    shape = list(dims)
     if binary:
-        raw = np.ascontiguousarray(arr).reshape(-1).view(np.uint8)
-        return {"dtype": arr.dtype.str, "shape": shape, "data": raw.data}
-    data = np.ascontiguousarray(arr).tobytes()
-    return {"dtype": arr.dtype.str, "shape": shape,
-            "data": base64.b64encode(data).decode("ascii")}
+        return {"dtype": dtype, "shape": shape, "data": array_bytes(arr)}
+    return {"dtype": dtype, "shape": shape,
+            "data": base64.b64encode(array_bytes(arr)).decode("ascii")}
 
 
 def array_from_jsonable(data: Any, where: str = "value") -> np.ndarray:
@@ -80,7 +86,7 @@ def array_from_jsonable(data: Any, where: str = "value") -> np.ndarray:
         raise JsonCodecError(f"{where}: malformed array ({exc})") from exc
     if dtype.kind not in _ALLOWED_KINDS:
         raise JsonCodecError(f"{where}: dtype {data['dtype']!r} is not allowed")
-    expected = math.prod(shape) * dtype.itemsize
+    expected = expected_size(dtype.str, shape)
     if len(raw) != expected:
         raise JsonCodecError(f"{where}: {len(raw)} data bytes for shape {list(shape)} of "
                              f"{dtype.str} (expected {expected})")

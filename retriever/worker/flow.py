@@ -123,7 +123,7 @@ class WorkerFlowBase:
         """Queue the sampled messages, run at most one tick, publish its output."""
         engine = self.engine
         if engine is None:
-            raise WorkerError("worker flow stepped before reset()", code="RET801")
+            raise WorkerError("worker flow stepped before reset()", code="RET851")
         if input is not None:
             for i, port in enumerate(self.component.inputs):
                 value = getattr(input, port.name)
@@ -147,7 +147,7 @@ class WorkerFlowBase:
         if self.engine is not None and self.engine.use_virtual_output and not (
                 virtual_out.flush(timeout=FLUSH_TIMEOUT)):
             raise WorkerError(f"virtual-output messages of {self.name} were still undelivered "
-                              f"{FLUSH_TIMEOUT:.0f} s after the run stopped", code="RET831",
+                              f"{FLUSH_TIMEOUT:.0f} s after the run stopped", code="RET881",
                               hint="make the virtual_out callback (and its acks) faster")
 
     def _envelope(self, out: Any) -> Any:
@@ -291,7 +291,7 @@ def as_flow(fn: Callable[..., Any] | str, component: str | Path | Mapping[str, A
         beside = component_beside(fn_obj)
         if beside is None:
             raise WorkerError(f"no component given for worker {fn_name(fn_obj)} and no "
-                              f"{COMPONENT_FILE} next to its module", code="RET822",
+                              f"{COMPONENT_FILE} next to its module", code="RET872",
                               hint="pass component='path/to/component.yml'")
         comp_arg: str | Mapping[str, Any] = str(beside)
     elif isinstance(component, Mapping):

@@ -60,7 +60,7 @@ def resolve_type(name: str, where: str = "type") -> Any:
     if text.startswith("(") and text.endswith(")"):
         items = [resolve_type(p, where) for p in _split_top(text[1:-1])]
         if not items:
-            raise ComponentError(f"{where}: empty tuple type {name!r}", code="RET821")
+            raise ComponentError(f"{where}: empty tuple type {name!r}", code="RET871")
         return tuple.__class_getitem__(tuple(items))
     for prefix in ("List[", "list[", "["):
         if text.startswith(prefix) and text.endswith("]"):
@@ -70,12 +70,12 @@ def resolve_type(name: str, where: str = "type") -> Any:
             return registry_lookup(text)
         except TypeRegistryError as exc:
             raise ComponentError(f"{where}: {exc.message}", hint=exc.hint,
-                                 code="RET821") from None
+                                 code="RET871") from None
     if ":" in text or "." in text:
         return _import_type(text, where)
     known = ", ".join(sorted(BASIC_TYPES))
     raise ComponentError(
-        f"{where}: unknown type {name!r}", code="RET821",
+        f"{where}: unknown type {name!r}", code="RET871",
         hint=f"use a basic type ({known}), a registered payload-type name such as "
              "'retriever/spatial/v1/Pose', or an import path 'package.module:Class'")
 
@@ -90,9 +90,9 @@ def _import_type(text: str, where: str) -> Any:
         for part in qual.split("."):
             obj = getattr(obj, part)
     except (ImportError, AttributeError) as exc:
-        raise ComponentError(f"{where}: cannot import type {text!r}: {exc}", code="RET821",
+        raise ComponentError(f"{where}: cannot import type {text!r}: {exc}", code="RET871",
                              hint="check the module path and that it is importable here"
                              ) from None
     if not isinstance(obj, type):
-        raise ComponentError(f"{where}: {text!r} is not a class", code="RET821")
+        raise ComponentError(f"{where}: {text!r} is not a class", code="RET871")
     return obj
