@@ -20,11 +20,12 @@ import time
 from collections import deque
 from typing import Any
 
-from retriever.contract.errors import BackendError, ConfigError, FlowError
+from retriever.contract.errors import BackendError, FlowError
 from retriever.ir.model import ExecutionGraph
 
 from ...errors import ErrorRecord
 from ...handle import BackgroundRun
+from ...options import count, seconds, unknown_options
 from ...report import FlowStats
 from ...transport import ControlLink, channel_pair, control_pair
 from .plan import Plan, WaitOptions, make_plan
@@ -71,14 +72,14 @@ class MultiprocessingRun(BackgroundRun):
                  live: Any = None, shm_slots: int = 4, stop_timeout: float = 5.0,
                  spin: float = WaitOptions.spin, busy_poll: bool = False,
                  **options: Any) -> None:
-        if options:
-            raise ConfigError(f"unknown multiprocessing option(s): {', '.join(options)}",
-                              hint=f"known options: {', '.join(OPTIONS)}")
+        # Every argument is checked before the first worker is forked.
+        unknown_options(options, OPTIONS, "multiprocessing")
+        where = "multiprocessing run"
+        self.duration = seconds(duration, "duration", where=where, none=True)
+        self.shm_slots = count(shm_slots, "shm_slots", where=where)
+        self.stop_timeout = seconds(stop_timeout, "stop_timeout", where=where) or 0.0
         self.plan: Plan = make_plan(graph)
         super().__init__()
-        self.duration = duration
-        self.shm_slots = int(shm_slots)
-        self.stop_timeout = float(stop_timeout)
         self.waiting = WaitOptions.from_options(spin, busy_poll)
         self.exit_timeout = max(10.0, self.stop_timeout * 2)
         self._stopping = False

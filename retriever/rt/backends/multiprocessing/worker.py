@@ -38,7 +38,6 @@ from .plan import Plan, WaitOptions
 
 STATS_INTERVAL = 0.2  # the progress view refreshes every 0.5 s: counters stay current
 PARENT_GONE_GRACE = 3.0
-FAR = float("inf")
 EPOLL_SLACK = 0.002  # epoll rounds timeouts up to whole milliseconds
 PR_SET_TIMERSLACK = 29
 TIMER_SLACK_NS = 1000
@@ -113,7 +112,6 @@ class Worker:
         self._epoll: select.epoll | None = None
         self.stopping = False
         self.settling = False
-        self.remote_dropped: dict[str, int] = {}
         # outgoing channels, per source flow: (channel, source index)
         self.sends: dict[str, list[tuple[OutChannel, int]]] = {n: [] for n in nodes}
         self.outs: list[tuple[OutChannel, list[str]]] = []
