@@ -17,8 +17,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    help="multiprocessing (default), in-process or dora")
     p.add_argument("--duration", type=float, default=4.0, help="seconds to run")
     p.add_argument("--hz", type=float, default=30.0, help="camera rate")
-    p.add_argument("--visualize", choices=("auto", "rerun", "stdout"), default="auto",
-                   help="auto: Rerun when a viewer is listening, else the terminal view")
+    p.add_argument("--visualize", choices=("auto", "rerun", "foxglove", "stdout"),
+                   default="auto",
+                   help="auto: Rerun when a viewer is listening, else the terminal view; "
+                        "foxglove: serve a Foxglove WebSocket (see --foxglove-port)")
+    p.add_argument("--foxglove-port", type=int, default=8765,
+                   help="port of the Foxglove WebSocket (default 8765)")
     p.add_argument("--record", default=None, metavar="PATH.rrd",
                    help="record at simulation speed to PATH.rrd with an .mcap mirror")
     p.add_argument("--quickstart", action="store_true",
@@ -36,6 +40,9 @@ def run(args: argparse.Namespace) -> int:
         return main()
     from retriever.demo.run_perception import run as run_demo
 
+    visualize = args.visualize
+    if visualize == "foxglove":
+        visualize = f"foxglove:{args.foxglove_port}"
     run_demo(camera_mode=args.camera_mode, backend=args.backend, duration=args.duration,
-             hz=args.hz, record=args.record, visualize=args.visualize)
+             hz=args.hz, record=args.record, visualize=visualize)
     return 0

@@ -14,13 +14,14 @@ from typing import Any
 import numpy as np
 
 from retriever.flow import Flow, io
+from retriever.types.vision import Image
 
 
 @io
 class Frame:
-    """A BGR image and its index."""
+    """A camera image (OpenCV's BGR order, declared ``bgr8``) and its index."""
 
-    image: np.ndarray
+    image: Image
     index: int
 
 
@@ -78,7 +79,7 @@ class Camera(Flow[None, Frame]):
                 image = None
         if image is None:
             image = synthetic_frame(self.index, self.width, self.height)
-        frame = Frame(image=image, index=self.index)
+        frame = Frame(image=Image.from_bgr(image, "camera"), index=self.index)
         self.index += 1
         return frame
 
@@ -112,9 +113,9 @@ class ColorDetector(Flow[Frame, Detection]):
         self.min_area = min_area
 
     def step(self, input: Frame) -> Detection:
-        image = input.image
-        if image is None:
+        if input.image is None:
             return Detection(found=False, index=input.index)
+        image = input.image.data  # BGR pixels
         mask = _mask(image, self.hue_low, self.hue_high)
         area = float(mask.sum())
         if area < self.min_area:

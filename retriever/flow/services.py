@@ -250,6 +250,17 @@ class PipelineRuntime(Protocol):
         ...
 
 
+class LiveView(Protocol):
+    """The live view of a run on a process backend (``visualize=``): what its worker
+    processes need in their environment, and what to stop when the run ends."""
+
+    env: dict[str, str]
+
+    def close(self) -> None:
+        """Stop serving the view (a Foxglove server; nothing for Rerun)."""
+        ...
+
+
 class RecordingService(Protocol):
     """Recording, replay and live viewing (installed by ``retriever.record``)."""
 
@@ -270,6 +281,14 @@ class RecordingService(Protocol):
 
     def live_worker_env(self, visualize: Any, app_id: str) -> dict[str, str]:
         """Environment telling worker processes where to send live views."""
+        ...
+
+    def live_session(self, visualize: Any, app_id: str, ir: Any) -> LiveView:
+        """The live view of a run of ``ir`` on a process backend."""
+        ...
+
+    def attach_live(self, session: Any, handle: Any) -> Any:
+        """A run handle that also stops ``session`` when the run ends."""
         ...
 
 

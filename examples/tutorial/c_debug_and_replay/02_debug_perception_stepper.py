@@ -20,8 +20,8 @@ def main(argv: list[str] | None = None) -> None:
         r = pipe.step(dt=1 / 30)
         frame = r.inputs["detector"]
         det = r.outputs["detector"]
-        print(f"t={r.now:.3f} frame {frame.index} {frame.image.shape} -> found={det.found} "
-              f"at ({det.x:.0f}, {det.y:.0f})")
+        print(f"t={r.now:.3f} frame {frame.index} {frame.image.data.shape} "
+              f"{frame.image.encoding} -> found={det.found} at ({det.x:.0f}, {det.y:.0f})")
     pipe.close_stepper()
 
 
