@@ -439,11 +439,13 @@ def edge_config_of(expr: Expression | None) -> EdgeConfigInfo | Unknown:
 
 
 def edge_desc(src: FlowDesc, dst: FlowDesc, map_pairs: tuple[tuple[str, str], ...] | None,
-              sync: SyncInfo, edge_config: EdgeConfigInfo) -> EdgeDesc:
+              sync: SyncInfo, edge_config: EdgeConfigInfo, implicit_sync: bool = False,
+              ) -> EdgeDesc:
     """The :class:`EdgeDesc` of a connection as the plugin reads it.
 
     Whether a default sync policy exists is only known at runtime, so the description
-    claims one (RET108 is not a static rule).
+    claims one (RET108 is not a static rule). ``implicit_sync`` marks ``then``/``>>``
+    edges, which fall back to ``Latest()`` anyway.
     """
     changing = list(sync.changing) + list(edge_config.changing)
     if "*" in changing:
@@ -453,4 +455,5 @@ def edge_desc(src: FlowDesc, dst: FlowDesc, map_pairs: tuple[tuple[str, str], ..
         edge_config_ports=edge_config.ports,
         edge_config_adapter_ports=edge_config.adapter_ports,
         type_changing_ports=tuple(changing), has_default_sync=True,
+        implicit_sync=implicit_sync,
     )

@@ -205,7 +205,8 @@ def keep_handle_hook(ctx: MethodContext) -> Type:
     return ctx.default_return_type
 
 
-def _check_edge(ctx: MethodContext | FunctionContext, src_type: Type, dst_type: Type) -> None:
+def _check_edge(ctx: MethodContext | FunctionContext, src_type: Type, dst_type: Type,
+                implicit_sync: bool = False) -> None:
     src_info, dst_info = flow_of_handle(src_type), flow_of_handle(dst_type)
     if src_info is None or dst_info is None:
         return
@@ -221,7 +222,7 @@ def _check_edge(ctx: MethodContext | FunctionContext, src_type: Type, dst_type: 
         return
     if src is None or dst is None:
         return
-    found = resolve_edge(edge_desc(src, dst, pairs, sync, ec)).diagnostics
+    found = resolve_edge(edge_desc(src, dst, pairs, sync, ec, implicit_sync)).diagnostics
     report(found, ctx.api.fail, ctx.api.msg.note, lambda _d: ctx.context)
 
 
@@ -238,7 +239,8 @@ def then_hook(ctx: MethodContext) -> Type:
     other = _arg(ctx, "other") or _positional(ctx, 0)
     if other is None:
         return ctx.default_return_type
-    _check_edge(ctx, ctx.type, other[1])
+    # then()/>> fall back to Latest() without sync=, as Pipeline does: never RET108.
+    _check_edge(ctx, ctx.type, other[1], implicit_sync=True)
     if flow_of_handle(other[1]) is not None:
         return other[1]
     return ctx.default_return_type

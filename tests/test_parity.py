@@ -42,6 +42,8 @@ NOT_GRAPH_RULES = {
 }
 STRICT = {"RET004"}
 CODES = sorted(set(RULES) - NOT_GRAPH_RULES)
+#: Graphs every front end must accept without a diagnostic (clean_*.py).
+CLEAN = sorted(p.stem for p in FIXTURES.glob("clean_*.py"))
 
 
 def fixture(code: str) -> Path:
@@ -79,6 +81,7 @@ def mypy_codes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, set[str]]:
     (tmp / "plain.ini").write_text(base)
     (tmp / "strict.ini").write_text(base + "[retriever_mypy]\nstrict_single_io = true\n")
     plain = [fixture(c) for c in CODES if c not in STRICT]
+    plain += [FIXTURES / f"{name}.py" for name in CLEAN]
     codes = _mypy_codes(tmp / "plain.ini", tmp / "cache", plain)
     codes.update(_mypy_codes(tmp / "strict.ini", tmp / "cache",
                              [fixture(c) for c in sorted(STRICT)]))
@@ -132,6 +135,14 @@ def test_same_code_everywhere(code: str, mypy_codes: dict[str, set[str]]) -> Non
             assert not codes, f"{front_end} reported {codes} for a fixture it cannot judge"
         else:
             assert code in codes, f"{front_end} missed {code} (reported {codes})"
+
+
+@pytest.mark.parametrize("name", CLEAN)
+def test_clean_graph_passes_everywhere(name: str, mypy_codes: dict[str, set[str]]) -> None:
+    path = FIXTURES / f"{name}.py"
+    assert _validate_codes(path, strict=False) == set()
+    assert check_paths([str(path)]).diagnostics == []
+    assert mypy_codes.get(name.upper(), set()) == set()
 
 
 def test_strict_rule_is_silent_when_not_strict() -> None:

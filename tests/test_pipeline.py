@@ -203,10 +203,42 @@ def test_with_pipe_and_rshift_tags_handles() -> None:
     assert [c.label for c in pipe.connections] == ["source -> add_one", "add_one -> collect"]
 
 
-def test_rshift_without_any_sync_is_an_error() -> None:
+def _adapters(pipe: Pipeline) -> list[str]:
+    return [p.adapter.name for e in pipe.validate().edges for p in e.ports]
+
+
+def test_rshift_without_any_sync_samples_latest() -> None:
+    pipe = Pipeline("demo")
+    with pipe:
+        src = Source() @ Rate(hz=10)
+        add = AddOne() @ Rate(hz=10)
+        src >> add
+    add.then(Collect() @ Rate(hz=10))
+    assert pipe.diagnostics() == []
+    assert _adapters(pipe) == ["latest", "latest"]
+    assert pipe.step(dt=0.1).outputs["add_one"] == AddOut(value=2)
+    pipe.close_stepper()
+
+
+def test_rshift_uses_the_default_sync_when_one_is_set() -> None:
+    pipe = Pipeline("demo", default_sync=Hold(debounce=0.5))
+    with pipe:
+        (Source() @ Rate(hz=10)) >> (AddOne() @ Rate(hz=10))
+    assert _adapters(pipe) == ["hold"]
+    plain = Pipeline("plain")
+    with plain:
+        (Source() @ Rate(hz=10)) >> (AddOne() @ Rate(hz=10))
+    retriever.init(default_sync=Window(duration=1.0, agg="mean"))
+    try:
+        assert _adapters(plain) == ["window"]
+    finally:
+        retriever.init(default_sync=None)
+
+
+def test_connect_without_sync_is_still_an_error() -> None:
     pipe = Pipeline("demo")
     with pipe, pytest.raises(ContractError, match="RET108"):
-        (Source() @ Rate(hz=10)) >> (AddOne() @ Rate(hz=10))
+        pipe.connect(Source() @ Rate(hz=10), AddOne() @ Rate(hz=10))
 
 
 def test_then_outside_a_pipeline_needs_one() -> None:

@@ -249,7 +249,7 @@ def _check_sync(edge: EdgeDesc, src_t: PortTable, res: EdgeResolution, loc: Loca
             f"connection {edge.label}: the adapter of port {port!r} is set in both "
             "sync and edge_config",
             location=Location(loc.file, loc.line, loc.column, edge.dst.name, port, loc.edge)))
-    if not edge.sync_all and not edge.has_default_sync and carried:
+    if not edge.sync_all and not edge.has_default_sync and not edge.implicit_sync and carried:
         covered = sync_set | ec_adapters
         missing = sorted(p for p in carried if p not in covered and "*" not in covered)
         if missing:

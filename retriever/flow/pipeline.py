@@ -28,7 +28,7 @@ from retriever.contract.rules import (
 )
 from retriever.contract.wire import to_json_value
 
-from .adapter import Adapter
+from .adapter import Adapter, Latest
 from .base import Flow
 from .clock import normalize_on_lag
 from .context import active_stack, report, user_location
@@ -52,6 +52,9 @@ class Connection:
     location: Location = field(default_factory=Location)
     # The rule engine's verdict at connect time, and the default-sync state it assumed.
     checked: tuple[EdgeDesc, list[Diagnostic], bool] | None = None
+    # Wired with then()/>>, which cannot take sync=: ports without a policy use the
+    # pipeline's (or retriever.init's) default, else Latest().
+    implicit_sync: bool = False
 
     @property
     def label(self) -> str:
@@ -175,6 +178,12 @@ class Pipeline:
         per source port; it is required unless a default was set. ``edge_config`` sets
         queue sizes and full-queue policy (``"*"`` for every port).
         """
+        return self._connect(src, dst, sync=sync, map=map, edge_config=edge_config)
+
+    def _connect(self, src: TemporalFlow, dst: TemporalFlow, *, sync: Any = UNSET,
+                 map: Mapping[str, str] | None = None, edge_config: Any = None,
+                 implicit_sync: bool = False) -> Connection:
+        # ``implicit_sync``: the edge comes from then()/>> (see Connection.implicit_sync).
         s, d = self._as_node(src, "source"), self._as_node(dst, "destination")
         if sync is UNSET:
             sync = None
@@ -188,7 +197,8 @@ class Pipeline:
         if map is not None and not isinstance(map, Mapping):
             raise ConfigError("map must be a dict of source port -> destination port")
         conn = Connection(s, d, dict(map) if map is not None else None, sync,
-                          check_edge_config(edge_config), location=user_location())
+                          check_edge_config(edge_config), location=user_location(),
+                          implicit_sync=implicit_sync and sync is None)
         if s is d:
             report([RULES["RET112"].diag(f"{s.name} is connected to itself",
                                          location=conn.location)])
@@ -209,6 +219,18 @@ class Pipeline:
     def default_sync_for(self) -> Adapter | None:
         """The sync used by connections that set none (pipeline, then process default)."""
         return self.default_sync or settings().default_sync
+
+    def sync_for(self, conn: Connection, src_port: str) -> tuple[Adapter | None, EdgeConfig]:
+        """The adapter one carried port of ``conn`` samples with, and its queue config.
+
+        The connection's own policy wins, then the default; a ``then``/``>>`` edge falls
+        back to ``Latest()``. None means the port has no policy (RET108).
+        """
+        adapter, cfg = conn.port_policy(src_port)
+        adapter = adapter or self.default_sync_for()
+        if adapter is None and conn.implicit_sync:
+            adapter = Latest()
+        return adapter, cfg
 
     def default_on_lag_for(self) -> str:
         """The lag policy for clocks that set none."""
@@ -244,6 +266,7 @@ class Pipeline:
             edge_config_adapter_ports=ports_with_adapter,
             type_changing_ports=tuple(changing),
             has_default_sync=self.default_sync_for() is not None,
+            implicit_sync=conn.implicit_sync,
             location=conn.location,
         )
 

@@ -59,10 +59,8 @@ def _node_ir(pipe: Pipeline, tf: TemporalFlow) -> NodeIR:
 
 def _edge_ir(pipe: Pipeline, conn: Connection, index: int) -> dict[str, Any]:
     ports = []
-    default = pipe.default_sync_for()
     for src_port, dst_port in conn.pairs:
-        adapter, cfg = conn.port_policy(src_port)
-        adapter = adapter or default
+        adapter, cfg = pipe.sync_for(conn, src_port)
         assert adapter is not None  # validation guarantees a sync policy (RET108)
         ports.append({
             "src_port": src_port, "dst_port": dst_port, "adapter": adapter.to_config(),
