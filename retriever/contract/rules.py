@@ -178,7 +178,12 @@ def _wildcard(src_t: PortTable, dst_t: PortTable, add: object, res: EdgeResoluti
     for sp in src_t.ports:
         candidates = dst_t.by_field(sp.field)
         if len(candidates) > 1:
-            same = [c for c in candidates if c.alias.split("__")[0] == sp.alias.split("__")[0]]
+            # The same qualified alias (Pose__1.x -> Pose__1.x) pairs first; else an
+            # element of the same class name, when there is exactly one.
+            same = [c for c in candidates if c.alias == sp.alias]
+            if not same:
+                same = [c for c in candidates
+                        if c.alias.split("__")[0] == sp.alias.split("__")[0]]
             if len(same) == 1:
                 candidates = same
             else:
