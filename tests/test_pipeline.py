@@ -357,3 +357,46 @@ class _AddSink(Flow[SrcOut, None]):
 
 def Collect_like() -> _AddSink:
     return _AddSink()
+
+
+class Gain(Flow[None, SrcOut]):
+    def __init__(self, gain: int = 1) -> None:
+        self.gain = gain
+
+    def step(self, _: None) -> SrcOut:
+        return SrcOut(value=self.gain)
+
+
+class GainFromDict(Gain):
+    def init_config(self):  # type: ignore[no-untyped-def, override]
+        return {"gain": 3}
+
+
+class GainFromList(Gain):
+    def init_config(self):  # type: ignore[no-untyped-def, override]
+        return [3]
+
+
+class GainFromTriple(Gain):
+    def init_config(self):  # type: ignore[no-untyped-def, override]
+        return (3,), {}, None
+
+
+def test_init_config_may_return_a_mapping_of_keyword_arguments() -> None:
+    pipe = Pipeline("kwargs")
+    pipe.add(GainFromDict() @ Rate(hz=1))
+    node = pipe.validate().nodes[0]
+    assert (node.init["args"], node.init["kwargs"]) == ([], {"gain": 3})
+
+
+@pytest.mark.parametrize(("cls", "shown"), [(GainFromList, "list [3]"),
+                                            (GainFromTriple, "tuple ((3,), {}, None)")])
+def test_init_config_returning_something_else_is_a_typed_error(cls: type, shown: str) -> None:
+    pipe = Pipeline("bad-init")
+    pipe.add((cls() @ Rate(hz=1)).named("amp"))
+    with pytest.raises(ValidationError) as err:
+        pipe.validate()
+    assert err.value.codes == ["RET109"]
+    text = str(err.value)
+    assert f"amp: {cls.__name__}.init_config() returned {shown}" in text
+    assert "expected (args, kwargs) or a dict of keyword arguments" in text

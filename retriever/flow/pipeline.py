@@ -29,7 +29,7 @@ from retriever.contract.rules import (
 from retriever.contract.wire import to_json_value
 
 from .adapter import Adapter, Latest
-from .base import Flow
+from .base import Flow, init_arguments
 from .clock import normalize_on_lag
 from .context import active_stack, report, user_location
 from .describe import describe_flow
@@ -305,7 +305,11 @@ class Pipeline:
         return _dedupe(out)
 
     def _init_config_diagnostics(self, tf: TemporalFlow) -> list[Diagnostic]:
-        args, kwargs = tf.flow.init_config()
+        try:
+            args, kwargs = init_arguments(tf.flow, tf.name)
+        except ConfigError as exc:
+            return [RULES["RET109"].diag(exc.message, hint=exc.hint,
+                                         location=Location(flow=tf.name))]
         out = []
         named = [(f"argument {i}", v) for i, v in enumerate(args)]
         named += [(f"argument {k!r}", v) for k, v in kwargs.items()]

@@ -11,6 +11,7 @@ from retriever.contract.errors import ValidationError
 from retriever.contract.ports import PortTable, port_table
 from retriever.contract.signature import Side
 from retriever.contract.wire import to_json_value
+from retriever.flow.base import init_arguments
 from retriever.flow.edge import DEFAULT_ON_FULL
 from retriever.flow.pipeline import Connection, Pipeline
 from retriever.flow.temporal import TemporalFlow
@@ -37,7 +38,7 @@ def _node_ir(pipe: Pipeline, tf: TemporalFlow) -> NodeIR:
     cls = type(tf.flow)
     sig = cls.signature()
     desc = pipe.flow_desc(tf)
-    args, kwargs = tf.flow.init_config()
+    args, kwargs = init_arguments(tf.flow, tf.name)
     clock = tf.clock.to_config()
     clock["on_lag"] = clock["on_lag"] or pipe.default_on_lag_for()
     ident = identity(cls)
