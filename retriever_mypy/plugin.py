@@ -39,7 +39,7 @@ MAX_VERSION = (3, 0)
 _CONNECT_FUNCTION = "retriever.flow.default.connect"
 _METHODS: dict[str, Callable[[MethodContext], Type]] = {
     f"{FLOW}.__matmul__": matmul_hook,
-    "retriever.flow.pipeline.Pipeline.connect": connect_hook,
+    "retriever.flow.builder.PipelineBuilder.connect": connect_hook,
     f"{TEMPORAL}.then": then_hook,
     f"{TEMPORAL}.__rshift__": then_hook,
     f"{TEMPORAL}.named": keep_handle_hook,

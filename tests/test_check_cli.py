@@ -188,3 +188,13 @@ def test_pre_commit_hook_manifest() -> None:
     assert "- id: retriever-check\n" in text
     assert "entry: retriever check\n" in text
     assert "--strict-single-io" in text
+
+
+def test_checker_sees_pipeline_builders(tmp_path: Path) -> None:
+    # Graph-wide rules (RET107 needs all connections) run on a bare PipelineBuilder too.
+    (tmp_path / "built.py").write_text(
+        (PROJECT / "clean.py").read_text().replace("Pipeline", "PipelineBuilder")
+        + "pipe.connect(Source() @ Rate(hz=10), pipe.nodes[1], sync=Latest())\n")
+    result = check_paths([str(tmp_path / "built.py")])
+    assert [d.code for d in result.diagnostics] == ["RET107"]
+    assert result.pipelines == 1

@@ -17,9 +17,9 @@ from retriever.contract.catalogue import RULES
 from retriever.contract.diagnostics import Diagnostic, Location, Severity
 from retriever.contract.errors import ContractError, RetrieverError
 from retriever.contract.rules import RuleOptions, check_flow
+from retriever.flow.builder import PipelineBuilder
 from retriever.flow.default import default_pipeline
 from retriever.flow.describe import describe_flow
-from retriever.flow.pipeline import Pipeline
 from retriever.registry.pipeline import PipelineEntry, RegistryError, build, registered_entries
 
 from .discover import defining_file, flow_classes_in, module_pipelines
@@ -132,7 +132,7 @@ class _Run:
             self.found.append(diag)
 
     # ------------------------------------------------------------------ pipelines
-    def pipeline(self, pipe: Pipeline, file: Path, line: int) -> None:
+    def pipeline(self, pipe: PipelineBuilder, file: Path, line: int) -> None:
         if id(pipe) in self.pipelines:
             return
         self.pipelines.add(id(pipe))
@@ -189,7 +189,7 @@ class _Run:
                 self.found.extend(failure_diagnostics(
                     exc, file, f"building registered pipeline {entry.name!r}", "RET901"))
             self.found.extend(self._located(collected, file, line))
-            if isinstance(result, Pipeline):
+            if isinstance(result, PipelineBuilder):
                 self.pipeline(result, file, line)
 
     # ------------------------------------------------------------------ result

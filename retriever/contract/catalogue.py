@@ -95,7 +95,7 @@ _RULES = [
          "fix the error shown; keep side effects (running pipelines, argument parsing) under "
          "'if __name__ == \"__main__\":'", static=False),
     Rule("RET901", "pipeline-factory-failed",
-         "a registered pipeline factory raised, or returned neither an IR nor a Pipeline",
+         "a registered pipeline factory raised, or returned no IR, Pipeline or PipelineBuilder",
          "make the factory build and return the graph (an IR or a Pipeline) without running it",
          static=False),
 ]

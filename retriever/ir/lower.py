@@ -1,4 +1,4 @@
-"""Lowering: an authored ``Pipeline`` becomes an :class:`IR` after validation."""
+"""Lowering: an authored graph (``Pipeline``, ``PipelineBuilder``) becomes an ``IR``."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from retriever.contract.ports import PortTable, port_table
 from retriever.contract.signature import Side
 from retriever.contract.wire import to_json_value
 from retriever.flow.base import init_arguments
+from retriever.flow.builder import Connection, PipelineBuilder
 from retriever.flow.edge import DEFAULT_ON_FULL
-from retriever.flow.pipeline import Connection, Pipeline
 from retriever.flow.temporal import TemporalFlow
 
 from .execution import build_execution
@@ -34,7 +34,7 @@ def _ports(table: PortTable) -> list[PortIR]:
     return [PortIR(name=p.name, alias=p.alias, field=p.field, type=p.type) for p in table.ports]
 
 
-def _node_ir(pipe: Pipeline, tf: TemporalFlow) -> NodeIR:
+def _node_ir(pipe: PipelineBuilder, tf: TemporalFlow) -> NodeIR:
     cls = type(tf.flow)
     sig = cls.signature()
     desc = pipe.flow_desc(tf)
@@ -58,7 +58,7 @@ def _node_ir(pipe: Pipeline, tf: TemporalFlow) -> NodeIR:
     )
 
 
-def _edge_ir(pipe: Pipeline, conn: Connection, index: int) -> dict[str, Any]:
+def _edge_ir(pipe: PipelineBuilder, conn: Connection, index: int) -> dict[str, Any]:
     ports = []
     for src_port, dst_port in conn.pairs:
         adapter, cfg = pipe.sync_for(conn, src_port)
@@ -74,7 +74,7 @@ def _edge_ir(pipe: Pipeline, conn: Connection, index: int) -> dict[str, Any]:
             "dst": str(conn.dst.name), "ports": ports}
 
 
-def lower(pipe: Pipeline, *, strict_single_io: bool = False) -> IR:
+def lower(pipe: PipelineBuilder, *, strict_single_io: bool = False) -> IR:
     """Validate ``pipe`` (raising one error that lists every problem) and lower it."""
     with _no_gc():
         found = pipe.diagnostics(strict_single_io=strict_single_io)
@@ -104,11 +104,11 @@ def _no_gc() -> Iterator[None]:
             gc.enable()
 
 
-def validate_service(pipe: Pipeline, *, strict_single_io: bool = False) -> IR:
+def validate_service(pipe: PipelineBuilder, *, strict_single_io: bool = False) -> IR:
     """The ``Pipeline.validate`` implementation."""
     return lower(pipe, strict_single_io=strict_single_io)
 
 
-def build_execution_service(pipe: Pipeline, *, policy: Any = "per-flow") -> Any:
+def build_execution_service(pipe: PipelineBuilder, *, policy: Any = "per-flow") -> Any:
     """The ``Pipeline.build_execution`` implementation."""
     return build_execution(lower(pipe), policy=policy)
