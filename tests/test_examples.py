@@ -27,6 +27,9 @@ CASES: list[tuple[str, list[str], str]] = [
     (T + "c_debug_and_replay.02_debug_perception_stepper", ["--steps", "3"], "found=True"),
     (T + "c_debug_and_replay.03_debug_perception_stepper_real_camera",
      ["--camera-mode", "mock", "--steps", "2"], "red object"),
+    (T + "c_debug_and_replay.04_record_replay_perception",
+     ["--steps", "6", "--path", "{tmp}/rec.rrd"],
+     "match the recorded ones: True"),
     (T + "d_closed_loop_state_feedback.01_closed_loop_env", ["--duration", "0.5"],
      "on_lag=warn"),
     (T + "d_closed_loop_state_feedback.01_closed_loop_env",
@@ -40,7 +43,8 @@ CASES: list[tuple[str, list[str], str]] = [
 @pytest.mark.parametrize(("module", "args", "expect"), CASES,
                          ids=[f"{m.split('.', 2)[-1]}{' ' + ' '.join(a) if a else ''}"
                               for m, a, _ in CASES])
-def test_example_runs(module: str, args: list[str], expect: str) -> None:
+def test_example_runs(module: str, args: list[str], expect: str, tmp_path: Path) -> None:
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     out = subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-3000:]
