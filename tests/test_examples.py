@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 from pathlib import Path
@@ -34,6 +35,12 @@ CASES: list[tuple[str, list[str], str]] = [
      "on_lag=warn"),
     (T + "d_closed_loop_state_feedback.01_closed_loop_env",
      ["--duration", "1", "--slow", "--on-lag", "panic"], "run stopped by flow 'mpc'"),
+    (T + "d_closed_loop_state_feedback.01_closed_loop_env",
+     ["--env", "pendulum", "--backend", "multiprocessing", "--hz", "10", "--duration", "1"],
+     "env=pendulum on_lag=warn"),
+    (T + "d_closed_loop_state_feedback.07_feedback_intro", [], "room at 21.0 C"),
+    (T + "d_closed_loop_state_feedback.07_feedback_intro",
+     ["--exec", "run", "--duration", "0.4"], "thermostat"),
     (T + "d_closed_loop_state_feedback.08_event_driven_replan", [], "replanning to 6.0"),
     (T + "d_closed_loop_state_feedback.09_execution_monitoring", [], "ALARM"),
     (T + "e_typing_contract.01_composite_aliasing", [], "left=1 right=2"),
@@ -74,3 +81,14 @@ def test_demo_records_and_the_printed_replay_command_works(tmp_path: Path) -> No
                             cwd=ROOT, capture_output=True, text=True, timeout=180)
     assert replay.returncode == 0, replay.stderr[-3000:]
     assert "camera: 30/30" in replay.stdout
+
+
+def test_pendulum_without_gymnasium_says_what_to_install(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    module = importlib.import_module(T + "d_closed_loop_state_feedback.01_closed_loop_env")
+    monkeypatch.setattr(module, "gymnasium_available", lambda: False)
+    with pytest.raises(SystemExit) as exit_:
+        module.main(["--env", "pendulum", "--duration", "0.1"])
+    assert exit_.value.code == 2
+    assert "needs gymnasium, which is not installed: pip install 'pyretriever[gym]'" in (
+        capsys.readouterr().err)
