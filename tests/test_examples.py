@@ -70,10 +70,12 @@ def test_demo_prints_detections_on_every_backend(backend: str) -> None:
 
 def test_demo_records_and_the_printed_replay_command_works(tmp_path: Path) -> None:
     rec = tmp_path / "logs" / "perception.rrd"
-    out = subprocess.run([sys.executable, "-m", "retriever.cli.main", "demo", "--camera-mode",
-                          "mock", "--duration", "1", "--record", str(rec)],
+    # No --camera-mode: recording uses deterministic mock frames by default.
+    out = subprocess.run([sys.executable, "-m", "retriever.cli.main", "demo",
+                          "--duration", "1", "--record", str(rec)],
                          cwd=ROOT, capture_output=True, text=True, timeout=180)
     assert out.returncode == 0, out.stderr[-3000:]
+    assert "camera=mock" in out.stdout
     assert rec.is_file() and rec.with_suffix(".mcap").is_file()
     line = next(x for x in out.stdout.splitlines() if x.startswith("replay with: "))
     cmd = line.removeprefix("replay with: retriever ").split()
