@@ -17,7 +17,7 @@ import pytest
 
 import retriever
 from retriever import RecordConfig
-from retriever.contract.errors import ConfigError, LagError
+from retriever.contract.errors import ConfigError, ContractError, LagError
 from retriever.flow import Events, Flow, Hold, Latest, Pipeline, Rate, Tick, Trigger, Window, io
 
 from .spec_support import BACKENDS, JsonSink, dora_env, execute, read_lines, run_graph
@@ -212,3 +212,19 @@ def test_8_pipeline_wide_default_on_lag() -> None:
     plain.add(Source() @ Rate(hz=10))
     retriever.init(default_on_lag="catch_up")
     assert plain.validate().nodes[0].clock.on_lag == "catch_up"
+
+
+def test_5_5_notes_on_the_default_pipeline() -> None:
+    # The block itself (multiprocessing run) is tested with the runtime core; its notes:
+    pipe = Pipeline("scoped")
+    with pipe:
+        conn = retriever.connect(Source() @ Rate(hz=10), AddOne() @ Rate(hz=10),
+                                 sync=Latest())
+    assert conn.src.pipeline is pipe  # respects an active `with Pipeline(...):`
+    retriever.reset_default_pipeline()
+    with pytest.raises(ContractError, match="RET108"):  # no Latest() injected by connect
+        retriever.connect(Source() @ Rate(hz=10), AddOne() @ Rate(hz=10))
+    eager = retriever.reset_default_pipeline()
+    assert retriever.default_pipeline() is eager and len(eager) == 0
+    retriever.clear_default_pipeline()
+    assert retriever.default_pipeline() is not eager  # recreated lazily on next access

@@ -230,3 +230,19 @@ def test_b_optional_global_default_and_direct_imports() -> None:
     # Exact, Linear and Chunking are imported from retriever.flow.adapter only.
     assert not any(hasattr(flow, n) for n in ("Exact", "Linear", "Chunking"))
     assert ActionChunking(dt=0.1)([(0.0, np.array([0.0, 2.0]))], now=0.05) == 1.0
+
+
+def test_3_built_in_adapters_as_described() -> None:
+    from retriever.flow import Events, Window
+    from retriever.flow.adapter import Exact, Linear
+
+    buffer = [(0.0, 1.0), (1.0, 3.0)]
+    assert Latest()(buffer, 0.9) == 1.0
+    assert {agg: Window(duration=2.0, agg=agg)(buffer, 1.0)
+            for agg in ("first", "last", "max", "min", "mean")} == {
+        "first": 1.0, "last": 3.0, "max": 3.0, "min": 1.0, "mean": 2.0}
+    assert Events(duration=0.5)(buffer, 1.0) == [(1.0, 3.0)]
+    assert Exact().tolerance == 1e-6
+    assert (Exact()(buffer, 1.0), Exact()(buffer, 0.5)) == (3.0, None)
+    assert Linear()(buffer, 0.5) == 2.0
+    assert Chunking(dt=0.1)([(0.0, [5, 6, 7])], 0.15) == 6
