@@ -158,6 +158,13 @@ def test_strict_single_io_flag(capsys: pytest.CaptureFixture[str]) -> None:
     assert status == 1 and " RET004 " in out
 
 
+def test_explicit_sync_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    clean = ROOT / "tests" / "check_fixtures" / "parity" / "clean_rshift.py"
+    assert run_cli(capsys, "check", str(clean))[0] == 0
+    status, out, _ = run_cli(capsys, "check", "--explicit-sync", str(clean))
+    assert status == 1 and out.count(" RET108 ") == 2
+
+
 def test_list_shows_registered_pipelines(capsys: pytest.CaptureFixture[str],
                                          tmp_path: Path) -> None:
     (tmp_path / "reg_for_list.py").write_text(

@@ -58,11 +58,14 @@ class CheckResult:
 
 
 class _Run:
-    def __init__(self, strict_single_io: bool, files: set[Path]) -> None:
+    def __init__(self, strict_single_io: bool, files: set[Path],
+                 explicit_sync: bool = False) -> None:
         self.files = files
         self.modules: dict[str, Path] = {}
         self.strict = strict_single_io
-        self.options = RuleOptions(strict_single_io=strict_single_io)
+        self.explicit_sync = explicit_sync
+        self.options = RuleOptions(strict_single_io=strict_single_io,
+                                   explicit_sync=explicit_sync)
         self.found: list[Diagnostic] = []
         self.indexes: dict[Path, SourceIndex] = {}
         self.pipelines: set[int] = set()
@@ -137,7 +140,8 @@ class _Run:
             return
         self.pipelines.add(id(pipe))
         try:
-            found = pipe.diagnostics(strict_single_io=self.strict)
+            found = pipe.diagnostics(strict_single_io=self.strict,
+                                     explicit_sync=self.explicit_sync)
         except RetrieverError as exc:
             self.found.extend(failure_diagnostics(exc, file, f"checking pipeline {pipe.name!r}"))
             return
@@ -218,7 +222,7 @@ def _dedupe(diags: list[Diagnostic]) -> list[Diagnostic]:
 
 
 def check_paths(paths: list[str], *, strict_single_io: bool = False,
-                exclude: Sequence[str] = ()) -> CheckResult:
+                exclude: Sequence[str] = (), explicit_sync: bool = False) -> CheckResult:
     """Check every flow class and pipeline the PATHs define or register.
 
     Directory searches skip files matching ``exclude`` (see
@@ -227,7 +231,7 @@ def check_paths(paths: list[str], *, strict_single_io: bool = False,
     """
     sources = collect_sources(paths, exclude)
     files = {src.file for src in sources}
-    run = _Run(strict_single_io, files)
+    run = _Run(strict_single_io, files, explicit_sync)
     before = {e.name: e.factory for e in registered_entries()}
     for src in sources:
         run.load(src)

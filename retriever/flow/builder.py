@@ -24,6 +24,7 @@ from retriever.contract.ports import port_table
 from retriever.contract.rules import (
     RuleOptions,
     check_clock,
+    check_explicit_sync,
     check_fan_in,
     check_signature,
     check_step_return,
@@ -274,9 +275,13 @@ class PipelineBuilder:
             location=conn.location,
         )
 
-    def diagnostics(self, *, strict_single_io: bool = False) -> list[Diagnostic]:
-        """Every contract and authoring problem of the graph (empty when valid)."""
-        opts = RuleOptions(strict_single_io=strict_single_io)
+    def diagnostics(self, *, strict_single_io: bool = False,
+                    explicit_sync: bool = False) -> list[Diagnostic]:
+        """Every contract and authoring problem of the graph (empty when valid).
+
+        ``explicit_sync``: ``then``/``>>`` edges need a sync or a default too (RET108).
+        """
+        opts = RuleOptions(strict_single_io=strict_single_io, explicit_sync=explicit_sync)
         out: list[Diagnostic] = []
         seen_classes: set[type] = set()
         for tf in self._nodes.values():
@@ -306,6 +311,9 @@ class PipelineBuilder:
             out.extend(res.diagnostics)
             edges.append((edesc, res.pairs))
         out.extend(check_fan_in(edges))
+        if opts.explicit_sync:
+            for edesc, pairs in edges:
+                out.extend(check_explicit_sync(edesc, pairs))
         return _dedupe(out)
 
     def _init_config_diagnostics(self, tf: TemporalFlow) -> list[Diagnostic]:
@@ -326,9 +334,9 @@ class PipelineBuilder:
                     location=Location(flow=tf.name)))
         return out
 
-    def check(self, *, strict_single_io: bool = False) -> None:
+    def check(self, *, strict_single_io: bool = False, explicit_sync: bool = False) -> None:
         """Raise :class:`ValidationError` listing every problem, if there is any."""
-        found = self.diagnostics(strict_single_io=strict_single_io)
+        found = self.diagnostics(strict_single_io=strict_single_io, explicit_sync=explicit_sync)
         if found:
             raise ValidationError(
                 found, title=f"pipeline {self.name!r} is invalid ({len(found)} problem"
@@ -344,9 +352,14 @@ class PipelineBuilder:
         return (f"{type(self).__name__}({self.name!r}, flows={len(self._nodes)}, "
                 f"connections={len(self._connections)})")
 
-    def validate(self, *, strict_single_io: bool = False) -> Any:
-        """Check the graph (every problem in one error) and lower it to an ``IR``."""
-        return service("validate")(self, strict_single_io=strict_single_io)
+    def validate(self, *, strict_single_io: bool = False, explicit_sync: bool = False) -> Any:
+        """Check the graph (every problem in one error) and lower it to an ``IR``.
+
+        ``strict_single_io`` rejects composite signatures; ``explicit_sync`` requires a
+        sync (or default) on ``then``/``>>`` edges as on ``connect``.
+        """
+        return service("validate")(self, strict_single_io=strict_single_io,
+                                   explicit_sync=explicit_sync)
 
 
 def _dedupe(diags: list[Diagnostic]) -> list[Diagnostic]:

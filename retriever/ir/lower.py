@@ -74,10 +74,12 @@ def _edge_ir(pipe: PipelineBuilder, conn: Connection, index: int) -> dict[str, A
             "dst": str(conn.dst.name), "ports": ports}
 
 
-def lower(pipe: PipelineBuilder, *, strict_single_io: bool = False) -> IR:
+def lower(pipe: PipelineBuilder, *, strict_single_io: bool = False,
+          explicit_sync: bool = False) -> IR:
     """Validate ``pipe`` (raising one error that lists every problem) and lower it."""
     with _no_gc():
-        found = pipe.diagnostics(strict_single_io=strict_single_io)
+        found = pipe.diagnostics(strict_single_io=strict_single_io,
+                                 explicit_sync=explicit_sync)
     if found:
         n = len(found)
         raise ValidationError(
@@ -104,9 +106,10 @@ def _no_gc() -> Iterator[None]:
             gc.enable()
 
 
-def validate_service(pipe: PipelineBuilder, *, strict_single_io: bool = False) -> IR:
+def validate_service(pipe: PipelineBuilder, *, strict_single_io: bool = False,
+                     explicit_sync: bool = False) -> IR:
     """The ``Pipeline.validate`` implementation."""
-    return lower(pipe, strict_single_io=strict_single_io)
+    return lower(pipe, strict_single_io=strict_single_io, explicit_sync=explicit_sync)
 
 
 def build_execution_service(pipe: PipelineBuilder, *, policy: Any = "per-flow") -> Any:
