@@ -85,7 +85,8 @@ class AlarmSource(Flow[None, Alarm]):
 
     def step(self, _: None) -> Alarm:
         self.n += 1
-        return Alarm(emergency=self.n == 3, level=float(self.n))
+        # The emergency port carries a value once: on the third message.
+        return Alarm(emergency=True if self.n == 3 else None, level=float(self.n))
 
 
 class SafetyNode(JsonSink, Flow[Alarm, None]):
