@@ -134,6 +134,24 @@ def test_5_step_semantics() -> None:
     # dt advances the logical clock; Rate runs every step; Trigger only on an arrival.
     assert (first.now, round(second.now, 9)) == (0.0, 0.1)
     assert "source" in first.executed and "add_one" in first.executed
+    once = Pipeline("once")
+    src = once.add(Once() @ Rate(hz=10))
+    once.connect(src, AddOne() @ Trigger("value"), sync=Latest())
+    executed = [r.executed for r in execute(once, "stepper", steps=3)]
+    assert executed == [["once", "add_one"], ["once"], ["once"]]
+
+
+class Once(Flow[None, SrcOut]):
+    """Publishes on its first step only."""
+
+    def reset(self) -> None:
+        self.done = False
+
+    def step(self, _: None) -> SrcOut | None:
+        if self.done:
+            return None
+        self.done = True
+        return SrcOut(value=1)
 
 
 def _camera_pipe(path: str) -> Pipeline:
