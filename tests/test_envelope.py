@@ -114,3 +114,18 @@ def test_envelope_round_trip_rebuilds_nested_envelopes() -> None:
 def test_object_arrays_are_refused() -> None:
     with pytest.raises(TypeError, match="without pickle"):
         encode({"x": np.array([object()])})
+
+
+@dataclass
+class PlainBase:
+    x: float = 0.0
+
+
+@io
+class OnPlainBase(PlainBase):
+    y: int
+
+
+def test_ports_inherited_from_a_plain_dataclass_keep_their_types() -> None:
+    assert envelope_field_types(OnPlainBase) == {"x": float, "y": int}
+    assert typing.get_type_hints(OnPlainBase)["y"] == int | None

@@ -191,8 +191,10 @@ def declared_type_hints(cls: type, *, include_extras: bool = False) -> dict[str,
     """
     hints: dict[str, Any] = {}
     for klass in reversed(cls.__mro__):
-        declared = klass.__dict__.get("__retriever_declared__")
-        if declared is None:
+        # A plain (non-@io) base keeps its annotations as written.
+        declared = klass.__dict__.get("__retriever_declared__",
+                                      klass.__dict__.get("__annotations__"))
+        if not declared or klass is object:
             continue
         module = sys.modules.get(klass.__module__)
         globalns = dict(vars(module)) if module else {}
