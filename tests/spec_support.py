@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from retriever.contract.envelope import envelope_ports
-from retriever.flow import Pipeline
+from retriever.flow import Pipeline, io
 
 HERE = Path(__file__).resolve().parent
 #: Backends every block runs on; dora is added where the spec shows it.
@@ -83,3 +83,10 @@ def run_graph(build: Callable[[str], Pipeline], backend: str, tmp_path: Path,
 def dora_env(monkeypatch: Any) -> None:
     """Fresh dora node processes import the test modules by name: put them on the path."""
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(HERE.parent), str(HERE)]))
+
+
+@io
+class Pose:
+    """Shares its class name with ``Pose`` of test_spec_typing (aliasing tests)."""
+
+    x: float

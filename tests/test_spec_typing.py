@@ -17,6 +17,7 @@ import pytest
 from retriever.contract.errors import AmbiguousFieldError, ValidationError
 from retriever.flow import Flow, Latest, Pipeline, Rate, Trigger, io
 
+from . import spec_support
 from .spec_support import BACKENDS, JsonSink, dora_env, execute, run_graph
 
 
@@ -180,6 +181,30 @@ def test_colliding_names_alias_and_route(backend: str, tmp_path: Path) -> None:
     assert [p.name for p in ir.node("two_poses").output_ports] == ["Pose__1.x", "Pose__2.x"]
     seen = run_graph(_poses, backend, tmp_path, duration=0.8)
     assert seen and all(line == {"out": 12.0} for line in seen)
+
+
+class TwoClasses(Flow[None, (Pose, spec_support.Pose)]):  # type: ignore[misc]
+    def step(self, _: None) -> tuple[Pose, spec_support.Pose]:
+        return Pose(x=3.0), spec_support.Pose(x=4.0)
+
+
+class ClassPair(Flow[(Pose, spec_support.Pose), C]):  # type: ignore[misc]
+    def step(self, inp):  # type: ignore[no-untyped-def]
+        return C(out=inp.Pose__1.x * 10 + inp.Pose__2.x)
+
+
+def _two_classes(path: str) -> Pipeline:
+    pipe = Pipeline("two-classes")
+    pair = ClassPair() @ Trigger("Pose__1.x", "Pose__2.x")
+    pipe.connect(TwoClasses() @ Rate(hz=10), pair, sync=Latest())
+    pipe.connect(pair, CSink(path) @ Trigger("out"), sync=Latest())
+    return pipe
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_two_classes_sharing_a_name_route_by_alias(backend: str, tmp_path: Path) -> None:
+    seen = run_graph(_two_classes, backend, tmp_path, duration=0.8)
+    assert seen and all(line == {"out": 34.0} for line in seen)
 
 
 # --- lifecycle: instantiate from IR init config -> __lazy_init__ -> reset
