@@ -112,7 +112,7 @@ def test_io_constructor_types_agree_with_runtime_hints(outputs: dict[str, list[s
         y: float
         label: str
 
-    revealed = next(line for line in outputs["io_envelopes"] if "def (self" in line)
+    revealed = normalize(next(line for line in outputs["io_envelopes"] if "def (self" in line))
     for name, hint in typing.get_type_hints(Pose.__init__).items():
         if name != "return":
             assert f"{name}: {hint.__args__[0].__name__} | None =" in revealed
