@@ -22,15 +22,18 @@ from retriever.contract.errors import ConfigError
 from .config import read_config
 from .describe import FLOW, IO, TEMPORAL, flow_info_of
 from .hooks import (
+    add_hook,
     connect_hook,
     flow_class_hook,
     io_maker_hook,
     io_tag_hook,
     keep_handle_hook,
     matmul_hook,
+    pipeline_hook,
     then_hook,
 )
 from .rewrite import rewrite_tuple_literal_bases
+from .values import CHECKS, values_hook
 
 #: Supported mypy versions: MIN_VERSION <= version < MAX_VERSION.
 MIN_VERSION = (1, 11)
@@ -40,6 +43,7 @@ _CONNECT_FUNCTION = "retriever.flow.default.connect"
 _METHODS: dict[str, Callable[[MethodContext], Type]] = {
     f"{FLOW}.__matmul__": matmul_hook,
     "retriever.flow.builder.PipelineBuilder.connect": connect_hook,
+    "retriever.flow.builder.PipelineBuilder.add": add_hook,
     f"{TEMPORAL}.then": then_hook,
     f"{TEMPORAL}.__rshift__": then_hook,
     f"{TEMPORAL}.named": keep_handle_hook,
@@ -90,21 +94,29 @@ class RetrieverPlugin(Plugin):
         so the name is resolved to the class that defines the method.
         """
         hook = _METHODS.get(fullname)
-        if hook is not None:
-            return hook
-        owner, _, method = fullname.rpartition(".")
-        if method not in _METHOD_NAMES:
-            return None
-        sym = self.lookup_fully_qualified(owner)
-        info = sym.node if sym is not None else None
-        if not isinstance(info, TypeInfo):
-            return None
-        defining = info.get_containing_type_info(method)
-        return _METHODS.get(f"{defining.fullname}.{method}") if defining else None
+        if hook is None:
+            owner, _, method = fullname.rpartition(".")
+            if method not in _METHOD_NAMES:
+                return None
+            sym = self.lookup_fully_qualified(owner)
+            info = sym.node if sym is not None else None
+            if not isinstance(info, TypeInfo):
+                return None
+            defining = info.get_containing_type_info(method)
+            hook = _METHODS.get(f"{defining.fullname}.{method}") if defining else None
+        if hook is then_hook:
+            return partial(then_hook, config=self.config)  # explicit_sync option
+        return hook
 
     def get_function_hook(self, fullname: str) -> Callable[[FunctionContext], Type] | None:
-        """``retriever.connect(a, b, ...)``."""
-        return connect_hook if fullname == _CONNECT_FUNCTION else None
+        """``retriever.connect(a, b, ...)``; literal values of clocks, adapters, configs."""
+        if fullname == _CONNECT_FUNCTION:
+            return connect_hook
+        if fullname == "retriever.flow.pipeline.Pipeline":
+            return pipeline_hook
+        if fullname in CHECKS:
+            return partial(values_hook, fullname=fullname)
+        return None
 
 
 def parse_version(version: str) -> tuple[int, int]:

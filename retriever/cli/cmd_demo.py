@@ -8,6 +8,8 @@ from typing import Any
 
 from retriever.contract.errors import FlowError
 
+from .usage import check_backend
+
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     """Register the ``demo`` sub-command."""
@@ -33,6 +35,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run the chosen demo."""
+    check_backend(args.backend)  # a typo is a usage error (exit 2), found before loading
     if args.quickstart:
         from retriever.demo.quickstart import main
 

@@ -17,7 +17,7 @@ from retriever.flow.edge import DEFAULT_ON_FULL
 from retriever.flow.temporal import TemporalFlow
 
 from .execution import build_execution
-from .model import IR, ClockIR, ElementIR, NodeIR, PlacementIR, PortIR, SideIR
+from .model import IR, ClockIR, ElementIR, ExecutionGraph, NodeIR, PlacementIR, PortIR, SideIR
 from .resolve import identity, main_source_file
 
 
@@ -106,12 +106,16 @@ def _no_gc() -> Iterator[None]:
             gc.enable()
 
 
-def validate_service(pipe: PipelineBuilder, *, strict_single_io: bool = False,
-                     explicit_sync: bool = False) -> IR:
-    """The ``Pipeline.validate`` implementation."""
-    return lower(pipe, strict_single_io=strict_single_io, explicit_sync=explicit_sync)
+class GraphCompilerImpl:
+    """The ``Pipeline.validate``/``build_execution`` implementation
+    (:class:`retriever.flow.services.GraphCompiler`)."""
 
+    def validate(self, pipe: PipelineBuilder, *, strict_single_io: bool = False,
+                 explicit_sync: bool = False) -> IR:
+        """Validate and lower ``pipe``."""
+        return lower(pipe, strict_single_io=strict_single_io, explicit_sync=explicit_sync)
 
-def build_execution_service(pipe: PipelineBuilder, *, policy: Any = "per-flow") -> Any:
-    """The ``Pipeline.build_execution`` implementation."""
-    return build_execution(lower(pipe), policy=policy)
+    def build_execution(self, pipe: PipelineBuilder, *, policy: Any = "per-flow",
+                        ) -> ExecutionGraph:
+        """Validate ``pipe`` and partition it."""
+        return build_execution(lower(pipe), policy=policy)

@@ -20,17 +20,18 @@ for an OpenCV colour frame).
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import numpy as np
 
+from retriever.contract.errors import IRError
+from retriever.ir.resolve import import_for
 from retriever.types.errors import TypeRegistryError
 from retriever.types.registry import lookup as registry_lookup
 from retriever.types.registry import registered
 from retriever.types.vision import Image
 
-from .errors import ComponentError
+from .errors import ComponentError, WorkerError
 
 #: Basic type names and the Python types their values have.
 BASIC_TYPES: dict[str, Any] = {
@@ -70,13 +71,13 @@ def resolve_type(name: str, where: str = "type") -> Any:
     if short is not None:
         if len(short) > 1:
             raise ComponentError(
-                f"{where}: type name {name!r} is ambiguous", code="RET821",
+                f"{where}: type name {name!r} is ambiguous", code="RET871",
                 hint="use the versioned name: " + ", ".join(short))
         return registry_lookup(short[0])
     if text.startswith("(") and text.endswith(")"):
         items = [resolve_type(p, where) for p in _split_top(text[1:-1])]
         if not items:
-            raise ComponentError(f"{where}: empty tuple type {name!r}", code="RET821")
+            raise ComponentError(f"{where}: empty tuple type {name!r}", code="RET871")
         return tuple.__class_getitem__(tuple(items))
     for prefix in ("List[", "list[", "["):
         if text.startswith(prefix) and text.endswith("]"):
@@ -86,12 +87,12 @@ def resolve_type(name: str, where: str = "type") -> Any:
             return registry_lookup(text)
         except TypeRegistryError as exc:
             raise ComponentError(f"{where}: {exc.message}", hint=exc.hint,
-                                 code="RET821") from None
+                                 code="RET871") from None
     if ":" in text or "." in text:
         return _import_type(text, where)
     known = ", ".join(sorted(BASIC_TYPES))
     raise ComponentError(
-        f"{where}: unknown type {name!r}", code="RET821",
+        f"{where}: unknown type {name!r}", code="RET871",
         hint=f"use a basic type ({known}), a registered payload type ("
              + ", ".join(sorted(short_payload_names())) + ") or its versioned name such "
              "as 'retriever/spatial/v1/Pose', or an import path 'package.module:Class'")
@@ -119,9 +120,9 @@ def coerce_output(tp: Any, value: Any, where: str = "output") -> Any:
     channels = value.shape[2] if value.ndim == 3 else 1
     encoding = _ARRAY_ENCODINGS.get((value.dtype.name, channels))
     if value.ndim not in (2, 3) or encoding is None:
-        raise ComponentError(
+        raise WorkerError(
             f"{where}: a {value.dtype} array of shape {value.shape} is not an image",
-            code="RET821",
+            code="RET867",
             hint="return retriever.types.vision.Image.from_array(pixels, encoding)")
     return Image.from_array(value, encoding)
 
@@ -132,13 +133,18 @@ def _import_type(text: str, where: str) -> Any:
     else:
         module_name, _, qual = text.rpartition(".")
     try:
-        obj: Any = importlib.import_module(module_name)
+        # A component may come from an IR file: its type names import modules only as
+        # the trust model allows (docs/trust.md).
+        obj: Any = import_for(module_name)
         for part in qual.split("."):
             obj = getattr(obj, part)
+    except IRError as exc:
+        raise ComponentError(f"{where}: cannot import type {text!r}: {exc.message}",
+                             code="RET871", hint=exc.hint) from None
     except (ImportError, AttributeError) as exc:
-        raise ComponentError(f"{where}: cannot import type {text!r}: {exc}", code="RET821",
+        raise ComponentError(f"{where}: cannot import type {text!r}: {exc}", code="RET871",
                              hint="check the module path and that it is importable here"
                              ) from None
     if not isinstance(obj, type):
-        raise ComponentError(f"{where}: {text!r} is not a class", code="RET821")
+        raise ComponentError(f"{where}: {text!r} is not a class", code="RET871")
     return obj

@@ -19,7 +19,6 @@ handle reports the end, whatever the reason.
 
 from __future__ import annotations
 
-import atexit
 import os
 import shutil
 import socket
@@ -28,7 +27,6 @@ import tempfile
 import threading
 import time
 import uuid
-import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -36,11 +34,12 @@ from typing import Any
 from retriever.contract.errors import BackendError, ConfigError, FlowError
 from retriever.ir.model import ExecutionGraph
 
-from ...report import FlowStats, RunReport
+from ...handle import BackgroundRun
+from ...report import FlowStats
 from . import compile as dc
 from .compat import check_install
 from .launch import ClusterLauncher, Launcher, LocalLauncher, sweep
-from .status import StatusReader, error_from_status
+from .status import StatusReader, errors_from_status
 
 POLL = 0.05
 
@@ -58,8 +57,10 @@ def node_pythonpath() -> str:
     return os.pathsep.join(dict.fromkeys(roots))
 
 
-class DoraRun:
+class DoraRun(BackgroundRun):
     """A dataflow running on dora (see the module docs for options)."""
+
+    backend = "dora"
 
     def __init__(self, graph: ExecutionGraph, *, duration: float | None = None,
                  live: Mapping[str, Any] | None = None, mode: str = "auto",
@@ -82,10 +83,10 @@ class DoraRun:
         self.mode = "cluster" if cluster else "run"
         self.stop_grace = stop_grace
         self.startup_timeout = startup_timeout
-        self._report = RunReport(backend="dora")
-        self._error: BaseException | None = None
+        super().__init__()
+        self.exit_timeout = stop_grace * 2 + 20.0
         self._stop = threading.Event()
-        self._done = threading.Event()
+        self._reported: set[str] = set()  # nodes whose error file was read
         self._t0 = time.monotonic()
         self._t_ready: float | None = None
         self.node_info: dict[str, dict[str, Any]] = {}
@@ -116,10 +117,10 @@ class DoraRun:
             self.launcher.start(self.dataflow)
         except BaseException:
             self._cleanup()
+            self._finish()
             raise
         self._thread = threading.Thread(target=self._main, name="retriever-dora-run",
                                         daemon=True)
-        _ACTIVE.add(self)
         self._thread.start()
 
     def _daemons(self) -> list[tuple[str | None, dict[str, str]]]:
@@ -131,28 +132,30 @@ class DoraRun:
 
     # ------------------------------------------------------------------ watching
     def _main(self) -> None:
+        nodes = [n.dora_id for n in self.plan.nodes]
         try:
-            self._watch()
+            self._watch(nodes)
         except BaseException as exc:
-            self._error = self._error or exc
+            self._add_error(exc)
         finally:
             try:
                 self.launcher.stop(self.stop_grace)
             except BaseException as exc:
-                self._error = self._error or exc
+                self._add_error(exc)
+            self._node_errors(nodes)  # finalize failures reported while stopping
             self._collect()
             self._cleanup()
-            self._done.set()
+            self._finish()
 
-    def _watch(self) -> None:
-        nodes = [n.dora_id for n in self.plan.nodes]
+    def _watch(self, nodes: list[str]) -> None:
         while not self._stop.wait(POLL):
-            err = self._first_error(nodes)
-            if err is not None:
-                self._error = err
+            if self._node_errors(nodes) or self._dead_node(nodes):
                 return
             if self.launcher.exited:
-                self._error = self._first_error(nodes) or self._exit_error()
+                if not self._node_errors(nodes) and not self._dead_node(nodes):
+                    err = self._exit_error()
+                    if err is not None:
+                        self._add_error(err)
                 return
             now = time.monotonic()
             if self._t_ready is None:
@@ -166,19 +169,31 @@ class DoraRun:
             elif self.duration is not None and now - self._t_ready >= self.duration:
                 return
 
-    def _first_error(self, nodes: list[str]) -> BaseException | None:
+    def _node_errors(self, nodes: list[str]) -> bool:
+        """Collect the errors nodes reported (each node's file once); True if any."""
         for n in nodes:
+            if n in self._reported:
+                continue
             st = self.status.node(n)
             if st.error is not None:
-                return error_from_status(st.error)
+                self._reported.add(n)
+                for err in errors_from_status(st.error, f"dora node {n!r}"):
+                    self._add_error(err)
+        return bool(self._reported)
+
+    def _dead_node(self, nodes: list[str]) -> bool:
+        """Whether a local node's process is gone without a report (recorded as error)."""
         for n in nodes:
             info = self.node_info.get(n)
-            if info and info.get("host") == socket.gethostname():
+            if info and info.get("host") == socket.gethostname() and n not in self._reported:
                 pid = int(info.get("pid", 0))
                 if pid and not os.path.exists(f"/proc/{pid}") and \
                         self.status.node(n).stats.get("state") != "done":
-                    return self._dead(n, "its process exited without a report")
-        return None
+                    if self._node_errors([n]):
+                        return True
+                    self._add_error(self._dead(n, "its process exited without a report"))
+                    return True
+        return False
 
     def _dead(self, dora_id: str, why: str) -> FlowError:
         flows = next((p.flows for p in self.plan.nodes if p.dora_id == dora_id), [dora_id])
@@ -199,15 +214,8 @@ class DoraRun:
                             f"{self.launcher.log_tail()}")
 
     def _collect(self) -> None:
-        flows: dict[str, FlowStats] = {}
-        for n in self.plan.nodes:
-            stats = self.status.node(n.dora_id).stats.get("flows", {})
-            for name in n.flows:
-                flows[name] = FlowStats(**stats.get(name, {}))
-        self._report.flows = flows
-        start = self._t_ready if self._t_ready is not None else self._t0
-        self._report.duration = time.monotonic() - start
-        self._report.error = self._error
+        self._report.flows = self._live_flows()
+        self._report.duration = self._live_duration()
 
     def _cleanup(self) -> None:
         self.leftover = sweep(dc.ENV_RUN, self.token)
@@ -215,59 +223,25 @@ class DoraRun:
 
     # ------------------------------------------------------------------ RunHandle
     @property
-    def running(self) -> bool:
-        """Whether the run is still going."""
-        return not self._done.is_set()
-
-    @property
     def started(self) -> bool:
         """Whether every node joined the dataflow."""
         return self._t_ready is not None
 
-    @property
-    def report(self) -> RunReport:
-        """Counters so far (final once the run ended)."""
-        if self.running:
-            self._report.flows = {k: FlowStats(**v) for k, v in self.stats().items()}
-        return self._report
-
-    def stats(self) -> dict[str, Any]:
-        """Live per-flow counters, from the nodes' latest status files."""
-        if not self.running:
-            return {k: vars(v) for k, v in self._report.flows.items()}
-        out: dict[str, Any] = {}
+    def _live_flows(self) -> dict[str, FlowStats]:
+        """Per-flow counters from the nodes' latest status files."""
+        known = set(FlowStats.__dataclass_fields__)
+        flows: dict[str, FlowStats] = {}
         for n in self.plan.nodes:
             stats = self.status.node(n.dora_id).stats.get("flows", {})
             for name in n.flows:
-                out[name] = dict(stats.get(name, {}))
-        return out
+                row = stats.get(name, {})
+                flows[name] = FlowStats(**{k: v for k, v in row.items() if k in known})
+        return flows
 
-    def wait(self, timeout: float | None = None) -> RunReport | None:
-        """Wait for the end; raise the run's error if it failed."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while not self._done.wait(0.2):  # short waits keep Ctrl-C responsive
-            if deadline is not None and time.monotonic() >= deadline:
-                return None
-        if self._error is not None:
-            raise self._error
-        return self._report
+    def _live_duration(self) -> float:
+        start = self._t_ready if self._t_ready is not None else self._t0
+        return time.monotonic() - start
 
-    def stop(self) -> RunReport:
-        """Stop the dataflow (flows are finalized), clean up, return the report."""
+    def request_stop(self) -> None:
+        """Ask the dataflow to stop (non-blocking); flows are finalized, then cleaned up."""
         self._stop.set()
-        while not self._done.wait(0.2):
-            pass
-        if self._error is not None:
-            raise self._error
-        return self._report
-
-
-_ACTIVE: weakref.WeakSet[DoraRun] = weakref.WeakSet()
-
-
-@atexit.register
-def _stop_active_runs() -> None:
-    """At interpreter exit, stop runs still going so nothing outlives the process."""
-    for run in list(_ACTIVE):
-        run._stop.set()
-        run._done.wait(run.stop_grace * 2 + 20.0)
