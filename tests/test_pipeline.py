@@ -247,7 +247,7 @@ def test_rshift_uses_the_default_sync_when_one_is_set() -> None:
     plain = Pipeline("plain")
     with plain:
         (Source() @ Rate(hz=10)) >> (AddOne() @ Rate(hz=10))
-    retriever.init(default_sync=Window(duration=1.0, agg="mean"))
+    retriever.init(default_sync=Window(duration=1.0, agg="last"))
     try:
         assert _adapters(plain) == ["window"]
     finally:
