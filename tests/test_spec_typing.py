@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from retriever.contract.errors import AmbiguousFieldError, ValidationError
+from retriever.contract.errors import ValidationError
 from retriever.flow import Flow, Latest, Pipeline, Rate, Trigger, io
 
 from . import spec_support
@@ -118,17 +118,14 @@ class SourceB(Flow[None, B]):
 
 
 class Fuse(Flow[(A, B), C]):  # type: ignore[misc]
+    # An unqualified read of `value` (A and B both have it) must raise; all three front
+    # ends now report it at the line that reads it (RET003), so `step` reads qualified.
     def step(self, inp):  # type: ignore[no-untyped-def]
         if not (inp._has_signal("a_only") and inp._has_signal("B.value")):
             return None  # on a worker, one source's message may arrive before the other's
-        try:
-            inp.value  # noqa: B018  # ambiguous: A and B both have it
-            ambiguous = 0.0
-        except AmbiguousFieldError:
-            ambiguous = 1.0
         unique = inp.a_only
         inp._set_signal("A.value", inp.A.value * 100)
-        return C(out=ambiguous + unique + inp.A.value + inp._get_signal("B.value"))
+        return C(out=unique + inp.A.value + inp._get_signal("B.value"))
 
 
 class CSink(JsonSink, Flow[C, None]):
@@ -147,8 +144,8 @@ def _fused(path: str) -> Pipeline:
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_composite_routing_and_access(backend: str, tmp_path: Path) -> None:
     seen = run_graph(_fused, backend, tmp_path, duration=0.8)
-    # 1 (ambiguous read raised) + 10 (unique a_only) + 100 (A.value set) + 2 (B.value)
-    assert seen and all(line == {"out": 113.0} for line in seen)
+    # 10 (unique a_only) + 100 (A.value set through the view) + 2 (B.value)
+    assert seen and all(line == {"out": 112.0} for line in seen)
 
 
 # --- collision and aliasing: Name__1, Name__2
@@ -257,3 +254,13 @@ def test_strict_single_io_mode() -> None:
         pipe.validate(strict_single_io=True)
     assert set(err.value.codes) == {"RET004"}
 
+
+
+def test_ambiguous_unqualified_read_raises() -> None:
+    from retriever.contract import CompositeView
+    from retriever.contract.errors import AmbiguousFieldError
+
+    view = CompositeView(["A", "B"], [A(value=1.0, a_only=2.0), B(value=3.0)])
+    with pytest.raises(AmbiguousFieldError):
+        _ = view.value
+    assert (view.a_only, view.A.value, view._get_signal("B.value")) == (2.0, 1.0, 3.0)
