@@ -126,7 +126,7 @@ _RULES = [
          "'if __name__ == \"__main__\":'", front_ends=(CHECK,),
          blind_spot="only the checker imports modules"),
     Rule("RET901", "pipeline-factory-failed",
-         "a registered pipeline factory raised, or returned neither an IR nor a Pipeline",
+         "a registered pipeline factory raised, or returned no IR, Pipeline or PipelineBuilder",
          "make the factory build and return the graph (an IR or a Pipeline) without running it",
          front_ends=(CHECK,), blind_spot="only the checker calls registered factories"),
 ]
@@ -297,6 +297,9 @@ _ERRORS = [
     ErrorCode("RET866", "worker", "WorkerError",
               "a pull request does not list one shift per declared input",
               "give one shift per input stream"),
+    ErrorCode("RET867", "worker", "WorkerError",
+              "an Image output is a numpy array whose dtype and channels imply no encoding",
+              "return retriever.types.vision.Image.from_array(pixels, encoding)"),
     ErrorCode("RET870", "worker", "ComponentError", "component.yml is malformed",
               "the message names the key; compare with docs/worker.md"),
     ErrorCode("RET871", "worker", "ComponentError", "component.yml names an unknown type",

@@ -14,12 +14,20 @@ from typing import Any
 import numpy as np
 
 from retriever.flow import Flow, io
+<<<<<<< HEAD
 from retriever.types.vision import Image
+=======
+from retriever.types.vision import BoundingBox, Image
+>>>>>>> i15
 
 
 @io
 class Frame:
+<<<<<<< HEAD
     """A camera image (OpenCV's BGR order, declared ``bgr8``) and its index."""
+=======
+    """A camera image (``bgr8``, as OpenCV delivers it) and its index."""
+>>>>>>> i15
 
     image: Image
     index: int
@@ -27,12 +35,13 @@ class Frame:
 
 @io
 class Detection:
-    """The detected blob: centre in pixels, area in pixels, and the frame index."""
+    """The detected blob: centre and area in pixels, its bounding box, the frame index."""
 
     found: bool
     x: float
     y: float
     area: float
+    box: BoundingBox
     index: int
 
 
@@ -79,7 +88,11 @@ class Camera(Flow[None, Frame]):
                 image = None
         if image is None:
             image = synthetic_frame(self.index, self.width, self.height)
+<<<<<<< HEAD
         frame = Frame(image=Image.from_bgr(image, "camera"), index=self.index)
+=======
+        frame = Frame(image=Image.from_bgr(image, frame_id="camera"), index=self.index)
+>>>>>>> i15
         self.index += 1
         return frame
 
@@ -115,14 +128,30 @@ class ColorDetector(Flow[Frame, Detection]):
     def step(self, input: Frame) -> Detection:
         if input.image is None:
             return Detection(found=False, index=input.index)
+<<<<<<< HEAD
         image = input.image.data  # BGR pixels
+=======
+        image = _bgr(input.image)
+>>>>>>> i15
         mask = _mask(image, self.hue_low, self.hue_high)
         area = float(mask.sum())
         if area < self.min_area:
             return Detection(found=False, area=area, index=input.index)
         ys, xs = np.nonzero(mask)
+        box = BoundingBox(x=float(xs.min()), y=float(ys.min()),
+                          width=float(xs.max() - xs.min() + 1),
+                          height=float(ys.max() - ys.min() + 1), label="red", score=1.0)
         return Detection(found=True, x=float(xs.mean()), y=float(ys.mean()), area=area,
-                         index=input.index)
+                         box=box, index=input.index)
+
+
+def _bgr(image: Image) -> np.ndarray:
+    """The pixels in BGR order (what the HSV conversion expects)."""
+    if image.encoding in ("rgb8", "rgba8"):
+        return np.ascontiguousarray(image.data[..., 2::-1])
+    if image.encoding in ("mono8", "8UC1"):
+        return np.repeat(image.data[..., None], 3, axis=2)
+    return image.data[..., :3]
 
 
 def _mask(image: np.ndarray, low: int, high: int) -> np.ndarray:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from retriever.contract.errors import RetrieverError
 
 if TYPE_CHECKING:
+    from .builder import PipelineBuilder
     from .pipeline import Pipeline
     from .temporal import TemporalFlow
 
@@ -224,8 +225,9 @@ class ReplayFeed(Protocol):
 class GraphCompiler(Protocol):
     """Validation and lowering (installed by ``retriever.ir``)."""
 
-    def validate(self, pipe: Pipeline, *, strict_single_io: bool = False) -> GraphIR:
-        """``Pipeline.validate``."""
+    def validate(self, pipe: PipelineBuilder, *, strict_single_io: bool = False,
+                 explicit_sync: bool = False) -> GraphIR:
+        """``PipelineBuilder.validate`` (and so ``Pipeline.validate``)."""
         ...
 
     def build_execution(self, pipe: Pipeline, *, policy: Any = "per-flow") -> ExecutionPlan:
