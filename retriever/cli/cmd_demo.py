@@ -46,23 +46,18 @@ def run(args: argparse.Namespace) -> int:
         return main()
     from retriever.demo.run_perception import run as run_demo
 
-<<<<<<< HEAD
+    # Recordings default to synthetic frames: the files are then the same on every
+    # machine, and replaying them is portable.
     visualize = args.visualize
     if visualize == "foxglove":
         visualize = f"foxglove:{args.foxglove_port}"
-    run_demo(camera_mode=args.camera_mode, backend=args.backend, duration=args.duration,
-             hz=args.hz, record=args.record, visualize=visualize)
-=======
-    # Recordings default to synthetic frames: the files are then the same on every
-    # machine, and replaying them is portable.
     mode = args.camera_mode or ("mock" if args.record else "auto")
     try:
         run_demo(camera_mode=mode, backend=args.backend, duration=args.duration,
-                 hz=args.hz, record=args.record, visualize=args.visualize)
+                 hz=args.hz, record=args.record, visualize=visualize)
     except FlowError as err:
         if err.flow != "camera":
             raise
         print(f"camera unavailable: {err.message.splitlines()[0]}", file=sys.stderr)
         return 1
->>>>>>> i15
     return 0

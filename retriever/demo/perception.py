@@ -14,20 +14,12 @@ from typing import Any
 import numpy as np
 
 from retriever.flow import Flow, io
-<<<<<<< HEAD
-from retriever.types.vision import Image
-=======
 from retriever.types.vision import BoundingBox, Image
->>>>>>> i15
 
 
 @io
 class Frame:
-<<<<<<< HEAD
     """A camera image (OpenCV's BGR order, declared ``bgr8``) and its index."""
-=======
-    """A camera image (``bgr8``, as OpenCV delivers it) and its index."""
->>>>>>> i15
 
     image: Image
     index: int
@@ -88,11 +80,7 @@ class Camera(Flow[None, Frame]):
                 image = None
         if image is None:
             image = synthetic_frame(self.index, self.width, self.height)
-<<<<<<< HEAD
-        frame = Frame(image=Image.from_bgr(image, "camera"), index=self.index)
-=======
         frame = Frame(image=Image.from_bgr(image, frame_id="camera"), index=self.index)
->>>>>>> i15
         self.index += 1
         return frame
 
@@ -128,11 +116,7 @@ class ColorDetector(Flow[Frame, Detection]):
     def step(self, input: Frame) -> Detection:
         if input.image is None:
             return Detection(found=False, index=input.index)
-<<<<<<< HEAD
-        image = input.image.data  # BGR pixels
-=======
         image = _bgr(input.image)
->>>>>>> i15
         mask = _mask(image, self.hue_low, self.hue_high)
         area = float(mask.sum())
         if area < self.min_area:
