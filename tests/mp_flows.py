@@ -249,10 +249,19 @@ class FrameLog(_Log, Flow[Frame, None]):
         self.write(i=inp.index, ok=ok, shape=list(img.shape), lat=now - inp.stamp)
 
 
-class WindowLog(_Log, Flow[Num, None]):
+@io
+class AnyNum:
+    """A ``Num`` whose value may arrive in any shape (an Events list, an aggregate)."""
+
+    value: Any
+    pid: int
+    stamp: float
+
+
+class WindowLog(_Log, Flow[AnyNum, None]):
     """Logs what a Window/Events adapter delivered (the raw value)."""
 
-    def step(self, inp: Num) -> None:
+    def step(self, inp: AnyNum) -> None:
         v = inp.value
         if isinstance(v, list):
             v = [x[1] if isinstance(x, (list, tuple)) else x for x in v]
