@@ -41,7 +41,8 @@ class ErrorRecord(msgspec.Struct, kw_only=True):
     def of(cls, exc: BaseException) -> ErrorRecord:
         """Describe ``exc`` (a flow's error keeps its flow, code and traceback)."""
         if isinstance(exc, FlowError):
-            kind = type(exc).__name__ if type(exc).__name__ in _FLOW_KINDS else "FlowError"
+            kind = next((k for k, c in _FLOW_KINDS.items()
+                         if c is not FlowError and isinstance(exc, c)), "FlowError")
             return cls(kind=kind, flow=exc.flow, message=exc.detail, hint=exc.hint,
                        traceback=exc.traceback_text, code=exc.code)
         tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
