@@ -55,19 +55,20 @@ def default_kind(portable: bool) -> str:
     return "memfd" if hasattr(os, "memfd_create") and not portable else "posix"
 
 
-_kind = default_kind(env_portable())
+_chosen: str | None = None  # set by configure(); else the environment decides
 _serial = itertools.count(1)
 
 
-def configure(portable: bool) -> None:
-    """Choose the backing of rings created from now on in this process."""
-    global _kind
-    _kind = default_kind(portable)
+def configure(portable: bool | None) -> None:
+    """Choose the backing of rings created from now on in this process (``None``: let
+    ``RETRIEVER_MP_PORTABLE`` decide again)."""
+    global _chosen
+    _chosen = None if portable is None else default_kind(portable)
 
 
 def kind() -> str:
-    """The backing currently used for new rings (``memfd`` or ``posix``)."""
-    return _kind
+    """The backing used for new rings (``memfd`` or ``posix``)."""
+    return _chosen or default_kind(env_portable())
 
 
 def _posixshmem() -> _ShmModule:
@@ -81,7 +82,7 @@ def _posixshmem() -> _ShmModule:
 
 def create(label: str, size: int) -> int:
     """A new shared-memory descriptor of ``size`` bytes with no name left anywhere."""
-    if _kind == "memfd":
+    if kind() == "memfd":
         fd = os.memfd_create(f"retriever-{label}", os.MFD_CLOEXEC)
         os.ftruncate(fd, size)
         return fd
