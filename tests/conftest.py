@@ -37,8 +37,7 @@ def _covered(module: str) -> bool:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Give every covered test an ``mp_mode`` parameter."""
-    if _covered(metafunc.module.__name__) and "mp_mode" not in metafunc.fixturenames:
-        metafunc.fixturenames.append("mp_mode")
+    if _covered(metafunc.module.__name__):
         metafunc.parametrize("mp_mode", _modes(), indirect=True)
 
 
@@ -61,12 +60,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = keep
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def mp_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
-            ) -> Iterator[str]:
-    """``native`` or ``portable``; portable sets ``RETRIEVER_MP_PORTABLE=1`` for the test
-    (runs read it when they start; scripts started by the test inherit it)."""
-    mode = str(request.param)
+            ) -> Iterator[str | None]:
+    """``native`` or ``portable`` in covered modules (None elsewhere: nothing changes);
+    portable sets ``RETRIEVER_MP_PORTABLE=1`` for the test (runs read it when they
+    start; scripts started by the test inherit it)."""
+    mode: str | None = getattr(request, "param", None)
+    if mode is None:
+        yield None
+        return
     if mode == "portable":
         monkeypatch.setenv(PORTABLE_ENV, "1")
     else:

@@ -1,8 +1,9 @@
 """What the multiprocessing backend runs: partitions, channels and restart policies.
 
-Built once in the parent from the :class:`ExecutionGraph`. Workers are forked, so each
-one receives the plan as ordinary Python objects in its copied memory: nothing is
-serialised to start a worker.
+Built once in the parent from the :class:`ExecutionGraph`. A forked worker receives the
+plan as ordinary Python objects in its copied memory; a spawned one derives the same
+plan from the graph's JSON with :func:`make_plan` (it is deterministic: channel indices
+follow the order of the IR's edges).
 """
 
 from __future__ import annotations

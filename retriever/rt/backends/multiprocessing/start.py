@@ -44,8 +44,11 @@ START_ENV = "RETRIEVER_MP_START_METHOD"
 PORTABLE_ENV = backing.PORTABLE_ENV
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("", "0", "false", "no", "off")
+# SIGINT is ignored first thing: the parent coordinates Ctrl-C, and a worker still
+# importing must not die of it with a traceback.
 _BOOT = (
-    "import sys; from retriever.rt.backends.multiprocessing.start import spawned_main; "
+    "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); import sys; "
+    "from retriever.rt.backends.multiprocessing.start import spawned_main; "
     "sys.exit(spawned_main(int(sys.argv[1])))"
 )
 
@@ -128,7 +131,10 @@ def spawn_worker(graph_json: str, part: str, link: ControlLink, ctl_sock: socket
         [sys.executable, "-c", _BOOT, str(ctl_sock.fileno())], fds)
     if not link.send(*boot) or link.closed:
         raise BackendError(f"could not hand partition {part!r} to its spawned worker "
-                           f"(pid {pid})")
+                           f"(pid {pid}): the boot message ({len(graph_json)} bytes of "
+                           f"graph) was refused by the control socket",
+                           hint="use start_method='fork', or keep large data out of "
+                                "flows' constructor arguments")
     return pid
 
 

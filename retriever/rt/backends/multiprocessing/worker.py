@@ -326,7 +326,8 @@ def _tight_timer_slack() -> None:
 def worker_main(plan: Plan, part: str, ctl_sock: socket.socket,
                 socks: dict[int, socket.socket], death_fd: int, *, shm_slots: int,
                 waiting: WaitOptions | None = None) -> int:
-    """Entry point of a forked worker; returns the process exit code."""
+    """Entry point of a worker (forked, or spawned via :func:`.start.spawned_main`);
+    returns the process exit code."""
     _tight_timer_slack()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent coordinates Ctrl-C
     signal.signal(signal.SIGTERM, _on_sigterm)
