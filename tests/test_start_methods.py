@@ -7,6 +7,7 @@ these tests cover what that cannot: the pieces on their own and explicit choices
 
 from __future__ import annotations
 
+import importlib
 import json
 import mmap
 import os
@@ -197,3 +198,22 @@ def test_portable_mode_runs_flows_defined_in_a_main_script(tmp_path: Path) -> No
     assert len(rows) >= 5
     assert [n for n, _, _ in rows] == list(range(rows[0][0], rows[0][0] + len(rows)))
     assert {(argv0, kind) for _, argv0, kind in rows} == {("-c", "posix")}
+
+
+def test_names_of_a_worker_killed_mid_creation_are_swept() -> None:
+    """A worker killed between shm_open and shm_unlink leaves a name; the parent
+    removes the names of that worker's pid (and only those) when it reaps it."""
+    shm: Any = importlib.import_module("_posixshmem")  # CPython's, without type stubs
+    dead, other = 0x7FFFFFF0, 0x7FFFFFF1  # pids no process has here
+    names = [f"/retriever-{dead:x}-1", f"/retriever-{dead:x}-2", f"/retriever-{other:x}-1"]
+    for name in names:
+        os.close(shm.shm_open(name, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600))
+    try:
+        assert sorted(backing.sweep(dead)) == sorted(n[1:] for n in names[:2])
+        assert _shm_names() >= {names[2][1:]} and not _shm_names() & {n[1:] for n in names[:2]}
+    finally:
+        for name in names:
+            try:
+                shm.shm_unlink(name)
+            except FileNotFoundError:
+                pass

@@ -31,6 +31,7 @@ from retriever.contract.errors import BackendError
 PORTABLE_ENV = "RETRIEVER_MP_PORTABLE"
 KINDS = ("memfd", "posix")
 _NAME_PREFIX = "/retriever-"
+SHM_DIR = "/dev/shm"
 
 
 class _ShmModule(Protocol):
@@ -80,6 +81,29 @@ def _posixshmem() -> _ShmModule:
                                 "use backend='in-process' on this platform") from None
 
 
+def _name_prefix(pid: int) -> str:
+    return f"{_NAME_PREFIX}{pid:x}-"
+
+
+def sweep(pid: int) -> list[str]:
+    """Remove names left by process ``pid`` if it was killed in the microseconds between
+    ``shm_open`` and ``shm_unlink`` (called by the parent when a worker died). Only
+    where segments are listed as files (``/dev/shm`` on Linux); returns the names
+    removed."""
+    if not os.path.isdir(SHM_DIR):
+        return []
+    prefix = _name_prefix(pid)[1:]
+    removed: list[str] = []
+    for entry in os.listdir(SHM_DIR):
+        if entry.startswith(prefix):
+            try:
+                _posixshmem().shm_unlink("/" + entry)
+            except FileNotFoundError:  # removed meanwhile
+                continue
+            removed.append(entry)
+    return removed
+
+
 def create(label: str, size: int) -> int:
     """A new shared-memory descriptor of ``size`` bytes with no name left anywhere."""
     if kind() == "memfd":
@@ -88,7 +112,7 @@ def create(label: str, size: int) -> int:
         return fd
     shm = _posixshmem()
     # short names: macOS allows 31 characters
-    name = f"{_NAME_PREFIX}{os.getpid():x}-{next(_serial):x}"
+    name = f"{_name_prefix(os.getpid())}{next(_serial):x}"
     fd = shm.shm_open(name, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
     try:
         shm.shm_unlink(name)  # nameless from here on: nothing can be left behind

@@ -265,6 +265,8 @@ class MultiprocessingRun(BackgroundRun):
     def _on_exit(self, w: _Proc) -> None:
         status = _reap(w.pid)
         w.exitcode = status
+        if status != 0 and self.start_options.shm == "posix":
+            backing.sweep(w.pid)  # killed between shm_open and shm_unlink?
         w.ctl.close()
         _add_rows(self._base, w.stats)
         w.stats = {}
@@ -319,6 +321,8 @@ class MultiprocessingRun(BackgroundRun):
                     pass
                 _reap(w.pid)
                 w.ctl.close()
+                if self.start_options.shm == "posix":
+                    backing.sweep(w.pid)
 
     def _end(self) -> None:
         self._close()
