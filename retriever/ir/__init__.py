@@ -17,7 +17,7 @@ from .model import (
     PlacementIR,
     PortIR,
 )
-from .resolve import resolve_class
+from .resolve import allow_imports, allow_source_exec, resolve_class
 
 install_compiler(GraphCompilerImpl())
 
@@ -33,6 +33,8 @@ __all__ = [
     "PartitionIR",
     "PlacementIR",
     "PortIR",
+    "allow_imports",
+    "allow_source_exec",
     "as_execution_graph",
     "build_execution",
     "lower",

@@ -229,10 +229,13 @@ def _check_writable(path: Path) -> None:
 
 
 def scan_frames(path: Path) -> tuple[int, bool]:
-    """(length of the longest prefix of whole RRD frames, whether the stream was ended).
+    """(where the whole data frames end, whether the stream's end frame is complete).
 
-    A file whose writer finished has an end-of-stream frame followed by its footer; a
-    file cut off mid-write has neither, and maybe a partial frame at the end.
+    A file whose writer finished has an end-of-stream frame carrying its footer; the
+    data frames end where that frame starts. A file cut off mid-write has no complete
+    end frame (it may be cut inside it, or inside a data frame): the first number is
+    then the length of the longest prefix of whole data frames, which is all that
+    needs to be read.
     """
     size = path.stat().st_size
     with open(path, "rb") as fh:
@@ -245,8 +248,8 @@ def scan_frames(path: Path) -> tuple[int, bool]:
             if len(head) < _FRAME.size:
                 return offset, False
             kind, length = _FRAME.unpack(head)
-            if kind == 0:  # end of stream: the footer follows
-                return size, offset + _FRAME.size + length <= size
+            if kind == 0:  # end of stream: its payload is the footer
+                return offset, offset + _FRAME.size + length <= size
             if offset + _FRAME.size + length > size:
                 return offset, False
             offset += _FRAME.size + length
@@ -255,20 +258,23 @@ def scan_frames(path: Path) -> tuple[int, bool]:
 
 def _open_chunks(path: Path) -> tuple[list[Any], bool]:
     chunk = deps.rerun_chunk("reading .rrd recordings")
-    prefix, ended = scan_frames(path)
+    data_end, ended = scan_frames(path)
+    size = path.stat().st_size
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return list(chunk.RrdReader(str(path)).stream()), not ended
     except (RuntimeError, ValueError, OSError) as exc:
         first = str(exc)
-    if prefix <= _STREAM_HEADER or prefix >= path.stat().st_size:
+    if data_end <= _STREAM_HEADER or (ended and data_end >= size):
         raise RecordingError(path, f"is not a readable .rrd file ({_short(first)})",
                              hint="the file is damaged; record it again", code="RET806")
+    # Read the whole data frames alone: a file cut inside its end frame (or a data
+    # frame) still holds every complete frame before the cut.
     fd, tmp = tempfile.mkstemp(suffix=".rrd")
     try:
         with os.fdopen(fd, "wb") as out, open(path, "rb") as src:
-            out.write(src.read(prefix))
+            out.write(src.read(data_end))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return list(chunk.RrdReader(tmp).stream()), True

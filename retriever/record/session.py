@@ -5,12 +5,14 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from retriever.contract.errors import ErrorCollector
 from retriever.flow.pipeline import Pipeline
 from retriever.flow.temporal import TemporalFlow
 from retriever.ir.lower import lower
 from retriever.rt.execute import execute_ir
 from retriever.rt.facade import close_stepper, live_flows, open_stepper, stepper_for
 from retriever.rt.handle import BackgroundRun
+from retriever.rt.options import count, seconds
 from retriever.rt.report import RunReport
 
 from .config import RecordConfig
@@ -28,29 +30,34 @@ def record(pipe: Pipeline, config: Any, *, steps: int, dt: float = 0.1,
     (flows finalized) at the end. Active replays apply, so a replayed run can be
     recorded again.
     """
+    count(steps, "steps", where="Pipeline.record", minimum=0)
+    seconds(dt, "dt", where="Pipeline.record", zero=False)
     cfg = RecordConfig.coerce(config)
-    if steps < 0:
-        raise ValueError("steps must be >= 0")
     was_open = open_stepper(pipe) is not None
     stepper = stepper_for(pipe)
     try:
         recorder = open_recorder(stepper.ir, cfg, live=live_for(visualize))
-    except BaseException:
+    except BaseException as exc:
+        errors = ErrorCollector([exc])
         if not was_open:
-            close_stepper(pipe)
+            with errors.step():
+                close_stepper(pipe)
+        errors.raise_all("starting the recording failed")
         raise
     stepper.observers.append(recorder)
     last = None
-    try:
+    # A failing step, a failing file and a failing flow finalize are all reported.
+    errors = ErrorCollector()
+    with errors.step():
         for _ in range(steps):
             last = stepper.step(dt=dt)
-    finally:
-        stepper.observers.remove(recorder)
-        try:
-            recorder.close()
-        finally:
-            if not was_open:
-                close_stepper(pipe)
+    stepper.observers.remove(recorder)
+    with errors.step():
+        recorder.close()
+    if not was_open:
+        with errors.step():
+            close_stepper(pipe)
+    errors.raise_all(f"recording {cfg.paths[0]} failed")
     return RecordResult(paths=cfg.paths, steps=recorder.steps, values=recorder.values,
                         last=last)
 
@@ -84,6 +91,7 @@ class RecordingRun(BackgroundRun):
         except BaseException as exc:
             self._add_error(exc)
         finally:
+            # The run's error and the files' errors are both reported, never one alone.
             try:
                 self.recorder.close()
             except BaseException as exc:
@@ -128,8 +136,11 @@ def record_run(pipe: Pipeline, *, record: Any = None, duration: float | None = N
         handle = execute_ir(ir, "in-process", duration=duration, blocking=False,
                             live=live_flows(pipe), realtime=realtime,
                             observers=[recorder], **options)
-    except BaseException:
-        recorder.close()
+    except BaseException as exc:
+        errors = ErrorCollector([exc])
+        with errors.step():
+            recorder.close()
+        errors.raise_all("starting the recorded run failed")
         raise
     run = RecordingRun(handle, recorder, duration if cfg is not None else None)
     if not blocking:

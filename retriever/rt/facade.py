@@ -7,6 +7,8 @@ stepper state of a pipeline lives here, keyed weakly by the pipeline, never on t
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 import weakref
 from typing import Any
@@ -18,6 +20,7 @@ from retriever.ir.lower import lower
 
 from .execute import execute_ir
 from .handle import BackgroundRun
+from .options import run_call, seconds
 from .report import RunHandle, RunReport
 from .stepper import ReplaySource, Stepper, StepResult
 
@@ -80,6 +83,10 @@ def set_replay(pipe: Pipeline, flow: str, source: ReplaySource) -> None:
 
 def step(pipe: Pipeline, *, dt: float | None = None, now: float | None = None) -> StepResult:
     """``Pipeline.step``."""
+    seconds(dt, "dt", where="Pipeline.step", none=True, zero=False)
+    if now is not None and (isinstance(now, bool) or not isinstance(now, numbers.Real)
+                            or not math.isfinite(now)):
+        raise ConfigError(f"Pipeline.step: now={now!r} is not a finite number of seconds")
     return stepper_for(pipe).step(dt=dt, now=now)
 
 
@@ -99,6 +106,10 @@ def run(pipe: Pipeline, *, backend: str = "multiprocessing", duration: float | N
     ``record=`` works with ``backend="in-process"`` only; recording and live viewing
     (``visualize=``) of in-process runs are implemented by ``retriever.record``.
     """
+    run_call("Pipeline.run", backend, duration, blocking)
+    if "live" in options:
+        raise ConfigError("Pipeline.run(live=...) is not an option: the pipeline's own "
+                          "flow objects are used", hint="use execute_ir(ir, live=...)")
     in_process = backend in _IN_PROCESS
     if record is not None and not in_process:
         raise ConfigError(

@@ -8,7 +8,7 @@ from typing import Any
 
 from retriever.contract.envelope import envelope_field_types
 from retriever.ir.model import IR, NodeIR
-from retriever.ir.resolve import resolve_class
+from retriever.ir.resolve import resolve_envelope
 
 from .node import NodeRuntime, instantiate_flow
 
@@ -88,7 +88,7 @@ def port_types(node: NodeIR, side: str) -> dict[str, Any]:
     rebuild received values as these types and recordings declare them."""
     sig = node.outputs if side == "out" else node.inputs
     ports = node.output_ports if side == "out" else node.input_ports
-    classes = {e.alias or "": resolve_class(e.cls, node.source_file)
+    classes = {e.alias or "": resolve_envelope(e.cls, node.source_file)
                for e in sig.elements if e.cls}
     out: dict[str, Any] = {}
     for p in ports:

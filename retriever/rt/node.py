@@ -17,7 +17,7 @@ from retriever.contract.errors import FlowError
 from retriever.contract.wire import from_json_value
 from retriever.flow.adapter import Adapter, adapter_from_config
 from retriever.ir.model import EdgeIR, NodeIR, SideIR
-from retriever.ir.resolve import resolve_class
+from retriever.ir.resolve import from_ir, resolve_envelope, resolve_flow, resolve_value_class
 
 from .lag import LagTracker
 
@@ -30,23 +30,26 @@ def instantiate_flow(node: NodeIR, live: Any = None) -> Any:
     Order: instantiate from the IR init config, ``__lazy_init__()``, ``reset()``.
     """
     flow = live
-    if flow is None:
-        cls = resolve_class(node.flow, node.source_file)
-        def res(ident: str) -> Any:
-            return resolve_class(ident, node.source_file)
-        args = from_json_value(node.init.get("args", []), res)
-        kwargs = from_json_value(node.init.get("kwargs", {}), res)
+    # Every name is checked for its role before anything is called, and what the flows
+    # import by name while starting follows the same rules (docs/trust.md).
+    with from_ir():
+        if flow is None:
+            cls = resolve_flow(node.flow, node.source_file)
+            def res(ident: str) -> Any:
+                return resolve_value_class(ident, node.source_file)
+            args = from_json_value(node.init.get("args", []), res)
+            kwargs = from_json_value(node.init.get("kwargs", {}), res)
+            try:
+                flow = cls(*args, **kwargs)
+            except Exception as exc:
+                raise _flow_error(node.id, "constructor", exc) from exc
         try:
-            flow = cls(*args, **kwargs)
+            lazy = getattr(flow, "__lazy_init__", None)
+            if lazy is not None:
+                lazy()
+            flow.reset()
         except Exception as exc:
-            raise _flow_error(node.id, "constructor", exc) from exc
-    try:
-        lazy = getattr(flow, "__lazy_init__", None)
-        if lazy is not None:
-            lazy()
-        flow.reset()
-    except Exception as exc:
-        raise _flow_error(node.id, "start-up (__lazy_init__/reset)", exc) from exc
+            raise _flow_error(node.id, "start-up (__lazy_init__/reset)", exc) from exc
     return flow
 
 
@@ -75,7 +78,7 @@ class _Side:
     """Builds input objects / flattens output objects for one signature side."""
 
     def __init__(self, side: SideIR, source_file: str | None) -> None:
-        self.classes = [resolve_class(e.cls, source_file) if e.cls else None
+        self.classes = [resolve_envelope(e.cls, source_file) if e.cls else None
                         for e in side.elements]
         self.aliases = [e.alias or "" for e in side.elements if e.cls]
         self.envelopes = [c for c in self.classes if c is not None]

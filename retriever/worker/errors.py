@@ -9,29 +9,11 @@
 
 from __future__ import annotations
 
+from retriever.contract.catalogue import ERRORS
 from retriever.contract.errors import RetrieverError
 
-#: Stable codes, one per kind of mistake, with a short title (used in the docs).
-CODES: dict[str, str] = {
-    "RET850": "worker function parameters do not match the declared inputs",
-    "RET851": "conflicting or invalid run() options",
-    "RET852": "worker function cannot be loaded",
-    "RET853": "local run inputs do not match the declared inputs",
-    "RET860": "worker returned a non-dict where a dict was required",
-    "RET861": "stateful worker returned no 'state'",
-    "RET862": "streaming worker returned no 'pull_request' (or not an InputsPullRequest)",
-    "RET863": "streaming output is not a list",
-    "RET864": "multi-output worker did not return a tuple of the declared length",
-    "RET865": "virtual-output worker returned no 'virtual_output' list",
-    "RET866": "pull request does not list one shift per declared input",
-    "RET870": "component.yml is malformed",
-    "RET871": "component.yml names an unknown type",
-    "RET872": "component.yml cannot be read",
-    "RET880": "virtual stream used after close()/stop()",
-    "RET881": "virtual-output callback failed",
-    "RET882": "unknown or ill-typed config key",
-    "RET890": "worker state file cannot be read or written",
-}
+#: Stable codes, one per kind of mistake, with what causes it (from the catalogue).
+CODES: dict[str, str] = {c: e.cause for c, e in ERRORS.items() if "RET850" <= c < "RET900"}
 
 
 class WorkerError(RetrieverError):

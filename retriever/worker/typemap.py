@@ -13,11 +13,12 @@ A name is resolved, in order, as:
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import numpy as np
 
+from retriever.contract.errors import IRError
+from retriever.ir.resolve import import_for
 from retriever.types.errors import TypeRegistryError
 from retriever.types.registry import lookup as registry_lookup
 
@@ -86,9 +87,14 @@ def _import_type(text: str, where: str) -> Any:
     else:
         module_name, _, qual = text.rpartition(".")
     try:
-        obj: Any = importlib.import_module(module_name)
+        # A component may come from an IR file: its type names import modules only as
+        # the trust model allows (docs/trust.md).
+        obj: Any = import_for(module_name)
         for part in qual.split("."):
             obj = getattr(obj, part)
+    except IRError as exc:
+        raise ComponentError(f"{where}: cannot import type {text!r}: {exc.message}",
+                             code="RET871", hint=exc.hint) from None
     except (ImportError, AttributeError) as exc:
         raise ComponentError(f"{where}: cannot import type {text!r}: {exc}", code="RET871",
                              hint="check the module path and that it is importable here"

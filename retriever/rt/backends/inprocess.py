@@ -17,10 +17,13 @@ from retriever.ir.model import ExecutionGraph
 
 from ..execute import register_backend
 from ..handle import BackgroundRun
+from ..options import flag, seconds, unknown_options
 from ..report import FlowStats
 from ..stepper import Stepper
 
 FAR = float("inf")
+#: Options of the in-process backend (besides ``duration`` and ``live``).
+OPTIONS = ("realtime", "dt", "observers")
 
 
 class InProcessRun(BackgroundRun):
@@ -30,11 +33,14 @@ class InProcessRun(BackgroundRun):
 
     def __init__(self, graph: ExecutionGraph, *, duration: float | None,
                  live: Mapping[str, Any] | None = None, realtime: bool = True,
-                 dt: float | None = None, observers: Any = (), **_: Any) -> None:
+                 dt: float | None = None, observers: Any = (), **options: Any) -> None:
         super().__init__()
+        where = "in-process run"
+        unknown_options(options, OPTIONS, "in-process")
         self.graph = graph
-        self.duration = duration
-        self.realtime = realtime
+        self.duration = seconds(duration, "duration", where=where, none=True)
+        self.realtime = flag(realtime, "realtime", where=where)
+        seconds(dt, "dt", where=where, none=True, zero=False)
         self._stopping = threading.Event()
         self._stepper = Stepper(graph.ir, live, honor_rates=True)
         self._stepper.observers.extend(observers)

@@ -30,6 +30,7 @@ from dora import Node
 
 from retriever.contract.errors import FlowError
 from retriever.ir.model import ExecutionGraph
+from retriever.ir.resolve import allow_imports
 from retriever.rt.errors import ErrorRecord
 from retriever.rt.graph import Route, output_port_types
 from retriever.rt.node import Message, NodeRuntime
@@ -158,6 +159,10 @@ def run_node() -> int:
             pass  # a remote machine may not have the owner's directory
     runner: PartitionRunner | None = None
     errors: list[BaseException] = []
+    # The graph was checked by the process that started the dataflow (or written by
+    # `retriever dora export`, whose YAML names the commands to run anyway): this
+    # process imports the flows' modules and scripts as that process did.
+    allow_imports(True)
     try:
         graph = plan_mod.unpack_graph(env[plan_mod.ENV_GRAPH])
         node_plan = plan_mod.plan_dataflow(graph).for_partition(partition)

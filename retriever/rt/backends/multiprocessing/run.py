@@ -20,11 +20,12 @@ import time
 from collections import deque
 from typing import Any
 
-from retriever.contract.errors import BackendError, ConfigError, FlowError
+from retriever.contract.errors import BackendError, FlowError
 from retriever.ir.model import ExecutionGraph
 
 from ...errors import ErrorRecord
 from ...handle import BackgroundRun
+from ...options import count, seconds, unknown_options
 from ...report import FlowStats
 from ...transport import ControlLink, backing, channel_pair, control_pair
 from .plan import Plan, WaitOptions, make_plan
@@ -74,9 +75,12 @@ class MultiprocessingRun(BackgroundRun):
                  spin: float = WaitOptions.spin, busy_poll: bool = False,
                  start_method: str | None = None, portable: bool | None = None,
                  **options: Any) -> None:
-        if options:
-            raise ConfigError(f"unknown multiprocessing option(s): {', '.join(options)}",
-                              hint=f"known options: {', '.join(OPTIONS)}")
+        # Every argument is checked before the first worker is started.
+        unknown_options(options, OPTIONS, "multiprocessing")
+        where = "multiprocessing run"
+        self.duration = seconds(duration, "duration", where=where, none=True)
+        self.shm_slots = count(shm_slots, "shm_slots", where=where)
+        self.stop_timeout = seconds(stop_timeout, "stop_timeout", where=where) or 0.0
         self.start_options: StartOptions = resolve(start_method, portable)
         self.plan: Plan = make_plan(graph)
         self._graph_json = ""
@@ -84,9 +88,6 @@ class MultiprocessingRun(BackgroundRun):
             self._graph_json = graph.to_json(indent=None)
             check_boot_size(self._graph_json)
         super().__init__()
-        self.duration = duration
-        self.shm_slots = int(shm_slots)
-        self.stop_timeout = float(stop_timeout)
         self.waiting = WaitOptions.from_options(spin, busy_poll, self.start_options.waiter)
         self.exit_timeout = max(10.0, self.stop_timeout * 2)
         self._stopping = False

@@ -40,7 +40,6 @@ from .plan import Plan, WaitOptions
 
 STATS_INTERVAL = 0.5
 PARENT_GONE_GRACE = 3.0
-FAR = float("inf")
 PR_SET_TIMERSLACK = 29
 TIMER_SLACK_NS = 1000
 SPIN_SHARE = 0.1  # the most of a periodic flow's period that spin may busy-wait
@@ -114,7 +113,6 @@ class Worker:
         self._waiter: Waiter | None = None
         self.stopping = False
         self.settling = False
-        self.remote_dropped: dict[str, int] = {}
         # outgoing channels, per source flow: (channel, source index)
         self.sends: dict[str, list[tuple[OutChannel, int]]] = {n: [] for n in nodes}
         self.outs: list[tuple[OutChannel, list[str]]] = []
