@@ -22,7 +22,9 @@ import pytest
 
 from retriever.contract.errors import ConfigError
 from retriever.flow import Flow, Latest, Pipeline, Tick, Trigger
-from retriever.rt.backends.multiprocessing.start import START_ENV, resolve
+from retriever.ir.execution import as_execution_graph
+from retriever.ir.lower import lower
+from retriever.rt.backends.multiprocessing.start import START_ENV, resolve, vetted
 from retriever.rt.transport import backing, wait
 
 from . import mp_flows as F
@@ -217,3 +219,16 @@ def test_names_of_a_worker_killed_mid_creation_are_swept() -> None:
                 shm.shm_unlink(name)
             except FileNotFoundError:
                 pass
+
+
+def test_a_spawned_worker_may_import_only_what_the_parent_vetted() -> None:
+    """docs/trust.md: an IR may not import modules on its own. A spawned worker gets
+    the modules the graph names that the parent has imported (and checked), nothing
+    more, unless the parent itself was granted more."""
+    with Pipeline("trust") as pipe:
+        src = (F.Counter() @ Tick(hz=10)).named("src")
+        sink = (F.NumLog("/nonexistent/never.log") @ Trigger("value")).named("sink")
+        pipe.connect(src, sink, sync=Latest())
+    trust = vetted(as_execution_graph(lower(pipe)))
+    assert trust["imports"] == ["tests.mp_flows"]
+    assert trust["sources"] == [] and trust["any"] is False

@@ -30,7 +30,7 @@ from ...report import FlowStats
 from ...transport import ControlLink, backing, channel_pair, control_pair
 from .plan import Plan, WaitOptions, make_plan
 from .proc import fork_worker, track, untrack
-from .start import StartOptions, check_boot_size, resolve, spawn_worker
+from .start import StartOptions, check_boot_size, resolve, spawn_worker, vetted
 from .worker import worker_main
 
 log = logging.getLogger("retriever.mp")
@@ -84,9 +84,11 @@ class MultiprocessingRun(BackgroundRun):
         self.start_options: StartOptions = resolve(start_method, portable)
         self.plan: Plan = make_plan(graph)
         self._graph_json = ""
+        self._trust: dict[str, Any] = {}
         if self.start_options.method == "spawn":
             self._graph_json = graph.to_json(indent=None)
             check_boot_size(self._graph_json)
+            self._trust = vetted(graph)
         super().__init__()
         self.waiting = WaitOptions.from_options(spin, busy_poll, self.start_options.waiter)
         self.exit_timeout = max(10.0, self.stop_timeout * 2)
@@ -149,7 +151,8 @@ class MultiprocessingRun(BackgroundRun):
             link = ControlLink(parent_end)
             try:
                 pid = spawn_worker(self._graph_json, part, link, child_end, socks, death,
-                                   shm_slots=slots, waiting=waiting, portable=portable)
+                                   shm_slots=slots, waiting=waiting, portable=portable,
+                                   trust=self._trust)
             except BaseException:
                 link.close()
                 raise

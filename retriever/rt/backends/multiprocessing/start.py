@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import multiprocessing.util
 import os
+import re
 import socket
 import sys
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from typing import Any
 from retriever.contract.errors import BackendError, ConfigError
 from retriever.contract.wire import decode
 from retriever.ir.model import ExecutionGraph
+from retriever.ir.resolve import allow_imports, allow_source_exec, granted, idents_in_init
 
 from ...transport import ControlLink, backing, wait
 from ...transport.control import MAX_CONTROL
@@ -112,18 +114,19 @@ def resolve(start_method: Any = None, portable: Any = None) -> StartOptions:
 
 def spawn_worker(graph_json: str, part: str, link: ControlLink, ctl_sock: socket.socket,
                  socks: dict[int, socket.socket], death_fd: int, *, shm_slots: int,
-                 waiting: WaitOptions, portable: bool) -> int:
+                 waiting: WaitOptions, portable: bool, trust: dict[str, Any]) -> int:
     """Start a fresh interpreter running partition ``part``; returns its pid.
 
     The child inherits only ``ctl_sock`` (its end of the control link), its channel
     sockets and the death pipe; the rest of its instructions follow as one boot
-    message that the parent sends on ``link`` (the parent's end).
+    message that the parent sends on ``link`` (the parent's end), with what it may
+    import (``trust``, from :func:`vetted`).
     """
     boot = [
         "boot", graph_json, part,
         {str(idx): s.fileno() for idx, s in socks.items()},
         death_fd, shm_slots, waiting.spin, waiting.busy_poll, waiting.waiter, portable,
-        [p for p in sys.path if isinstance(p, str)],
+        [p for p in sys.path if isinstance(p, str)], trust,
     ]
     fds = [ctl_sock.fileno(), death_fd, *(s.fileno() for s in socks.values())]
     pid = multiprocessing.util.spawnv_passfds(
@@ -136,6 +139,47 @@ def spawn_worker(graph_json: str, part: str, link: ControlLink, ctl_sock: socket
                            hint="use start_method='fork', or keep large data out of "
                                 "flows' constructor arguments")
     return pid
+
+
+_NAME = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    return []
+
+
+def vetted(graph: ExecutionGraph) -> dict[str, Any]:
+    """What a spawned worker may import to rebuild ``graph``: exactly what this process
+    (which resolved and checked every name before starting, docs/trust.md) could.
+
+    A forked worker inherits the parent's imported modules; a spawned one is granted the
+    modules the graph names that are imported here, the scripts of its ``__main__``
+    flows (resolved here from the running script or an explicit grant), and this
+    process's own grants. The boot message travels over a private socket pair, never
+    through a file."""
+    modules: set[str] = set()
+    sources: set[str] = set()
+    for node in graph.ir.nodes:
+        names = [node.flow, *idents_in_init(node.init)]
+        names += [e.cls for side in (node.inputs, node.outputs) for e in side.elements
+                  if e.cls]
+        names += [s for s in _strings(node.init) if _NAME.match(s)]  # e.g. worker functions
+        for name in names:
+            module = name.split(":", 1)[0]
+            if module in ("__main__", "__retriever_main__"):
+                if node.source_file:
+                    sources.add(node.source_file)
+            elif module in sys.modules:
+                modules.add(module)
+    any_module, packages, files = granted()
+    return {"any": any_module, "imports": sorted(modules | set(packages)),
+            "sources": sorted(sources | set(files))}
 
 
 def check_boot_size(graph_json: str) -> None:
@@ -158,13 +202,17 @@ def spawned_main(ctl_fd: int) -> int:
     if not data:
         return 3  # the parent went away before booting us
     msg: Any = decode(data)
-    if not isinstance(msg, list) or len(msg) != 11 or msg[0] != "boot":
+    if not isinstance(msg, list) or len(msg) != 12 or msg[0] != "boot":
         raise BackendError("a spawned worker received no valid boot message")
     (_, graph_json, part, chans, death_fd, shm_slots, spin, busy_poll, waiter, portable,
-     path) = msg
+     path, trust) = msg
     for entry in reversed(path):  # the parent's import path, so flows resolve the same
         if entry not in sys.path:
             sys.path.insert(0, entry)
+    if trust["any"]:
+        allow_imports(True)
+    allow_imports(trust["imports"])
+    allow_source_exec(trust["sources"])
     backing.configure(bool(portable))
     plan = make_plan(ExecutionGraph.from_json(graph_json))
     socks = {int(idx): socket.socket(fileno=int(fd)) for idx, fd in chans.items()}
