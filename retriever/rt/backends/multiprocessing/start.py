@@ -23,6 +23,7 @@ the parent (no ``PR_SET_PDEATHSIG``).
 
 from __future__ import annotations
 
+import functools
 import multiprocessing.util
 import os
 import re
@@ -103,11 +104,24 @@ def resolve(start_method: Any = None, portable: Any = None) -> StartOptions:
     if start_method == "fork" and not hasattr(os, "fork"):
         raise ConfigError("start_method='fork' is not available on this platform",
                           hint="use start_method='spawn'")
-    if sys.platform == "win32":
-        raise ConfigError("the multiprocessing backend does not run on Windows yet "
-                          "(its channels are Unix sockets)",
-                          hint="use backend='in-process' or the stepper on Windows")
+    if sys.platform == "win32" or not seqpacket_available():
+        raise ConfigError(f"the multiprocessing backend does not run on {sys.platform} yet: "
+                          "its channels are Unix SOCK_SEQPACKET socket pairs, which this "
+                          "system lacks", hint="use backend='in-process' (or the stepper) "
+                                               "here; see docs/backends-multiprocessing.md")
     return StartOptions(start_method, portable)
+
+
+@functools.cache
+def seqpacket_available() -> bool:
+    """Whether Unix ``SOCK_SEQPACKET`` socket pairs exist here (not on macOS/Windows)."""
+    try:
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    except (OSError, AttributeError):  # EPROTONOSUPPORT, or no AF_UNIX at all
+        return False
+    a.close()
+    b.close()
+    return True
 
 
 # ---------------------------------------------------------------------- spawn: parent side
