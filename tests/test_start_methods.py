@@ -24,6 +24,7 @@ from retriever.contract.errors import ConfigError
 from retriever.flow import Flow, Latest, Pipeline, Tick, Trigger
 from retriever.ir.execution import as_execution_graph
 from retriever.ir.lower import lower
+from retriever.rt.backends.multiprocessing import start
 from retriever.rt.backends.multiprocessing.start import START_ENV, resolve, vetted
 from retriever.rt.transport import backing, wait
 
@@ -85,6 +86,18 @@ def test_bad_start_options_are_refused_before_any_process_starts(
     with pytest.raises(ConfigError) as err:
         pipe.run(backend="multiprocessing", duration=0.1, **options)
     assert named in str(err.value)
+
+
+def test_a_system_without_seqpacket_sockets_gets_a_typed_error_up_front(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """macOS has no Unix SOCK_SEQPACKET: say so before any process starts."""
+    assert start.seqpacket_available()  # here, on Linux
+    monkeypatch.setattr(start, "seqpacket_available", lambda: False)
+    with Pipeline("no-seqpacket") as pipe:
+        (F.TickLog("/nonexistent/never-written.log") @ Tick(hz=10)).named("tick")
+    with pytest.raises(ConfigError) as err:
+        pipe.run(backend="multiprocessing", duration=0.1, portable=True)
+    assert "SOCK_SEQPACKET" in str(err.value) and "in-process" in str(err.value)
 
 
 # ---------------------------------------------------------------------- pieces
