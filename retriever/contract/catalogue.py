@@ -168,11 +168,6 @@ _ERRORS = [
     ErrorCode("RET000", "core", "RetrieverError",
               "an error without a more specific code",
               "read the message; it names what failed and where"),
-    ErrorCode("RET200", "config", "ConfigError",
-              "a configuration value is invalid: a clock, adapter, EdgeConfig or init "
-              "argument, or an argument of run / step / record / execute_ir",
-              "the message names the argument and the value; pass a value of the kind "
-              "the hint gives"),
     ErrorCode("RET300", "ir", "IRError",
               "an IR document is malformed, names something that cannot be loaded, or "
               "names something it may not use (not a Flow / @io / dataclass, a module "
