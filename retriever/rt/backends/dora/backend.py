@@ -14,7 +14,10 @@
 lag error) ends the run and is raised by ``wait``/``stop`` as the same typed error
 naming the flow; a node that dies without a report raises :class:`FlowError` naming its
 flows. The temporary directory, the dataflow and every process are gone when the
-handle reports the end, whatever the reason.
+handle reports the end, whatever the reason; if the owning process itself dies (even by
+``SIGKILL``), a small guard process (:mod:`.guard`) ends the run's processes and removes
+its temporary directory. A run may be started from any thread, including one that exits
+right after.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from retriever.ir.model import ExecutionGraph
 from ...report import FlowStats, RunReport
 from . import compile as dc
 from .compat import check_install
-from .launch import ClusterLauncher, Launcher, LocalLauncher, sweep
+from .launch import ClusterLauncher, Guard, Launcher, LocalLauncher, sweep
 from .status import StatusReader, error_from_status
 
 POLL = 0.05
@@ -91,7 +94,9 @@ class DoraRun:
         self.node_info: dict[str, dict[str, Any]] = {}
         self.leftover: list[int] = []
         self.tmp = Path(tempfile.mkdtemp(prefix="retriever-dora-"))
+        self._guard: Guard | None = None
         try:
+            self._guard = Guard(self.tmp, dc.ENV_RUN, self.token)
             status_dir = self.tmp / "status"
             status_dir.mkdir()
             self.status = StatusReader(status_dir)
@@ -212,6 +217,8 @@ class DoraRun:
     def _cleanup(self) -> None:
         self.leftover = sweep(dc.ENV_RUN, self.token)
         shutil.rmtree(self.tmp, ignore_errors=True)
+        if self._guard is not None:
+            self._guard.release()
 
     # ------------------------------------------------------------------ RunHandle
     @property
