@@ -273,3 +273,25 @@ def test_full_disk_while_recording(backend: str, suffix: str, tmp_path: Path,
     assert [i for i, _ in whole] == list(range(1, len(whole) + 1))
     for i, image in whole:
         assert image.shape == (48, 64, 3) and np.all(image == i % 251)
+
+
+# ------------------------------------------------------------------ overload
+
+@pytest.mark.parametrize("backend", PROCESSES)  # in-process: one thread runs both flows
+def test_slow_consumer_counts_every_dropped_message(backend: str, tmp_path: Path,
+                                                    leaks: Leaks) -> None:
+    """A ``Latest()`` consumer slower than its source: every message up to the last one
+    it saw was either consumed or counted as dropped (on dora too: what dora's input
+    queue dropped shows as a gap in the sender's numbering)."""
+    log = tmp_path / "slow.log"
+    pipe = Pipeline("overload")
+    src = (F.Counter() @ Rate(hz=200)).named("src")
+    pipe.add(src)
+    pipe.connect(src, (F.NumLog(str(log), delay=0.02) @ Trigger("value")).named("slow"),
+                 sync=Latest())
+    report = pipe.run(backend=backend, duration=1.5, **options(backend))
+    slow = report.flows["slow"]
+    values = _values(log)
+    assert values == sorted(values) and slow.steps == len(values)
+    assert slow.dropped > slow.steps  # the source is ~4x faster
+    assert slow.steps + slow.dropped == values[-1]

@@ -12,7 +12,9 @@ and :class:`retriever.rt.lag.LagTracker` for missed ticks:
   ``on_lag`` policy decides (run the newest, drop quietly, raise, or catch up). Ticks
   queued behind a tick already handled are discarded;
 - a message from another partition: delivered (whole) into the destination ports with
-  the sender's dora timestamp; ``Trigger``/``Hybrid`` flows then run if triggered;
+  the sender's dora timestamp; ``Trigger``/``Hybrid`` flows then run if triggered. Each
+  output numbers its messages; a gap in the numbers is what dora's input queue dropped,
+  and counts as dropped for the destination flows;
 - a message published inside the partition is delivered directly, and sent as one dora
   output event when another partition consumes it.
 
@@ -45,6 +47,7 @@ from .codec import DoraCodec
 from .status import StatusWriter
 
 STATS_EVERY = 0.5
+SEQ_KEY = "retriever_seq"  # event metadata: the message's number on its output
 Routes = list[tuple[NodeRuntime, list[tuple[str, str]]]]
 
 
@@ -95,6 +98,10 @@ class PartitionRunner:
             t.input_id: (self.runtimes[t.flow], t.flow) for t in self.plan.timers}
         self.trackers: dict[str, LagTracker] = {}
         self.send: Callable[[str, Any, dict[str, Any]], None] = lambda _i, _v, _m: None
+        # Per-output sequence numbers: a gap at the receiver is what dora's input queue
+        # dropped (it drops the oldest silently), counted like the other backends do.
+        self._sent: dict[str, int] = {}
+        self._seen: dict[str, int] = {}
         self._pending: deque[tuple[NodeRuntime, float, str, bool]] = deque()
         self.clock: Callable[[], float] = time.time
         self.observers = observers_from_env()  # e.g. live viewing (visualize=)
@@ -139,6 +146,13 @@ class PartitionRunner:
         """A message from another partition."""
         codec, routes = self.inputs[input_id]
         msg = codec.decode(value, metadata)
+        seq = (metadata or {}).get(SEQ_KEY)
+        if isinstance(seq, int):
+            lost = seq - self._seen.get(input_id, -1) - 1
+            self._seen[input_id] = seq
+            if lost > 0:
+                for dst, _ in routes:
+                    dst.dropped += lost
         for dst, pairs in routes:
             dst.deliver(pairs, ts, msg)
         for dst, _ in routes:
@@ -170,7 +184,9 @@ class PartitionRunner:
         out_id = self.outputs.get(name)
         if out_id is not None:
             value, meta = self.out_codec.encode(msg)
-            self.send(out_id, value, meta)
+            seq = self._sent.get(out_id, 0)
+            self._sent[out_id] = seq + 1
+            self.send(out_id, value, {**meta, SEQ_KEY: seq})
         for dst, pairs in self.local.get(name, ()):
             dst.deliver(pairs, now, msg)
             self._maybe_trigger(dst, now)
