@@ -23,6 +23,7 @@ right after.
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import shutil
 import socket
@@ -32,6 +33,7 @@ import threading
 import time
 import uuid
 import weakref
+from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -46,6 +48,7 @@ from .launch import ClusterLauncher, Guard, Launcher, LocalLauncher, sweep
 from .status import StatusReader, error_from_status
 
 POLL = 0.05
+log = logging.getLogger("retriever.dora")
 
 
 def node_pythonpath() -> str:
@@ -93,6 +96,13 @@ class DoraRun:
         self._t_ready: float | None = None
         self.node_info: dict[str, dict[str, Any]] = {}
         self.leftover: list[int] = []
+        # Restarts (dora restarts nodes with a restart policy): per node, the pids of
+        # failed incarnations already handled, when they failed, and the counters they
+        # had reached (added to the new incarnation's).
+        self._failed_pids: dict[str, set[int]] = {}
+        self._restart_times: dict[str, deque[float]] = {}
+        self._restarts: dict[str, int] = {}
+        self._carry: dict[str, dict[str, dict[str, int]]] = {}
         self.tmp = Path(tempfile.mkdtemp(prefix="retriever-dora-"))
         self._guard: Guard | None = None
         try:
@@ -175,15 +185,64 @@ class DoraRun:
         for n in nodes:
             st = self.status.node(n)
             if st.error is not None:
-                return error_from_status(st.error)
+                pid = int(st.error.get("pid") or 0)
+                if pid in self._failed_pids.get(n, ()):
+                    continue  # an incarnation dora restarted already
+                err = error_from_status(st.error)
+                if not self._restarted(n, pid, st.stats):
+                    return err
         for n in nodes:
-            info = self.node_info.get(n)
-            if info and info.get("host") == socket.gethostname():
-                pid = int(info.get("pid", 0))
-                if pid and not os.path.exists(f"/proc/{pid}") and \
-                        self.status.node(n).stats.get("state") != "done":
-                    return self._dead(n, "its process exited without a report")
+            st = self.status.node(n)
+            info = st.ready
+            if not info or info.get("host") != socket.gethostname():
+                continue
+            pid = int(info.get("pid", 0))
+            died = (pid and pid not in self._failed_pids.get(n, ())
+                    and not os.path.exists(f"/proc/{pid}")
+                    and st.stats.get("state") != "done")
+            if died and not self._restarted(n, pid, st.stats):
+                return self._dead(n, "its process exited without a report")
         return None
+
+    def _restarted(self, dora_id: str, pid: int, stats: dict[str, Any]) -> bool:
+        """Count a failure of ``dora_id``'s incarnation ``pid``; True when its restart
+        policy lets dora restart it (the run goes on), False when the run must end."""
+        plan = next((p for p in self.plan.nodes if p.dora_id == dora_id), None)
+        pol = plan.restart if plan is not None else None
+        if pol is None or self.status.node(dora_id).ready is None:
+            return False  # a node that never joined is not restarted by us
+        times = self._restart_times.setdefault(dora_id, deque())
+        now = time.monotonic()
+        while times and now - times[0] > pol.window:
+            times.popleft()
+        if len(times) >= pol.max_restarts:
+            return False
+        times.append(now)
+        self._failed_pids.setdefault(dora_id, set()).add(pid)
+        self._restarts[dora_id] = self._restarts.get(dora_id, 0) + 1
+        carry = self._carry.setdefault(dora_id, {})
+        for flow, counters in (stats.get("flows") or {}).items():
+            row = carry.setdefault(flow, {})
+            for key, value in counters.items():
+                if isinstance(value, int):
+                    row[key] = row.get(key, 0) + value
+        log.warning("dora restarts node %r (restart %d of at most %d in %gs)", dora_id,
+                    len(times), pol.max_restarts, pol.window)
+        return True
+
+    def _flow_stats(self, dora_id: str, flows: list[str]) -> dict[str, dict[str, int]]:
+        """Counters of the flows of one node, over all its incarnations."""
+        live = self.status.node(dora_id).stats.get("flows", {})
+        carry = self._carry.get(dora_id, {})
+        out: dict[str, dict[str, int]] = {}
+        for name in flows:
+            row = dict(live.get(name, {}))
+            for key, value in carry.get(name, {}).items():
+                row[key] = row.get(key, 0) + value
+            if dora_id in self._restarts:
+                row["restarts"] = self._restarts[dora_id]
+            out[name] = row
+        return out
 
     def _dead(self, dora_id: str, why: str) -> FlowError:
         flows = next((p.flows for p in self.plan.nodes if p.dora_id == dora_id), [dora_id])
@@ -206,9 +265,8 @@ class DoraRun:
     def _collect(self) -> None:
         flows: dict[str, FlowStats] = {}
         for n in self.plan.nodes:
-            stats = self.status.node(n.dora_id).stats.get("flows", {})
-            for name in n.flows:
-                flows[name] = FlowStats(**stats.get(name, {}))
+            for name, row in self._flow_stats(n.dora_id, n.flows).items():
+                flows[name] = FlowStats(**row)
         self._report.flows = flows
         start = self._t_ready if self._t_ready is not None else self._t0
         self._report.duration = time.monotonic() - start
@@ -244,9 +302,7 @@ class DoraRun:
             return {k: vars(v) for k, v in self._report.flows.items()}
         out: dict[str, Any] = {}
         for n in self.plan.nodes:
-            stats = self.status.node(n.dora_id).stats.get("flows", {})
-            for name in n.flows:
-                out[name] = dict(stats.get(name, {}))
+            out.update(self._flow_stats(n.dora_id, n.flows))
         return out
 
     def wait(self, timeout: float | None = None) -> RunReport | None:

@@ -75,15 +75,16 @@ class StatusWriter:
         if path is None:
             return
         if isinstance(err, FlowError):
-            data = {"flow": err.flow, "kind": type(err).__name__, "code": err.code,
-                    "message": _inner_message(err), "hint": err.hint,
-                    "traceback": err.traceback_text}
+            data: dict[str, Any] = {"flow": err.flow, "kind": type(err).__name__,
+                                    "code": err.code, "message": _inner_message(err),
+                                    "hint": err.hint, "traceback": err.traceback_text}
         else:
             tb = "".join(traceback.format_exception(type(err), err, err.__traceback__))
             code = err.code if isinstance(err, RetrieverError) else "RET400"
             data = {"flow": ", ".join(flows), "kind": "FlowError", "code": code,
                     "message": f"{type(err).__name__}: {err}", "hint": "",
                     "traceback": tb}
+        data["pid"] = os.getpid()  # which incarnation failed (dora may restart the node)
         _write(path, data)
 
 
