@@ -3,7 +3,7 @@
 Prints, side by side, medians of repeated cold runs (no mypy cache):
 
 * mypy without the plugin (baseline) and with ``retriever_mypy`` — goal: the plugin adds
-  at most 15 %;
+  at most 10 %;
 * the same over ``examples/`` when it exists;
 * ``retriever check`` on the generated project — goal: under 2 s — beside a baseline
   that only imports the same modules in a fresh interpreter.
@@ -133,7 +133,7 @@ def main() -> int:
         base, with_plugin, out_a, out_b = paired(
             args.repeat, [*mypy, "--config-file", str(plain), *files],
             [*mypy, "--config-file", str(plugged), *files], work, env)
-        row("mypy generated project (+plugin)", base, with_plugin, "<= +15 %")
+        row("mypy generated project (+plugin)", base, with_plugin, "<= +10 %")
         for label, out in (("without plugin", out_a), ("with plugin", out_b)):
             if "error" in out:
                 print(f"  note: mypy {label} reported:\n{out[:2000]}")
@@ -142,7 +142,7 @@ def main() -> int:
             ex_base, ex_plug, _, _ = paired(
                 args.repeat, [*mypy, "--config-file", str(plain), str(examples)],
                 [*mypy, "--config-file", str(plugged), str(examples)], ROOT, env)
-            row("mypy examples/ (+plugin)", ex_base, ex_plug, "<= +15 %")
+            row("mypy examples/ (+plugin)", ex_base, ex_plug, "<= +10 %")
         modules = [f"gen.{Path(f).stem}" for f in files if not f.endswith("__init__.py")]
         importer = [sys.executable, "-c",
                     "import importlib, sys; [importlib.import_module(m) for m in sys.argv[1:]]",

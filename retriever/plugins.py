@@ -25,7 +25,7 @@ GROUP = "retriever.plugins"
 class PluginError(RetrieverError):
     """One or more ``retriever.plugins`` entry points failed to load or run."""
 
-    code = "RET700"
+    code = "RET730"
 
     def __init__(self, failures: list[PluginFailure]) -> None:
         self.failures = tuple(failures)

@@ -6,23 +6,21 @@ Nothing here judges anything: flows become :class:`FlowDesc`, connections become
 
 from __future__ import annotations
 
+import ast
+import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from functools import lru_cache
 
 from mypy.maptype import map_instance_to_supertype
 from mypy.nodes import (
     AssignmentStmt,
     CallExpr,
     ClassDef,
+    Context,
     Decorator,
-    DictExpr,
-    Expression,
     FuncDef,
-    ListExpr,
     NameExpr,
     RefExpr,
-    StrExpr,
-    TupleExpr,
     TypeInfo,
     Var,
 )
@@ -31,6 +29,7 @@ from mypy.types import (
     AnyType,
     CallableType,
     Instance,
+    LiteralType,
     NoneType,
     TupleType,
     Type,
@@ -43,8 +42,9 @@ from mypy.types import (
 )
 from mypy.typevars import fill_typevars
 
-from retriever.contract.model import EdgeDesc, ElementKind, EnvelopeDesc, FlowDesc, SideDesc
-from retriever.contract.ports import PortTable
+from retriever.contract import payload
+from retriever.contract.access import Access, step_accesses
+from retriever.contract.model import ElementKind, EnvelopeDesc, FlowDesc, SideDesc
 from retriever.contract.typenames import ANY, canonical_fullname
 
 from .names import element_name, type_name
@@ -70,6 +70,11 @@ TYPE_KEEPING_ADAPTERS = frozenset({
 META = "retriever"
 #: Extra attribute carried by the TemporalFlow type of ``flow @ clock``: the flow's type.
 FLOW_ATTR = "__retriever_flow__"
+#: Extra attribute of a handle returned by ``pipe.add(...)``: the pipeline variable's
+#: full name, as a literal string type.
+OWNER_ATTR = "__retriever_pipeline__"
+#: Extra attribute of a ``Pipeline(...)`` type (and of handles it added): its literal name.
+NAME_ATTR = "__retriever_pipeline_name__"
 
 
 Analyze = Callable[[Type], "Type | None"]
@@ -154,7 +159,7 @@ def describe_element(tp: Type) -> EnvelopeDesc:
     if isinstance(p, Instance):
         ports = io_ports(p.type)
         if ports is not None:
-            fields = []
+            fields, opaque = [], []
             for name in ports:
                 sym = p.type.get(name)
                 node = sym.node if sym is not None else None
@@ -162,9 +167,52 @@ def describe_element(tp: Type) -> EnvelopeDesc:
                 if ftype is None or has_placeholder(ftype):
                     raise Incomplete(name)
                 fields.append((name, type_name(ftype)))
+                bad = untravelable(ftype)
+                if bad is not None:
+                    opaque.append((name, bad))
             return EnvelopeDesc(canonical_fullname(p.type.fullname), ElementKind.ENVELOPE,
-                                tuple(fields))
+                                tuple(fields), tuple(opaque))
     return EnvelopeDesc(type_name(tp), ElementKind.OTHER)
+
+
+def untravelable(tp: Type) -> str | None:
+    """The name of the part of a port type that cannot travel (RET008), else None.
+
+    The same judgement as :func:`retriever.contract.payload.untravelable`, on mypy types.
+    """
+    p = get_proper_type(tp)
+    if isinstance(p, UnionType):
+        return next((bad for i in p.items if (bad := untravelable(i)) is not None), None)
+    if isinstance(p, TupleType):
+        return next((bad for i in p.items if (bad := untravelable(i)) is not None), None)
+    if isinstance(p, (CallableType, TypeType)):
+        return type_name(p)
+    if not isinstance(p, Instance):
+        return None  # Any, None, literals, type variables
+    info = p.type
+    names = {b.fullname for b in info.mro}
+    if info.fullname in payload.CONTAINER_NAMES:
+        return next((bad for a in p.args if (bad := untravelable(a)) is not None), None)
+    if (info.fullname in payload.TRAVELLING_NAMES or names & payload.TRAVELLING_BASES
+            or info.is_enum or "dataclass" in info.metadata or io_ports(info) is not None
+            or _dataclass_transformed(info)):
+        return None
+    return canonical_fullname(info.fullname)
+
+
+def _dataclass_transformed(info: TypeInfo) -> bool:
+    # The metadata appears once mypy's dataclass support ran; the decorator is there before.
+    for base in info.mro:
+        if "dataclass" in base.metadata:
+            return True
+        for dec in base.defn.decorators:
+            target = dec.callee if isinstance(dec, CallExpr) else dec
+            if isinstance(target, RefExpr) and target.fullname in _DATACLASS_DECORATORS:
+                return True
+    return False
+
+
+_DATACLASS_DECORATORS = frozenset({"dataclasses.dataclass", IO})
 
 
 def describe_side(tp: Type) -> SideDesc:
@@ -172,7 +220,8 @@ def describe_side(tp: Type) -> SideDesc:
     p = get_proper_type(tp)
     if isinstance(p, NoneType):
         return SideDesc((EnvelopeDesc.none(),), False)
-    if isinstance(p, TupleType) and p.partial_fallback.type.fullname == "builtins.tuple":
+    if isinstance(p, TupleType) and (p.partial_fallback.type.fullname == "builtins.tuple"
+                                     or _is_view(p.partial_fallback.type)):
         return SideDesc(tuple(describe_element(i) for i in p.items), True)
     if isinstance(p, Instance) and p.type.fullname == "builtins.tuple" and p.args:
         # tuple[A, ...]: the runtime sees the elements (A, Ellipsis)
@@ -182,6 +231,12 @@ def describe_side(tp: Type) -> SideDesc:
 
 
 # --------------------------------------------------------------------------- flows
+
+
+def _is_view(info: TypeInfo) -> bool:
+    # A composite view class synthesized by retriever_mypy.view (same tuple contract).
+    meta = info.metadata.get(META)
+    return bool(meta and meta.get("view") is True)
 
 
 def flow_info_of(info: TypeInfo) -> TypeInfo | None:
@@ -232,6 +287,59 @@ def step_def(info: TypeInfo) -> FuncDef | None:
     return node if isinstance(node, FuncDef) else None
 
 
+@lru_cache(maxsize=256)
+def _source(path: str, _stamp: int) -> str:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read()
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+@lru_cache(maxsize=256)
+def _class_defs(path: str, stamp: int) -> dict[int, ast.ClassDef]:
+    try:
+        tree = ast.parse(_source(path, stamp))
+    except (SyntaxError, ValueError):
+        return {}
+    return {n.lineno: n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)}
+
+
+def step_uses(path: str | None, cls: ClassDef, composite: bool,
+              ) -> list[tuple[Access, Context]]:
+    """Accesses to the own ``step``'s input parameter, each with a context to report at.
+
+    Read from the module's source with :mod:`ast` (mypy's own visitors cannot be
+    subclassed by an interpreted plugin); only the syntax matters here. A single
+    envelope input has only signal calls to judge: modules without any are skipped
+    without parsing.
+    """
+    if not path:
+        return []
+    try:
+        stamp = os.stat(path).st_mtime_ns
+    except OSError:
+        return []
+    if not composite and "_signal" not in _source(path, stamp):
+        return []
+    node = _class_defs(path, stamp).get(cls.line)
+    if node is None or node.name != cls.name:
+        return []
+    return [(acc, Context(acc.line, acc.column - 1)) for acc in step_accesses(node)]
+
+
+def defines_step(info: TypeInfo) -> bool:
+    """Whether the class or a base below ``Flow`` defines ``step`` (abstract classes pass)."""
+    if info.is_abstract:
+        return True
+    for base in info.mro:
+        if base.fullname == FLOW:
+            return False
+        if "step" in base.names:
+            return True
+    return True
+
+
 def step_return(info: TypeInfo, analyze: Analyze | None = None) -> str | None:
     """Canonical name of the own ``step``'s return annotation (None when absent).
 
@@ -273,7 +381,23 @@ def describe_flow(info: TypeInfo, *, trigger_fields: Sequence[str] = (),
         trigger_fields=tuple(trigger_fields),
         clock=clock,
         step_return=step_return(info, analyze),
+        has_step=defines_step(info),
     )
+
+
+def literal_attr(tp: Type, attr: str) -> str | None:
+    """A literal string kept in a type's extra attributes (None if absent)."""
+    p = get_proper_type(tp)
+    if not isinstance(p, Instance) or p.extra_attrs is None:
+        return None
+    value = get_proper_type(p.extra_attrs.attrs.get(attr))
+    return value.value if isinstance(value, LiteralType) and isinstance(
+        value.value, str) else None
+
+
+def owner_of_handle(tp: Type) -> str | None:
+    """The pipeline variable a handle was returned from by ``add`` (None if unknown)."""
+    return literal_attr(tp, OWNER_ATTR)
 
 
 def flow_of_handle(tp: Type) -> TypeInfo | None:
@@ -285,172 +409,3 @@ def flow_of_handle(tp: Type) -> TypeInfo | None:
     if isinstance(flow, Instance) and flow_info_of(flow.type) is not None:
         return flow.type
     return None
-
-
-# --------------------------------------------------------------------------- literals
-
-
-def callee_fullname(expr: Expression) -> str | None:
-    """Full name of what a call expression calls (``None`` if not a plain reference)."""
-    if isinstance(expr, CallExpr) and isinstance(expr.callee, RefExpr):
-        return expr.callee.fullname or None
-    return None
-
-
-def _strings(expr: Expression) -> tuple[str, ...] | Unknown:
-    if isinstance(expr, StrExpr):
-        return (expr.value,)
-    if isinstance(expr, (ListExpr, TupleExpr)) and all(
-            isinstance(i, StrExpr) for i in expr.items):
-        return tuple(i.value for i in expr.items if isinstance(i, StrExpr))
-    return UNKNOWN
-
-
-def clock_of(expr: Expression) -> tuple[str, tuple[str, ...]] | Unknown:
-    """``(kind, trigger fields)`` of a clock constructor call with literal fields."""
-    kind = CLOCKS.get(callee_fullname(expr) or "")
-    if kind is None or not isinstance(expr, CallExpr):
-        return UNKNOWN
-    if kind == "trigger":
-        if any(name is not None for name in expr.arg_names):
-            return UNKNOWN
-        fields: list[str] = []
-        for arg in expr.args:
-            if not isinstance(arg, StrExpr):
-                return UNKNOWN
-            fields.append(arg.value)
-        return kind, tuple(fields)
-    if kind == "hybrid":
-        for i, (arg, name) in enumerate(zip(expr.args, expr.arg_names, strict=True)):
-            if name == "trigger" or (name is None and i == 1):
-                found = _strings(arg)
-                return found if isinstance(found, Unknown) else (kind, found)
-        return UNKNOWN
-    return kind, ()
-
-
-def literal_map(expr: Expression | None) -> tuple[tuple[str, str], ...] | Unknown | None:
-    """``map=`` as port pairs; None for the default; UNKNOWN when not a literal."""
-    if expr is None or (isinstance(expr, NameExpr) and expr.fullname == "builtins.None"):
-        return None
-    if not isinstance(expr, DictExpr):
-        return UNKNOWN
-    pairs = []
-    for k, v in expr.items:
-        if not isinstance(k, StrExpr) or not isinstance(v, StrExpr):
-            return UNKNOWN
-        pairs.append((k.value, v.value))
-    return tuple(pairs)
-
-
-def _adapter_changes_type(info: TypeInfo | None) -> bool:
-    if info is None:
-        return True  # unknown adapter: do not compare port types (lenient)
-    names = {b.fullname for b in info.mro}
-    if names & TYPE_CHANGING_ADAPTERS:
-        return True
-    return not names & TYPE_KEEPING_ADAPTERS
-
-
-def _class_called(expr: Expression, fallback: Type | None = None) -> TypeInfo | None:
-    if isinstance(expr, CallExpr) and isinstance(expr.callee, RefExpr) and isinstance(
-            expr.callee.node, TypeInfo):
-        return expr.callee.node
-    p = get_proper_type(fallback) if fallback is not None else None
-    return p.type if isinstance(p, Instance) else None
-
-
-def _is_none(expr: Expression | None) -> bool:
-    return expr is None or (isinstance(expr, NameExpr) and expr.fullname == "builtins.None")
-
-
-@dataclass(frozen=True)
-class SyncInfo:
-    """What a ``sync=`` argument says, as far as it is literal."""
-
-    all_ports: bool = False
-    ports: tuple[str, ...] = ()
-    changing: tuple[str, ...] = ()
-
-
-def sync_of(expr: Expression | None, tp: Type | None) -> SyncInfo | Unknown:
-    """Read ``sync=``: one adapter for every port, or a literal per-port dict."""
-    if _is_none(expr):
-        return SyncInfo()
-    assert expr is not None
-    if isinstance(expr, DictExpr):
-        ports, changing = [], []
-        for k, v in expr.items:
-            if not isinstance(k, StrExpr):
-                return UNKNOWN
-            ports.append(k.value)
-            if _adapter_changes_type(_class_called(v)):
-                changing.append(k.value)
-        return SyncInfo(False, tuple(ports), tuple(changing))
-    p = get_proper_type(tp) if tp is not None else None
-    if isinstance(p, Instance) and p.type.fullname in ("builtins.dict",):
-        return UNKNOWN  # a dict built elsewhere: keys not visible
-    changing_all = ("*",) if _adapter_changes_type(_class_called(expr, tp)) else ()
-    return SyncInfo(True, (), changing_all)
-
-
-@dataclass(frozen=True)
-class EdgeConfigInfo:
-    """What an ``edge_config=`` argument says: its keys and those setting an adapter."""
-
-    ports: tuple[str, ...] = ()
-    adapter_ports: tuple[str, ...] = ()
-    changing: tuple[str, ...] = ()
-
-
-def _edge_config_adapter(call: Expression) -> Expression | Unknown | None:
-    if callee_fullname(call) != EDGE_CONFIG or not isinstance(call, CallExpr):
-        return UNKNOWN
-    for i, (arg, name) in enumerate(zip(call.args, call.arg_names, strict=True)):
-        if name == "adapter" or (name is None and i == 2):
-            return None if _is_none(arg) else arg
-    return None
-
-
-def edge_config_of(expr: Expression | None) -> EdgeConfigInfo | Unknown:
-    """Read ``edge_config=``: one EdgeConfig for every port, or a literal per-port dict."""
-    if _is_none(expr):
-        return EdgeConfigInfo()
-    assert expr is not None
-    entries: list[tuple[str, Expression]] = []
-    if isinstance(expr, DictExpr):
-        for k, v in expr.items:
-            if not isinstance(k, StrExpr):
-                return UNKNOWN
-            entries.append((k.value, v))
-    else:
-        entries.append(("*", expr))
-    ports, adapters, changing = [], [], []
-    for key, call in entries:
-        adapter = _edge_config_adapter(call)
-        if isinstance(adapter, Unknown):
-            return UNKNOWN
-        ports.append(key)
-        if adapter is not None:
-            adapters.append(key)
-            if _adapter_changes_type(_class_called(adapter)):
-                changing.append(key)
-    return EdgeConfigInfo(tuple(ports), tuple(adapters), tuple(changing))
-
-
-def edge_desc(src: FlowDesc, dst: FlowDesc, map_pairs: tuple[tuple[str, str], ...] | None,
-              sync: SyncInfo, edge_config: EdgeConfigInfo) -> EdgeDesc:
-    """The :class:`EdgeDesc` of a connection as the plugin reads it.
-
-    Whether a default sync policy exists is only known at runtime, so the description
-    claims one (RET108 is not a static rule).
-    """
-    changing = list(sync.changing) + list(edge_config.changing)
-    if "*" in changing:
-        changing = PortTable(src.outputs).names()
-    return EdgeDesc(
-        src=src, dst=dst, map=map_pairs, sync_all=sync.all_ports, sync_ports=sync.ports,
-        edge_config_ports=edge_config.ports,
-        edge_config_adapter_ports=edge_config.adapter_ports,
-        type_changing_ports=tuple(changing), has_default_sync=True,
-    )

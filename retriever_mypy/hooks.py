@@ -16,9 +16,13 @@ from mypy.nodes import (
     ARG_OPT,
     ARG_POS,
     Argument,
+    CallExpr,
     Context,
     Expression,
     FuncDef,
+    MemberExpr,
+    NameExpr,
+    StrExpr,
     TypeInfo,
     Var,
 )
@@ -30,6 +34,7 @@ from mypy.types import (
     CallableType,
     ExtraAttrs,
     Instance,
+    LiteralType,
     NoneType,
     Type,
     TypeOfAny,
@@ -37,27 +42,49 @@ from mypy.types import (
     get_proper_type,
 )
 
+from retriever.contract.access import check_accesses
 from retriever.contract.diagnostics import Diagnostic
-from retriever.contract.rules import RuleOptions, check_clock, check_flow, resolve_edge
+from retriever.contract.rules import (
+    RuleOptions,
+    check_flow,
+    check_node,
+    resolve_edge,
+    self_loop,
+    unclocked,
+)
 
 from .codes import report
 from .config import PluginConfig
 from .describe import (
     FLOW_ATTR,
     META,
+    NAME_ATTR,
+    OWNER_ATTR,
     TEMPORAL,
     Incomplete,
     Unknown,
-    clock_of,
     describe_flow,
-    edge_config_of,
-    edge_desc,
     envelope_port_names,
+    flow_arguments,
+    flow_info_of,
     flow_of_handle,
-    literal_map,
+    literal_attr,
+    owner_of_handle,
+    qualname,
     step_def,
-    sync_of,
+    step_uses,
 )
+from .graph import (
+    fan_in,
+    foreign,
+    foreign_flow,
+    global_name,
+    left_operand,
+    unencodable_arguments,
+)
+from .literals import clock_of, edge_config_of, edge_desc, literal_map, sync_of
+from .values import module_sets_default_sync, values_hook
+from .view import install_view
 
 # --------------------------------------------------------------------------- @io
 
@@ -144,11 +171,23 @@ def flow_class_hook(ctx: ClassDefContext, config: PluginConfig) -> None:
         return
     found = check_flow(desc, RuleOptions(strict_single_io=config.strict_single_io))
     step = step_def(info)
+    # The analyser knows its module's file (not part of the plugin interface's types).
+    module = getattr(ctx.api, "cur_mod_node", None)
+    uses = step_uses(getattr(module, "path", None), ctx.cls, desc.inputs.composite)
+    at: dict[tuple[int | None, int | None], Context] = {
+        (acc.line, acc.column): node for acc, node in uses}
+    found += check_accesses(desc, [acc for acc, _ in uses])
 
     def context_of(diag: Diagnostic) -> Context:
+        loc = diag.location
+        if (loc.line, loc.column) in at and diag.code in ("RET003", "RET006"):
+            return at[(loc.line, loc.column)]
         return step if diag.code == "RET005" and step is not None else ctx.cls
 
     report(found, ctx.api.fail, ctx.api.msg.note, context_of)
+    args = flow_arguments(info)
+    if args is not None and desc.inputs.composite:
+        install_view(ctx, args[0])
 
 
 # --------------------------------------------------------------------------- handles
@@ -177,8 +216,13 @@ def matmul_hook(ctx: MethodContext) -> Type:
     clock = _positional(ctx, 0)
     if clock is not None:
         read = clock_of(clock[0])
-        if not isinstance(read, Unknown) and read[1]:
-            _check_clock(ctx, flow_type, read[0], read[1])
+        if isinstance(read, Unknown):
+            read = ("", ())
+        _check_clock(ctx, flow_type, read[0] or None, read[1])
+    operand = left_operand(ctx.context)
+    if operand is not None and flow_info_of(flow_type.type) is not None:
+        report(unencodable_arguments(qualname(flow_type.type), operand), ctx.api.fail,
+               ctx.api.msg.note, lambda _d: ctx.context)
     result = get_proper_type(ret)
     if isinstance(result, Instance) and result.type.fullname == TEMPORAL:
         handle = result.copy_modified()
@@ -187,7 +231,7 @@ def matmul_hook(ctx: MethodContext) -> Type:
     return ret
 
 
-def _check_clock(ctx: MethodContext, flow_type: Instance, kind: str,
+def _check_clock(ctx: MethodContext, flow_type: Instance, kind: str | None,
                  fields: Sequence[str]) -> None:
     try:
         desc = describe_flow(flow_type.type, trigger_fields=fields, clock=kind)
@@ -195,7 +239,7 @@ def _check_clock(ctx: MethodContext, flow_type: Instance, kind: str,
         return
     if desc is None:
         return
-    report(check_clock(desc), ctx.api.fail, ctx.api.msg.note, lambda _d: ctx.context)
+    report(check_node(desc), ctx.api.fail, ctx.api.msg.note, lambda _d: ctx.context)
 
 
 def keep_handle_hook(ctx: MethodContext) -> Type:
@@ -205,7 +249,8 @@ def keep_handle_hook(ctx: MethodContext) -> Type:
     return ctx.default_return_type
 
 
-def _check_edge(ctx: MethodContext | FunctionContext, src_type: Type, dst_type: Type) -> None:
+def _check_edge(ctx: MethodContext | FunctionContext, src_type: Type, dst_type: Type,
+                has_default_sync: bool = True, dst_expr: Expression | None = None) -> None:
     src_info, dst_info = flow_of_handle(src_type), flow_of_handle(dst_type)
     if src_info is None or dst_info is None:
         return
@@ -221,20 +266,106 @@ def _check_edge(ctx: MethodContext | FunctionContext, src_type: Type, dst_type: 
         return
     if src is None or dst is None:
         return
-    found = resolve_edge(edge_desc(src, dst, pairs, sync, ec)).diagnostics
+    desc = edge_desc(src, dst, pairs, sync, ec, has_default_sync)
+    resolution = resolve_edge(desc)
+    found = list(resolution.diagnostics)
+    if dst_expr is not None:
+        found += fan_in(ctx.api.path, ctx.context, dst_expr, dst.name,
+                        [d for _, d in resolution.pairs], desc.label)
     report(found, ctx.api.fail, ctx.api.msg.note, lambda _d: ctx.context)
+
+
+def _wiring(ctx: MethodContext | FunctionContext, args: Sequence[tuple[str, str | None]],
+            ) -> bool:
+    """RET110 for a flow wired without a clock; RET112 for one wired to itself.
+
+    Returns whether the edge may still be judged (no clock problem found).
+    """
+    found: list[Diagnostic] = []
+    for formal, role in args:
+        arg = _arg(ctx, formal)
+        proper = get_proper_type(arg[1]) if arg is not None else None
+        if isinstance(proper, Instance) and flow_info_of(proper.type) is not None:
+            found.append(unclocked(qualname(proper.type), role))
+    src, dst = _arg(ctx, "src"), _arg(ctx, "dst")
+    if (not found and src is not None and dst is not None
+            and isinstance(src[0], NameExpr) and isinstance(dst[0], NameExpr)
+            and src[0].fullname and src[0].fullname == dst[0].fullname):
+        flow = flow_of_handle(src[1])
+        found.append(self_loop(qualname(flow) if flow is not None else src[0].name))
+    if not found:
+        handles = []
+        for formal, _role in args:
+            arg = _arg(ctx, formal)
+            flow = flow_of_handle(arg[1]) if arg is not None else None
+            if arg is not None and flow is not None:
+                handles.append((arg[0], qualname(flow)))
+        found += foreign_flow(ctx.api.path, ctx.context, _receiver(ctx), handles)
+        found += _owned_elsewhere(ctx, args)
+    report(found, ctx.api.fail, ctx.api.msg.note, lambda _d: ctx.context)
+    return not found
+
+
+def _owned_elsewhere(ctx: MethodContext | FunctionContext,
+                     args: Sequence[tuple[str, str | None]]) -> list[Diagnostic]:
+    """RET111 for handles returned by another pipeline variable's ``add``."""
+    pipe = global_name(_receiver(ctx))
+    out = []
+    for formal, _role in args:
+        arg = _arg(ctx, formal)
+        owner = owner_of_handle(arg[1]) if arg is not None else None
+        flow = flow_of_handle(arg[1]) if arg is not None else None
+        if arg is not None and owner and flow and pipe is not None and owner != pipe:
+            out.append(foreign(qualname(flow), literal_attr(arg[1], NAME_ATTR) or owner))
+    return out
+
+
+def _receiver(ctx: MethodContext | FunctionContext) -> Expression | None:
+    """``pipe`` in ``pipe.connect(...)`` (None for module-level functions)."""
+    call = ctx.context
+    if isinstance(ctx, MethodContext) and isinstance(call, CallExpr) and isinstance(
+            call.callee, MemberExpr):
+        return call.callee.expr
+    return None
+
+
+def add_hook(ctx: MethodContext) -> Type:
+    """``pipe.add(flow)``: the flow must carry a clock (RET110), and one pipeline (RET111).
+
+    The handle it returns remembers the pipeline variable, so a later ``connect`` of
+    that handle in another pipeline is RET111.
+    """
+    _wiring(ctx, [("tf", None)])
+    arg, pipe = _arg(ctx, "tf"), global_name(_receiver(ctx))
+    handle = get_proper_type(arg[1]) if arg is not None else None
+    if pipe is None or not isinstance(handle, Instance) or flow_of_handle(handle) is None:
+        return ctx.default_return_type
+    attrs = dict(handle.extra_attrs.attrs) if handle.extra_attrs else {}
+    text = ctx.api.named_generic_type("builtins.str", [])
+    attrs[OWNER_ATTR] = LiteralType(pipe, text)
+    attrs[NAME_ATTR] = LiteralType(literal_attr(ctx.type, NAME_ATTR) or pipe.rsplit(".")[-1],
+                                   text)
+    owned = handle.copy_modified()
+    owned.extra_attrs = ExtraAttrs(attrs)
+    return owned
 
 
 def connect_hook(ctx: MethodContext | FunctionContext) -> Type:
     """``pipe.connect(a, b, ...)`` / ``retriever.connect(a, b, ...)``."""
     src, dst = _arg(ctx, "src"), _arg(ctx, "dst")
+    if not _wiring(ctx, [("src", "source"), ("dst", "destination")]):
+        return ctx.default_return_type
     if src is not None and dst is not None:
-        _check_edge(ctx, src[1], dst[1])
+        # connect() needs sync= unless the module sets a default (RET108).
+        _check_edge(ctx, src[1], dst[1], module_sets_default_sync(ctx.api.path), dst[0])
     return ctx.default_return_type
 
 
 def then_hook(ctx: MethodContext) -> Type:
-    """``a.then(b, ...)`` and ``a >> b``: check the edge; the result is ``b``'s handle."""
+    """``a.then(b, ...)`` and ``a >> b``: check the edge; the result is ``b``'s handle.
+
+    These have no place for a sync policy: they use the default, else ``Latest()``.
+    """
     other = _arg(ctx, "other") or _positional(ctx, 0)
     if other is None:
         return ctx.default_return_type
@@ -242,3 +373,19 @@ def then_hook(ctx: MethodContext) -> Type:
     if flow_of_handle(other[1]) is not None:
         return other[1]
     return ctx.default_return_type
+
+
+def pipeline_hook(ctx: FunctionContext) -> Type:
+    """``Pipeline("name", ...)``: judge literal values, and keep a literal name on the type.
+
+    Messages about a pipeline (RET111) then name it as the runtime does.
+    """
+    ret = values_hook(ctx, "retriever.flow.pipeline.Pipeline")
+    name = _arg(ctx, "name")
+    result = get_proper_type(ret)
+    if name is None or not isinstance(name[0], StrExpr) or not isinstance(result, Instance):
+        return ret
+    named = result.copy_modified()
+    named.extra_attrs = ExtraAttrs({NAME_ATTR: LiteralType(
+        name[0].value, ctx.api.named_generic_type("builtins.str", []))})
+    return named

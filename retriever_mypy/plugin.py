@@ -22,15 +22,18 @@ from retriever.contract.errors import ConfigError
 from .config import read_config
 from .describe import FLOW, IO, TEMPORAL, flow_info_of
 from .hooks import (
+    add_hook,
     connect_hook,
     flow_class_hook,
     io_maker_hook,
     io_tag_hook,
     keep_handle_hook,
     matmul_hook,
+    pipeline_hook,
     then_hook,
 )
 from .rewrite import rewrite_tuple_literal_bases
+from .values import CHECKS, values_hook
 
 #: Supported mypy versions: MIN_VERSION <= version < MAX_VERSION.
 MIN_VERSION = (1, 11)
@@ -40,6 +43,7 @@ _CONNECT_FUNCTION = "retriever.flow.default.connect"
 _METHODS: dict[str, Callable[[MethodContext], Type]] = {
     f"{FLOW}.__matmul__": matmul_hook,
     "retriever.flow.pipeline.Pipeline.connect": connect_hook,
+    "retriever.flow.pipeline.Pipeline.add": add_hook,
     f"{TEMPORAL}.then": then_hook,
     f"{TEMPORAL}.__rshift__": then_hook,
     f"{TEMPORAL}.named": keep_handle_hook,
@@ -103,8 +107,14 @@ class RetrieverPlugin(Plugin):
         return _METHODS.get(f"{defining.fullname}.{method}") if defining else None
 
     def get_function_hook(self, fullname: str) -> Callable[[FunctionContext], Type] | None:
-        """``retriever.connect(a, b, ...)``."""
-        return connect_hook if fullname == _CONNECT_FUNCTION else None
+        """``retriever.connect(a, b, ...)``; literal values of clocks, adapters, configs."""
+        if fullname == _CONNECT_FUNCTION:
+            return connect_hook
+        if fullname == "retriever.flow.pipeline.Pipeline":
+            return pipeline_hook
+        if fullname in CHECKS:
+            return partial(values_hook, fullname=fullname)
+        return None
 
 
 def parse_version(version: str) -> tuple[int, int]:

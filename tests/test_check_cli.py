@@ -188,3 +188,69 @@ def test_pre_commit_hook_manifest() -> None:
     assert "- id: retriever-check\n" in text
     assert "entry: retriever check\n" in text
     assert "--strict-single-io" in text
+
+
+def test_sarif_output_has_rules_results_and_real_columns(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "graph.py"
+    source.write_text(
+        "from retriever.flow import Flow, Latest, Pipeline, Rate, io\n"
+        "\n"
+        "@io\n"
+        "class Reading:\n"
+        "    value: float\n"
+        "\n"
+        "class Sensor(Flow[None, Reading]):\n"
+        "    def step(self, input: None) -> Reading:\n"
+        "        return Reading(value=1.0)\n"
+        "\n"
+        "pipe = Pipeline('p')\n"
+        "if True:\n"
+        "    pipe.add(Sensor() @ Rate(hz=0))\n")
+    status, out, _ = run_cli(capsys, "check", "--format", "sarif", str(source))
+    assert status == 1
+    doc = json.loads(out)
+    assert doc["version"] == "2.1.0" and doc["$schema"].endswith("sarif-2.1.0.json")
+    run = doc["runs"][0]
+    rules = [r["id"] for r in run["tool"]["driver"]["rules"]]
+    assert rules == ["RET200"]
+    (result,) = run["results"]
+    assert result["ruleId"] == "RET200" and result["level"] == "error"
+    assert rules[result["ruleIndex"]] == "RET200"
+    region = result["locations"][0]["physicalLocation"]["region"]
+    # `Rate(hz=0)` starts at column 25 of line 13 (1-based), not at the line start.
+    assert (region["startLine"], region["startColumn"]) == (13, 25)
+    assert "hz must be a positive finite number" in result["message"]["text"]
+
+
+def test_check_collects_every_finding_of_a_module(tmp_path: Path) -> None:
+    # Value errors (RET200) and a clockless flow (RET110) used to stop the module; now
+    # every line is checked and RET110 is reported once.
+    src = tmp_path / "many.py"
+    src.write_text(
+        "from retriever.flow import Flow, Latest, Pipeline, Rate, Window, io\n"
+        "\n"
+        "@io\n"
+        "class Reading:\n"
+        "    value: float\n"
+        "\n"
+        "@io\n"
+        "class Count:\n"
+        "    value: int\n"
+        "\n"
+        "class Sensor(Flow[None, Reading]):\n"
+        "    def step(self, input: None) -> Reading:\n"
+        "        return Reading(value=1.0)\n"
+        "\n"
+        "class Counter(Flow[Count, None]):\n"
+        "    def step(self, input: Count) -> None:\n"
+        "        return None\n"
+        "\n"
+        "pipe = Pipeline('p')\n"
+        "fast = Sensor() @ Rate(hz=0)\n"
+        "pipe.connect(Sensor(), Counter() @ Rate(hz=1), sync=Latest())\n"
+        "pipe.connect(fast, Counter() @ Rate(hz=1), sync=Window(1.0, agg='median'))\n"
+        "pipe.connect(Sensor() @ Rate(hz=1), Counter() @ Rate(hz=1), sync=Latest())\n")
+    found = [(d.location.line, d.code) for d in check_paths([str(src)]).errors]
+    assert found == [(20, "RET200"), (21, "RET104"), (21, "RET110"), (22, "RET104"),
+                     (22, "RET200"), (23, "RET104")]

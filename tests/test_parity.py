@@ -1,15 +1,19 @@
-"""Parity: one fixture per rule, judged by all three front ends with the same code.
+"""Parity, generated from the rule catalogue: every rule, every front end, exact codes.
 
-Front ends: the mypy plugin, ``retriever check`` and ``Pipeline.validate()`` (with the
-authoring checks that run while the graph is built). A rule a front end cannot see is
-listed in ``INVISIBLE`` and in docs/checking.md; for those the test asserts that the
-front end indeed stays silent rather than reporting something else.
+Each rule has a bad fixture (``tests/check_fixtures/parity/retNNN.py``) and a clean one
+(``retNNN_ok.py``). The front ends that enforce a rule are listed in the catalogue
+(``Rule.front_ends``); for the bad fixture each of them must report exactly ``{code}``
+and every other front end must report nothing, and for the clean fixture every front
+end must report nothing. Only rule codes (``RETnnn``) are compared: mypy's own errors
+(``arg-type``) are not the contract's business.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,42 +22,46 @@ import pytest
 from mypy import api
 
 from retriever.check import check_paths
-from retriever.contract.catalogue import RULES
+from retriever.contract.catalogue import CHECK, FRONT_ENDS, MYPY, RULES, VALIDATE
 from retriever.contract.errors import ContractError, RetrieverError
 from retriever.flow import Pipeline
 from retriever.flow.settings import init, settings
+from retriever.registry import unregister_pipeline
+from retriever.registry.pipeline import registered_entries
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "check_fixtures" / "parity"
-#: Rules some front end cannot see, and why (mirrored in docs/checking.md).
-INVISIBLE: dict[str, set[str]] = {
-    "RET107": {"mypy"},  # needs every connection of a graph at once
-    "RET108": {"mypy"},  # depends on retriever.init(default_sync=...) at runtime
-    "RET109": {"mypy"},  # depends on constructor argument values
-    "RET110": {"mypy"},  # mypy's own arg-type error reports it
-    "RET111": {"mypy"},  # which pipeline a handle belongs to is runtime state
-    "RET112": {"mypy"},  # same object on both ends: runtime identity
-}
-#: Codes without a parity fixture: not graph rules.
-NOT_GRAPH_RULES = {
-    "RET006",  # unknown port accessed at runtime (envelope/_get_signal), no static form
-    "RET900",  # the checker could not import a module (tested in test_check_cli)
-    "RET901",  # a registered factory failed (tested in test_check_cli)
-}
 STRICT = {"RET004"}
-CODES = sorted(set(RULES) - NOT_GRAPH_RULES)
+CODES = sorted(RULES)
+CASES = [(code, clean) for code in CODES for clean in (False, True)]
 
 
-def fixture(code: str) -> Path:
-    return FIXTURES / f"{code.lower()}.py"
+def fixture(code: str, clean: bool = False) -> Path:
+    return FIXTURES / f"{code.lower()}{'_ok' if clean else ''}.py"
 
 
-def test_every_rule_has_a_fixture_or_a_reason() -> None:
+def expected(code: str, clean: bool, front_end: str) -> set[str]:
+    """What ``front_end`` must report for the fixture: generated from the catalogue."""
+    return set() if clean or front_end not in RULES[code].front_ends else {code}
+
+
+def test_every_rule_has_a_bad_and_a_clean_fixture() -> None:
     for code in RULES:
-        assert code in NOT_GRAPH_RULES or fixture(code).is_file(), code
+        assert fixture(code).is_file(), code
+        assert fixture(code, clean=True).is_file(), code
 
 
-def _mypy_codes(config: Path, cache: Path, files: list[Path]) -> dict[str, set[str]]:
+def test_every_rule_names_real_front_ends_and_why_not() -> None:
+    for code, rule in RULES.items():
+        assert rule.front_ends and set(rule.front_ends) <= set(FRONT_ENDS), code
+        # A front end left out of a rule needs a reason (docs/checking.md shows it).
+        assert (set(rule.front_ends) == set(FRONT_ENDS)) == (not rule.blind_spot), code
+
+
+Finding = tuple[str, str]  # (code, message)
+
+
+def _mypy_codes(config: Path, cache: Path, files: list[Path]) -> dict[str, set[Finding]]:
     here = Path.cwd()
     os.chdir(ROOT)
     try:
@@ -63,50 +71,84 @@ def _mypy_codes(config: Path, cache: Path, files: list[Path]) -> dict[str, set[s
     finally:
         os.chdir(here)
     assert "INTERNAL ERROR" not in out + err, out + err
-    found: dict[str, set[str]] = {}
+    found: dict[str, set[Finding]] = {f.stem: set() for f in files}
     for line in out.splitlines():
         if ": error: " in line and line.rstrip().endswith("]"):
-            code = line.rstrip()[:-1].rsplit("[", 1)[1]
-            found.setdefault(Path(line.split(":", 1)[0]).stem.upper(), set()).add(code)
+            text, code = line.rstrip()[:-1].rsplit("  [", 1)
+            if code.startswith("RET"):
+                message = text.split(": error: ", 1)[1]
+                found[Path(line.split(":", 1)[0]).stem].add((code, message))
     return found
 
 
 @pytest.fixture(scope="module")
-def mypy_codes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, set[str]]:
+def mypy_codes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, set[Finding]]:
+    """One mypy run per configuration over every fixture."""
     tmp = tmp_path_factory.mktemp("parity")
     base = (f"[mypy]\nplugins = retriever_mypy\nmypy_path = {FIXTURES}\n"
             "[mypy-retriever.*]\nignore_errors = True\n")
     (tmp / "plain.ini").write_text(base)
     (tmp / "strict.ini").write_text(base + "[retriever_mypy]\nstrict_single_io = true\n")
-    plain = [fixture(c) for c in CODES if c not in STRICT]
+    plain = [fixture(c, k) for c, k in CASES if c not in STRICT]
     codes = _mypy_codes(tmp / "plain.ini", tmp / "cache", plain)
     codes.update(_mypy_codes(tmp / "strict.ini", tmp / "cache",
-                             [fixture(c) for c in sorted(STRICT)]))
+                             [fixture(c, k) for c, k in CASES if c in STRICT]))
     return codes
 
 
-def _validate_codes(path: Path, strict: bool) -> set[str]:
-    """Build the fixture's graph as a user script would, then ``validate()`` it."""
+def validate_findings(path: Path, strict: bool) -> set[Finding]:
+    """Run the fixture as a user script would, then ``validate()`` its pipelines.
+
+    Authoring checks raise at the offending line; a module that fails for another
+    reason never reaches ``validate()``, so that front end has nothing to say.
+    """
     if str(FIXTURES) not in sys.path:
         sys.path.insert(0, str(FIXTURES))
     name = f"_parity_validate_{path.stem}"
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    before = {e.name for e in registered_entries()}
     try:
         spec.loader.exec_module(module)
-    except ContractError as exc:  # authoring checks raise at the offending line
-        return set(exc.codes)
+    except ContractError as exc:
+        return {(d.code, d.message) for d in exc.diagnostics}
     except RetrieverError as exc:
-        return {exc.code}
-    codes: set[str] = set()
+        return {(exc.code, exc.message)}
+    except Exception:  # not a retriever failure: validate() never ran
+        return set()
+    finally:
+        for entry in registered_entries():
+            if entry.name not in before:
+                unregister_pipeline(entry.name)
+    found: set[Finding] = set()
     for value in vars(module).values():
         if isinstance(value, Pipeline):
             try:
                 value.validate(strict_single_io=strict)
             except ContractError as exc:
-                codes.update(exc.codes)
-    return codes
+                found.update((d.code, d.message) for d in exc.diagnostics)
+    return found
+
+
+def validate_codes(path: Path, strict: bool) -> set[str]:
+    return {code for code, _ in validate_findings(path, strict)}
+
+
+@functools.cache
+def check_findings(path: Path, strict: bool) -> set[Finding]:
+    """``retriever check`` on the fixture (registered factories cleaned up after).
+
+    Cached: the checker imports a module once per process, as documented.
+    """
+    before = {e.name for e in registered_entries()}
+    try:
+        return {(d.code, d.message)
+                for d in check_paths([str(path)], strict_single_io=strict).errors}
+    finally:
+        for entry in registered_entries():
+            if entry.name not in before:
+                unregister_pipeline(entry.name)
 
 
 @pytest.fixture(autouse=True)
@@ -117,24 +159,61 @@ def no_default_sync() -> Any:
     init(default_sync=saved)
 
 
-@pytest.mark.parametrize("code", CODES)
-def test_same_code_everywhere(code: str, mypy_codes: dict[str, set[str]]) -> None:
+@pytest.mark.parametrize(("code", "clean"), CASES,
+                         ids=[f"{c}{'-clean' if k else ''}" for c, k in CASES])
+def test_exact_codes_on_every_front_end(code: str, clean: bool,
+                                        mypy_codes: dict[str, set[Finding]]) -> None:
+    strict = code in STRICT
+    path = fixture(code, clean)
+    seen = {
+        VALIDATE: {c for c, _ in validate_findings(path, strict)},
+        CHECK: {c for c, _ in check_findings(path, strict)},
+        MYPY: {c for c, _ in mypy_codes[path.stem]},
+    }
+    wanted = {fe: expected(code, clean, fe) for fe in FRONT_ENDS}
+    assert seen == wanted
+
+
+def words(message: str) -> str:
+    """A message without its flow names' spelling: mypy names classes (``BadRet``), a
+    built graph names nodes (``bad_ret``, ``sensor_2``); the words must be the same."""
+    unqualified = re.sub(r"\b(?:\w+\.)+(?=\w)", "", message)  # pkg.mod.Reading -> Reading
+    return re.sub(r"[_\d]", "", unqualified.lower())
+
+
+@pytest.mark.parametrize("code", [c for c in CODES if len(RULES[c].front_ends) > 1])
+def test_same_words_on_every_front_end(code: str,
+                                       mypy_codes: dict[str, set[Finding]]) -> None:
     strict = code in STRICT
     path = fixture(code)
     seen = {
-        "validate": _validate_codes(path, strict),
-        "check": {d.code for d in check_paths([str(path)], strict_single_io=strict).errors},
-        "mypy": {c for c in mypy_codes.get(code, set()) if c.startswith("RET")},
+        VALIDATE: validate_findings(path, strict),
+        CHECK: check_findings(path, strict),
+        MYPY: mypy_codes[path.stem],
     }
-    for front_end, codes in seen.items():
-        if front_end in INVISIBLE.get(code, set()):
-            assert code not in codes, f"{front_end} now sees {code}: update INVISIBLE"
-            assert not codes, f"{front_end} reported {codes} for a fixture it cannot judge"
-        else:
-            assert code in codes, f"{front_end} missed {code} (reported {codes})"
+    texts = {fe: {words(m) for _, m in seen[fe]} for fe in RULES[code].front_ends}
+    first = next(iter(texts.values()))
+    assert first and all(t == first for t in texts.values()), texts
 
 
 def test_strict_rule_is_silent_when_not_strict() -> None:
     path = fixture("RET004")
     assert check_paths([str(path)]).ok
-    assert _validate_codes(path, strict=False) == set()
+    assert validate_codes(path, strict=False) == set()
+
+
+def test_docs_table_is_the_catalogue() -> None:
+    doc = (ROOT / "docs" / "checking.md").read_text()
+    section = doc.split("## What each front end can see", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 5 and cells[0].startswith("`RET"):
+            rows[cells[0].strip("`")] = cells
+    assert set(rows) == set(RULES)
+    for code, rule in RULES.items():
+        assert rows[code][1] == rule.name, code
+        for cell, fe in zip(rows[code][2:], (MYPY, CHECK, VALIDATE), strict=True):
+            assert cell.startswith("yes") == (fe in rule.front_ends), (code, fe)
+            if fe not in rule.front_ends:
+                assert rule.blind_spot in cell, (code, fe)

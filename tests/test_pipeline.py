@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -19,7 +21,7 @@ from retriever.flow import (
     Window,
     io,
 )
-from retriever.flow.adapter import Chunking, Exact, Linear
+from retriever.flow.adapter import Adapter, Chunking, Exact, Linear, register_adapter
 from retriever.flow.context import collecting
 
 from .core_flows import AddOne, AddOut, Collect, Pair, Source, SrcOut
@@ -116,9 +118,26 @@ def test_incompatible_port_types() -> None:
     assert "float" in str(err.value) and "str" in str(err.value)
 
 
-def test_type_changing_adapter_skips_type_check() -> None:
+def test_events_output_type_is_checked_against_the_port() -> None:
+    # Events hands list[tuple[float, T]] to step: a str port cannot hold it.
     pipe = Pipeline("p")
-    pipe.connect(NumSrc() @ Rate(hz=1), StrSink() @ Rate(hz=1), sync=Events(duration=1.0))
+    with collecting() as found:
+        pipe.connect(NumSrc() @ Rate(hz=1), StrSink() @ Rate(hz=1), sync=Events(duration=1.0))
+    assert {d.code for d in found} == {"RET104"}
+    assert "sampled by Events as list[tuple[float, float]]" in found[0].message
+
+
+def test_undeclared_type_changing_adapter_skips_type_check() -> None:
+    @register_adapter("test-undeclared-change")
+    @dataclass(eq=False)
+    class Anything(Adapter):
+        transforms_type: ClassVar[bool] = True
+
+        def __call__(self, buffer: Any, now: float | None = None, **kw: Any) -> Any:
+            return len(buffer)
+
+    pipe = Pipeline("p")
+    pipe.connect(NumSrc() @ Rate(hz=1), StrSink() @ Rate(hz=1), sync=Anything())
     assert pipe.diagnostics() == []
 
 
@@ -325,3 +344,20 @@ class _AddSink(Flow[SrcOut, None]):
 
 def Collect_like() -> _AddSink:
     return _AddSink()
+
+
+def test_signature_problems_point_at_the_class_line() -> None:
+    # The same line mypy and `retriever check` report: the `class` statement.
+    import inspect
+
+    class Fused(Flow[tuple[Num, Str], None]):
+        def step(self, input: tuple[Num, Str]) -> None:
+            return None
+
+    pipe = Pipeline("p")
+    pipe.add(Fused() @ Rate(hz=1))
+    (diag,) = pipe.diagnostics(strict_single_io=True)
+    assert diag.code == "RET004"
+    lines, first = inspect.getsourcelines(Fused)
+    assert lines[0].lstrip().startswith("class Fused")
+    assert (diag.location.file, diag.location.line) == (__file__, first)

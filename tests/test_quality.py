@@ -33,3 +33,18 @@ def test_ruff_is_clean() -> None:
 def test_retriever_check_examples_is_clean() -> None:
     out = _run("retriever.cli.main", "check", "examples")
     assert out.returncode == 0, out.stdout[-5000:] + out.stderr[-2000:]
+
+
+def test_mypy_outside_the_checkout_sees_the_package(tmp_path: Path) -> None:
+    # An editable install must expose `retriever` through a plain .pth path (mypy reads
+    # those, but not setuptools' import-hook finder), or the plugin silently does nothing.
+    (tmp_path / "app.py").write_text(
+        "from retriever.flow import Rate\n"
+        "clock = Rate(hz=0)\n")
+    (tmp_path / "mypy.ini").write_text("[mypy]\nplugins = retriever_mypy\n")
+    out = subprocess.run(
+        [sys.executable, "-m", "mypy", "app.py", "--cache-dir", str(tmp_path / "cache")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert "Cannot find implementation or library stub" not in out.stdout, out.stdout
+    assert "app.py:2: error: Rate(hz=0): hz must be a positive finite number  [RET200]" in (
+        out.stdout), out.stdout + out.stderr

@@ -14,6 +14,7 @@ import pytest
 import retriever  # noqa: F401
 from retriever.contract.errors import ConfigError
 from retriever.record import RecordConfig, RecordingError, open_recording
+from retriever.rt.facade import open_stepper
 
 from .test_record_support import emit_pipeline, perception
 
@@ -150,7 +151,7 @@ def test_writing_to_a_bad_place_or_extension(tmp_path: Path) -> None:
     assert cfg.value.code == "RET808"
     with pytest.raises(ConfigError):
         RecordConfig(path=tmp_path / "a.rrd", mirrors=(tmp_path / "a.rrd",))
-    assert pipe.runtime_session is None  # the stepper was closed again
+    assert open_stepper(pipe) is None  # the stepper was closed again
 
 
 # ----------------------------------------------------------------- standard readers

@@ -13,6 +13,7 @@ import retriever  # noqa: F401  (installs the runtime and the recorder)
 from retriever.contract.envelope import envelope_field_types
 from retriever.flow import Flow, Pipeline, Rate, io
 from retriever.record import RecordConfig, open_recording, replay
+from retriever.rt.facade import stepper_for
 
 from .test_record_support import Emit, Everything, emit_pipeline, everything, ports_of, same
 
@@ -92,7 +93,7 @@ def test_replay_into_an_open_stepper_and_by_time(recorded: dict[str, Path], fmt:
     pipe, src, sink = emit_pipeline()
     pipe.step(dt=0.1)  # the live source runs once
     pipe.replay(src, path=str(recorded[fmt]))  # the Pipeline facade form
-    src_replay = pipe.runtime_session.replay["emit"]
+    src_replay = stepper_for(pipe).replay["emit"]
     pipe.step(dt=0.1)
     assert sink.flow.seen[-1].i == everything(0).i  # recording starts at its own step 0
     pipe.close_stepper()

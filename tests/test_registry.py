@@ -184,7 +184,7 @@ def test_failing_plugin_is_reported_by_name(monkeypatch: pytest.MonkeyPatch) -> 
     with pytest.raises(plugins.PluginError) as exc:
         list_pipelines()
     assert sorted(exc.value.names) == ["broken", "notcallable"]
-    assert "no robot here" in str(exc.value) and exc.value.code == "RET700"
+    assert "no robot here" in str(exc.value) and exc.value.code == "RET730"
     with pytest.raises(plugins.PluginError):  # never swallowed on later lookups
         get_pipeline("anything")
     assert plugins.loaded_plugins() == ["good"]

@@ -59,12 +59,17 @@ def test_trigger_runs_only_on_new_arrival_and_rate_every_step() -> None:
     s = Sometimes() @ Rate(hz=10)
     trig = Count() @ Trigger("value")
     rate = Count() @ Rate(hz=10)
+    eager = Count() @ Rate(hz=10, wait_for_inputs=False)
     pipe.connect(s, trig, sync=Latest())
     pipe.connect(s, rate, sync=Latest())
+    pipe.connect(s, eager, sync=Latest())
     runs = [pipe.step(dt=0.1).executed for _ in range(4)]
     pipe.close_stepper()
-    assert trig.flow.n == 2 and rate.flow.n == 4  # type: ignore[attr-defined]
-    assert runs[0] == ["sometimes", "count_2"] and runs[1] == ["sometimes", "count", "count_2"]
+    # the Rate flow starts once its input has a value, then runs every step;
+    # the opted-out one runs from the first step
+    assert trig.flow.n == 2 and rate.flow.n == 3 and eager.flow.n == 4  # type: ignore[attr-defined]
+    assert runs[0] == ["sometimes", "count_3"]
+    assert runs[1] == ["sometimes", "count", "count_2", "count_3"]
 
 
 def test_tick_samples_nothing_and_trigger_samples_its_fields() -> None:
@@ -98,12 +103,12 @@ def test_adapters_shape_what_the_flow_sees() -> None:
     class Mean:
         value: float
 
-    class Avg(Flow[SrcOut, None]):
+    class Avg(Flow[Mean, None]):  # the mean of int values is a float
         def __init__(self) -> None:
             self.got: list[float] = []
 
-        def step(self, input: SrcOut) -> None:
-            self.got.append(input.value)  # type: ignore[arg-type]
+        def step(self, input: Mean) -> None:
+            self.got.append(input.value)
 
     pipe = Pipeline("w")
     src = Source() @ Rate(hz=10)
@@ -114,7 +119,6 @@ def test_adapters_shape_what_the_flow_sees() -> None:
     pipe.close_stepper()
     # values 1..5 at t=0,.1,...; window [now-0.25, now] holds three samples once full
     assert avg.flow.got == pytest.approx([1.0, 1.5, 2.0, 3.0, 4.0])  # type: ignore[attr-defined]
-    assert Mean
 
 
 def test_hold_debounce_in_stepper() -> None:

@@ -58,18 +58,18 @@ def test_registered_payload_type_and_import_path() -> None:
 
 @pytest.mark.parametrize(("doc", "pattern", "code"), [
     ({"worker": {"input_type": "Double", "input_types": ["Double"]}},
-     "either input_type or input_types", "RET820"),
+     "either input_type or input_types", "RET870"),
     ({"worker": {"input_type": "Double"}, "config_schem": {}},
-     r"config_schem: Extra inputs are not permitted", "RET820"),
-    ({}, r"worker: Field required", "RET820"),
-    ({"worker": {"input_type": "Doubel"}}, r"unknown type 'Doubel'", "RET821"),
-    ({"worker": {"input_type": "acme/v1/Nope"}}, "no type is registered", "RET821"),
-    ({"worker": {"input_type": "no_such_module:Thing"}}, "cannot import type", "RET821"),
-    ({"worker": {"input_types": [{"a": "Double"}, {"a": "Int"}]}}, "used twice", "RET820"),
-    ({"worker": {"input_types": [{"a": "Double", "b": "Int"}]}}, "one 'port_name", "RET820"),
+     r"config_schem: Extra inputs are not permitted", "RET870"),
+    ({}, r"worker: Field required", "RET870"),
+    ({"worker": {"input_type": "Doubel"}}, r"unknown type 'Doubel'", "RET871"),
+    ({"worker": {"input_type": "acme/v1/Nope"}}, "no type is registered", "RET871"),
+    ({"worker": {"input_type": "no_such_module:Thing"}}, "cannot import type", "RET871"),
+    ({"worker": {"input_types": [{"a": "Double"}, {"a": "Int"}]}}, "used twice", "RET870"),
+    ({"worker": {"input_types": [{"a": "Double", "b": "Int"}]}}, "one 'port_name", "RET870"),
     ({"worker": {"input_type": "Double"}, "config_schema": {"k": {"type": "Nope"}}},
-     r"config_schema.k: unknown type", "RET821"),
-    (["worker"], "expected a mapping", "RET820"),
+     r"config_schema.k: unknown type", "RET871"),
+    (["worker"], "expected a mapping", "RET870"),
 ])
 def test_component_errors_are_clear(doc: Any, pattern: str, code: str) -> None:
     with pytest.raises(ComponentError, match=pattern) as err:
@@ -80,7 +80,7 @@ def test_component_errors_are_clear(doc: Any, pattern: str, code: str) -> None:
 def test_unreadable_and_invalid_yaml(tmp_path: Path) -> None:
     with pytest.raises(ComponentError, match="cannot read") as err:
         load_component(tmp_path / "missing.yml")
-    assert err.value.code == "RET822"
+    assert err.value.code == "RET872"
     with pytest.raises(ComponentError, match="not valid YAML"):
         load_component(_write(tmp_path, "worker: [unclosed\n"))
 
@@ -95,7 +95,7 @@ def test_config_values_are_converted_and_checked() -> None:
         WorkerConfig(comp.config, {})
     with pytest.raises(WorkerError, match="expected 2 items") as err:
         WorkerConfig(comp.config, {"need": "x", "mean": [1, 2, 3]})
-    assert err.value.code == "RET832"
+    assert err.value.code == "RET882"
     with pytest.raises(WorkerError, match="unknown config key 'nn'"):
         cfg.update({"nn": 1})
     with pytest.raises(WorkerError, match="not an integer"):

@@ -268,8 +268,9 @@ def test_worker_flow_rebuilt_from_ir_in_fresh_interpreter(tmp_path: Path) -> Non
     pipe.validate().save(ir_path)
     assert "retriever.worker.generated:" in IR.load(ir_path).node("split").flow
     script = (
-        "from retriever.ir.model import IR\n"
+        "from retriever.ir import IR, allow_imports\n"
         "from retriever.rt.stepper import Stepper\n"
+        "allow_imports(['tests'])  # an IR from a file imports only what it is allowed to\n"
         f"st = Stepper(IR.load({str(ir_path)!r}))\n"
         "for _ in range(5):\n"
         "    st.step(dt=0.025)\n"

@@ -93,7 +93,7 @@ def test_virtual_input_push_non_blocking_drops_oldest_when_full() -> None:
     vin.close()
     with pytest.raises(WorkerError) as err:
         vin.push(6)
-    assert err.value.code == "RET830"
+    assert err.value.code == "RET880"
     assert run(lambda virtual_input: virtual_input, virtual_input=vin) == [[3], [4], [5]]
 
 
@@ -152,7 +152,7 @@ def test_virtual_output_singleton_ack_window_and_stop() -> None:
     with pytest.raises(WorkerError) as err:
         run(lambda x: {"output": x, "virtual_output": [x]}, inputs=[[1]],
             use_virtual_output=True)
-    assert err.value.code == "RET830"
+    assert err.value.code == "RET880"
     virtual_out.reset()
 
 
@@ -166,7 +166,7 @@ def test_virtual_output_callback_error_is_reported() -> None:
     with pytest.raises(WorkerError, match="sink down") as err:
         run(lambda x: {"output": x, "virtual_output": [x]}, inputs=[[1]],
             use_virtual_output=True, virtual_output=vout)
-    assert err.value.code == "RET831"
+    assert err.value.code == "RET881"
 
 
 # ------------------------------------------------------------------ streaming
@@ -245,54 +245,54 @@ def test_parameter_count_must_match_declared_inputs() -> None:
     comp = {"worker": {"input_types": ["Double", "Double"], "output_type": "Double"}}
     with pytest.raises(WorkerError, match=r"takes 1 positional .* declares 2 input") as e:
         run(lambda x: x, inputs=[[1.0], [2.0]], component=comp)
-    assert _code(e) == "RET800"
+    assert _code(e) == "RET850"
     with pytest.raises(WorkerError, match="got 1 input stream") as e:
         run(lambda a, b: a, inputs=[[1.0]], component=comp)
-    assert _code(e) == "RET803"
+    assert _code(e) == "RET853"
 
 
 def test_stateful_worker_must_return_state() -> None:
     with pytest.raises(WorkerError, match="returned no 'state'") as e:
         run(lambda m, state: {"output": m}, inputs=[[1]], initial_state=0)
-    assert _code(e) == "RET811"
+    assert _code(e) == "RET861"
     with pytest.raises(WorkerError, match="must return a dict") as e:
         run(lambda m, state: m, inputs=[[1]], initial_state=0)
-    assert _code(e) == "RET810"
+    assert _code(e) == "RET860"
     with pytest.raises(WorkerError, match="no 'state' parameter") as e:
         run(lambda m: m, inputs=[[1]], initial_state=0)
-    assert _code(e) == "RET801"
+    assert _code(e) == "RET851"
 
 
 def test_streaming_worker_must_return_pull_request_and_lists() -> None:
     req = InputsPullRequest(InputsPullOption([ONE_ONE]))
     with pytest.raises(WorkerError, match="no 'pull_request'") as e:
         run(lambda m: {"output": m}, inputs=[[1]], initial_pull_request=req)
-    assert _code(e) == "RET812"
+    assert _code(e) == "RET862"
     with pytest.raises(WorkerError, match="must be a list") as e:
         run(lambda m: {"output": m[0], "pull_request": req}, inputs=[[1]],
             initial_pull_request=req)
-    assert _code(e) == "RET813"
+    assert _code(e) == "RET863"
     two = InputsPullRequest(InputsPullOption([ONE_ONE, ONE_ONE]))
     with pytest.raises(WorkerError, match="lists 2 shift") as e:
         run(lambda m: {"output": m, "pull_request": two}, inputs=[[1]],
             initial_pull_request=req)
-    assert _code(e) == "RET816"
+    assert _code(e) == "RET866"
 
 
 def test_multi_output_must_be_tuple_of_declared_length() -> None:
     with pytest.raises(WorkerError, match="declares 2 outputs") as e:
         run(lambda x: x, inputs=[[1.0]], component=TWO_OUT)
-    assert _code(e) == "RET814"
+    assert _code(e) == "RET864"
 
 
 def test_virtual_output_worker_must_return_virtual_output() -> None:
     with pytest.raises(WorkerError, match="virtual_output") as e:
         run(lambda x: {"output": x}, inputs=[[1]], use_virtual_output=True,
             virtual_output=VirtualOutputStream())
-    assert _code(e) == "RET815"
+    assert _code(e) == "RET865"
 
 
 def test_local_run_without_inputs_says_what_to_pass() -> None:
     with pytest.raises(WorkerError, match="inputs=") as e:
         run(lambda x: x)
-    assert _code(e) == "RET803"
+    assert _code(e) == "RET853"

@@ -5,9 +5,21 @@ every flow class and every pipeline they build or register, and reports what the
 engine says about them. ``docs/checking.md`` describes what runs and what does not.
 """
 
-from .engine import CheckResult, check_paths
+from typing import Any
+
 from .report import FORMATS, render
+from .result import CheckResult
 from .sources import CheckUsageError, Source, collect_sources
 
 __all__ = ["FORMATS", "CheckResult", "CheckUsageError", "Source", "check_paths",
            "collect_sources", "render"]
+
+
+def __getattr__(name: str) -> Any:
+    # The engine imports the whole authoring layer; the CLI's parent process, which only
+    # starts the isolated check and renders its result, never needs it.
+    if name == "check_paths":
+        from .engine import check_paths
+
+        return check_paths
+    raise AttributeError(f"module 'retriever.check' has no attribute {name!r}")

@@ -8,17 +8,16 @@ graphs); this module only finds things, locates the findings and removes duplica
 from __future__ import annotations
 
 import ast
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
 from retriever.contract.catalogue import RULES
-from retriever.contract.diagnostics import Diagnostic, Location, Severity
+from retriever.contract.diagnostics import Diagnostic, Location
 from retriever.contract.errors import ContractError, RetrieverError
 from retriever.contract.rules import RuleOptions, check_flow
 from retriever.flow.default import default_pipeline
-from retriever.flow.describe import describe_flow
+from retriever.flow.describe import describe_flow, step_access_diagnostics
 from retriever.flow.pipeline import Pipeline
 from retriever.registry.pipeline import PipelineEntry, RegistryError, build, registered_entries
 
@@ -31,30 +30,13 @@ from .loader import (
     import_name,
     import_source,
 )
+from .result import CheckResult
 from .sources import Source, collect_sources
 
 #: Rules about a flow class alone: reported once, at the class, not per pipeline node.
-CLASS_RULES = frozenset({"RET001", "RET002", "RET004", "RET005"})
-
-
-@dataclass
-class CheckResult:
-    """What a check found, and how much it looked at."""
-
-    diagnostics: list[Diagnostic] = field(default_factory=list)
-    files: int = 0
-    flows: int = 0
-    pipelines: int = 0
-
-    @property
-    def errors(self) -> list[Diagnostic]:
-        """The diagnostics of error severity."""
-        return [d for d in self.diagnostics if d.severity is Severity.ERROR]
-
-    @property
-    def ok(self) -> bool:
-        """Whether no error was found."""
-        return not self.errors
+CLASS_RULES = frozenset({"RET001", "RET002", "RET004", "RET005", "RET008"})
+#: Rules about what a class's ``step`` reads: also reported once, at the access.
+ACCESS_RULES = frozenset({"RET003", "RET006"})
 
 
 class _Run:
@@ -126,7 +108,7 @@ class _Run:
         self.flows += 1
         desc = describe_flow(cls, qual, None, Location(str(file) if file else None, line, col))
         step = index.functions.get(f"{qual}.step") if index else None
-        for diag in check_flow(desc, self.options):
+        for diag in check_flow(desc, self.options) + step_access_diagnostics(cls, desc):
             if diag.code == "RET005" and step is not None:
                 diag = diag.at(line=step[0], column=step[1])
             self.found.append(diag)
@@ -145,7 +127,9 @@ class _Run:
         kept = []
         for diag in found:
             cls = classes.get(diag.location.flow or "")
-            if diag.code in CLASS_RULES and cls is not None and self._will_check(cls):
+            is_class_rule = diag.code in CLASS_RULES or (
+                diag.code in ACCESS_RULES and ".step: " in diag.message)
+            if is_class_rule and cls is not None and self._will_check(cls):
                 continue  # reported at the class definition
             kept.append(self._locate_node(diag, cls))
         self.found.extend(self._located(kept, file, line))
@@ -217,19 +201,32 @@ def _dedupe(diags: list[Diagnostic]) -> list[Diagnostic]:
     return out
 
 
+#: ``progress(kind, what)`` is told before user code runs: ("sources", n files),
+#: ("load", file) before a module is imported, ("entry", name) before a factory is called.
+Progress = Callable[[str, str], None]
+
+
 def check_paths(paths: list[str], *, strict_single_io: bool = False,
-                exclude: Sequence[str] = ()) -> CheckResult:
-    """Check every flow class and pipeline the PATHs define or register.
+                exclude: Sequence[str] = (), skip_files: Collection[str] = (),
+                skip_entries: Collection[str] = (),
+                progress: Progress | None = None) -> CheckResult:
+    """Check every flow class and pipeline the PATHs define or register, in this process.
 
     Directory searches skip files matching ``exclude`` (see
     :func:`~retriever.check.sources.collect_sources`). Raises
     :class:`~retriever.check.sources.CheckUsageError` when a PATH names nothing.
+    ``skip_files`` / ``skip_entries`` are left out (the isolated checker passes the ones
+    that killed an earlier attempt; see :mod:`retriever.check.isolate`).
     """
-    sources = collect_sources(paths, exclude)
+    sources = [s for s in collect_sources(paths, exclude) if str(s.file) not in skip_files]
     files = {src.file for src in sources}
     run = _Run(strict_single_io, files)
     before = {e.name: e.factory for e in registered_entries()}
+    if progress is not None:
+        progress("sources", str(len(sources)))
     for src in sources:
+        if progress is not None:
+            progress("load", str(src.file))
         run.load(src)
     for cls in flow_classes_in(files, run.modules):
         run.flow_class(cls)
@@ -237,6 +234,10 @@ def check_paths(paths: list[str], *, strict_single_io: bool = False,
         # Registered while importing the sources, or by a checked module imported before.
         code = getattr(entry.factory, "__code__", None)
         from_source = code is not None and Path(code.co_filename).resolve() in files
+        if entry.name in skip_entries:
+            continue
         if from_source or before.get(entry.name) is not entry.factory:
+            if progress is not None:
+                progress("entry", entry.name)
             run.entry(entry)
     return run.result(len(sources))

@@ -20,22 +20,19 @@ from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 from retriever.contract.catalogue import RULES
 from retriever.contract.diagnostics import Diagnostic, Location
 from retriever.contract.errors import ContractError, RetrieverError
 from retriever.flow.context import collecting
 from retriever.flow.default import clear_default_pipeline, reset_default_pipeline
-from retriever.flow.services import register_service, service
+from retriever.flow.services import refuse_running
 from retriever.flow.settings import init, settings
 
 from .sources import Source
 
+
 #: Facade operations that would run a graph; refused while a checked module loads.
-RUN_SERVICES = ("run", "step", "record", "replay")
-
-
 @dataclass
 class SourceIndex:
     """Positions read from a file's syntax tree (1-based lines and columns)."""
@@ -84,13 +81,11 @@ def _bound_names(stmt: ast.stmt) -> Iterator[str]:
                 yield node.id
 
 
-def _refuse(name: str) -> Any:
-    def refuse(*_args: Any, **_kwargs: Any) -> Any:
-        raise RetrieverError(
-            f"Pipeline.{name}() was called while the module was imported for checking",
-            hint="retriever check never runs pipelines; move this call under "
-                 "'if __name__ == \"__main__\":'", code="RET900")
-    return refuse
+def _refusal(name: str) -> RetrieverError:
+    return RetrieverError(
+        f"Pipeline.{name}() was called while the module was imported for checking",
+        hint="retriever check never runs pipelines; move this call under "
+             "'if __name__ == \"__main__\":'", code="RET900")
 
 
 @contextmanager
@@ -99,23 +94,14 @@ def guarded(file: Path) -> Iterator[list[Diagnostic]]:
     saved_argv = sys.argv
     current = settings()
     saved_defaults = (current.default_sync, current.default_on_lag)
-    originals = {}
-    for name in RUN_SERVICES:
-        try:
-            originals[name] = service(name)
-        except RetrieverError:
-            continue  # not installed: nothing to guard
-        register_service(name, _refuse(name))
     sys.argv = [str(file)]
     reset_default_pipeline()
     try:
         # Whatever the module prints goes to stderr: stdout carries the report (--format json).
-        with collecting() as found, redirect_stdout(sys.stderr):
+        with refuse_running(_refusal), collecting() as found, redirect_stdout(sys.stderr):
             yield found
     finally:
         sys.argv = saved_argv
-        for name, fn in originals.items():
-            register_service(name, fn)
         init(default_sync=saved_defaults[0], default_on_lag=saved_defaults[1])
         clear_default_pipeline()
 

@@ -1,4 +1,4 @@
-"""Rendering a :class:`CheckResult` as text, JSON or GitHub workflow annotations."""
+"""Rendering a :class:`CheckResult` as text, JSON, GitHub annotations or SARIF."""
 
 from __future__ import annotations
 
@@ -6,11 +6,16 @@ import json
 import os
 from pathlib import Path
 
+from retriever import __version__
+from retriever.contract.catalogue import RULES
 from retriever.contract.diagnostics import Diagnostic
 
-from .engine import CheckResult
+from .result import CheckResult
 
-FORMATS = ("text", "json", "github")
+FORMATS = ("text", "json", "github", "sarif")
+#: The SARIF version written by ``--format sarif`` (what GitHub code scanning reads).
+SARIF_VERSION = "2.1.0"
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
 
 def display_path(file: str | None) -> str:
@@ -87,10 +92,79 @@ def render_github(result: CheckResult) -> str:
     return "\n".join(lines)
 
 
+def _uri(file: str) -> str:
+    """A relative path as a URI reference (``/`` separators), absolute ones as file URIs."""
+    path = Path(file)
+    return path.as_uri() if path.is_absolute() else path.as_posix()
+
+
+def _sarif_rules(codes: list[str]) -> list[dict[str, object]]:
+    out: list[dict[str, object]] = []
+    for code in codes:
+        rule = RULES.get(code)
+        entry: dict[str, object] = {"id": code}
+        if rule is not None:
+            entry.update({
+                "name": rule.name,
+                "shortDescription": {"text": rule.summary},
+                "help": {"text": rule.hint},
+                "defaultConfiguration": {"level": "error"},
+                "properties": {"frontEnds": list(rule.front_ends)},
+            })
+        out.append(entry)
+    return out
+
+
+def render_sarif(result: CheckResult) -> str:
+    """A SARIF 2.1.0 log: one run, the rules it used, one result per diagnostic.
+
+    Lines and columns are 1-based, as SARIF counts them; file locations are relative to
+    the working directory when they lie below it (``uriBaseId`` ``%SRCROOT%``).
+    """
+    codes = sorted({d.code for d in result.diagnostics})
+    index = {code: i for i, code in enumerate(codes)}
+    results = []
+    for d in result.diagnostics:
+        file, line, col = _pos(d)
+        artifact: dict[str, str] = {"uri": _uri(file)}
+        if not Path(file).is_absolute():
+            artifact["uriBaseId"] = "%SRCROOT%"
+        text = d.message + (f"\nhint: {d.hint}" if d.hint else "")
+        item: dict[str, object] = {
+            "ruleId": d.code,
+            "ruleIndex": index[d.code],
+            "level": "error" if d.severity.value == "error" else "warning",
+            "message": {"text": text},
+            "locations": [{"physicalLocation": {
+                "artifactLocation": artifact,
+                "region": {"startLine": line, "startColumn": col},
+            }}],
+        }
+        graph = {k: v for k, v in (("flow", d.location.flow), ("port", d.location.port),
+                                   ("edge", d.location.edge)) if v}
+        if graph:
+            item["properties"] = graph
+        results.append(item)
+    doc = {
+        "$schema": SARIF_SCHEMA,
+        "version": SARIF_VERSION,
+        "runs": [{
+            "tool": {"driver": {"name": "retriever check", "version": __version__,
+                                "informationUri": "https://example.invalid/retriever",
+                                "rules": _sarif_rules(codes)}},
+            "columnKind": "unicodeCodePoints",
+            "results": results,
+        }],
+    }
+    return json.dumps(doc, indent=2)
+
+
 def render(result: CheckResult, fmt: str = "text") -> str:
     """The result in format ``fmt`` (one of :data:`FORMATS`)."""
     if fmt == "json":
         return render_json(result)
+    if fmt == "sarif":
+        return render_sarif(result)
     if fmt == "github":
         return render_github(result)
     return render_text(result)

@@ -14,25 +14,30 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register the ``check`` sub-command."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "check", help="check flows and pipelines against the typing contract",
-        description="Import the given files, directories or modules (never as __main__, "
-                    "never running a pipeline) and check every flow class and every "
+        description="Import the given files, directories or modules (in a separate "
+                    "process with a time limit, never as __main__, never running a "
+                    "pipeline) and check every flow class and every "
                     "pipeline they build or register.")
     parser.add_argument("paths", nargs="*", metavar="PATH",
                         help="a .py file, a directory (recursive) or a dotted module")
     parser.add_argument("--strict-single-io", action="store_true",
                         help="reject composite tuple signatures (RET004)")
-    parser.add_argument("--format", choices=("text", "json", "github"), default="text",
+    parser.add_argument("--format", choices=("text", "json", "github", "sarif"), default="text",
                         help="output format (default: text)")
     parser.add_argument("--exclude", action="append", default=[], metavar="PATH_OR_GLOB",
                         help="skip matching files found in directories (repeatable; "
                              "adds to [tool.retriever.check] exclude in pyproject.toml)")
+    parser.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
+                        help="time limit for importing one checked module (default: 60); "
+                             "modules are imported in a separate process (docs/trust.md)")
     parser.set_defaults(func=run)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     """Check ``args.paths``; print the findings; return the exit status."""
-    from retriever.check import CheckUsageError, check_paths, render
+    from retriever.check import CheckUsageError, render
+    from retriever.check.isolate import check_isolated
     from retriever.check.report import summary
     from retriever.check.sources import configured_excludes
 
@@ -41,8 +46,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         exclude = [*configured_excludes(), *args.exclude]
-        result = check_paths(list(args.paths), strict_single_io=args.strict_single_io,
-                             exclude=exclude)
+        result = check_isolated(list(args.paths), strict_single_io=args.strict_single_io,
+                                exclude=exclude, timeout=args.timeout)
     except CheckUsageError as exc:
         print(f"retriever check: error: {exc.message}"
               + (f"\n  hint: {exc.hint}" if exc.hint else ""), file=sys.stderr)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from .usage import check_backend
+
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     """Register the ``demo`` sub-command."""
@@ -27,6 +29,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run the chosen demo."""
+    check_backend(args.backend)  # a typo is a usage error (exit 2), found before loading
     if args.quickstart:
         from retriever.demo.quickstart import main
 

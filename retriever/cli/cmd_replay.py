@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+import warnings
 from typing import Any
 
 
@@ -56,10 +58,9 @@ def _default_dt(rec: Any) -> float | None:
 
 def run(args: argparse.Namespace) -> int:
     """Replay and print."""
-    import warnings
-
     from retriever.contract.errors import ConfigError
     from retriever.flow.pipeline import Pipeline
+    from retriever.ir.lower import lower
     from retriever.record import RecordConfig, TruncatedRecordingWarning, open_recorder
     from retriever.record.reader import open_recording
     from retriever.record.replay import source_for
@@ -68,17 +69,21 @@ def run(args: argparse.Namespace) -> int:
 
     from .load import load_pipeline
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", TruncatedRecordingWarning)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", TruncatedRecordingWarning)
         rec = open_recording(args.recording)
+    _show(caught)
     obj = load_pipeline(args.pipeline)
     pipe = obj if isinstance(obj, Pipeline) else None
-    ir = obj.validate() if isinstance(obj, Pipeline) else obj
+    ir = lower(obj) if isinstance(obj, Pipeline) else obj
     names = args.flow or [n.id for n in ir.nodes if not n.input_ports and n.id in rec.flows]
     if not names:
         raise ConfigError("no flow to replay: the pipeline's sources are not in the recording",
                           hint="name flows with --flow; recorded: " + ", ".join(rec.flows))
-    sources = {n: source_for(rec, ir.node(n), mode=args.mode) for n in names}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", TruncatedRecordingWarning)
+        sources = {n: source_for(rec, ir.node(n), mode=args.mode) for n in names}
+    _show(caught)
     live = {str(tf.name): tf.flow for tf in pipe.nodes} if pipe is not None else {}
     live.update({n: _StandIn() for n in names})
     stepper = Stepper(ir, live)
@@ -109,7 +114,17 @@ def run(args: argparse.Namespace) -> int:
     served = ", ".join(f"{n}: {s.served}/{len(s)}" for n, s in sources.items())
     print(f"replayed {steps} steps of {rec.path} (dt={dt:.4g}s); recorded messages used: "
           f"{served}" + (f"; recorded to {args.record}" if args.record else ""))
+    if rec.truncated:
+        lost = [note for s in sources.values() for note in s.lost]
+        kept = f"it holds data of steps {span[0]}..{span[1]}" if span else "it holds no step"
+        print(f"the recording was cut off mid-write ({kept}; anything later is lost)"
+              + (": " + "; ".join(lost) if lost else "; every replayed step was whole"))
     return 0
+
+
+def _show(caught: list[warnings.WarningMessage]) -> None:
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
 
 
 def _short(text: str, limit: int = 80) -> str:

@@ -5,15 +5,24 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from .usage import check_backend
+
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     """Register the ``run`` sub-command."""
     p: argparse.ArgumentParser = sub.add_parser("run", help="run a pipeline on a backend")
-    p.add_argument("pipeline", help="file.py:NAME, package.module:NAME or a registered name")
+    p.add_argument("pipeline",
+                   help="file.py:NAME, package.module:NAME, an IR file.json or a registered name")
     p.add_argument("--backend", default="multiprocessing",
                    help="multiprocessing (default), in-process or dora")
     p.add_argument("--duration", type=float, default=None, help="seconds (default: until ^C)")
     p.add_argument("--interval", type=float, default=0.5, help="progress refresh, seconds")
+    p.add_argument("--allow-import", action="append", default=[], metavar="PACKAGE",
+                   help="let an IR file import modules of PACKAGE that are not imported yet "
+                        "(repeatable; see docs/trust.md)")
+    p.add_argument("--allow-source-exec", action="store_true",
+                   help="let an IR file rebuild __main__ flows by executing the script it "
+                        "names (see docs/trust.md)")
     p.set_defaults(func=run)
     return p
 
@@ -26,10 +35,14 @@ def run(args: argparse.Namespace) -> int:
     from .load import load_pipeline
     from .progress import watch
 
+    check_backend(args.backend)  # a typo is a usage error (exit 2), found before loading
     obj = load_pipeline(args.pipeline)
+    handle: Any
     if isinstance(obj, Pipeline):
         handle = obj.run(backend=args.backend, duration=args.duration, blocking=False)
     else:
-        handle = execute_ir(obj, args.backend, duration=args.duration, blocking=False)
+        handle = execute_ir(obj, args.backend, duration=args.duration, blocking=False,
+                            allow_imports=args.allow_import,
+                            allow_source_exec=args.allow_source_exec)
     watch(handle, interval=args.interval)
     return 0

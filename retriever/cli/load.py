@@ -1,8 +1,8 @@
 """Finding the pipeline a command line names.
 
-A spec is ``path/to/file.py:NAME``, ``package.module:NAME`` or the name of a registered
-pipeline. ``NAME`` may be a ``Pipeline``, an ``IR``, or a zero-argument factory
-returning one. A file is imported under a private module name, so its
+A spec is ``path/to/file.py:NAME``, ``package.module:NAME``, an IR file ``graph.json``
+or the name of a registered pipeline. ``NAME`` may be a ``Pipeline``, an ``IR``, or a
+zero-argument factory returning one. A file is imported under a private module name, so its
 ``if __name__ == "__main__":`` block does not run.
 """
 
@@ -47,6 +47,8 @@ def load_object(spec: str) -> Any:
         where, attr = spec.rsplit(":", 1)
     else:
         where, attr = spec, ""
+    if where.endswith(".json") and not attr:
+        return IR.load(where)  # reading an IR runs nothing; running it is checked
     if where.endswith(".py") or Path(where).is_file():
         path = Path(where)
         if not path.is_file():

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
 from retriever.contract.errors import RetrieverError
+
+from .usage import UsageError
 
 COMMANDS = ("check", "list", "graph", "run", "schema", "inspect", "replay", "dora", "demo")
 
@@ -50,12 +53,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(func(args) or 0)
+    except UsageError as exc:
+        print(f"retriever {args.command}: error: {exc.message}"
+              + (f"\n  hint: {exc.hint}" if exc.hint else ""), file=sys.stderr)
+        return 2
     except RetrieverError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`retriever inspect x.mcap | head`): that is not an error
+        # of ours. Point stdout at /dev/null so the flush at exit does not fail again.
+        _silence_stdout()
+        return SIGPIPE_STATUS
+
+
+#: Exit status after the reader of our output went away (as if killed by SIGPIPE).
+SIGPIPE_STATUS = 141
+
+
+def _silence_stdout() -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass  # stdout is not a real file (captured): nothing will flush to the pipe
+    finally:
+        os.close(devnull)
 
 
 if __name__ == "__main__":

@@ -19,8 +19,12 @@ def _table(stats: dict[str, Any], elapsed: float, prev: dict[str, int], dt: floa
         steps = int(s.get("steps", 0))
         rate = (steps - prev.get(name, 0)) / dt if dt > 0 else 0.0
         prev[name] = steps
-        lines.append(f"  {name:<24} {rate:8.1f} steps/s  steps={steps:<7} "
-                     f"lag={s.get('lag_events', 0):<4} dropped={s.get('dropped', 0)}")
+        line = (f"  {name:<24} {rate:8.1f} steps/s  steps={steps:<7} "
+                f"lag={s.get('lag_events', 0):<4} dropped={s.get('dropped', 0)}")
+        waiting = s.get("waiting_on") or []
+        if waiting:  # start-up: never let a flow starve silently
+            line += f"  waiting for {', '.join(waiting)}"
+        lines.append(line)
     return lines
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 
 from .diagnostics import Diagnostic
 
@@ -82,14 +83,16 @@ class FlowError(RetrieverError):
     code = "RET400"
 
     def __init__(
-        self, flow: str, message: str, *, hint: str = "", traceback_text: str = ""
+        self, flow: str, message: str, *, hint: str = "", traceback_text: str = "",
+        code: str | None = None,
     ) -> None:
         self.flow = flow
         self.traceback_text = traceback_text
+        self.detail = message  # the message without the flow prefix or the traceback
         text = f"flow {flow!r} failed: {message}"
         if traceback_text:
             text += "\n--- traceback from the flow ---\n" + traceback_text.rstrip()
-        super().__init__(text, hint=hint)
+        super().__init__(text, hint=hint, code=code)
 
 
 class LagError(FlowError):
@@ -110,6 +113,8 @@ class MissingDependencyError(RetrieverError, ImportError):
     code = "RET600"
 
     def __init__(self, package: str, extra: str, purpose: str) -> None:
+        self.package = package
+        self.extra = extra
         super().__init__(
             f"{purpose} needs the optional dependency {package!r}, which is not installed",
             hint=f"install it with: pip install 'pyretriever[{extra}]'",
@@ -121,3 +126,52 @@ def raise_if_any(diagnostics: Iterable[Diagnostic], *, title: str | None = None)
     found = list(diagnostics)
     if found:
         raise ContractError(found, title=title)
+
+
+class ErrorCollector:
+    """Runs several clean-up steps, keeps going when one fails, and reports *every*
+    failure at the end (never only the first).
+
+    ``with errors.step(): ...`` records what the block raised; :meth:`raise_all` then
+    raises nothing, the single error, or an ``ExceptionGroup`` of all of them. A
+    ``KeyboardInterrupt`` or ``SystemExit`` among them is raised itself (so Ctrl-C still
+    reads as Ctrl-C), with the other errors attached as notes.
+    """
+
+    def __init__(self, errors: Iterable[BaseException] = ()) -> None:
+        self.errors: list[BaseException] = []
+        for e in errors:
+            self.add(e)
+
+    @contextmanager
+    def step(self) -> Iterator[None]:
+        """Record what the block raises instead of letting it escape."""
+        try:
+            yield
+        except BaseException as exc:
+            self.add(exc)
+
+    def add(self, exc: BaseException) -> None:
+        """Record an error caught elsewhere (the same error twice counts once)."""
+        if not any(exc is e for e in self.errors):
+            self.errors.append(exc)
+
+    def __bool__(self) -> bool:
+        return bool(self.errors)
+
+    def raise_all(self, message: str) -> None:
+        """Raise what was recorded (see the class doc); ``message`` heads a group."""
+        errors = self.errors
+        if not errors:
+            return
+        urgent = [e for e in errors if not isinstance(e, Exception)]
+        if urgent:
+            first = urgent[0]
+            for other in errors:
+                if other is not first:
+                    first.add_note(f"also: {type(other).__name__}: {other}")
+            raise first
+        if len(errors) == 1:
+            raise errors[0]
+        raise ExceptionGroup(f"{message} ({len(errors)} errors)",
+                             [e for e in errors if isinstance(e, Exception)])

@@ -27,6 +27,8 @@ class EnvelopeDesc:
     name: str
     kind: ElementKind = ElementKind.ENVELOPE
     fields: tuple[tuple[str, str], ...] = ()  # (port, canonical type name)
+    #: (port, type name) of ports whose type cannot travel without pickle (RET008).
+    opaque: tuple[tuple[str, str], ...] = ()
 
     @staticmethod
     def none() -> EnvelopeDesc:
@@ -61,6 +63,8 @@ class FlowDesc:
     trigger_fields: tuple[str, ...] = ()
     clock: str | None = None  # "rate" | "tick" | "trigger" | "hybrid" | None
     step_return: str | None = None  # canonical name of step's return annotation, if any
+    has_step: bool = True  # whether the class (or a base below Flow) defines step()
+    step_location: Location | None = None  # where step is defined (RET005 points there)
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,9 @@ class EdgeDesc:
     edge_config_ports: tuple[str, ...] = ()
     edge_config_adapter_ports: tuple[str, ...] = ()
     type_changing_ports: tuple[str, ...] = ()
+    #: (source port or "*", adapter kind of :mod:`~retriever.contract.sampling`) pairs;
+    #: a port listed here is compared by the type its adapter hands to ``step``.
+    port_adapters: tuple[tuple[str, str], ...] = ()
     has_default_sync: bool = False
     location: Location = field(default_factory=Location)
 

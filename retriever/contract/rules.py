@@ -13,6 +13,7 @@ from .catalogue import RULES
 from .diagnostics import Diagnostic, Location
 from .model import EdgeDesc, ElementKind, FlowDesc, SideDesc
 from .ports import PortTable, port_table
+from .sampling import SAME, describe_kind, sampled_type
 from .typenames import compatible
 
 
@@ -40,6 +41,10 @@ def check_side(flow: FlowDesc, side: SideDesc, which: str) -> list[Diagnostic]:
             out.append(RULES["RET001"].diag(
                 f"{flow.name}: {which} element {el.name!r} is not an @io envelope or None",
                 location=loc))
+        for port, tname in el.opaque:
+            out.append(RULES["RET008"].diag(
+                f"{flow.name}: {which} port {el.name.rsplit('.', 1)[-1]}.{port} has type "
+                f"{tname}, which cannot travel without pickle", location=loc))
     kinds = {el.kind for el in side.elements}
     if side.composite and ElementKind.NONE in kinds and len(side.elements) > 1:
         out.append(RULES["RET002"].diag(
@@ -85,7 +90,15 @@ def check_step_return(flow: FlowDesc) -> list[Diagnostic]:
         return []
     return [RULES["RET005"].diag(
         f"{flow.name}.step returns {got}, but the flow's output type is {want}",
-        location=_loc(flow.location, flow=flow.name))]
+        location=_loc(flow.step_location or flow.location, flow=flow.name))]
+
+
+def check_step_defined(flow: FlowDesc) -> list[Diagnostic]:
+    """RET007: a flow put to use must define ``step`` (itself or in a base class)."""
+    if flow.has_step:
+        return []
+    return [RULES["RET007"].diag(
+        f"{flow.name} does not define step()", location=_loc(flow.location, flow=flow.name))]
 
 
 def check_clock(flow: FlowDesc) -> list[Diagnostic]:
@@ -115,6 +128,15 @@ def check_clock(flow: FlowDesc) -> list[Diagnostic]:
 def check_flow(flow: FlowDesc, options: RuleOptions = RuleOptions()) -> list[Diagnostic]:
     """Every rule that concerns one flow alone."""
     return check_signature(flow, options) + check_step_return(flow) + check_clock(flow)
+
+
+def check_node(flow: FlowDesc) -> list[Diagnostic]:
+    """Rules about a flow put to use with a clock (``flow @ clock``), at that spot.
+
+    A class without ``step`` may be an abstract base for others, so RET007 is judged
+    where a flow is clocked, not where its class is defined.
+    """
+    return check_step_defined(flow) + check_clock(flow)
 
 
 # --------------------------------------------------------------------------- edges
@@ -206,13 +228,22 @@ def _unresolved(code: str, flow: str, side: str, name: str, ambiguous: Sequence[
 
 def _check_types(edge: EdgeDesc, src_t: PortTable, dst_t: PortTable, res: EdgeResolution,
                  loc: Location) -> None:
+    kinds = {_canon(src_t, k): kind for k, kind in edge.port_adapters}
     for s_name, d_name in res.pairs:
         sp, dp = src_t.resolve(s_name).port, dst_t.resolve(d_name).port
-        if sp is None or dp is None or sp.name in edge.type_changing_ports:
+        if sp is None or dp is None:
             continue
-        if not compatible(sp.type, dp.type):
+        kind = kinds.get(sp.name, kinds.get("*"))
+        if kind is None and sp.name in edge.type_changing_ports:
+            continue
+        sampled = sampled_type(kind or SAME, sp.type)
+        if sampled is None:
+            continue  # an adapter whose output type is not declared
+        if not compatible(sampled, dp.type):
+            what = f"({sp.type})" if sampled == sp.type else (
+                f"({sp.type}, sampled by {describe_kind(kind or SAME)} as {sampled})")
             res.diagnostics.append(RULES["RET104"].diag(
-                f"{edge.src.name}.{sp.name} ({sp.type}) cannot feed "
+                f"{edge.src.name}.{sp.name} {what} cannot feed "
                 f"{edge.dst.name}.{dp.name} ({dp.type})",
                 location=Location(loc.file, loc.line, loc.column, edge.dst.name, dp.name,
                                   loc.edge)))
@@ -280,3 +311,19 @@ def check_fan_in(edges: Iterable[tuple[EdgeDesc, Sequence[tuple[str, str]]]]) ->
             else:
                 owner[key] = (index, edge.label)
     return out
+
+
+# --------------------------------------------------------------------------- wiring
+
+
+def unclocked(flow: str, role: str | None = None, location: Location | None = None,
+              ) -> Diagnostic:
+    """RET110: a flow (class name ``flow``) was wired without a clock."""
+    message = (f"the {role} {flow} was connected without a clock" if role
+               else f"{flow} has no clock")
+    return RULES["RET110"].diag(message, location=location)
+
+
+def self_loop(flow: str, location: Location | None = None) -> Diagnostic:
+    """RET112: a connection from a flow to itself."""
+    return RULES["RET112"].diag(f"{flow} is connected to itself", location=location)

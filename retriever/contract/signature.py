@@ -12,6 +12,7 @@ from typing import Any
 
 from .envelope import envelope_field_types, envelope_ports, is_envelope
 from .model import ElementKind, EnvelopeDesc, SideDesc
+from .payload import untravelable
 from .ports import aliases
 from .typenames import class_name, type_name
 
@@ -59,8 +60,14 @@ def describe_element(el: Any) -> EnvelopeDesc:
         return EnvelopeDesc.none()
     if is_envelope(el):
         types = envelope_field_types(el)
+        ports = envelope_ports(el)
+        opaque = []
+        for p in ports:
+            bad = untravelable(types[p])
+            if bad is not None:
+                opaque.append((p, class_name(bad) if isinstance(bad, type) else type_name(bad)))
         return EnvelopeDesc(class_name(el), ElementKind.ENVELOPE,
-                            tuple((p, type_name(types[p])) for p in envelope_ports(el)))
+                            tuple((p, type_name(types[p])) for p in ports), tuple(opaque))
     name = class_name(el) if isinstance(el, type) else type_name(el)
     return EnvelopeDesc(name, ElementKind.OTHER)
 

@@ -98,6 +98,11 @@ def _union_members(name: str) -> list[str]:
     base, inner = _split(name)
     if base != "Union":
         return [name]
+    return _top_level(inner)
+
+
+def _top_level(inner: str) -> list[str]:
+    """Split ``a, b[c, d]`` at its top-level commas."""
     out, depth, cur = [], 0, ""
     for ch in inner:
         if ch == "," and depth == 0:
@@ -130,6 +135,21 @@ def compatible(src: str, dst: str) -> bool:
         return all(compatible(s, dst) for s in src_members)
     sb, sa = _split(src)
     db, da = _split(dst)
-    if sb != db:
+    if sb != db and db not in _CONTAINER_WIDENING.get(sb, ()):
         return False
-    return not sa or not da or sa == da
+    if not sa or not da or sa == da:
+        return True
+    s_args, d_args = _top_level(sa), _top_level(da)
+    if sb != db:  # list[X] into Sequence[Y]: compare the element types
+        s_args = s_args[:1]
+    return len(s_args) == len(d_args) and all(
+        compatible(s, d) for s, d in zip(s_args, d_args, strict=True))
+
+
+#: Containers accepted where a more general collection type is declared.
+_CONTAINER_WIDENING: dict[str, tuple[str, ...]] = {
+    "list": ("collections.abc.Sequence", "collections.abc.Iterable",
+             "collections.abc.Collection"),
+    "tuple": ("collections.abc.Sequence", "collections.abc.Iterable",
+              "collections.abc.Collection"),
+}

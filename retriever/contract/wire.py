@@ -9,13 +9,18 @@ values are encoded as maps and rebuilt from the receiver's declared port types.
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import decimal
+import enum
 import typing
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
 import msgspec
 import numpy as np
 
+from .arrays import array_bytes, array_header, array_view
 from .errors import ConfigError
 
 EXT_NDARRAY = 1
@@ -30,20 +35,31 @@ def _enc_hook(obj: Any) -> Any:
         return obj.item()
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+    if is_pydantic_model(type(obj)):
+        # Field values as they are, so arrays inside still travel as raw buffers.
+        return {name: getattr(obj, name) for name in type(obj).model_fields}
     raise TypeError(f"cannot encode a value of type {type(obj).__name__} without pickle")
 
 
+def is_pydantic_model(tp: Any) -> bool:
+    """Whether ``tp`` is a pydantic v2 model class (checked without importing pydantic)."""
+    return isinstance(tp, type) and callable(getattr(tp, "model_validate", None)) and isinstance(
+        getattr(tp, "model_fields", None), dict)
+
+
+#: Classes msgspec rebuilds from their plain encoding when the port declares them.
+_REBUILT = (enum.Enum, msgspec.Struct, datetime.date, datetime.time, datetime.timedelta,
+            uuid.UUID, decimal.Decimal)
+
+
 def _array_ext(arr: np.ndarray) -> msgspec.msgpack.Ext:
-    if arr.dtype.hasobject:
-        raise TypeError("numpy arrays of Python objects cannot be encoded without pickle")
-    # The shape is taken before np.ascontiguousarray, which turns 0-d arrays into 1-d.
-    header = _HEADER.encode((arr.dtype.str, tuple(int(s) for s in arr.shape)))
+    header = _HEADER.encode(array_header(arr))
     # One copy of the data into the payload: a concatenation of bytes would copy it
     # twice more, into fresh memory each time (for a video frame that is most of the
     # encoding's cost).
     payload = bytearray(len(header).to_bytes(2, "little"))
     payload += header
-    payload += arr.data if arr.flags.c_contiguous else arr.tobytes(order="C")
+    payload += array_bytes(arr)
     return msgspec.msgpack.Ext(EXT_NDARRAY, payload)
 
 
@@ -52,7 +68,7 @@ def _ext_hook(code: int, data: memoryview) -> Any:
         raise ValueError(f"unknown extension type {code} in message")
     n = int.from_bytes(data[:2], "little")
     dtype, shape = _HEADER_DEC.decode(data[2 : 2 + n])
-    return np.frombuffer(data[2 + n :], dtype=np.dtype(dtype)).reshape(shape)
+    return array_view(data, dtype, shape, offset=2 + n)
 
 
 #: Public names of the hooks, for codecs built elsewhere on the same wire format.
@@ -77,6 +93,8 @@ def _dec_hook(tp: type, obj: Any) -> Any:
     # (types engineer, issue 7) also accept parametrised arrays such as NDArray[np.float64]
     if (tp is np.ndarray or typing.get_origin(tp) is np.ndarray) and isinstance(obj, np.ndarray):
         return obj
+    if is_pydantic_model(tp) and isinstance(obj, Mapping):
+        return tp.model_validate(dict(obj))  # type: ignore[attr-defined]
     raise TypeError(f"cannot convert {type(obj).__name__} to {tp!r}")
 
 
@@ -88,7 +106,8 @@ def _needs_convert(tp: Any) -> bool:
         return any(_needs_convert(a) for a in typing.get_args(tp) if a is not type(None)) or (
             origin is tuple
         )
-    return isinstance(tp, type) and (dataclasses.is_dataclass(tp) or issubclass(tp, tuple))
+    return isinstance(tp, type) and (dataclasses.is_dataclass(tp) or issubclass(tp, tuple)
+                                     or issubclass(tp, _REBUILT) or is_pydantic_model(tp))
 
 
 _REJECTED = object()
@@ -224,7 +243,12 @@ def to_json_value(value: Any, where: str = "value") -> Any:
 
 
 def from_json_value(value: Any, resolve_class: Any = None) -> Any:
-    """Inverse of :func:`to_json_value`. ``resolve_class('mod:qual')`` imports classes."""
+    """Inverse of :func:`to_json_value`.
+
+    ``resolve_class('mod:qual')`` returns the class of a ``$dataclass`` value; it must
+    refuse anything that is not a value class *before* it is called here, since the
+    names come from a file (the runtime passes a checked resolver).
+    """
     if isinstance(value, list):
         return [from_json_value(v, resolve_class) for v in value]
     if not isinstance(value, dict):
@@ -240,6 +264,10 @@ def from_json_value(value: Any, resolve_class: Any = None) -> Any:
     if "$dataclass" in value:
         if resolve_class is None:
             raise ConfigError("a dataclass argument needs a class resolver")
+        fields = value.get("fields", {})
+        if not isinstance(fields, dict):
+            raise ConfigError(f"a $dataclass value has fields of type {type(fields).__name__}",
+                              hint="the init config is malformed; re-export the IR")
         cls = resolve_class(value["$dataclass"])
-        return cls(**{k: from_json_value(v, resolve_class) for k, v in value["fields"].items()})
+        return cls(**{k: from_json_value(v, resolve_class) for k, v in fields.items()})
     return {k: from_json_value(v, resolve_class) for k, v in value.items()}

@@ -18,11 +18,15 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import Any, ClassVar, TypeAlias, TypeVar
+from typing import Any, ClassVar, Literal, TypeAlias, TypeVar
 
 import numpy as np
 
+from retriever.contract import sampling
 from retriever.contract.errors import ConfigError
+from retriever.contract.values import WINDOW_AGGS, agg_problem, seconds_problem
+
+from .context import value_problem
 
 __all__ = [
     "Adapter",
@@ -34,6 +38,7 @@ __all__ = [
     "Linear",
     "WINDOW_AGGS",
     "Window",
+    "WindowAgg",
     "adapter_from_config",
     "register_adapter",
     "registered_adapters",
@@ -44,8 +49,8 @@ _TS = itemgetter(0)
 _Buffer: TypeAlias = Sequence[tuple[float, Any]]
 _EPS = 1e-9
 
-#: Aggregations accepted by :class:`Window`.
-WINDOW_AGGS: tuple[str, ...] = ("first", "last", "max", "min", "mean")
+#: Aggregations of :class:`Window` (mypy checks literal spellings).
+WindowAgg = Literal["first", "last", "max", "min", "mean"]
 
 _REGISTRY: dict[str, type[Adapter]] = {}
 _CANONICAL: dict[type[Adapter], str] = {}
@@ -69,20 +74,13 @@ def _span(buffer: _Buffer, now: float, duration: float) -> tuple[int, int]:
 
 
 def _real_param(owner: str, param: str, value: object, *, positive: bool = False) -> float:
-    """Validate a numeric parameter (non-negative, or strictly positive) and return it as float."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ConfigError(
-            f"{owner}.{param} must be a number of seconds, got {value!r}",
-            hint=f"pass {param}= as an int or float",
-        )
-    number = float(value)
-    if math.isnan(number) or number < 0 or (positive and number == 0):
-        bound = "> 0" if positive else ">= 0"
-        raise ConfigError(
-            f"{owner}.{param} must be {bound}, got {value!r}",
-            hint=f"choose a {param} {bound} (seconds)",
-        )
-    return number
+    """Validate a numeric parameter (non-negative, or strictly positive) and return it as float.
+
+    While a checked module loads, a bad value is recorded and replaced by a harmless one.
+    """
+    if value_problem(seconds_problem(owner, param, value, positive=positive)):
+        return 1.0
+    return float(value)  # type: ignore[arg-type]
 
 
 def _jsonable(value: Any) -> Any:
@@ -115,6 +113,14 @@ class Adapter:
     #: that only ever look at the newest value keep very little, so large payloads
     #: (camera frames in shared memory) are released promptly.
     default_history: ClassVar[int] = 64
+
+    def output_kind(self) -> str:
+        """What this adapter hands to ``step``, as a :mod:`retriever.contract.sampling` kind.
+
+        The stored type itself by default; ``unknown`` (port types not compared) for a
+        subclass that sets ``transforms_type`` without overriding this method.
+        """
+        return sampling.UNKNOWN if self.transforms_type else sampling.SAME
 
     def __call__(self, buffer: _Buffer, now: float | None = None, **kwargs: Any) -> Any:
         """Sample ``buffer`` (ascending ``(ts, value)`` pairs) at time ``now``.
@@ -316,15 +322,16 @@ class Window(Adapter):
     """
 
     duration: float
-    agg: str = "last"
+    agg: WindowAgg = "last"
 
     def __post_init__(self) -> None:
         self.duration = _real_param("Window", "duration", self.duration)
-        if self.agg not in WINDOW_AGGS:
-            raise ConfigError(
-                f"Window.agg must be one of {', '.join(WINDOW_AGGS)}; got {self.agg!r}",
-                hint="use agg='mean' for averaging, 'last' for the newest value",
-            )
+        if value_problem(agg_problem(self.agg)):
+            self.agg = "last"
+
+    def output_kind(self) -> str:
+        """``mean`` turns numbers into a float; the other aggregations keep the type."""
+        return sampling.MEAN if self.agg == "mean" else sampling.SAME
 
     def __call__(self, buffer: _Buffer, now: float | None = None, **kwargs: Any) -> Any:
         """Return the aggregate of the values in the window, or ``None`` if it is empty."""
@@ -352,6 +359,10 @@ class Events(Adapter):
 
     def __post_init__(self) -> None:
         self.duration = _real_param("Events", "duration", self.duration)
+
+    def output_kind(self) -> str:
+        """The ``(t, value)`` pairs of the window: ``list[tuple[float, T]]``."""
+        return sampling.EVENTS if type(self) is Events else sampling.UNKNOWN
 
     def __call__(
         self, buffer: _Buffer, now: float | None = None, **kwargs: Any
@@ -456,6 +467,10 @@ class Chunking(Adapter):
 
     def __post_init__(self) -> None:
         self.dt = _real_param("Chunking", "dt", self.dt, positive=True)
+
+    def output_kind(self) -> str:
+        """One element of the stored chunk."""
+        return sampling.ELEMENT if type(self) is Chunking else sampling.UNKNOWN
 
     def __call__(self, buffer: _Buffer, now: float | None = None, **kwargs: Any) -> Any:
         """Return the chunk element due at ``now``, or ``None``."""

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from retriever.contract.diagnostics import Diagnostic, Location
-from retriever.contract.errors import ContractError
+from retriever.contract.errors import ConfigError, ContractError
 
 _collector: contextvars.ContextVar[list[Diagnostic] | None] = contextvars.ContextVar(
     "retriever_collector", default=None)
@@ -26,14 +26,30 @@ _local = threading.local()
 _FLOW_DIR = str(Path(__file__).resolve().parent)
 
 
+def _internal(code: Any) -> bool:
+    # The authoring layer, and the __init__ that @dataclass generates for its classes.
+    return bool(code.co_filename.startswith(_FLOW_DIR) or (
+        code.co_filename == "<string>" and code.co_name == "__init__"))
+
+
 def user_location() -> Location:
     """File and line of the innermost caller outside the authoring layer."""
     frame = sys._getframe(1)
-    while frame is not None and frame.f_code.co_filename.startswith(_FLOW_DIR):
+    while frame is not None and _internal(frame.f_code):
         frame = frame.f_back  # type: ignore[assignment]
     if frame is None:
         return Location()
-    return Location(file=frame.f_code.co_filename, line=frame.f_lineno)
+    return Location(file=frame.f_code.co_filename, line=frame.f_lineno,
+                    column=_column(frame))
+
+
+def _column(frame: Any) -> int | None:
+    """1-based column of the expression the frame is executing (None if unknown)."""
+    index = frame.f_lasti // 2
+    for k, pos in enumerate(frame.f_code.co_positions()):
+        if k == index:
+            return None if pos[2] is None else int(pos[2]) + 1
+    return None
 
 
 def active_stack() -> list[Any]:
@@ -78,3 +94,20 @@ def report(diagnostics: Sequence[Diagnostic]) -> None:
     if sink is None:
         raise ContractError(list(diagnostics))
     sink.extend(diagnostics)
+
+
+def value_problem(diag: Diagnostic | None) -> bool:
+    """Raise a bad parameter value (RET200) as :class:`ConfigError`, or record it.
+
+    Returns True when the problem was recorded (the caller then goes on with a harmless
+    stand-in value, so a checked module keeps running and every mistake is reported);
+    False when there was no problem.
+    """
+    if diag is None:
+        return False
+    sink = _collector.get()
+    if sink is None:
+        raise ConfigError(diag.message, hint=diag.hint, code=diag.code)
+    loc = user_location()
+    sink.append(diag.at(file=loc.file, line=loc.line, column=loc.column))
+    return True

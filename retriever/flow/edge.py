@@ -7,12 +7,16 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from retriever.contract.errors import ConfigError
+from retriever.contract.values import ON_FULL, on_full_problem, qsize_problem
 
 from .adapter import Adapter
+from .context import value_problem
 
 OnFull = Literal["drop", "block"]
 DEFAULT_ON_FULL: OnFull = "drop"
-_ON_FULL = {"drop": "drop", "drop_oldest": "drop", "block": "block"}
+_ON_FULL = ON_FULL
+#: Every spelling ``on_full=`` accepts (mypy checks literal values).
+OnFullName = Literal["drop", "drop_oldest", "block"]
 
 
 @dataclass(frozen=True)
@@ -30,17 +34,17 @@ class EdgeConfig:
     """
 
     qsize: int | None = None
-    on_full: str | None = None
+    on_full: OnFullName | None = None
     adapter: Adapter | None = None
 
     def __post_init__(self) -> None:
-        if self.qsize is not None and (not isinstance(self.qsize, int) or self.qsize < 1):
-            raise ConfigError(f"EdgeConfig(qsize={self.qsize!r}): qsize must be an int >= 1")
+        if value_problem(qsize_problem(self.qsize)):
+            object.__setattr__(self, "qsize", None)
         if self.on_full is not None:
-            if self.on_full not in _ON_FULL:
-                raise ConfigError(f"EdgeConfig(on_full={self.on_full!r}) is not a policy",
-                                  hint="use 'drop' (drop the oldest) or 'block'")
-            object.__setattr__(self, "on_full", _ON_FULL[self.on_full])
+            if value_problem(on_full_problem(self.on_full)):
+                object.__setattr__(self, "on_full", None)
+            else:
+                object.__setattr__(self, "on_full", _ON_FULL[self.on_full])
         if self.adapter is not None and not isinstance(self.adapter, Adapter):
             raise ConfigError(f"EdgeConfig(adapter={self.adapter!r}) is not an Adapter")
 

@@ -11,7 +11,7 @@ import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal, overload
 
 from retriever.contract.catalogue import RULES
 from retriever.contract.diagnostics import Diagnostic, Location
@@ -20,21 +20,32 @@ from retriever.contract.model import EdgeDesc, FlowDesc
 from retriever.contract.ports import port_table
 from retriever.contract.rules import (
     RuleOptions,
-    check_clock,
     check_fan_in,
+    check_node,
     check_signature,
     check_step_return,
     resolve_edge,
+    self_loop,
+    unclocked,
 )
 from retriever.contract.wire import to_json_value
 
+from . import services
 from .adapter import Adapter
 from .base import Flow
-from .clock import normalize_on_lag
-from .context import active_stack, report, user_location
-from .describe import describe_flow
+from .clock import OnLagName, Rate, normalize_on_lag
+from .context import active_stack, is_collecting, report, user_location
+from .describe import describe_flow, step_access_diagnostics
 from .edge import EdgeConfig, check_edge_config
-from .services import service
+from .services import (
+    ExecutionPlan,
+    GraphIR,
+    RecordOutcome,
+    ReplayFeed,
+    RunControl,
+    RunSummary,
+    StepOutcome,
+)
 from .settings import settings
 from .temporal import UNSET, TemporalFlow
 
@@ -87,13 +98,17 @@ class Pipeline:
     """
 
     def __init__(self, name: str = "pipeline", *, default_sync: Adapter | None = None,
-                 default_on_lag: str | None = None) -> None:
+                 default_on_lag: OnLagName | None = None) -> None:
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"Pipeline({name!r}): a pipeline name is a non-empty string")
+        if default_sync is not None and not isinstance(default_sync, Adapter):
+            raise ConfigError(f"Pipeline(default_sync={default_sync!r}) is not an adapter",
+                              hint="pass an adapter instance, e.g. default_sync=Latest()")
         self.name = name
         self.default_sync = default_sync
         self.default_on_lag = normalize_on_lag(default_on_lag)
         self._nodes: dict[str, TemporalFlow] = {}
         self._connections: list[Connection] = []
-        self.runtime_session: Any = None  # owned by the runtime (stepper state)
 
     # ------------------------------------------------------------------ graph
     @property
@@ -117,9 +132,7 @@ class Pipeline:
     def add(self, tf: TemporalFlow, name: str | None = None) -> TemporalFlow:
         """Add a clocked flow (idempotent for a flow already here)."""
         if isinstance(tf, Flow):
-            report([RULES["RET110"].diag(
-                f"{type(tf).__qualname__} has no clock", location=user_location())])
-            raise ConfigError(f"{type(tf).__qualname__} has no clock")
+            tf = self._unclocked(tf, None)
         if not isinstance(tf, TemporalFlow):
             raise ConfigError(f"{tf!r} is not a flow with a clock",
                               hint="add flow @ Rate(hz=...) and the like")
@@ -128,9 +141,13 @@ class Pipeline:
                 self.rename(tf, name)
             return tf
         if tf.pipeline is not None:
-            raise ConfigError(
+            diag = RULES["RET111"].diag(
                 f"flow {tf.name!r} already belongs to pipeline {tf.pipeline.name!r}",
-                hint="create a new flow instance for this pipeline", code="RET111")
+                hint="create a new flow instance for this pipeline", location=user_location())
+            if not is_collecting():
+                raise ConfigError(diag.message, hint=diag.hint, code="RET111")
+            report([diag])  # a checked module goes on; the flow stays out of this graph
+            return tf
         wanted = name or tf.name
         if wanted is not None:
             if wanted in self._nodes:
@@ -158,12 +175,14 @@ class Pipeline:
 
     def _as_node(self, obj: Any, role: str) -> TemporalFlow:
         if isinstance(obj, Flow):
-            diag = RULES["RET110"].diag(
-                f"the {role} {type(obj).__qualname__} was connected without a clock",
-                location=user_location())
-            report([diag])
-            raise ConfigError(diag.message, hint=diag.hint, code="RET110")
+            obj = self._unclocked(obj, role)
         return self.add(obj)
+
+    @staticmethod
+    def _unclocked(flow: Flow[Any, Any], role: str | None) -> TemporalFlow:
+        """RET110: raise; while collecting, record it once and go on with a stand-in clock."""
+        report([unclocked(type(flow).__qualname__, role, user_location())])
+        return flow @ Rate(hz=1.0)
 
     def connect(self, src: TemporalFlow, dst: TemporalFlow, *, sync: Any = UNSET,
                 map: Mapping[str, str] | None = None, edge_config: Any = None,
@@ -190,8 +209,7 @@ class Pipeline:
         conn = Connection(s, d, dict(map) if map is not None else None, sync,
                           check_edge_config(edge_config), location=user_location())
         if s is d:
-            report([RULES["RET112"].diag(f"{s.name} is connected to itself",
-                                         location=conn.location)])
+            report([self_loop(str(s.name), conn.location)])
         desc = self._edge_desc(conn)
         resolution = resolve_edge(desc)
         conn.pairs = resolution.pairs
@@ -231,6 +249,13 @@ class Pipeline:
         for key, c in ec.items():
             if c.adapter is not None and c.adapter.transforms_type:
                 changing.append(key)
+        kinds: list[tuple[str, str]] = []
+        fallback = sync if sync is not None else self.default_sync_for()
+        if isinstance(fallback, Adapter):
+            kinds.append(("*", fallback.output_kind()))
+        for key, adapter in (sync.items() if isinstance(sync, dict) else []):
+            kinds.append((key, adapter.output_kind()))
+        kinds += [(k, c.adapter.output_kind()) for k, c in ec.items() if c.adapter is not None]
         desc_src = self.flow_desc(conn.src)
         if "*" in changing:
             changing = port_table(desc_src.outputs).names()
@@ -243,6 +268,7 @@ class Pipeline:
             edge_config_ports=tuple(ec),
             edge_config_adapter_ports=ports_with_adapter,
             type_changing_ports=tuple(changing),
+            port_adapters=tuple(kinds),
             has_default_sync=self.default_sync_for() is not None,
             location=conn.location,
         )
@@ -262,9 +288,10 @@ class Pipeline:
                 continue
             # Signature rules once per class (at the class); clock rules per node (at `@`).
             if cls not in seen_classes:
-                out.extend(check_signature(desc, opts) + check_step_return(desc))
+                out.extend(check_signature(desc, opts) + check_step_return(desc)
+                           + step_access_diagnostics(cls, desc))
             seen_classes.add(cls)
-            out.extend(check_clock(replace(desc, location=tf.location)))
+            out.extend(check_node(replace(desc, location=tf.location)))
             out.extend(self._init_config_diagnostics(tf))
         edges: list[tuple[EdgeDesc, list[tuple[str, str]]]] = []
         has_default = self.default_sync_for() is not None
@@ -292,7 +319,7 @@ class Pipeline:
             except ConfigError as exc:
                 out.append(RULES["RET109"].diag(
                     f"{tf.name}: constructor {exc.message}", hint=exc.hint,
-                    location=Location(flow=tf.name)))
+                    location=replace(tf.location, flow=tf.name)))
         return out
 
     def check(self, *, strict_single_io: bool = False) -> None:
@@ -324,45 +351,60 @@ class Pipeline:
                 f"connections={len(self._connections)})")
 
     # ------------------------------------------------------------------ facade
-    def validate(self, *, strict_single_io: bool = False) -> Any:
+    def validate(self, *, strict_single_io: bool = False) -> GraphIR:
         """Check the graph (every problem in one error) and lower it to an ``IR``."""
-        return service("validate")(self, strict_single_io=strict_single_io)
+        return services.compiler().validate(self, strict_single_io=strict_single_io)
 
-    def build_execution(self, policy: Any = "per-flow") -> Any:
+    def build_execution(self, policy: Any = "per-flow") -> ExecutionPlan:
         """Validate and build the ``ExecutionGraph`` (partitions, placement)."""
-        return service("build_execution")(self, policy=policy)
+        return services.compiler().build_execution(self, policy=policy)
+
+    @overload
+    def run(self, backend: str = ..., *, duration: float | None = ...,
+            blocking: Literal[True] = ..., **options: Any) -> RunSummary: ...
+
+    @overload
+    def run(self, backend: str = ..., *, duration: float | None = ...,
+            blocking: Literal[False], **options: Any) -> RunControl: ...
 
     def run(self, backend: str = "multiprocessing", *, duration: float | None = None,
-            blocking: bool = True, **options: Any) -> Any:
-        """Run the pipeline on a backend (``multiprocessing``, ``in-process``, ``dora``)."""
-        return service("run")(self, backend=backend, duration=duration, blocking=blocking,
-                              **options)
+            blocking: bool = True, **options: Any) -> RunSummary | RunControl:
+        """Run the pipeline on a backend (``multiprocessing``, ``in-process``, ``dora``).
 
-    def step(self, dt: float | None = None, now: float | None = None) -> Any:
+        Blocking (the default): returns the run report when the run ends and raises the
+        run's error. ``blocking=False``: returns a handle (``stop``, ``wait``, ...).
+        """
+        return services.runtime("run").run(self, backend=backend, duration=duration,
+                                           blocking=blocking, **options)
+
+    def step(self, dt: float | None = None, now: float | None = None) -> StepOutcome:
         """Advance the in-process stepper by one logical step (debugging)."""
-        return service("step")(self, dt=dt, now=now)
+        return services.runtime("step").step(self, dt=dt, now=now)
 
     def close_stepper(self) -> None:
         """Finalize the flows of the in-process stepper and drop it."""
-        service("close_stepper")(self)
+        services.runtime("close_stepper").close_stepper(self)
 
-    def record(self, config: Any, *, steps: int, dt: float = 0.1, **options: Any) -> Any:
+    def record(self, config: Any, *, steps: int, dt: float = 0.1,
+               **options: Any) -> RecordOutcome:
         """Step the pipeline ``steps`` times and record every flow's inputs and outputs
         (``config``: a ``RecordConfig`` or a path ending in ``.rrd``/``.mcap``)."""
-        return service("record")(self, config, steps=steps, dt=dt, **options)
+        return services.recording("record").record(self, config, steps=steps, dt=dt,
+                                                   **options)
 
     def replay(self, flow: TemporalFlow, *, path: str | os.PathLike[str], **options: Any,
-               ) -> Any:
+               ) -> ReplayFeed:
         """Substitute ``flow``'s recorded outputs from ``path`` (``.rrd`` or ``.mcap``) in
         the stepper; returns the replay source (``served``, ``exhausted``, ``len()``)."""
-        return service("replay")(self, flow, path=os.fspath(path), **options)
+        return services.recording("replay").replay(self, flow, path=os.fspath(path),
+                                                   **options)
 
 
 def _dedupe(diags: list[Diagnostic]) -> list[Diagnostic]:
-    seen: set[tuple[str, str]] = set()
+    seen: set[tuple[str, str, int | None]] = set()
     out = []
     for d in diags:
-        key = (d.code, d.message)
+        key = (d.code, d.message, d.location.line if d.location.file else None)
         if key not in seen:
             seen.add(key)
             out.append(d)

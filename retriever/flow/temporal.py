@@ -63,6 +63,8 @@ class TemporalFlow:
 
     def named(self, name: str) -> TemporalFlow:
         """Give the node a name (before it is added to a pipeline)."""
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"named({name!r}): a node name is a non-empty string")
         if self.pipeline is not None:
             self.pipeline.rename(self, name)
         else:
@@ -72,6 +74,13 @@ class TemporalFlow:
     def deploy(self, machine: str | None = None, labels: Mapping[str, str] | None = None,
                ) -> TemporalFlow:
         """Placement hint for distributed backends (dora ``deploy:``)."""
+        if machine is not None and (not isinstance(machine, str) or not machine):
+            raise ConfigError(f"deploy(machine={machine!r}): a machine is named by a "
+                              "non-empty string", hint='deploy(machine="robot")')
+        if labels is not None and (not isinstance(labels, Mapping) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in labels.items())):
+            raise ConfigError(f"deploy(labels={labels!r}): labels map strings to strings",
+                              hint='deploy(labels={"gpu": "true"})')
         self.machine = machine
         self.labels = dict(labels or {})
         return self
@@ -79,9 +88,17 @@ class TemporalFlow:
     def restart_policy(self, policy: str = "never", max_restarts: int = 3,
                        window: float = 60.0) -> TemporalFlow:
         """Per-flow restart policy for process backends: never, on-failure or always."""
-        if policy not in ("never", "on-failure", "always"):
+        if not isinstance(policy, str) or policy not in ("never", "on-failure", "always"):
             raise ConfigError(f"unknown restart policy {policy!r}",
                               hint="use never, on-failure or always")
+        if isinstance(max_restarts, bool) or not isinstance(max_restarts, int) \
+                or max_restarts < 0:
+            raise ConfigError(f"restart_policy(max_restarts={max_restarts!r}): a whole "
+                              "number >= 0 is needed")
+        if isinstance(window, bool) or not isinstance(window, (int, float)) \
+                or not 0 < window < float("inf"):
+            raise ConfigError(f"restart_policy(window={window!r}): a number of seconds "
+                              "> 0 is needed")
         self.restart = {"policy": policy, "max_restarts": int(max_restarts),
                         "window": float(window)}
         return self

@@ -1,9 +1,9 @@
 """The IR boundary: validated, serialisable graphs and execution plans."""
 
-from retriever.flow.services import register_service
+from retriever.flow.services import install_compiler
 
 from .execution import as_execution_graph, build_execution
-from .lower import build_execution_service, lower, validate_service
+from .lower import GraphCompilerImpl, lower
 from .model import (
     IR,
     IR_VERSION,
@@ -17,10 +17,9 @@ from .model import (
     PlacementIR,
     PortIR,
 )
-from .resolve import resolve_class
+from .resolve import allow_imports, allow_source_exec, resolve_class
 
-register_service("validate", validate_service)
-register_service("build_execution", build_execution_service)
+install_compiler(GraphCompilerImpl())
 
 __all__ = [
     "IR",
@@ -34,6 +33,8 @@ __all__ = [
     "PartitionIR",
     "PlacementIR",
     "PortIR",
+    "allow_imports",
+    "allow_source_exec",
     "as_execution_graph",
     "build_execution",
     "lower",

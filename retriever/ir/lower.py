@@ -16,7 +16,7 @@ from retriever.flow.pipeline import Connection, Pipeline
 from retriever.flow.temporal import TemporalFlow
 
 from .execution import build_execution
-from .model import IR, ClockIR, ElementIR, NodeIR, PlacementIR, PortIR, SideIR
+from .model import IR, ClockIR, ElementIR, ExecutionGraph, NodeIR, PlacementIR, PortIR, SideIR
 from .resolve import identity, main_source_file
 
 
@@ -105,11 +105,14 @@ def _no_gc() -> Iterator[None]:
             gc.enable()
 
 
-def validate_service(pipe: Pipeline, *, strict_single_io: bool = False) -> IR:
-    """The ``Pipeline.validate`` implementation."""
-    return lower(pipe, strict_single_io=strict_single_io)
+class GraphCompilerImpl:
+    """The ``Pipeline.validate``/``build_execution`` implementation
+    (:class:`retriever.flow.services.GraphCompiler`)."""
 
+    def validate(self, pipe: Pipeline, *, strict_single_io: bool = False) -> IR:
+        """Validate and lower ``pipe``."""
+        return lower(pipe, strict_single_io=strict_single_io)
 
-def build_execution_service(pipe: Pipeline, *, policy: Any = "per-flow") -> Any:
-    """The ``Pipeline.build_execution`` implementation."""
-    return build_execution(lower(pipe), policy=policy)
+    def build_execution(self, pipe: Pipeline, *, policy: Any = "per-flow") -> ExecutionGraph:
+        """Validate ``pipe`` and partition it."""
+        return build_execution(lower(pipe), policy=policy)

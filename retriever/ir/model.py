@@ -52,6 +52,7 @@ class ClockIR(_Model):
     hz: float | None = None
     on_lag: str = "warn"
     trigger: list[str] = Field(default_factory=list)
+    wait_for_inputs: bool = True  # start-up: sample-all clocks wait for every input once
 
 
 class PlacementIR(_Model):

@@ -15,7 +15,7 @@ rerun-sdk and mcap are imported only when a file is written or read (extra
 
 from __future__ import annotations
 
-from retriever.flow.services import register_service
+from retriever.flow import services
 
 from .config import RecordConfig
 from .errors import RecordingError, TruncatedRecordingWarning
@@ -25,19 +25,15 @@ from .live import (
     init_live_from_env,
     live_env,
     new_recording_id,
-    worker_env,
 )
 from .model import Channel, Recording
 from .offload import OffloadRecorder, open_recorder
 from .reader import open_recording
 from .recorder import Recorder, RecordResult
 from .replay import ReplaySource, replay
-from .session import RecordingRun, record, record_run
+from .session import RecordingImpl, RecordingRun, record, record_run
 
-register_service("record", record)
-register_service("replay", replay)
-register_service("record_run", record_run)
-register_service("live_worker_env", worker_env)
+services.install_recording(RecordingImpl())
 
 __all__ = [
     "Channel",

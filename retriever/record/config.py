@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from retriever.contract.errors import ConfigError
+from retriever.rt.options import flag, seconds
 
 #: File extensions a recording can be written to / read from.
 FORMATS = {".rrd": "rrd", ".mcap": "mcap"}
@@ -54,7 +55,19 @@ class RecordConfig:
     writer: str = "process"
 
     def __post_init__(self) -> None:
-        if self.writer not in WRITERS:
+        where = "RecordConfig"
+        flag(self.inputs, "inputs", where=where)
+        flag(self.flush_every_step, "flush_every_step", where=where)
+        seconds(self.flush_interval, "flush_interval", where=where)
+        if not isinstance(self.application_id, str) or not self.application_id:
+            raise ConfigError(f"{where}: application_id={self.application_id!r} is not a "
+                              "non-empty string")
+        if self.recording_id is not None and not isinstance(self.recording_id, str):
+            raise ConfigError(f"{where}: recording_id={self.recording_id!r} is not a string")
+        if not isinstance(self.path, (str, Path)):
+            raise ConfigError(f"{where}: path={self.path!r} is not a file path",
+                              hint="pass path='run.mcap' or path='run.rrd'")
+        if not isinstance(self.writer, str) or self.writer not in WRITERS:
             raise ConfigError(f"RecordConfig(writer={self.writer!r}) is not a writer",
                               hint=f"use one of {', '.join(map(repr, WRITERS))}",
                               code="RET808")

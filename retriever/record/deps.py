@@ -31,6 +31,21 @@ def mcap(purpose: str, module: str = "writer") -> Any:
         raise MissingDependencyError("mcap", "record", purpose) from None
 
 
+def _installed(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):  # ValueError: a module blanked out in sys.modules
+        return False
+
+
+def require(fmt: str, purpose: str) -> None:
+    """Raise :class:`MissingDependencyError` now if format ``fmt`` ("rrd"/"mcap") cannot
+    be written here, without importing anything (used before a writer process starts)."""
+    package, module = ("rerun-sdk", "rerun") if fmt == "rrd" else ("mcap", "mcap")
+    if not _installed(module):
+        raise MissingDependencyError(package, "record", purpose)
+
+
 def has_rerun() -> bool:
     """Whether rerun-sdk can be imported (without importing it twice)."""
     return importlib.util.find_spec("rerun") is not None

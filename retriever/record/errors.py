@@ -1,4 +1,4 @@
-"""Typed errors of recording and replay (codes RET800-RET899).
+"""Typed errors of recording and replay (codes RET800-RET849).
 
 Every error names the file it concerns and says what is wrong with it; a hint says what
 to do. A recording that was cut off mid-write is not an error by default: it is read up
@@ -12,23 +12,11 @@ import resource
 from collections.abc import Iterable
 from pathlib import Path
 
+from retriever.contract.catalogue import ERRORS
 from retriever.contract.errors import RetrieverError
 
-#: code -> short meaning (kept in one place so docs and tests agree).
-CODES = {
-    "RET800": "recording or replay problem",
-    "RET801": "the file does not exist",
-    "RET802": "the file is empty",
-    "RET803": "the file is not an .rrd or .mcap recording",
-    "RET804": "the file's content does not match its extension",
-    "RET805": "the file is a valid recording, but not one written by retriever",
-    "RET806": "the file is damaged",
-    "RET807": "the flow or port is not in the recording",
-    "RET808": "unsupported recording extension",
-    "RET809": "the recording cannot be written",
-    "RET810": "the recording was cut off mid-write (strict reading)",
-    "RET811": "the recording does not fit the pipeline",
-}
+#: code -> short meaning (from the catalogue, where every code is described).
+CODES = {c: e.cause for c, e in ERRORS.items() if "RET800" <= c < "RET850"}
 
 
 class RecordingError(RetrieverError):

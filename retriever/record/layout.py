@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from retriever.contract.composite import CompositeView
-from retriever.contract.envelope import envelope_field_types
 from retriever.ir.model import IR, NodeIR, PortIR
-from retriever.ir.resolve import resolve_class
+from retriever.rt.graph import port_types as port_types  # one lookup, shared with rt
 
 MAGIC = "retriever-recording"
 VERSION = 1
@@ -64,21 +63,6 @@ def header(ir: IR, specs: Iterable[ChannelSpec]) -> dict[str, Any]:
             "created_unix": time.time(),
             "flows": [n.id for n in ir.nodes],
             "channels": [s.as_json() for s in specs]}
-
-
-def port_types(node: NodeIR, side: str) -> dict[str, Any]:
-    """Python types of one side's ports, from the flow's own ``@io`` classes."""
-    sig = node.outputs if side == "out" else node.inputs
-    ports = node.output_ports if side == "out" else node.input_ports
-    classes = {e.alias or "": resolve_class(e.cls, node.source_file)
-               for e in sig.elements if e.cls}
-    out: dict[str, Any] = {}
-    for p in ports:
-        cls = classes.get(p.alias)
-        if cls is None and len(classes) == 1:
-            cls = next(iter(classes.values()))
-        out[p.name] = envelope_field_types(cls).get(p.field, Any) if cls else Any
-    return out
 
 
 class PortValues(dict[str, Any]):

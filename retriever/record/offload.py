@@ -40,11 +40,12 @@ from typing import Any
 import msgspec
 
 from retriever.contract import wire
-from retriever.contract.errors import RetrieverError
+from retriever.contract.errors import ErrorCollector, RetrieverError
 from retriever.ir.model import IR
 from retriever.rt.stepper import StepResult
 
-from .config import RecordConfig
+from . import deps
+from .config import RecordConfig, format_of
 from .errors import RecordingError, out_of_space
 from .handover import Handover
 from .layout import PortValues, flatten_input, port_types, topic
@@ -84,6 +85,8 @@ class OffloadRecorder:
     """
 
     def __init__(self, ir: IR, config: RecordConfig, *, live: Sink | None = None) -> None:
+        for path in config.paths:  # a missing extra is reported here, not by the writer
+            deps.require(format_of(path), f"writing .{format_of(path)} recordings")
         self.config = config
         self.values = 0
         self._inputs = config.inputs
@@ -289,22 +292,25 @@ class OffloadRecorder:
         """Send what is buffered, let the writer finish the files and wait for it."""
         if self._closed:
             return
-        try:
-            if self._live is not None:
+        # The live view, the end of the stream and the writer's own report can each
+        # fail; all of them are reported.
+        errors = ErrorCollector()
+        if self._live is not None:
+            with errors.step():
                 self._live.close()
-        finally:
-            try:
-                self._send(end=True)
-                self._closed = True
-                msg = self._read_status(block=True)
-                if msg and msg[0] == "done":
-                    self.values = int(msg[1])
-                self._reap(wait=True)
-            finally:
-                self._closed = True
-                self._handover.close()
-                with contextlib.suppress(OSError):
-                    os.close(self._status)
+        with errors.step():
+            self._send(end=True)
+        self._closed = True
+        with errors.step():
+            msg = self._read_status(block=True)
+            if msg and msg[0] == "done":
+                self.values = int(msg[1])
+        with errors.step():
+            self._reap(wait=True)
+        self._handover.close()
+        with contextlib.suppress(OSError):
+            os.close(self._status)
+        errors.raise_all("finishing the recording failed")
 
     def __del__(self) -> None:
         # A recorder dropped without close() must not leave its writer waiting forever;
@@ -346,8 +352,8 @@ _FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 def _error_fields(exc: BaseException, paths: Any = ()) -> list[Any]:
     if isinstance(exc, RecordingError):
         return [exc.problem, exc.code, exc.hint, str(exc.path) if exc.path else None]
-    if isinstance(exc, RetrieverError):
-        return [str(exc), exc.code, exc.hint, None]
+    if isinstance(exc, RetrieverError):  # its message alone: code and hint travel apart
+        return [exc.message, exc.code, exc.hint, None]
     text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
     if (isinstance(exc, OSError) and exc.errno in _FULL) or out_of_space(paths):
         return [f"the disk is full or the file reached its size limit ({text}); the file "
@@ -390,9 +396,12 @@ def _writer_main(ir: IR, config: RecordConfig, handover: Handover, status: int,
                     recorder(rebuild.step(now, executed, messages, inputs))
         recorder.close()
     except BaseException as exc:
-        with contextlib.suppress(BaseException):
-            recorder.close()
-        _report(status, "error", *_error_fields(exc, config.paths))
+        fields = _error_fields(exc, config.paths)
+        try:
+            recorder.close()  # finish the files with what arrived
+        except BaseException as also:  # reported with the first error, not instead of it
+            fields[0] += f"; also, while finishing the files: {_error_fields(also)[0]}"
+        _report(status, "error", *fields)
         return 1
     _report(status, "done", recorder.values)
     return 0

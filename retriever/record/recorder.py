@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from retriever.contract.errors import RetrieverError
+from retriever.contract.errors import ErrorCollector, RetrieverError
 from retriever.ir.model import IR, NodeIR
 from retriever.rt.stepper import StepResult
 
@@ -128,8 +128,11 @@ class Recorder:
         try:
             for path in (config.paths if config is not None and write_files else []):
                 self.sinks.append(open_writer(path, ir, config))  # type: ignore[arg-type]
-        except BaseException:
-            self.close()
+        except BaseException as exc:
+            errors = ErrorCollector([exc])
+            with errors.step():
+                self.close()
+            errors.raise_all("opening the recording failed")
             raise
         if live is not None:
             self.sinks.append(live)
@@ -259,16 +262,12 @@ class Recorder:
 
     def close(self) -> None:
         """Write what is remembered, then finish every file (all of them, even if one
-        fails; the first error is raised)."""
-        first: BaseException | None = None
-        try:
+        fails). Every failure is raised: one error as itself, several as an
+        ``ExceptionGroup``."""
+        errors = ErrorCollector()
+        with errors.step():
             self._drain(flush=False)
-        except Exception as exc:
-            first = exc
         for s in self.sinks:
-            try:
+            with errors.step():
                 s.close()
-            except Exception as exc:
-                first = first or exc
-        if first is not None:
-            raise first
+        errors.raise_all("closing the recording failed")

@@ -12,6 +12,7 @@ first replayed step) and was not published yet; older due messages are skipped.
 from __future__ import annotations
 
 import bisect
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,9 @@ from retriever.contract.errors import ConfigError, IRError
 from retriever.flow.pipeline import Pipeline
 from retriever.flow.temporal import TemporalFlow
 from retriever.ir.model import NodeIR
-from retriever.rt.facade import set_replay
+from retriever.rt.facade import open_stepper, set_replay
 
-from .errors import RecordingError
+from .errors import RecordingError, TruncatedRecordingWarning
 from .layout import port_types
 from .model import Recording
 from .reader import open_recording
@@ -35,13 +36,15 @@ class ReplaySource:
 
     def __init__(self, messages: Sequence[tuple[int, float, dict[str, Any]]], *,
                  mode: str = "step", start_time: float = 0.0, flow: str = "",
-                 path: Path | None = None) -> None:
+                 path: Path | None = None, lost: Sequence[str] = ()) -> None:
         if mode not in REPLAY_MODES:
             raise ConfigError(f"replay mode {mode!r} is unknown",
                               hint="use mode='step' or mode='time'")
         self.mode = mode
         self.flow = flow
         self.path = path
+        #: What a cut-off recording lost of this flow (empty for a whole recording).
+        self.lost = list(lost)
         self._by_step = {step: msg for step, _, msg in messages}
         self._last_step = max(self._by_step, default=-1)
         self._times = [t - start_time for _, t, _ in messages]
@@ -80,10 +83,10 @@ class ReplaySource:
 
 def node_of(pipe: Pipeline, name: str) -> NodeIR:
     """The IR node of flow ``name`` (from the open stepper, else by validating)."""
-    session = pipe.runtime_session
-    ir = session.ir if session is not None and not session.closed else pipe.validate()
+    session = open_stepper(pipe)
+    ir = session.ir if session is not None else pipe.validate()
     try:
-        return ir.node(name)  # type: ignore[no-any-return]
+        return ir.node(name)
     except IRError:
         raise ConfigError(f"pipeline {pipe.name!r} has no flow {name!r}") from None
 
@@ -108,9 +111,53 @@ def source_for(recording: Recording, node: NodeIR, *, mode: str = "step") -> Rep
                 f"flow now declares {live_ports[port]}", code="RET811",
                 hint="replay a recording made with the current flow types")
     messages = recording.messages(name, "out", port_types(node, "out"))
+    lost: list[str] = []
+    if recording.truncated:
+        messages, lost = whole_steps(recording, name, messages)
+        if lost:
+            warnings.warn(TruncatedRecordingWarning(
+                f"{recording.path} was cut off mid-write: " + "; ".join(lost)), stacklevel=3)
     span = recording.time_span
     return ReplaySource(messages, mode=mode, start_time=span[0] if span else 0.0, flow=name,
-                        path=recording.path)
+                        path=recording.path, lost=lost)
+
+
+def whole_steps(recording: Recording, flow: str,
+                messages: list[tuple[int, float, dict[str, Any]]],
+                ) -> tuple[list[tuple[int, float, dict[str, Any]]], list[str]]:
+    """The messages of ``flow`` a cut-off recording holds whole, and what was lost.
+
+    A cut loses the end of every port's samples, not the same steps for each: a port
+    whose samples end earlier than the recording's last step may have lost the rest.
+    Steps after the earliest such end would publish some ports without others (torn
+    messages), so they are left out and reported.
+    """
+    span = recording.steps
+    if span is None:
+        return [], [f"flow {flow!r}: nothing was recorded before the cut"]
+    last_recorded = span[1]
+    ends: dict[str, int] = {}
+    for port, chan in recording.ports(flow, "out").items():
+        got = recording.samples.get(chan.topic, ())
+        ends[port] = max((s.step for s in got), default=-1)
+    if not ends:
+        return messages, []
+    horizon = min(ends.values())
+    lost = []
+    for port, end in sorted(ends.items()):
+        if end < 0:
+            lost.append(f"port {flow}.{port} has no samples (cut out entirely)")
+        elif end < last_recorded:
+            lost.append(f"port {flow}.{port} ends at step {end} of {last_recorded}")
+    kept = [m for m in messages if m[0] <= horizon]
+    torn = len(messages) - len(kept)
+    if torn and horizon < 0:
+        lost.append(f"none of the {torn} recorded step{'s' * (torn != 1)} of {flow!r} holds "
+                    "all of its ports, so it replays nothing")
+    elif torn:
+        lost.append(f"{torn} step{'s' * (torn != 1)} of {flow!r} after step {horizon} "
+                    "would miss a port and are not replayed")
+    return kept, lost
 
 
 def replay(pipe: Pipeline, flow: TemporalFlow | str, *, path: str | Path,

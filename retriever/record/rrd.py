@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from retriever.contract import wire
+from retriever.contract.arrays import array_header, array_view
 
 from . import deps, visual
 from .errors import RecordingError, out_of_space
@@ -162,7 +163,8 @@ class RrdWriter:
         # The image's pixel buffer already holds the exact bytes: store only dtype+shape.
         rr = self._rr
         self._set_timeline(step, now)
-        shape = json.dumps([value.dtype.str, [int(d) for d in value.shape]])
+        dtype, dims = array_header(value)
+        shape = json.dumps([dtype, list(dims)])
         self._rec.log(entity, rr.Image(value), rr.AnyValues(**{IMAGE_COMPONENT: shape}))
 
     def _send(self, entity: str, rows: _Pending) -> None:
@@ -254,10 +256,13 @@ def _check_writable(path: Path) -> None:
 
 
 def scan_frames(path: Path) -> tuple[int, bool]:
-    """(length of the longest prefix of whole RRD frames, whether the stream was ended).
+    """(where the whole data frames end, whether the stream's end frame is complete).
 
-    A file whose writer finished has an end-of-stream frame followed by its footer; a
-    file cut off mid-write has neither, and maybe a partial frame at the end.
+    A file whose writer finished has an end-of-stream frame carrying its footer; the
+    data frames end where that frame starts. A file cut off mid-write has no complete
+    end frame (it may be cut inside it, or inside a data frame): the first number is
+    then the length of the longest prefix of whole data frames, which is all that
+    needs to be read.
     """
     size = path.stat().st_size
     with open(path, "rb") as fh:
@@ -270,8 +275,8 @@ def scan_frames(path: Path) -> tuple[int, bool]:
             if len(head) < _FRAME.size:
                 return offset, False
             kind, length = _FRAME.unpack(head)
-            if kind == 0:  # end of stream: the footer follows
-                return size, offset + _FRAME.size + length <= size
+            if kind == 0:  # end of stream: its payload is the footer
+                return offset, offset + _FRAME.size + length <= size
             if offset + _FRAME.size + length > size:
                 return offset, False
             offset += _FRAME.size + length
@@ -280,20 +285,23 @@ def scan_frames(path: Path) -> tuple[int, bool]:
 
 def _open_chunks(path: Path) -> tuple[list[Any], bool]:
     chunk = deps.rerun_chunk("reading .rrd recordings")
-    prefix, ended = scan_frames(path)
+    data_end, ended = scan_frames(path)
+    size = path.stat().st_size
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return list(chunk.RrdReader(str(path)).stream()), not ended
     except (RuntimeError, ValueError, OSError) as exc:
         first = str(exc)
-    if prefix <= _STREAM_HEADER or prefix >= path.stat().st_size:
+    if data_end <= _STREAM_HEADER or (ended and data_end >= size):
         raise RecordingError(path, f"is not a readable .rrd file ({_short(first)})",
                              hint="the file is damaged; record it again", code="RET806")
+    # Read the whole data frames alone: a file cut inside its end frame (or a data
+    # frame) still holds every complete frame before the cut.
     fd, tmp = tempfile.mkstemp(suffix=".rrd")
     try:
         with os.fdopen(fd, "wb") as out, open(path, "rb") as src:
-            out.write(src.read(prefix))
+            out.write(src.read(data_end))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return list(chunk.RrdReader(tmp).stream()), True
@@ -403,6 +411,6 @@ def _samples_of(ch: Any) -> list[Sample]:
                 continue
             dtype, shape = json.loads(cell[0])
             pixels = buffers[i].values[0].values.to_numpy(zero_copy_only=False)
-            arr = np.frombuffer(pixels.tobytes(), dtype=np.dtype(dtype)).reshape(shape)
+            arr = array_view(pixels.tobytes(), dtype, shape)
             out.append(Sample(int(steps[i]), float(times[i]), arr))
     return out

@@ -5,17 +5,21 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from retriever.contract.errors import ErrorCollector
 from retriever.flow.pipeline import Pipeline
+from retriever.flow.temporal import TemporalFlow
 from retriever.ir.lower import lower
 from retriever.rt.execute import execute_ir
-from retriever.rt.facade import close_stepper, live_flows, stepper_for
+from retriever.rt.facade import close_stepper, live_flows, open_stepper, stepper_for
 from retriever.rt.handle import BackgroundRun
+from retriever.rt.options import count, seconds
 from retriever.rt.report import RunReport
 
 from .config import RecordConfig
-from .live import live_for
+from .live import live_for, worker_env
 from .offload import OffloadRecorder, open_recorder
 from .recorder import Recorder, RecordResult
+from .replay import ReplaySource, replay
 
 
 def record(pipe: Pipeline, config: Any, *, steps: int, dt: float = 0.1,
@@ -26,29 +30,34 @@ def record(pipe: Pipeline, config: Any, *, steps: int, dt: float = 0.1,
     (flows finalized) at the end. Active replays apply, so a replayed run can be
     recorded again.
     """
+    count(steps, "steps", where="Pipeline.record", minimum=0)
+    seconds(dt, "dt", where="Pipeline.record", zero=False)
     cfg = RecordConfig.coerce(config)
-    if steps < 0:
-        raise ValueError("steps must be >= 0")
-    was_open = pipe.runtime_session is not None and not pipe.runtime_session.closed
+    was_open = open_stepper(pipe) is not None
     stepper = stepper_for(pipe)
     try:
         recorder = open_recorder(stepper.ir, cfg, live=live_for(visualize))
-    except BaseException:
+    except BaseException as exc:
+        errors = ErrorCollector([exc])
         if not was_open:
-            close_stepper(pipe)
+            with errors.step():
+                close_stepper(pipe)
+        errors.raise_all("starting the recording failed")
         raise
     stepper.observers.append(recorder)
     last = None
-    try:
+    # A failing step, a failing file and a failing flow finalize are all reported.
+    errors = ErrorCollector()
+    with errors.step():
         for _ in range(steps):
             last = stepper.step(dt=dt)
-    finally:
-        stepper.observers.remove(recorder)
-        try:
-            recorder.close()
-        finally:
-            if not was_open:
-                close_stepper(pipe)
+    stepper.observers.remove(recorder)
+    with errors.step():
+        recorder.close()
+    if not was_open:
+        with errors.step():
+            close_stepper(pipe)
+    errors.raise_all(f"recording {cfg.paths[0]} failed")
     return RecordResult(paths=cfg.paths, steps=recorder.steps, values=recorder.values,
                         last=last)
 
@@ -61,13 +70,14 @@ class RecordingRun(BackgroundRun):
     until they are).
     """
 
+    backend = "in-process"
+
     def __init__(self, handle: Any, recorder: Recorder | OffloadRecorder,
                  wall_limit: float | None) -> None:
+        super().__init__()
         self._handle = handle
         self.recorder = recorder
-        self._error: BaseException | None = None
-        self._report: RunReport | None = None
-        self._done = threading.Event()
+        self._final: RunReport | None = None
         self._watch_thread = threading.Thread(target=self._watch, args=(wall_limit,),
                                               name="retriever-record", daemon=True)
         self._watch_thread.start()
@@ -77,39 +87,33 @@ class RecordingRun(BackgroundRun):
             report = self._handle.wait(limit)
             if report is None:
                 report = self._handle.stop()
-            self._report = report
+            self._final = report
         except BaseException as exc:
-            self._error = exc
+            self._add_error(exc)
         finally:
+            # The run's error and the files' errors are both reported, never one alone.
             try:
                 self.recorder.close()
             except BaseException as exc:
-                self._error = self._error or exc
-            self._done.set()
-
-    def _final_report(self) -> RunReport:
-        return self.report
+                self._add_error(exc)
+            if self._final is not None:
+                self._report = self._final
+            else:
+                self._report = self._handle.report
+            self._finish()
 
     @property
     def report(self) -> RunReport:
         """Counters so far."""
-        return self._report or self._handle.report
+        return self._final or self._handle.report
 
     def stats(self) -> dict[str, Any]:
         """Live per-flow counters."""
         return self._handle.stats()  # type: ignore[no-any-return]
 
-    def stop(self) -> RunReport:
-        """Stop the run, complete the files and return the report."""
-        if not self._done.is_set():
-            try:
-                self._handle.stop()
-            except BaseException as exc:
-                self._error = self._error or exc
-        self._done.wait()
-        if self._error is not None:
-            raise self._error
-        return self.report
+    def request_stop(self) -> None:
+        """Ask the recorded run to end; the files are completed before it reports so."""
+        self._handle.request_stop()
 
 
 def record_run(pipe: Pipeline, *, record: Any = None, duration: float | None = None,
@@ -132,8 +136,11 @@ def record_run(pipe: Pipeline, *, record: Any = None, duration: float | None = N
         handle = execute_ir(ir, "in-process", duration=duration, blocking=False,
                             live=live_flows(pipe), realtime=realtime,
                             observers=[recorder], **options)
-    except BaseException:
-        recorder.close()
+    except BaseException as exc:
+        errors = ErrorCollector([exc])
+        with errors.step():
+            recorder.close()
+        errors.raise_all("starting the recorded run failed")
         raise
     run = RecordingRun(handle, recorder, duration if cfg is not None else None)
     if not blocking:
@@ -144,3 +151,28 @@ def record_run(pipe: Pipeline, *, record: Any = None, duration: float | None = N
         run.stop()
         raise
     return report
+
+
+class RecordingImpl:
+    """The recording layer's implementation of
+    :class:`retriever.flow.services.RecordingService`."""
+
+    def record(self, pipe: Pipeline, config: Any, *, steps: int, dt: float,
+               **options: Any) -> RecordResult:
+        """``Pipeline.record``."""
+        return record(pipe, config, steps=steps, dt=dt, **options)
+
+    def replay(self, pipe: Pipeline, flow: TemporalFlow, *, path: str,
+               **options: Any) -> ReplaySource:
+        """``Pipeline.replay``."""
+        return replay(pipe, flow, path=path, **options)
+
+    def record_run(self, pipe: Pipeline, *, record: Any, duration: float | None,
+                   blocking: bool, **options: Any) -> Any:
+        """A recorded or live-viewed in-process run."""
+        return record_run(pipe, record=record, duration=duration, blocking=blocking,
+                          **options)
+
+    def live_worker_env(self, visualize: Any, app_id: str) -> dict[str, str]:
+        """Environment for worker processes of a live-viewed run."""
+        return worker_env(visualize, app_id)

@@ -34,7 +34,7 @@ F = TypeVar("F", bound=Callable[[], Any])
 class RegistryError(RetrieverError):
     """A pipeline name is unknown or taken, or a factory returned the wrong thing."""
 
-    code = "RET701"
+    code = "RET731"
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from .execute import backend_names, execute_ir, register_backend
 from .lag import LagTracker
 from .node import NodeRuntime
 from .report import FlowStats, RunHandle, RunReport
+from .step import Scheduler, ScheduleResult, Subscriber
 from .stepper import Stepper, StepResult
 
 del _facade, _inprocess
@@ -20,8 +21,11 @@ __all__ = [
     "NodeRuntime",
     "RunHandle",
     "RunReport",
+    "ScheduleResult",
+    "Scheduler",
     "StepResult",
     "Stepper",
+    "Subscriber",
     "TimedBuffer",
     "backend_names",
     "execute_ir",

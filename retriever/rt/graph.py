@@ -6,7 +6,9 @@ import heapq
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from retriever.ir.model import IR
+from retriever.contract.envelope import envelope_field_types
+from retriever.ir.model import IR, NodeIR
+from retriever.ir.resolve import resolve_envelope
 
 from .node import NodeRuntime, instantiate_flow
 
@@ -78,3 +80,25 @@ def local_routes(ir: IR, runtimes: Mapping[str, NodeRuntime]) -> dict[str, list[
         if e.src in runtimes and e.dst in runtimes:
             routes[e.src].append((runtimes[e.dst], [(p.src_port, p.dst_port) for p in e.ports]))
     return routes
+
+
+def port_types(node: NodeIR, side: str) -> dict[str, Any]:
+    """The declared Python type of each port of one side (``"in"`` or ``"out"``) of
+    ``node``, from the flow's own ``@io`` classes. The one port-type lookup: codecs
+    rebuild received values as these types and recordings declare them."""
+    sig = node.outputs if side == "out" else node.inputs
+    ports = node.output_ports if side == "out" else node.input_ports
+    classes = {e.alias or "": resolve_envelope(e.cls, node.source_file)
+               for e in sig.elements if e.cls}
+    out: dict[str, Any] = {}
+    for p in ports:
+        cls = classes.get(p.alias)
+        if cls is None and len(classes) == 1:
+            cls = next(iter(classes.values()))
+        out[p.name] = envelope_field_types(cls).get(p.field, Any) if cls else Any
+    return out
+
+
+def output_port_types(node: NodeIR) -> dict[str, Any]:
+    """The declared type of each output port of ``node`` (see :func:`port_types`)."""
+    return port_types(node, "out")

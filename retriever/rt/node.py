@@ -17,7 +17,9 @@ from retriever.contract.errors import FlowError
 from retriever.contract.wire import from_json_value
 from retriever.flow.adapter import Adapter, adapter_from_config
 from retriever.ir.model import EdgeIR, NodeIR, SideIR
-from retriever.ir.resolve import resolve_class
+from retriever.ir.resolve import from_ir, resolve_envelope, resolve_flow, resolve_value_class
+
+from .lag import LagTracker
 
 Message = dict[str, Any]
 
@@ -28,23 +30,26 @@ def instantiate_flow(node: NodeIR, live: Any = None) -> Any:
     Order: instantiate from the IR init config, ``__lazy_init__()``, ``reset()``.
     """
     flow = live
-    if flow is None:
-        cls = resolve_class(node.flow, node.source_file)
-        def res(ident: str) -> Any:
-            return resolve_class(ident, node.source_file)
-        args = from_json_value(node.init.get("args", []), res)
-        kwargs = from_json_value(node.init.get("kwargs", {}), res)
+    # Every name is checked for its role before anything is called, and what the flows
+    # import by name while starting follows the same rules (docs/trust.md).
+    with from_ir():
+        if flow is None:
+            cls = resolve_flow(node.flow, node.source_file)
+            def res(ident: str) -> Any:
+                return resolve_value_class(ident, node.source_file)
+            args = from_json_value(node.init.get("args", []), res)
+            kwargs = from_json_value(node.init.get("kwargs", {}), res)
+            try:
+                flow = cls(*args, **kwargs)
+            except Exception as exc:
+                raise _flow_error(node.id, "constructor", exc) from exc
         try:
-            flow = cls(*args, **kwargs)
+            lazy = getattr(flow, "__lazy_init__", None)
+            if lazy is not None:
+                lazy()
+            flow.reset()
         except Exception as exc:
-            raise _flow_error(node.id, "constructor", exc) from exc
-    try:
-        lazy = getattr(flow, "__lazy_init__", None)
-        if lazy is not None:
-            lazy()
-        flow.reset()
-    except Exception as exc:
-        raise _flow_error(node.id, "start-up (__lazy_init__/reset)", exc) from exc
+            raise _flow_error(node.id, "start-up (__lazy_init__/reset)", exc) from exc
     return flow
 
 
@@ -73,7 +78,7 @@ class _Side:
     """Builds input objects / flattens output objects for one signature side."""
 
     def __init__(self, side: SideIR, source_file: str | None) -> None:
-        self.classes = [resolve_class(e.cls, source_file) if e.cls else None
+        self.classes = [resolve_envelope(e.cls, source_file) if e.cls else None
                         for e in side.elements]
         self.aliases = [e.alias or "" for e in side.elements if e.cls]
         self.envelopes = [c for c in self.classes if c is not None]
@@ -94,13 +99,13 @@ class NodeRuntime:
         self.ports: dict[str, _InputPort] = {
             p.name: _InputPort(p.name, p.alias, p.field) for p in node.input_ports}
         self._connected: list[_InputPort] = []
+        self._awaited = self._connected  # ports a start-up wait waits for
         self._trigger_ports: list[_InputPort] = []
-        self._armed = False  # a trigger port received a message since the last sample
+        self.armed = False  # a trigger port received a message since the last sample
+        self.tracker: LagTracker | None = None  # set by the scheduler for periodic clocks
         self._out_fields = [(p.name, p.alias, p.field) for p in node.output_ports]
         self._blank = [dict.fromkeys(envelope_ports(cls)) for cls in self.inputs.envelopes]
         self.steps = 0
-        self.lag_events = 0
-        self.skipped_ticks = 0
         self.dropped = 0
         self.errors = 0
         self._step: Callable[[Any], Any] = flow.step
@@ -127,7 +132,7 @@ class NodeRuntime:
             if p.trigger:
                 trig.append(p)
         self._trigger_ports = trig
-        self._armed = False
+        self.armed = False
 
     # ------------------------------------------------------------------ arrivals
     def deliver(self, routes: Sequence[tuple[str, str]], ts: float, message: Message) -> None:
@@ -138,7 +143,7 @@ class NodeRuntime:
             if src in message:
                 port = ports[dst]
                 if port.trigger:
-                    self._armed = True
+                    self.armed = True
                 buf = port.buffer
                 buf.append((ts, message[src]))
                 port.fresh += 1
@@ -154,7 +159,20 @@ class NodeRuntime:
 
     def triggered(self) -> bool:
         """Whether a trigger port received a message since the last run."""
-        return self._armed
+        return self.armed
+
+    def connected_ports(self) -> list[str]:
+        """Names of the input ports an edge feeds."""
+        return [p.name for p in self._connected]
+
+    def await_inputs(self, ports: Sequence[str]) -> None:
+        """Name the connected ports a start-up wait waits for (see ``missing_inputs``)."""
+        self._awaited = [self.ports[n] for n in ports]
+
+    def missing_inputs(self) -> list[str]:
+        """Awaited input ports (by default every connected one) that never received a
+        value."""
+        return [p.name for p in self._awaited if not p.buffer]
 
     # ------------------------------------------------------------------ the step
     def sample(self, now: float, mode: str) -> Any:
@@ -168,7 +186,7 @@ class NodeRuntime:
             ports = self._trigger_ports
         else:
             ports = []
-        self._armed = False
+        self.armed = False
         for p in self._connected:
             p.fresh = 0
         if not side.composite:
@@ -240,10 +258,8 @@ class NodeRuntime:
         return msg or None
 
     def _bad_return(self, out: Any, expected: str) -> FlowError:
-        err = FlowError(self.name, f"step() returned {type(out).__name__}, expected {expected}",
-                        hint="return the flow's output type O (RET005)")
-        err.code = "RET005"
-        return err
+        return FlowError(self.name, f"step() returned {type(out).__name__}, expected {expected}",
+                         hint="return the flow's output type O", code="RET005")
 
     def finalize(self) -> None:
         """Call the flow's ``finalize()`` (errors are raised naming the flow)."""
@@ -254,6 +270,7 @@ class NodeRuntime:
 
     def stats(self) -> dict[str, int]:
         """Counters for the run report."""
-        return {"steps": self.steps, "lag_events": self.lag_events,
-                "skipped_ticks": self.skipped_ticks, "dropped": self.dropped,
+        t = self.tracker
+        return {"steps": self.steps, "lag_events": t.lag_events if t is not None else 0,
+                "skipped_ticks": t.skipped if t is not None else 0, "dropped": self.dropped,
                 "errors": self.errors}

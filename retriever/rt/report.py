@@ -16,6 +16,9 @@ class FlowStats:
     dropped: int = 0
     errors: int = 0
     restarts: int = 0
+    #: Input ports a flow still waits on before its first run (start-up); empty once
+    #: it ran or when it waits for nothing.
+    waiting_on: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -35,6 +38,9 @@ class RunReport:
             lines.append(f"  {name:<24} steps={s.steps:<7} rate={rate:8.1f}/s "
                          f"lag={s.lag_events} skipped={s.skipped_ticks} dropped={s.dropped} "
                          f"errors={s.errors}")
+            if s.waiting_on:
+                lines.append(f"  {'':<24} waiting: no value yet on input port(s) "
+                             f"{', '.join(s.waiting_on)}; it has not run")
         if self.error is not None:
             lines.append(f"  error: {type(self.error).__name__}: {self.error}".splitlines()[0])
         return "\n".join(lines)

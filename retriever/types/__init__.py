@@ -3,6 +3,8 @@
 * :mod:`retriever.types.registry` - versioned names, lookup, ``json_schema``, JSON form.
 * :mod:`retriever.types.spatial` - poses, transforms, twists, joint states (v1).
 * :mod:`retriever.types.data` - events with lineage, event buffers, dataset export.
+* :mod:`retriever.types.vision` - images with their encoding, compressed images, boxes,
+  camera calibration (v1).
 
 Import the submodule you need; this package imports nothing heavy.
 """

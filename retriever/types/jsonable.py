@@ -29,14 +29,25 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import datetime
+import decimal
 import enum
 import math
 import types
 import typing
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import msgspec
 import numpy as np
+
+from retriever.contract.arrays import (
+    ENCODABLE_KINDS,
+    array_bytes,
+    array_header,
+    expected_size,
+)
 
 from .errors import JsonCodecError
 
@@ -45,7 +56,7 @@ __all__ = ["NONFINITE", "array_from_jsonable", "array_to_jsonable", "from_jsonab
 
 #: The strings that stand for non-finite floats in the JSON form.
 NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
-_ALLOWED_KINDS = frozenset("biufcSU")
+_ALLOWED_KINDS = ENCODABLE_KINDS
 
 
 def array_to_jsonable(arr: np.ndarray, where: str = "value", *,
@@ -58,13 +69,12 @@ def array_to_jsonable(arr: np.ndarray, where: str = "value", *,
     if arr.dtype.kind not in _ALLOWED_KINDS:
         raise JsonCodecError(f"{where}: numpy arrays of dtype {arr.dtype} have no JSON form",
                              hint="use a numeric, boolean or fixed-width text dtype")
-    shape = [int(s) for s in arr.shape]
+    dtype, dims = array_header(arr)
+    shape = list(dims)
     if binary:
-        raw = np.ascontiguousarray(arr).reshape(-1).view(np.uint8)
-        return {"dtype": arr.dtype.str, "shape": shape, "data": raw.data}
-    data = np.ascontiguousarray(arr).tobytes()
-    return {"dtype": arr.dtype.str, "shape": shape,
-            "data": base64.b64encode(data).decode("ascii")}
+        return {"dtype": dtype, "shape": shape, "data": array_bytes(arr)}
+    return {"dtype": dtype, "shape": shape,
+            "data": base64.b64encode(array_bytes(arr)).decode("ascii")}
 
 
 def array_from_jsonable(data: Any, where: str = "value") -> np.ndarray:
@@ -80,7 +90,7 @@ def array_from_jsonable(data: Any, where: str = "value") -> np.ndarray:
         raise JsonCodecError(f"{where}: malformed array ({exc})") from exc
     if dtype.kind not in _ALLOWED_KINDS:
         raise JsonCodecError(f"{where}: dtype {data['dtype']!r} is not allowed")
-    expected = math.prod(shape) * dtype.itemsize
+    expected = expected_size(dtype.str, shape)
     if len(raw) != expected:
         raise JsonCodecError(f"{where}: {len(raw)} data bytes for shape {list(shape)} of "
                              f"{dtype.str} (expected {expected})")
@@ -125,12 +135,76 @@ def to_jsonable(value: Any, where: str = "value", *, binary: bool = False) -> An
                                      hint="JSON objects need string keys")
             out[k] = to_jsonable(v, f"{where}[{k!r}]", binary=binary)
         return out
-    dump = getattr(value, "model_dump", None)
-    if callable(dump):  # pydantic model
-        return dump(mode="json")
+    special = _special_to_jsonable(value, where, binary)
+    if special is not _NO_FORM:
+        return special
     raise JsonCodecError(f"{where} of type {type(value).__name__} has no JSON form",
                          hint="use numbers, strings, lists, dicts, numpy arrays, "
                               "dataclasses or @io envelopes")
+
+
+_NO_FORM = object()
+
+
+def _special_to_jsonable(value: Any, where: str, binary: bool) -> Any:
+    """Dates and times (ISO 8601 text; durations in seconds), UUIDs and decimals (text),
+    msgspec structs (objects of their fields) and pydantic models."""
+    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds()
+    if isinstance(value, (uuid.UUID, decimal.Decimal)):
+        return str(value)
+    if isinstance(value, msgspec.Struct):
+        return {name: to_jsonable(getattr(value, name), f"{where}.{name}", binary=binary)
+                for name in value.__struct_fields__}
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):  # pydantic model
+        try:
+            return dump(mode="json")
+        except (TypeError, ValueError):  # a field pydantic cannot dump (a numpy array)
+            return {name: to_jsonable(getattr(value, name), f"{where}.{name}", binary=binary)
+                    for name in type(value).model_fields}
+    return _NO_FORM
+
+
+def _special_from_jsonable(data: Any, tp: type, where: str) -> Any:
+    """The inverse of :func:`_special_to_jsonable` for declared type ``tp``."""
+    try:
+        if issubclass(tp, (datetime.datetime, datetime.date, datetime.time)):
+            return tp.fromisoformat(_need_str(data, where))
+        if issubclass(tp, datetime.timedelta):
+            return datetime.timedelta(seconds=_float_in(data, where))
+        if issubclass(tp, (uuid.UUID, decimal.Decimal)):
+            return tp(_need_str(data, where))
+    except (ValueError, decimal.InvalidOperation) as exc:
+        raise JsonCodecError(f"{where}: {data!r} is not a {tp.__name__}") from exc
+    if issubclass(tp, msgspec.Struct):
+        if not isinstance(data, Mapping):
+            raise JsonCodecError(f"{where}: expected an object for {tp.__name__}")
+        hints = typing.get_type_hints(tp)
+        return tp(**{k: from_jsonable(v, hints.get(k, Any), f"{where}.{k}")
+                     for k, v in data.items()})
+    validate = getattr(tp, "model_validate", None)
+    if callable(validate):  # pydantic model
+        fields = getattr(tp, "model_fields", {})
+        if isinstance(data, Mapping) and any(
+                _has_array(getattr(f, "annotation", None)) for f in fields.values()):
+            data = {k: from_jsonable(v, fields[k].annotation, f"{where}.{k}")
+                    if k in fields else v for k, v in data.items()}
+        return validate(data)
+    return _NO_FORM
+
+
+def _has_array(tp: Any) -> bool:
+    return tp is np.ndarray or typing.get_origin(tp) is np.ndarray or any(
+        _has_array(a) for a in typing.get_args(tp))
+
+
+def _need_str(data: Any, where: str) -> str:
+    if not isinstance(data, str):
+        raise JsonCodecError(f"{where}: expected a string, got {_kind(data)}")
+    return data
 
 
 def _float_out(x: float) -> float | str:
@@ -235,9 +309,9 @@ def _plain(data: Any, tp: type, where: str) -> Any:
             raise JsonCodecError(f"{where}: {data!r} is not a {tp.__name__}") from exc
     if dataclasses.is_dataclass(tp):
         return _dataclass(data, tp, where)
-    validate = getattr(tp, "model_validate", None)
-    if callable(validate):  # pydantic model
-        return validate(data)
+    special = _special_from_jsonable(data, tp, where)
+    if special is not _NO_FORM:
+        return special
     if tp in (list, tuple, dict):
         return _generic(data, tp, (), where)
     return data

@@ -13,14 +13,18 @@ JSON Schema, draft 2020-12, for any registered type, dataclass or ``@io`` envelo
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import decimal
 import enum
 import importlib
 import re
 import types
 import typing
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
+import msgspec
 import numpy as np
 
 from .errors import JsonCodecError, SchemaError, TypeRegistryError
@@ -48,7 +52,7 @@ DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
 _NAME = re.compile(r"^[a-z][a-z0-9_.-]*(/[a-z][a-z0-9_.-]*)*/v[0-9]+/[A-Za-z_][A-Za-z0-9_]*$")
 #: Modules that register the shipped types; imported on demand by :func:`lookup`.
-SHIPPED_MODULES = ("retriever.types.spatial", "retriever.types.data")
+SHIPPED_MODULES = ("retriever.types.spatial", "retriever.types.data", "retriever.types.vision")
 
 _by_name: dict[str, type] = {}
 _by_class: dict[type, str] = {}
@@ -269,6 +273,11 @@ class _Generator:
             return self._ref(cls, where)
         if callable(getattr(cls, "model_json_schema", None)):
             return self._pydantic(cls)
+        if issubclass(cls, msgspec.Struct):
+            return self._fields_ref(cls, typing.get_type_hints(cls), where)
+        for base, schema in _TEXTUAL:
+            if issubclass(cls, base):
+                return dict(schema)
         raise SchemaError(
             f"{where}: no JSON Schema for {_ident(cls)}",
             hint="use JSON-like types, numpy arrays, dataclasses or @io envelopes; "
@@ -307,16 +316,43 @@ class _Generator:
         out["additionalProperties"] = False
         return out
 
+    def _fields_ref(self, cls: type, hints: Mapping[str, Any], where: str) -> dict[str, Any]:
+        """An object schema built field by field (msgspec structs; pydantic models with
+        fields pydantic has no schema for, such as numpy arrays)."""
+        key = self._keys.get(cls) or def_key(cls)
+        if key not in self.defs:
+            self._keys[cls] = key
+            self.defs[key] = {}  # placeholder for recursive references
+            props = {name: self.schema(tp, f"{where}.{name}") for name, tp in hints.items()}
+            self.defs[key] = {"type": "object", "title": name_of(cls) or cls.__qualname__,
+                              "properties": props, "required": list(props),
+                              "additionalProperties": False}
+        return {"$ref": f"#/$defs/{key}"}
+
     def _pydantic(self, cls: Any) -> dict[str, Any]:
         key = self._keys.get(cls) or _ident(cls)
         if key not in self.defs:
+            try:
+                schema = cls.model_json_schema(ref_template="#/$defs/{model}")
+            except RuntimeError:  # a field pydantic has no schema for (PydanticUserError)
+                hints = {k: f.annotation for k, f in cls.model_fields.items()}
+                return self._fields_ref(cls, hints, _ident(cls))
             self._keys[cls] = key
-            schema = cls.model_json_schema(ref_template="#/$defs/{model}")
             for name, sub in schema.pop("$defs", {}).items():
                 self.defs.setdefault(name, sub)
             self.defs[key] = schema
         return {"$ref": f"#/$defs/{key}"}
 
+
+#: Values written as text (or seconds) in the JSON form, by base class (subclasses first).
+_TEXTUAL: tuple[tuple[type, dict[str, Any]], ...] = (
+    (datetime.datetime, {"type": "string", "format": "date-time"}),
+    (datetime.date, {"type": "string", "format": "date"}),
+    (datetime.time, {"type": "string", "format": "time"}),
+    (datetime.timedelta, {"type": "number", "description": "a duration in seconds"}),
+    (uuid.UUID, {"type": "string", "format": "uuid"}),
+    (decimal.Decimal, {"type": "string", "description": "a decimal number as text"}),
+)
 
 _SIMPLE: dict[type, dict[str, Any]] = {
     bool: {"type": "boolean"},

@@ -108,17 +108,17 @@ def _ports(entries: list[StreamEntry], side: str, where: str) -> tuple[Port, ...
             if len(entry) != 1:
                 raise ComponentError(
                     f"{where}: worker.{side}_types[{i}] must be a type name or one "
-                    f"'port_name: TypeName' pair, got {entry!r}", code="RET820")
+                    f"'port_name: TypeName' pair, got {entry!r}", code="RET870")
             ((name, type_name),) = entry.items()
         else:
             name = side if len(entries) == 1 else f"{side}_{i}"
             type_name = entry
         if not _PORT.match(name):
             raise ComponentError(f"{where}: port name {name!r} is not an identifier",
-                                 code="RET820", hint="use letters, digits and _")
+                                 code="RET870", hint="use letters, digits and _")
         if any(p.name == name for p in ports):
             raise ComponentError(f"{where}: port name {name!r} is used twice in "
-                                 f"worker.{side}_types", code="RET820")
+                                 f"worker.{side}_types", code="RET870")
         tp = resolve_type(type_name, f"{where}: worker.{side}_types[{i}]")
         ports.append(Port(name, type_name, tp))
     return tuple(ports)
@@ -138,11 +138,11 @@ def component_from_dict(data: Any, source: str | None = None,
     where = source or "component"
     if not isinstance(data, Mapping):
         raise ComponentError(f"{where}: expected a mapping with a 'worker:' section, got "
-                             f"{type(data).__name__}", code="RET820")
+                             f"{type(data).__name__}", code="RET870")
     try:
         spec = ComponentSpec.model_validate(dict(data))
     except PydanticValidationError as exc:
-        raise ComponentError(f"{where} is invalid: {_pydantic_message(exc)}", code="RET820",
+        raise ComponentError(f"{where} is invalid: {_pydantic_message(exc)}", code="RET870",
                              hint="see docs/worker.md for the component.yml format") from None
     w = spec.worker
     inputs = _ports(_entries(w.input_type, w.input_types), "input", where)
@@ -162,11 +162,11 @@ def load_component(path: str | Path) -> Component:
         text = p.read_text()
     except OSError as exc:
         raise ComponentError(f"cannot read component file {str(p)!r}: {exc.strerror}",
-                             code="RET822") from None
+                             code="RET872") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ComponentError(f"{p} is not valid YAML: {exc}", code="RET820") from None
+        raise ComponentError(f"{p} is not valid YAML: {exc}", code="RET870") from None
     return component_from_dict(data, str(p), default_name=p.parent.name or "worker")
 
 

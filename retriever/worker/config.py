@@ -38,7 +38,7 @@ class ConfigField:
 
 
 def convert_value(value: Any, tp: Any, where: str) -> Any:
-    """``value`` converted to ``tp``; raises ``WorkerError`` (RET832) when it cannot be."""
+    """``value`` converted to ``tp``; raises ``WorkerError`` (RET882) when it cannot be."""
     if value is None or tp is Any:
         return value
     origin = typing.get_origin(tp)
@@ -90,7 +90,7 @@ def convert_value(value: Any, tp: Any, where: str) -> Any:
     except WorkerError:
         raise
     except (TypeError, ValueError) as exc:
-        raise WorkerError(f"config {where}: {exc}", code="RET832",
+        raise WorkerError(f"config {where}: {exc}", code="RET882",
                           hint="give a value of the type declared in config_schema") from None
 
 
@@ -116,7 +116,7 @@ class WorkerConfig:
                    if f.required and initial.get(f.name) is None]
         if missing:
             raise WorkerError(f"config keys {missing} are required and have no value",
-                              code="RET832", hint="pass config={...} to run() / as_flow()")
+                              code="RET882", hint="pass config={...} to run() / as_flow()")
         self._values.update(self._convert_all(initial))
         self.poll()
         self._changed.clear()
@@ -128,7 +128,7 @@ class WorkerConfig:
             if field is None:
                 if self._fields:
                     raise WorkerError(
-                        f"unknown config key {key!r}", code="RET832",
+                        f"unknown config key {key!r}", code="RET882",
                         hint="declared keys: " + ", ".join(sorted(self._fields)))
                 out[key] = value  # no schema: accept plain values as given
                 continue
@@ -217,17 +217,17 @@ def read_mapping(path: Path) -> dict[str, Any]:
         text = path.read_text()
     except OSError as exc:
         raise WorkerError(f"cannot read config file {str(path)!r}: {exc.strerror}",
-                          code="RET832") from None
+                          code="RET882") from None
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as exc:
         raise WorkerError(f"config file {str(path)!r} is not valid: {exc}",
-                          code="RET832") from None
+                          code="RET882") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise WorkerError(f"config file {str(path)!r} must hold a mapping of key: value",
-                          code="RET832")
+                          code="RET882")
     return data
 
 

@@ -44,14 +44,14 @@ class FunctionShape:
     def __init__(self, fn: Callable[..., Any]) -> None:
         if not callable(fn):
             raise WorkerError(f"run() needs a callable worker function, got {fn!r}",
-                              code="RET800")
+                              code="RET850")
         self.fn = fn
         self.name = fn_name(fn)
         try:
             sig = inspect.signature(fn)
         except (TypeError, ValueError) as exc:
             raise WorkerError(f"cannot read the signature of {self.name}: {exc}",
-                              code="RET800") from None
+                              code="RET850") from None
         params = list(sig.parameters.values())
         self.has_state = any(p.name == STATE for p in params)
         self.has_virtual = any(p.name == VIRTUAL_INPUT for p in params)
@@ -67,7 +67,7 @@ class FunctionShape:
                                                                            VIRTUAL_INPUT)]
         if bad:
             raise WorkerError(f"worker {self.signature} has required keyword-only "
-                              f"parameter(s) {bad}", code="RET800",
+                              f"parameter(s) {bad}", code="RET850",
                               hint="inputs are passed positionally; give those a default")
 
     def accepts(self, n: int) -> bool:
@@ -85,7 +85,7 @@ class FunctionShape:
         raise WorkerError(
             f"worker {self.signature} takes {takes} positional input parameter(s) but "
             f"{component.source or 'the component'} declares {n} input stream(s) "
-            f"({declared})", code="RET800",
+            f"({declared})", code="RET850",
             hint="give the function one positional parameter per declared input, in "
                  "declared order (plus 'state' / 'virtual_input' keywords for those modes)")
 
@@ -111,14 +111,14 @@ class WorkerEngine:
         self.n_outputs: int | None = len(component.outputs) if outputs_known else None
         if initial_state is not UNSET and not shape.has_state:
             raise WorkerError(f"run(initial_state=...) was given but worker "
-                              f"{shape.signature} has no 'state' parameter", code="RET801",
+                              f"{shape.signature} has no 'state' parameter", code="RET851",
                               hint="add a 'state' parameter and return {'output', 'state'}")
         self.stateful = shape.has_state
         self.state = None if initial_state is UNSET else initial_state
         if initial_pull_request is not None and not isinstance(initial_pull_request,
                                                                InputsPullRequest):
             raise WorkerError(f"initial_pull_request must be an InputsPullRequest, got "
-                              f"{initial_pull_request!r}", code="RET801")
+                              f"{initial_pull_request!r}", code="RET851")
         self.streaming = initial_pull_request is not None
         if initial_pull_request is not None:
             initial_pull_request.check_arity(self.n_inputs)
@@ -132,10 +132,10 @@ class WorkerEngine:
         self.has_virtual = shape.has_virtual
         if self.has_virtual and vin is None:
             raise WorkerError("a virtual_input worker needs a virtual input stream",
-                              code="RET801")
+                              code="RET851")
         if self.use_virtual_output and vout is None:
             raise WorkerError("use_virtual_output needs a virtual output stream",
-                              code="RET801")
+                              code="RET851")
         self.source = self.n_inputs == 0 and not self.has_virtual
         self.queues: list[deque[Any]] = [deque() for _ in range(self.n_inputs)]
         self.store = store
@@ -210,10 +210,10 @@ class WorkerEngine:
         wanted = "{" + ", ".join(repr(k) for k in sorted(keys)) + "}"
         if not isinstance(result, dict):
             raise WorkerError(f"worker {self.shape.name} returned {type(result).__name__}; "
-                              f"in this mode it must return a dict {wanted}", code="RET810")
+                              f"in this mode it must return a dict {wanted}", code="RET860")
         if self.stateful and "state" not in result:
             raise WorkerError(f"stateful worker {self.shape.name} returned no 'state' "
-                              f"(keys: {sorted(result)})", code="RET811",
+                              f"(keys: {sorted(result)})", code="RET861",
                               hint="return {'output': ..., 'state': new_state}")
         if self.streaming:
             req = result.get("pull_request")
@@ -221,7 +221,7 @@ class WorkerEngine:
                 got = "no 'pull_request'" if "pull_request" not in result else (
                     f"pull_request={req!r}")
                 raise WorkerError(f"streaming worker {self.shape.name} returned {got}; "
-                                  "expected an InputsPullRequest", code="RET812",
+                                  "expected an InputsPullRequest", code="RET862",
                                   hint="return {'output': [...], 'pull_request': "
                                        "InputsPullRequest(...)}")
             req.check_arity(self.n_inputs)
@@ -229,13 +229,13 @@ class WorkerEngine:
             vo = result.get("virtual_output", UNSET)
             if vo is UNSET or not (vo is None or isinstance(vo, list | tuple)):
                 raise WorkerError(f"worker {self.shape.name} (use_virtual_output=True) "
-                                  "returned no 'virtual_output' list", code="RET815",
+                                  "returned no 'virtual_output' list", code="RET865",
                                   hint="return {'output': ..., 'virtual_output': [...]}")
         missing = keys - set(result)
         extra = set(result) - keys
         if missing or extra:
             raise WorkerError(f"worker {self.shape.name} returned keys {sorted(result)}; "
-                              f"expected exactly {wanted}", code="RET810")
+                              f"expected exactly {wanted}", code="RET860")
         output = self._check_output(result["output"])
         if self.stateful:
             self.state = result["state"]
@@ -257,21 +257,21 @@ class WorkerEngine:
                 if not isinstance(out, list):
                     raise WorkerError(f"streaming worker {name} returned output of type "
                                       f"{type(out).__name__}; each output must be a list",
-                                      code="RET813", hint="return {'output': [m1, m2, ...]}")
+                                      code="RET863", hint="return {'output': [m1, m2, ...]}")
                 return out
             if not isinstance(out, tuple | list) or (n is not None and len(out) != n):
                 raise WorkerError(f"streaming worker {name} must return a tuple of {n} "
                                   f"lists (one per output stream), got {out!r:.80}",
-                                  code="RET814")
+                                  code="RET864")
             for i, o in enumerate(out):
                 if not isinstance(o, list):
                     raise WorkerError(f"streaming worker {name}: output {i} is "
-                                      f"{type(o).__name__}, not a list", code="RET813")
+                                      f"{type(o).__name__}, not a list", code="RET863")
             return tuple(out)
         if n is not None and n > 1 and out is not None and (
                 not isinstance(out, tuple) or len(out) != n):
                 names = ", ".join(p.name for p in self.component.outputs)
                 raise WorkerError(f"worker {name} returned {type(out).__name__} but the "
                                   f"component declares {n} outputs ({names}); expected a "
-                                  f"tuple of {n} in declared order", code="RET814")
+                                  f"tuple of {n} in declared order", code="RET864")
         return out

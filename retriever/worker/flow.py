@@ -28,6 +28,7 @@ from typing import Any
 from retriever.contract.envelope import io
 from retriever.flow.base import Flow
 from retriever.flow.stream import StreamBatch
+from retriever.ir.resolve import allow_imports, from_ir, trusted_code
 
 from .component import Component, Port, as_component, component_from_dict
 from .config import WorkerConfig, config
@@ -123,7 +124,7 @@ class WorkerFlowBase:
         """Queue the sampled messages, run at most one tick, publish its output."""
         engine = self.engine
         if engine is None:
-            raise WorkerError("worker flow stepped before reset()", code="RET801")
+            raise WorkerError("worker flow stepped before reset()", code="RET851")
         if input is not None:
             for i, port in enumerate(self.component.inputs):
                 value = getattr(input, port.name)
@@ -147,7 +148,7 @@ class WorkerFlowBase:
         if self.engine is not None and self.engine.use_virtual_output and not (
                 virtual_out.flush(timeout=FLUSH_TIMEOUT)):
             raise WorkerError(f"virtual-output messages of {self.name} were still undelivered "
-                              f"{FLUSH_TIMEOUT:.0f} s after the run stopped", code="RET831",
+                              f"{FLUSH_TIMEOUT:.0f} s after the run stopped", code="RET881",
                               hint="make the virtual_out callback (and its acks) faster")
 
     def _envelope(self, out: Any) -> Any:
@@ -246,6 +247,11 @@ def generated_class(name: str) -> type:
     except (ValueError, zlib.error) as exc:
         raise AttributeError(f"{name!r} is not a generated worker class name: {exc}"
                              ) from None
+    with from_ir():  # the name came from an IR: its component's types are data too
+        return _rebuild_generated(name, doc)
+
+
+def _rebuild_generated(name: str, doc: dict[str, Any]) -> type:
     load(doc["f"], doc["src"])  # imports the worker module (and the types it registers)
     comp = component_from_dict({"name": doc["n"], "worker": {
         "input_types": [{n: t} for n, t in doc["i"]],
@@ -278,10 +284,20 @@ def as_flow(fn: Callable[..., Any] | str, component: str | Path | Mapping[str, A
     :class:`WorkerFlowBase`; they must be plain data (JSON-able, or pull-request
     objects) so that process backends can rebuild the flow.
     """
+    with trusted_code():  # names given here in code, not read from a file
+        return _as_flow(fn, component, options)
+
+
+def _as_flow(fn: Callable[..., Any] | str,
+             component: str | Path | Mapping[str, Any] | None, options: dict[str, Any]
+             ) -> Any:
     source: str | None = options.pop("source_file", None)
     fn_obj: Callable[..., Any] | None = None
     if isinstance(fn, str):
         ref = fn
+        # Naming the module here, in code, is the user's own choice: the flow may import
+        # it wherever it runs (an IR read from a file could not grant that itself).
+        allow_imports([ref.split(":", 1)[0]])
     else:
         fn_obj = fn
         ref, source = fn_ref(fn)
@@ -291,7 +307,7 @@ def as_flow(fn: Callable[..., Any] | str, component: str | Path | Mapping[str, A
         beside = component_beside(fn_obj)
         if beside is None:
             raise WorkerError(f"no component given for worker {fn_name(fn_obj)} and no "
-                              f"{COMPONENT_FILE} next to its module", code="RET822",
+                              f"{COMPONENT_FILE} next to its module", code="RET872",
                               hint="pass component='path/to/component.yml'")
         comp_arg: str | Mapping[str, Any] = str(beside)
     elif isinstance(component, Mapping):
@@ -302,6 +318,9 @@ def as_flow(fn: Callable[..., Any] | str, component: str | Path | Mapping[str, A
     streaming = options.get("initial_pull_request") is not None
     if not streaming and "initial_pull_request" not in options and fn_obj is None:
         streaming = load(ref, source).options.get("initial_pull_request") is not None
+    vsource = options.get("virtual_source")
+    if isinstance(vsource, str):
+        allow_imports([vsource.split(":", 1)[0]])
     cls = _build(ref, source, comp, streaming)
     if source is not None:
         options["source_file"] = source

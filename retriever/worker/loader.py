@@ -8,7 +8,6 @@ loader, ``run()`` only records the function and its options instead of running i
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import threading
 from collections.abc import Callable
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from retriever.contract.errors import IRError
-from retriever.ir.resolve import main_source_file, resolve_class
+from retriever.ir.resolve import import_module, main_source_file, resolve_function
 
 from .errors import WorkerError
 
@@ -57,7 +56,7 @@ def fn_ref(fn: Callable[..., Any]) -> tuple[str, str | None]:
     module = getattr(fn, "__module__", None)
     qual = getattr(fn, "__qualname__", None)
     if not module or not qual:
-        raise WorkerError(f"worker function {fn!r} has no module/qualname", code="RET802",
+        raise WorkerError(f"worker function {fn!r} has no module/qualname", code="RET852",
                           hint="define the worker function at module level")
     ref = f"{module}:{qual}"
     _live[ref] = fn
@@ -86,23 +85,23 @@ def load(ref: str, source_file: str | None = None) -> Registration:
         try:
             if ":" in ref:
                 try:
-                    fn = resolve_class(ref, source_file)
+                    fn = resolve_function(ref, source_file)
                 except IRError as exc:
                     raise WorkerError(f"cannot load worker function {ref!r}: {exc.message}",
-                                      code="RET802", hint=exc.hint) from None
+                                      code="RET852", hint=exc.hint) from None
                 module = ref.split(":", 1)[0]
                 reg = _by_module.get(module) or _by_module.get("__retriever_main__")
                 opts = dict(reg.options) if reg and _same_fn(reg.fn, fn) else {}
                 return Registration(fn, opts)
             try:
-                importlib.import_module(ref)
-            except ImportError as exc:
-                raise WorkerError(f"cannot import worker module {ref!r}: {exc}",
-                                  code="RET802") from None
+                import_module(ref, source_file)
+            except IRError as exc:
+                raise WorkerError(f"cannot import worker module {ref!r}: {exc.message}",
+                                  code="RET852", hint=exc.hint) from None
             reg = _by_module.get(ref)
             if reg is None:
                 raise WorkerError(f"module {ref!r} did not call run(worker_function)",
-                                  code="RET802",
+                                  code="RET852",
                                   hint="name the function: 'package.module:function'")
             return Registration(reg.fn, dict(reg.options))
         finally:

@@ -83,7 +83,7 @@ def run(worker_function: Callable[..., Any], *,
     if len(streams) != len(comp.inputs):
         raise WorkerError(
             f"run() got {len(streams)} input stream(s) but {comp.source or 'the component'} "
-            f"declares {len(comp.inputs)}", code="RET803",
+            f"declares {len(comp.inputs)}", code="RET853",
             hint="pass inputs=[messages_of_input_0, messages_of_input_1, ...]")
     vin = virtual_input if virtual_input is not None else virtual_in
     vout = virtual_output if virtual_output is not None else virtual_out
@@ -97,7 +97,7 @@ def run(worker_function: Callable[..., Any], *,
         outputs_known=outputs_known)
     if engine.source:
         raise WorkerError(f"worker {engine.shape.name} has no inputs, so a local run has "
-                          "nothing to drive it", code="RET803",
+                          "nothing to drive it", code="RET853",
                           hint="give it inputs or a virtual_input parameter, or run it as "
                                "a flow under a Tick/Rate clock")
     for i, messages in enumerate(streams):
@@ -136,7 +136,7 @@ def _component_for(fn: Callable[..., Any], component: Any,
     if shape.required:
         raise WorkerError(
             f"worker {shape.signature} takes {shape.required} input(s) but run() got no "
-            "inputs and there is no component.yml", code="RET803",
+            "inputs and there is no component.yml", code="RET853",
             hint="pass inputs=[...] (one list per input) or wire the worker into a "
                  "pipeline with retriever.worker.as_flow(...)")
     return implicit_component(0), False

@@ -63,11 +63,11 @@ class StateStore:
             doc = wire.decode(data)
         except (msgspec.DecodeError, ValueError) as exc:
             raise WorkerError(f"worker state file {str(self.path)!r} is corrupt: {exc}",
-                              code="RET840", hint="delete it to start from initial_state"
+                              code="RET890", hint="delete it to start from initial_state"
                               ) from None
         if not isinstance(doc, dict) or doc.get("format") != _FORMAT or "state" not in doc:
             raise WorkerError(f"worker state file {str(self.path)!r} has an unknown layout",
-                              code="RET840", hint="delete it to start from initial_state")
+                              code="RET890", hint="delete it to start from initial_state")
         return True, doc["state"], int(doc.get("ticks", 0))
 
     def save(self, state: Any, ticks: int) -> None:
@@ -75,7 +75,7 @@ class StateStore:
         try:
             payload = wire.encode({"format": _FORMAT, "ticks": ticks, "state": state})
         except TypeError as exc:
-            raise WorkerError(f"worker state cannot be persisted: {exc}", code="RET840",
+            raise WorkerError(f"worker state cannot be persisted: {exc}", code="RET890",
                               hint="keep state to plain data (dict, list, numbers, str, "
                                    "bytes, numpy arrays)") from None
         tmp = self.path.with_name(self.path.name + f".tmp{os.getpid()}")
@@ -98,4 +98,4 @@ class StateStore:
 
     def _error(self, what: str, exc: OSError) -> WorkerError:
         return WorkerError(f"cannot {what} worker state file {str(self.path)!r}: "
-                           f"{exc.strerror}", code="RET840")
+                           f"{exc.strerror}", code="RET890")

@@ -22,7 +22,7 @@ from .errors import WorkerError
 
 def _count(value: Any, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise WorkerError(f"{what} must be an int >= 0, got {value!r}", code="RET801")
+        raise WorkerError(f"{what} must be an int >= 0, got {value!r}", code="RET851")
     return value
 
 
@@ -42,7 +42,7 @@ class StreamPullShift:
             if self.max_pull < self.min_pull:
                 raise WorkerError(
                     f"StreamPullShift max_pull={self.max_pull} is below min_pull="
-                    f"{self.min_pull}", code="RET801",
+                    f"{self.min_pull}", code="RET851",
                     hint="use max_pull >= min_pull (or None for no upper bound)")
 
     @classmethod
@@ -80,11 +80,11 @@ class InputsPullOption:
         for s in items:
             if not isinstance(s, StreamPullShift):
                 raise WorkerError(f"InputsPullOption got {s!r}, expected StreamPullShift "
-                                  "items", code="RET801",
+                                  "items", code="RET851",
                                   hint="build shifts with StreamPullShift.from_fixed(...)")
         if virtual_shift is not None and not isinstance(virtual_shift, StreamPullShift):
             raise WorkerError(f"virtual_shift must be a StreamPullShift, got {virtual_shift!r}",
-                              code="RET801")
+                              code="RET851")
         object.__setattr__(self, "shifts", items)
         object.__setattr__(self, "virtual_shift", virtual_shift)
 
@@ -99,11 +99,11 @@ class InputsPullRequest:
         items = (options,) if isinstance(options, InputsPullOption) else tuple(options)
         if not items:
             raise WorkerError("InputsPullRequest needs at least one InputsPullOption",
-                              code="RET801")
+                              code="RET851")
         for o in items:
             if not isinstance(o, InputsPullOption):
                 raise WorkerError(f"InputsPullRequest got {o!r}, expected InputsPullOption",
-                                  code="RET801")
+                                  code="RET851")
         object.__setattr__(self, "options", items)
 
     def check_arity(self, n_inputs: int) -> None:
@@ -112,7 +112,7 @@ class InputsPullRequest:
             if len(o.shifts) != n_inputs:
                 raise WorkerError(
                     f"pull request option {i} lists {len(o.shifts)} shift(s) but the worker "
-                    f"declares {n_inputs} input stream(s)", code="RET816",
+                    f"declares {n_inputs} input stream(s)", code="RET866",
                     hint="give one StreamPullShift per declared input, in declared order")
 
 

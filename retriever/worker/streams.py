@@ -32,7 +32,7 @@ class VirtualInputStream:
     def __init__(self, maxsize: int = DEFAULT_MAXSIZE) -> None:
         if maxsize < 1:
             raise WorkerError(f"VirtualInputStream maxsize must be >= 1, got {maxsize}",
-                              code="RET801")
+                              code="RET851")
         self.maxsize = maxsize
         self._items: deque[Any] = deque()
         self._cond = threading.Condition()
@@ -45,7 +45,7 @@ class VirtualInputStream:
         with self._cond:
             for m in messages:
                 if self._closed:
-                    raise WorkerError("push() on a closed virtual input", code="RET830",
+                    raise WorkerError("push() on a closed virtual input", code="RET880",
                                       hint="stop producing after virtual_in.close()")
                 while len(self._items) >= self.maxsize:
                     if not blocking:
@@ -55,7 +55,7 @@ class VirtualInputStream:
                     self._cond.wait()
                     if self._closed:
                         raise WorkerError("virtual input closed while push() waited",
-                                          code="RET830")
+                                          code="RET880")
                 self._items.append(m)
                 self.pushed += 1
             self._cond.notify_all()
@@ -131,9 +131,9 @@ class VirtualOutputStream:
         """Call ``callback(message)`` (or ``callback(message, tag)``) for each message."""
         if not callable(callback):
             raise WorkerError(f"set_on_push needs a callable, got {callback!r}",
-                              code="RET801")
+                              code="RET851")
         if ack_window is not None and ack_window < 1:
-            raise WorkerError(f"ack_window must be >= 1, got {ack_window}", code="RET801")
+            raise WorkerError(f"ack_window must be >= 1, got {ack_window}", code="RET851")
         with self._cond:
             self._callback = callback
             self._with_tag = _positional_count(callback) >= 2
@@ -179,7 +179,7 @@ class VirtualOutputStream:
             if messages and self._stopped:
                 raise WorkerError(
                     "the worker returned virtual_output after virtual_out.stop()",
-                    code="RET830", hint="return an empty virtual_output list after stop()")
+                    code="RET880", hint="return an empty virtual_output list after stop()")
             if messages and self._callback is not None:
                 self._start_locked()  # e.g. in a forked worker process
             for m in messages:
@@ -226,7 +226,7 @@ class VirtualOutputStream:
         if err is not None:
             self._error = None
             raise WorkerError(f"the virtual-output callback raised {type(err).__name__}: {err}",
-                              code="RET831") from err
+                              code="RET881") from err
 
     def _start_locked(self) -> None:
         if self._thread is None or not self._thread.is_alive():

@@ -13,11 +13,12 @@ A name is resolved, in order, as:
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import numpy as np
 
+from retriever.contract.errors import IRError
+from retriever.ir.resolve import import_for
 from retriever.types.errors import TypeRegistryError
 from retriever.types.registry import lookup as registry_lookup
 
@@ -60,7 +61,7 @@ def resolve_type(name: str, where: str = "type") -> Any:
     if text.startswith("(") and text.endswith(")"):
         items = [resolve_type(p, where) for p in _split_top(text[1:-1])]
         if not items:
-            raise ComponentError(f"{where}: empty tuple type {name!r}", code="RET821")
+            raise ComponentError(f"{where}: empty tuple type {name!r}", code="RET871")
         return tuple.__class_getitem__(tuple(items))
     for prefix in ("List[", "list[", "["):
         if text.startswith(prefix) and text.endswith("]"):
@@ -70,12 +71,12 @@ def resolve_type(name: str, where: str = "type") -> Any:
             return registry_lookup(text)
         except TypeRegistryError as exc:
             raise ComponentError(f"{where}: {exc.message}", hint=exc.hint,
-                                 code="RET821") from None
+                                 code="RET871") from None
     if ":" in text or "." in text:
         return _import_type(text, where)
     known = ", ".join(sorted(BASIC_TYPES))
     raise ComponentError(
-        f"{where}: unknown type {name!r}", code="RET821",
+        f"{where}: unknown type {name!r}", code="RET871",
         hint=f"use a basic type ({known}), a registered payload-type name such as "
              "'retriever/spatial/v1/Pose', or an import path 'package.module:Class'")
 
@@ -86,13 +87,18 @@ def _import_type(text: str, where: str) -> Any:
     else:
         module_name, _, qual = text.rpartition(".")
     try:
-        obj: Any = importlib.import_module(module_name)
+        # A component may come from an IR file: its type names import modules only as
+        # the trust model allows (docs/trust.md).
+        obj: Any = import_for(module_name)
         for part in qual.split("."):
             obj = getattr(obj, part)
+    except IRError as exc:
+        raise ComponentError(f"{where}: cannot import type {text!r}: {exc.message}",
+                             code="RET871", hint=exc.hint) from None
     except (ImportError, AttributeError) as exc:
-        raise ComponentError(f"{where}: cannot import type {text!r}: {exc}", code="RET821",
+        raise ComponentError(f"{where}: cannot import type {text!r}: {exc}", code="RET871",
                              hint="check the module path and that it is importable here"
                              ) from None
     if not isinstance(obj, type):
-        raise ComponentError(f"{where}: {text!r} is not a class", code="RET821")
+        raise ComponentError(f"{where}: {text!r} is not a class", code="RET871")
     return obj

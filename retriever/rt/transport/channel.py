@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from retriever.contract.arrays import array_header, array_view
 from retriever.contract.wire import MessageCodec, decode, encode
 
 from .shm import ShmRing, aligned
@@ -58,7 +59,6 @@ SOCKET_BUFFER = 4 * 1024 * 1024
 GROWTH = 4  # rings may grow to GROWTH x the configured slot count
 MAX_RING_BYTES = 1 << 30
 SLOT_WAIT = 0.001  # a block channel re-checks for a released slot this often
-_DTYPES: dict[str, np.dtype[Any]] = {}
 _SIOCINQ = termios.FIONREAD  # bytes queued for reading (same request as SIOCINQ)
 _INQ = array.array("i", [0])
 
@@ -128,7 +128,8 @@ class OutChannel:
             return
         msg = dict(message)
         for k, v, off in big:
-            msg[k] = {"$shm": [off, v.dtype.str, list(v.shape)]}
+            dtype, shape = array_header(v)
+            msg[k] = {"$shm": [off, dtype, list(shape)]}
         self._send_shm(src, ts, big, encode(msg), size)
 
     def _send_shm(self, src: int, ts: float, big: list[tuple[str, np.ndarray, int]],
@@ -412,11 +413,8 @@ class InChannel:
                 off, dtype, shape = v["$shm"]
                 if pin is None:
                     pin = ring.pin(slot, gen)
-                dt = _DTYPES.get(dtype)
-                if dt is None:
-                    dt = _DTYPES[dtype] = np.dtype(dtype)
                 # a read-only view whose base is the pin (numpy keeps it for slices too)
-                msg[k] = np.ndarray(shape, dt, pin, off)
+                msg[k] = array_view(pin, dtype, shape, offset=off)
         if pin is None:  # only the body travelled in the slot, and it was copied
             ring.release(slot, gen)
         return src, ts, msg

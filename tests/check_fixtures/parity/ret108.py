@@ -1,4 +1,4 @@
-"""RET108: no sync policy and no default (a runtime setting: invisible to mypy)."""
+"""RET108: no sync policy and no default (mypy sees it unless the module sets a default)."""
 from _edges import Controller, Sensor
 
 from retriever.flow import Pipeline, Rate

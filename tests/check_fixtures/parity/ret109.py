@@ -1,5 +1,5 @@
 """RET109: a constructor argument that cannot be rebuilt without pickle."""
-import threading
+from collections.abc import Callable
 
 from _edges import Reading
 
@@ -7,12 +7,12 @@ from retriever.flow import Flow, Pipeline, Rate
 
 
 class Guarded(Flow[None, Reading]):
-    def __init__(self, lock: object) -> None:
-        self.lock = lock
+    def __init__(self, make: Callable[[], float]) -> None:
+        self.make = make
 
     def step(self, input: None) -> Reading:
-        return Reading(value=1.0, stamp=0.0)
+        return Reading(value=self.make(), stamp=0.0)
 
 
 pipe = Pipeline("ret109")
-pipe.add(Guarded(threading.Lock()) @ Rate(hz=10))
+pipe.add(Guarded(lambda: 1.0) @ Rate(hz=10))

@@ -17,12 +17,12 @@ flows. The temporary directory, the dataflow and every process are gone when the
 handle reports the end, whatever the reason; if the owning process itself dies (even by
 ``SIGKILL``), a small guard process (:mod:`.guard`) ends the run's processes and removes
 its temporary directory. A run may be started from any thread, including one that exits
-right after.
+right after. A node whose flows have a restart policy is restarted by dora; the run goes
+on while the policy allows it.
 """
 
 from __future__ import annotations
 
-import atexit
 import logging
 import os
 import shutil
@@ -32,7 +32,6 @@ import tempfile
 import threading
 import time
 import uuid
-import weakref
 from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
@@ -41,11 +40,12 @@ from typing import Any
 from retriever.contract.errors import BackendError, ConfigError, FlowError
 from retriever.ir.model import ExecutionGraph
 
-from ...report import FlowStats, RunReport
+from ...handle import BackgroundRun
+from ...report import FlowStats
 from . import compile as dc
 from .compat import check_install
 from .launch import ClusterLauncher, Guard, Launcher, LocalLauncher, sweep
-from .status import StatusReader, error_from_status
+from .status import StatusReader, errors_from_status
 
 POLL = 0.05
 log = logging.getLogger("retriever.dora")
@@ -64,8 +64,10 @@ def node_pythonpath() -> str:
     return os.pathsep.join(dict.fromkeys(roots))
 
 
-class DoraRun:
+class DoraRun(BackgroundRun):
     """A dataflow running on dora (see the module docs for options)."""
+
+    backend = "dora"
 
     def __init__(self, graph: ExecutionGraph, *, duration: float | None = None,
                  live: Mapping[str, Any] | None = None, mode: str = "auto",
@@ -88,10 +90,10 @@ class DoraRun:
         self.mode = "cluster" if cluster else "run"
         self.stop_grace = stop_grace
         self.startup_timeout = startup_timeout
-        self._report = RunReport(backend="dora")
-        self._error: BaseException | None = None
+        super().__init__()
+        self.exit_timeout = stop_grace * 2 + 20.0
         self._stop = threading.Event()
-        self._done = threading.Event()
+        self._reported: set[str] = set()  # nodes whose error file was read
         self._t0 = time.monotonic()
         self._t_ready: float | None = None
         self.node_info: dict[str, dict[str, Any]] = {}
@@ -131,10 +133,10 @@ class DoraRun:
             self.launcher.start(self.dataflow)
         except BaseException:
             self._cleanup()
+            self._finish()
             raise
         self._thread = threading.Thread(target=self._main, name="retriever-dora-run",
                                         daemon=True)
-        _ACTIVE.add(self)
         self._thread.start()
 
     def _daemons(self) -> list[tuple[str | None, dict[str, str]]]:
@@ -146,28 +148,30 @@ class DoraRun:
 
     # ------------------------------------------------------------------ watching
     def _main(self) -> None:
+        nodes = [n.dora_id for n in self.plan.nodes]
         try:
-            self._watch()
+            self._watch(nodes)
         except BaseException as exc:
-            self._error = self._error or exc
+            self._add_error(exc)
         finally:
             try:
                 self.launcher.stop(self.stop_grace)
             except BaseException as exc:
-                self._error = self._error or exc
+                self._add_error(exc)
+            self._node_errors(nodes)  # finalize failures reported while stopping
             self._collect()
             self._cleanup()
-            self._done.set()
+            self._finish()
 
-    def _watch(self) -> None:
-        nodes = [n.dora_id for n in self.plan.nodes]
+    def _watch(self, nodes: list[str]) -> None:
         while not self._stop.wait(POLL):
-            err = self._first_error(nodes)
-            if err is not None:
-                self._error = err
+            if self._node_errors(nodes) or self._dead_node(nodes):
                 return
             if self.launcher.exited:
-                self._error = self._first_error(nodes) or self._exit_error()
+                if not self._node_errors(nodes) and not self._dead_node(nodes):
+                    err = self._exit_error()
+                    if err is not None:
+                        self._add_error(err)
                 return
             now = time.monotonic()
             if self._t_ready is None:
@@ -181,36 +185,47 @@ class DoraRun:
             elif self.duration is not None and now - self._t_ready >= self.duration:
                 return
 
-    def _first_error(self, nodes: list[str]) -> BaseException | None:
+    def _node_errors(self, nodes: list[str]) -> bool:
+        """Collect the errors nodes reported (each node's file once); True if any."""
         for n in nodes:
+            if n in self._reported:
+                continue
             st = self.status.node(n)
             if st.error is not None:
                 pid = int(st.error.get("pid") or 0)
-                if pid in self._failed_pids.get(n, ()):
-                    continue  # an incarnation dora restarted already
-                err = error_from_status(st.error)
-                if not self._restarted(n, pid, st.stats):
-                    return err
+                if pid in self._failed_pids.get(n, ()) or self._restarted(n, pid, st.stats):
+                    continue  # dora restarts this node: the run goes on
+                self._reported.add(n)
+                for err in errors_from_status(st.error, f"dora node {n!r}"):
+                    self._add_error(err)
+        return bool(self._reported)
+
+    def _dead_node(self, nodes: list[str]) -> bool:
+        """Whether a local node's process is gone without a report (recorded as error)."""
         for n in nodes:
             st = self.status.node(n)
-            info = st.ready
-            if not info or info.get("host") != socket.gethostname():
+            info = st.ready  # the latest incarnation's
+            if not info or info.get("host") != socket.gethostname() or n in self._reported:
                 continue
             pid = int(info.get("pid", 0))
-            died = (pid and pid not in self._failed_pids.get(n, ())
-                    and not os.path.exists(f"/proc/{pid}")
-                    and st.stats.get("state") != "done")
-            if died and not self._restarted(n, pid, st.stats):
-                return self._dead(n, "its process exited without a report")
-        return None
+            if not pid or pid in self._failed_pids.get(n, ()) or \
+                    os.path.exists(f"/proc/{pid}") or st.stats.get("state") == "done":
+                continue
+            if self._node_errors([n]):
+                return True
+            if pid in self._failed_pids.get(n, ()) or self._restarted(n, pid, st.stats):
+                continue
+            self._add_error(self._dead(n, "its process exited without a report"))
+            return True
+        return False
 
     def _restarted(self, dora_id: str, pid: int, stats: dict[str, Any]) -> bool:
         """Count a failure of ``dora_id``'s incarnation ``pid``; True when its restart
         policy lets dora restart it (the run goes on), False when the run must end."""
         plan = next((p for p in self.plan.nodes if p.dora_id == dora_id), None)
         pol = plan.restart if plan is not None else None
-        if pol is None or self.status.node(dora_id).ready is None:
-            return False  # a node that never joined is not restarted by us
+        if pol is None or self._stop.is_set() or self.status.node(dora_id).ready is None:
+            return False  # no policy, stopping, or a node that never joined
         times = self._restart_times.setdefault(dora_id, deque())
         now = time.monotonic()
         while times and now - times[0] > pol.window:
@@ -229,20 +244,6 @@ class DoraRun:
         log.warning("dora restarts node %r (restart %d of at most %d in %gs)", dora_id,
                     len(times), pol.max_restarts, pol.window)
         return True
-
-    def _flow_stats(self, dora_id: str, flows: list[str]) -> dict[str, dict[str, int]]:
-        """Counters of the flows of one node, over all its incarnations."""
-        live = self.status.node(dora_id).stats.get("flows", {})
-        carry = self._carry.get(dora_id, {})
-        out: dict[str, dict[str, int]] = {}
-        for name in flows:
-            row = dict(live.get(name, {}))
-            for key, value in carry.get(name, {}).items():
-                row[key] = row.get(key, 0) + value
-            if dora_id in self._restarts:
-                row["restarts"] = self._restarts[dora_id]
-            out[name] = row
-        return out
 
     def _dead(self, dora_id: str, why: str) -> FlowError:
         flows = next((p.flows for p in self.plan.nodes if p.dora_id == dora_id), [dora_id])
@@ -263,14 +264,8 @@ class DoraRun:
                             f"{self.launcher.log_tail()}")
 
     def _collect(self) -> None:
-        flows: dict[str, FlowStats] = {}
-        for n in self.plan.nodes:
-            for name, row in self._flow_stats(n.dora_id, n.flows).items():
-                flows[name] = FlowStats(**row)
-        self._report.flows = flows
-        start = self._t_ready if self._t_ready is not None else self._t0
-        self._report.duration = time.monotonic() - start
-        self._report.error = self._error
+        self._report.flows = self._live_flows()
+        self._report.duration = self._live_duration()
 
     def _cleanup(self) -> None:
         self.leftover = sweep(dc.ENV_RUN, self.token)
@@ -280,57 +275,31 @@ class DoraRun:
 
     # ------------------------------------------------------------------ RunHandle
     @property
-    def running(self) -> bool:
-        """Whether the run is still going."""
-        return not self._done.is_set()
-
-    @property
     def started(self) -> bool:
         """Whether every node joined the dataflow."""
         return self._t_ready is not None
 
-    @property
-    def report(self) -> RunReport:
-        """Counters so far (final once the run ended)."""
-        if self.running:
-            self._report.flows = {k: FlowStats(**v) for k, v in self.stats().items()}
-        return self._report
-
-    def stats(self) -> dict[str, Any]:
-        """Live per-flow counters, from the nodes' latest status files."""
-        if not self.running:
-            return {k: vars(v) for k, v in self._report.flows.items()}
-        out: dict[str, Any] = {}
+    def _live_flows(self) -> dict[str, FlowStats]:
+        """Per-flow counters from the nodes' latest status files."""
+        known = set(FlowStats.__dataclass_fields__)
+        flows: dict[str, FlowStats] = {}
         for n in self.plan.nodes:
-            out.update(self._flow_stats(n.dora_id, n.flows))
-        return out
+            stats = self.status.node(n.dora_id).stats.get("flows", {})
+            carry = self._carry.get(n.dora_id, {})
+            for name in n.flows:
+                row = {k: v for k, v in stats.get(name, {}).items() if k in known}
+                for key, value in carry.get(name, {}).items():  # earlier incarnations
+                    if key in known:
+                        row[key] = row.get(key, 0) + value
+                if n.dora_id in self._restarts:
+                    row["restarts"] = self._restarts[n.dora_id]
+                flows[name] = FlowStats(**row)
+        return flows
 
-    def wait(self, timeout: float | None = None) -> RunReport | None:
-        """Wait for the end; raise the run's error if it failed."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while not self._done.wait(0.2):  # short waits keep Ctrl-C responsive
-            if deadline is not None and time.monotonic() >= deadline:
-                return None
-        if self._error is not None:
-            raise self._error
-        return self._report
+    def _live_duration(self) -> float:
+        start = self._t_ready if self._t_ready is not None else self._t0
+        return time.monotonic() - start
 
-    def stop(self) -> RunReport:
-        """Stop the dataflow (flows are finalized), clean up, return the report."""
+    def request_stop(self) -> None:
+        """Ask the dataflow to stop (non-blocking); flows are finalized, then cleaned up."""
         self._stop.set()
-        while not self._done.wait(0.2):
-            pass
-        if self._error is not None:
-            raise self._error
-        return self._report
-
-
-_ACTIVE: weakref.WeakSet[DoraRun] = weakref.WeakSet()
-
-
-@atexit.register
-def _stop_active_runs() -> None:
-    """At interpreter exit, stop runs still going so nothing outlives the process."""
-    for run in list(_ACTIVE):
-        run._stop.set()
-        run._done.wait(run.stop_grace * 2 + 20.0)

@@ -28,6 +28,7 @@ import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped]
 
 from retriever.contract import wire
+from retriever.contract.arrays import array_header, array_view
 
 OUT_OF_BAND = 4096
 EXT_BLOB = 0x52  # extension code of an out-of-band array reference
@@ -58,10 +59,10 @@ class DoraCodec:
     def _enc_hook(self, obj: Any) -> Any:
         if (isinstance(obj, np.ndarray) and obj.nbytes >= OUT_OF_BAND
                 and not obj.dtype.hasobject):
-            arr = np.ascontiguousarray(obj)
+            dtype, shape = array_header(obj)
             index = len(self._blobs)
-            self._blobs.append(arr)
-            ref = _REF.encode((index, arr.dtype.str, tuple(int(s) for s in arr.shape)))
+            self._blobs.append(np.ascontiguousarray(obj))
+            ref = _REF.encode((index, dtype, shape))
             return msgspec.msgpack.Ext(EXT_BLOB, ref)
         # Everything else (small arrays, numpy scalars, dataclasses) the shared codec.
         return msgspec.Raw(wire.encode(obj))
@@ -89,8 +90,7 @@ class DoraCodec:
     def _ext_hook(self, code: int, data: memoryview) -> Any:
         if code == EXT_BLOB:
             index, dtype, shape = _REF_DEC.decode(data)
-            view = self._views[index]
-            arr = np.frombuffer(view, dtype=np.dtype(dtype)).reshape(shape)
+            arr = array_view(self._views[index], dtype, shape)
             arr.flags.writeable = False  # it may view dora's shared memory
             return arr
         if code == _INLINE_ARRAY:

@@ -1,22 +1,19 @@
 """The program every dora node of a retriever dataflow runs.
 
 ``python -m retriever.rt.backends.dora.runner`` reads the execution graph and its
-partition from the environment (see :mod:`.compile`), builds the partition's flows with
-:func:`retriever.rt.graph.build_runtimes` (the shared lifecycle) and then reacts to dora
-events, using :class:`retriever.rt.node.NodeRuntime` for every sample -> step -> publish
-and :class:`retriever.rt.lag.LagTracker` for missed ticks:
+partition from the environment (see :mod:`.compile`) and schedules the partition's
+flows with :class:`retriever.rt.step.Scheduler`, the scheduler every backend shares.
+This module only brings dora's time source and events:
 
 - a timer tick of a periodic flow: the tick's own dora timestamp is the time the tick
-  was due; the tracker is re-anchored on it and asked which ticks to run *now*, so a
-  tick handled one period or more after dora emitted it counts as lag and the flow's
-  ``on_lag`` policy decides (run the newest, drop quietly, raise, or catch up). Ticks
-  queued behind a tick already handled are discarded;
+  was due (:meth:`Scheduler.on_timer` re-anchors the flow's clock on it, so a tick
+  handled one period or more late counts as lag and ``on_lag`` decides);
 - a message from another partition: delivered (whole) into the destination ports with
-  the sender's dora timestamp; ``Trigger``/``Hybrid`` flows then run if triggered. Each
+  the sender's dora timestamp, then the Trigger/Hybrid flows it triggered run. Each
   output numbers its messages; a gap in the numbers is what dora's input queue dropped,
   and counts as dropped for the destination flows;
-- a message published inside the partition is delivered directly, and sent as one dora
-  output event when another partition consumes it.
+- a message a flow publishes reaches the partition's own flows directly, and is sent
+  as one dora output event when another partition consumes it.
 
 Times are seconds since ``RETRIEVER_DORA_EPOCH`` (wall clock, like dora's timestamps).
 """
@@ -28,19 +25,19 @@ import socket
 import sys
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from dora import Node
 
-from retriever.contract.envelope import envelope_field_types
 from retriever.contract.errors import FlowError
 from retriever.ir.model import ExecutionGraph
-from retriever.rt.graph import build_runtimes, local_routes, topo_order
-from retriever.rt.lag import LagTracker
+from retriever.ir.resolve import allow_imports
+from retriever.rt.errors import ErrorRecord
+from retriever.rt.graph import Route, output_port_types
 from retriever.rt.node import Message, NodeRuntime
 from retriever.rt.observe import close_all, notify, observers_from_env
+from retriever.rt.step import Scheduler
 
 from . import compile as plan_mod
 from .codec import DoraCodec
@@ -48,26 +45,6 @@ from .status import StatusWriter
 
 STATS_EVERY = 0.5
 SEQ_KEY = "retriever_seq"  # event metadata: the message's number on its output
-Routes = list[tuple[NodeRuntime, list[tuple[str, str]]]]
-
-
-def _port_types(runtimes: dict[str, NodeRuntime], graph: ExecutionGraph, src: str,
-                dsts: list[str]) -> dict[str, Any]:
-    """Declared types of the destination ports fed by ``src``'s output ports."""
-    types: dict[str, Any] = {}
-    for e in graph.ir.edges:
-        if e.src != src or e.dst not in dsts:
-            continue
-        rt = runtimes[e.dst]
-        side = rt.inputs
-        for p in e.ports:
-            port = rt.ports[p.dst_port]
-            if side.is_none or p.src_port in types:
-                continue
-            cls = (side.envelopes[side.aliases.index(port.alias)] if side.composite
-                   else side.envelopes[0])
-            types[p.src_port] = envelope_field_types(cls).get(port.field, Any)
-    return types
 
 
 class PartitionRunner:
@@ -80,31 +57,32 @@ class PartitionRunner:
         self.epoch = epoch
         self.status = status
         ir = graph.ir
-        self.runtimes = build_runtimes(ir, only=self.plan.flows)
-        self.order = topo_order(ir, self.plan.flows)
-        self.local: dict[str, Routes] = local_routes(ir, self.runtimes)
+        self.sched = sched = Scheduler(ir, only=self.plan.flows)
+        self.runtimes = sched.runtimes
+        self.order = sched.order
         self.out_codec = DoraCodec()
         self.outputs = dict(self.plan.outputs)
-        self.inputs: dict[str, tuple[DoraCodec, Routes]] = {}
+        self.inputs: dict[str, tuple[DoraCodec, list[Route]]] = {}
         for inp in self.plan.inputs:
-            routes: Routes = []
+            routes: list[Route] = []
             for e in ir.edges:
                 if e.src == inp.src_flow and e.dst in inp.dst_flows:
                     routes.append((self.runtimes[e.dst],
                                    [(p.src_port, p.dst_port) for p in e.ports]))
-            types = _port_types(self.runtimes, graph, inp.src_flow, inp.dst_flows)
+            types = output_port_types(ir.node(inp.src_flow))
             self.inputs[inp.input_id] = (DoraCodec(types), routes)
-        self.timers: dict[str, tuple[NodeRuntime, str]] = {
-            t.input_id: (self.runtimes[t.flow], t.flow) for t in self.plan.timers}
-        self.trackers: dict[str, LagTracker] = {}
+        self.timers: dict[str, str] = {t.input_id: t.flow for t in self.plan.timers}
         self.send: Callable[[str, Any, dict[str, Any]], None] = lambda _i, _v, _m: None
         # Per-output sequence numbers: a gap at the receiver is what dora's input queue
         # dropped (it drops the oldest silently), counted like the other backends do.
         self._sent: dict[str, int] = {}
         self._seen: dict[str, int] = {}
-        self._pending: deque[tuple[NodeRuntime, float, str, bool]] = deque()
         self.clock: Callable[[], float] = time.time
         self.observers = observers_from_env()  # e.g. live viewing (visualize=)
+        if self.outputs:
+            sched.send = self._publish
+        if self.observers:
+            sched.on_run = self._observe
 
     # ------------------------------------------------------------------ time
     def now(self) -> float:
@@ -122,63 +100,21 @@ class PartitionRunner:
 
     # ------------------------------------------------------------------ events
     def on_tick(self, input_id: str, tick_time: float) -> None:
-        """A timer tick for a periodic flow (lag policy applied here)."""
-        rt, name = self.timers[input_id]
-        clock = rt.clock
-        tracker = self.trackers.get(name)
-        if tracker is None:
-            assert clock.hz is not None
-            tracker = self.trackers[name] = LagTracker(name, clock.hz, clock.on_lag,
-                                                       tick_time)
-        half = tracker.period / 2
-        if tick_time < tracker.next_due - half:
-            return  # already covered by a skip or a catch-up of an earlier tick
-        tracker.next_due = tick_time  # dora's timestamp says when this tick was due
-        due = tracker.due(self.now())
-        rt.lag_events = tracker.lag_events
-        rt.skipped_ticks = tracker.skipped
-        mode = "none" if clock.kind == "tick" else "all"
-        for t in due:
-            self._run(rt, t, mode)
+        """A timer tick for a periodic flow (the scheduler applies its lag policy)."""
+        self.sched.on_timer(self.timers[input_id], tick_time, self.now())
 
     def on_input(self, input_id: str, value: Any, metadata: dict[str, Any] | None,
                  ts: float) -> None:
         """A message from another partition."""
         codec, routes = self.inputs[input_id]
-        msg = codec.decode(value, metadata)
         seq = (metadata or {}).get(SEQ_KEY)
         if isinstance(seq, int):
             lost = seq - self._seen.get(input_id, -1) - 1
             self._seen[input_id] = seq
-            if lost > 0:
-                for dst, _ in routes:
-                    dst.dropped += lost
-        for dst, pairs in routes:
-            dst.deliver(pairs, ts, msg)
-        for dst, _ in routes:
-            self._maybe_trigger(dst, ts)
-        self._drain()
-
-    def _maybe_trigger(self, rt: NodeRuntime, ts: float) -> None:
-        kind = rt.clock.kind
-        if kind in ("trigger", "hybrid") and rt.triggered():
-            self._pending.append((rt, ts, "trigger" if kind == "trigger" else "all", True))
-
-    def _run(self, rt: NodeRuntime, now: float, mode: str) -> None:
-        self._pending.append((rt, now, mode, False))
-        self._drain()
-
-    def _drain(self) -> None:
-        pending = self._pending
-        while pending:
-            rt, now, mode, by_trigger = pending.popleft()
-            if by_trigger and not rt.triggered():
-                continue  # queued twice: an earlier run already consumed the arrival
-            inp, _out, msg = rt.execute(now, mode)
-            if self.observers:
-                notify(self.observers, rt.name, rt.steps, now, inp, msg)
-            if msg:
-                self._publish(rt.name, now, msg)
+            for dst, _ in routes if lost > 0 else ():
+                dst.dropped += lost
+        self.sched.on_arrival(routes, ts, codec.decode(value, metadata))
+        self.sched.run_triggered(ts)
 
     def _publish(self, name: str, now: float, msg: Message) -> None:
         out_id = self.outputs.get(name)
@@ -187,26 +123,21 @@ class PartitionRunner:
             seq = self._sent.get(out_id, 0)
             self._sent[out_id] = seq + 1
             self.send(out_id, value, {**meta, SEQ_KEY: seq})
-        for dst, pairs in self.local.get(name, ()):
-            dst.deliver(pairs, now, msg)
-            self._maybe_trigger(dst, now)
+
+    def _observe(self, rt: NodeRuntime, now: float, inp: Any, _out: Any,
+                 msg: Message | None) -> None:
+        notify(self.observers, rt.name, rt.steps, now, inp, msg)
 
     # ------------------------------------------------------------------ reporting
-    def stats(self) -> dict[str, dict[str, int]]:
+    def stats(self) -> dict[str, dict[str, Any]]:
         """Per-flow counters."""
-        return {n: self.runtimes[n].stats() for n in self.order}
+        return self.sched.stats()
 
-    def finalize(self) -> None:
-        """Finalize every flow; the first error is raised after all ran."""
-        first: BaseException | None = None
-        for name in self.order:
-            try:
-                self.runtimes[name].finalize()
-            except FlowError as exc:
-                first = first or exc
+    def finalize(self) -> list[FlowError]:
+        """Finalize every flow (all of them); every failure is returned."""
+        errors = self.sched.finalize_all()
         close_all(self.observers)
-        if first is not None:
-            raise first
+        return errors
 
 
 def _watch_owner(owner: str) -> None:
@@ -241,29 +172,30 @@ def run_node() -> int:
             os.chdir(env[plan_mod.ENV_CWD])
         except OSError:
             pass  # a remote machine may not have the owner's directory
-    flows: list[str] = []
     runner: PartitionRunner | None = None
+    errors: list[BaseException] = []
+    # The graph was checked by the process that started the dataflow (or written by
+    # `retriever dora export`, whose YAML names the commands to run anyway): this
+    # process imports the flows' modules and scripts as that process did.
+    allow_imports(True)
     try:
         graph = plan_mod.unpack_graph(env[plan_mod.ENV_GRAPH])
         node_plan = plan_mod.plan_dataflow(graph).for_partition(partition)
-        flows = node_plan.flows
         status = StatusWriter(env.get(plan_mod.ENV_STATUS), node_plan.dora_id)
         epoch = float(env.get(plan_mod.ENV_EPOCH, "0") or 0)
         runner = PartitionRunner(graph, partition, epoch, status)
         _event_loop(runner, status)
-        runner.finalize()
-        status.stats(runner.stats(), "done")
-        return 0
     except BaseException as exc:
-        if runner is not None:
-            try:
-                runner.finalize()
-            except FlowError as fin:
-                print(f"retriever: finalize failed after an error: {fin}", file=sys.stderr)
-            status.stats(runner.stats(), "failed")
-        status.error(exc, flows)
-        print(f"retriever dora node {partition!r} failed: {exc}", file=sys.stderr, flush=True)
-        return 1
+        errors.append(exc)
+    if runner is not None:
+        errors.extend(runner.finalize())
+        status.stats(runner.stats(), "failed" if errors else "done")
+    if not errors:
+        return 0
+    status.errors([ErrorRecord.of(e) for e in errors])
+    for err in errors:
+        print(f"retriever dora node {partition!r} failed: {err}", file=sys.stderr, flush=True)
+    return 1
 
 
 def _event_loop(runner: PartitionRunner, status: StatusWriter) -> None:

@@ -6,8 +6,9 @@ Each node writes, into the run's status directory (JSON, replaced atomically):
   parent pid (the dora daemon or ``dora run``), host and dora machine id;
 - ``<node>.stats.json`` about twice a second and when it ends: per-flow counters and a
   ``state`` of ``running`` or ``done``;
-- ``<node>.error.json`` when a flow failed: the flow's name, the error class and code,
-  message, hint and traceback, so the owner re-raises it as the same typed error.
+- ``<node>.error.json`` when the node failed: every error it saw (a flow's error, then
+  any finalize failures), each an :class:`retriever.rt.errors.ErrorRecord`, so the
+  owner re-raises them as the same typed errors as on the multiprocessing backend.
 
 When the directory does not exist on a node's machine (a remote host), nothing is
 written; failures then still surface as the node's non-zero exit in dora's log.
@@ -18,29 +19,18 @@ from __future__ import annotations
 import json
 import os
 import socket
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from retriever.contract.errors import FlowError, LagError, RetrieverError
-
-_KINDS: dict[str, type[FlowError]] = {"LagError": LagError, "FlowError": FlowError}
+from retriever.contract.errors import RetrieverError
+from retriever.rt.errors import ErrorRecord
 
 
 def _write(path: Path, data: Any) -> None:
     tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps(data))
     os.replace(tmp, path)
-
-
-def _inner_message(err: FlowError) -> str:
-    """The message of a FlowError without its ``flow ... failed:`` prefix and traceback."""
-    text = err.message
-    prefix = f"flow {err.flow!r} failed: "
-    if text.startswith(prefix):
-        text = text[len(prefix):]
-    return text.split("\n--- traceback from the flow ---", 1)[0]
 
 
 class StatusWriter:
@@ -69,23 +59,12 @@ class StatusWriter:
         if path is not None:
             _write(path, {"flows": flows, "state": state})
 
-    def error(self, err: BaseException, flows: list[str]) -> None:
-        """Record the error that ends this node."""
+    def errors(self, records: list[ErrorRecord]) -> None:
+        """Record the errors that end this node (its flow's error first)."""
         path = self._path("error")
-        if path is None:
-            return
-        if isinstance(err, FlowError):
-            data: dict[str, Any] = {"flow": err.flow, "kind": type(err).__name__,
-                                    "code": err.code, "message": _inner_message(err),
-                                    "hint": err.hint, "traceback": err.traceback_text}
-        else:
-            tb = "".join(traceback.format_exception(type(err), err, err.__traceback__))
-            code = err.code if isinstance(err, RetrieverError) else "RET400"
-            data = {"flow": ", ".join(flows), "kind": "FlowError", "code": code,
-                    "message": f"{type(err).__name__}: {err}", "hint": "",
-                    "traceback": tb}
-        data["pid"] = os.getpid()  # which incarnation failed (dora may restart the node)
-        _write(path, data)
+        if path is not None:
+            # pid: which incarnation failed (dora may restart a node with a restart policy)
+            _write(path, {"errors": [r.pack() for r in records], "pid": os.getpid()})
 
 
 @dataclass
@@ -119,13 +98,6 @@ class StatusReader:
         return st
 
 
-def error_from_status(data: dict[str, Any]) -> FlowError:
-    """Rebuild the typed error a node recorded (LagError or FlowError)."""
-    cls = _KINDS.get(str(data.get("kind")), FlowError)
-    err = cls(str(data.get("flow", "?")), str(data.get("message", "failed")),
-              hint=str(data.get("hint") or ""),
-              traceback_text=str(data.get("traceback") or ""))
-    code = data.get("code")
-    if isinstance(code, str) and code:
-        err.code = code
-    return err
+def errors_from_status(data: dict[str, Any], where: str = "") -> list[RetrieverError]:
+    """Rebuild the typed errors a node recorded."""
+    return [ErrorRecord.unpack(r).rebuild(where) for r in data.get("errors") or []]

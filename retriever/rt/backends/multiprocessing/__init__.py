@@ -5,7 +5,8 @@ shared memory (:mod:`retriever.rt.transport`). See ``docs/backends-multiprocessi
 """
 
 from ...execute import register_backend
-from .run import MultiprocessingRun, stop_all
+from ...handle import stop_all
+from .run import MultiprocessingRun
 
 register_backend("multiprocessing", MultiprocessingRun)
 

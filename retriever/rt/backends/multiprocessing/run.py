@@ -10,7 +10,6 @@ never leave a segment behind.
 
 from __future__ import annotations
 
-import atexit
 import logging
 import os
 import select
@@ -21,10 +20,13 @@ import time
 from collections import deque
 from typing import Any
 
-from retriever.contract.errors import BackendError, ConfigError, FlowError, LagError
+from retriever.contract.errors import BackendError, FlowError
 from retriever.ir.model import ExecutionGraph
 
-from ...report import FlowStats, RunReport
+from ...errors import ErrorRecord
+from ...handle import BackgroundRun
+from ...options import count, seconds, unknown_options
+from ...report import FlowStats
 from ...transport import ControlLink, channel_pair, control_pair
 from .plan import Plan, WaitOptions, make_plan
 from .proc import fork_worker, track, untrack
@@ -32,8 +34,7 @@ from .worker import worker_main
 
 log = logging.getLogger("retriever.mp")
 OPTIONS = ("shm_slots", "stop_timeout", "spin", "busy_poll")
-_ACTIVE: set[MultiprocessingRun] = set()
-_ACTIVE_LOCK = threading.Lock()
+_COUNTERS = ("steps", "lag_events", "skipped_ticks", "dropped", "errors")
 
 
 class _Proc:
@@ -46,7 +47,7 @@ class _Proc:
         self.ready = False
         self.done = False
         self.error: BaseException | None = None
-        self.stats: dict[str, list[int]] = {}
+        self.stats: dict[str, dict[str, Any]] = {}
         self.exitcode: int | None = None
         self.stop_sent = False
 
@@ -62,30 +63,30 @@ def _describe_exit(status: int) -> str:
     return f"exited with code {os.WEXITSTATUS(status)}"
 
 
-class MultiprocessingRun:
+class MultiprocessingRun(BackgroundRun):
     """A run of an execution graph with one forked worker process per partition."""
+
+    backend = "multiprocessing"
 
     def __init__(self, graph: ExecutionGraph, *, duration: float | None = None,
                  live: Any = None, shm_slots: int = 4, stop_timeout: float = 5.0,
                  spin: float = WaitOptions.spin, busy_poll: bool = False,
                  **options: Any) -> None:
-        if options:
-            raise ConfigError(f"unknown multiprocessing option(s): {', '.join(options)}",
-                              hint=f"known options: {', '.join(OPTIONS)}")
+        # Every argument is checked before the first worker is forked.
+        unknown_options(options, OPTIONS, "multiprocessing")
+        where = "multiprocessing run"
+        self.duration = seconds(duration, "duration", where=where, none=True)
+        self.shm_slots = count(shm_slots, "shm_slots", where=where)
+        self.stop_timeout = seconds(stop_timeout, "stop_timeout", where=where) or 0.0
         self.plan: Plan = make_plan(graph)
-        self.duration = duration
-        self.shm_slots = int(shm_slots)
-        self.stop_timeout = float(stop_timeout)
+        super().__init__()
         self.waiting = WaitOptions.from_options(spin, busy_poll)
-        self._lock = threading.Lock()
-        self._done = threading.Event()
-        self._error: BaseException | None = None
+        self.exit_timeout = max(10.0, self.stop_timeout * 2)
         self._stopping = False
         self._kill_at: float | None = None
         self._t0: float | None = None
         self._t_start = time.monotonic()
-        self._report = RunReport(backend="multiprocessing")
-        self._base: dict[str, list[int]] = {}  # counters of finished incarnations
+        self._base: dict[str, dict[str, Any]] = {}  # counters of finished incarnations
         self._restarts: dict[str, int] = {n: 0 for n in self.plan.owner}
         self._restart_times: dict[str, deque[float]] = {p: deque() for p in self.plan.partitions}
         self._procs: dict[str, _Proc] = {}
@@ -104,8 +105,6 @@ class MultiprocessingRun:
         self._death_r, self._death_w = os.pipe()
         self._fds_open = True
         track(self)
-        with _ACTIVE_LOCK:
-            _ACTIVE.add(self)
         _install_sigterm()
         try:
             for part in self.plan.partitions:
@@ -169,7 +168,7 @@ class MultiprocessingRun:
             self._fail(BackendError(f"the multiprocessing supervisor failed: {exc!r}"))
             self._kill_all()
         finally:
-            self._finish()
+            self._end()
 
     def _supervise(self) -> None:
         while True:
@@ -235,7 +234,8 @@ class MultiprocessingRun:
                 w.stats = m[1]
                 w.done = True
             elif kind == "error":
-                err = _rebuild_error(w, m[1:])
+                where = f"worker pid {w.pid}, partition {w.part!r}"
+                err = ErrorRecord.unpack(m[1]).rebuild(where)
                 if w.error is None:
                     w.error = err
                 if not self._may_restart(w, failed=True):
@@ -245,10 +245,7 @@ class MultiprocessingRun:
         status = _reap(w.pid)
         w.exitcode = status
         w.ctl.close()
-        for flow, row in w.stats.items():
-            base = self._base.setdefault(flow, [0, 0, 0, 0, 0])
-            for i, v in enumerate(row):
-                base[i] += v
+        _add_rows(self._base, w.stats)
         w.stats = {}
         if self._stopping:
             return
@@ -289,9 +286,7 @@ class MultiprocessingRun:
         self._start(w.part)
 
     def _fail(self, err: BaseException) -> None:
-        with self._lock:
-            if self._error is None:
-                self._error = err
+        self._add_error(err)
         self.request_stop()
 
     def _kill_all(self) -> None:
@@ -304,15 +299,12 @@ class MultiprocessingRun:
                 _reap(w.pid)
                 w.ctl.close()
 
-    def _finish(self) -> None:
+    def _end(self) -> None:
         self._close()
         self._report.flows = self._collect()
-        self._report.duration = time.monotonic() - (self._t0 or self._t_start)
-        self._report.error = self._error
-        with _ACTIVE_LOCK:
-            _ACTIVE.discard(self)
+        self._report.duration = self._live_duration()
         untrack(self)
-        self._done.set()
+        self._finish()
 
     def _close(self) -> None:
         for s in self._socks:
@@ -326,18 +318,25 @@ class MultiprocessingRun:
             os.close(self._death_r)
 
     def _collect(self) -> dict[str, FlowStats]:
-        rows = {flow: list(row) for flow, row in self._base.items()}
+        rows = {flow: dict(row) for flow, row in self._base.items()}
         for w in self._procs.values():
-            for flow, row in w.stats.items():
-                base = rows.setdefault(flow, [0, 0, 0, 0, 0])
-                for i, v in enumerate(row):
-                    base[i] += v
+            _add_rows(rows, w.stats)
         out: dict[str, FlowStats] = {}
         for flow in self.plan.owner:
-            r = rows.get(flow, [0, 0, 0, 0, 0])
-            out[flow] = FlowStats(steps=r[0], lag_events=r[1], skipped_ticks=r[2],
-                                  dropped=r[3], errors=r[4], restarts=self._restarts[flow])
+            r = rows.get(flow, {})
+            out[flow] = FlowStats(**{k: int(r.get(k, 0)) for k in _COUNTERS},
+                                  restarts=self._restarts[flow],
+                                  waiting_on=list(r.get("waiting_on", [])))
         return out
+
+    def _live_flows(self) -> dict[str, FlowStats]:
+        return self._collect()
+
+    def _live_duration(self) -> float:
+        return time.monotonic() - (self._t0 or self._t_start)
+
+    def _force_stop(self) -> None:
+        self._kill_all()
 
     # ------------------------------------------------------------------ RunHandle
     def request_stop(self) -> None:
@@ -348,49 +347,6 @@ class MultiprocessingRun:
         except (BlockingIOError, OSError):  # already woken, or finished and closed
             pass
 
-    @property
-    def running(self) -> bool:
-        """Whether the run is still going."""
-        return not self._done.is_set()
-
-    @property
-    def report(self) -> RunReport:
-        """Counters so far (final once the run ended)."""
-        if self.running:
-            self._report.flows = self._collect()
-            self._report.duration = time.monotonic() - (self._t0 or self._t_start)
-        return self._report
-
-    def stats(self) -> dict[str, Any]:
-        """Live per-flow counters."""
-        return {n: vars(s) for n, s in self.report.flows.items()}
-
-    def wait(self, timeout: float | None = None) -> RunReport | None:
-        """Wait for the end; raises the run's error (naming the flow) if it failed."""
-        if not self._wait_done(timeout):
-            return None
-        if self._error is not None:
-            raise self._error
-        return self._report
-
-    def _wait_done(self, timeout: float | None) -> bool:
-        # Wake up regularly so that signal handlers run in the main thread.
-        end = None if timeout is None else time.monotonic() + timeout
-        while not self._done.is_set():
-            step = 0.2 if end is None else min(0.2, end - time.monotonic())
-            if step <= 0:
-                return False
-            self._done.wait(step)
-        return True
-
-    def stop(self) -> RunReport:
-        """Stop, finalize every flow and return the report (raises the run's error)."""
-        self.request_stop()
-        self._wait_done(None)
-        if self._error is not None:
-            raise self._error
-        return self._report
-
 
 def _reap(pid: int) -> int:
     try:
@@ -400,34 +356,18 @@ def _reap(pid: int) -> int:
     return status
 
 
-def _rebuild_error(w: _Proc, fields: list[Any]) -> BaseException:
-    kind, flow, message, hint, tb, code = fields
-    where = f" [worker pid {w.pid}, partition {w.part!r}]"
-    if kind == "LagError":
-        return LagError(flow, message + where, hint=hint)
-    if kind == "FlowError":
-        err = FlowError(flow, message + where, hint=hint, traceback_text=tb)
-        if code:
-            err.code = code
-        return err
-    return BackendError(f"the worker of partition {w.part!r} failed: {message}\n"
-                        f"--- traceback from the worker ---\n{tb.rstrip()}", hint=hint)
+def _add_rows(into: dict[str, dict[str, Any]], rows: dict[str, dict[str, Any]]) -> None:
+    """Add one worker's per-flow counters (the latest waiting ports win)."""
+    for flow, row in rows.items():
+        base = into.setdefault(flow, {})
+        for k, v in row.items():
+            if k in _COUNTERS:
+                base[k] = base.get(k, 0) + int(v)
+            else:
+                base[k] = v
 
 
 # ---------------------------------------------------------------------- process exit
-
-def stop_all(timeout: float = 10.0) -> None:
-    """Stop every active run (used at interpreter exit)."""
-    with _ACTIVE_LOCK:
-        runs = list(_ACTIVE)
-    for run in runs:
-        run.request_stop()
-    for run in runs:
-        if not run._wait_done(timeout):
-            run._kill_all()
-
-
-atexit.register(stop_all)
 
 _PREVIOUS_SIGTERM: Any = None
 

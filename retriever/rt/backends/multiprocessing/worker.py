@@ -1,15 +1,14 @@
 """The loop of one worker process: the flows of one partition.
 
-The worker rebuilds its flows from the IR (:func:`build_runtimes`), then repeats:
-run the periodic flows whose deadline passed (:class:`LagTracker` decides which ticks),
-run the flows whose trigger fields received messages, and wait (``select`` before a
-deadline, ``epoll`` otherwise) for the next deadline or the next arrival; the last
-``spin`` seconds before a deadline are busy-waited, and ``busy_poll`` never
-sleeps at all (:class:`WaitOptions`). Each message
-arriving from another partition is delivered on its own and the Trigger/Hybrid flows
-it triggers step before the next one is delivered. Flows of the partition exchange
-messages directly (:func:`local_routes`); other partitions are reached through
-channels.
+The partition's flows are scheduled by :class:`retriever.rt.step.Scheduler` (the one
+scheduler every backend shares); this module brings the time source (the monotonic
+clock since the run's start), the waiting and the I/O. It repeats: one scheduler pass
+(:meth:`Scheduler.tick`: due periodic flows and triggered flows, in dependency order),
+then wait (``select`` before a deadline, ``epoll`` otherwise) for the next deadline or
+the next arrival; the last ``spin`` seconds before a deadline are busy-waited, and
+``busy_poll`` never sleeps at all (:class:`WaitOptions`). Each message arriving from
+another partition is delivered on its own and the Trigger/Hybrid flows it triggers
+step before the next one is delivered. Other partitions are reached through channels.
 """
 
 from __future__ import annotations
@@ -21,27 +20,24 @@ import signal
 import socket
 import threading
 import time
-import traceback
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from retriever.contract.envelope import envelope_field_types
-from retriever.contract.errors import FlowError, LagError, RetrieverError
+from retriever.contract.errors import FlowError
 from retriever.contract.wire import MessageCodec
 from retriever.ir.model import NodeIR
-from retriever.ir.resolve import resolve_class
 
-from ...graph import Route, build_runtimes, local_routes, topo_order
-from ...lag import LagTracker
-from ...node import NodeRuntime
+from ...errors import ErrorRecord
+from ...graph import Route, output_port_types
+from ...node import Message, NodeRuntime
 from ...observe import close_all, notify, observers_from_env
+from ...step import Scheduler
 from ...transport import ControlLink, InChannel, OutChannel
 from .plan import Plan, WaitOptions
 
 STATS_INTERVAL = 0.5
 PARENT_GONE_GRACE = 3.0
-FAR = float("inf")
 EPOLL_SLACK = 0.002  # epoll rounds timeouts up to whole milliseconds
 PR_SET_TIMERSLACK = 29
 TIMER_SLACK_NS = 1000
@@ -74,14 +70,7 @@ def _watch_parent(death_fd: int) -> None:
 
 def output_codec(node: NodeIR) -> MessageCodec:
     """A codec rebuilding the structured port values of ``node``'s outputs."""
-    classes = {e.alias or "": resolve_class(e.cls, node.source_file)
-               for e in node.outputs.elements if e.cls}
-    types: dict[str, Any] = {}
-    for p in node.output_ports:
-        cls = classes.get(p.alias) or classes.get("")
-        if cls is not None:
-            types[p.name] = envelope_field_types(cls).get(p.field, Any)
-    return MessageCodec(types)
+    return MessageCodec(output_port_types(node))
 
 
 class _BlockAcks:
@@ -115,16 +104,14 @@ class Worker:
         self.ctl = ctl
         ir = plan.graph.ir
         nodes = plan.partitions[part].nodes
-        self.order = topo_order(ir, nodes)
-        self.runtimes: dict[str, NodeRuntime] = {}
-        self.runtimes = build_runtimes(ir, only=nodes)
+        self.sched = sched = Scheduler(ir, only=nodes)
+        self.order = sched.order
+        self.runtimes: dict[str, NodeRuntime] = sched.runtimes
         self.observers = observers_from_env()  # e.g. live viewing (visualize=)
-        self.routes: dict[str, list[Route]] = local_routes(ir, self.runtimes)
         self.t0 = 0.0
         self._epoll: select.epoll | None = None
         self.stopping = False
         self.settling = False
-        self.remote_dropped: dict[str, int] = {}
         # outgoing channels, per source flow: (channel, source index)
         self.sends: dict[str, list[tuple[OutChannel, int]]] = {n: [] for n in nodes}
         self.outs: list[tuple[OutChannel, list[str]]] = []
@@ -161,16 +148,11 @@ class Worker:
             handlers[out.sock] = out.poll
         self.handlers = handlers
         self.rfds: list[Any] = list(handlers)
-        self.triggered: list[tuple[NodeRuntime, str]] = []
-        for name in self.order:
-            c = self.runtimes[name].clock
-            if c.kind in ("trigger", "hybrid"):
-                self.triggered.append((self.runtimes[name],
-                                       "trigger" if c.kind == "trigger" else "all"))
-        # a flow's step can trigger another only through a local route
-        local = {d.name for dsts in self.routes.values() for d, _ in dsts}
-        chained = any(rt.name in local for rt, _ in self.triggered)
-        self._passes = len(self.triggered) + 1 if chained else 1
+        if any(self.sends.values()):
+            sched.send = self._send
+        if self.observers or any(self.acks.values()):
+            sched.on_run = self._after_run
+        sched.should_stop = self._stop_requested
 
     # ------------------------------------------------------------------ arrivals
     def _receiver(self, inc: InChannel, table: dict[int, tuple[list[Route], set[str]]],
@@ -179,6 +161,8 @@ class Worker:
         Trigger/Hybrid flows it triggers step before the next arrival is delivered, so a
         flow that keeps up runs once per message (see ``InChannel.receive`` for what a
         flow that fell behind gets)."""
+        sched = self.sched
+
         def on_readable() -> None:
             for data in inc.receive():
                 got = inc.open(data)
@@ -186,12 +170,11 @@ class Worker:
                     continue
                 src, ts, msg = got
                 rts, names = table[src]
-                for rt, pairs in rts:
-                    rt.deliver(pairs, ts, msg)
+                sched.on_arrival(rts, ts, msg)
                 if acker is not None:
                     acker.pending.append(set(names))
                 if self.t0:  # not while settling before the first loop
-                    self._run_triggered()
+                    sched.run_triggered(time.monotonic() - self.t0)
         return on_readable
 
     def _control(self) -> None:
@@ -203,6 +186,14 @@ class Worker:
         if self.stopping and not self.settling:
             raise StopRun()
 
+    def _stop_requested(self) -> bool:
+        """Asked between catch-up runs: look at the control link without waiting
+        (a stop request raises :class:`StopRun`)."""
+        r, _, _ = select.select([self.ctl.sock], [], [], 0)
+        if r:
+            self._control()
+        return self.stopping
+
     def _wait_for(self, sock: socket.socket, timeout: float) -> None:
         """Waiter of blocking channels: wait for an ack while honouring stop."""
         r, _, _ = select.select([sock, self.ctl.sock], [], [], timeout)
@@ -210,39 +201,21 @@ class Worker:
             self._control()
 
     # ------------------------------------------------------------------ running
-    def _run(self, rt: NodeRuntime, now: float, mode: str) -> None:
-        inp, _, msg = rt.execute(now, mode)
+    def _send(self, name: str, now: float, msg: Message) -> None:
+        for out, idx in self.sends[name]:
+            out.send(idx, now, msg)
+
+    def _after_run(self, rt: NodeRuntime, now: float, inp: Any, _out: Any,
+                   msg: Message | None) -> None:
         name = rt.name
         if self.observers:
             notify(self.observers, name, rt.steps, now, inp, msg)
         for ack in self.acks[name]:
             ack.stepped(name)
-        if msg:
-            for dst, pairs in self.routes[name]:
-                dst.deliver(pairs, now, msg)
-            for out, idx in self.sends[name]:
-                out.send(idx, now, msg)
 
-    def _run_triggered(self) -> None:
-        """Run the Trigger/Hybrid flows that received messages; local chains settle in
-        a few passes."""
-        triggered = self.triggered
-        for _ in range(self._passes):
-            ran = False
-            for rt, mode in triggered:
-                if rt.triggered():
-                    self._run(rt, time.monotonic() - self.t0, mode)
-                    ran = True
-            if not ran:
-                break
-
-    def stats(self) -> dict[str, list[int]]:
-        """Counters per flow: steps, lag events, skipped ticks, dropped, errors."""
-        out: dict[str, list[int]] = {}
-        for name, rt in self.runtimes.items():
-            s = rt.stats()
-            out[name] = [s["steps"], s["lag_events"], s["skipped_ticks"], s["dropped"],
-                         s["errors"]]
+    def stats(self) -> dict[str, dict[str, Any]]:
+        """Counters per flow (see :meth:`Scheduler.stats`)."""
+        out = self.sched.stats()
         for chan, flows in self.outs:  # publisher-side drops belong to the destinations
             self._add_dropped(out, flows, chan.dropped)
         for inc, flows in self.ins:
@@ -250,25 +223,18 @@ class Worker:
         return out
 
     @staticmethod
-    def _add_dropped(out: dict[str, list[int]], flows: list[str], n: int) -> None:
+    def _add_dropped(out: dict[str, dict[str, Any]], flows: list[str], n: int) -> None:
         if n and flows:
-            row = out.setdefault(flows[0], [0, 0, 0, 0, 0])
-            row[3] += n
+            row = out.setdefault(flows[0], {"dropped": 0})
+            row["dropped"] = row.get("dropped", 0) + n
 
     def loop(self, t0: float) -> None:
         """Schedule the partition's flows until a stop request (raises :class:`StopRun`)."""
         self.t0 = t0
         mono = time.monotonic
-        start = mono() - t0
-        periodic: list[tuple[NodeRuntime, LagTracker, str, float]] = []
-        for name in self.order:
-            rt = self.runtimes[name]
-            c = rt.clock
-            if c.hz:
-                # spinning is capped at a tenth of the period: at most 10% of a core
-                spin = min(self.waiting.spin, SPIN_SHARE / c.hz)
-                periodic.append((rt, LagTracker(name, c.hz, c.on_lag, start),
-                                 "none" if c.kind == "tick" else "all", spin))
+        sched = self.sched
+        sched.anchor(mono() - t0)  # a restarted worker joins the running clock
+        max_spin = self.waiting.spin
         rfds = self.rfds
         handlers = self.handlers
         outs = [o for o, _ in self.outs]
@@ -284,24 +250,15 @@ class Worker:
             epoll.register(sock.fileno(), select.EPOLLIN)
             by_fd[sock.fileno()] = fn
         wait = select.select
-        run_triggered = self._run_triggered
+        tick = sched.tick
+        next_deadline = sched.next_deadline
         busy = self.waiting.busy_poll
         next_stats = mono() + STATS_INTERVAL
         while True:
-            now = mono() - t0
-            flow_due = FAR
-            spin = 0.0
-            for rt, tracker, mode, flow_spin in periodic:
-                if tracker.next_due <= now:
-                    ticks = tracker.due(now)
-                    rt.lag_events = tracker.lag_events
-                    rt.skipped_ticks = tracker.skipped
-                    for t in ticks:
-                        self._run(rt, t, mode)
-                if tracker.next_due < flow_due:
-                    flow_due = tracker.next_due
-                    spin = flow_spin
-            run_triggered()  # flows fed by local flows
+            tick(mono() - t0)
+            flow_due, period = next_deadline()
+            # spinning is capped at a tenth of the period: at most 10% of a core
+            spin = min(max_spin, SPIN_SHARE * period)
             wl = [o.sock for o in outs if o.pending and not o.flush()]
             wall = mono()
             if wall >= next_stats:
@@ -332,18 +289,13 @@ class Worker:
         self.settling = True
         for inc, _ in self.ins:
             self.handlers[inc.sock]()
-        self._run_triggered()
+        self.sched.run_triggered(time.monotonic() - self.t0)
         for out, _ in self.outs:
             out.flush_blocking()
 
     def finalize(self) -> list[FlowError]:
         """Finalize every flow (all of them even if some fail)."""
-        errors: list[FlowError] = []
-        for name in self.order:
-            try:
-                self.runtimes[name].finalize()
-            except FlowError as exc:
-                errors.append(exc)
+        errors = self.sched.finalize_all()
         for out, _ in self.outs:
             out.flush()
             out.close()
@@ -353,21 +305,6 @@ class Worker:
         for inc, _ in self.ins:
             inc.close()
         return errors
-
-
-def error_fields(exc: BaseException) -> list[Any]:
-    """``[kind, flow, message, hint, traceback]`` describing ``exc`` for the parent."""
-    if isinstance(exc, FlowError):
-        text = exc.message
-        prefix = f"flow {exc.flow!r} failed: "
-        if text.startswith(prefix):
-            text = text[len(prefix):]
-        text = text.split("\n--- traceback from the flow ---\n", 1)[0]
-        kind = "LagError" if isinstance(exc, LagError) else "FlowError"
-        return [kind, exc.flow, text, exc.hint, exc.traceback_text, exc.code]
-    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    hint = exc.hint if isinstance(exc, RetrieverError) else ""
-    return ["Error", None, f"{type(exc).__name__}: {exc}", hint, tb, ""]
 
 
 def _tight_timer_slack() -> None:
@@ -404,16 +341,16 @@ def worker_main(plan: Plan, part: str, ctl_sock: socket.socket,
             try:
                 worker.settle()
             except BaseException as exc:  # a flow failing while settling still counts
-                ctl.send("error", *error_fields(exc))
+                ctl.send("error", ErrorRecord.of(exc).pack())
                 code = 1
     except BaseException as exc:  # reported to the parent, which decides what to do
-        ctl.send("error", *error_fields(exc))
+        ctl.send("error", ErrorRecord.of(exc).pack())
         code = 1
     # Stop requests and SIGTERM must not interrupt finalize.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if worker is not None:
         for err in worker.finalize():
-            ctl.send("error", *error_fields(err))
+            ctl.send("error", ErrorRecord.of(err).pack())
             code = 1
         ctl.send("done", worker.stats())
     else:

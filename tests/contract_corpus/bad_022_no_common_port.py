@@ -1,0 +1,7 @@
+"""Connecting flows that share no port name, without a map."""
+from _shared import Actuator, Sensor
+
+from retriever.flow import Latest, Pipeline, Rate
+
+pipe = Pipeline("p")
+pipe.connect(Sensor() @ Rate(hz=10), Actuator() @ Rate(hz=10), sync=Latest())  # expect: RET101

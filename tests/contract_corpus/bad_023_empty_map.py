@@ -1,0 +1,7 @@
+"""An explicit empty map carries nothing."""
+from _shared import Controller, Sensor
+
+from retriever.flow import Latest, Pipeline, Rate
+
+pipe = Pipeline("p")
+pipe.connect(Sensor() @ Rate(hz=10), Controller() @ Rate(hz=10), sync=Latest(), map={})  # expect: RET101

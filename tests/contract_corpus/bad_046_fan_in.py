@@ -1,0 +1,9 @@
+"""Two connections driving the same input port."""
+from _shared import Controller, Sensor
+
+from retriever.flow import Latest, Pipeline, Rate
+
+pipe = Pipeline("p")
+control = Controller() @ Rate(hz=10)
+pipe.connect(Sensor() @ Rate(hz=10), control, sync=Latest())
+pipe.connect(Sensor() @ Rate(hz=20), control, sync=Latest())  # expect: RET107

@@ -1,0 +1,7 @@
+"""sync=None spelled out, and no default."""
+from _shared import Controller, Sensor
+
+from retriever.flow import Pipeline, Rate
+
+pipe = Pipeline("p")
+pipe.connect(Sensor() @ Rate(hz=10), Controller() @ Rate(hz=10), sync=None)  # expect: RET108

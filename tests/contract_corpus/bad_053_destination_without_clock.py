@@ -1,0 +1,7 @@
+"""The destination of a connection has no clock."""
+from _shared import Controller, Sensor
+
+from retriever.flow import Latest, Pipeline, Rate
+
+pipe = Pipeline("p")
+pipe.connect(Sensor() @ Rate(hz=10), Controller(), sync=Latest())  # type: ignore[arg-type]  # expect: RET110
