@@ -266,13 +266,12 @@ def test_full_disk_while_recording(backend: str, suffix: str, tmp_path: Path,
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         rec = open_recording(path)
-    whole = [(v["index"], v["image"]) for _, _, v in rec.messages("cam")
-             if "index" in v and "image" in v]
-    # Every step written before the disk filled up replays, in order and intact.
-    assert len(whole) >= 5
-    assert [i for i, _ in whole] == list(range(1, len(whole) + 1))
-    for i, image in whole:
-        assert image.shape == (48, 64, 3) and np.all(image == i % 251)
+    # Every frame written before the disk filled up replays, in order and intact (Rerun
+    # writes the small ports in batches, so only the frames are sure to be there).
+    frames = [v["image"] for _, _, v in rec.messages("cam") if "image" in v]
+    assert len(frames) >= 5
+    for k, image in enumerate(frames):  # the k-th frame is filled with k + 1
+        assert image.shape == (48, 64, 3) and np.all(image == (k + 1) % 251)
 
 
 # ------------------------------------------------------------------ overload
