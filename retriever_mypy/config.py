@@ -4,6 +4,7 @@
 
     [retriever_mypy]
     strict_single_io = True
+    explicit_sync = True
 
 ``pyproject.toml``::
 
@@ -31,10 +32,13 @@ class PluginConfig:
     """The plugin's switches."""
 
     strict_single_io: bool = False
+    #: ``then``/``>>`` edges need ``sync=`` or a default too (RET108), as ``connect``.
+    explicit_sync: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-able form (for mypy's cache invalidation)."""
-        return {"strict_single_io": self.strict_single_io}
+        return {"strict_single_io": self.strict_single_io,
+                "explicit_sync": self.explicit_sync}
 
 
 def _bool(value: object, key: str, file: str) -> bool:
@@ -50,13 +54,15 @@ def _bool(value: object, key: str, file: str) -> bool:
 
 
 def _from_mapping(values: dict[str, Any], file: str) -> PluginConfig:
-    known = {"strict_single_io"}
+    known = {"strict_single_io", "explicit_sync"}
     unknown = sorted(set(values) - known)
     if unknown:
         raise ConfigError(f"{file}: unknown [{SECTION}] option(s): {', '.join(unknown)}",
-                          hint="supported: strict_single_io")
-    return PluginConfig(strict_single_io=_bool(values.get("strict_single_io", False),
-                                               "strict_single_io", file))
+                          hint="supported: " + ", ".join(sorted(known)))
+    return PluginConfig(
+        strict_single_io=_bool(values.get("strict_single_io", False), "strict_single_io",
+                               file),
+        explicit_sync=_bool(values.get("explicit_sync", False), "explicit_sync", file))
 
 
 def read_config(config_file: str | None) -> PluginConfig:

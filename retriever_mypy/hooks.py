@@ -46,6 +46,7 @@ from retriever.contract.access import check_accesses
 from retriever.contract.diagnostics import Diagnostic
 from retriever.contract.rules import (
     RuleOptions,
+    check_explicit_sync,
     check_flow,
     check_node,
     resolve_edge,
@@ -250,7 +251,8 @@ def keep_handle_hook(ctx: MethodContext) -> Type:
 
 
 def _check_edge(ctx: MethodContext | FunctionContext, src_type: Type, dst_type: Type,
-                has_default_sync: bool = True, dst_expr: Expression | None = None) -> None:
+                has_default_sync: bool = True, dst_expr: Expression | None = None,
+                implicit_sync: bool = False, explicit_sync: bool = False) -> None:
     src_info, dst_info = flow_of_handle(src_type), flow_of_handle(dst_type)
     if src_info is None or dst_info is None:
         return
@@ -266,9 +268,11 @@ def _check_edge(ctx: MethodContext | FunctionContext, src_type: Type, dst_type: 
         return
     if src is None or dst is None:
         return
-    desc = edge_desc(src, dst, pairs, sync, ec, has_default_sync)
+    desc = edge_desc(src, dst, pairs, sync, ec, has_default_sync, implicit_sync)
     resolution = resolve_edge(desc)
     found = list(resolution.diagnostics)
+    if explicit_sync:
+        found += check_explicit_sync(desc, resolution.pairs)
     if dst_expr is not None:
         found += fan_in(ctx.api.path, ctx.context, dst_expr, dst.name,
                         [d for _, d in resolution.pairs], desc.label)
@@ -361,15 +365,19 @@ def connect_hook(ctx: MethodContext | FunctionContext) -> Type:
     return ctx.default_return_type
 
 
-def then_hook(ctx: MethodContext) -> Type:
+def then_hook(ctx: MethodContext, config: PluginConfig | None = None) -> Type:
     """``a.then(b, ...)`` and ``a >> b``: check the edge; the result is ``b``'s handle.
 
-    These have no place for a sync policy: they use the default, else ``Latest()``.
+    These have no place for a sync policy: they use the default, else ``Latest()``
+    (with the ``explicit_sync`` option they need ``sync=`` or a default, RET108).
     """
     other = _arg(ctx, "other") or _positional(ctx, 0)
     if other is None:
         return ctx.default_return_type
-    _check_edge(ctx, ctx.type, other[1])
+    explicit = config is not None and config.explicit_sync
+    _check_edge(ctx, ctx.type, other[1],
+                module_sets_default_sync(ctx.api.path) if explicit else True,
+                implicit_sync=True, explicit_sync=explicit)
     if flow_of_handle(other[1]) is not None:
         return other[1]
     return ctx.default_return_type

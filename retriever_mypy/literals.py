@@ -221,11 +221,12 @@ def edge_config_of(expr: Expression | None) -> EdgeConfigInfo | Unknown:
 
 def edge_desc(src: FlowDesc, dst: FlowDesc, map_pairs: tuple[tuple[str, str], ...] | None,
               sync: SyncInfo, edge_config: EdgeConfigInfo,
-              has_default_sync: bool = True) -> EdgeDesc:
+              has_default_sync: bool = True, implicit_sync: bool = False) -> EdgeDesc:
     """The :class:`EdgeDesc` of a connection as the plugin reads it.
 
     ``has_default_sync`` says whether a default sync policy applies (see
-    :func:`retriever_mypy.values.module_sets_default_sync`).
+    :func:`retriever_mypy.values.module_sets_default_sync`); ``implicit_sync`` marks a
+    ``then``/``>>`` edge, which falls back to ``Latest()``.
     """
     changing = list(sync.changing) + list(edge_config.changing)
     if "*" in changing:
@@ -235,5 +236,6 @@ def edge_desc(src: FlowDesc, dst: FlowDesc, map_pairs: tuple[tuple[str, str], ..
         edge_config_ports=edge_config.ports,
         edge_config_adapter_ports=edge_config.adapter_ports,
         type_changing_ports=tuple(changing), has_default_sync=has_default_sync,
+        implicit_sync=implicit_sync,
         port_adapters=sync.kinds + edge_config.kinds,
     )

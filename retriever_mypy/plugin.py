@@ -42,8 +42,8 @@ MAX_VERSION = (3, 0)
 _CONNECT_FUNCTION = "retriever.flow.default.connect"
 _METHODS: dict[str, Callable[[MethodContext], Type]] = {
     f"{FLOW}.__matmul__": matmul_hook,
-    "retriever.flow.pipeline.Pipeline.connect": connect_hook,
-    "retriever.flow.pipeline.Pipeline.add": add_hook,
+    "retriever.flow.builder.PipelineBuilder.connect": connect_hook,
+    "retriever.flow.builder.PipelineBuilder.add": add_hook,
     f"{TEMPORAL}.then": then_hook,
     f"{TEMPORAL}.__rshift__": then_hook,
     f"{TEMPORAL}.named": keep_handle_hook,
@@ -94,17 +94,19 @@ class RetrieverPlugin(Plugin):
         so the name is resolved to the class that defines the method.
         """
         hook = _METHODS.get(fullname)
-        if hook is not None:
-            return hook
-        owner, _, method = fullname.rpartition(".")
-        if method not in _METHOD_NAMES:
-            return None
-        sym = self.lookup_fully_qualified(owner)
-        info = sym.node if sym is not None else None
-        if not isinstance(info, TypeInfo):
-            return None
-        defining = info.get_containing_type_info(method)
-        return _METHODS.get(f"{defining.fullname}.{method}") if defining else None
+        if hook is None:
+            owner, _, method = fullname.rpartition(".")
+            if method not in _METHOD_NAMES:
+                return None
+            sym = self.lookup_fully_qualified(owner)
+            info = sym.node if sym is not None else None
+            if not isinstance(info, TypeInfo):
+                return None
+            defining = info.get_containing_type_info(method)
+            hook = _METHODS.get(f"{defining.fullname}.{method}") if defining else None
+        if hook is then_hook:
+            return partial(then_hook, config=self.config)  # explicit_sync option
+        return hook
 
     def get_function_hook(self, fullname: str) -> Callable[[FunctionContext], Type] | None:
         """``retriever.connect(a, b, ...)``; literal values of clocks, adapters, configs."""

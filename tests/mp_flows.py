@@ -250,13 +250,26 @@ class FrameLog(_Log, Flow[Frame, None]):
 
 
 class WindowLog(_Log, Flow[Num, None]):
-    """Logs what a Window/Events adapter delivered (the raw value)."""
+    """Logs what a Window/Hold adapter delivered (the raw value)."""
 
     def step(self, inp: Num) -> None:
-        v = inp.value
-        if isinstance(v, list):
-            v = [x[1] if isinstance(x, (list, tuple)) else x for x in v]
-        self.write(v=v)
+        self.write(v=inp.value)
+
+
+@io
+class NumEvents:
+    """What an ``Events`` adapter hands to step: ``(stamp, value)`` pairs per port."""
+
+    value: list[tuple[float, int]]
+    pid: int
+    stamp: float
+
+
+class EventsLog(_Log, Flow[NumEvents, None]):
+    """Logs the values of the events an Events adapter delivered, in order."""
+
+    def step(self, inp: NumEvents) -> None:
+        self.write(v=[x[1] for x in inp.value] if inp.value is not None else None)
 
 
 # ---------------------------------------------------------------------- composite

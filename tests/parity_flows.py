@@ -112,11 +112,18 @@ class Ticker(Flow[Num, Num]):
         return Num(value=self.n if inp.value is None else -1)
 
 
-class Listing(Flow[Num, Num]):
+@io
+class NumEvents:
+    """What ``Events`` hands to step for a ``Num`` port: ``(stamp, value)`` pairs."""
+
+    value: list[tuple[float, int]]
+
+
+class Listing(Flow[NumEvents, Num]):
     """Sees an Events list of ``(stamp, value)``; publishes its first value times 100
     plus its length."""
 
-    def step(self, inp: Num) -> Num:
+    def step(self, inp: NumEvents) -> Num:
         got: Any = inp.value or []
         return Num(value=(got[0][1] * 100 + len(got)) if got else 0)
 

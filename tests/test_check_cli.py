@@ -158,6 +158,13 @@ def test_strict_single_io_flag(capsys: pytest.CaptureFixture[str]) -> None:
     assert status == 1 and " RET004 " in out
 
 
+def test_explicit_sync_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    clean = ROOT / "tests" / "check_fixtures" / "parity" / "clean_rshift.py"
+    assert run_cli(capsys, "check", str(clean))[0] == 0
+    status, out, _ = run_cli(capsys, "check", "--explicit-sync", str(clean))
+    assert status == 1 and out.count(" RET108 ") == 2
+
+
 def test_list_shows_registered_pipelines(capsys: pytest.CaptureFixture[str],
                                          tmp_path: Path) -> None:
     (tmp_path / "reg_for_list.py").write_text(
@@ -188,6 +195,16 @@ def test_pre_commit_hook_manifest() -> None:
     assert "- id: retriever-check\n" in text
     assert "entry: retriever check\n" in text
     assert "--strict-single-io" in text
+
+
+def test_checker_sees_pipeline_builders(tmp_path: Path) -> None:
+    # Graph-wide rules (RET107 needs all connections) run on a bare PipelineBuilder too.
+    (tmp_path / "built.py").write_text(
+        (PROJECT / "clean.py").read_text().replace("Pipeline", "PipelineBuilder")
+        + "pipe.connect(Source() @ Rate(hz=10), pipe.nodes[1], sync=Latest())\n")
+    result = check_paths([str(tmp_path / "built.py")])
+    assert [d.code for d in result.diagnostics] == ["RET107"]
+    assert result.pipelines == 1
 
 
 def test_sarif_output_has_rules_results_and_real_columns(

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass, fields
 
 import numpy as np
 import pytest
 
-from retriever.contract import envelope_ports, is_envelope
+from retriever.contract import envelope_field_types, envelope_ports, is_envelope
 from retriever.contract.errors import RetrieverError
 from retriever.contract.wire import MessageCodec, decode, encode
 from retriever.flow import io
@@ -24,6 +25,29 @@ def test_fields_become_optional_ports_defaulting_to_none() -> None:
     assert envelope_ports(Obs) == ("value", "label", "img")
     assert is_envelope(Obs) and not is_envelope(Obs())
     assert all(f.default is None for f in fields(Obs))
+
+
+@io
+class Child(Obs):
+    stamp: float | None
+    later: Later
+
+
+@io
+class Later:
+    n: int
+
+
+def test_type_hints_show_the_optional_that_io_adds() -> None:
+    # What the mypy plugin tells users about the constructor (`x: float | None =`) is
+    # what the runtime annotations say; the port model keeps the declared types.
+    hints = typing.get_type_hints(Obs)
+    assert hints == {"value": float | None, "label": str | None, "img": np.ndarray | None}
+    assert typing.get_type_hints(Obs.__init__)["value"] == float | None
+    assert typing.get_type_hints(Child)["later"] == Later | None
+    assert typing.get_type_hints(Child)["stamp"] == float | None
+    assert envelope_field_types(Child) == {"value": float, "label": str, "img": np.ndarray,
+                                           "stamp": float | None, "later": Later}
 
 
 def test_signal_accessors() -> None:
@@ -90,3 +114,18 @@ def test_envelope_round_trip_rebuilds_nested_envelopes() -> None:
 def test_object_arrays_are_refused() -> None:
     with pytest.raises(TypeError, match="without pickle"):
         encode({"x": np.array([object()])})
+
+
+@dataclass
+class PlainBase:
+    x: float = 0.0
+
+
+@io
+class OnPlainBase(PlainBase):
+    y: int
+
+
+def test_ports_inherited_from_a_plain_dataclass_keep_their_types() -> None:
+    assert envelope_field_types(OnPlainBase) == {"x": float, "y": int}
+    assert typing.get_type_hints(OnPlainBase)["y"] == int | None

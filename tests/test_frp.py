@@ -142,6 +142,27 @@ def test_flat_map() -> None:
     assert words.flat_map(iter).events() == [(0.0, "a"), (0.0, "b")]
 
 
+def test_flat_map_flattens_inner_streams_with_their_own_timestamps() -> None:
+    bursts = EventStream([(0.0, "a"), (1.0, "b")])
+
+    def echo(tag: str) -> EventStream[str]:
+        start = 0.0 if tag == "a" else 1.0
+        return EventStream([(start + 0.5, tag + "1"), (start + 1.5, tag + "2")])
+
+    assert bursts.flat_map(echo).events() == [
+        (0.5, "a1"), (1.5, "a2"), (1.5, "b1"), (2.5, "b2")]  # interleaved by time, stably
+    # An inner event older than its outer event is seen when the outer one happens.
+    late = EventStream([(2.0, 0)])
+    assert late.flat_map(lambda _: EventStream([(1.0, "x"), (3.0, "y")])).events() == [
+        (2.0, "x"), (3.0, "y")]
+    # Streams stay live: appending to the outer buffer shows up in the flattened one.
+    buf: list[tuple[float, str]] = [(0.0, "a")]
+    flat = EventStream(buf).flat_map(echo)
+    assert len(flat) == 2
+    buf.append((1.0, "b"))
+    assert len(flat) == 4
+
+
 def test_hold_step_function() -> None:
     s = EventStream(NUMS)
     b = s.hold()

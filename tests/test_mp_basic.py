@@ -133,7 +133,8 @@ def test_adapters_across_processes(tmp_path: Path, sync: str) -> None:
                "hold": Hold()}[sync]
     with Pipeline("adapters") as pipe:
         src = (F.Counter() @ Rate(hz=50)).named("src")
-        sink = (F.WindowLog(str(log)) @ Rate(hz=10)).named("sink")
+        log_flow = F.EventsLog(str(log)) if sync == "events" else F.WindowLog(str(log))
+        sink = (log_flow @ Rate(hz=10)).named("sink")
         pipe.connect(src, sink, sync={"value": adapter, "pid": Latest(), "stamp": Latest()})
     pipe.run(backend="multiprocessing", duration=0.6)
     seen = [r["v"] for r in F.read_log(log)[0] if r["v"] is not None]

@@ -100,6 +100,26 @@ def test_golden_output(name: str, outputs: dict[str, list[str]]) -> None:
     assert [normalize(x) for x in got] == [normalize(x) for x in expected]
 
 
+def test_io_constructor_types_agree_with_runtime_hints(outputs: dict[str, list[str]]) -> None:
+    # What the plugin tells users about an @io constructor is what typing sees at runtime.
+    import typing
+
+    from retriever.flow import io
+
+    @io
+    class Pose:
+        x: float
+        y: float
+        label: str
+
+    revealed = normalize(next(line for line in outputs["io_envelopes"] if "def (self" in line))
+    for name, hint in typing.get_type_hints(Pose.__init__).items():
+        if name != "return":
+            assert f"{name}: {hint.__args__[0].__name__} | None =" in revealed
+    assert typing.get_type_hints(Pose) == {"x": float | None, "y": float | None,
+                                           "label": str | None}
+
+
 def test_clean_spec_example_has_no_error(outputs: dict[str, list[str]]) -> None:
     assert outputs.get("clean_spec", []) == []
 

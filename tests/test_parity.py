@@ -24,7 +24,7 @@ from mypy import api
 from retriever.check import check_paths
 from retriever.contract.catalogue import CHECK, FRONT_ENDS, MYPY, RULES, VALIDATE
 from retriever.contract.errors import ContractError, RetrieverError
-from retriever.flow import Pipeline
+from retriever.flow import Latest, Pipeline
 from retriever.flow.settings import init, settings
 from retriever.registry import unregister_pipeline
 from retriever.registry.pipeline import registered_entries
@@ -34,6 +34,8 @@ FIXTURES = ROOT / "tests" / "check_fixtures" / "parity"
 STRICT = {"RET004"}
 CODES = sorted(RULES)
 CASES = [(code, clean) for code in CODES for clean in (False, True)]
+#: Graphs (not tied to one rule) every front end must accept: clean_*.py.
+CLEAN = sorted(p.stem for p in FIXTURES.glob("clean_*.py"))
 
 
 def fixture(code: str, clean: bool = False) -> Path:
@@ -90,13 +92,14 @@ def mypy_codes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, set[Findin
     (tmp / "plain.ini").write_text(base)
     (tmp / "strict.ini").write_text(base + "[retriever_mypy]\nstrict_single_io = true\n")
     plain = [fixture(c, k) for c, k in CASES if c not in STRICT]
+    plain += [FIXTURES / f"{name}.py" for name in CLEAN]
     codes = _mypy_codes(tmp / "plain.ini", tmp / "cache", plain)
     codes.update(_mypy_codes(tmp / "strict.ini", tmp / "cache",
                              [fixture(c, k) for c, k in CASES if c in STRICT]))
     return codes
 
 
-def validate_findings(path: Path, strict: bool) -> set[Finding]:
+def validate_findings(path: Path, strict: bool, explicit_sync: bool = False) -> set[Finding]:
     """Run the fixture as a user script would, then ``validate()`` its pipelines.
 
     Authoring checks raise at the offending line; a module that fails for another
@@ -125,7 +128,7 @@ def validate_findings(path: Path, strict: bool) -> set[Finding]:
     for value in vars(module).values():
         if isinstance(value, Pipeline):
             try:
-                value.validate(strict_single_io=strict)
+                value.validate(strict_single_io=strict, explicit_sync=explicit_sync)
             except ContractError as exc:
                 found.update((d.code, d.message) for d in exc.diagnostics)
     return found
@@ -217,3 +220,38 @@ def test_docs_table_is_the_catalogue() -> None:
             assert cell.startswith("yes") == (fe in rule.front_ends), (code, fe)
             if fe not in rule.front_ends:
                 assert rule.blind_spot in cell, (code, fe)
+
+
+@pytest.mark.parametrize("name", CLEAN)
+def test_clean_graph_passes_everywhere(name: str, mypy_codes: dict[str, set[Finding]]) -> None:
+    path = FIXTURES / f"{name}.py"
+    assert validate_findings(path, strict=False) == set()
+    assert check_findings(path, strict=False) == set()
+    assert mypy_codes[name] == set()
+
+
+def test_explicit_sync_mode_takes_away_the_rshift_fallback(
+        mypy_codes: dict[str, set[Finding]], tmp_path: Path) -> None:
+    path = FIXTURES / "clean_rshift.py"
+    validated = validate_findings(path, False, explicit_sync=True)
+    found = check_paths([str(path)], explicit_sync=True).errors
+    assert {d.code for d in found} == {"RET108"} and len(found) == 2  # >> and then()
+    assert all("then/>>" in d.message for d in found)
+    assert {d.location.line for d in found} == {10, 11}  # the `>>` and `then` lines
+    config = tmp_path / "explicit.ini"
+    config.write_text(f"[mypy]\nplugins = retriever_mypy\nmypy_path = {FIXTURES}\n"
+                      "[mypy-retriever.*]\nignore_errors = True\n"
+                      "[retriever_mypy]\nexplicit_sync = true\n")
+    seen_by_mypy = _mypy_codes(config, tmp_path / "cache", [path])["clean_rshift"]
+    # The same words on every front end (validate() raises at the first edge it lowers).
+    assert {words(m) for _, m in seen_by_mypy} == {words(d.message) for d in found}
+    assert {words(m) for _, m in validated} <= {words(d.message) for d in found}
+    assert validated and {c for c, _ in seen_by_mypy} == {"RET108"}
+    # The default mode of every front end accepts the same file.
+    assert mypy_codes["clean_rshift"] == set()
+    init(default_sync=Latest())
+    try:  # a default satisfies the strict mode, as it does for connect()
+        assert validate_findings(path, False, explicit_sync=True) == set()
+    finally:
+        init(default_sync=None)
+

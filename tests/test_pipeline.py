@@ -222,10 +222,42 @@ def test_with_pipe_and_rshift_tags_handles() -> None:
     assert [c.label for c in pipe.connections] == ["source -> add_one", "add_one -> collect"]
 
 
-def test_rshift_without_any_sync_is_an_error() -> None:
+def _adapters(pipe: Pipeline) -> list[str]:
+    return [p.adapter.name for e in pipe.validate().edges for p in e.ports]
+
+
+def test_rshift_without_any_sync_samples_latest() -> None:
+    pipe = Pipeline("demo")
+    with pipe:
+        src = Source() @ Rate(hz=10)
+        add = AddOne() @ Rate(hz=10)
+        src >> add
+    add.then(Collect() @ Rate(hz=10))
+    assert pipe.diagnostics() == []
+    assert _adapters(pipe) == ["latest", "latest"]
+    assert pipe.step(dt=0.1).outputs["add_one"] == AddOut(value=2)
+    pipe.close_stepper()
+
+
+def test_rshift_uses_the_default_sync_when_one_is_set() -> None:
+    pipe = Pipeline("demo", default_sync=Hold(debounce=0.5))
+    with pipe:
+        (Source() @ Rate(hz=10)) >> (AddOne() @ Rate(hz=10))
+    assert _adapters(pipe) == ["hold"]
+    plain = Pipeline("plain")
+    with plain:
+        (Source() @ Rate(hz=10)) >> (AddOne() @ Rate(hz=10))
+    retriever.init(default_sync=Window(duration=1.0, agg="last"))
+    try:
+        assert _adapters(plain) == ["window"]
+    finally:
+        retriever.init(default_sync=None)
+
+
+def test_connect_without_sync_is_still_an_error() -> None:
     pipe = Pipeline("demo")
     with pipe, pytest.raises(ContractError, match="RET108"):
-        (Source() @ Rate(hz=10)) >> (AddOne() @ Rate(hz=10))
+        pipe.connect(Source() @ Rate(hz=10), AddOne() @ Rate(hz=10))
 
 
 def test_then_outside_a_pipeline_needs_one() -> None:
@@ -344,6 +376,49 @@ class _AddSink(Flow[SrcOut, None]):
 
 def Collect_like() -> _AddSink:
     return _AddSink()
+
+
+class Gain(Flow[None, SrcOut]):
+    def __init__(self, gain: int = 1) -> None:
+        self.gain = gain
+
+    def step(self, _: None) -> SrcOut:
+        return SrcOut(value=self.gain)
+
+
+class GainFromDict(Gain):
+    def init_config(self):  # type: ignore[no-untyped-def, override]
+        return {"gain": 3}
+
+
+class GainFromList(Gain):
+    def init_config(self):  # type: ignore[no-untyped-def, override]
+        return [3]
+
+
+class GainFromTriple(Gain):
+    def init_config(self):  # type: ignore[no-untyped-def, override]
+        return (3,), {}, None
+
+
+def test_init_config_may_return_a_mapping_of_keyword_arguments() -> None:
+    pipe = Pipeline("kwargs")
+    pipe.add(GainFromDict() @ Rate(hz=1))
+    node = pipe.validate().nodes[0]
+    assert (node.init["args"], node.init["kwargs"]) == ([], {"gain": 3})
+
+
+@pytest.mark.parametrize(("cls", "shown"), [(GainFromList, "list [3]"),
+                                            (GainFromTriple, "tuple ((3,), {}, None)")])
+def test_init_config_returning_something_else_is_a_typed_error(cls: type, shown: str) -> None:
+    pipe = Pipeline("bad-init")
+    pipe.add((cls() @ Rate(hz=1)).named("amp"))
+    with pytest.raises(ValidationError) as err:
+        pipe.validate()
+    assert err.value.codes == ["RET109"]
+    text = str(err.value)
+    assert f"amp: {cls.__name__}.init_config() returned {shown}" in text
+    assert "expected (args, kwargs) or a dict of keyword arguments" in text
 
 
 def test_signature_problems_point_at_the_class_line() -> None:

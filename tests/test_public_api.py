@@ -18,12 +18,14 @@ def test_documented_import_locations() -> None:
         assert hasattr(retriever, name), name
     for module, names in {
         "retriever.flow": ["Flow", "io", "Rate", "Tick", "Trigger", "Hybrid", "Latest", "Hold",
-                           "Window", "Events", "EdgeConfig", "Pipeline", "TemporalFlow"],
+                           "Window", "Events", "EdgeConfig", "Pipeline", "PipelineBuilder",
+                           "TemporalFlow"],
         "retriever.flow.clock": ["Rate", "Tick", "Trigger", "Hybrid"],
         "retriever.flow.adapter": ["Adapter", "Latest", "Hold", "Window", "Events", "Exact",
                                    "Linear", "Chunking", "register_adapter"],
         "retriever.flow.types": ["TimedBuffer", "EventStream", "Behavior"],
         "retriever.flow.pipeline": ["Pipeline"],
+        "retriever.flow.builder": ["PipelineBuilder"],
         "retriever.rt": ["execute_ir", "Behavior", "EventStream"],
         "retriever.ir": ["IR", "ExecutionGraph"],
     }.items():

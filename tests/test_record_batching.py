@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -139,8 +140,11 @@ def test_batched_mcap_is_a_valid_indexed_file(tmp_path: Path) -> None:
     stats = summary.statistics
     assert stats.message_count == len(seqs) == sum(stats.channel_message_counts.values())
     assert seqs == sorted(seqs)  # written in step order
-    assert stats.message_start_time == 0
-    assert stats.message_end_time == round((STEPS - 1) * 0.1 * 1e9)
+    # log times are wall clock: the recording's start plus the step time
+    origin = open_recording(path).meta["log_time_origin_ns"]
+    assert abs(origin - time.time_ns()) < 600e9
+    assert stats.message_start_time == origin
+    assert stats.message_end_time == origin + round((STEPS - 1) * 0.1 * 1e9)
 
 
 @pytest.mark.parametrize("fmt", ["rrd", "mcap"])

@@ -161,6 +161,7 @@ def test_mcap_opens_in_the_standard_reader_with_a_json_schema_per_channel(
         good: dict[str, Path]) -> None:
     from mcap.reader import make_reader
 
+    forms: dict[str, str] = {}
     with open(good["emcap"], "rb") as fh:
         reader = make_reader(fh)
         summary = reader.get_summary()
@@ -171,15 +172,20 @@ def test_mcap_opens_in_the_standard_reader_with_a_json_schema_per_channel(
             schema = summary.schemas[channel.schema_id]
             assert schema.encoding == "jsonschema"
             doc = json.loads(schema.data)
-            assert doc["type"] == "object" and "value" in doc["properties"]
+            forms[channel.topic] = channel.metadata["form"]
+            key = {"value": "value", "json": "json"}[channel.metadata["form"]]
+            assert doc["type"] == "object" and set(doc["properties"]) == {key}
             assert doc["$schema"].startswith("https://json-schema.org/")
         topics = {c.topic for c in summary.channels.values()}
         assert "/flows/emit/out/rgb" in topics and "/flows/keep/in/rgb" in topics
+    # dict[str, float] and tuple[int, str] have no schema Foxglove parses: JSON text
+    assert forms["/flows/emit/out/dct"] == forms["/flows/emit/out/tup"] == "json"
+    assert forms["/flows/emit/out/pose"] == forms["/flows/emit/out/f"] == "value"
     with open(good["emcap"], "rb") as fh:
         count = 0
         for schema_, channel, message in make_reader(fh).iter_messages():
             body = json.loads(message.data)
-            assert isinstance(body, dict) and set(body) == {"value"}
+            assert isinstance(body, dict) and set(body) == {forms[channel.topic]}
             count += 1
             if channel.topic == "/flows/emit/out/rgb":
                 v = body["value"]
@@ -187,6 +193,8 @@ def test_mcap_opens_in_the_standard_reader_with_a_json_schema_per_channel(
                 assert schema_ is not None
                 props = json.loads(schema_.data)["properties"]["value"]
                 assert props["properties"]["data"]["contentEncoding"] == "base64"
+            if channel.topic == "/flows/emit/out/dct":
+                assert set(json.loads(body["json"])) == {"a", "b"}
         assert count == summary.statistics.message_count
 
 

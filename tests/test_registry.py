@@ -12,7 +12,7 @@ import pytest
 
 from retriever import plugins
 from retriever.contract.errors import ContractError, ValidationError
-from retriever.flow import Flow, Latest, Pipeline, Rate, io
+from retriever.flow import Flow, Latest, Pipeline, PipelineBuilder, Rate, io
 from retriever.ir import IR
 from retriever.registry import (
     RegistryError,
@@ -57,7 +57,7 @@ class Locked(Flow[None, Reading]):
         return Reading(value=1.0)
 
 
-NAMES = ("reg-ir", "reg-pipe", "reg-bad", "reg-wrong", "reg-dup", "plugin-pipe")
+NAMES = ("reg-ir", "reg-pipe", "reg-builder", "reg-bad", "reg-wrong", "reg-dup", "plugin-pipe")
 
 
 @pytest.fixture(autouse=True)
@@ -101,6 +101,35 @@ def test_factory_returning_ir_or_pipeline() -> None:
     assert entry.description == "Returns the validated IR."
     assert entry.origin.endswith(":test_factory_returning_ir_or_pipeline.<locals>.as_ir")
     assert get_pipeline("reg-pipe").description == "returns the pipeline"
+
+
+def test_factory_may_return_a_pipeline_builder() -> None:
+    @register_pipeline("reg-builder")
+    def as_builder() -> PipelineBuilder:
+        builder = PipelineBuilder("built", default_sync=Latest())
+        builder.connect(Source() @ Rate(hz=10), Sink() @ Rate(hz=10))
+        return builder
+
+    ir = build_ir("reg-builder")
+    assert ir.name == "built" and [e.id for e in ir.edges] == ["e0:source->sink"]
+    assert ir.edges[0].ports[0].adapter.name == "latest"
+
+
+def test_pipeline_builds_on_the_builder_layer() -> None:
+    # The builder is the graph store and validator; Pipeline adds scope and runtime.
+    assert issubclass(Pipeline, PipelineBuilder) and Pipeline is not PipelineBuilder
+    builder = PipelineBuilder("bare")
+    assert not hasattr(builder, "run") and not hasattr(builder, "__enter__")
+    src, sink = Source() @ Rate(hz=10), IntSink() @ Rate(hz=10)
+    with pytest.raises(ContractError, match="RET104"):
+        builder.connect(src, sink, sync=Latest())
+    assert src.pipeline is builder
+    other = PipelineBuilder("other")
+    other.add((Source() @ Rate(hz=1)).named("a"))
+    other.add(Locked(threading.Lock()) @ Rate(hz=1))
+    assert [d.code for d in other.diagnostics()] == ["RET109"]
+    with pytest.raises(ValidationError):
+        other.validate()
 
 
 def test_invalid_pipeline_is_rejected() -> None:

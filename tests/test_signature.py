@@ -159,6 +159,45 @@ def test_colliding_class_names_alias_in_declaration_order() -> None:
     assert [p.name for p in ir.node(f.name).input_ports] == ["Same__1.x", "Same__2.x"]
 
 
+@io
+class Pose2:
+    x: float
+    y: float
+
+
+class TwoPoses(Flow[None, tuple[Pose2, Pose2]]):
+    def step(self, _: None) -> tuple[Pose2, Pose2]:
+        return Pose2(x=1.0, y=2.0), Pose2(x=3.0, y=4.0)
+
+
+class PosePair(Flow[tuple[Pose2, Pose2], C]):
+    def step(self, inp: tuple[Pose2, Pose2]) -> C:
+        first, second = inp
+        return C(out=int(first.x * 10 + second.x))
+
+
+class OnePose(Flow[None, Pose2]):
+    def step(self, _: None) -> Pose2:
+        return Pose2(x=1.0, y=2.0)
+
+
+def test_default_map_pairs_equal_qualified_aliases() -> None:
+    pipe = Pipeline("pairs")
+    src, dst = TwoPoses() @ Rate(hz=1), PosePair() @ Rate(hz=1)
+    conn = pipe.connect(src, dst, sync=Latest())
+    assert conn.pairs == [("Pose2__1.x", "Pose2__1.x"), ("Pose2__1.y", "Pose2__1.y"),
+                          ("Pose2__2.x", "Pose2__2.x"), ("Pose2__2.y", "Pose2__2.y")]
+    assert pipe.step(dt=0.1).outputs[dst.name] == C(out=13)
+    pipe.close_stepper()
+
+
+def test_default_map_into_a_composite_without_exact_alias_is_ambiguous() -> None:
+    pipe = Pipeline("ambiguous")
+    with pytest.raises(ContractError, match="RET003") as err:
+        pipe.connect(OnePose() @ Rate(hz=1), PosePair() @ Rate(hz=1), sync=Latest())
+    assert "Pose2__1.x, Pose2__2.x" in str(err.value)
+
+
 def test_composite_output_published_with_qualified_ports() -> None:
     class Split(Flow[None, tuple[C, D]]):
         def step(self, _: None) -> tuple[C, D]:

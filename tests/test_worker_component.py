@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from retriever.types.vision import Image
 from retriever.worker import ComponentError, WorkerConfig, WorkerError, config, run
 from retriever.worker.component import component_from_dict, load_component
 
@@ -37,7 +38,7 @@ def test_component_yml_declares_typed_ports_and_config(tmp_path: Path) -> None:
     comp = load_component(_write(tmp_path, COMPONENT))
     assert comp.name == "scaler"
     assert [(p.name, p.type) for p in comp.inputs] == [("value", float),
-                                                        ("input_1", np.ndarray)]
+                                                        ("input_1", Image)]
     assert [p.name for p in comp.outputs] == ["output_0", "output_1"]
     assert comp.outputs[1].type == list[int]
     cfg = WorkerConfig(comp.config)
@@ -133,3 +134,21 @@ def test_config_file_is_watched_for_live_updates(tmp_path: Path) -> None:
     os.utime(live, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
     assert cfg.sync() == {"factor": 5.5} and cfg.factor == 5.5
     assert cfg.sync() == {}
+
+
+def test_short_payload_names_and_image_arrays() -> None:
+    from retriever.types.vision import BoundingBox
+    from retriever.worker.typemap import coerce_output, resolve_type
+
+    assert resolve_type("BoundingBox") is BoundingBox and resolve_type("Image") is Image
+    assert resolve_type("List[BoundingBox]") == list[BoundingBox]
+    frame = np.zeros((4, 6, 3), np.uint8)
+    wrapped = coerce_output(Image, frame)
+    assert isinstance(wrapped, Image) and wrapped.encoding == "bgr8"
+    assert wrapped.data is frame and wrapped.validate() is wrapped
+    assert coerce_output(Image, np.zeros((4, 6), np.uint16)).encoding == "mono16"
+    with pytest.raises(WorkerError, match="not an image") as err:
+        coerce_output(Image, np.zeros((4, 6, 3), np.int64), "detect.output_1")
+    assert err.value.code == "RET867" and "detect.output_1" in str(err.value)
+    box = BoundingBox(x=1.0)
+    assert coerce_output(BoundingBox, box) is box

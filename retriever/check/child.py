@@ -38,7 +38,8 @@ def main() -> None:
     try:
         result = check_paths(request["paths"], strict_single_io=request["strict_single_io"],
                              exclude=request["exclude"], skip_files=request["skip_files"],
-                             skip_entries=request["skip_entries"], progress=progress)
+                             skip_entries=request["skip_entries"], progress=progress,
+                             explicit_sync=request.get("explicit_sync", False))
     except CheckUsageError as exc:
         report: dict[str, Any] = {"kind": "usage", "message": exc.message,
                                   "hint": exc.hint}

@@ -9,7 +9,7 @@ from types import ModuleType
 from typing import Any
 
 from retriever.flow.base import Flow
-from retriever.flow.pipeline import Pipeline
+from retriever.flow.builder import PipelineBuilder
 from retriever.flow.temporal import TemporalFlow
 
 #: How deep containers (lists, dicts, ...) held by module globals are searched.
@@ -55,11 +55,11 @@ def flow_classes_in(files: set[Path], known: dict[str, Path] | None = None) -> l
     return [cls for cls in all_flow_classes() if defining_file(cls, known) in files]
 
 
-def _pipelines(value: Any, depth: int) -> Iterator[Pipeline]:
-    if isinstance(value, Pipeline):
+def _pipelines(value: Any, depth: int) -> Iterator[PipelineBuilder]:
+    if isinstance(value, PipelineBuilder):
         yield value
     elif isinstance(value, TemporalFlow):
-        if isinstance(value.pipeline, Pipeline):
+        if isinstance(value.pipeline, PipelineBuilder):
             yield value.pipeline
     elif depth < MAX_DEPTH and isinstance(value, (list, tuple, set, frozenset)):
         for item in value:
@@ -69,13 +69,13 @@ def _pipelines(value: Any, depth: int) -> Iterator[Pipeline]:
             yield from _pipelines(item, depth + 1)
 
 
-def module_pipelines(module: ModuleType) -> list[tuple[str, Pipeline]]:
+def module_pipelines(module: ModuleType) -> list[tuple[str, PipelineBuilder]]:
     """``(global name, pipeline)`` for every pipeline reachable from the module's globals.
 
     Reachable means: a global pipeline, a flow handle added to one, or either held in a
     list, tuple, set or dict value (a few levels deep). Each pipeline is listed once.
     """
-    out: list[tuple[str, Pipeline]] = []
+    out: list[tuple[str, PipelineBuilder]] = []
     seen: set[int] = set()
     for name, value in list(vars(module).items()):
         if name.startswith("__") or isinstance(value, (ModuleType, type)):

@@ -16,9 +16,9 @@ from retriever.contract.catalogue import RULES
 from retriever.contract.diagnostics import Diagnostic, Location
 from retriever.contract.errors import ContractError, RetrieverError
 from retriever.contract.rules import RuleOptions, check_flow
+from retriever.flow.builder import PipelineBuilder
 from retriever.flow.default import default_pipeline
 from retriever.flow.describe import describe_flow, step_access_diagnostics
-from retriever.flow.pipeline import Pipeline
 from retriever.registry.pipeline import PipelineEntry, RegistryError, build, registered_entries
 
 from .discover import defining_file, flow_classes_in, module_pipelines
@@ -40,11 +40,14 @@ ACCESS_RULES = frozenset({"RET003", "RET006"})
 
 
 class _Run:
-    def __init__(self, strict_single_io: bool, files: set[Path]) -> None:
+    def __init__(self, strict_single_io: bool, files: set[Path],
+                 explicit_sync: bool = False) -> None:
         self.files = files
         self.modules: dict[str, Path] = {}
         self.strict = strict_single_io
-        self.options = RuleOptions(strict_single_io=strict_single_io)
+        self.explicit_sync = explicit_sync
+        self.options = RuleOptions(strict_single_io=strict_single_io,
+                                   explicit_sync=explicit_sync)
         self.found: list[Diagnostic] = []
         self.indexes: dict[Path, SourceIndex] = {}
         self.pipelines: set[int] = set()
@@ -114,12 +117,13 @@ class _Run:
             self.found.append(diag)
 
     # ------------------------------------------------------------------ pipelines
-    def pipeline(self, pipe: Pipeline, file: Path, line: int) -> None:
+    def pipeline(self, pipe: PipelineBuilder, file: Path, line: int) -> None:
         if id(pipe) in self.pipelines:
             return
         self.pipelines.add(id(pipe))
         try:
-            found = pipe.diagnostics(strict_single_io=self.strict)
+            found = pipe.diagnostics(strict_single_io=self.strict,
+                                     explicit_sync=self.explicit_sync)
         except RetrieverError as exc:
             self.found.extend(failure_diagnostics(exc, file, f"checking pipeline {pipe.name!r}"))
             return
@@ -173,7 +177,7 @@ class _Run:
                 self.found.extend(failure_diagnostics(
                     exc, file, f"building registered pipeline {entry.name!r}", "RET901"))
             self.found.extend(self._located(collected, file, line))
-            if isinstance(result, Pipeline):
+            if isinstance(result, PipelineBuilder):
                 self.pipeline(result, file, line)
 
     # ------------------------------------------------------------------ result
@@ -209,7 +213,7 @@ Progress = Callable[[str, str], None]
 def check_paths(paths: list[str], *, strict_single_io: bool = False,
                 exclude: Sequence[str] = (), skip_files: Collection[str] = (),
                 skip_entries: Collection[str] = (),
-                progress: Progress | None = None) -> CheckResult:
+                progress: Progress | None = None, explicit_sync: bool = False) -> CheckResult:
     """Check every flow class and pipeline the PATHs define or register, in this process.
 
     Directory searches skip files matching ``exclude`` (see
@@ -220,7 +224,7 @@ def check_paths(paths: list[str], *, strict_single_io: bool = False,
     """
     sources = [s for s in collect_sources(paths, exclude) if str(s.file) not in skip_files]
     files = {src.file for src in sources}
-    run = _Run(strict_single_io, files)
+    run = _Run(strict_single_io, files, explicit_sync)
     before = {e.name: e.factory for e in registered_entries()}
     if progress is not None:
         progress("sources", str(len(sources)))

@@ -169,8 +169,8 @@ def _child_env(request: dict[str, Any]) -> dict[str, str]:
 
 
 def check_isolated(paths: Sequence[str], *, strict_single_io: bool = False,
-                   exclude: Sequence[str] = (), timeout: float = DEFAULT_TIMEOUT
-                   ) -> CheckResult:
+                   exclude: Sequence[str] = (), timeout: float = DEFAULT_TIMEOUT,
+                   explicit_sync: bool = False) -> CheckResult:
     """Check ``paths`` like :func:`~retriever.check.check_paths`, but in a child process
     with a time limit per module (see the module doc). Raises ``CheckUsageError`` for a
     PATH that names nothing."""
@@ -181,6 +181,7 @@ def check_isolated(paths: Sequence[str], *, strict_single_io: bool = False,
     lost: list[Diagnostic] = []
     while True:
         request = {"paths": list(paths), "strict_single_io": strict_single_io,
+                   "explicit_sync": explicit_sync,
                    "exclude": list(exclude), "skip_files": skip_files,
                    "skip_entries": skip_entries}
         attempt = _Attempt(request, timeout)

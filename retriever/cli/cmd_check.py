@@ -22,6 +22,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help="a .py file, a directory (recursive) or a dotted module")
     parser.add_argument("--strict-single-io", action="store_true",
                         help="reject composite tuple signatures (RET004)")
+    parser.add_argument("--explicit-sync", action="store_true",
+                        help="require sync= (or a default) on then()/>> edges too (RET108)")
     parser.add_argument("--format", choices=("text", "json", "github", "sarif"), default="text",
                         help="output format (default: text)")
     parser.add_argument("--exclude", action="append", default=[], metavar="PATH_OR_GLOB",
@@ -47,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         exclude = [*configured_excludes(), *args.exclude]
         result = check_isolated(list(args.paths), strict_single_io=args.strict_single_io,
-                                exclude=exclude, timeout=args.timeout)
+                                exclude=exclude, timeout=args.timeout,
+                                explicit_sync=args.explicit_sync)
     except CheckUsageError as exc:
         print(f"retriever check: error: {exc.message}"
               + (f"\n  hint: {exc.hint}" if exc.hint else ""), file=sys.stderr)

@@ -60,8 +60,13 @@ def run(args: argparse.Namespace) -> int:
     width = max([len(c["topic"]) for c in data["channels"]] + [7])
     print(f"  {'channel':<{width}}  {'type':<28} {'count':>6}  {'time span':<18} schema/view")
     for c in data["channels"]:
-        if c["schema"] is not None:
-            kind = "jsonschema " + str(c["schema"].get("properties", {}).get("value", {})
+        schema = c["schema"]
+        if schema is not None and str(schema.get("title", "")).startswith("foxglove."):
+            kind = schema["title"]  # a well-known Foxglove message
+        elif schema is not None and "json" in schema.get("properties", {}):
+            kind = "json text"
+        elif schema is not None:
+            kind = "jsonschema " + str(schema.get("properties", {}).get("value", {})
                                        .get("type", "object"))
         else:
             kind = ", ".join(c["views"]) or "-"

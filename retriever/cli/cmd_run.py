@@ -17,6 +17,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    help="multiprocessing (default), in-process or dora")
     p.add_argument("--duration", type=float, default=None, help="seconds (default: until ^C)")
     p.add_argument("--interval", type=float, default=0.5, help="progress refresh, seconds")
+    p.add_argument("--visualize", default=None, metavar="VIEWER",
+                   help="live view: rerun, auto, foxglove or foxglove:PORT")
     p.add_argument("--allow-import", action="append", default=[], metavar="PACKAGE",
                    help="let an IR file import modules of PACKAGE that are not imported yet "
                         "(repeatable; see docs/trust.md)")
@@ -33,16 +35,19 @@ def run(args: argparse.Namespace) -> int:
     from retriever.rt.execute import execute_ir
 
     from .load import load_pipeline
-    from .progress import watch
+    from .progress import run_with_progress
 
     check_backend(args.backend)  # a typo is a usage error (exit 2), found before loading
     obj = load_pipeline(args.pipeline)
-    handle: Any
-    if isinstance(obj, Pipeline):
-        handle = obj.run(backend=args.backend, duration=args.duration, blocking=False)
-    else:
-        handle = execute_ir(obj, args.backend, duration=args.duration, blocking=False,
-                            allow_imports=args.allow_import,
-                            allow_source_exec=args.allow_source_exec)
-    watch(handle, interval=args.interval)
+
+    def start() -> Any:
+        if isinstance(obj, Pipeline):
+            extra = {"visualize": args.visualize} if args.visualize else {}
+            return obj.run(backend=args.backend, duration=args.duration, blocking=False,
+                           **extra)
+        return execute_ir(obj, args.backend, duration=args.duration, blocking=False,
+                          allow_imports=args.allow_import,
+                          allow_source_exec=args.allow_source_exec)
+
+    run_with_progress(start, interval=args.interval)
     return 0

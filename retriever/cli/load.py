@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from retriever.contract.errors import ConfigError
+from retriever.flow.builder import PipelineBuilder
 from retriever.flow.pipeline import Pipeline
 from retriever.ir.model import IR
 
@@ -60,7 +61,7 @@ def load_object(spec: str) -> Any:
         except ImportError:
             return _registered(spec)
     if not attr:
-        candidates = [v for v in vars(module).values() if isinstance(v, (Pipeline, IR))]
+        candidates = [v for v in vars(module).values() if isinstance(v, (PipelineBuilder, IR))]
         if len(candidates) != 1:
             raise ConfigError(f"{where} defines {len(candidates)} pipelines",
                               hint=f"name one: {where}:NAME")
@@ -69,7 +70,7 @@ def load_object(spec: str) -> Any:
         obj = getattr(module, attr)
     except AttributeError:
         raise ConfigError(f"{where} has no attribute {attr!r}") from None
-    if callable(obj) and not isinstance(obj, (Pipeline, IR)):
+    if callable(obj) and not isinstance(obj, (PipelineBuilder, IR)):
         obj = obj()
     return obj
 
@@ -86,7 +87,7 @@ def _registered(name: str) -> Any:
 def load_ir(spec: str) -> IR:
     """The validated IR of the pipeline a spec names."""
     obj = load_object(spec)
-    if isinstance(obj, Pipeline):
+    if isinstance(obj, PipelineBuilder):
         ir = obj.validate()
         assert isinstance(ir, IR)
         return ir
@@ -96,8 +97,11 @@ def load_ir(spec: str) -> IR:
 
 
 def load_pipeline(spec: str) -> Pipeline | IR:
-    """A Pipeline (kept as authored, for in-process runs) or an IR."""
+    """A Pipeline (kept as authored, for in-process runs) or an IR (a bare
+    ``PipelineBuilder`` is validated to one)."""
     obj = load_object(spec)
+    if isinstance(obj, PipelineBuilder) and not isinstance(obj, Pipeline):
+        obj = obj.validate()
     if not isinstance(obj, (Pipeline, IR)):
         raise ConfigError(f"{spec} is a {type(obj).__name__}, not a Pipeline or IR")
     return obj

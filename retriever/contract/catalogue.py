@@ -115,8 +115,10 @@ _RULES = [
          "feed state back through the flow's own attributes instead"),
     # Also the code of every ConfigError (a configuration value the runtime refuses).
     Rule("RET200", "bad-value",
-         "a clock, adapter, edge-config or other configuration value is invalid",
-         "use a value the parameter accepts (see the message)"),
+         "a configuration value is invalid: a clock, adapter, EdgeConfig or init argument, "
+         "or an argument of run / step / record / execute_ir (raised as ConfigError)",
+         "the message names the argument and the value; pass a value of the kind the hint "
+         "gives"),
     # Checker-only codes (``retriever check``): problems with the checked code itself.
     Rule("RET900", "module-import-failed",
          "a checked module could not be parsed or imported, so it was not checked",
@@ -124,7 +126,7 @@ _RULES = [
          "'if __name__ == \"__main__\":'", front_ends=(CHECK,),
          blind_spot="only the checker imports modules"),
     Rule("RET901", "pipeline-factory-failed",
-         "a registered pipeline factory raised, or returned neither an IR nor a Pipeline",
+         "a registered pipeline factory raised, or returned no IR, Pipeline or PipelineBuilder",
          "make the factory build and return the graph (an IR or a Pipeline) without running it",
          front_ends=(CHECK,), blind_spot="only the checker calls registered factories"),
 ]
@@ -168,11 +170,6 @@ _ERRORS = [
     ErrorCode("RET000", "core", "RetrieverError",
               "an error without a more specific code",
               "read the message; it names what failed and where"),
-    ErrorCode("RET200", "config", "ConfigError",
-              "a configuration value is invalid: a clock, adapter, EdgeConfig or init "
-              "argument, or an argument of run / step / record / execute_ir",
-              "the message names the argument and the value; pass a value of the kind "
-              "the hint gives"),
     ErrorCode("RET300", "ir", "IRError",
               "an IR document is malformed, names something that cannot be loaded, or "
               "names something it may not use (not a Flow / @io / dataclass, a module "
@@ -300,6 +297,9 @@ _ERRORS = [
     ErrorCode("RET866", "worker", "WorkerError",
               "a pull request does not list one shift per declared input",
               "give one shift per input stream"),
+    ErrorCode("RET867", "worker", "WorkerError",
+              "an Image output is a numpy array whose dtype and channels imply no encoding",
+              "return retriever.types.vision.Image.from_array(pixels, encoding)"),
     ErrorCode("RET870", "worker", "ComponentError", "component.yml is malformed",
               "the message names the key; compare with docs/worker.md"),
     ErrorCode("RET871", "worker", "ComponentError", "component.yml names an unknown type",

@@ -98,9 +98,14 @@ def _make_envelope(cls: type[T]) -> type[T]:
         delattr(cls, "__dataclass_fields__")
         if "__dataclass_params__" in cls.__dict__:
             delattr(cls, "__dataclass_params__")
-    for name in _own_annotations(cls):
+    annotations = _own_annotations(cls)
+    declared: dict[str, Any] = {}
+    for name, ann in annotations.items():
         if name.startswith("_") or _is_classvar(cls, name):
             continue
+        if not _is_initvar(ann):
+            declared[name] = ann
+            annotations[name] = _optional(ann)
         current = cls.__dict__.get(name, dataclasses.MISSING)
         if current is dataclasses.MISSING:
             setattr(cls, name, None)
@@ -109,6 +114,10 @@ def _make_envelope(cls: type[T]) -> type[T]:
             and current.default_factory is dataclasses.MISSING
         ):
             current.default = None
+    # The class's own annotations now read ``T | None`` (what the constructor accepts and
+    # a message may hold); the declared ``T`` is kept for the port model.
+    cls.__annotations__ = annotations
+    cls.__retriever_declared__ = declared  # type: ignore[attr-defined]
     dc = dataclasses.dataclass(cls)
     ports = tuple(
         f.name for f in dataclasses.fields(dc)  # type: ignore[arg-type]
@@ -121,6 +130,25 @@ def _make_envelope(cls: type[T]) -> type[T]:
     dc.__retriever_ports__ = ports  # type: ignore[attr-defined]
     dc.__retriever_io__ = True  # type: ignore[attr-defined]
     return dc
+
+
+def _optional(ann: Any) -> Any:
+    """``ann | None``; a string annotation (postponed evaluation) stays a string."""
+    if isinstance(ann, str):
+        return f"{ann} | None"
+    try:
+        return ann | None
+    except TypeError:
+        try:
+            return typing.Optional[ann]  # noqa: UP045 (forms without `|`)
+        except TypeError:
+            return ann  # not a type at all: left as written
+
+
+def _is_initvar(ann: Any) -> bool:
+    if isinstance(ann, str):
+        return ann.startswith(("InitVar", "dataclasses.InitVar"))
+    return isinstance(ann, dataclasses.InitVar) or ann is dataclasses.InitVar
 
 
 def _is_classvar(cls: type, name: str) -> bool:
@@ -143,19 +171,41 @@ def envelope_ports(cls: type) -> tuple[str, ...]:
 def envelope_field_types(cls: type) -> dict[str, Any]:
     """Resolved annotation of every port (``Any`` where it cannot be resolved).
 
-    The ``Optional`` that ``@io`` adds is not part of the declared type.
+    The ``Optional`` that ``@io`` adds is not part of the declared type: these are the
+    annotations as written (``typing.get_type_hints(cls)`` shows ``T | None``).
     """
     cached = cls.__dict__.get("__retriever_port_types__")
     if cached is not None:
         return dict(cached)
-    module = sys.modules.get(cls.__module__)
-    globalns = dict(vars(module)) if module else {}
-    try:
-        hints = typing.get_type_hints(cls, globalns=globalns)
-    except Exception:  # unresolvable forward reference: fall back per field
-        hints = {}
+    hints = declared_type_hints(cls)
     out: dict[str, Any] = {}
     for name in envelope_ports(cls):
         out[name] = hints.get(name, Any)
     cls.__retriever_port_types__ = out  # type: ignore[attr-defined]
     return dict(out)
+
+
+def declared_type_hints(cls: type, *, include_extras: bool = False) -> dict[str, Any]:
+    """Resolved field annotations of an ``@io`` class as declared, without the
+    ``| None`` that ``@io`` adds; a field whose annotation cannot be resolved is left out.
+    """
+    hints: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        # A plain (non-@io) base keeps its annotations as written.
+        declared = klass.__dict__.get("__retriever_declared__",
+                                      klass.__dict__.get("__annotations__"))
+        if not declared or klass is object:
+            continue
+        module = sys.modules.get(klass.__module__)
+        globalns = dict(vars(module)) if module else {}
+        # A stand-in class carrying only the declared annotations, resolved in the
+        # namespace of the class that declared them.
+        holder = type("_Declared", (), {"__annotations__": dict(declared),
+                                        "__module__": klass.__module__})
+        try:
+            hints.update(typing.get_type_hints(holder, globalns=globalns,
+                                               include_extras=include_extras))
+        except Exception:  # unresolvable forward reference: fall back per field
+            for name in declared:
+                hints.pop(name, None)
+    return hints

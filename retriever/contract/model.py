@@ -76,6 +76,8 @@ class EdgeDesc:
     ``edge_config_ports`` lists the keys of ``edge_config`` and
     ``edge_config_adapter_ports`` those whose EdgeConfig sets an adapter.
     ``type_changing_ports`` are source ports whose adapter changes the sampled type.
+    ``implicit_sync`` is True for edges wired with ``then``/``>>``: they have no place to
+    pass ``sync=``, so ports without a policy fall back to the default or ``Latest()``.
     """
 
     src: FlowDesc
@@ -90,6 +92,7 @@ class EdgeDesc:
     #: a port listed here is compared by the type its adapter hands to ``step``.
     port_adapters: tuple[tuple[str, str], ...] = ()
     has_default_sync: bool = False
+    implicit_sync: bool = False
     location: Location = field(default_factory=Location)
 
     @property

@@ -19,9 +19,15 @@ from .typenames import compatible
 
 @dataclass(frozen=True)
 class RuleOptions:
-    """Switches of the rule engine."""
+    """Switches of the rule engine.
+
+    ``strict_single_io`` rejects composite signatures (RET004). ``explicit_sync`` takes
+    away the ``Latest()`` fallback of ``then``/``>>`` edges: like ``connect``, they then
+    need ``sync=`` or a default (RET108).
+    """
 
     strict_single_io: bool = False
+    explicit_sync: bool = False
 
 
 def _loc(base: Location, **kw: str | None) -> Location:
@@ -200,7 +206,12 @@ def _wildcard(src_t: PortTable, dst_t: PortTable, add: object, res: EdgeResoluti
     for sp in src_t.ports:
         candidates = dst_t.by_field(sp.field)
         if len(candidates) > 1:
-            same = [c for c in candidates if c.alias.split("__")[0] == sp.alias.split("__")[0]]
+            # The same qualified alias (Pose__1.x -> Pose__1.x) pairs first; else an
+            # element of the same class name, when there is exactly one.
+            same = [c for c in candidates if c.alias == sp.alias]
+            if not same:
+                same = [c for c in candidates
+                        if c.alias.split("__")[0] == sp.alias.split("__")[0]]
             if len(same) == 1:
                 candidates = same
             else:
@@ -280,13 +291,32 @@ def _check_sync(edge: EdgeDesc, src_t: PortTable, res: EdgeResolution, loc: Loca
             f"connection {edge.label}: the adapter of port {port!r} is set in both "
             "sync and edge_config",
             location=Location(loc.file, loc.line, loc.column, edge.dst.name, port, loc.edge)))
-    if not edge.sync_all and not edge.has_default_sync and carried:
-        covered = sync_set | ec_adapters
-        missing = sorted(p for p in carried if p not in covered and "*" not in covered)
-        if missing:
-            res.diagnostics.append(RULES["RET108"].diag(
-                f"connection {edge.label} has no sync policy for port(s) {', '.join(missing)}",
-                location=loc))
+    if not edge.implicit_sync:
+        res.diagnostics.extend(_missing_sync(edge, carried, sync_set | ec_adapters, loc))
+
+
+def _missing_sync(edge: EdgeDesc, carried: set[str], covered: set[str],
+                  loc: Location) -> list[Diagnostic]:
+    if edge.sync_all or edge.has_default_sync or not carried:
+        return []
+    missing = sorted(p for p in carried if p not in covered and "*" not in covered)
+    if not missing:
+        return []
+    via = " (wired with then/>>; explicit-sync mode gives it no Latest() fallback)" if (
+        edge.implicit_sync) else ""
+    return [RULES["RET108"].diag(
+        f"connection {edge.label} has no sync policy for port(s) {', '.join(missing)}{via}",
+        location=loc)]
+
+
+def check_explicit_sync(edge: EdgeDesc, pairs: Sequence[tuple[str, str]]) -> list[Diagnostic]:
+    """RET108 for a ``then``/``>>`` edge without sync or default (``explicit_sync`` mode)."""
+    if not edge.implicit_sync:
+        return []
+    src_t = port_table(edge.src.outputs)
+    covered = {_canon(src_t, k) for k in (*edge.sync_ports, *edge.edge_config_adapter_ports)}
+    return _missing_sync(edge, {s for s, _ in pairs}, covered,
+                         _loc(edge.location, edge=edge.label))
 
 
 def _canon(table: PortTable, name: str) -> str:

@@ -14,24 +14,26 @@ from typing import Any
 import numpy as np
 
 from retriever.flow import Flow, io
+from retriever.types.vision import BoundingBox, Image
 
 
 @io
 class Frame:
-    """A BGR image and its index."""
+    """A camera image (OpenCV's BGR order, declared ``bgr8``) and its index."""
 
-    image: np.ndarray
+    image: Image
     index: int
 
 
 @io
 class Detection:
-    """The detected blob: centre in pixels, area in pixels, and the frame index."""
+    """The detected blob: centre and area in pixels, its bounding box, the frame index."""
 
     found: bool
     x: float
     y: float
     area: float
+    box: BoundingBox
     index: int
 
 
@@ -78,7 +80,7 @@ class Camera(Flow[None, Frame]):
                 image = None
         if image is None:
             image = synthetic_frame(self.index, self.width, self.height)
-        frame = Frame(image=image, index=self.index)
+        frame = Frame(image=Image.from_bgr(image, frame_id="camera"), index=self.index)
         self.index += 1
         return frame
 
@@ -112,16 +114,28 @@ class ColorDetector(Flow[Frame, Detection]):
         self.min_area = min_area
 
     def step(self, input: Frame) -> Detection:
-        image = input.image
-        if image is None:
+        if input.image is None:
             return Detection(found=False, index=input.index)
+        image = _bgr(input.image)
         mask = _mask(image, self.hue_low, self.hue_high)
         area = float(mask.sum())
         if area < self.min_area:
             return Detection(found=False, area=area, index=input.index)
         ys, xs = np.nonzero(mask)
+        box = BoundingBox(x=float(xs.min()), y=float(ys.min()),
+                          width=float(xs.max() - xs.min() + 1),
+                          height=float(ys.max() - ys.min() + 1), label="red", score=1.0)
         return Detection(found=True, x=float(xs.mean()), y=float(ys.mean()), area=area,
-                         index=input.index)
+                         box=box, index=input.index)
+
+
+def _bgr(image: Image) -> np.ndarray:
+    """The pixels in BGR order (what the HSV conversion expects)."""
+    if image.encoding in ("rgb8", "rgba8"):
+        return np.ascontiguousarray(image.data[..., 2::-1])
+    if image.encoding in ("mono8", "8UC1"):
+        return np.repeat(image.data[..., None], 3, axis=2)
+    return image.data[..., :3]
 
 
 def _mask(image: np.ndarray, low: int, high: int) -> np.ndarray:

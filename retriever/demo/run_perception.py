@@ -29,11 +29,17 @@ def run(*, camera_mode: str = "auto", backend: str = "multiprocessing",
     """Run the demo and return its report.
 
     ``visualize``: ``auto`` streams to a Rerun viewer when one is listening (otherwise the
-    terminal view), ``rerun`` insists on one, ``stdout`` is the terminal view only.
+    terminal view), ``rerun`` insists on one, ``foxglove`` (or ``foxglove:PORT``) serves a
+    Foxglove WebSocket, ``stdout`` is the terminal view only.
     """
     pipe = build(camera_mode, hz)
     print(f"perception demo: camera={camera_mode} backend={backend} duration={duration:g}s "
           f"visualize={visualize}", flush=True)
+    if visualize.startswith("foxglove"):
+        from retriever.record.fox_live import port_of
+
+        print(f"Foxglove live view: in Foxglove, Open connection > Foxglove WebSocket > "
+              f"ws://127.0.0.1:{port_of(visualize)}", flush=True)
     if record:
         from retriever.record import RecordConfig
 
@@ -50,9 +56,9 @@ def run(*, camera_mode: str = "auto", backend: str = "multiprocessing",
     options: dict[str, Any] = {}
     if visualize != "stdout":
         options["visualize"] = visualize
-    handle = pipe.run(backend=backend, duration=duration, blocking=False, **options)
     if progress:
-        from retriever.cli.progress import watch
+        from retriever.cli.progress import run_with_progress
 
-        return watch(handle, interval=1.0)
-    return handle.wait()
+        return run_with_progress(lambda: pipe.run(backend=backend, duration=duration,
+                                                  blocking=False, **options), interval=0.5)
+    return pipe.run(backend=backend, duration=duration, blocking=False, **options).wait()

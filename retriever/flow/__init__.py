@@ -8,6 +8,7 @@ from retriever.contract.envelope import io
 
 from .adapter import Adapter, Events, Hold, Latest, Window, register_adapter
 from .base import Flow, FlowSignature
+from .builder import PipelineBuilder
 from .clock import Clock, Hybrid, Rate, Tick, Trigger
 from .default import clear_default_pipeline, connect, default_pipeline, reset_default_pipeline
 from .edge import EdgeConfig
@@ -31,6 +32,7 @@ __all__ = [
     "Hybrid",
     "Latest",
     "Pipeline",
+    "PipelineBuilder",
     "Rate",
     "Stream",
     "StreamBatch",

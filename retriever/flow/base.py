@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import typing
 import warnings
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from retriever.contract.errors import ConfigError
@@ -158,9 +159,46 @@ class Flow(Generic[I, O]):
         return sig
 
     def init_config(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        """The constructor arguments this flow was built with."""
+        """The constructor arguments this flow was built with: ``(args, kwargs)``.
+
+        Override it to rebuild the flow in a worker from other arguments; return
+        ``(args, kwargs)``, or just a mapping of keyword arguments.
+        """
         args, kwargs = self.__dict__.get("_retriever_init_args", ((), {}))
         return tuple(args), dict(kwargs)
+
+
+def init_arguments(flow: Flow[Any, Any], name: str | None = None,
+                   ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """``flow.init_config()`` checked and normalised to ``(args, kwargs)``.
+
+    A mapping is taken as keyword arguments. Anything else raises :class:`ConfigError`
+    (RET109) naming the flow, what ``init_config`` returned and what it must return.
+    """
+    got: Any = flow.init_config()
+    args: Any
+    kwargs: Any
+    if isinstance(got, Mapping):
+        args, kwargs = (), got
+    elif isinstance(got, tuple) and len(got) == 2:
+        args, kwargs = got
+    else:
+        args, kwargs = None, None
+    ok = (isinstance(args, (tuple, list)) and isinstance(kwargs, Mapping)
+          and all(isinstance(k, str) for k in kwargs))
+    if not ok:
+        label = name or type(flow).__qualname__
+        text = repr(got)
+        text = text if len(text) <= 60 else text[:57] + "..."
+        raise ConfigError(
+            f"{label}: {type(flow).__qualname__}.init_config() returned "
+            f"{type(got).__name__} {text}; expected (args, kwargs) or a dict of keyword "
+            "arguments",
+            hint="return (args, kwargs): a tuple of positional arguments and a dict of "
+                 "keyword arguments by name, e.g. ((), {'gain': 2.0}), or a dict of "
+                 "keyword arguments alone",
+            code="RET109")
+    return tuple(args), dict(kwargs)
 
 
 def _defines_below_flow(cls: type, name: str) -> bool:

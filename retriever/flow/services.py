@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from retriever.contract.errors import RetrieverError
 
 if TYPE_CHECKING:
+    from .builder import PipelineBuilder
     from .pipeline import Pipeline
     from .temporal import TemporalFlow
 
@@ -224,8 +225,9 @@ class ReplayFeed(Protocol):
 class GraphCompiler(Protocol):
     """Validation and lowering (installed by ``retriever.ir``)."""
 
-    def validate(self, pipe: Pipeline, *, strict_single_io: bool = False) -> GraphIR:
-        """``Pipeline.validate``."""
+    def validate(self, pipe: PipelineBuilder, *, strict_single_io: bool = False,
+                 explicit_sync: bool = False) -> GraphIR:
+        """``PipelineBuilder.validate`` (and so ``Pipeline.validate``)."""
         ...
 
     def build_execution(self, pipe: Pipeline, *, policy: Any = "per-flow") -> ExecutionPlan:
@@ -250,6 +252,17 @@ class PipelineRuntime(Protocol):
         ...
 
 
+class LiveView(Protocol):
+    """The live view of a run on a process backend (``visualize=``): what its worker
+    processes need in their environment, and what to stop when the run ends."""
+
+    env: dict[str, str]
+
+    def close(self) -> None:
+        """Stop serving the view (a Foxglove server; nothing for Rerun)."""
+        ...
+
+
 class RecordingService(Protocol):
     """Recording, replay and live viewing (installed by ``retriever.record``)."""
 
@@ -270,6 +283,14 @@ class RecordingService(Protocol):
 
     def live_worker_env(self, visualize: Any, app_id: str) -> dict[str, str]:
         """Environment telling worker processes where to send live views."""
+        ...
+
+    def live_session(self, visualize: Any, app_id: str, ir: Any) -> LiveView:
+        """The live view of a run of ``ir`` on a process backend."""
+        ...
+
+    def attach_live(self, session: Any, handle: Any) -> Any:
+        """A run handle that also stops ``session`` when the run ends."""
         ...
 
 

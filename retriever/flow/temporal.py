@@ -106,13 +106,18 @@ class TemporalFlow:
     def then(self, other: TemporalFlow, *, sync: Any = UNSET,
              map: Mapping[str, str] | None = None, edge_config: Any = None) -> TemporalFlow:
         """Connect ``self -> other`` in this handle's (or the active) pipeline; returns
-        ``other`` so chains read left to right."""
+        ``other`` so chains read left to right.
+
+        Without ``sync=`` the edge uses the pipeline's or :func:`retriever.init`'s
+        default sync, else ``Latest()`` (``a >> b`` has no place to pass one).
+        """
         pipe = self.pipeline or getattr(other, "pipeline", None) or active_pipeline()
         if pipe is None:
             raise ConfigError(
                 "then()/>> needs a pipeline",
                 hint="wire inside 'with Pipeline(...) as pipe:' or use pipe.connect(a, b)")
-        pipe.connect(self, other, sync=sync, map=map, edge_config=edge_config)
+        pipe._connect(self, other, sync=sync, map=map, edge_config=edge_config,
+                      implicit_sync=True)
         return other
 
     def __rshift__(self, other: TemporalFlow) -> TemporalFlow:

@@ -159,9 +159,34 @@ class EventStream(Generic[T]):
 
         return EventStream(run)
 
-    def flat_map(self, fn: Callable[[T], Iterable[U]]) -> EventStream[U]:
-        """Replace each event by the values of ``fn(value)``, all at the event's timestamp."""
-        return EventStream(lambda: [(ts, u) for ts, v in self.events() for u in fn(v)])
+    @overload
+    def flat_map(self, fn: Callable[[T], EventStream[U]]) -> EventStream[U]: ...
+
+    @overload
+    def flat_map(self, fn: Callable[[T], Iterable[U]]) -> EventStream[U]: ...
+
+    def flat_map(self, fn: Callable[[T], Any]) -> EventStream[Any]:
+        """Replace each event by the events ``fn(value)`` yields.
+
+        When ``fn`` returns an :class:`EventStream`, its events are flattened with their
+        own timestamps (an inner event earlier than the outer one is seen at the outer
+        event's timestamp: it cannot happen before the stream that carries it exists);
+        the result is ordered by timestamp, stably. When ``fn`` returns any other
+        iterable, its values all happen at the outer event's timestamp.
+        """
+
+        def run() -> TimedBuffer[Any]:
+            out: list[tuple[float, Any]] = []
+            for ts, v in self.events():
+                inner = fn(v)
+                if isinstance(inner, EventStream):
+                    out.extend((max(ts, t), u) for t, u in inner.events())
+                else:
+                    out.extend((ts, u) for u in inner)
+            out.sort(key=_TS)
+            return out
+
+        return EventStream(run)
 
     @overload
     def hold(self) -> Behavior[T | None]: ...

@@ -1,4 +1,4 @@
-"""Lowering: an authored ``Pipeline`` becomes an :class:`IR` after validation."""
+"""Lowering: an authored graph (``Pipeline``, ``PipelineBuilder``) becomes an ``IR``."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from retriever.contract.errors import ValidationError
 from retriever.contract.ports import PortTable, port_table
 from retriever.contract.signature import Side
 from retriever.contract.wire import to_json_value
+from retriever.flow.base import init_arguments
+from retriever.flow.builder import Connection, PipelineBuilder
 from retriever.flow.edge import DEFAULT_ON_FULL
-from retriever.flow.pipeline import Connection, Pipeline
 from retriever.flow.temporal import TemporalFlow
 
 from .execution import build_execution
@@ -33,11 +34,11 @@ def _ports(table: PortTable) -> list[PortIR]:
     return [PortIR(name=p.name, alias=p.alias, field=p.field, type=p.type) for p in table.ports]
 
 
-def _node_ir(pipe: Pipeline, tf: TemporalFlow) -> NodeIR:
+def _node_ir(pipe: PipelineBuilder, tf: TemporalFlow) -> NodeIR:
     cls = type(tf.flow)
     sig = cls.signature()
     desc = pipe.flow_desc(tf)
-    args, kwargs = tf.flow.init_config()
+    args, kwargs = init_arguments(tf.flow, tf.name)
     clock = tf.clock.to_config()
     clock["on_lag"] = clock["on_lag"] or pipe.default_on_lag_for()
     ident = identity(cls)
@@ -57,12 +58,10 @@ def _node_ir(pipe: Pipeline, tf: TemporalFlow) -> NodeIR:
     )
 
 
-def _edge_ir(pipe: Pipeline, conn: Connection, index: int) -> dict[str, Any]:
+def _edge_ir(pipe: PipelineBuilder, conn: Connection, index: int) -> dict[str, Any]:
     ports = []
-    default = pipe.default_sync_for()
     for src_port, dst_port in conn.pairs:
-        adapter, cfg = conn.port_policy(src_port)
-        adapter = adapter or default
+        adapter, cfg = pipe.sync_for(conn, src_port)
         assert adapter is not None  # validation guarantees a sync policy (RET108)
         ports.append({
             "src_port": src_port, "dst_port": dst_port, "adapter": adapter.to_config(),
@@ -75,10 +74,12 @@ def _edge_ir(pipe: Pipeline, conn: Connection, index: int) -> dict[str, Any]:
             "dst": str(conn.dst.name), "ports": ports}
 
 
-def lower(pipe: Pipeline, *, strict_single_io: bool = False) -> IR:
+def lower(pipe: PipelineBuilder, *, strict_single_io: bool = False,
+          explicit_sync: bool = False) -> IR:
     """Validate ``pipe`` (raising one error that lists every problem) and lower it."""
     with _no_gc():
-        found = pipe.diagnostics(strict_single_io=strict_single_io)
+        found = pipe.diagnostics(strict_single_io=strict_single_io,
+                                 explicit_sync=explicit_sync)
     if found:
         n = len(found)
         raise ValidationError(
@@ -109,10 +110,12 @@ class GraphCompilerImpl:
     """The ``Pipeline.validate``/``build_execution`` implementation
     (:class:`retriever.flow.services.GraphCompiler`)."""
 
-    def validate(self, pipe: Pipeline, *, strict_single_io: bool = False) -> IR:
+    def validate(self, pipe: PipelineBuilder, *, strict_single_io: bool = False,
+                 explicit_sync: bool = False) -> IR:
         """Validate and lower ``pipe``."""
-        return lower(pipe, strict_single_io=strict_single_io)
+        return lower(pipe, strict_single_io=strict_single_io, explicit_sync=explicit_sync)
 
-    def build_execution(self, pipe: Pipeline, *, policy: Any = "per-flow") -> ExecutionGraph:
+    def build_execution(self, pipe: PipelineBuilder, *, policy: Any = "per-flow",
+                        ) -> ExecutionGraph:
         """Validate ``pipe`` and partition it."""
         return build_execution(lower(pipe), policy=policy)

@@ -6,7 +6,10 @@
 * ``pipe.replay(camera, path="run.rrd")`` then ``pipe.step(dt=...)`` feeds the recorded
   outputs of ``camera`` to the rest of the pipeline, bit for bit.
 * :func:`open_recording` reads a file back; :mod:`retriever.record.live` streams to a
-  Rerun viewer.
+  Rerun viewer (``visualize="rerun"``) or serves a Foxglove WebSocket
+  (``visualize="foxglove"``, :mod:`retriever.record.fox_live`).
+* Vision and spatial payloads are written as Foxglove's well-known messages
+  (:mod:`.fox_known`) and Rerun's archetypes with a blueprint (:mod:`.rerun_views`).
 
 rerun-sdk and mcap are imported only when a file is written or read (extra
 ``pyretriever[record]``). Importing this package registers ``Pipeline.record``,
@@ -24,6 +27,7 @@ from .live import (
     init_live,
     init_live_from_env,
     live_env,
+    live_session,
     new_recording_id,
 )
 from .model import Channel, Recording
@@ -50,6 +54,7 @@ __all__ = [
     "init_live",
     "init_live_from_env",
     "live_env",
+    "live_session",
     "new_recording_id",
     "open_recorder",
     "open_recording",

@@ -58,9 +58,14 @@ def channel_specs(ir: IR, *, inputs: bool = True) -> list[ChannelSpec]:
 
 
 def header(ir: IR, specs: Iterable[ChannelSpec]) -> dict[str, Any]:
-    """The recording header (plain JSON data)."""
+    """The recording header (plain JSON data).
+
+    ``log_time_origin_ns`` is the wall-clock time the recording started (ns since the
+    Unix epoch): MCAP log times are this plus the step time, so viewers show real dates.
+    """
+    start = time.time_ns()
     return {"format": MAGIC, "version": VERSION, "pipeline": ir.name,
-            "created_unix": time.time(),
+            "created_unix": start / 1e9, "log_time_origin_ns": start,
             "flows": [n.id for n in ir.nodes],
             "channels": [s.as_json() for s in specs]}
 

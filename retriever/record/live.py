@@ -6,10 +6,14 @@ Processes that should appear in one viewer session use the same recording id: th
 parent calls :func:`new_recording_id` (or :func:`live_env`) and hands it to every
 worker, and each worker calls :func:`init_live` (or :func:`init_live_from_env`) and logs
 its flows' messages with :meth:`LiveLogger.log_message`.
+
+``visualize="foxglove"`` is served by :mod:`.fox_live` instead; :func:`live_for` (runs
+in this process) and :func:`live_session` (runs on process backends) pick the viewer.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -20,16 +24,22 @@ from typing import Any
 from urllib.parse import urlparse
 
 from retriever.contract.errors import ConfigError, MissingDependencyError
+from retriever.ir.model import IR
 
 from . import deps, visual
+from .fox_live import FoxgloveHub, FoxgloveSink, port_of
+from .layout import channel_specs, port_types
 from .layout import topic as port_topic
+from .recorder import Sink
+from .rerun_views import blueprint
 from .rrd import entity_path
 
 DEFAULT_URL = "rerun+http://127.0.0.1:9876/proxy"
 ENV_URL = "RETRIEVER_RERUN_URL"
 ENV_RECORDING_ID = "RETRIEVER_RERUN_RECORDING_ID"
 ENV_APP_ID = "RETRIEVER_RERUN_APP_ID"
-MODES = ("rerun", "auto")
+MODES = ("rerun", "auto", "foxglove")
+log = logging.getLogger("retriever.live")
 
 
 def viewer_url(url: str | None = None) -> str:
@@ -99,10 +109,15 @@ class LiveLogger:
         entity = self._entities.get(topic)
         if entity is None:
             entity = self._entities[topic] = entity_path(self._rr, topic)
-        self.stream.log(entity, visual.archetype(self._rr, value))
+        self.stream.log(entity, *visual.archetypes(self._rr, value))
 
     def end_step(self) -> None:
         """Nothing to do: the SDK batches and sends in the background."""
+
+    def show_layout(self, ir: IR) -> None:
+        """Send the blueprint of ``ir``'s recording (camera, 3D scene, plots; see
+        :func:`.rerun_views.blueprint`) so the viewer opens with it."""
+        send_layout(self.stream, self._rr, ir)
 
     def log_message(self, flow: str, side: str, message: Mapping[str, Any] | None, *,
                     step: int, now: float) -> None:
@@ -130,6 +145,17 @@ class LiveLogger:
             self._rr.unregister_shutdown()
             return
         self.stream.disconnect()
+
+
+def send_layout(stream: Any, rr: Any, ir: IR) -> None:
+    """Send the blueprint of a run of ``ir`` on ``stream`` (nothing when no port has a
+    view of its own)."""
+    types = {port_topic(n.id, "out", p): tp for n in ir.nodes
+             for p, tp in port_types(n, "out").items()}
+    view = blueprint(rr, channel_specs(ir, inputs=False), types,
+                     lambda t: entity_path(rr, t))
+    if view is not None:
+        stream.send_blueprint(view)
 
 
 def init_live(recording_id: str, app_id: str = "retriever", *, url: str | None = None,
@@ -174,17 +200,32 @@ def visualize_mode(value: Any) -> str | None:
         return "auto"
     if value in MODES:
         return str(value)
+    if isinstance(value, str) and value.startswith("foxglove:"):
+        return "foxglove"
     raise ConfigError(f"visualize={value!r} is not a known viewer",
-                      hint="use visualize='rerun', 'auto' or None")
+                      hint="use visualize='rerun', 'foxglove' (or 'foxglove:PORT'), 'auto' "
+                           "or None")
 
 
 def live_for(visualize: Any, *, recording_id: str | None = None,
-             app_id: str = "retriever") -> LiveLogger | None:
-    """The live logger a run asked for with ``visualize=`` (None when off or no viewer)."""
+             app_id: str = "retriever", ir: IR | None = None) -> Sink | None:
+    """The live view a run asked for with ``visualize=`` (None when off or, for Rerun,
+    no viewer answers). With ``ir`` a Rerun viewer gets the run's layout; the Foxglove
+    view needs it for its channels."""
     mode = visualize_mode(visualize)
     if mode is None:
         return None
-    return init_live(recording_id or new_recording_id(), app_id, required=mode == "rerun")
+    if mode == "foxglove":
+        if ir is None:
+            raise ConfigError("visualize='foxglove' needs the pipeline's channels",
+                              hint="pass ir= (pipe.run and pipe.record do)")
+        hub = FoxgloveHub(ir, port=port_of(visualize), name=app_id)
+        log.info("Foxglove live view at ws://127.0.0.1:%d", hub.port)
+        return FoxgloveSink(hub)
+    logger = init_live(recording_id or new_recording_id(), app_id, required=mode == "rerun")
+    if logger is not None and ir is not None:
+        logger.show_layout(ir)
+    return logger
 
 
 class LiveObserver:
@@ -212,11 +253,39 @@ def observer_from_env() -> LiveObserver | None:
     return LiveObserver(logger) if logger is not None else None
 
 
-def worker_env(visualize: Any, app_id: str = "retriever") -> dict[str, str]:
+class LiveSession:
+    """The live view of a run on a process backend: the environment its workers need
+    (:attr:`env`) and what to stop when the run ends (:meth:`close`)."""
+
+    def __init__(self, env: dict[str, str], hub: FoxgloveHub | None = None) -> None:
+        self.env = env
+        self.hub = hub
+
+    def close(self) -> None:
+        """Stop the Foxglove server (nothing for Rerun: the workers disconnect)."""
+        if self.hub is not None:
+            self.hub.close()
+
+
+def live_session(visualize: Any, app_id: str = "retriever", ir: IR | None = None
+                 ) -> LiveSession:
+    """The live view of a run of ``ir`` on a process backend (``visualize=``)."""
+    if visualize_mode(visualize) == "foxglove":
+        if ir is None:
+            raise ConfigError("visualize='foxglove' needs the pipeline's channels")
+        hub = FoxgloveHub(ir, port=port_of(visualize), name=app_id)
+        log.info("Foxglove live view at ws://127.0.0.1:%d", hub.port)
+        return LiveSession(hub.env(), hub)
+    return LiveSession(worker_env(visualize, app_id, ir))
+
+
+def worker_env(visualize: Any, app_id: str = "retriever", ir: IR | None = None
+               ) -> dict[str, str]:
     """Environment that makes every backend worker stream into one shared recording
-    (empty when viewing is off or no viewer answers)."""
+    (empty when viewing is off or no viewer answers). With ``ir`` the parent sends the
+    layout of the run to the viewer first."""
     mode = visualize_mode(visualize)
-    if mode is None:
+    if mode is None or mode == "foxglove":
         return {}
     if not deps.has_rerun():
         if mode == "rerun":
@@ -227,4 +296,11 @@ def worker_env(visualize: Any, app_id: str = "retriever") -> dict[str, str]:
             warnings.warn(f"no Rerun viewer is listening at {viewer_url()}; running without "
                           "live view", RuntimeWarning, stacklevel=2)
         return {}
-    return {**live_env(new_recording_id(), app_id), "RETRIEVER_STEP_OBSERVERS": OBSERVER_SPEC}
+    recording_id = new_recording_id()
+    if ir is not None:
+        rr = deps.rerun("live viewing")
+        stream = rr.RecordingStream(app_id, recording_id=recording_id)
+        stream.connect_grpc(viewer_url())
+        send_layout(stream, rr, ir)
+        LiveLogger(stream, rr).close()
+    return {**live_env(recording_id, app_id), "RETRIEVER_STEP_OBSERVERS": OBSERVER_SPEC}

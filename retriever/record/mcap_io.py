@@ -1,90 +1,128 @@
-"""``.mcap`` recordings through the ``mcap`` package: JSON messages with JSON Schemas.
+"""``.mcap`` recordings through the ``mcap`` package, laid out the way Foxglove expects.
 
 One channel per port (topic ``/flows/<flow>/<side>/<port>``), message encoding
-``json``, schema encoding ``jsonschema``: what Foxglove decodes without plugins. Each
-message is the object ``{"value": <JSON form>}`` (Foxglove wants objects at the top),
-where the JSON form is :func:`retriever.types.registry.to_jsonable` (numpy arrays as
-dtype + shape + base64 bytes, so they come back exactly). A message's ``sequence`` is
-the step index and its log/publish time the step time in nanoseconds.
+``json``, schema encoding ``jsonschema``. What a message holds depends on the port's
+declared type (:func:`channel_form`):
 
-The file is written unchunked and pushed to disk at least every flush interval (or after
-every step), so a process killed mid-run leaves whole records followed by at most one
-partial one; the reader keeps everything before it. Batches of scalar values
-(:meth:`McapWriter.write_rows`) are packed as Message records in one go, bypassing the
-per-message overhead of ``mcap.writer.Writer.add_message``.
+* a type with a well-known Foxglove schema (``Image`` -> ``foxglove.RawImage``, ...,
+  see :mod:`.fox_known`): that message, under that schema name, so Foxglove's image and
+  3D panels show it;
+* a type Foxglove's JSON Schema parser can describe (:mod:`.fox_schema`): the object
+  ``{"value": <JSON form>}`` where the JSON form is
+  :func:`retriever.types.registry.to_jsonable` (numpy arrays as dtype + shape + base64
+  bytes, so they come back exactly);
+* anything else (``Any``, ``dict[str, X]``, mixed unions ...): ``{"json": <JSON text>}``.
+
+The file is chunked (zstd, chunks of at most :data:`CHUNK_SIZE` bytes before
+compression) with message and chunk indexes, statistics and a summary, as ROS 2 bags
+and the Foxglove SDK write them. A message's ``sequence`` is the step index; its log
+and publish time are wall-clock nanoseconds: the recording's start
+(``log_time_origin_ns`` in the header) plus the step time. The open chunk is closed
+and pushed to disk at least every flush interval (or after every step), so a process
+killed mid-run leaves whole chunks followed by at most one partial record; the reader
+keeps everything before it.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 import json
-import math
 import struct
 import time
-import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import msgspec
 import numpy as np
 
-from retriever.types.errors import JsonCodecError, SchemaError
-from retriever.types.registry import DRAFT, from_jsonable, json_schema, to_jsonable
+from retriever.types.errors import JsonCodecError
+from retriever.types.registry import from_jsonable, to_jsonable
 
 from . import deps
 from .errors import RecordingError
+from .fox_known import BY_NAME, known_form
+from .fox_schema import flat_schema, text_schema, value_schema
 from .layout import ChannelSpec, check_header
 from .model import Channel, Recording, Sample
 
 PROFILE = "retriever"
 METADATA_NAME = "retriever"
 MCAP_MAGIC = b"\x89MCAP0\r\n"
+#: Uncompressed bytes after which a chunk is closed (as the Foxglove SDK and ROS 2 do).
+CHUNK_SIZE = 4 * 1024 * 1024
 _ARRAY_KEYS = frozenset(("dtype", "shape", "data"))
+#: How a channel's messages hold the value (the channel's ``form`` metadata).
+FORM_FOXGLOVE, FORM_VALUE, FORM_JSON = "foxglove", "value", "json"
+
+
+@dataclass(frozen=True)
+class ChannelForm:
+    """How one port's values are written: the schema (name, JSON Schema), the form
+    (:data:`FORM_FOXGLOVE`, :data:`FORM_VALUE` or :data:`FORM_JSON`) and the function
+    turning a value into the message object (bytes-like leaves become base64)."""
+
+    schema_name: str
+    schema: dict[str, Any]
+    form: str
+    message: Callable[[Any], Any]
+
+
+def channel_form(spec: ChannelSpec, tp: Any) -> ChannelForm:
+    """The form of the channel of ``spec`` for a port declared as ``tp``."""
+    known = known_form(tp)
+    if known is not None:
+        return ChannelForm(known.name, known.schema, FORM_FOXGLOVE, known.to)
+    description = f"port {spec.port!r} ({spec.side}) of flow {spec.flow!r}: {spec.type}"
+    inner = flat_schema(tp)
+    where = spec.topic
+    if inner is not None:
+        def value(v: Any) -> Any:
+            return {"value": to_jsonable(v, where, binary=True)}
+        return ChannelForm(spec.type, value_schema(spec.topic, description, inner), FORM_VALUE,
+                           value)
+
+    def text(v: Any) -> Any:
+        return {"json": _TEXT.encode(to_jsonable(v, where)).decode()}
+    return ChannelForm(spec.type, text_schema(spec.topic, description), FORM_JSON, text)
+
+
+def channel_schema(spec: ChannelSpec, tp: Any) -> dict[str, Any]:
+    """The JSON Schema of one channel's messages."""
+    return channel_form(spec, tp).schema
+
+
+def numpy_scalar(obj: Any) -> Any:
+    """msgspec's hook for numpy scalars (plain Python numbers in JSON)."""
+    # to_jsonable passes numpy float64 (a float subclass) through as is.
+    if isinstance(obj, np.generic):
+        return obj.item()
+    raise TypeError(f"cannot write a {type(obj).__name__} as JSON")
+
+
+_TEXT = msgspec.json.Encoder(enc_hook=numpy_scalar)
+
+
 # A Message record: opcode, record length, channel id, sequence, log time, publish time.
 _MESSAGE_HEAD = struct.Struct("<BQHIQQ")
 _MESSAGE_OPCODE = 0x05
 _MESSAGE_FIXED = 22  # bytes of a Message record body before its data
 
 
-def channel_schema(spec: ChannelSpec, tp: Any) -> dict[str, Any]:
-    """The JSON Schema of one channel's messages (``{"value": ...}``)."""
-    try:
-        inner = json_schema(tp)
-    except SchemaError:
-        inner = {}
-    inner.pop("$schema", None)
-    defs = inner.pop("$defs", {})
-    if _refers_to_root(inner) or any(_refers_to_root(d) for d in defs.values()):
-        defs = {k: _retarget(v) for k, v in defs.items()}
-        defs["value"] = _retarget(inner)
-        inner = {"$ref": "#/$defs/value"}
-    root: dict[str, Any] = {
-        "$schema": DRAFT, "title": spec.topic, "type": "object",
-        "description": f"port {spec.port!r} ({spec.side}) of flow {spec.flow!r}: {spec.type}",
-        "properties": {"value": inner}, "required": ["value"],
-        "additionalProperties": False}
-    if defs:
-        root["$defs"] = defs
-    return root
-
-
-def _refers_to_root(node: Any) -> bool:
-    if isinstance(node, dict):
-        return node.get("$ref") == "#" or any(_refers_to_root(v) for v in node.values())
-    if isinstance(node, list):
-        return any(_refers_to_root(v) for v in node)
-    return False
-
-
-def _retarget(node: Any) -> Any:
-    if isinstance(node, dict):
-        if node.get("$ref") == "#":
-            return {**node, "$ref": "#/$defs/value"}
-        return {k: _retarget(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_retarget(v) for v in node]
-    return node
+def _fast_path(writer: Any) -> tuple[Any, Any, Any] | None:
+    """The open chunk's builder, the statistics and the MessageIndex record type of a
+    chunking ``mcap`` writer, when this version of mcap has them (else None: batches go
+    through ``add_message``)."""
+    builder = getattr(writer, "_Writer__chunk_builder", None)
+    stats = getattr(writer, "_Writer__statistics", None)
+    records = deps.mcap("writing .mcap recordings", "records")
+    buf = getattr(getattr(builder, "record_writer", None), "_buffer", None)
+    if (builder is None or stats is None or buf is None
+            or not hasattr(builder, "message_indices") or not hasattr(builder, "num_messages")
+            or not hasattr(stats, "channel_message_counts")):
+        return None
+    return builder, stats, records.MessageIndex
 
 
 def _ns(t: float) -> int:
@@ -92,104 +130,131 @@ def _ns(t: float) -> int:
 
 
 class McapWriter:
-    """Writes the samples of a run to one ``.mcap`` file."""
+    """Writes the samples of a run to one chunked, zstd-compressed ``.mcap`` file."""
 
     def __init__(self, path: Path, meta: Mapping[str, Any], specs: Iterable[ChannelSpec],
                  types: Mapping[str, Any], *, flush_every_step: bool = True,
-                 flush_interval: float = 0.5) -> None:
+                 flush_interval: float = 0.5, chunk_size: int = CHUNK_SIZE,
+                 compression: str = "zstd") -> None:
         mw = deps.mcap("writing .mcap recordings", "writer")
         self.path = path
         self._every_step = flush_every_step
         self._interval = flush_interval
         self._last_flush = time.monotonic()
+        self._origin = int(meta.get("log_time_origin_ns", 0))
         try:
             self._fh: IO[bytes] = open(path, "wb")  # noqa: SIM115 - closed in close()
         except OSError as exc:
             raise RecordingError(path, f"cannot be created: {exc.strerror or exc}",
                                  hint="check that the directory exists and is writable",
                                  code="RET809") from None
-        self._w = mw.Writer(self._fh, use_chunking=False,
-                            compression=mw.CompressionType.NONE, enable_data_crcs=True)
+        kind = {"zstd": mw.CompressionType.ZSTD, "lz4": mw.CompressionType.LZ4,
+                "none": mw.CompressionType.NONE}[compression]
+        self._w = mw.Writer(self._fh, chunk_size=chunk_size, compression=kind,
+                            enable_data_crcs=True)
         self._w.start(profile=PROFILE, library=f"retriever {_version()}")
         schemas: dict[tuple[str, bytes], int] = {}
-        self._channels: dict[str, int] = {}
+        self._channels: dict[str, tuple[int, Callable[[Any], Any]]] = {}
         for spec in specs:
-            data = json.dumps(channel_schema(spec, types.get(spec.topic, Any)),
-                              sort_keys=True).encode()
-            sid = schemas.get((spec.type, data))
+            form = channel_form(spec, types.get(spec.topic, Any))
+            data = json.dumps(form.schema, sort_keys=True).encode()
+            sid = schemas.get((form.schema_name, data))
             if sid is None:
-                sid = self._w.register_schema(name=spec.type, encoding="jsonschema", data=data)
-                schemas[(spec.type, data)] = sid
-            self._channels[spec.topic] = self._w.register_channel(
+                sid = self._w.register_schema(name=form.schema_name, encoding="jsonschema",
+                                              data=data)
+                schemas[(form.schema_name, data)] = sid
+            cid = self._w.register_channel(
                 topic=spec.topic, message_encoding="json", schema_id=sid,
                 metadata={"flow": spec.flow, "side": spec.side, "port": spec.port,
-                          "type": spec.type})
-        # add_metadata also pushes the schema and channel records (buffered by the
-        # writer until then) to the file, so batches can be appended right after.
+                          "type": spec.type, "form": form.form})
+            self._channels[spec.topic] = (cid, form.message)
+        # The header goes before the first chunk, so a cut-off file still names its
+        # channels' owners and the log-time origin.
         self._w.add_metadata(METADATA_NAME, {"header": json.dumps(dict(meta))})
         self._fh.flush()
         self._step = 0
-        self._now = 0
-        self._enc = msgspec.json.Encoder(enc_hook=_numpy_scalar)
+        self._now = self._origin
+        self._enc = msgspec.json.Encoder(enc_hook=numpy_scalar)
         self._closed = False
-        # The writer keeps its statistics and data-section CRC privately; batches update
-        # them directly when this mcap version has them, else go through add_message.
-        self._stats = getattr(self._w, "_Writer__statistics", None)
-        self._raw = (self._stats is not None
-                     and isinstance(getattr(self._w, "_Writer__data_section_crc", None), int))
+        self._chunk_size = chunk_size
+        self._fast = _fast_path(self._w)
 
     def begin_step(self, step: int, now: float) -> None:
         """Remember the step index and time of the samples that follow."""
         self._step = step
-        self._now = _ns(now)
+        self._now = self._origin + _ns(now)
 
     def write(self, topic: str, value: Any) -> None:
         """Write one port value as a JSON message."""
-        # bytes and array data stay binary: msgspec writes them as base64 itself
-        data = self._enc.encode({"value": to_jsonable(value, topic, binary=True)})
-        self._w.add_message(self._channels[topic], log_time=self._now, data=data,
-                            publish_time=self._now, sequence=self._step)
+        cid, message = self._channels[topic]
+        data = self._enc.encode(message(value))
+        self._w.add_message(cid, log_time=self._now, data=data, publish_time=self._now,
+                            sequence=self._step)
 
     def write_rows(self, rows: list[tuple[str, int, float, Any]]) -> None:
-        """Write many scalar values (``(topic, step, time, value)``, in step order)."""
+        """Write many values (``(topic, step, time, value)``, in step order)."""
+        if self._fast is None:
+            add = self._w.add_message
+            for name, step, now, value in rows:
+                cid, message = self._channels[name]
+                t = self._origin + _ns(now)
+                add(cid, log_time=t, data=self._enc.encode(message(value)), publish_time=t,
+                    sequence=step)
+            return
+        self._append_rows(rows)
+        if self._fast[0].count > self._chunk_size:
+            self.flush()
+
+    def _append_rows(self, rows: list[tuple[str, int, float, Any]]) -> None:
+        # The per-message path of mcap's writer costs ~10 us a message; batches of
+        # scalars are packed here as Message records straight into the open chunk, with
+        # its message index and the file statistics kept as the writer keeps them.
+        builder, stats, index_type = self._fast  # type: ignore[misc]
+        buf = builder.record_writer._buffer
+        offset = buf.tell()
+        indices = builder.message_indices
+        counts = stats.channel_message_counts
         encode = self._enc.encode
         channels = self._channels
-        if not self._raw:
-            for name, step, now, value in rows:
-                self._step, self._now = step, _ns(now)
-                self.write(name, value)
-            return
+        origin = self._origin
         pack = _MESSAGE_HEAD.pack
         parts: list[bytes] = []
         add = parts.append
-        counts = self._stats.channel_message_counts  # type: ignore[union-attr]
-        last_now: float | None = None
-        t = lo = hi = -1
-        for name, step, now, value in rows:
-            if type(value) is float and not math.isfinite(value):
-                value = to_jsonable(value, name)
-            data = encode({"value": value})
-            if now != last_now:
-                last_now, t = now, _ns(now)
-                if lo < 0 or t < lo:
+        last: float | None = None
+        t = lo = hi = origin
+        for i, (name, step, now, value) in enumerate(rows):
+            if now != last:
+                last, t = now, origin + _ns(now)
+                if i == 0 or t < lo:
                     lo = t
                 hi = max(hi, t)
-            cid = channels[name]
-            add(pack(_MESSAGE_OPCODE, _MESSAGE_FIXED + len(data), cid, step, t, t))
+            cid, message = channels[name]
+            data = encode(message(value))
+            index = indices.get(cid)
+            if index is None:
+                index = indices[cid] = index_type(channel_id=cid, records=[])
+            index.records.append((t, offset))
+            head = pack(_MESSAGE_OPCODE, _MESSAGE_FIXED + len(data), cid, step, t, t)
+            add(head)
             add(data)
+            offset += len(head) + len(data)
             counts[cid] += 1
         if not parts:
             return
-        blob = b"".join(parts)
-        w = self._w
-        w._Writer__data_section_crc = zlib.crc32(
-            blob, w._Writer__data_section_crc)
-        self._fh.write(blob)
-        st = self._stats
-        st.message_start_time = (lo if st.message_count == 0  # type: ignore[union-attr]
-                                 else min(lo, st.message_start_time))  # type: ignore[union-attr]
-        st.message_end_time = max(hi, st.message_end_time)  # type: ignore[union-attr]
-        st.message_count += len(rows)  # type: ignore[union-attr]
+        buf.write(b"".join(parts))
+        n = len(rows)
+        if builder.num_messages == 0:
+            builder.message_start_time, builder.message_end_time = lo, hi
+        else:
+            builder.message_start_time = min(lo, builder.message_start_time)
+            builder.message_end_time = max(hi, builder.message_end_time)
+        builder.num_messages += n
+        if stats.message_count == 0:
+            stats.message_start_time = lo
+        else:
+            stats.message_start_time = min(lo, stats.message_start_time)
+        stats.message_end_time = max(hi, stats.message_end_time)
+        stats.message_count += n
 
     def end_step(self) -> None:
         """Push to the file after every step, or when the flush interval passed."""
@@ -197,12 +262,13 @@ class McapWriter:
             self.flush()
 
     def flush(self, wait: bool = True) -> None:
-        """Push what was written to the file (``wait`` is accepted for symmetry)."""
-        self._fh.flush()
+        """Close the open chunk and push it to the file (``wait`` is accepted for
+        symmetry with the Rerun writer)."""
+        self._w.flush()
         self._last_flush = time.monotonic()
 
     def close(self) -> None:
-        """Write the summary and footer and close the file."""
+        """Write the last chunk, the summary and the footer, and close the file."""
         if self._closed:
             return
         self._closed = True
@@ -247,13 +313,6 @@ def _revive(data: Any) -> Any:
     return data
 
 
-def _numpy_scalar(obj: Any) -> Any:
-    # to_jsonable passes numpy float64 (a float subclass) through as is.
-    if isinstance(obj, np.generic):
-        return obj.item()
-    raise TypeError(f"cannot write a {type(obj).__name__} as JSON")
-
-
 def _version() -> str:
     try:
         return importlib.metadata.version("pyretriever")
@@ -271,8 +330,10 @@ def read_mcap(path: Path) -> Recording:
     profile = None
     schemas: dict[int, Any] = {}
     channels: dict[int, Channel] = {}
+    extract: dict[int, Callable[[Any], Any]] = {}
     samples: dict[str, list[Sample]] = {}
     truncated = False
+    origin = 0
     with open(path, "rb") as fh:
         reader = sr.StreamReader(_Exact(fh, size, exc_mod.EndOfFile), validate_crcs=True,
                                  record_size_limit=None)
@@ -282,10 +343,12 @@ def read_mcap(path: Path) -> Recording:
                     profile = r.profile
                 elif isinstance(r, rec.Metadata) and r.name == METADATA_NAME:
                     meta = _json(path, r.metadata.get("header", ""), "the header")
+                    origin = _origin(meta)
                 elif isinstance(r, rec.Schema):
                     schemas[r.id] = r
                 elif isinstance(r, rec.Channel) and r.id not in channels:
                     channels[r.id] = _channel(path, r, schemas.get(r.schema_id))
+                    extract[r.id] = _extractor(r, schemas.get(r.schema_id))
                     samples.setdefault(r.topic, [])
                 elif isinstance(r, rec.Message):
                     if meta is None:
@@ -295,11 +358,14 @@ def read_mcap(path: Path) -> Recording:
                         raise RecordingError(path, f"a message refers to unknown channel "
                                              f"{r.channel_id}", code="RET806")
                     body = _json(path, r.data, f"a message on {chan.topic}")
-                    if not isinstance(body, dict) or "value" not in body:
-                        raise RecordingError(path, f"a message on {chan.topic} has no value",
-                                             code="RET806")
-                    samples[chan.topic].append(Sample(r.sequence, r.log_time / 1e9,
-                                                      body["value"]))
+                    try:
+                        value = extract[r.channel_id](body)
+                    except (KeyError, TypeError, ValueError, AttributeError):
+                        raise RecordingError(path, f"a message on {chan.topic} does not have "
+                                             "the form its channel declares",
+                                             code="RET806") from None
+                    samples[chan.topic].append(Sample(r.sequence, (r.log_time - origin) / 1e9,
+                                                      value))
         except exc_mod.EndOfFile:
             truncated = True
         except sr.CRCValidationError as exc:
@@ -355,3 +421,26 @@ def _channel(path: Path, r: Any, schema: Any) -> Channel:
         parsed = _json(path, schema.data, f"the schema of {r.topic}")
     return Channel(r.topic, md.get("flow", ""), md.get("side", ""), md.get("port", ""),
                    md.get("type", schema.name if schema is not None else "Any"), parsed)
+
+
+def _origin(meta: Any) -> int:
+    value = meta.get("log_time_origin_ns", 0) if isinstance(meta, dict) else 0
+    return value if isinstance(value, int) else 0
+
+
+def _body_value(body: Any) -> Any:
+    return body["value"]
+
+
+def _body_text(body: Any) -> Any:
+    return msgspec.json.decode(body["json"])
+
+
+def _extractor(r: Any, schema: Any) -> Callable[[Any], Any]:
+    """What turns a message of channel ``r`` into the JSON form of its value."""
+    form = (r.metadata or {}).get("form", FORM_VALUE)
+    if form == FORM_FOXGLOVE and schema is not None and schema.name in BY_NAME:
+        return BY_NAME[schema.name].back
+    if form == FORM_JSON:
+        return _body_text
+    return _body_value

@@ -61,16 +61,16 @@ def open_writer(path: Path, ir: IR, config: RecordConfig) -> Sink:
     """A file writer for ``path`` (format from its extension)."""
     specs = channel_specs(ir, inputs=config.inputs)
     meta = header(ir, specs)
-    if format_of(path) == "rrd":
-        return RrdWriter(path, meta, specs, application_id=config.application_id,
-                         recording_id=config.recording_id,
-                         flush_every_step=config.flush_every_step,
-                         flush_interval=config.flush_interval)
     types: dict[str, Any] = {}
     for node in ir.nodes:
         for side in ("out", "in"):
             for port, tp in port_types(node, side).items():
                 types[topic(node.id, side, port)] = tp
+    if format_of(path) == "rrd":
+        return RrdWriter(path, meta, specs, application_id=config.application_id,
+                         recording_id=config.recording_id,
+                         flush_every_step=config.flush_every_step,
+                         flush_interval=config.flush_interval, types=types)
     return McapWriter(path, meta, specs, types, flush_every_step=config.flush_every_step,
                       flush_interval=config.flush_interval)
 

@@ -27,11 +27,14 @@ import numpy as np
 
 from retriever.contract import wire
 from retriever.contract.arrays import array_header, array_view
+from retriever.types.header import Header
+from retriever.types.vision import Image
 
 from . import deps, visual
 from .errors import RecordingError, out_of_space
 from .layout import ChannelSpec, check_header
 from .model import Channel, Recording, Sample
+from .rerun_views import COLOR_MODELS, blueprint
 
 HEADER_ENTITY = "/retriever"
 HEADER_COMPONENT = "retriever_header"
@@ -82,13 +85,15 @@ class RrdWriter:
 
     def __init__(self, path: Path, meta: Mapping[str, Any], specs: Iterable[ChannelSpec], *,
                  application_id: str = "retriever", recording_id: str | None = None,
-                 flush_every_step: bool = True, flush_interval: float = 0.5) -> None:
+                 flush_every_step: bool = True, flush_interval: float = 0.5,
+                 types: Mapping[str, Any] | None = None) -> None:
         rr = deps.rerun("writing .rrd recordings")
         self.path = path
         self._rr = rr
         self._pa = importlib.import_module("pyarrow")  # a dependency of rerun-sdk
         self._every_step = flush_every_step
         self._interval = flush_interval
+        specs = list(specs)
         self._entities = {s.topic: entity_path(rr, s.topic) for s in specs}
         _check_writable(path)
         self._rec = rr.RecordingStream(application_id,
@@ -97,6 +102,11 @@ class RrdWriter:
         text = json.dumps(dict(meta), indent=2)
         self._rec.log(HEADER_ENTITY, rr.AnyValues(**{HEADER_COMPONENT: text}),
                       rr.TextDocument(text, media_type="text/plain"), static=True)
+        # The layout the viewer opens with, after the header (a file cut off early still
+        # names its channels).
+        view = blueprint(rr, specs, types or {}, self._entities.__getitem__)
+        if view is not None:
+            self._rec.send_blueprint(view)
         self._rec.flush()
         self._pending: dict[str, _Pending] = {}
         self._step = 0
@@ -134,6 +144,9 @@ class RrdWriter:
                 self._log_image(entity, step, now, value)
                 return
             kind = None
+        elif tp is Image and _exact_image(value):
+            self._log_typed_image(entity, step, now, value)
+            return
         else:
             kind = "scalar" if visual.is_number(value) else None
         rows = self._pending.get(entity)
@@ -151,7 +164,7 @@ class RrdWriter:
             rows.views.append(visual.preview(value))
         else:
             self._set_timeline(step, now)
-            self._rec.log(entity, visual.archetype(self._rr, value))
+            self._rec.log(entity, *visual.archetypes(self._rr, value))
 
     def _set_timeline(self, step: int, now: float) -> None:
         if self._timeline != (step, now):
@@ -166,6 +179,18 @@ class RrdWriter:
         dtype, dims = array_header(value)
         shape = json.dumps([dtype, list(dims)])
         self._rec.log(entity, rr.Image(value), rr.AnyValues(**{IMAGE_COMPONENT: shape}))
+
+    def _log_typed_image(self, entity: str, step: int, now: float, img: Image) -> None:
+        # The Image view's pixel buffer is the exact pixels (BGR stays BGR): store the
+        # header and encoding beside dtype and shape instead of a second copy.
+        self._set_timeline(step, now)
+        px = img.data
+        dtype, dims = array_header(px)
+        meta = json.dumps([dtype, list(dims),
+                           {"frame_id": img.header.frame_id, "stamp_ns": img.header.stamp_ns,
+                            "encoding": img.encoding}])
+        self._rec.log(entity, *visual.archetypes(self._rr, img),
+                      self._rr.AnyValues(**{IMAGE_COMPONENT: meta}))
 
     def _send(self, entity: str, rows: _Pending) -> None:
         rr = self._rr
@@ -317,9 +342,36 @@ def _short(text: str) -> str:
     return line[:200]
 
 
+class _TypedImage:
+    """An ``Image`` stored as its Rerun view: pixels plus header and encoding."""
+
+    __slots__ = ("meta", "pixels")
+
+    def __init__(self, pixels: np.ndarray, meta: dict[str, Any]) -> None:
+        self.pixels = pixels
+        self.meta = meta
+
+    def value(self, tp: Any) -> Any:
+        header = Header(str(self.meta["frame_id"]), int(self.meta["stamp_ns"]))
+        if isinstance(tp, type) and issubclass(tp, Image):
+            return tp(header, self.pixels, str(self.meta["encoding"]))
+        return {"header": {"frame_id": header.frame_id, "stamp_ns": header.stamp_ns},
+                "data": self.pixels, "encoding": self.meta["encoding"]}
+
+
+def _exact_image(img: Image) -> bool:
+    """Whether an ``Image`` is logged as an ``rr.Image`` whose buffer keeps its pixels."""
+    px = img.data
+    return (isinstance(px, np.ndarray) and px.dtype.str in _EXACT_IMAGE_DTYPES
+            and img.encoding in COLOR_MODELS and visual.is_image(px)
+            and px.flags.c_contiguous and px.dtype.kind == "u")
+
+
 def _decode(payload: Any, tp: Any) -> Any:
     if isinstance(payload, np.ndarray):  # an image stored as Image:buffer
         return payload
+    if isinstance(payload, _TypedImage):
+        return payload.value(tp)
     return wire.convert(wire.decode(payload), tp)
 
 
@@ -409,8 +461,9 @@ def _samples_of(ch: Any) -> list[Sample]:
         for i, cell in enumerate(shapes):
             if not cell:
                 continue
-            dtype, shape = json.loads(cell[0])
+            dtype, shape, *typed = json.loads(cell[0])
             pixels = buffers[i].values[0].values.to_numpy(zero_copy_only=False)
             arr = array_view(pixels.tobytes(), dtype, shape)
-            out.append(Sample(int(steps[i]), float(times[i]), arr))
+            payload = _TypedImage(arr, typed[0]) if typed else arr
+            out.append(Sample(int(steps[i]), float(times[i]), payload))
     return out

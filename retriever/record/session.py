@@ -16,7 +16,7 @@ from retriever.rt.options import count, seconds
 from retriever.rt.report import RunReport
 
 from .config import RecordConfig
-from .live import live_for, worker_env
+from .live import LiveSession, live_for, live_session, worker_env
 from .offload import OffloadRecorder, open_recorder
 from .recorder import Recorder, RecordResult
 from .replay import ReplaySource, replay
@@ -36,7 +36,7 @@ def record(pipe: Pipeline, config: Any, *, steps: int, dt: float = 0.1,
     was_open = open_stepper(pipe) is not None
     stepper = stepper_for(pipe)
     try:
-        recorder = open_recorder(stepper.ir, cfg, live=live_for(visualize))
+        recorder = open_recorder(stepper.ir, cfg, live=live_for(visualize, ir=stepper.ir))
     except BaseException as exc:
         errors = ErrorCollector([exc])
         if not was_open:
@@ -72,7 +72,7 @@ class RecordingRun(BackgroundRun):
 
     backend = "in-process"
 
-    def __init__(self, handle: Any, recorder: Recorder | OffloadRecorder,
+    def __init__(self, handle: Any, recorder: Recorder | OffloadRecorder | LiveSession,
                  wall_limit: float | None) -> None:
         super().__init__()
         self._handle = handle
@@ -126,7 +126,7 @@ def record_run(pipe: Pipeline, *, record: Any = None, duration: float | None = N
     """
     cfg = RecordConfig.coerce(record) if record is not None else None
     ir = lower(pipe)
-    live = live_for(visualize)
+    live = live_for(visualize, ir=ir)
     realtime = options.pop("realtime", cfg is None)
     if cfg is None and live is None:
         return execute_ir(ir, "in-process", duration=duration, blocking=blocking,
@@ -176,3 +176,20 @@ class RecordingImpl:
     def live_worker_env(self, visualize: Any, app_id: str) -> dict[str, str]:
         """Environment for worker processes of a live-viewed run."""
         return worker_env(visualize, app_id)
+
+    def live_session(self, visualize: Any, app_id: str, ir: Any) -> LiveSession:
+        """The live view of a run of ``ir`` on a process backend (the Foxglove server,
+        or the shared Rerun recording) and the environment its workers need."""
+        return live_session(visualize, app_id, ir)
+
+    def attach_live(self, session: Any, handle: Any) -> Any:
+        """A handle that stops ``session`` when the run behind ``handle`` ends."""
+        return attach_live(session, handle)
+
+
+def attach_live(session: LiveSession, handle: Any) -> Any:
+    """A handle for ``handle`` that stops ``session`` (the Foxglove server of a process
+    backend run) when the run ends."""
+    if session.hub is None:
+        return handle
+    return RecordingRun(handle, session, None)

@@ -1,6 +1,7 @@
 """What a value looks like in the Rerun viewer.
 
-Numbers (and booleans) become scalars, image-shaped arrays become images, other numeric
+Vision and spatial payloads are shown as their own archetypes (:mod:`.rerun_views`).
+Otherwise numbers (and booleans) become scalars, image-shaped arrays become images, other numeric
 arrays become tensors, strings and everything else become text documents. This is for
 looking only; the exact value travels beside it (see :mod:`retriever.record.rrd`).
 """
@@ -13,6 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+
+from .rerun_views import typed_archetypes
 
 _TEXT_LIMIT = 4000
 _IMAGE_DTYPES = frozenset(["u1", "u2", "f4", "f8", "i1", "i2", "i4", "u4", "f2"])
@@ -61,8 +64,15 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def archetypes(rr: Any, value: Any) -> list[Any]:
+    """The Rerun archetypes showing ``value`` (vision and spatial payloads as their own
+    archetypes, see :mod:`.rerun_views`; everything else as :func:`archetype`)."""
+    typed = typed_archetypes(rr, value)
+    return typed if typed is not None else [archetype(rr, value)]
+
+
 def archetype(rr: Any, value: Any) -> Any:
-    """The Rerun archetype showing ``value``."""
+    """The Rerun archetype showing a plain value."""
     if is_number(value):
         return rr.Scalars(float(value))
     if is_image(value):

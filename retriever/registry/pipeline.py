@@ -8,8 +8,9 @@
         ...
         return pipe.validate()
 
-A factory returns an ``IR`` (preferred: it is validated where it is built) or a
-``Pipeline``, which :func:`build_ir` validates and lowers. Factories are called only
+A factory returns an ``IR`` (preferred: it is validated where it is built), a
+``Pipeline`` or a lower-level ``PipelineBuilder``, which :func:`build_ir` validates and
+lowers. Factories are called only
 when a graph is asked for, never at registration. Entry-point plugins
 (:mod:`retriever.plugins`) are loaded on the first lookup.
 """
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from retriever.contract.errors import RetrieverError
-from retriever.flow.pipeline import Pipeline
+from retriever.flow.builder import PipelineBuilder
 from retriever.ir.lower import lower
 from retriever.ir.model import IR
 from retriever.plugins import load_plugins
@@ -120,20 +121,21 @@ def get_pipeline(name: str) -> PipelineEntry:
     return entry
 
 
-def build(entry: PipelineEntry) -> IR | Pipeline:
-    """Call ``entry``'s factory and check that it returned an IR or a Pipeline."""
+def build(entry: PipelineEntry) -> IR | PipelineBuilder:
+    """Call ``entry``'s factory and check that it returned an IR or a graph (a
+    ``Pipeline`` or ``PipelineBuilder``)."""
     result = entry.factory()
-    if not isinstance(result, (IR, Pipeline)):
+    if not isinstance(result, (IR, PipelineBuilder)):
         raise RegistryError(
             f"the factory of pipeline {entry.name!r} ({entry.origin}) returned "
-            f"{type(result).__name__}, not an IR or a Pipeline",
-            hint="return pipe.validate() (an IR) or the Pipeline itself")
+            f"{type(result).__name__}, not an IR, a Pipeline or a PipelineBuilder",
+            hint="return pipe.validate() (an IR) or the Pipeline/PipelineBuilder itself")
     return result
 
 
 def build_ir(name: str, *, strict_single_io: bool = False) -> IR:
-    """The IR of the pipeline registered as ``name`` (a Pipeline is validated first)."""
+    """The IR of the pipeline registered as ``name`` (a graph is validated first)."""
     result = build(get_pipeline(name))
-    if isinstance(result, Pipeline):
+    if isinstance(result, PipelineBuilder):
         return lower(result, strict_single_io=strict_single_io)
     return result

@@ -122,20 +122,32 @@ def run(pipe: Pipeline, *, backend: str = "multiprocessing", duration: float | N
     ir = lower(pipe)
     live = live_flows(pipe) if in_process else None
     visualize = options.pop("visualize", None)
-    env = services.recording("run").live_worker_env(visualize, pipe.name) if visualize else {}
+    recording = services.recording("run") if visualize else None
+    view = recording.live_session(visualize, pipe.name, ir) if recording else None
+    env = view.env if view is not None else {}
     # Worker processes inherit the environment when they start: that is how every worker
-    # finds the shared live recording (see retriever.rt.observe).
+    # finds the shared live view (see retriever.rt.observe).
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
-        return execute_ir(ir, backend, duration=duration, blocking=blocking, live=live,
-                          **options)
+        result = execute_ir(ir, backend, duration=duration, blocking=blocking, live=live,
+                            **options)
+    except BaseException:
+        if view is not None:
+            view.close()
+        raise
     finally:
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+    if view is None or recording is None:
+        return result
+    if blocking:
+        view.close()
+        return result
+    return recording.attach_live(view, result)  # type: ignore[no-any-return]
 
 
 class RuntimeImpl:

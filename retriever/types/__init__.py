@@ -5,6 +5,7 @@
 * :mod:`retriever.types.data` - events with lineage, event buffers, dataset export.
 * :mod:`retriever.types.vision` - images with their encoding, compressed images, boxes,
   camera calibration (v1).
+* :mod:`retriever.types.pointcloud` - point clouds with optional colours (v1).
 
 Import the submodule you need; this package imports nothing heavy.
 """

@@ -48,6 +48,7 @@ from retriever.contract.arrays import (
     array_header,
     expected_size,
 )
+from retriever.contract.envelope import declared_type_hints, is_envelope
 
 from .errors import JsonCodecError
 
@@ -367,6 +368,8 @@ def field_hints(cls: type) -> dict[str, Any]:
         return cached
     try:
         hints = typing.get_type_hints(cls, include_extras=True)
+        if is_envelope(cls):  # the declared types, not the `| None` that @io adds
+            hints.update(declared_type_hints(cls, include_extras=True))
     except (NameError, TypeError) as exc:
         raise JsonCodecError(f"cannot resolve the field types of {cls.__qualname__}: {exc}",
                              hint="define the class and the types it names at module "

@@ -52,7 +52,8 @@ DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
 _NAME = re.compile(r"^[a-z][a-z0-9_.-]*(/[a-z][a-z0-9_.-]*)*/v[0-9]+/[A-Za-z_][A-Za-z0-9_]*$")
 #: Modules that register the shipped types; imported on demand by :func:`lookup`.
-SHIPPED_MODULES = ("retriever.types.spatial", "retriever.types.data", "retriever.types.vision")
+SHIPPED_MODULES = ("retriever.types.spatial", "retriever.types.data", "retriever.types.vision",
+                   "retriever.types.pointcloud")
 
 _by_name: dict[str, type] = {}
 _by_class: dict[type, str] = {}

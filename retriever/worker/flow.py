@@ -38,6 +38,7 @@ from .loader import fn_ref, load
 from .local import COMPONENT_FILE, component_beside
 from .persist import StateStore, default_state_file
 from .streams import virtual_in, virtual_out
+from .typemap import coerce_output
 
 GENERATED = "retriever.worker.generated"
 DEFAULT_BACKLOG = 256
@@ -160,7 +161,10 @@ class WorkerFlowBase:
         for port, value in zip(ports, values, strict=True):
             if value is None or (self.__worker_streaming__ and value == []):
                 continue
-            fields[port.name] = value
+            where = f"{self.name}.{port.name}"
+            fields[port.name] = ([coerce_output(port.type, v, where) for v in value]
+                                 if self.__worker_streaming__ else
+                                 coerce_output(port.type, value, where))
         if not fields:
             return None
         cls = _classes[_role_name(type(self).__qualname__, "Out")]

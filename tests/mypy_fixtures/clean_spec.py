@@ -77,3 +77,22 @@ retriever.init(default_sync=Latest())
 first = Source() @ Rate(hz=10)
 second = AddOne() @ Rate(hz=10)
 retriever.connect(first.named("first"), second)
+
+
+@io
+class Pose:
+    x: float
+
+
+class TwoPoses(Flow[None, (Pose, Pose)]):
+    def step(self, input: None) -> tuple[Pose, Pose]:
+        return Pose(x=1.0), Pose(x=2.0)
+
+
+class PosePair(Flow[(Pose, Pose), None]):
+    def step(self, input: tuple[Pose, Pose]) -> None:
+        return None
+
+
+# The default map pairs Pose__1.x -> Pose__1.x and Pose__2.x -> Pose__2.x.
+pipe.connect(TwoPoses() @ Rate(hz=10), PosePair() @ Rate(hz=10), sync=Latest())

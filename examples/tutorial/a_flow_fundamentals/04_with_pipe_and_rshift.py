@@ -5,7 +5,7 @@ Run: ``python -m examples.tutorial.a_flow_fundamentals.04_with_pipe_and_rshift``
 
 from __future__ import annotations
 
-from retriever.flow import Flow, Latest, Pipeline, Rate, Trigger, Window, io
+from retriever.flow import Flow, Pipeline, Rate, Trigger, Window, io
 
 
 @io
@@ -44,8 +44,9 @@ class Show(Flow[Value, None]):
 
 
 def build() -> Pipeline:
-    """``>>`` uses the pipeline's default sync; ``then`` can pass its own."""
-    pipe = Pipeline("scoped", default_sync=Latest())
+    """``>>`` samples with the pipeline's default sync, else ``Latest()``; ``then`` can
+    pass its own."""
+    pipe = Pipeline("scoped")
     with pipe:
         counter = Counter() @ Rate(hz=10)
         double = Scale(2.0) @ Trigger("value")

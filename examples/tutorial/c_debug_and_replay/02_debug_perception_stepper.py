@@ -20,8 +20,10 @@ def main(argv: list[str] | None = None) -> None:
         r = pipe.step(dt=1 / 30)
         frame = r.inputs["detector"]
         det = r.outputs["detector"]
-        print(f"t={r.now:.3f} frame {frame.index} {frame.image.shape} -> found={det.found} "
-              f"at ({det.x:.0f}, {det.y:.0f})")
+        image, box = frame.image, det.box
+        print(f"t={r.now:.3f} frame {frame.index} {image.width}x{image.height} "
+              f"{image.encoding} -> found={det.found} at ({det.x:.0f}, {det.y:.0f}), box "
+              f"{box.width:.0f}x{box.height:.0f} at ({box.x:.0f}, {box.y:.0f})")
     pipe.close_stepper()
 
 

@@ -1,0 +1,456 @@
+"""Foxglove's well-known message schemas for the payload types that have one.
+
+A port declared with one of these types is written to MCAP (and served on the Foxglove
+live view) as the matching ``foxglove.*`` message in JSON, so Foxglove's image, 3D and
+annotation panels show it without configuration:
+
+=============================  ===========================
+port type                      Foxglove schema
+=============================  ===========================
+``Image``                      ``foxglove.RawImage``
+``CompressedImage``            ``foxglove.CompressedImage``
+``PoseStamped``                ``foxglove.PoseInFrame``
+``TransformStamped``           ``foxglove.FrameTransform``
+``list[TransformStamped]``     ``foxglove.FrameTransforms``
+``PointCloud``                 ``foxglove.PointCloud``
+``Detections``                 ``foxglove.ImageAnnotations``
+``CameraCalibration``          ``foxglove.CameraCalibration``
+=============================  ===========================
+
+Each mapping also goes back (:attr:`KnownForm.back`): from the Foxglove message to the
+JSON form of the retriever value (:func:`retriever.types.registry.to_jsonable`), so
+replay rebuilds the value. What a Foxglove message has no field for travels in its
+``metadata`` key/value list where the schema has one (detection labels and scores, the
+frame of a detection set). Single-channel images come back as ``(height, width)``
+arrays; calibration matrices as flat float64 arrays.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from retriever.types.jsonable import array_to_jsonable, from_jsonable, to_jsonable
+from retriever.types.pointcloud import PointCloud
+from retriever.types.spatial import PoseStamped, TransformStamped
+from retriever.types.vision import (
+    ENCODINGS,
+    CameraCalibration,
+    CompressedImage,
+    Detections,
+    Image,
+)
+
+# --------------------------------------------------------------------------- schemas
+
+
+def _t(kind: str, description: str, **more: Any) -> dict[str, Any]:
+    return {"type": kind, "description": description, **more}
+
+
+def _obj(title: str, description: str, props: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "title": title, "description": description,
+            "properties": props, "required": list(props)}
+
+
+def _time(description: str) -> dict[str, Any]:
+    return _obj("time", description, {
+        "sec": _t("integer", "whole seconds", minimum=0),
+        "nsec": _t("integer", "nanoseconds past sec", minimum=0, maximum=999_999_999)})
+
+
+def _bytes(description: str) -> dict[str, Any]:
+    return _t("string", description + " (base64)", contentEncoding="base64")
+
+
+def _xyz(title: str, description: str) -> dict[str, Any]:
+    return _obj(title, description, {k: _t("number", k) for k in "xyz"})
+
+
+def _quat(description: str) -> dict[str, Any]:
+    return _obj("foxglove.Quaternion", description, {k: _t("number", k) for k in "xyzw"})
+
+
+def _pose(description: str) -> dict[str, Any]:
+    return _obj("foxglove.Pose", description, {
+        "position": _xyz("foxglove.Vector3", "position"),
+        "orientation": _quat("orientation")})
+
+
+def _color(description: str) -> dict[str, Any]:
+    return _obj("foxglove.Color", description,
+                {k: _t("number", k, minimum=0, maximum=1) for k in "rgba"})
+
+
+def _point2(description: str) -> dict[str, Any]:
+    return _obj("foxglove.Point2", description, {k: _t("number", k) for k in "xy"})
+
+
+def _key_values(description: str) -> dict[str, Any]:
+    return _t("array", description, items=_obj("foxglove.KeyValuePair", "a key and its value",
+                                               {"key": _t("string", "key"),
+                                                "value": _t("string", "value")}))
+
+
+def _root(name: str, description: str, props: dict[str, Any]) -> dict[str, Any]:
+    out = _obj(name, description, props)
+    out["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return out
+
+
+_STAMP = "time the data was captured (the retriever header stamp)"
+_FRAME = "frame of reference"
+
+RAW_IMAGE = _root("foxglove.RawImage", "an uncompressed image", {
+    "timestamp": _time(_STAMP), "frame_id": _t("string", _FRAME),
+    "width": _t("integer", "columns", minimum=0), "height": _t("integer", "rows", minimum=0),
+    "encoding": _t("string", "pixel encoding (rgb8, bgr8, mono8, mono16, 32FC1, ...)"),
+    "step": _t("integer", "bytes per row", minimum=0),
+    "data": _bytes("pixels, row-major")})
+
+COMPRESSED_IMAGE = _root("foxglove.CompressedImage", "an encoded image (JPEG, PNG, WebP)", {
+    "timestamp": _time(_STAMP), "frame_id": _t("string", _FRAME),
+    "data": _bytes("the encoded file"), "format": _t("string", "jpeg, png or webp")})
+
+POSE_IN_FRAME = _root("foxglove.PoseInFrame", "a pose in a frame", {
+    "timestamp": _time(_STAMP), "frame_id": _t("string", _FRAME),
+    "pose": _pose("the pose")})
+
+
+def _frame_transform(root: bool) -> dict[str, Any]:
+    props = {"timestamp": _time(_STAMP),
+             "parent_frame_id": _t("string", "frame the transform maps into"),
+             "child_frame_id": _t("string", "frame the transform maps from"),
+             "translation": _xyz("foxglove.Vector3", "translation of the child's origin"),
+             "rotation": _quat("rotation of the child frame")}
+    desc = "where one frame is relative to another"
+    return _root("foxglove.FrameTransform", desc, props) if root else _obj(
+        "foxglove.FrameTransform", desc, props)
+
+
+FRAME_TRANSFORM = _frame_transform(True)
+FRAME_TRANSFORMS = _root("foxglove.FrameTransforms", "several frame transforms", {
+    "transforms": _t("array", "the transforms", items=_frame_transform(False))})
+
+#: ``foxglove.PackedElementField`` numeric types used here.
+UINT8, FLOAT32, FLOAT64 = 1, 7, 8
+_NUMERIC: dict[int, np.dtype[Any]] = {UINT8: np.dtype(np.uint8), FLOAT32: np.dtype("<f4"),
+                                   FLOAT64: np.dtype("<f8")}
+
+POINT_CLOUD = _root("foxglove.PointCloud", "points packed in a byte buffer", {
+    "timestamp": _time(_STAMP), "frame_id": _t("string", _FRAME),
+    "pose": _pose("origin of the points in the frame"),
+    "point_stride": _t("integer", "bytes per point", minimum=0),
+    "fields": _t("array", "the fields of each point", items=_obj(
+        "foxglove.PackedElementField", "one field of a point", {
+            "name": _t("string", "x, y, z, red, green, blue or alpha"),
+            "offset": _t("integer", "byte offset in the point", minimum=0),
+            "type": _t("integer", "numeric type: 1 uint8, 7 float32, 8 float64")})),
+    "data": _bytes("the points, point_stride bytes each")})
+
+_POINTS_ANNOTATION = _obj("foxglove.PointsAnnotation", "a shape drawn on an image", {
+    "timestamp": _time(_STAMP),
+    "type": _t("integer", "1 points, 2 line loop, 3 line strip, 4 line list"),
+    "points": _t("array", "vertices in pixels", items=_point2("vertex")),
+    "outline_color": _color("outline colour"),
+    "outline_colors": _t("array", "per-vertex colours", items=_color("colour")),
+    "fill_color": _color("fill colour"),
+    "thickness": _t("number", "line width in pixels"),
+    "metadata": _key_values("label, box (JSON [x, y, width, height]) and score")})
+
+_TEXT_ANNOTATION = _obj("foxglove.TextAnnotation", "text drawn on an image", {
+    "timestamp": _time(_STAMP), "position": _point2("bottom-left of the text, pixels"),
+    "text": _t("string", "the text"), "font_size": _t("number", "pixels"),
+    "text_color": _color("text colour"), "background_color": _color("background colour"),
+    "metadata": _key_values("unused")})
+
+IMAGE_ANNOTATIONS = _root("foxglove.ImageAnnotations", "boxes and labels over an image", {
+    "timestamp": _time(_STAMP),
+    "circles": _t("array", "circles (unused)", items=_obj(
+        "foxglove.CircleAnnotation", "a circle", {
+            "timestamp": _time(_STAMP), "position": _point2("centre"),
+            "diameter": _t("number", "pixels"), "thickness": _t("number", "pixels"),
+            "fill_color": _color("fill"), "outline_color": _color("outline"),
+            "metadata": _key_values("unused")})),
+    "points": _t("array", "one line loop per detected box", items=_POINTS_ANNOTATION),
+    "texts": _t("array", "one label per detected box", items=_TEXT_ANNOTATION),
+    "metadata": _key_values("frame_id of the detections")})
+
+CAMERA_CALIBRATION = _root("foxglove.CameraCalibration", "a pinhole camera model", {
+    "timestamp": _time(_STAMP), "frame_id": _t("string", _FRAME),
+    "width": _t("integer", "image columns", minimum=0),
+    "height": _t("integer", "image rows", minimum=0),
+    "distortion_model": _t("string", "plumb_bob, rational_polynomial, ..."),
+    "D": _t("array", "distortion coefficients", items=_t("number", "coefficient")),
+    "K": _t("array", "3x3 intrinsics, row-major", items=_t("number", "element")),
+    "R": _t("array", "3x3 rectification, row-major", items=_t("number", "element")),
+    "P": _t("array", "3x4 projection, row-major", items=_t("number", "element"))})
+
+# ------------------------------------------------------------------------ converters
+
+
+def _stamp(ns: int) -> dict[str, int]:
+    return {"sec": ns // 1_000_000_000, "nsec": ns % 1_000_000_000}
+
+
+def _ns(t: Any) -> int:
+    return int(t["sec"]) * 1_000_000_000 + int(t["nsec"])
+
+
+def _header(body: dict[str, Any], frame: str = "frame_id") -> dict[str, Any]:
+    return {"frame_id": body[frame], "stamp_ns": _ns(body["timestamp"])}
+
+
+def _little(arr: np.ndarray) -> np.ndarray:
+    arr = np.ascontiguousarray(arr)
+    if arr.dtype.byteorder == ">":
+        arr = arr.astype(arr.dtype.newbyteorder("<"))
+    return arr
+
+
+def raw_image(img: Image) -> dict[str, Any]:
+    """``foxglove.RawImage`` of an :class:`Image` (ValueError when the pixels do not
+    match a known encoding: the file could not give them back)."""
+    known = ENCODINGS.get(img.encoding)
+    px = img.data
+    if known is None:
+        raise ValueError(f"image encoding {img.encoding!r} is not one of "
+                         f"{', '.join(sorted(ENCODINGS))}")
+    channels = px.shape[2] if px.ndim == 3 else 1
+    if (px.ndim not in (2, 3) or px.dtype.newbyteorder("=") != known[0].newbyteorder("=")
+            or channels != known[1]):
+        raise ValueError(f"a {px.dtype} image of shape {px.shape} does not match encoding "
+                         f"{img.encoding!r} ({known[0]} x {known[1]})")
+    px = _little(px)
+    return {"timestamp": _stamp(img.header.stamp_ns), "frame_id": img.header.frame_id,
+            "width": int(px.shape[1]), "height": int(px.shape[0]),
+            "encoding": img.encoding, "step": int(px.shape[1]) * channels * px.itemsize,
+            "data": px.reshape(-1).view(np.uint8).data}
+
+
+def raw_image_back(body: dict[str, Any]) -> dict[str, Any]:
+    """The JSON form of the :class:`Image` a ``foxglove.RawImage`` came from."""
+    dtype, channels = ENCODINGS[body["encoding"]]
+    h, w = int(body["height"]), int(body["width"])
+    shape = [h, w] if channels == 1 else [h, w, channels]
+    return {"header": _header(body), "encoding": body["encoding"],
+            "data": {"dtype": dtype.newbyteorder("<").str if dtype.itemsize > 1
+                     else dtype.str, "shape": shape, "data": body["data"]}}
+
+
+def compressed_image(img: CompressedImage) -> dict[str, Any]:
+    """``foxglove.CompressedImage`` of a :class:`CompressedImage`."""
+    return {"timestamp": _stamp(img.header.stamp_ns), "frame_id": img.header.frame_id,
+            "data": bytes(img.data), "format": img.format}
+
+
+def compressed_image_back(body: dict[str, Any]) -> dict[str, Any]:
+    """The JSON form of the :class:`CompressedImage`."""
+    return {"header": _header(body), "data": body["data"], "format": body["format"]}
+
+
+def pose_in_frame(pose: PoseStamped) -> dict[str, Any]:
+    """``foxglove.PoseInFrame`` of a :class:`PoseStamped`."""
+    j = to_jsonable(pose)
+    return {"timestamp": _stamp(j["header"]["stamp_ns"]), "frame_id": j["header"]["frame_id"],
+            "pose": j["pose"]}
+
+
+def pose_in_frame_back(body: dict[str, Any]) -> dict[str, Any]:
+    """The JSON form of the :class:`PoseStamped`."""
+    return {"header": _header(body), "pose": body["pose"]}
+
+
+def frame_transform(tf: TransformStamped) -> dict[str, Any]:
+    """``foxglove.FrameTransform`` of a :class:`TransformStamped` (parent = header frame)."""
+    j = to_jsonable(tf)
+    return {"timestamp": _stamp(j["header"]["stamp_ns"]),
+            "parent_frame_id": j["header"]["frame_id"], "child_frame_id": j["child_frame_id"],
+            "translation": j["transform"]["translation"],
+            "rotation": j["transform"]["rotation"]}
+
+
+def frame_transform_back(body: dict[str, Any]) -> dict[str, Any]:
+    """The JSON form of the :class:`TransformStamped`."""
+    return {"header": _header(body, "parent_frame_id"), "child_frame_id": body["child_frame_id"],
+            "transform": {"translation": body["translation"], "rotation": body["rotation"]}}
+
+
+def frame_transforms(tfs: list[TransformStamped]) -> dict[str, Any]:
+    """``foxglove.FrameTransforms`` of a list of transforms."""
+    return {"transforms": [frame_transform(t) for t in tfs]}
+
+
+def frame_transforms_back(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The JSON form of the list of transforms."""
+    return [frame_transform_back(t) for t in body["transforms"]]
+
+
+_IDENTITY_POSE = {"position": {"x": 0.0, "y": 0.0, "z": 0.0},
+                  "orientation": {"x": 0.0, "y": 0.0, "z": 0.0, "w": 1.0}}
+_COLOR_FIELDS = ("red", "green", "blue", "alpha")
+
+
+def point_cloud(cloud: PointCloud) -> dict[str, Any]:
+    """``foxglove.PointCloud`` of a :class:`PointCloud`: x, y, z (and red, green, blue,
+    alpha as uint8 when the cloud has colours) packed per point."""
+    pts = np.asarray(cloud.points)
+    if pts.ndim != 2 or pts.shape[1] != 3 or pts.dtype.kind != "f" or pts.itemsize not in (4, 8):
+        raise ValueError(f"point cloud points must be (N, 3) float32 or float64, got "
+                         f"{pts.dtype} shape {pts.shape}")
+    cols = np.asarray(cloud.colors)
+    n = pts.shape[0]
+    ptype = FLOAT32 if pts.itemsize == 4 else FLOAT64
+    layout: list[tuple[str, Any]] = [(k, _NUMERIC[ptype]) for k in "xyz"]
+    if cols.size:
+        if cols.dtype != np.uint8 or cols.shape not in ((n, 3), (n, 4)):
+            raise ValueError(f"point colours must be ({n}, 3|4) uint8, got {cols.dtype} "
+                             f"shape {cols.shape}")
+        layout += [(k, np.uint8) for k in _COLOR_FIELDS[:cols.shape[1]]]
+    packed = np.zeros(n, dtype=np.dtype(layout))
+    for i, k in enumerate("xyz"):
+        packed[k] = pts[:, i]
+    for i in range(cols.shape[1] if cols.size else 0):
+        packed[_COLOR_FIELDS[i]] = cols[:, i]
+    offsets = np.cumsum([0] + [np.dtype(d).itemsize for _, d in layout])
+    fields = [{"name": name, "offset": int(offsets[i]), "type": ptype if name in "xyz" else UINT8}
+              for i, (name, _) in enumerate(layout)]
+    return {"timestamp": _stamp(cloud.header.stamp_ns), "frame_id": cloud.header.frame_id,
+            "pose": _IDENTITY_POSE, "point_stride": int(packed.dtype.itemsize),
+            "fields": fields, "data": packed.tobytes()}
+
+
+def point_cloud_back(body: dict[str, Any]) -> dict[str, Any]:
+    """The JSON form of the :class:`PointCloud`."""
+    raw = base64.b64decode(body["data"])
+    fields: dict[str, tuple[int, np.dtype[Any]]] = {
+        f["name"]: (int(f["offset"]), _NUMERIC[int(f["type"])]) for f in body["fields"]}
+    dtype = np.dtype({"names": list(fields), "formats": [d for _, d in fields.values()],
+                      "offsets": [o for o, _ in fields.values()],
+                      "itemsize": int(body["point_stride"])})
+    packed = np.frombuffer(raw, dtype=dtype)
+    points = np.stack([packed[k] for k in "xyz"], axis=1) if len(packed) else np.zeros(
+        (0, 3), dtype=fields["x"][1])
+    names = [k for k in _COLOR_FIELDS if k in fields]
+    colors = (np.stack([packed[k] for k in names], axis=1) if names and len(packed)
+              else np.zeros((0, len(names) or 3), dtype=np.uint8))
+    return {"header": _header(body), "points": array_to_jsonable(points),
+            "colors": array_to_jsonable(np.ascontiguousarray(colors))}
+
+
+_PALETTE = ((0.9, 0.2, 0.2), (0.2, 0.8, 0.3), (0.2, 0.5, 1.0), (1.0, 0.8, 0.1),
+            (0.8, 0.3, 0.9), (0.1, 0.9, 0.9))
+
+
+def _label_color(label: str, alpha: float = 1.0) -> dict[str, float]:
+    r, g, b = _PALETTE[sum(label.encode()) % len(_PALETTE)]
+    return {"r": r, "g": g, "b": b, "a": alpha}
+
+
+def image_annotations(det: Detections) -> dict[str, Any]:
+    """``foxglove.ImageAnnotations`` of :class:`Detections`: a line loop and a label per
+    box; the exact box and score in each loop's metadata."""
+    stamp = _stamp(det.header.stamp_ns)
+    loops, texts = [], []
+    for box in det.boxes:
+        b = to_jsonable(box)
+        x, y, w, h = (float(box.x), float(box.y), float(box.width), float(box.height))
+        corners = [(x, y), (x + w, y), (x + w, y + h), (x, y + h)]
+        color = _label_color(box.label)
+        loops.append({
+            "timestamp": stamp, "type": 2,
+            "points": [{"x": cx, "y": cy} for cx, cy in corners],
+            "outline_color": color, "outline_colors": [],
+            "fill_color": _label_color(box.label, 0.0), "thickness": 2.0,
+            "metadata": [{"key": "label", "value": box.label},
+                         {"key": "box", "value": json.dumps(
+                             [b["x"], b["y"], b["width"], b["height"]])},
+                         {"key": "score", "value": json.dumps(b["score"])}]})
+        texts.append({"timestamp": stamp, "position": {"x": x, "y": y},
+                      "text": f"{box.label} {box.score:.2f}".strip(), "font_size": 12.0,
+                      "text_color": {"r": 1.0, "g": 1.0, "b": 1.0, "a": 1.0},
+                      "background_color": _label_color(box.label, 0.7), "metadata": []})
+    return {"timestamp": stamp, "circles": [], "points": loops, "texts": texts,
+            "metadata": [{"key": "frame_id", "value": det.header.frame_id}]}
+
+
+def image_annotations_back(body: dict[str, Any]) -> dict[str, Any]:
+    """The JSON form of the :class:`Detections`."""
+    meta = {kv["key"]: kv["value"] for kv in body.get("metadata", [])}
+    boxes = []
+    for loop in body["points"]:
+        m = {kv["key"]: kv["value"] for kv in loop.get("metadata", [])}
+        x, y, w, h = json.loads(m["box"])
+        boxes.append({"x": x, "y": y, "width": w, "height": h, "label": m.get("label", ""),
+                      "score": json.loads(m.get("score", "1.0"))})
+    return {"header": {"frame_id": meta.get("frame_id", ""), "stamp_ns": _ns(body["timestamp"])},
+            "boxes": boxes}
+
+
+def _floats(arr: Any) -> list[Any]:
+    return [to_jsonable(float(v)) for v in np.asarray(arr, dtype=np.float64).reshape(-1)]
+
+
+def camera_calibration(cal: CameraCalibration) -> dict[str, Any]:
+    """``foxglove.CameraCalibration`` of a :class:`CameraCalibration`."""
+    return {"timestamp": _stamp(cal.header.stamp_ns), "frame_id": cal.header.frame_id,
+            "width": int(cal.width), "height": int(cal.height),
+            "distortion_model": cal.distortion_model, "D": _floats(cal.d),
+            "K": _floats(cal.k), "R": _floats(cal.r), "P": _floats(cal.p)}
+
+
+def camera_calibration_back(body: dict[str, Any]) -> dict[str, Any]:
+    """The JSON form of the :class:`CameraCalibration`."""
+    def arr(values: list[Any]) -> dict[str, Any]:
+        return array_to_jsonable(np.array([from_jsonable(v, float) for v in values],
+                                          dtype=np.float64))
+    return {"header": _header(body), "width": body["width"], "height": body["height"],
+            "distortion_model": body["distortion_model"], "d": arr(body["D"]),
+            "k": arr(body["K"]), "r": arr(body["R"]), "p": arr(body["P"])}
+
+
+# ---------------------------------------------------------------------------- lookup
+
+
+@dataclass(frozen=True)
+class KnownForm:
+    """How values of one port type are written as a Foxglove message and read back."""
+
+    schema: dict[str, Any]
+    to: Callable[[Any], Any]
+    back: Callable[[dict[str, Any]], Any]
+
+    @property
+    def name(self) -> str:
+        """The schema name (``foxglove.RawImage``, ...)."""
+        return str(self.schema["title"])
+
+
+_BY_CLASS: dict[type, KnownForm] = {
+    Image: KnownForm(RAW_IMAGE, raw_image, raw_image_back),
+    CompressedImage: KnownForm(COMPRESSED_IMAGE, compressed_image, compressed_image_back),
+    PoseStamped: KnownForm(POSE_IN_FRAME, pose_in_frame, pose_in_frame_back),
+    TransformStamped: KnownForm(FRAME_TRANSFORM, frame_transform, frame_transform_back),
+    PointCloud: KnownForm(POINT_CLOUD, point_cloud, point_cloud_back),
+    Detections: KnownForm(IMAGE_ANNOTATIONS, image_annotations, image_annotations_back),
+    CameraCalibration: KnownForm(CAMERA_CALIBRATION, camera_calibration,
+                                 camera_calibration_back),
+}
+_TRANSFORMS = KnownForm(FRAME_TRANSFORMS, frame_transforms, frame_transforms_back)
+#: Schema name -> form, for reading.
+BY_NAME: dict[str, KnownForm] = {f.name: f for f in (*_BY_CLASS.values(), _TRANSFORMS)}
+
+
+def known_form(tp: Any) -> KnownForm | None:
+    """The Foxglove form of a port declared as ``tp`` (None: no well-known schema)."""
+    if isinstance(tp, type):
+        return _BY_CLASS.get(tp)
+    if typing.get_origin(tp) is list and typing.get_args(tp) == (TransformStamped,):
+        return _TRANSFORMS
+    return None

@@ -1,0 +1,134 @@
+"""The Foxglove live view: a client speaking the Foxglove WebSocket protocol, as the app
+does, sees the channels and receives the messages of a run on real worker processes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import struct
+import time
+from typing import Any
+
+import pytest
+
+import retriever  # noqa: F401
+from retriever.contract.errors import ConfigError
+from retriever.record.fox_live import FoxgloveHub, FoxgloveObserver
+
+from .vision_flows import scene, scene_pipeline
+
+websockets = pytest.importorskip("websockets")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _watch(port: int, want: set[str], limit: float = 30.0
+                 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, list[dict[str, Any]]]]:
+    """Connect like the Foxglove app, subscribe to every channel, collect messages until
+    every topic in ``want`` sent one (or ``limit`` seconds passed)."""
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            ws = await websockets.connect(f"ws://127.0.0.1:{port}",
+                                          subprotocols=["foxglove.websocket.v1"])
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.05)
+    async with ws:
+        assert ws.subprotocol == "foxglove.websocket.v1"
+        info = json.loads(await ws.recv())
+        adv = json.loads(await ws.recv())
+        channels = {c["id"]: c for c in adv["channels"]}
+        await ws.send(json.dumps({"op": "subscribe", "subscriptions": [
+            {"id": 1000 + cid, "channelId": cid} for cid in channels]}))
+        got: dict[str, list[dict[str, Any]]] = {}
+        end = time.monotonic() + limit
+        while time.monotonic() < end and not want <= set(got):
+            try:
+                frame = await asyncio.wait_for(ws.recv(), 0.25)
+            except TimeoutError:
+                continue
+            assert isinstance(frame, bytes)
+            opcode, sub, stamp = struct.unpack_from("<BIQ", frame)
+            assert opcode == 1 and abs(stamp - time.time_ns()) < 60e9  # wall-clock time
+            got.setdefault(channels[sub - 1000]["topic"], []).append(json.loads(frame[13:]))
+    return info, adv, got
+
+
+def test_client_receives_channels_and_messages_from_worker_processes() -> None:
+    port = _free_port()
+    pipe, _, _ = scene_pipeline()
+    handle = pipe.run(backend="multiprocessing", duration=60.0, blocking=False,
+                      visualize=f"foxglove:{port}")
+    try:
+        info, adv, got = asyncio.run(_watch(port, {"/flows/sensors/out/image",
+                                                   "/flows/sensors/out/speed"}))
+    finally:
+        report = handle.stop()
+    assert info["op"] == "serverInfo" and adv["op"] == "advertise"
+    schemas = {c["topic"]: c["schemaName"] for c in adv["channels"]}
+    assert schemas["/flows/sensors/out/image"] == "foxglove.RawImage"
+    assert schemas["/flows/sensors/out/tf"] == "foxglove.FrameTransform"
+    assert all(c["encoding"] == "json" and c["schemaEncoding"] == "jsonschema"
+               for c in adv["channels"])
+    image = got["/flows/sensors/out/image"][0]
+    assert (image["width"], image["height"], image["encoding"], image["step"]) == (8, 6,
+                                                                                  "bgr8", 24)
+    assert got["/flows/sensors/out/speed"][0]["value"] >= 0.5
+    assert report.flows["sensors"].steps > 0
+    with socket.socket() as s:  # the server was stopped with the run
+        assert s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_in_process_runs_serve_the_same_view() -> None:
+    port = _free_port()
+    pipe, _, _ = scene_pipeline()
+    handle = pipe.run(backend="in-process", duration=60.0, blocking=False,
+                      visualize=f"foxglove:{port}")
+    try:
+        _, adv, got = asyncio.run(_watch(port, {"/flows/sensors/out/pose"}))
+    finally:
+        handle.stop()
+    assert len(adv["channels"]) == 10
+    assert got["/flows/sensors/out/pose"][0]["frame_id"] == "map"
+
+
+def test_without_a_client_workers_encode_nothing() -> None:
+    pipe, _, _ = scene_pipeline()
+    hub = FoxgloveHub(pipe.validate(), port=0)
+    try:
+        observer = FoxgloveObserver(hub.relay_address)
+        calls: list[str] = []
+
+        def counting(name: str, encode: Any) -> Any:
+            def run(v: Any) -> bytes:
+                calls.append(name)
+                return encode(v)  # type: ignore[no-any-return]
+            return run
+
+        observer._ids = {t: (cid, counting(t, enc)) for t, (cid, enc) in observer._ids.items()}
+        for k in range(50):
+            observer.on_step("sensors", k, k * 0.1, None, vars(scene(k)))
+        assert calls == [] and observer.dropped == 0 and observer._queue.empty()
+        observer._subscribed = frozenset({1})  # as if a client subscribed to channel 1
+        observer.on_step("sensors", 50, 5.0, None, vars(scene(50)))
+        assert calls == ["/flows/sensors/out/image"]
+        observer.close()
+    finally:
+        hub.close()
+
+
+def test_a_taken_port_is_a_config_error() -> None:
+    pipe, _, _ = scene_pipeline()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        with pytest.raises(ConfigError, match="cannot listen"):
+            FoxgloveHub(pipe.validate(), port=s.getsockname()[1])
