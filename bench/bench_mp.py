@@ -2,7 +2,7 @@
 the same run on this machine.
 
     .venv/bin/python bench/bench_mp.py [--section latency|frames|throughput|rate|startup]
-                                       [--seconds S] [--repeats N]
+                                       [--seconds S] [--repeats N] [--portable]
 
 Sections:
   latency     small message, 500 Hz Rate source -> Trigger sink: p50/p99 latency and
@@ -27,6 +27,10 @@ Sections:
               sleep loop in a forked process.
   startup     run() to the first message at the sink of a 5-flow chain; baseline: fork 5
               raw processes chained by pipes and pass one message.
+  portable    small-message and 640x480 frame latency, Rate(200) period error and
+              start-up, each in the native mode and in portable mode (spawn, POSIX shm,
+              selectors; what macOS gets), interleaved in the same run, with the ratio.
+              ``--portable`` adds this section to whatever else runs.
 """
 
 from __future__ import annotations
@@ -529,9 +533,85 @@ def section_startup(tmp: Path, seconds: float, repeats: int) -> None:
     print(f"  raw fork+pipes median {ms(statistics.median(base))}  max {ms(max(base))}")
 
 
+# ---------------------------------------------------------------------- portable mode
+
+MODES: dict[str, dict[str, Any]] = {"native": {"portable": False},
+                                    "portable": {"portable": True}}
+
+
+def _small_lat(tmp: Path, seconds: float, name: str, **options: Any) -> list[float]:
+    out = tmp / f"{name}.json"
+    with Pipeline("bench-portable-latency") as pipe:
+        src = (StampSource() @ Rate(hz=500)).named("src")
+        sink = (StampSink(str(out)) @ Trigger("n", "stamp")).named("sink")
+        pipe.connect(src, sink, sync=Latest(), edge_config=EdgeConfig(qsize=LATENCY_QSIZE))
+    run_pipe(pipe, seconds, **options)
+    lat: list[float] = read(out)["lat"]
+    return lat
+
+
+def _rate_p99(tmp: Path, seconds: float, name: str, **options: Any) -> float:
+    out = tmp / f"{name}.json"
+    pipe = Pipeline("bench-portable-rate")
+    pipe.add((Ticks(str(out)) @ Tick(hz=200.0)).named("tick"))
+    run_pipe(pipe, seconds, **options)
+    return period_stats(read(out)["lat"], 200.0)[1]
+
+
+def _startup(tmp: Path, name: str, **options: Any) -> float:
+    """run() to the first message at the sink of a 3-flow chain."""
+    out = tmp / f"{name}.json"
+    with Pipeline("bench-portable-startup") as pipe:
+        src = (StampSource() @ Rate(hz=100)).named("src")
+        relay = (StampRelay() @ Trigger("n", "stamp")).named("relay")
+        sink = (StampSink(str(out)) @ Trigger("n", "stamp")).named("sink")
+        pipe.connect(src, relay, sync=Latest())
+        pipe.connect(relay, sink, sync=Latest())
+    t = time.monotonic()
+    handle = pipe.run(backend="multiprocessing", blocking=False, **options)
+    first = Path(str(out) + ".first")
+    while True:
+        try:
+            dt = float(first.read_text()) - t
+            break
+        except (FileNotFoundError, ValueError):  # not yet, or partially written
+            time.sleep(0.0005)
+    handle.stop()
+    return dt
+
+
+def section_portable(tmp: Path, seconds: float, repeats: int) -> None:
+    """The same figures in the native mode (fork, memfd, epoll) and in portable mode
+    (spawn, POSIX shm, selectors), interleaved in one run; the ratio says how much
+    slower portable mode is (> 1: slower)."""
+    print("== native (fork, memfd, epoll) vs portable (spawn, POSIX shm, poll selector)")
+    figs: dict[str, dict[str, list[float]]] = {m: {} for m in MODES}
+
+    def add(mode: str, key: str, value: float) -> None:
+        figs[mode].setdefault(key, []).append(value)
+
+    for r in range(repeats):
+        for mode, opts in MODES.items():
+            lat = _small_lat(tmp, seconds, f"pl_{mode}{r}", **opts)
+            add(mode, "small msg 500 Hz p50 [µs]", pct(lat, 50) * 1e6)
+            add(mode, "small msg 500 Hz p99 [µs]", pct(lat, 99) * 1e6)
+            flat, _ = _frames_run(tmp, seconds, (480, 640, 3), f"pf_{mode}{r}", **opts)
+            add(mode, "640x480x3 frame 30 Hz p50 [µs]", pct(flat, 50) * 1e6)
+            add(mode, "640x480x3 frame 30 Hz p99 [µs]", pct(flat, 99) * 1e6)
+            add(mode, "Rate(200) period error p99 [µs]",
+                _rate_p99(tmp, seconds, f"pr_{mode}{r}", **opts) * 1e6)
+            add(mode, "start-up, 3-flow chain [ms]", _startup(tmp, f"ps_{mode}{r}", **opts) * 1e3)
+    print(f"  {'figure (median of ' + str(repeats) + ' runs)':<36} {'native':>10} "
+          f"{'portable':>10} {'ratio':>7}")
+    for key in figs["native"]:
+        nat = statistics.median(figs["native"][key])
+        por = statistics.median(figs["portable"][key])
+        print(f"  {key:<36} {nat:10.1f} {por:10.1f} {por / nat:7.2f}")
+
+
 SECTIONS = {"latency": section_latency, "frames": section_frames,
             "throughput": section_throughput, "rate": section_rate,
-            "startup": section_startup}
+            "startup": section_startup, "portable": section_portable}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -539,11 +619,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--section", choices=sorted(SECTIONS), action="append")
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--portable", action="store_true",
+                    help="also compare native and portable mode (section 'portable')")
     args = ap.parse_args(argv)
+    sections = args.section or [n for n in SECTIONS if n != "portable"]
+    if args.portable and "portable" not in sections:
+        sections.append("portable")
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, load average {load}")
     with tempfile.TemporaryDirectory(prefix="bench-mp-") as tmp:
-        for name in args.section or list(SECTIONS):
+        for name in sections:
             SECTIONS[name](Path(tmp), args.seconds, args.repeats)
     return 0
 

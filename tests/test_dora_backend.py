@@ -145,3 +145,47 @@ def test_stop_before_duration_finalizes_flows(tmp_path: Path) -> None:
     assert report.flows["counter"].steps >= 0
     assert json.loads(out.read_text())["seen"] is not None  # finalize ran in the node
     F.assert_clean(handle)
+
+
+def _restarting(tmp_path: Path, src: Any) -> Any:
+    from retriever.flow import Latest, Rate, Trigger
+
+    from . import mp_flows as M
+
+    pipe = Pipeline("dora-restart")
+    bad = (src @ Rate(hz=50)).named("bad")
+    pipe.add(bad)
+    sink = (M.NumLog(str(tmp_path / "sink.log")) @ Trigger("value", "pid")).named("sink")
+    pipe.connect(bad, sink, sync=Latest())
+    return pipe, bad
+
+
+def test_restart_policy_restarts_the_node(tmp_path: Path) -> None:
+    from . import mp_flows as M
+
+    pipe, bad = _restarting(tmp_path, M.Raiser(at=3, marker=str(tmp_path / "m"), times=1))
+    bad.restart_policy("on-failure", max_restarts=3, window=30)
+    handle, report = _run(pipe, duration=1.5)
+    assert report.error is None
+    assert report.flows["bad"].restarts == 1 and report.flows["sink"].restarts == 0
+    rows, finals = M.read_log(tmp_path / "sink.log")
+    values = [r["v"] for r in rows]
+    assert values[:2] == [1, 2] and values[2:4] == [1, 2]  # a second incarnation
+    assert len({r["src"] for r in rows}) == 2 and len(finals) == 1
+    assert report.flows["bad"].steps >= len(values)  # counters of both incarnations
+    F.assert_clean(handle)
+
+
+def test_restart_limit_ends_the_run(tmp_path: Path) -> None:
+    from . import mp_flows as M
+
+    marker = tmp_path / "crashed"
+    pipe, bad = _restarting(tmp_path, M.Crasher(at=3, marker=str(marker), times=10))
+    bad.restart_policy("always", max_restarts=2, window=60)
+    handle = pipe.run(backend="dora", duration=30, blocking=False, echo=False)
+    with pytest.raises(FlowError) as info:
+        handle.wait(90)
+    assert info.value.flow == "bad" and "died" in str(info.value)
+    assert handle.report.flows["bad"].restarts == 2
+    assert marker.read_text() == "xxx"
+    F.assert_clean(handle)

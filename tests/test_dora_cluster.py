@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -110,3 +111,38 @@ def test_export_with_placement_has_deploy_keys(tmp_path: Path) -> None:
     res = subprocess.run([check_install().cli, "validate", str(target)], capture_output=True,
                          text=True, timeout=60, check=False)
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_exported_dataflow_runs_with_dora_run_from_another_directory(tmp_path: Path) -> None:
+    out = tmp_path / "exported.json"
+    source = tmp_path / "src" / "my_pipeline.py"  # an uninstalled module, like examples/
+    source.parent.mkdir()
+    source.write_text(textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(ROOT)!r})
+        from tests import dora_flows as F
+
+        def build():
+            return F.basic({str(out)!r})
+    """))
+    target = tmp_path / "deploy" / "dataflow.yml"
+    assert cli_main(["dora", "export", f"{source}:build", "-o", str(target)]) == 0
+    text = target.read_text()
+    assert 'path: "python3"' in text and sys.executable not in text
+    assert 'build: "pip install pyretriever[dora]' in text
+    line = next(ln for ln in text.splitlines() if ln.strip().startswith("PYTHONPATH:"))
+    entries = json.loads(line.split(":", 1)[1]).split(os.pathsep)
+    assert entries and not [e for e in entries if os.path.isabs(e)]  # relative to the file
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    cli = check_install().cli
+    res = subprocess.run([cli, "validate", str(target)], cwd=elsewhere, env=env,
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert res.returncode == 0, res.stdout + res.stderr
+    res = subprocess.run([cli, "run", str(target), "--stop-after", "2s"], cwd=elsewhere,
+                         env=env, capture_output=True, text=True, timeout=90, check=False)
+    assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
+    seen = json.loads(out.read_text())["seen"]
+    assert len(seen) >= 5 and seen == list(range(len(seen)))

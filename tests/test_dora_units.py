@@ -136,3 +136,19 @@ def test_codec_round_trip_small_one_and_many_large() -> None:
     got = codec.decode(value, meta)
     assert np.array_equal(got["a"], many["a"]) and np.array_equal(got["b"], many["b"])
     assert got["c"] == "x"
+
+
+def test_restart_policy_maps_to_dora_keys() -> None:
+    pipe = F.basic("/tmp/unused.json")
+    pipe.node("counter").restart_policy("on-failure", max_restarts=4, window=30)
+    doc = dataflow_document(build_execution(lower(pipe)), python="python3")
+    nodes = {n["id"]: n for n in doc["nodes"]}
+    assert nodes["counter"]["restart_policy"] == "on-failure"
+    assert nodes["counter"]["max_restarts"] == 4 and nodes["counter"]["restart_window"] == 30.0
+    assert "restart_policy" not in nodes["recorder"]
+    assert "max_restarts: 4" in compile_dataflow(build_execution(lower(pipe)),
+                                                 python="python3")
+    # no restart allowed: nothing for dora (which reads max_restarts 0 as "unlimited")
+    pipe.node("counter").restart_policy("always", max_restarts=0)
+    doc = dataflow_document(build_execution(lower(pipe)), python="python3")
+    assert all("restart_policy" not in n for n in doc["nodes"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -74,6 +75,10 @@ def test_execute_ir_non_blocking_handle(tmp_path: Path) -> None:
         assert handle.running
         live = handle.stats()
         assert set(live) == {"src", "sink"}
+        # spawned workers (portable mode) take a while to import: wait for progress
+        deadline = time.monotonic() + 20
+        while handle.stats()["sink"]["steps"] < 5 and time.monotonic() < deadline:
+            assert handle.wait(0.05) is None
     finally:
         report = handle.stop()
     assert not handle.running

@@ -3,9 +3,7 @@ and what is left behind afterwards (nothing)."""
 
 from __future__ import annotations
 
-import os
 import signal
-import tempfile
 import time
 from pathlib import Path
 
@@ -15,41 +13,15 @@ from retriever.contract.errors import FlowError
 from retriever.flow import Latest, Pipeline, Rate, TemporalFlow, Trigger
 
 from . import mp_flows as F
-
-
-def children() -> set[int]:
-    """Processes whose parent is this test process (zombies included)."""
-    me = str(os.getpid())
-    out: set[int] = set()
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                stat = (d / "stat").read_text()
-            except OSError:
-                continue
-            if stat.rsplit(") ", 1)[1].split()[1] == me:
-                out.add(int(d.name))
-    return out
-
-
-def snapshot() -> tuple[set[str], set[str]]:
-    """Entries of /dev/shm and of the temp directory."""
-    return set(os.listdir("/dev/shm")), set(os.listdir(tempfile.gettempdir()))
+from .fault_support import Leaks
 
 
 @pytest.fixture
 def clean() -> object:
-    """Asserts that a test leaves no process, shared-memory segment or temp file."""
-    before_children = children()
-    shm, tmp = snapshot()
+    """Asserts that a test leaves no process, shared-memory segment, memfd or temp file."""
+    leaks = Leaks()
     yield None
-    deadline = time.monotonic() + 5
-    while children() - before_children and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not children() - before_children, "worker processes left behind"
-    shm2, tmp2 = snapshot()
-    assert not {n for n in shm2 - shm if "retriever" in n or n.startswith("psm_")}
-    assert not {n for n in tmp2 - tmp if "retriever" in n}
+    leaks.assert_clean(5.0)
 
 
 def _with_sink(tmp_path: Path, src: TemporalFlow) -> Pipeline:

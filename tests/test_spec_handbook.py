@@ -2,9 +2,7 @@
 
 Completions: the envelopes ``SrcOut``/``AddOut`` (the handbook shows only their use), a
 sink that writes what it received to a file (worker processes cannot append to a list of
-the test), and the stripped run calls of sections 4.1-4.3 and 8. Section 5.5
-(``retriever.connect`` + ``default_pipeline().run(backend="multiprocessing")``) belongs
-to the runtime-core work and is tested there.
+the test), and the stripped run calls of sections 4.1-4.3 and 8.
 """
 
 from __future__ import annotations
@@ -246,3 +244,53 @@ def test_5_5_notes_on_the_default_pipeline() -> None:
     assert retriever.default_pipeline() is eager and len(eager) == 0
     retriever.clear_default_pipeline()
     assert retriever.default_pipeline() is not eager  # recreated lazily on next access
+
+
+def _connected(path: str) -> Pipeline:
+    # 3.2, verbatim, plus a sink reading what AddOne publishes.
+    pipe = Pipeline("demo")
+    src = Source() @ Rate(hz=10)
+    add = AddOne() @ Rate(hz=10)
+    pipe.connect(src, add, sync=Latest())
+    pipe.connect(add, AddOutSink(path) @ Trigger("value"), sync=Latest())
+    return pipe
+
+
+def _scoped(path: str) -> Pipeline:
+    # 3.2's `with pipe:` form, verbatim, plus the sink.
+    pipe = Pipeline("demo")
+    with pipe:
+        src = Source() @ Rate(hz=10)
+        add = AddOne() @ Rate(hz=10)
+        src >> add
+    # Handles are tagged with `handle.pipeline = pipe`, so you can keep wiring later:
+    more = AddOne() @ Rate(hz=10)
+    add >> more
+    more >> (AddOutSink(path) @ Trigger("value"))
+    return pipe
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("build", [_connected, _scoped], ids=["connect", "with-rshift"])
+def test_3_2_on_every_surface(build: Any, backend: str, tmp_path: Path) -> None:
+    seen = run_graph(build, backend, tmp_path, steps=3, duration=1.0)
+    want = 2 if build is _connected else 3  # Source 1 -> AddOne 2 (-> AddOne 3)
+    assert seen and all(line == {"value": want} for line in seen)
+
+
+def test_5_5_default_pipeline_on_multiprocessing(tmp_path: Path) -> None:
+    import retriever
+
+    # Start a fresh pipeline immediately
+    # (For scripts, we recommend 'with Pipeline():' instead of global state)
+    retriever.reset_default_pipeline()
+    a = Source() @ Rate(hz=10)
+    b = AddOne() @ Rate(hz=10)
+    retriever.init(default_sync=Latest())
+    retriever.connect(a, b)
+    retriever.connect(b, AddOutSink(str(tmp_path / "out.jsonl")) @ Trigger("value"))
+    # Run the accumulated default pipeline
+    retriever.default_pipeline().run(backend="multiprocessing", duration=1.0)
+    seen = read_lines(tmp_path / "out.jsonl")
+    assert seen and all(line == {"value": 2} for line in seen)
+    retriever.clear_default_pipeline()

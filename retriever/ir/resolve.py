@@ -93,6 +93,13 @@ def allow_source_exec(files: Iterable[str]) -> None:
         _granted_sources.update(str(Path(f).resolve()) for f in files)
 
 
+def granted() -> tuple[bool, list[str], list[str]]:
+    """This process's grants: (any module, granted packages, granted script files), so
+    that a worker process spawned for it can be given exactly the same."""
+    with _lock:
+        return _granted_any, sorted(_granted_packages), sorted(_granted_sources)
+
+
 _trust = threading.local()
 
 

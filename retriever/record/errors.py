@@ -7,6 +7,9 @@ to its last complete message and :class:`TruncatedRecordingWarning` is issued.
 
 from __future__ import annotations
 
+import os
+import resource
+from collections.abc import Iterable
 from pathlib import Path
 
 from retriever.contract.catalogue import ERRORS
@@ -34,3 +37,19 @@ class RecordingError(RetrieverError):
 
 class TruncatedRecordingWarning(UserWarning):
     """A recording ended mid-write; it was read up to its last complete message."""
+
+
+def out_of_space(paths: Iterable[str | Path]) -> bool:
+    """Whether a file of ``paths`` reached the file size limit (``ulimit -f``) or its
+    disk is (nearly) full: Rerun reports a failed write without the system's errno."""
+    soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    for p in paths:
+        try:
+            if soft != resource.RLIM_INFINITY and os.stat(p).st_size >= soft:
+                return True
+            vfs = os.statvfs(os.path.dirname(os.path.abspath(p)))
+        except OSError:
+            continue
+        if vfs.f_bavail * vfs.f_frsize < 1 << 16:
+            return True
+    return False

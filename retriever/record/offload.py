@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import gc
 import os
 import queue
@@ -45,7 +46,7 @@ from retriever.rt.stepper import StepResult
 
 from . import deps
 from .config import RecordConfig, format_of
-from .errors import RecordingError
+from .errors import RecordingError, out_of_space
 from .handover import Handover
 from .layout import PortValues, flatten_input, port_types, topic
 from .recorder import SCALAR_TYPES, Recorder, Sink
@@ -96,6 +97,8 @@ class OffloadRecorder:
         self._closed = False
         self._live = Recorder(ir, config, live=live, write_files=False) if live else None
         self._pid, self._handover, self._status = _start_writer(ir, config)
+        self._last_pid = self._pid
+        self._failure: RecordingError | None = None  # what the writer reported, if it failed
         self._handover.wait = self._wait_for_slot
         self._add = self._handover.add
         self._status_buf = b""
@@ -201,8 +204,9 @@ class OffloadRecorder:
                 msg: list[Any] = msgspec.json.decode(line)
                 if msg[0] == "error":
                     self._reap(wait=True)
-                    raise RecordingError(msg[4] or self.config.paths[0], msg[1],
-                                         code=msg[2] or "RET809", hint=msg[3])
+                    self._failure = RecordingError(msg[4] or self.config.paths[0], msg[1],
+                                                   code=msg[2] or "RET809", hint=msg[3])
+                    raise self._failure
                 return msg
             if not block and not select.select([self._status], [], [], 0)[0]:
                 return None
@@ -228,13 +232,34 @@ class OffloadRecorder:
             self._raise_writer_gone(None)
 
     def _raise_writer_gone(self, exc: Exception | None) -> None:
+        if self._failure is not None:
+            raise self._failure  # the writer said why it stopped: keep saying that
+        pid = self._pid or self._last_pid
         code = self._reap(wait=True)
+        # A writer that failed reported why before it exited (a full disk, say): raise
+        # that rather than the bare fact that it is gone.
+        with contextlib.suppress(OSError):
+            while select.select([self._status], [], [], 0)[0]:
+                chunk = os.read(self._status, 65536)
+                if not chunk:
+                    break
+                self._status_buf += chunk
+        for line in self._status_buf.split(b"\n"):
+            try:
+                msg = msgspec.json.decode(line) if line else None
+            except msgspec.DecodeError:
+                continue  # a line cut short by the writer's death
+            if isinstance(msg, list) and len(msg) == 5 and msg[0] == "error":
+                self._closed = True
+                self._failure = RecordingError(msg[4] or self.config.paths[0], msg[1],
+                                               code=msg[2] or "RET809", hint=msg[3])
+                raise self._failure from exc
         how = (f"was killed by signal {-code}" if code is not None and code < 0
                else f"exited with status {code}")
         self._closed = True
         raise RecordingError(
             self.config.paths[0],
-            f"the recording writer process (pid {self._pid}) {how}; the files hold what "
+            f"the recording writer process (pid {pid}) {how}; the files hold what "
             "it wrote before", code="RET809",
             hint="see the process's output above for its error") from exc
 
@@ -249,7 +274,7 @@ class OffloadRecorder:
         if pid == 0:
             return None
         self._exit: int | None = os.waitstatus_to_exitcode(status)
-        self._pid = 0
+        self._last_pid, self._pid = self._pid, 0
         return self._exit
 
     def _abandon(self) -> None:
@@ -321,12 +346,20 @@ def _report(fd: int, *msg: Any) -> None:
         data = data[os.write(fd, data):]
 
 
-def _error_fields(exc: BaseException) -> list[Any]:
+_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+
+
+def _error_fields(exc: BaseException, paths: Any = ()) -> list[Any]:
     if isinstance(exc, RecordingError):
         return [exc.problem, exc.code, exc.hint, str(exc.path) if exc.path else None]
     if isinstance(exc, RetrieverError):  # its message alone: code and hint travel apart
         return [exc.message, exc.code, exc.hint, None]
     text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    if (isinstance(exc, OSError) and exc.errno in _FULL) or out_of_space(paths):
+        return [f"the disk is full or the file reached its size limit ({text}); the file "
+                "holds the steps written before", "RET809",
+                "free disk space (or raise the file size limit, ulimit -f) and record "
+                "again; open_recording() reads what was written", None]
     return [f"the recording writer failed: {text}", "RET809", "", None]
 
 
@@ -363,7 +396,7 @@ def _writer_main(ir: IR, config: RecordConfig, handover: Handover, status: int,
                     recorder(rebuild.step(now, executed, messages, inputs))
         recorder.close()
     except BaseException as exc:
-        fields = _error_fields(exc)
+        fields = _error_fields(exc, config.paths)
         try:
             recorder.close()  # finish the files with what arrived
         except BaseException as also:  # reported with the first error, not instead of it

@@ -10,6 +10,7 @@ header (JSON) is a static ``retriever_header`` component on the ``/retriever`` e
 
 from __future__ import annotations
 
+import errno
 import importlib
 import json
 import os
@@ -30,7 +31,7 @@ from retriever.types.header import Header
 from retriever.types.vision import Image
 
 from . import deps, visual
-from .errors import RecordingError
+from .errors import RecordingError, out_of_space
 from .layout import ChannelSpec, check_header
 from .model import Channel, Recording, Sample
 from .rerun_views import COLOR_MODELS, blueprint
@@ -43,6 +44,8 @@ _EXACT_IMAGE_DTYPES = frozenset(("|u1", "<u2", "<f4"))
 RRD_MAGIC = b"RRF2"
 _FRAME = struct.Struct("<QQ")  # message kind, payload length
 _STREAM_HEADER = 12  # magic, version, encoding options
+FLUSH_ROUND = 1.0  # seconds per wait for the SDK's flush (see RrdSink._flush_fully)
+FLUSH_STALL = 60.0  # a file that did not grow for this long while flushing: give up
 
 
 def entity_path(rr: Any, topic: str) -> str:
@@ -222,8 +225,32 @@ class RrdWriter:
         """Hand every buffered row to the SDK; with ``wait`` block until it is in the file."""
         for entity, rows in self._pending.items():
             self._send(entity, rows)
-        self._rec.flush(timeout_sec=1e38 if wait else 0.0)
+        if wait:
+            self._flush_fully()
+        else:
+            self._rec.flush(timeout_sec=0.0)
         self._last_flush = time.monotonic()
+
+    def _flush_fully(self) -> None:
+        """Wait until the SDK wrote everything. Waits in short rounds: when its file
+        writer died (a full disk), an unbounded flush of this SDK never returns."""
+        size, stalled = -1, 0
+        while True:
+            try:
+                self._rec.flush(timeout_sec=FLUSH_ROUND)
+                return
+            except RuntimeError as exc:
+                if "timed out" not in str(exc):
+                    raise
+                if out_of_space([self.path]):
+                    raise OSError(errno.ENOSPC, f"the Rerun writer stopped: the disk is "
+                                  f"full or {self.path} reached the file size limit") from exc
+                now = self.path.stat().st_size if self.path.exists() else 0
+                stalled = stalled + 1 if now == size else 0
+                size = now
+                if stalled * FLUSH_ROUND >= FLUSH_STALL:
+                    raise RuntimeError(f"the Rerun writer stopped writing {self.path} for "
+                                       f"{FLUSH_STALL:.0f} s") from exc
 
     def close(self) -> None:
         """Flush and finish the file (footer included)."""

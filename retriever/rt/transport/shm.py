@@ -1,9 +1,11 @@
-"""Anonymous shared-memory slots for large payloads (Linux ``memfd``).
+"""Anonymous shared-memory slots for large payloads (``memfd``, or nameless POSIX shm).
 
 A :class:`ShmRing` is a ``memfd`` mapped into the producer and, after its file
 descriptor travelled over a Unix socket, into the consumer. A memfd has no name in
 ``/dev/shm``: the memory is released by the kernel when the last process holding a
 descriptor or a mapping exits, so nothing can be left behind, even after ``SIGKILL``.
+Where memfd is missing (or in portable mode) :mod:`.backing` gives a POSIX shm segment
+whose name is removed right after creation, with the same guarantee.
 
 The ring has ``nslots`` equal slots. Each slot starts with a 64-byte header holding two
 64-bit words, each written by one side only:
@@ -30,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from . import backing
+
 HEADER = 64
 ALIGN = 64
 
@@ -51,8 +55,7 @@ class ShmRing:
         self.slot_size = _align(slot_size)
         total = nslots * (HEADER + self.slot_size)
         if fd is None:
-            fd = os.memfd_create(f"retriever-ring-{ring_id}", os.MFD_CLOEXEC)
-            os.ftruncate(fd, total)
+            fd = backing.create(f"ring-{ring_id}", total)  # memfd, or POSIX shm
         self.fd = fd
         self.mm = mmap.mmap(fd, total)
         if total >= (2 << 20) and hasattr(mmap, "MADV_HUGEPAGE"):

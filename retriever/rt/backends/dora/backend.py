@@ -14,11 +14,16 @@
 lag error) ends the run and is raised by ``wait``/``stop`` as the same typed error
 naming the flow; a node that dies without a report raises :class:`FlowError` naming its
 flows. The temporary directory, the dataflow and every process are gone when the
-handle reports the end, whatever the reason.
+handle reports the end, whatever the reason; if the owning process itself dies (even by
+``SIGKILL``), a small guard process (:mod:`.guard`) ends the run's processes and removes
+its temporary directory. A run may be started from any thread, including one that exits
+right after. A node whose flows have a restart policy is restarted by dora; the run goes
+on while the policy allows it.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import socket
@@ -27,6 +32,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -38,10 +44,11 @@ from ...handle import BackgroundRun
 from ...report import FlowStats
 from . import compile as dc
 from .compat import check_install
-from .launch import ClusterLauncher, Launcher, LocalLauncher, sweep
+from .launch import ClusterLauncher, Guard, Launcher, LocalLauncher, sweep
 from .status import StatusReader, errors_from_status
 
 POLL = 0.05
+log = logging.getLogger("retriever.dora")
 
 
 def node_pythonpath() -> str:
@@ -91,8 +98,17 @@ class DoraRun(BackgroundRun):
         self._t_ready: float | None = None
         self.node_info: dict[str, dict[str, Any]] = {}
         self.leftover: list[int] = []
+        # Restarts (dora restarts nodes with a restart policy): per node, the pids of
+        # failed incarnations already handled, when they failed, and the counters they
+        # had reached (added to the new incarnation's).
+        self._failed_pids: dict[str, set[int]] = {}
+        self._restart_times: dict[str, deque[float]] = {}
+        self._restarts: dict[str, int] = {}
+        self._carry: dict[str, dict[str, dict[str, int]]] = {}
         self.tmp = Path(tempfile.mkdtemp(prefix="retriever-dora-"))
+        self._guard: Guard | None = None
         try:
+            self._guard = Guard(self.tmp, dc.ENV_RUN, self.token)
             status_dir = self.tmp / "status"
             status_dir.mkdir()
             self.status = StatusReader(status_dir)
@@ -176,6 +192,9 @@ class DoraRun(BackgroundRun):
                 continue
             st = self.status.node(n)
             if st.error is not None:
+                pid = int(st.error.get("pid") or 0)
+                if pid in self._failed_pids.get(n, ()) or self._restarted(n, pid, st.stats):
+                    continue  # dora restarts this node: the run goes on
                 self._reported.add(n)
                 for err in errors_from_status(st.error, f"dora node {n!r}"):
                     self._add_error(err)
@@ -184,16 +203,47 @@ class DoraRun(BackgroundRun):
     def _dead_node(self, nodes: list[str]) -> bool:
         """Whether a local node's process is gone without a report (recorded as error)."""
         for n in nodes:
-            info = self.node_info.get(n)
-            if info and info.get("host") == socket.gethostname() and n not in self._reported:
-                pid = int(info.get("pid", 0))
-                if pid and not os.path.exists(f"/proc/{pid}") and \
-                        self.status.node(n).stats.get("state") != "done":
-                    if self._node_errors([n]):
-                        return True
-                    self._add_error(self._dead(n, "its process exited without a report"))
-                    return True
+            st = self.status.node(n)
+            info = st.ready  # the latest incarnation's
+            if not info or info.get("host") != socket.gethostname() or n in self._reported:
+                continue
+            pid = int(info.get("pid", 0))
+            if not pid or pid in self._failed_pids.get(n, ()) or \
+                    os.path.exists(f"/proc/{pid}") or st.stats.get("state") == "done":
+                continue
+            if self._node_errors([n]):
+                return True
+            if pid in self._failed_pids.get(n, ()) or self._restarted(n, pid, st.stats):
+                continue
+            self._add_error(self._dead(n, "its process exited without a report"))
+            return True
         return False
+
+    def _restarted(self, dora_id: str, pid: int, stats: dict[str, Any]) -> bool:
+        """Count a failure of ``dora_id``'s incarnation ``pid``; True when its restart
+        policy lets dora restart it (the run goes on), False when the run must end."""
+        plan = next((p for p in self.plan.nodes if p.dora_id == dora_id), None)
+        pol = plan.restart if plan is not None else None
+        if pol is None or self._stop.is_set() or self.status.node(dora_id).ready is None:
+            return False  # no policy, stopping, or a node that never joined
+        times = self._restart_times.setdefault(dora_id, deque())
+        now = time.monotonic()
+        while times and now - times[0] > pol.window:
+            times.popleft()
+        if len(times) >= pol.max_restarts:
+            return False
+        times.append(now)
+        self._failed_pids.setdefault(dora_id, set()).add(pid)
+        self._restarts[dora_id] = self._restarts.get(dora_id, 0) + 1
+        carry = self._carry.setdefault(dora_id, {})
+        for flow, counters in (stats.get("flows") or {}).items():
+            row = carry.setdefault(flow, {})
+            for key, value in counters.items():
+                if isinstance(value, int):
+                    row[key] = row.get(key, 0) + value
+        log.warning("dora restarts node %r (restart %d of at most %d in %gs)", dora_id,
+                    len(times), pol.max_restarts, pol.window)
+        return True
 
     def _dead(self, dora_id: str, why: str) -> FlowError:
         flows = next((p.flows for p in self.plan.nodes if p.dora_id == dora_id), [dora_id])
@@ -220,6 +270,8 @@ class DoraRun(BackgroundRun):
     def _cleanup(self) -> None:
         self.leftover = sweep(dc.ENV_RUN, self.token)
         shutil.rmtree(self.tmp, ignore_errors=True)
+        if self._guard is not None:
+            self._guard.release()
 
     # ------------------------------------------------------------------ RunHandle
     @property
@@ -233,9 +285,15 @@ class DoraRun(BackgroundRun):
         flows: dict[str, FlowStats] = {}
         for n in self.plan.nodes:
             stats = self.status.node(n.dora_id).stats.get("flows", {})
+            carry = self._carry.get(n.dora_id, {})
             for name in n.flows:
-                row = stats.get(name, {})
-                flows[name] = FlowStats(**{k: v for k, v in row.items() if k in known})
+                row = {k: v for k, v in stats.get(name, {}).items() if k in known}
+                for key, value in carry.get(name, {}).items():  # earlier incarnations
+                    if key in known:
+                        row[key] = row.get(key, 0) + value
+                if n.dora_id in self._restarts:
+                    row["restarts"] = self._restarts[n.dora_id]
+                flows[name] = FlowStats(**row)
         return flows
 
     def _live_duration(self) -> float:

@@ -16,7 +16,10 @@ Mapping:
   ``queue_size`` = the largest ``qsize`` of the edge ports it carries; ``on_full="block"``
   becomes ``queue_policy: backpressure`` (dora holds local publishers; see the docs for
   its limits), ``drop`` keeps dora's default (drop the oldest);
-- placement (``machine`` / ``labels``) becomes the node's ``deploy:`` section.
+- placement (``machine`` / ``labels``) becomes the node's ``deploy:`` section;
+- a restart policy (``.restart_policy(...)`` on any flow of the partition) becomes the
+  node's ``restart_policy`` / ``max_restarts`` / ``restart_window``: dora restarts the
+  node's process, which rebuilds every flow of the partition.
 """
 
 from __future__ import annotations
@@ -77,6 +80,35 @@ class NodePlan:
     outputs: dict[str, str] = field(default_factory=dict)  # flow -> output id
     machine: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    restart: RestartPlan | None = None
+
+
+@dataclass(frozen=True)
+class RestartPlan:
+    """When dora restarts a node: ``policy`` is ``on-failure`` or ``always``; at most
+    ``max_restarts`` restarts within ``window`` seconds."""
+
+    policy: str
+    max_restarts: int
+    window: float
+
+
+def restart_plan(graph: ExecutionGraph, flows: list[str]) -> RestartPlan | None:
+    """The restart policy of a partition: the first of its flows that asked for one
+    (the multiprocessing backend chooses the same way). None: never restart."""
+    for name in flows:
+        raw = graph.ir.node(name).restart
+        if not raw or raw.get("policy", "never") == "never":
+            continue
+        policy = str(raw["policy"])
+        if policy not in ("on-failure", "always"):
+            raise IRError(f"flow {name!r} has an unknown restart policy {policy!r}",
+                          hint="use never, on-failure or always")
+        count = int(raw.get("max_restarts", 3))
+        if count <= 0:
+            return None  # no restart allowed (dora would read 0 as "unlimited")
+        return RestartPlan(policy, count, float(raw.get("window", 60.0)))
+    return None
 
 
 @dataclass
@@ -133,7 +165,8 @@ def plan_dataflow(graph: ExecutionGraph) -> DataflowPlan:
     in_ids = _ids([n.id for n in ir.nodes], "in_")
     tick_ids = _ids([n.id for n in ir.nodes], "tick_")
     plans = {p.id: NodePlan(dora_id=node_ids[p.id], partition=p.id, flows=list(p.nodes),
-                            machine=p.placement.machine, labels=dict(p.placement.labels))
+                            machine=p.placement.machine, labels=dict(p.placement.labels),
+                            restart=restart_plan(graph, list(p.nodes)))
              for p in graph.partitions}
     for p in graph.partitions:
         for flow in p.nodes:
@@ -184,12 +217,13 @@ def unpack_graph(text: str) -> ExecutionGraph:
 
 def dataflow_document(graph: ExecutionGraph, *, python: str,
                       env: Mapping[str, str] | None = None,
-                      deploy: bool = True) -> dict[str, Any]:
+                      deploy: bool = True, build: str | None = None) -> dict[str, Any]:
     """The dataflow descriptor as plain data.
 
-    ``python`` is the interpreter each node runs (an absolute path on every machine);
-    ``env`` is added to the dataflow-level environment; ``deploy=False`` leaves out
-    ``deploy:`` sections (``dora run`` refuses them).
+    ``python`` is the interpreter each node runs (a command found on ``PATH``, or an
+    absolute path valid on every machine); ``env`` is added to the dataflow-level
+    environment; ``deploy=False`` leaves out ``deploy:`` sections (``dora run`` refuses
+    them); ``build`` is each node's ``build:`` command (run by ``dora build``).
     """
     plan = plan_dataflow(graph)
     top_env = {ENV_GRAPH: pack_graph(graph)}
@@ -211,6 +245,12 @@ def dataflow_document(graph: ExecutionGraph, *, python: str,
             "args": f"-u -m {RUNNER_MODULE}",
             "env": {ENV_PARTITION: n.partition},
         }
+        if build:
+            node["build"] = build
+        if n.restart is not None:  # dora (>= 1.0) restarts the node itself
+            node["restart_policy"] = n.restart.policy
+            node["max_restarts"] = n.restart.max_restarts
+            node["restart_window"] = n.restart.window
         if inputs:
             node["inputs"] = inputs
         if n.outputs:
@@ -231,6 +271,8 @@ def _scalar(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
+    if isinstance(value, float):
+        return repr(value)
     # A JSON string is a valid YAML double-quoted scalar; quoting keeps numbers-as-text.
     return json.dumps(str(value))
 
@@ -267,8 +309,12 @@ def to_yaml(document: Mapping[str, Any], header: str = "") -> str:
 
 
 def compile_dataflow(graph: ExecutionGraph, *, python: str,
-                     env: Mapping[str, str] | None = None, deploy: bool = True) -> str:
+                     env: Mapping[str, str] | None = None, deploy: bool = True,
+                     build: str | None = None, header: str = "") -> str:
     """The dataflow YAML for ``graph`` (see :func:`dataflow_document`)."""
-    header = (f"dora dataflow generated by retriever for pipeline {graph.ir.name!r}\n"
-              f"partitions: {', '.join(p.id for p in graph.partitions)}")
-    return to_yaml(dataflow_document(graph, python=python, env=env, deploy=deploy), header)
+    top = (f"dora dataflow generated by retriever for pipeline {graph.ir.name!r}\n"
+           f"partitions: {', '.join(p.id for p in graph.partitions)}")
+    if header:
+        top += "\n" + header
+    return to_yaml(dataflow_document(graph, python=python, env=env, deploy=deploy,
+                                     build=build), top)

@@ -7,14 +7,16 @@
   existing coordinator, starts the dataflow under a unique name with
   ``dora start --attach``, and stops it with ``dora stop <uuid>`` and ``dora down``.
 
-Every process started here gets its own session and, on Linux, dies with its parent;
-the run token in the environment lets :func:`sweep` find and kill anything left over.
+Every process started here gets its own session (Ctrl-C in a terminal reaches only the
+owner, which stops the run in order). Nothing here ties a child's life to the thread that
+started it (``PR_SET_PDEATHSIG`` would: it fires when that *thread* exits); instead the
+run token in the environment lets :func:`sweep`, and the run's guard process
+(:mod:`.guard`) when the owner dies, find and end anything left over.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import os
 import re
@@ -36,16 +38,6 @@ _NODE_STDOUT = re.compile(r"^\S+ stdout (?P<node>[A-Za-z0-9_-]+)(?: on daemon `[
                           r"(?P<text>.*)$")
 _NODE_ERROR = re.compile(r"ERROR\s+(?P<node>[A-Za-z0-9_-]+)(?: on daemon `[^`]*`)?:")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
-PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """preexec hook: ask Linux to SIGTERM the child when its parent dies."""
-    if sys.platform.startswith("linux"):
-        try:
-            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-        except (OSError, AttributeError):
-            pass  # best effort: the sweep and the node watchdog still apply
 
 
 def free_ports(count: int) -> list[int]:
@@ -108,8 +100,7 @@ def _spawn(argv: Sequence[str], env: Mapping[str, str], cwd: Path, echo: bool,
     try:
         proc = subprocess.Popen(list(argv), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                errors="replace", start_new_session=True,
-                                preexec_fn=_die_with_parent)
+                                errors="replace", start_new_session=True)
     except OSError as exc:
         raise BackendError(f"cannot start {argv[0]!r}: {exc.strerror}",
                            hint="pip install 'pyretriever[dora]'") from None
@@ -324,3 +315,35 @@ def sweep(env_key: str, token: str) -> list[int]:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
     return pids
+
+
+class Guard:
+    """The run's watchdog process (see :mod:`.guard`): cleans up if the owner dies."""
+
+    def __init__(self, tmpdir: Path, env_key: str, token: str) -> None:
+        script = Path(__file__).with_name("guard.py")
+        env = {k: v for k, v in os.environ.items() if k != env_key}
+        try:
+            self.proc: subprocess.Popen[bytes] = subprocess.Popen(
+                [sys.executable, "-I", "-S", str(script), str(tmpdir), env_key, token],
+                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env,
+                start_new_session=True)
+        except OSError as exc:
+            raise BackendError(f"cannot start the run's guard process: {exc.strerror}",
+                               hint="check that the Python interpreter can start "
+                                    "another process") from None
+
+    def release(self) -> None:
+        """The run ended and was cleaned up: tell the guard to exit, and reap it."""
+        stdin = self.proc.stdin
+        if stdin is not None and not stdin.closed:
+            with contextlib.suppress(OSError):
+                stdin.write(b"done\n")
+                stdin.flush()
+            with contextlib.suppress(OSError):
+                stdin.close()
+        try:
+            self.proc.wait(5.0)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()

@@ -9,7 +9,9 @@ This module only brings dora's time source and events:
   was due (:meth:`Scheduler.on_timer` re-anchors the flow's clock on it, so a tick
   handled one period or more late counts as lag and ``on_lag`` decides);
 - a message from another partition: delivered (whole) into the destination ports with
-  the sender's dora timestamp, then the Trigger/Hybrid flows it triggered run;
+  the sender's dora timestamp, then the Trigger/Hybrid flows it triggered run. Each
+  output numbers its messages; a gap in the numbers is what dora's input queue dropped,
+  and counts as dropped for the destination flows;
 - a message a flow publishes reaches the partition's own flows directly, and is sent
   as one dora output event when another partition consumes it.
 
@@ -42,6 +44,7 @@ from .codec import DoraCodec
 from .status import StatusWriter
 
 STATS_EVERY = 0.2  # the progress view refreshes every 0.5 s: counters stay current
+SEQ_KEY = "retriever_seq"  # event metadata: the message's number on its output
 
 
 class PartitionRunner:
@@ -70,6 +73,10 @@ class PartitionRunner:
             self.inputs[inp.input_id] = (DoraCodec(types), routes)
         self.timers: dict[str, str] = {t.input_id: t.flow for t in self.plan.timers}
         self.send: Callable[[str, Any, dict[str, Any]], None] = lambda _i, _v, _m: None
+        # Per-output sequence numbers: a gap at the receiver is what dora's input queue
+        # dropped (it drops the oldest silently), counted like the other backends do.
+        self._sent: dict[str, int] = {}
+        self._seen: dict[str, int] = {}
         self.clock: Callable[[], float] = time.time
         self.observers = observers_from_env()  # e.g. live viewing (visualize=)
         if self.outputs:
@@ -100,6 +107,12 @@ class PartitionRunner:
                  ts: float) -> None:
         """A message from another partition."""
         codec, routes = self.inputs[input_id]
+        seq = (metadata or {}).get(SEQ_KEY)
+        if isinstance(seq, int):
+            lost = seq - self._seen.get(input_id, -1) - 1
+            self._seen[input_id] = seq
+            for dst, _ in routes if lost > 0 else ():
+                dst.dropped += lost
         self.sched.on_arrival(routes, ts, codec.decode(value, metadata))
         self.sched.run_triggered(ts)
 
@@ -107,7 +120,9 @@ class PartitionRunner:
         out_id = self.outputs.get(name)
         if out_id is not None:
             value, meta = self.out_codec.encode(msg)
-            self.send(out_id, value, meta)
+            seq = self._sent.get(out_id, 0)
+            self._sent[out_id] = seq + 1
+            self.send(out_id, value, {**meta, SEQ_KEY: seq})
 
     def _observe(self, rt: NodeRuntime, now: float, inp: Any, _out: Any,
                  msg: Message | None) -> None:

@@ -63,7 +63,8 @@ class StatusWriter:
         """Record the errors that end this node (its flow's error first)."""
         path = self._path("error")
         if path is not None:
-            _write(path, {"errors": [r.pack() for r in records]})
+            # pid: which incarnation failed (dora may restart a node with a restart policy)
+            _write(path, {"errors": [r.pack() for r in records], "pid": os.getpid()})
 
 
 @dataclass

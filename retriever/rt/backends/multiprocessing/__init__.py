@@ -1,4 +1,5 @@
-"""The multiprocessing backend: one forked worker process per ExecutionGraph partition.
+"""The multiprocessing backend: one worker process (forked, or spawned in portable mode)
+per ExecutionGraph partition.
 
 Messages travel over Unix sockets (msgspec) and large numpy arrays through anonymous
 shared memory (:mod:`retriever.rt.transport`). See ``docs/backends-multiprocessing.md``.

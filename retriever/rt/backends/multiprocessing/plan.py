@@ -1,8 +1,9 @@
 """What the multiprocessing backend runs: partitions, channels and restart policies.
 
-Built once in the parent from the :class:`ExecutionGraph`. Workers are forked, so each
-one receives the plan as ordinary Python objects in its copied memory: nothing is
-serialised to start a worker.
+Built once in the parent from the :class:`ExecutionGraph`. A forked worker receives the
+plan as ordinary Python objects in its copied memory; a spawned one derives the same
+plan from the graph's JSON with :func:`make_plan` (it is deterministic: channel indices
+follow the order of the IR's edges).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from typing import Any
 
 from retriever.contract.errors import ConfigError
 from retriever.ir.model import ExecutionGraph, PartitionIR
+
+from ...transport import wait
 
 PortPairs = list[tuple[str, str]]
 RESTART_POLICIES = ("never", "on-failure", "always")
@@ -64,14 +67,16 @@ class WaitOptions:
     busy-waits instead of sleeping; it absorbs the kernel's wake-up latency at a
     bounded CPU cost (at most a tenth of each period). ``busy_poll``: never sleep;
     poll the channels without blocking (lowest arrival latency, one busy core per
-    worker).
+    worker). ``waiter``: the kind of :mod:`retriever.rt.transport.wait` waiter.
     """
 
     spin: float = 0.0002
     busy_poll: bool = False
+    waiter: str = wait.default_kind(False)  # see retriever.rt.transport.wait
 
     @classmethod
-    def from_options(cls, spin: Any, busy_poll: Any) -> WaitOptions:
+    def from_options(cls, spin: Any, busy_poll: Any, waiter: str = wait.default_kind(False)
+                     ) -> WaitOptions:
         """Validate the run options ``spin`` and ``busy_poll``."""
         try:
             seconds = float(spin)
@@ -83,7 +88,7 @@ class WaitOptions:
                               hint="use e.g. spin=0.0002 (200 µs), or 0 never to busy-wait")
         if not isinstance(busy_poll, bool):
             raise ConfigError(f"busy_poll={busy_poll!r} is not True or False")
-        return cls(seconds, busy_poll)
+        return cls(seconds, busy_poll, waiter)
 
 
 @dataclass

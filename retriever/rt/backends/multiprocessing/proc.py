@@ -1,10 +1,12 @@
-"""Starting worker processes with ``fork`` and keeping them from outliving their parent.
+"""Starting worker processes with ``fork`` and keeping them from outliving their parent
+(``spawn`` and portable mode: :mod:`.start`).
 
 Why ``fork``: a forked worker starts in about a millisecond with every module (and the
 flows' classes) already imported, and it receives the run's plan as ordinary objects
-in its copied memory, so nothing is pickled to start it. ``spawn``/``forkserver`` would
-re-import numpy and the user's modules in each worker (hundreds of milliseconds) and
-pickle the process object. The pitfalls of ``fork`` are handled here:
+in its copied memory, so nothing is pickled to start it. ``spawn`` (used where fork is
+missing, and in portable mode) re-imports numpy and the user's modules in each worker
+(hundreds of milliseconds); ours sends a msgspec boot message instead of pickling a
+process object as the stdlib's would. The pitfalls of ``fork`` are handled here:
 
 - only the forking thread survives in the child, so the child runs nothing but the
   worker loop and leaves with ``os._exit`` (no inherited ``atexit`` handlers, no

@@ -4,8 +4,8 @@ A daemon monitor thread waits on the workers' control sockets. It starts the flo
 together once every worker is ready, collects statistics, stops the run when a flow
 fails, a worker dies (end of file on its control socket, seen at once) or the duration
 is over, restarts a partition's process when its restart policy allows, and finally
-closes every descriptor. Shared memory is anonymous (``memfd``), so a dead process can
-never leave a segment behind.
+closes every descriptor. Shared memory is anonymous (``memfd``, or POSIX shm unlinked
+as soon as it is created), so a dead process can never leave a segment behind.
 """
 
 from __future__ import annotations
@@ -27,13 +27,14 @@ from ...errors import ErrorRecord
 from ...handle import BackgroundRun
 from ...options import count, seconds, unknown_options
 from ...report import FlowStats
-from ...transport import ControlLink, channel_pair, control_pair
+from ...transport import ControlLink, backing, channel_pair, control_pair
 from .plan import Plan, WaitOptions, make_plan
 from .proc import fork_worker, track, untrack
+from .start import StartOptions, check_boot_size, resolve, spawn_worker, vetted
 from .worker import worker_main
 
 log = logging.getLogger("retriever.mp")
-OPTIONS = ("shm_slots", "stop_timeout", "spin", "busy_poll")
+OPTIONS = ("shm_slots", "stop_timeout", "spin", "busy_poll", "start_method", "portable")
 _COUNTERS = ("steps", "lag_events", "skipped_ticks", "dropped", "errors")
 
 
@@ -64,23 +65,32 @@ def _describe_exit(status: int) -> str:
 
 
 class MultiprocessingRun(BackgroundRun):
-    """A run of an execution graph with one forked worker process per partition."""
+    """A run of an execution graph with one worker process per partition (forked or
+    spawned, see :mod:`.start`)."""
 
     backend = "multiprocessing"
 
     def __init__(self, graph: ExecutionGraph, *, duration: float | None = None,
                  live: Any = None, shm_slots: int = 4, stop_timeout: float = 5.0,
                  spin: float = WaitOptions.spin, busy_poll: bool = False,
+                 start_method: str | None = None, portable: bool | None = None,
                  **options: Any) -> None:
-        # Every argument is checked before the first worker is forked.
+        # Every argument is checked before the first worker is started.
         unknown_options(options, OPTIONS, "multiprocessing")
         where = "multiprocessing run"
         self.duration = seconds(duration, "duration", where=where, none=True)
         self.shm_slots = count(shm_slots, "shm_slots", where=where)
         self.stop_timeout = seconds(stop_timeout, "stop_timeout", where=where) or 0.0
+        self.start_options: StartOptions = resolve(start_method, portable)
         self.plan: Plan = make_plan(graph)
+        self._graph_json = ""
+        self._trust: dict[str, Any] = {}
+        if self.start_options.method == "spawn":
+            self._graph_json = graph.to_json(indent=None)
+            check_boot_size(self._graph_json)
+            self._trust = vetted(graph)
         super().__init__()
-        self.waiting = WaitOptions.from_options(spin, busy_poll)
+        self.waiting = WaitOptions.from_options(spin, busy_poll, self.start_options.waiter)
         self.exit_timeout = max(10.0, self.stop_timeout * 2)
         self._stopping = False
         self._kill_at: float | None = None
@@ -136,8 +146,23 @@ class MultiprocessingRun(BackgroundRun):
             elif ch.dst == part:
                 socks[ch.index] = self._chan[ch.index][1]
         plan, slots, death, waiting = self.plan, self.shm_slots, self._death_r, self.waiting
+        portable = self.start_options.portable
+        if self.start_options.method == "spawn":
+            link = ControlLink(parent_end)
+            try:
+                pid = spawn_worker(self._graph_json, part, link, child_end, socks, death,
+                                   shm_slots=slots, waiting=waiting, portable=portable,
+                                   trust=self._trust)
+            except BaseException:
+                link.close()
+                raise
+            finally:
+                child_end.close()
+            self._procs[part] = _Proc(part, pid, link)
+            return
 
         def target() -> int:
+            backing.configure(portable)
             return worker_main(plan, part, child_end, socks, death, shm_slots=slots,
                                waiting=waiting)
 
@@ -244,6 +269,8 @@ class MultiprocessingRun(BackgroundRun):
     def _on_exit(self, w: _Proc) -> None:
         status = _reap(w.pid)
         w.exitcode = status
+        if status != 0 and self.start_options.shm == "posix":
+            backing.sweep(w.pid)  # killed between shm_open and shm_unlink?
         w.ctl.close()
         _add_rows(self._base, w.stats)
         w.stats = {}
@@ -298,6 +325,8 @@ class MultiprocessingRun(BackgroundRun):
                     pass
                 _reap(w.pid)
                 w.ctl.close()
+                if self.start_options.shm == "posix":
+                    backing.sweep(w.pid)
 
     def _end(self) -> None:
         self._close()

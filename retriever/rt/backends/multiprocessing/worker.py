@@ -5,7 +5,8 @@ scheduler every backend shares); this module brings the time source (the monoton
 clock since the run's start), the waiting and the I/O. It repeats: one scheduler pass
 (:meth:`Scheduler.tick`: due periodic flows and triggered flows, in dependency order),
 then wait (``select`` before a deadline, ``epoll`` otherwise) for the next deadline or
-the next arrival; the last ``spin`` seconds before a deadline are busy-waited, and
+the next arrival (:mod:`retriever.rt.transport.wait`: epoll on Linux, kqueue or poll
+in portable mode); the last ``spin`` seconds before a deadline are busy-waited, and
 ``busy_poll`` never sleeps at all (:class:`WaitOptions`). Each message arriving from
 another partition is delivered on its own and the Trigger/Hybrid flows it triggers
 step before the next one is delivered. Other partitions are reached through channels.
@@ -35,11 +36,11 @@ from ...observe import close_all, notify, observers_from_env
 from ...step import Scheduler
 from ...transport import ControlLink, InChannel, OutChannel
 from ...transport.loan import SlotLender, send_lent
+from ...transport.wait import Waiter, make_waiter
 from .plan import Plan, WaitOptions
 
 STATS_INTERVAL = 0.2  # the progress view refreshes every 0.5 s: counters stay current
 PARENT_GONE_GRACE = 3.0
-EPOLL_SLACK = 0.002  # epoll rounds timeouts up to whole milliseconds
 PR_SET_TIMERSLACK = 29
 TIMER_SLACK_NS = 1000
 SPIN_SHARE = 0.1  # the most of a periodic flow's period that spin may busy-wait
@@ -110,7 +111,7 @@ class Worker:
         self.runtimes: dict[str, NodeRuntime] = sched.runtimes
         self.observers = observers_from_env()  # e.g. live viewing (visualize=)
         self.t0 = 0.0
-        self._epoll: select.epoll | None = None
+        self._waiter: Waiter | None = None
         self.stopping = False
         self.settling = False
         # outgoing channels, per source flow: (channel, source index)
@@ -250,15 +251,17 @@ class Worker:
         outs = [o for o, _ in self.outs]
         for out in outs:  # consumers greeted before "go": start from a clean credit
             out.poll()
-        # Arrivals are awaited with epoll (cheapest wake-up); waits that end at a flow's
-        # deadline use select, whose timeout has microsecond resolution (epoll's has
-        # milliseconds, which would make Rate/Tick late).
-        epoll = select.epoll()
-        self._epoll = epoll
+        # Arrivals are awaited with the waiter (epoll on Linux: cheapest wake-up); waits
+        # that end at a flow's deadline use select, whose timeout has microsecond
+        # resolution (epoll's and poll's have milliseconds, which would make Rate/Tick late).
+        waiter = make_waiter(self.waiting.waiter)
+        self._waiter = waiter
         by_fd: dict[int, Callable[[], None]] = {}
         for sock, fn in handlers.items():
-            epoll.register(sock.fileno(), select.EPOLLIN)
+            waiter.register(sock.fileno())
             by_fd[sock.fileno()] = fn
+        poll = waiter.poll
+        slack = waiter.slack
         wait = select.select
         tick = sched.tick
         next_deadline = sched.next_deadline
@@ -282,13 +285,13 @@ class Worker:
                 precise = flow_due - spin
                 next_due = min(precise, next_stats - t0)
                 timeout = max(0.0, next_due - rel)
-                use_select = precise < next_due + EPOLL_SLACK or bool(wl)
+                use_select = precise < next_due + slack or bool(wl)
             if use_select:
                 r, _, _ = wait(rfds, wl, (), timeout)
                 for sock in r:
                     handlers[sock]()
             else:
-                for fd, _ in epoll.poll(timeout):
+                for fd, _ in poll(timeout):
                     by_fd[fd]()
 
     def settle(self) -> None:
@@ -309,8 +312,8 @@ class Worker:
         for out, _ in self.outs:
             out.flush()
             out.close()
-        if self._epoll is not None:
-            self._epoll.close()
+        if self._waiter is not None:
+            self._waiter.close()
         close_all(self.observers)
         for inc, _ in self.ins:
             inc.close()
@@ -331,7 +334,8 @@ def _tight_timer_slack() -> None:
 def worker_main(plan: Plan, part: str, ctl_sock: socket.socket,
                 socks: dict[int, socket.socket], death_fd: int, *, shm_slots: int,
                 waiting: WaitOptions | None = None) -> int:
-    """Entry point of a forked worker; returns the process exit code."""
+    """Entry point of a worker (forked, or spawned via :func:`.start.spawned_main`);
+    returns the process exit code."""
     _tight_timer_slack()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent coordinates Ctrl-C
     signal.signal(signal.SIGTERM, _on_sigterm)

@@ -1,0 +1,110 @@
+"""A tiny watchdog process that cleans up a dora run whose owner died.
+
+The owner of a dora run starts this file as a separate process (``python -I -S
+guard.py TMPDIR ENV_KEY TOKEN``) with a pipe on its standard input; only the owner
+holds the pipe's write end. Two endings:
+
+- the owner writes ``done`` before closing the pipe: the run ended normally and was
+  cleaned up by the owner; the guard just exits;
+- the pipe reports end of file without ``done``: the owner died (``SIGKILL``, a crash,
+  ``os._exit``). The guard then ends every process carrying the run token in its
+  environment (``SIGTERM``, then ``SIGKILL`` after a short grace) and removes the run's
+  temporary directory.
+
+Why a process rather than ``PR_SET_PDEATHSIG`` on each dora process: Linux delivers that
+signal when the *thread* that started the child exits, so a run started from a worker
+thread that returns was killed at once. A pipe closes only when the whole owner process
+is gone, on any Unix.
+
+The file imports nothing but the standard library, so it starts in a few milliseconds
+with ``-I -S`` and does not depend on the owner's import path.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+
+GRACE = 2.0  # seconds between SIGTERM and SIGKILL
+
+
+def carriers(env_key: str, token: str) -> list[int]:
+    """PIDs of processes whose environment holds ``env_key=token`` (never this one)."""
+    needle = f"{env_key}={token}".encode()
+    me = os.getpid()
+    found: list[int] = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return found
+    for name in entries:
+        if not name.isdigit() or int(name) == me:
+            continue
+        try:
+            with open(f"/proc/{name}/environ", "rb") as fh:
+                data = fh.read()
+        except OSError:
+            continue  # gone already, or another user's process
+        if needle in data.split(b"\0"):
+            found.append(int(name))
+    return found
+
+
+def _signal_all(pids: list[int], sig: int) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            continue  # exited meanwhile, or not ours
+
+
+def is_run_dir(path: str) -> bool:
+    """Whether ``path`` looks like a dora run directory (never delete anything else)."""
+    real = os.path.realpath(path)
+    return (os.path.dirname(real) == os.path.realpath(tempfile.gettempdir())
+            and os.path.basename(real).startswith("retriever-dora-"))
+
+
+def clean_up(tmpdir: str, env_key: str, token: str) -> None:
+    """End the run's processes (TERM, then KILL) and remove its directory."""
+    pids = carriers(env_key, token)
+    _signal_all(pids, signal.SIGTERM)
+    deadline = time.monotonic() + GRACE
+    while pids and time.monotonic() < deadline:
+        time.sleep(0.05)
+        pids = carriers(env_key, token)
+    _signal_all(pids, signal.SIGKILL)
+    if is_run_dir(tmpdir):
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def main(argv: list[str]) -> int:
+    """Wait for the owner's pipe to close; clean up unless told the run ended."""
+    if len(argv) != 3:
+        print("usage: guard.py TMPDIR ENV_KEY TOKEN", file=sys.stderr)
+        return 2
+    tmpdir, env_key, token = argv
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the owner decides about Ctrl-C
+    data = b""
+    while True:
+        try:
+            chunk = os.read(0, 64)
+        except InterruptedError:
+            continue
+        except OSError:
+            chunk = b""
+        if not chunk:
+            break
+        data += chunk
+    if b"done" in data:
+        return 0
+    clean_up(tmpdir, env_key, token)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

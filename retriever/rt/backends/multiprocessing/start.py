@@ -1,0 +1,235 @@
+"""How worker processes start: ``fork``, or ``spawn`` (a fresh interpreter), and portable mode.
+
+``fork`` (the Linux default) copies the parent: the worker starts in about a millisecond
+with every module imported and receives the plan as objects in its copied memory.
+
+``spawn`` (the default where ``fork`` is missing or unsafe: macOS, Windows) starts a new
+Python interpreter that inherits nothing but the descriptors it is given (its control
+socket, its channel sockets and the read end of the parent's death pipe). The parent
+sends it a *boot* message over the control socket, msgspec-encoded like every control
+message: the execution graph as JSON, the partition to run, which descriptor is which
+channel, the run options and the parent's ``sys.path``. The worker rebuilds the plan
+from the graph (the same deterministic derivation the parent made) and resolves the
+flows' classes by name (``__main__`` classes are loaded from the script's file without
+running its main block). Nothing is pickled.
+
+*Portable mode* (``portable=True`` or ``RETRIEVER_MP_PORTABLE=1``) is what a platform
+without Linux's extras gets: ``spawn``, POSIX shared memory instead of ``memfd``
+(:mod:`retriever.rt.transport.backing`) and a ``selectors`` waiter instead of ``epoll``
+(:mod:`retriever.rt.transport.wait`). Forcing it on Linux is how CI exercises those code
+paths. Parent-death detection is the same in both modes: a pipe whose only writer is
+the parent (no ``PR_SET_PDEATHSIG``).
+"""
+
+from __future__ import annotations
+
+import functools
+import multiprocessing.util
+import os
+import re
+import socket
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from retriever.contract.errors import BackendError, ConfigError
+from retriever.contract.wire import decode
+from retriever.ir.model import ExecutionGraph
+from retriever.ir.resolve import allow_imports, allow_source_exec, granted, idents_in_init
+
+from ...transport import ControlLink, backing, wait
+from ...transport.control import MAX_CONTROL
+from .plan import WaitOptions, make_plan
+from .worker import worker_main
+
+METHODS = ("fork", "spawn")
+START_ENV = "RETRIEVER_MP_START_METHOD"
+PORTABLE_ENV = backing.PORTABLE_ENV
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("", "0", "false", "no", "off")
+# SIGINT is ignored first thing: the parent coordinates Ctrl-C, and a worker still
+# importing must not die of it with a traceback.
+_BOOT = (
+    "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); import sys; "
+    "from retriever.rt.backends.multiprocessing.start import spawned_main; "
+    "sys.exit(spawned_main(int(sys.argv[1])))"
+)
+
+
+@dataclass(frozen=True)
+class StartOptions:
+    """The start method and the platform services of one run."""
+
+    method: str = "fork"
+    portable: bool = False
+
+    @property
+    def shm(self) -> str:
+        """Backing of shared-memory rings (``memfd`` or ``posix``)."""
+        return backing.default_kind(self.portable)
+
+    @property
+    def waiter(self) -> str:
+        """Kind of waiter the workers block in (see :mod:`retriever.rt.transport.wait`)."""
+        return wait.default_kind(self.portable)
+
+
+def platform_method() -> str:
+    """``fork`` on Linux; ``spawn`` where ``fork`` is missing or unsafe (macOS, Windows)."""
+    return "fork" if hasattr(os, "fork") and sys.platform.startswith("linux") else "spawn"
+
+
+def resolve(start_method: Any = None, portable: Any = None) -> StartOptions:
+    """Validate the run options ``start_method`` and ``portable``, falling back to the
+    environment (``RETRIEVER_MP_START_METHOD``, ``RETRIEVER_MP_PORTABLE``) and then to
+    the platform's default. Portable mode implies ``spawn`` unless a method is named."""
+    if portable is None:
+        raw = os.environ.get(PORTABLE_ENV, "").strip().lower()
+        if raw not in _TRUE + _FALSE:
+            raise ConfigError(f"{PORTABLE_ENV}={raw!r} is not a yes/no value",
+                              hint=f"set {PORTABLE_ENV}=1 to force portable mode, or unset it")
+        portable = raw in _TRUE
+    if not isinstance(portable, bool):
+        raise ConfigError(f"portable={portable!r} is not True or False")
+    where = "start_method"
+    if start_method is None:
+        start_method = os.environ.get(START_ENV) or None
+        where = START_ENV
+    if start_method is None:
+        start_method = "spawn" if portable else platform_method()
+    if start_method not in METHODS:
+        raise ConfigError(f"{where}={start_method!r} is not a start method of the "
+                          f"multiprocessing backend",
+                          hint=f"use one of {', '.join(METHODS)}")
+    if start_method == "fork" and not hasattr(os, "fork"):
+        raise ConfigError("start_method='fork' is not available on this platform",
+                          hint="use start_method='spawn'")
+    if sys.platform == "win32" or not seqpacket_available():
+        raise ConfigError(f"the multiprocessing backend does not run on {sys.platform} yet: "
+                          "its channels are Unix SOCK_SEQPACKET socket pairs, which this "
+                          "system lacks", hint="use backend='in-process' (or the stepper) "
+                                               "here; see docs/backends-multiprocessing.md")
+    return StartOptions(start_method, portable)
+
+
+@functools.cache
+def seqpacket_available() -> bool:
+    """Whether Unix ``SOCK_SEQPACKET`` socket pairs exist here (not on macOS/Windows)."""
+    try:
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    except (OSError, AttributeError):  # EPROTONOSUPPORT, or no AF_UNIX at all
+        return False
+    a.close()
+    b.close()
+    return True
+
+
+# ---------------------------------------------------------------------- spawn: parent side
+
+def spawn_worker(graph_json: str, part: str, link: ControlLink, ctl_sock: socket.socket,
+                 socks: dict[int, socket.socket], death_fd: int, *, shm_slots: int,
+                 waiting: WaitOptions, portable: bool, trust: dict[str, Any]) -> int:
+    """Start a fresh interpreter running partition ``part``; returns its pid.
+
+    The child inherits only ``ctl_sock`` (its end of the control link), its channel
+    sockets and the death pipe; the rest of its instructions follow as one boot
+    message that the parent sends on ``link`` (the parent's end), with what it may
+    import (``trust``, from :func:`vetted`).
+    """
+    boot = [
+        "boot", graph_json, part,
+        {str(idx): s.fileno() for idx, s in socks.items()},
+        death_fd, shm_slots, waiting.spin, waiting.busy_poll, waiting.waiter, portable,
+        [p for p in sys.path if isinstance(p, str)], trust,
+    ]
+    fds = [ctl_sock.fileno(), death_fd, *(s.fileno() for s in socks.values())]
+    pid = multiprocessing.util.spawnv_passfds(
+        os.fsencode(sys.executable),
+        [sys.executable, "-c", _BOOT, str(ctl_sock.fileno())], fds)
+    if not link.send(*boot) or link.closed:
+        raise BackendError(f"could not hand partition {part!r} to its spawned worker "
+                           f"(pid {pid}): the boot message ({len(graph_json)} bytes of "
+                           f"graph) was refused by the control socket",
+                           hint="use start_method='fork', or keep large data out of "
+                                "flows' constructor arguments")
+    return pid
+
+
+_NAME = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    return []
+
+
+def vetted(graph: ExecutionGraph) -> dict[str, Any]:
+    """What a spawned worker may import to rebuild ``graph``: exactly what this process
+    (which resolved and checked every name before starting, docs/trust.md) could.
+
+    A forked worker inherits the parent's imported modules; a spawned one is granted the
+    modules the graph names that are imported here, the scripts of its ``__main__``
+    flows (resolved here from the running script or an explicit grant), and this
+    process's own grants. The boot message travels over a private socket pair, never
+    through a file."""
+    modules: set[str] = set()
+    sources: set[str] = set()
+    for node in graph.ir.nodes:
+        names = [node.flow, *idents_in_init(node.init)]
+        names += [e.cls for side in (node.inputs, node.outputs) for e in side.elements
+                  if e.cls]
+        names += [s for s in _strings(node.init) if _NAME.match(s)]  # e.g. worker functions
+        for name in names:
+            module = name.split(":", 1)[0]
+            if module in ("__main__", "__retriever_main__"):
+                if node.source_file:
+                    sources.add(node.source_file)
+            elif module in sys.modules:
+                modules.add(module)
+    any_module, packages, files = granted()
+    return {"any": any_module, "imports": sorted(modules | set(packages)),
+            "sources": sorted(sources | set(files))}
+
+
+def check_boot_size(graph_json: str) -> None:
+    """Fail early when the graph is too large for one boot message."""
+    if len(graph_json) > MAX_CONTROL - 64 * 1024:
+        raise BackendError(
+            f"the execution graph is {len(graph_json)} bytes, too large to hand to a "
+            f"spawned worker", hint="use start_method='fork', or keep large data out of "
+                                    "flows' constructor arguments")
+
+
+# ---------------------------------------------------------------------- spawn: child side
+
+def spawned_main(ctl_fd: int) -> int:
+    """Entry point of a spawned worker: read the boot message, then run as a forked
+    worker would. Returns the process exit code."""
+    ctl_sock = socket.socket(fileno=ctl_fd)
+    ctl_sock.setblocking(True)
+    data = ctl_sock.recv(MAX_CONTROL)
+    if not data:
+        return 3  # the parent went away before booting us
+    msg: Any = decode(data)
+    if not isinstance(msg, list) or len(msg) != 12 or msg[0] != "boot":
+        raise BackendError("a spawned worker received no valid boot message")
+    (_, graph_json, part, chans, death_fd, shm_slots, spin, busy_poll, waiter, portable,
+     path, trust) = msg
+    for entry in reversed(path):  # the parent's import path, so flows resolve the same
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
+    if trust["any"]:
+        allow_imports(True)
+    allow_imports(trust["imports"])
+    allow_source_exec(trust["sources"])
+    backing.configure(bool(portable))
+    plan = make_plan(ExecutionGraph.from_json(graph_json))
+    socks = {int(idx): socket.socket(fileno=int(fd)) for idx, fd in chans.items()}
+    waiting = WaitOptions(float(spin), bool(busy_poll), str(waiter))
+    return worker_main(plan, str(part), ctl_sock, socks, int(death_fd),
+                       shm_slots=int(shm_slots), waiting=waiting)
