@@ -98,10 +98,12 @@ def test_loaned_frames_arrive_intact_on_the_stepper(tmp_path: Path) -> None:
     assert got == {"seen": 16, "bad": 0, "writable": 0}
 
 
-@pytest.mark.parametrize("policy", ["per-flow", "single"])
-def test_loaned_frames_arrive_intact_across_processes(tmp_path: Path, policy: str) -> None:
+@pytest.mark.parametrize("options", [{"policy": "per-flow"}, {"policy": "single"},
+                                     {"portable": True}])
+def test_loaned_frames_arrive_intact_across_processes(tmp_path: Path,
+                                                      options: dict[str, Any]) -> None:
     out = tmp_path / "seen.json"
-    rep = _frames_pipe(out).run(backend="multiprocessing", duration=0.6, policy=policy)
+    rep = _frames_pipe(out).run(backend="multiprocessing", duration=0.6, **options)
     got = json.loads(out.read_text())
     assert got["seen"] > 20 and got["bad"] == 0 and got["writable"] == 0
     assert rep.flows["cam"].errors == 0
