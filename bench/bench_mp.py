@@ -37,11 +37,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import mmap
 import multiprocessing as mp
 import os
-import select
-import socket
 import statistics
 import sys
 import tempfile
@@ -50,6 +47,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _raw import (
+    _bare_loop,
+    baseline_copy,
+    baseline_notify,
+    baseline_pipe,
+    baseline_seqpacket,
+    baseline_startup,
+)
 
 from retriever.flow import EdgeConfig, Flow, Latest, Pipeline, Rate, Tick, Trigger, io
 
@@ -181,63 +186,6 @@ def read(path: Path) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------- latency
 
-def _pipe_child(conn: Any, n: int) -> None:
-    lat = []
-    for _ in range(n):
-        t = conn.recv()
-        lat.append(time.perf_counter() - t)
-    conn.send(lat)
-
-
-def baseline_pipe(hz: float, n: int) -> list[float]:
-    ctx = mp.get_context("fork")
-    a, b = ctx.Pipe()
-    p = ctx.Process(target=_pipe_child, args=(b, n))
-    p.start()
-    time.sleep(0.1)
-    t0 = time.perf_counter()
-    for i in range(n):
-        d = t0 + i / hz
-        while (x := d - time.perf_counter()) > 0:
-            time.sleep(x)
-        a.send(time.perf_counter())
-    lat: list[float] = a.recv()
-    p.join()
-    return lat
-
-
-def _seqpacket_child(sock: Any, n: int, conn: Any) -> None:
-    ep = select.epoll()
-    ep.register(sock.fileno(), select.EPOLLIN)
-    lat = []
-    while len(lat) < n:
-        ep.poll(1.0)
-        lat.append(time.perf_counter() - float(sock.recv(64)))
-    conn.send(lat)
-
-
-def baseline_seqpacket(hz: float, n: int) -> list[float]:
-    """The transport the channels use, without any runtime: a datagram on a Unix
-    SOCK_SEQPACKET socket, the receiver asleep in epoll (the wake-up limit)."""
-    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    ctx = mp.get_context("fork")
-    rx, tx = ctx.Pipe()
-    p = ctx.Process(target=_seqpacket_child, args=(b, n, tx))
-    p.start()
-    time.sleep(0.1)
-    t0 = time.perf_counter()
-    for i in range(n):
-        d = t0 + i / hz
-        while (x := d - time.perf_counter()) > 0:
-            time.sleep(x)
-        a.send(repr(time.perf_counter()).encode())
-    lat: list[float] = rx.recv()
-    p.join()
-    a.close()
-    b.close()
-    return lat
-
-
 LATENCY_QSIZE = 16
 
 
@@ -278,78 +226,6 @@ def section_latency(tmp: Path, seconds: float, repeats: int) -> None:
 
 
 # ---------------------------------------------------------------------- frames
-
-def baseline_copy(shape: tuple[int, ...], n: int, pace: float = 0.0) -> list[float]:
-    """Copy a frame into shared memory and out again (what any transport must do),
-    back to back or paced (``pace`` seconds of idle before each copy)."""
-    frame = np.random.default_rng(0).integers(0, 255, shape, dtype=np.uint8)
-    fd = os.memfd_create("bench", 0)
-    os.ftruncate(fd, frame.nbytes)
-    mm = mmap.mmap(fd, frame.nbytes)
-    shm = np.frombuffer(mm, dtype=np.uint8).reshape(shape)
-    times = []
-    for _ in range(n):
-        if pace:
-            time.sleep(pace)
-        t = time.perf_counter()
-        np.copyto(shm, frame)
-        out = np.empty_like(shm)
-        np.copyto(out, shm)
-        times.append(time.perf_counter() - t)
-    del shm
-    mm.close()
-    os.close(fd)
-    return times
-
-
-def _notify_child(sock: Any, fd: int, shape: tuple[int, ...], n: int, conn: Any) -> None:
-    mm = mmap.mmap(fd, int(np.prod(shape)))
-    lat = []
-    for _ in range(n):
-        data = sock.recv(64)
-        view = np.frombuffer(mm, np.uint8).reshape(shape)  # what a subscriber gets
-        _ = int(view[0, 0, 0])
-        lat.append(time.perf_counter() - float(data))
-        del view
-    conn.send(lat)
-
-
-def baseline_notify(shape: tuple[int, ...], n: int, hz: float = 30,
-                    fill: bool = False) -> list[float]:
-    """The limit of zero-copy publishing: the frame is already in shared memory, the
-    publisher only sends a datagram (the same socket kind as the channels) and the
-    subscriber views the memory. ``fill``: the publisher first writes the frame into
-    the shared memory (not timed), as a flow filling a loan does, so the caches are
-    as cold as after producing a real frame."""
-    frame = np.random.default_rng(0).integers(0, 255, shape, dtype=np.uint8)
-    fd = os.memfd_create("bench-notify", 0)
-    os.ftruncate(fd, frame.nbytes)
-    mm = mmap.mmap(fd, frame.nbytes)
-    shm = np.frombuffer(mm, np.uint8).reshape(shape)
-    shm[...] = frame
-    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    ctx = mp.get_context("fork")
-    rx, tx = ctx.Pipe()
-    p = ctx.Process(target=_notify_child, args=(b, fd, shape, n, tx))
-    p.start()
-    time.sleep(0.1)
-    t0 = time.perf_counter()
-    for i in range(n):
-        d = t0 + i / hz
-        while (x := d - time.perf_counter()) > 0:
-            time.sleep(x)
-        if fill:
-            np.copyto(shm, frame)
-        a.send(repr(time.perf_counter()).encode())
-    lat: list[float] = rx.recv()
-    p.join()
-    a.close()
-    b.close()
-    del shm
-    mm.close()
-    os.close(fd)
-    return lat
-
 
 def _frames_run(tmp: Path, seconds: float, shape: tuple[int, ...], name: str,
                 loan: str = "", **options: Any) -> tuple[list[float], str]:
@@ -433,19 +309,6 @@ def section_throughput(tmp: Path, seconds: float, repeats: int) -> None:
 
 # ---------------------------------------------------------------------- rate
 
-def _bare_loop(hz: float, n: int, conn: Any) -> None:
-    period = 1.0 / hz
-    t0 = time.monotonic()
-    times = []
-    for k in range(n):
-        d = t0 + k * period
-        x = d - time.monotonic()
-        if x > 0:
-            time.sleep(x)
-        times.append(time.monotonic())
-    conn.send(times)
-
-
 def period_stats(times: list[float], hz: float) -> tuple[float, float, float]:
     period = 1.0 / hz
     t = np.asarray(times)
@@ -481,26 +344,6 @@ def section_rate(tmp: Path, seconds: float, repeats: int) -> None:
 
 
 # ---------------------------------------------------------------------- startup
-
-def _chain_child(rx: Any, tx: Any) -> None:
-    tx.send(rx.recv())
-
-
-def baseline_startup() -> float:
-    ctx = mp.get_context("fork")
-    t = time.monotonic()
-    conns = [ctx.Pipe() for _ in range(5)]
-    procs = [ctx.Process(target=_chain_child, args=(conns[i][1], conns[i + 1][0]))
-             for i in range(4)]
-    for p in procs:
-        p.start()
-    conns[0][0].send(1)
-    conns[4][1].recv()
-    dt = time.monotonic() - t
-    for p in procs:
-        p.join()
-    return dt
-
 
 def section_startup(tmp: Path, seconds: float, repeats: int) -> None:
     print("== start-up: run() to the first message at the sink of a 5-flow chain")
