@@ -5,7 +5,8 @@ together once every worker is ready, collects statistics, stops the run when a f
 fails, a worker dies (end of file on its control socket, seen at once) or the duration
 is over, restarts a partition's process when its restart policy allows, and finally
 closes every descriptor. Shared memory is anonymous (``memfd``, or POSIX shm unlinked
-as soon as it is created), so a dead process can never leave a segment behind.
+as soon as it is created, or, with framed channels, as soon as the consumer opened it);
+the names a killed worker may have left are swept when it is reaped.
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ class MultiprocessingRun(BackgroundRun):
         self._socks: list[socket.socket] = []
         self._chan: dict[int, tuple[socket.socket, socket.socket]] = {}
         for ch in self.plan.channels:
-            pair = channel_pair()
+            pair = channel_pair(self.start_options.framed)
             self._chan[ch.index] = pair
             self._socks.extend(pair)
         self._wake_r, self._wake_w = socket.socketpair()
@@ -138,7 +139,7 @@ class MultiprocessingRun(BackgroundRun):
 
     # ------------------------------------------------------------------ workers
     def _start(self, part: str) -> None:
-        parent_end, child_end = control_pair()
+        parent_end, child_end = control_pair(self.start_options.framed)
         socks: dict[int, socket.socket] = {}
         for ch in self.plan.channels:
             if ch.src == part:

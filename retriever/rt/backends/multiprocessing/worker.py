@@ -34,7 +34,7 @@ from ...graph import Route, output_port_types
 from ...node import Message, NodeRuntime
 from ...observe import close_all, notify, observers_from_env
 from ...step import Scheduler
-from ...transport import ControlLink, InChannel, OutChannel
+from ...transport import ControlLink, InChannel, OutChannel, open_in, open_out
 from ...transport.loan import SlotLender, send_lent
 from ...transport.wait import Waiter, make_waiter
 from .plan import Plan, WaitOptions
@@ -121,8 +121,8 @@ class Worker:
         for ch in plan.channels:
             if ch.src != part:
                 continue
-            out = OutChannel(socks[ch.index], block=ch.block, capacity=ch.capacity,
-                             nslots=shm_slots, ring_base=ring_base + (ch.index << 12))
+            out = open_out(socks[ch.index], block=ch.block, capacity=ch.capacity,
+                           nslots=shm_slots, ring_base=ring_base + (ch.index << 12))
             out.waiter = self._wait_for
             self.outs.append((out, ch.dst_flows))
             for src, idx in ch.sources.items():
@@ -135,7 +135,7 @@ class Worker:
             if ch.dst != part:
                 continue
             codecs = {idx: output_codec(ir.node(src)) for src, idx in ch.sources.items()}
-            inc = InChannel(socks[ch.index], codecs, block=ch.block, capacity=ch.capacity)
+            inc = open_in(socks[ch.index], codecs, block=ch.block, capacity=ch.capacity)
             table: dict[int, tuple[list[Route], set[str]]] = {}
             for src, idx in ch.sources.items():
                 rts = [(self.runtimes[d], pairs) for d, pairs in ch.routes[src]]
