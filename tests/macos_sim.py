@@ -18,7 +18,6 @@ from typing import Any
 from retriever.flow import Flow, Latest, Pipeline, Rate, Trigger, io
 from retriever.rt.backends.multiprocessing.start import resolve
 from retriever.rt.transport import backing, wait
-
 from tests import mp_flows as F
 
 #: Removes what macOS lacks: Unix SOCK_SEQPACKET, descriptor passing helpers, memfd,

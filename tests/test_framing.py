@@ -20,7 +20,12 @@ import numpy as np
 
 from retriever.contract.wire import MessageCodec
 from retriever.rt.transport import ControlLink, channel_pair, control_pair, open_in, open_out
-from retriever.rt.transport.framing import FramedInChannel, FramedOutChannel, FramedSocket, stream_pair
+from retriever.rt.transport.framing import (
+    FramedInChannel,
+    FramedOutChannel,
+    FramedSocket,
+    stream_pair,
+)
 
 from . import macos_sim
 
