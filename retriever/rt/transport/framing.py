@@ -47,7 +47,7 @@ from .shm import ShmRing
 
 _LEN = struct.Struct("<I")
 FRAME_MAX = 1 << 26  # no frame is this large (bodies above 32 KiB travel in shared memory)
-READ_CHUNK = 1 << 18
+READ_CHUNK = 1 << 16  # one read per wake-up: inline bodies are at most 32 KiB
 #: The pending-queue entry of a frame the kernel took only in part (finish it first).
 _FINISH: tuple[bytes, None, int] = (b"", None, 0)
 
@@ -95,13 +95,14 @@ class FramedSocket:
     The socket stays non-blocking; :meth:`send_all` switches it to blocking for the
     duration of one write."""
 
-    __slots__ = ("_buf", "_tail", "eof", "sock")
+    __slots__ = ("_buf", "_chunk", "_tail", "eof", "sock")
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         sock.setblocking(False)
         self._tail: memoryview | None = None
-        self._buf = bytearray()
+        self._buf = bytearray()  # the start of a frame whose end has not arrived
+        self._chunk = memoryview(bytearray(READ_CHUNK))  # reads land here, no allocation
         self.eof = False
 
     def fileno(self) -> int:
@@ -160,39 +161,52 @@ class FramedSocket:
     def frames(self) -> list[bytes]:
         """Every complete frame readable now, oldest first (never blocks). Sets
         :attr:`eof` when the peer closed its end."""
-        buf = self._buf
-        recv = self.sock.recv
+        out: list[bytes] = []
+        chunk = self._chunk
+        recv_into = self.sock.recv_into
         while True:
             try:
-                chunk = recv(READ_CHUNK)
+                n = recv_into(chunk)
             except (BlockingIOError, InterruptedError):
                 break
-            if not chunk:
+            if not n:
                 self.eof = True
                 break
-            buf += chunk
-            if len(chunk) < READ_CHUNK:  # drained: spare the read that would say so
+            buf = self._buf
+            if buf:  # a frame began in an earlier read
+                buf += chunk[:n]
+                with memoryview(buf) as view:
+                    used = _split(view, len(buf), out)
+                del buf[:used]
+            else:  # the usual case: split the fresh bytes in place, keep the rest
+                used = _split(chunk, n, out)
+                if used < n:
+                    buf += chunk[used:n]
+            if n < READ_CHUNK:  # drained: spare the read that would say so
                 break
-        out: list[bytes] = []
-        off, end = 0, len(buf)
-        while end - off >= 4:
-            (size,) = _LEN.unpack_from(buf, off)
-            if size > FRAME_MAX:
-                raise BackendError(f"a framed channel received a {size}-byte frame; "
-                                   "the stream is corrupt",
-                                   hint="report this as a bug of the multiprocessing backend")
-            stop = off + 4 + size
-            if stop > end:
-                break
-            out.append(bytes(buf[off + 4:stop]))
-            off = stop
-        if off:
-            del buf[:off]
         return out
 
     def close(self) -> None:
         """Close the socket."""
         self.sock.close()
+
+
+def _split(view: memoryview, end: int, out: list[bytes]) -> int:
+    """Append the complete frames at the start of ``view[:end]`` to ``out``; returns how
+    many bytes they took."""
+    off = 0
+    while end - off >= 4:
+        (size,) = _LEN.unpack_from(view, off)
+        if size > FRAME_MAX:
+            raise BackendError(f"a framed channel received a {size}-byte frame; the "
+                               "stream is corrupt",
+                               hint="report this as a bug of the multiprocessing backend")
+        stop = off + 4 + size
+        if stop > end:
+            break
+        out.append(bytes(view[off + 4:stop]))
+        off = stop
+    return off
 
 
 def read_frame(sock: socket.socket) -> bytes | None:
