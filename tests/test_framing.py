@@ -19,11 +19,19 @@ from typing import Any
 import numpy as np
 
 from retriever.contract.wire import MessageCodec
-from retriever.rt.transport import ControlLink, channel_pair, control_pair, open_in, open_out
+from retriever.rt.transport import (
+    ControlLink,
+    backing,
+    channel_pair,
+    control_pair,
+    open_in,
+    open_out,
+)
 from retriever.rt.transport.framing import (
     FramedInChannel,
     FramedOutChannel,
     FramedSocket,
+    frame,
     stream_pair,
 )
 
@@ -97,6 +105,30 @@ def test_a_drop_channel_over_a_full_stream_keeps_the_newest_without_blocking() -
     inc.close()
 
 
+def test_a_restarted_writer_or_reader_finds_the_frames_again() -> None:
+    """A stream outlives half-written and half-read frames (a worker killed mid-frame):
+    the successor's filler and the reader's header/trailer checks get past them."""
+    a, b = stream_pair()
+    dead = FramedSocket(a, 1024)
+    whole = frame(b"z" * 500)
+    a.send(whole[:200])  # the writer dies with a frame half written
+    writer = FramedSocket(a, 1024)
+    writer.lead_in(1024)  # its successor
+    reader = FramedSocket(b, 1024)
+    for i in range(5):
+        writer.send_all(b"new %d" % i)
+    assert reader.frames() == [b"new %d" % i for i in range(5)]
+    assert reader.garbage > 1024  # the broken frame and the filler were skipped
+    writer.send_all(b"y" * 900)
+    b.recv(300)  # a reader dies having read part of a frame ...
+    writer.send_all(b"after")
+    successor = FramedSocket(b, 1024)
+    assert successor.frames() == [b"after"]  # ... its successor starts at the next one
+    del dead
+    a.close()
+    b.close()
+
+
 def test_rings_travel_by_name_and_leave_no_name_behind() -> None:
     before = _shm_names()
     out, inc = _stream_pair_of_channels(block=False, capacity=8)
@@ -110,7 +142,10 @@ def test_rings_travel_by_name_and_leave_no_name_behind() -> None:
     assert _shm_names() - before == set()  # the consumer opened it and removed the name
     out.send(0, 2.0, {"img": np.zeros(1 << 20, np.uint8)})  # a larger ring, never opened
     assert len(_shm_names() - before) == 1
-    out.close()  # the producer removes names no consumer opened
+    out.close()  # a worker hands the names to its parent: the consumer may still open
+    assert len(out.unopened()) == 2 and len(_shm_names() - before) == 1
+    for name in out.unopened():  # what the parent does once every worker has exited
+        backing.unlink(name)
     assert _shm_names() - before == set()
     inc.close()
     del msg
@@ -128,7 +163,7 @@ def test_a_new_consumer_makes_the_producer_remove_unopened_names() -> None:
     out.send(0, 2.0, {"img": np.full(50_000, 2.0)})
     msgs = [inc.open(d) for d in inc.receive()]
     assert [m[2]["img"][0] for m in msgs if m is not None] == [2.0]  # the old one is lost
-    out.close()
+    out.close(unlink=True)
     inc.close()
 
 

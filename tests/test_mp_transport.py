@@ -38,6 +38,8 @@ def _receive_all(inc: InChannel) -> list[dict[str, Any]]:
 
 def _close(out: OutChannel, inc: InChannel) -> None:
     out.close()
+    for name in out.unopened():  # framed (portable): names the consumer never opened
+        backing.unlink(name)
     inc.close()
     out.sock.close()
     inc.sock.close()

@@ -5,14 +5,22 @@ boundaries and passes a ring's descriptor as ``SCM_RIGHTS`` ancillary data. macO
 ``SOCK_SEQPACKET`` for Unix sockets, so portable mode (and any system without it) uses a
 plain ``SOCK_STREAM`` socket pair instead and rebuilds what the stream lacks here:
 
-- **Frames.** Every message is a 4-byte little-endian length followed by the same bytes a
-  datagram would carry. :class:`FramedSocket` writes without blocking: a frame the
+- **Frames.** Every message is a 12-byte header (a magic number, the length, and the
+  length mixed with a constant) followed by the same bytes a datagram would carry and a
+  4-byte trailer. :class:`FramedSocket` writes without blocking: a frame the
   kernel takes only in part leaves its *tail* behind, which is finished before any
   later frame (a message is accepted whole or not at all, as with datagrams). Reading
   drains what the kernel has and reassembles complete frames in a buffer; a partial
   frame waits there for the rest. Because every read returns *all* complete frames,
   the buffer only ever holds a partial frame between reads, so waiting for the raw
   socket to become readable stays correct.
+- **Restarts.** Unlike a datagram socket, a stream outlives a half-read or half-written
+  frame: a worker killed mid-frame leaves its successor (the socket pair stays with the
+  run) in the middle of one. So the reader checks every header and trailer and, when
+  they do not match, skips to the next magic number; and every channel end starts
+  writing with a filler of zeros as long as the longest frame its role writes (a
+  message for a producer, a short acknowledgement for a consumer), which completes
+  (with a trailer of zeros, so it is rejected) any frame a predecessor left unfinished.
 - **Rings by name.** A ring is a POSIX shared-memory segment created under a fresh name
   (``/retriever-<producer pid>-<serial>``). The announcement carries the name; the
   consumer opens it and removes the name at once (it is the only other process that
@@ -41,12 +49,32 @@ from retriever.contract.errors import BackendError
 from retriever.contract.wire import MessageCodec, decode, encode
 
 from . import backing
-from .channel import ACK, HELLO, MSG, RING, RING_REQ, SOCKET_BUFFER, InChannel, OutChannel
+from .channel import (
+    ACK,
+    HELLO,
+    INLINE_MAX,
+    MSG,
+    RING,
+    RING_REQ,
+    SOCKET_BUFFER,
+    InChannel,
+    OutChannel,
+)
 from .channel import channel_pair as datagram_pair
 from .shm import ShmRing
 
-_LEN = struct.Struct("<I")
-FRAME_MAX = 1 << 26  # no frame is this large (bodies above 32 KiB travel in shared memory)
+_HEAD = struct.Struct("<III")  # magic, payload length, length ^ LEN_CHECK
+MAGIC = 0x52544652  # "RFTR"
+_MAGIC_BYTES = struct.pack("<I", MAGIC)
+LEN_CHECK = 0x5A3CC3A5
+TRAILER = b"\xa5\x5a\xe7\x18"
+_HEAD_SIZE = _HEAD.size
+_OVERHEAD = _HEAD_SIZE + len(TRAILER)
+#: Largest frame on a channel (a message with its body inline, or a ring announcement).
+CHANNEL_FRAME_MAX = INLINE_MAX + 1024
+#: Largest frame a consumer sends back (a greeting, an acknowledgement, a ring request).
+FEEDBACK_FRAME_MAX = 256
+CONTROL_FRAME_MAX = 1 << 21
 READ_CHUNK = 1 << 16  # one read per wake-up: inline bodies are at most 32 KiB
 #: The pending-queue entry of a frame the kernel took only in part (finish it first).
 _FINISH: tuple[bytes, None, int] = (b"", None, 0)
@@ -89,21 +117,39 @@ def channel_pair(framed: bool | None = None) -> tuple[socket.socket, socket.sock
     return stream_pair() if framed else datagram_pair()
 
 
+def frame(data: bytes) -> bytes:
+    """``data`` as one frame: header (magic, length, length check), data, trailer."""
+    n = len(data)
+    return _HEAD.pack(MAGIC, n, n ^ LEN_CHECK) + data + TRAILER
+
+
 class FramedSocket:
     """Whole frames over one stream socket (see the module docs).
 
     The socket stays non-blocking; :meth:`send_all` switches it to blocking for the
-    duration of one write."""
+    duration of one write. ``max_frame`` bounds what the reader trusts: a header naming
+    a longer frame is treated as garbage."""
 
-    __slots__ = ("_buf", "_chunk", "_tail", "eof", "sock")
+    __slots__ = ("_buf", "_chunk", "_raw", "_tail", "eof", "garbage", "max_frame", "sock")
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, max_frame: int = CONTROL_FRAME_MAX) -> None:
         self.sock = sock
         sock.setblocking(False)
+        self.max_frame = max_frame
         self._tail: memoryview | None = None
         self._buf = bytearray()  # the start of a frame whose end has not arrived
-        self._chunk = memoryview(bytearray(READ_CHUNK))  # reads land here, no allocation
+        self._raw = bytearray(READ_CHUNK)
+        self._chunk = memoryview(self._raw)  # reads land here, no allocation
         self.eof = False
+        self.garbage = 0  # bytes skipped to find a frame boundary again
+
+    def lead_in(self, longest: int) -> None:
+        """Begin this end's writing with zeros, before any frame, as many as the longest
+        frame (of ``longest`` bytes of data) this end's role ever writes: a previous
+        incarnation may have died with such a frame half written, and the filler
+        completes it (the reader rejects it: its trailer is zeros) and is skipped in
+        turn, so the reader finds our first frame."""
+        self._tail = memoryview(bytes(longest + _OVERHEAD))
 
     def fileno(self) -> int:
         """The socket's descriptor."""
@@ -134,13 +180,13 @@ class FramedSocket:
         :attr:`unsent`); False: nothing of it was written, try again later."""
         if self._tail is not None and not self.flush():
             return False
-        frame = _LEN.pack(len(data)) + data
+        whole = frame(data)
         try:
-            n = self.sock.send(frame)
+            n = self.sock.send(whole)
         except (BlockingIOError, InterruptedError):
             return False
-        if n < len(frame):
-            self._tail = memoryview(frame)[n:]
+        if n < len(whole):
+            self._tail = memoryview(whole)[n:]
         return True
 
     def send_all(self, data: bytes) -> None:
@@ -153,7 +199,7 @@ class FramedSocket:
                 sock.sendall(self._tail)
                 self._tail = None
             if data:
-                sock.sendall(_LEN.pack(len(data)) + data)
+                sock.sendall(frame(data))
         finally:
             if sock.fileno() >= 0:
                 sock.setblocking(False)
@@ -176,50 +222,58 @@ class FramedSocket:
             if buf:  # a frame began in an earlier read
                 buf += chunk[:n]
                 with memoryview(buf) as view:
-                    used = _split(view, len(buf), out)
+                    used = self._split(buf, view, len(buf), out)
                 del buf[:used]
             else:  # the usual case: split the fresh bytes in place, keep the rest
-                used = _split(chunk, n, out)
+                used = self._split(self._raw, chunk, n, out)
                 if used < n:
                     buf += chunk[used:n]
             if n < READ_CHUNK:  # drained: spare the read that would say so
                 break
         return out
 
+    def _split(self, raw: bytearray, view: memoryview, end: int, out: list[bytes]) -> int:
+        """Append the complete frames at the start of ``raw[:end]`` to ``out``; returns
+        how many bytes were used up (frames, and garbage skipped)."""
+        off = 0
+        limit = self.max_frame
+        while end - off >= _HEAD_SIZE:
+            magic, size, check = _HEAD.unpack_from(raw, off)
+            if magic == MAGIC and check == size ^ LEN_CHECK and size <= limit:
+                stop = off + _HEAD_SIZE + size
+                if stop + 4 > end:
+                    break  # the rest has not arrived yet
+                if raw[stop:stop + 4] == TRAILER:
+                    out.append(bytes(view[off + _HEAD_SIZE:stop]))
+                    off = stop + 4
+                    continue
+            # not a frame boundary: the rest of a frame whose start another incarnation
+            # read, or a frame its writer never finished. Skip to the next magic number.
+            nxt = raw.find(_MAGIC_BYTES, off + 1, end)
+            skip_to = nxt if nxt >= 0 else max(off + 1, end - 3)
+            self.garbage += skip_to - off
+            off = skip_to
+        return off
+
     def close(self) -> None:
         """Close the socket."""
         self.sock.close()
 
 
-def _split(view: memoryview, end: int, out: list[bytes]) -> int:
-    """Append the complete frames at the start of ``view[:end]`` to ``out``; returns how
-    many bytes they took."""
-    off = 0
-    while end - off >= 4:
-        (size,) = _LEN.unpack_from(view, off)
-        if size > FRAME_MAX:
-            raise BackendError(f"a framed channel received a {size}-byte frame; the "
-                               "stream is corrupt",
-                               hint="report this as a bug of the multiprocessing backend")
-        stop = off + 4 + size
-        if stop > end:
-            break
-        out.append(bytes(view[off + 4:stop]))
-        off = stop
-    return off
-
-
 def read_frame(sock: socket.socket) -> bytes | None:
     """Read exactly one frame from a blocking stream socket, nothing more (so that the
     frames after it stay in the kernel for whoever reads next). None at end of file."""
-    head = _read_exact(sock, 4)
+    head = _read_exact(sock, _HEAD_SIZE)
     if head is None:
         return None
-    (size,) = _LEN.unpack(head)
-    if size > FRAME_MAX:
-        raise BackendError(f"a framed socket announced a {size}-byte frame; the stream is "
-                           "corrupt", hint="report this as a bug of the multiprocessing backend")
-    return _read_exact(sock, size)
+    magic, size, check = _HEAD.unpack(head)
+    if magic != MAGIC or check != size ^ LEN_CHECK or size > CONTROL_FRAME_MAX:
+        raise BackendError("a framed socket does not start with a frame header",
+                           hint="report this as a bug of the multiprocessing backend")
+    body = _read_exact(sock, size + len(TRAILER))
+    if body is None:
+        return None
+    return body[:size]
 
 
 def _read_exact(sock: socket.socket, n: int) -> bytes | None:
@@ -241,7 +295,10 @@ class FramedOutChannel(OutChannel):
                  nslots: int = 4, ring_base: int = 0) -> None:
         super().__init__(sock, block=block, capacity=capacity, nslots=nslots,
                          ring_base=ring_base)
-        self.stream = FramedSocket(sock)
+        self.stream = FramedSocket(sock, FEEDBACK_FRAME_MAX)
+        self.stream.lead_in(CHANNEL_FRAME_MAX)  # after a restart: past what one left
+        if not self.stream.flush():
+            self.pending.append(_FINISH)
         self.names: dict[int, str] = {}  # ring id -> name the consumer may not have removed
 
     # ---------------------------------------------------------------- bytes out
@@ -309,9 +366,15 @@ class FramedOutChannel(OutChannel):
 
     def _forget_names(self) -> None:
         """Remove every name a consumer may not have opened (it is gone, or we are)."""
-        for name in self.names.values():
+        for name in self.unopened():
             backing.unlink(name)
         self.names = {}
+
+    def unopened(self) -> list[str]:
+        """Names of rings the consumer may not have opened yet (it removes those it
+        opens). A closing worker hands them to the parent, which removes them once
+        every worker has exited: the consumer may still be reading our last messages."""
+        return list(self.names.values())
 
     # ---------------------------------------------------------------- feedback
     def poll(self) -> None:
@@ -328,10 +391,12 @@ class FramedOutChannel(OutChannel):
                 for ring in self.rings:
                     self._announce(ring)
 
-    def close(self) -> None:
-        """Unmap the rings and remove names no consumer opened."""
+    def close(self, *, unlink: bool = False) -> None:
+        """Unmap the rings; with ``unlink``, also remove the names the consumer may not
+        have opened (see :meth:`unopened` for why a worker leaves that to its parent)."""
         self._retire()
-        self._forget_names()
+        if unlink:
+            self._forget_names()
 
 
 class FramedInChannel(InChannel):
@@ -339,7 +404,9 @@ class FramedInChannel(InChannel):
 
     def __init__(self, sock: socket.socket, codecs: Mapping[int, MessageCodec], *,
                  block: bool, capacity: int = 64) -> None:
-        self.stream = FramedSocket(sock)  # the base class greets the producer through it
+        self.stream = FramedSocket(sock, CHANNEL_FRAME_MAX)
+        self.stream.lead_in(FEEDBACK_FRAME_MAX)  # after a restart: past what one left
+        # (the base class greets the producer through the stream, filler first)
         super().__init__(sock, codecs, block=block, capacity=capacity)
 
     def _send_ctl(self, kind: int, value: int) -> None:

@@ -101,6 +101,7 @@ class MultiprocessingRun(BackgroundRun):
         self._restarts: dict[str, int] = {n: 0 for n in self.plan.owner}
         self._restart_times: dict[str, deque[float]] = {p: deque() for p in self.plan.partitions}
         self._procs: dict[str, _Proc] = {}
+        self._names: list[str] = []  # shared-memory names to remove at the end (framing)
         self._upstream: dict[str, set[str]] = {p: set() for p in self.plan.partitions}
         for ch in self.plan.channels:
             self._upstream[ch.dst].add(ch.src)
@@ -254,6 +255,8 @@ class MultiprocessingRun(BackgroundRun):
                 elif all(p.ready for p in self._procs.values()):
                     self._t0 = time.monotonic()
                     self._send_all("go", self._t0)
+            elif kind == "names":  # rings a finished producer's consumers may open
+                self._names.extend(str(n) for n in m[1])
             elif kind == "stats":
                 w.stats = m[1]
             elif kind == "done":
@@ -331,6 +334,8 @@ class MultiprocessingRun(BackgroundRun):
 
     def _end(self) -> None:
         self._close()
+        for name in self._names:  # every worker has exited: nobody opens them any more
+            backing.unlink(name)
         self._report.flows = self._collect()
         self._report.duration = self._live_duration()
         untrack(self)

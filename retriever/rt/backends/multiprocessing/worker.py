@@ -34,7 +34,7 @@ from ...graph import Route, output_port_types
 from ...node import Message, NodeRuntime
 from ...observe import close_all, notify, observers_from_env
 from ...step import Scheduler
-from ...transport import ControlLink, InChannel, OutChannel, open_in, open_out
+from ...transport import ControlLink, InChannel, OutChannel, backing, open_in, open_out
 from ...transport.loan import SlotLender, send_lent
 from ...transport.wait import Waiter, make_waiter
 from .plan import Plan, WaitOptions
@@ -309,9 +309,15 @@ class Worker:
     def finalize(self) -> list[FlowError]:
         """Finalize every flow (all of them even if some fail)."""
         errors = self.sched.finalize_all()
+        names: list[str] = []
         for out, _ in self.outs:
             out.flush()
             out.close()
+            names += out.unopened()
+        # rings our consumers may still open: the parent removes the names at the end
+        if names and not self.ctl.send("names", names):
+            for name in names:  # the parent is gone: nobody else will
+                backing.unlink(name)
         if self._waiter is not None:
             self._waiter.close()
         close_all(self.observers)
