@@ -25,7 +25,7 @@ from retriever.flow import Flow, Latest, Pipeline, Tick, Trigger
 from retriever.ir.execution import as_execution_graph
 from retriever.ir.lower import lower
 from retriever.ir.resolve import granted
-from retriever.rt.backends.multiprocessing import start
+from retriever.rt.backends.multiprocessing import start, support
 from retriever.rt.backends.multiprocessing.start import START_ENV, resolve, vetted
 from retriever.rt.transport import backing, wait
 
@@ -114,6 +114,9 @@ def test_windows_is_refused_up_front_with_the_alternatives(
         resolve()
     text = str(err.value)
     assert "Windows" in text and "in-process" in text and "dora" in text and "WSL2" in text
+    with pytest.raises(ConfigError) as err:  # what is registered there as the backend
+        support.refuse(object(), duration=1.0)
+    assert str(err.value) == text
 
 
 # ---------------------------------------------------------------------- pieces

@@ -45,6 +45,7 @@ from ...transport import ControlLink, backing, wait
 from ...transport.control import MAX_CONTROL
 from ...transport.framing import is_stream, read_frame, seqpacket_available
 from .plan import WaitOptions, make_plan
+from .support import unsupported
 from .worker import worker_main
 
 METHODS = ("fork", "spawn")
@@ -106,12 +107,9 @@ def resolve(start_method: Any = None, portable: Any = None) -> StartOptions:
     environment (``RETRIEVER_MP_START_METHOD``, ``RETRIEVER_MP_PORTABLE``) and then to
     the platform's default: portable mode where Linux's services are missing (macOS),
     native elsewhere. Portable mode implies ``spawn`` unless a method is named."""
-    if sys.platform == "win32":
-        raise ConfigError(
-            "the multiprocessing backend does not run on Windows: its workers inherit "
-            "Unix socket pairs and descriptors, which Windows cannot hand to a new process",
-            hint="use the stepper (backend='in-process') or backend='dora' on Windows, or "
-                 "run under WSL2 (Linux); see docs/backends-multiprocessing.md")
+    refusal = unsupported()
+    if refusal is not None:
+        raise refusal
     where = "portable"
     if portable is None:
         raw = os.environ.get(PORTABLE_ENV, "").strip().lower()
