@@ -121,7 +121,7 @@ def main(tmp: str) -> dict[str, Any]:
         sink = (F.NumLog(f"{tmp}/chain.log") @ Trigger("value")).named("sink")
         pipe.connect(src, relay, sync=Latest())
         pipe.connect(relay, sink, sync=Latest())
-    report = pipe.run(backend="multiprocessing", duration=0.6)
+    report = pipe.run(backend="multiprocessing", duration=0.4)
     rows, finals = F.read_log(f"{tmp}/chain.log")
     out["chain"] = {"values": [r["v"] for r in rows], "finals": len(finals),
                     "error": repr(report.error) if report.error else None}
@@ -134,7 +134,7 @@ def main(tmp: str) -> dict[str, Any]:
         fan = (FanIn(f"{tmp}/fanin.log") @ Trigger("x", "v")).named("fan")
         pipe.connect(pos, fan, sync=Latest())
         pipe.connect(vel, fan, sync=Latest())
-    pipe.run(backend="multiprocessing", duration=0.6)
+    pipe.run(backend="multiprocessing", duration=0.4)
     rows, _ = F.read_log(f"{tmp}/fanin.log")
     out["fanin"] = rows
     pids |= {r["me"] for r in rows}
