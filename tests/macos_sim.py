@@ -8,6 +8,7 @@ The script prints one JSON object with what each pipeline delivered.
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import signal
@@ -15,6 +16,9 @@ import socket
 import time
 from typing import Any
 
+import numpy as np
+
+from retriever.contract.errors import FlowError
 from retriever.flow import Flow, Latest, Pipeline, Rate, Trigger, io
 from retriever.rt.backends.multiprocessing.start import resolve
 from retriever.rt.transport import backing, wait
@@ -91,6 +95,37 @@ class FrameCheck(F._Log, Flow[F.Frame, None]):
         self.write(i=inp.index, ok=ok, shape=list(img.shape), me=os.getpid())
 
 
+class GrowThenDie(Flow[None, F.Frame]):
+    """Sends small frames, then one large frame (a new ring, announced by name while
+    the slow consumer is busy), then kills itself with SIGKILL before the consumer could
+    open the new ring."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def reset(self) -> None:
+        self.n = 0
+
+    def step(self, _: None) -> F.Frame:
+        self.n += 1
+        if self.n == 4:
+            with open(self.marker, "w") as fh:  # the name now in /dev/shm
+                fh.write(json.dumps(sorted(n for n in os.listdir("/dev/shm")
+                                           if n.startswith(f"retriever-{os.getpid():x}-"))))
+            os.kill(os.getpid(), signal.SIGKILL)
+        side = 600 if self.n == 3 else 40
+        image = np.full((side, side, 3), self.n % 251, dtype=np.uint8)
+        return F.Frame(image=image, index=self.n, stamp=time.perf_counter())
+
+
+class SlowCheck(FrameCheck):
+    """A FrameCheck that takes its time over every frame."""
+
+    def step(self, inp: F.Frame) -> None:
+        super().step(inp)
+        time.sleep(3.0)  # longer than stop_timeout: it is killed before reading on
+
+
 class FanIn(F._Log, Flow[tuple[Pos, Vel], None]):
     """Logs both inputs and what this worker can see of Linux's services."""
 
@@ -160,6 +195,26 @@ def main(tmp: str) -> dict[str, Any]:
     out["frames"] = {"rows": [[r["i"], r["ok"], r["shape"], r["me"]] for r in rows],
                      "restarts": [report.flows["chk"].restarts, report.flows["cam"].restarts],
                      "error": repr(report.error) if report.error else None}
+
+    # a producer killed while a ring it named is still unopened, and its consumer killed
+    # before it opened it: with /dev/shm not listed (as on macOS, where it cannot be),
+    # the names the producer reported as it made them are removed by the parent
+    backing.SHM_DIR = os.path.join(tmp, "no-shm-listing")
+    with Pipeline("orphan") as pipe:
+        grow = (GrowThenDie(f"{tmp}/orphan.json") @ Rate(hz=50)).named("grow")
+        slow = (SlowCheck(f"{tmp}/orphan.log") @ Trigger("image", "index", "stamp")
+                ).named("slow")
+        pipe.connect(grow, slow, sync=Latest())
+    handle = pipe.run(backend="multiprocessing", blocking=False, stop_timeout=0.3)
+    pids |= set(handle.pids.values())  # type: ignore[attr-defined]
+    try:
+        handle.wait(30)
+    except FlowError as exc:  # the producer died: expected
+        out["orphan_error"] = str(exc)
+    with open(f"{tmp}/orphan.json") as fh:
+        out["orphan_named"] = json.load(fh)
+    out["orphan_left"] = sorted(n for n in os.listdir("/dev/shm")
+                                if n in out["orphan_named"])
 
     out["pids"] = sorted(p for p in pids if isinstance(p, int))
     return out

@@ -200,7 +200,8 @@ def test_pipelines_run_where_linux_services_are_missing(tmp_path: Path) -> None:
     framed channels, POSIX shm by name, a ``selectors`` waiter: poll here, kqueue on a
     real Mac, which Linux cannot run). A chain, a fan-in and frames in shared memory
     (with a consumer and a producer killed and restarted) deliver what they should, and
-    nothing is left in /dev/shm."""
+    nothing is left in /dev/shm, even when a producer and then its consumer are killed
+    with a ring named but never opened and the parent may not list /dev/shm (macOS)."""
     site = tmp_path / "site"
     site.mkdir()
     (site / "sitecustomize.py").write_text(macos_sim.SITE)
@@ -238,4 +239,9 @@ def test_pipelines_run_where_linux_services_are_missing(tmp_path: Path) -> None:
     indices = [i for i, *_ in rows]
     resets = [k for k in range(1, len(indices)) if indices[k] <= indices[k - 1]]
     assert len(resets) == 1 and indices[resets[0]] <= 3  # the producer restarted from 1
+
+    # the producer died with a ring named and unopened, its consumer was killed before
+    # opening it, and /dev/shm was not listed: the names reported at creation did it
+    assert out["orphan_named"] and "SIGKILL" in out["orphan_error"]
+    assert out["orphan_left"] == []
     assert _mine(_shm_names() - before, out["pids"]) == set()

@@ -27,6 +27,7 @@ from __future__ import annotations
 import importlib
 import itertools
 import os
+from collections.abc import Callable
 from typing import Protocol, cast
 
 from retriever.contract.errors import BackendError
@@ -107,6 +108,11 @@ def sweep(pid: int) -> list[str]:
     return removed
 
 
+#: Told each name :func:`create_named` makes, before anyone else can see it (a worker
+#: reports it to its parent, which removes it if the worker is killed).
+on_named: Callable[[str], object] | None = None
+
+
 def create_named(size: int) -> tuple[int, str]:
     """A new POSIX segment of ``size`` bytes that keeps its name, for a consumer that
     cannot receive descriptors (framed channels, :mod:`.framing`): returns the
@@ -116,6 +122,8 @@ def create_named(size: int) -> tuple[int, str]:
     name = f"{_name_prefix(os.getpid())}{next(_serial):x}"
     fd = shm.shm_open(name, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
     try:
+        if on_named is not None:
+            on_named(name)
         os.set_inheritable(fd, False)
         os.ftruncate(fd, size)
     except BaseException:

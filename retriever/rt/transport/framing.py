@@ -24,10 +24,12 @@ plain ``SOCK_STREAM`` socket pair instead and rebuilds what the stream lacks her
 - **Rings by name.** A ring is a POSIX shared-memory segment created under a fresh name
   (``/retriever-<producer pid>-<serial>``). The announcement carries the name; the
   consumer opens it and removes the name at once (it is the only other process that
-  maps the ring). The producer removes any names still there when a new consumer greets
-  it and when it closes, and the supervising parent removes the names of a producer
-  that was killed (:func:`retriever.rt.transport.backing.sweep`), so nothing is left in
-  ``/dev/shm`` after a run, SIGKILL included. No descriptor ever travels, so the same
+  maps the ring). Every name is reported to the supervising parent as it is made
+  (``backing.on_named``); the parent removes the names of a worker that was killed at
+  once and all names at the end of the run, and the producer removes the names a
+  previous consumer never opened when a new one greets it. So nothing is left in
+  ``/dev/shm`` after a run, SIGKILL included, without listing ``/dev/shm`` (macOS
+  cannot). No descriptor ever travels, so the same
   scheme would work where descriptors cannot be passed at all.
 
 :class:`FramedOutChannel` and :class:`FramedInChannel` keep the semantics of

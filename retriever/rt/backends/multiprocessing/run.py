@@ -52,6 +52,7 @@ class _Proc:
         self.stats: dict[str, dict[str, Any]] = {}
         self.exitcode: int | None = None
         self.stop_sent = False
+        self.names: list[str] = []  # shared-memory names it created (framed channels)
 
 
 def _describe_exit(status: int) -> str:
@@ -255,6 +256,9 @@ class MultiprocessingRun(BackgroundRun):
                 elif all(p.ready for p in self._procs.values()):
                     self._t0 = time.monotonic()
                     self._send_all("go", self._t0)
+            elif kind == "shm":  # a ring named for a framed channel, just created
+                w.names.append(str(m[1]))
+                self._names.append(str(m[1]))
             elif kind == "names":  # rings a finished producer's consumers may open
                 self._names.extend(str(n) for n in m[1])
             elif kind == "stats":
@@ -275,6 +279,7 @@ class MultiprocessingRun(BackgroundRun):
         w.exitcode = status
         if status != 0 and self.start_options.shm == "posix":
             backing.sweep(w.pid)  # killed between shm_open and shm_unlink?
+            self._unlink(w.names)  # named rings its consumers had not opened (any OS)
         w.ctl.close()
         _add_rows(self._base, w.stats)
         w.stats = {}
@@ -331,15 +336,20 @@ class MultiprocessingRun(BackgroundRun):
                 w.ctl.close()
                 if self.start_options.shm == "posix":
                     backing.sweep(w.pid)
+                    self._unlink(w.names)
 
     def _end(self) -> None:
         self._close()
-        for name in self._names:  # every worker has exited: nobody opens them any more
-            backing.unlink(name)
+        self._unlink(self._names)  # every worker has exited: nobody opens them any more
         self._report.flows = self._collect()
         self._report.duration = self._live_duration()
         untrack(self)
         self._finish()
+
+    @staticmethod
+    def _unlink(names: list[str]) -> None:
+        for name in names:
+            backing.unlink(name)
 
     def _close(self) -> None:
         for s in self._socks:

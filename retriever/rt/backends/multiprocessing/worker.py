@@ -15,6 +15,7 @@ step before the next one is delivered. Other partitions are reached through chan
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import select
 import signal
@@ -348,6 +349,8 @@ def worker_main(plan: Plan, part: str, ctl_sock: socket.socket,
     threading.Thread(target=_watch_parent, args=(death_fd,), daemon=True,
                      name="retriever-parent-watch").start()
     ctl = ControlLink(ctl_sock)
+    # the parent learns each name as it is made: it removes them if we are killed
+    backing.on_named = functools.partial(ctl.send, "shm")
     worker: Worker | None = None
     code = 0
     try:
