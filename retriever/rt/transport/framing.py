@@ -29,8 +29,8 @@ plain ``SOCK_STREAM`` socket pair instead and rebuilds what the stream lacks her
   once and all names at the end of the run, and the producer removes the names a
   previous consumer never opened when a new one greets it. So nothing is left in
   ``/dev/shm`` after a run, SIGKILL included, without listing ``/dev/shm`` (macOS
-  cannot). No descriptor ever travels, so the same
-  scheme would work where descriptors cannot be passed at all.
+  cannot). No descriptor ever travels, so the same scheme would work where descriptors
+  cannot be passed at all.
 
 :class:`FramedOutChannel` and :class:`FramedInChannel` keep the semantics of
 :class:`~.channel.OutChannel` / :class:`~.channel.InChannel` (queue policy, credit,
