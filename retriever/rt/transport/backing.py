@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import importlib
 import itertools
+import mmap
 import os
+import sys
 from collections.abc import Callable
 from typing import Protocol, cast
 
@@ -146,8 +148,29 @@ def open_named(name: str) -> int:
     return fd
 
 
+#: Windows names its shared memory in the kernel's object namespace instead of a file
+#: system: a mapping lives while any process holds it, and nothing can be left behind.
+TAGGED = sys.platform == "win32"
+
+
+def create_tagged(size: int) -> tuple[mmap.mmap, str]:
+    """A new named mapping of ``size`` bytes and its name (Windows: ``mmap`` with a
+    ``tagname``; the consumer maps the same name with :func:`open_tagged`). Written for
+    Windows and never run there by our tests (see docs/backends-multiprocessing.md)."""
+    name = f"retriever-{os.getpid():x}-{next(_serial):x}-{os.urandom(4).hex()}"
+    return mmap.mmap(-1, size, tagname=name), name  # type: ignore[call-arg, unused-ignore]
+
+
+def open_tagged(name: str, size: int) -> mmap.mmap:
+    """Map the named mapping ``name`` (if its producer already closed it, this makes a
+    fresh zeroed one whose slots never validate: its messages are dropped)."""
+    return mmap.mmap(-1, size, tagname=name)  # type: ignore[call-arg, unused-ignore]
+
+
 def unlink(name: str) -> None:
-    """Remove the name of a segment, if it still has it."""
+    """Remove the name of a segment, if it still has it (nothing to do on Windows)."""
+    if TAGGED:
+        return
     try:
         _posixshmem().shm_unlink(name)
     except FileNotFoundError:  # its consumer removed it already

@@ -33,10 +33,8 @@ import array
 import os
 import socket
 import struct
-import termios
 from collections import deque
 from collections.abc import Callable, Mapping
-from fcntl import ioctl
 from typing import Any
 
 import numpy as np
@@ -46,6 +44,13 @@ from retriever.contract.wire import MessageCodec, decode, encode
 
 from .shm import ShmRing, aligned
 
+try:
+    import termios
+    from fcntl import ioctl
+    _SIOCINQ: int = termios.FIONREAD  # bytes queued (the same request as SIOCINQ)
+except ImportError:  # pragma: no cover - Windows: only framed channels run there
+    _SIOCINQ = -1
+
 MSG, RING, ACK, RING_REQ, HELLO = 0, 1, 2, 3, 4
 SHM_MIN = 4096
 INLINE_MAX = 32 * 1024
@@ -54,17 +59,18 @@ RECV_MAX = INLINE_MAX + 256
 _HDR = struct.Struct("<BBHdQIQII")
 _HDR_SIZE = _HDR.size
 _HAS_SHM, _BODY_IN_SHM = 1, 2
-_FD_SPACE = socket.CMSG_SPACE(array.array("i", [0]).itemsize)
+# absent where descriptors cannot travel (Windows): only framed channels run there
+_FD_SPACE = (socket.CMSG_SPACE(array.array("i", [0]).itemsize)
+             if hasattr(socket, "CMSG_SPACE") else 0)
 SOCKET_BUFFER = 4 * 1024 * 1024
 GROWTH = 4  # rings may grow to GROWTH x the configured slot count
 MAX_RING_BYTES = 1 << 30
 SLOT_WAIT = 0.001  # a block channel re-checks for a released slot this often
-_SIOCINQ = termios.FIONREAD  # bytes queued for reading (same request as SIOCINQ)
 _INQ = array.array("i", [0])
 
 
 def _queued(fd: int) -> int:
-    """Bytes waiting to be read on socket ``fd``."""
+    """Bytes waiting to be read on socket ``fd`` (Unix datagram channels only)."""
     ioctl(fd, _SIOCINQ, _INQ, True)
     return _INQ[0]
 

@@ -345,6 +345,13 @@ class FramedOutChannel(OutChannel):
     def _add_ring(self, size: int) -> ShmRing:
         self._ring_count += 1
         ring_id = self._ring_base + self._ring_count
+        if backing.TAGGED:  # Windows: a named mapping, no descriptor
+            mm, name = backing.create_tagged(ShmRing.bytes_for(self.nslots, size))
+            ring = ShmRing(ring_id, self.nslots, size, mm=mm)
+            self.names[ring_id] = name
+            self.rings.append(ring)
+            self._announce(ring)
+            return ring
         fd, name = backing.create_named(ShmRing.bytes_for(self.nslots, size))
         try:
             ring = ShmRing(ring_id, self.nslots, size, fd=fd)
@@ -439,6 +446,11 @@ class FramedInChannel(InChannel):
         # rings the producer retired are unmapped after the current batch
         self._retired = [r for r in self.rings if r not in set(keep)]
         if ring_id in self.rings:
+            return
+        if backing.TAGGED:  # Windows: map the name (it lives while anyone maps it)
+            mm = backing.open_tagged(str(name), ShmRing.bytes_for(nslots, slot_size))
+            self.rings[ring_id] = ShmRing(ring_id, nslots, slot_size, mm=mm)
+            self._requested.discard(ring_id)
             return
         fd = backing.open_named(str(name))  # and removes the name: we were the last
         if fd < 0:  # the producer removed it (it retired the ring, or a new consumer came)

@@ -48,16 +48,18 @@ class ShmRing:
     __slots__ = ("_base_view", "_pins", "_readonly", "_seq", "_stride", "_words", "_written",
                  "closed", "fd", "lent", "mm", "nslots", "ring_id", "slot_size")
 
-    def __init__(self, ring_id: int, nslots: int, slot_size: int, fd: int | None = None
-                 ) -> None:
+    def __init__(self, ring_id: int, nslots: int, slot_size: int, fd: int | None = None,
+                 mm: mmap.mmap | None = None) -> None:
         self.ring_id = ring_id
         self.nslots = nslots
         self.slot_size = _align(slot_size)
         total = nslots * (HEADER + self.slot_size)
-        if fd is None:
+        if mm is not None:  # a mapping by name, no descriptor (Windows, see backing)
+            fd = -1
+        elif fd is None:
             fd = backing.create(f"ring-{ring_id}", total)  # memfd, or POSIX shm
         self.fd = fd
-        self.mm = mmap.mmap(fd, total)
+        self.mm = mm if mm is not None else mmap.mmap(fd, total)
         if total >= (2 << 20) and hasattr(mmap, "MADV_HUGEPAGE"):
             try:  # fewer TLB misses when copying frames (where shmem THP is allowed)
                 self.mm.madvise(mmap.MADV_HUGEPAGE)

@@ -16,12 +16,13 @@ import os
 import select
 import signal
 import socket
+import subprocess
 import threading
 import time
 from collections import deque
 from typing import Any
 
-from retriever.contract.errors import BackendError, FlowError
+from retriever.contract.errors import BackendError, ConfigError, FlowError
 from retriever.ir.model import ExecutionGraph
 
 from ...errors import ErrorRecord
@@ -29,6 +30,7 @@ from ...handle import BackgroundRun
 from ...options import count, seconds, unknown_options
 from ...report import FlowStats
 from ...transport import ControlLink, backing, channel_pair, control_pair
+from .loopback import start_all
 from .plan import Plan, WaitOptions, make_plan
 from .proc import fork_worker, track, untrack
 from .start import StartOptions, check_boot_size, resolve, spawn_worker, vetted
@@ -42,10 +44,12 @@ _COUNTERS = ("steps", "lag_events", "skipped_ticks", "dropped", "errors")
 class _Proc:
     """One incarnation of a partition's worker process."""
 
-    def __init__(self, part: str, pid: int, ctl: ControlLink) -> None:
+    def __init__(self, part: str, pid: int, ctl: ControlLink,
+                 popen: subprocess.Popen[bytes] | None = None) -> None:
         self.part = part
         self.pid = pid
         self.ctl = ctl
+        self.popen = popen  # loopback transport: started with subprocess
         self.ready = False
         self.done = False
         self.error: BaseException | None = None
@@ -55,15 +59,22 @@ class _Proc:
         self.names: list[str] = []  # shared-memory names it created (framed channels)
 
 
-def _describe_exit(status: int) -> str:
-    if os.WIFSIGNALED(status):
+def _describe_exit(status: int, popen: bool = False) -> str:
+    """``status`` from ``waitpid`` (or a ``Popen`` return code, negative for a signal),
+    in words."""
+    if popen:
+        if status >= 0:
+            return f"exited with code {status}"
+        sig = -status
+    elif os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
-        try:
-            name = signal.Signals(sig).name
-        except ValueError:
-            name = str(sig)
-        return f"was killed by signal {name}"
-    return f"exited with code {os.WEXITSTATUS(status)}"
+    else:
+        return f"exited with code {os.WEXITSTATUS(status)}"
+    try:
+        name = signal.Signals(sig).name
+    except ValueError:
+        name = str(sig)
+    return f"was killed by signal {name}"
 
 
 class MultiprocessingRun(BackgroundRun):
@@ -85,6 +96,9 @@ class MultiprocessingRun(BackgroundRun):
         self.stop_timeout = seconds(stop_timeout, "stop_timeout", where=where) or 0.0
         self.start_options: StartOptions = resolve(start_method, portable)
         self.plan: Plan = make_plan(graph)
+        loopback = self.start_options.loopback
+        if loopback:
+            _refuse_restarts(self.plan)
         self._graph_json = ""
         self._trust: dict[str, Any] = {}
         if self.start_options.method == "spawn":
@@ -108,20 +122,24 @@ class MultiprocessingRun(BackgroundRun):
             self._upstream[ch.dst].add(ch.src)
         self._socks: list[socket.socket] = []
         self._chan: dict[int, tuple[socket.socket, socket.socket]] = {}
-        for ch in self.plan.channels:
+        for ch in self.plan.channels if not loopback else ():  # loopback: workers connect
             pair = channel_pair(self.start_options.framed)
             self._chan[ch.index] = pair
             self._socks.extend(pair)
-        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r, self._wake_w = socket.socketpair()  # a TCP pair on Windows
         self._wake_w.setblocking(False)
         self._socks += [self._wake_r, self._wake_w]
-        self._death_r, self._death_w = os.pipe()
-        self._fds_open = True
+        # the death pipe (loopback: each worker's watch connection instead, a socket)
+        self._death_r, self._death_w = os.pipe() if not loopback else (-1, -1)
+        self._fds_open = not loopback
         track(self)
         _install_sigterm()
         try:
-            for part in self.plan.partitions:
-                self._start(part)
+            if loopback:
+                self._start_loopback()
+            else:
+                for part in self.plan.partitions:
+                    self._start(part)
         except BaseException:
             self._kill_all()
             self._close()
@@ -177,6 +195,15 @@ class MultiprocessingRun(BackgroundRun):
             self._socks.remove(parent_end)
             child_end.close()
         self._procs[part] = _Proc(part, pid, ControlLink(parent_end))
+
+    def _start_loopback(self) -> None:
+        """Start every worker over the loopback transport (:mod:`.loopback`)."""
+        started = start_all(self.plan, list(self.plan.partitions), self._graph_json,
+                            shm_slots=self.shm_slots, waiting=self.waiting,
+                            trust=self._trust)
+        for st in started:
+            self._socks.append(st.watch)  # closed at the end: the workers see EOF
+            self._procs[st.part] = _Proc(st.part, st.popen.pid, st.link, st.popen)
 
     @property
     def pids(self) -> dict[str, int]:
@@ -275,7 +302,7 @@ class MultiprocessingRun(BackgroundRun):
                     self._fail(err)
 
     def _on_exit(self, w: _Proc) -> None:
-        status = _reap(w.pid)
+        status = _reap(w)
         w.exitcode = status
         if status != 0 and self.start_options.shm == "posix":
             backing.sweep(w.pid)  # killed between shm_open and shm_unlink?
@@ -294,7 +321,7 @@ class MultiprocessingRun(BackgroundRun):
             err: BaseException = FlowError(
                 flows[0],
                 f"the worker process of partition {w.part!r} (pid {w.pid}, flows "
-                f"{', '.join(flows)}) {_describe_exit(status)}",
+                f"{', '.join(flows)}) {_describe_exit(status, w.popen is not None)}",
                 hint="see the flow's own output; set .restart_policy('on-failure') to "
                      "restart it automatically")
         else:
@@ -328,11 +355,14 @@ class MultiprocessingRun(BackgroundRun):
     def _kill_all(self) -> None:
         for w in self._procs.values():
             if not w.ctl.closed:
-                try:
-                    os.kill(w.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                _reap(w.pid)
+                if w.popen is not None:
+                    w.popen.kill()  # SIGKILL; TerminateProcess on Windows
+                else:
+                    try:
+                        os.kill(w.pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                _reap(w)
                 w.ctl.close()
                 if self.start_options.shm == "posix":
                     backing.sweep(w.pid)
@@ -393,12 +423,30 @@ class MultiprocessingRun(BackgroundRun):
             pass
 
 
-def _reap(pid: int) -> int:
+def _reap(w: _Proc) -> int:
+    """Wait for ``w``'s process; its ``waitpid`` status (a return code for loopback
+    workers, started with :mod:`subprocess`)."""
+    if w.popen is not None:
+        return w.popen.wait()
     try:
-        _, status = os.waitpid(pid, 0)
+        _, status = os.waitpid(w.pid, 0)
     except ChildProcessError:
         return 0
     return status
+
+
+def _refuse_restarts(plan: Plan) -> None:
+    """The loopback transport cannot restart a partition: its peers would need new
+    connections to the new process, which is not implemented."""
+    for part, pol in plan.restart.items():
+        if pol.policy != "never":
+            flows = ", ".join(plan.partitions[part].nodes)
+            raise ConfigError(
+                f"flows {flows} ask for restart policy {pol.policy!r}, which the "
+                f"multiprocessing backend cannot honour with the loopback transport "
+                f"(Windows, or RETRIEVER_MP_TRANSPORT=loopback)",
+                hint="drop the restart policy, or use the stepper or dora on Windows; "
+                     "see docs/backends-multiprocessing.md")
 
 
 def _add_rows(into: dict[str, dict[str, Any]], rows: dict[str, dict[str, Any]]) -> None:

@@ -20,9 +20,17 @@ extras gets: ``spawn``, stream socket pairs carrying length-prefixed frames inst
 passed as descriptors (:mod:`retriever.rt.transport.framing`), POSIX shared memory
 instead of ``memfd`` (:mod:`retriever.rt.transport.backing`) and a ``selectors`` waiter
 instead of ``epoll`` (:mod:`retriever.rt.transport.wait`). Forcing it on Linux is how
-CI exercises those code paths. Windows is refused up front (:func:`resolve`).
-Parent-death detection is the same in both modes: a pipe whose only writer is
-the parent (no ``PR_SET_PDEATHSIG``).
+CI exercises those code paths. Parent-death detection is the same in both modes: a
+pipe whose only writer is the parent (no ``PR_SET_PDEATHSIG``).
+
+*Loopback transport* (Windows, or ``RETRIEVER_MP_TRANSPORT=loopback`` on Linux, which
+is how it is tested): portable mode in which the worker inherits no descriptor at all.
+It is started with :mod:`subprocess` and connects back to the parent over TCP on
+``127.0.0.1`` (:mod:`retriever.rt.transport.rendezvous`): its control link, a watch
+link whose end of file says the parent is gone, and one connection per channel between
+workers. Its waiter is a ``selectors`` selector over sockets only. Restarting a
+partition is not available in this transport (its peers' connections would have to be
+replaced): :func:`resolve` callers refuse restart policies up front.
 """
 
 from __future__ import annotations
@@ -41,10 +49,10 @@ from retriever.contract.wire import decode
 from retriever.ir.model import ExecutionGraph
 from retriever.ir.resolve import allow_imports, allow_source_exec, granted, idents_in_init
 
-from ...transport import ControlLink, backing, wait
+from ...transport import ControlLink, backing, rendezvous, wait
 from ...transport.control import MAX_CONTROL
 from ...transport.framing import is_stream, read_frame, seqpacket_available
-from .plan import WaitOptions, make_plan
+from .plan import Plan, WaitOptions, make_plan
 from .support import unsupported
 from .worker import worker_main
 
@@ -68,6 +76,7 @@ class StartOptions:
 
     method: str = "fork"
     portable: bool = False
+    loopback: bool = False  # connections made after start (no inherited descriptor)
 
     @property
     def framed(self) -> bool:
@@ -82,8 +91,10 @@ class StartOptions:
 
     @property
     def waiter(self) -> str:
-        """Kind of waiter the workers block in (see :mod:`retriever.rt.transport.wait`)."""
-        return wait.default_kind(self.portable)
+        """Kind of waiter the workers block in (see :mod:`retriever.rt.transport.wait`):
+        a ``selectors`` selector with the loopback transport, whose every waited-on
+        object is a socket (all Windows' ``select`` accepts)."""
+        return "selectors" if self.loopback else wait.default_kind(self.portable)
 
 
 def platform_method() -> str:
@@ -110,6 +121,7 @@ def resolve(start_method: Any = None, portable: Any = None) -> StartOptions:
     refusal = unsupported()
     if refusal is not None:
         raise refusal
+    loopback = rendezvous.transport() == "loopback"
     where = "portable"
     if portable is None:
         raw = os.environ.get(PORTABLE_ENV, "").strip().lower()
@@ -121,8 +133,12 @@ def resolve(start_method: Any = None, portable: Any = None) -> StartOptions:
     if portable is not None and not isinstance(portable, bool):
         raise ConfigError(f"portable={portable!r} is not True or False")
     missing = missing_native()
+    if loopback and portable is False:
+        raise ConfigError(f"{where}=False asks for the native mode, but the loopback "
+                          f"transport ({rendezvous.TRANSPORT_ENV}) runs only in portable mode",
+                          hint="leave it unset")
     if portable is None:
-        portable = bool(missing)
+        portable = bool(missing) or loopback
     elif not portable and missing:
         raise ConfigError(f"{where}=False asks for the native mode, but this system lacks "
                           f"{', '.join(missing)}",
@@ -140,7 +156,11 @@ def resolve(start_method: Any = None, portable: Any = None) -> StartOptions:
     if start_method == "fork" and not hasattr(os, "fork"):
         raise ConfigError("start_method='fork' is not available on this platform",
                           hint="use start_method='spawn'")
-    return StartOptions(start_method, portable)
+    if start_method == "fork" and loopback:
+        raise ConfigError("start_method='fork' does not go with the loopback transport "
+                          f"({rendezvous.TRANSPORT_ENV}=loopback)",
+                          hint="use start_method='spawn'")
+    return StartOptions(start_method, portable, loopback)
 
 
 # ---------------------------------------------------------------------- spawn: parent side
@@ -155,12 +175,9 @@ def spawn_worker(graph_json: str, part: str, link: ControlLink, ctl_sock: socket
     message that the parent sends on ``link`` (the parent's end), with what it may
     import (``trust``, from :func:`vetted`).
     """
-    boot = [
-        "boot", graph_json, part,
-        {str(idx): s.fileno() for idx, s in socks.items()},
-        death_fd, shm_slots, waiting.spin, waiting.busy_poll, waiting.waiter, portable,
-        [p for p in sys.path if isinstance(p, str)], trust,
-    ]
+    boot = boot_message(graph_json, part, {idx: s.fileno() for idx, s in socks.items()},
+                        death_fd, shm_slots=shm_slots, waiting=waiting, portable=portable,
+                        trust=trust)
     fds = [ctl_sock.fileno(), death_fd, *(s.fileno() for s in socks.values())]
     pid = multiprocessing.util.spawnv_passfds(
         os.fsencode(sys.executable),
@@ -226,15 +243,33 @@ def check_boot_size(graph_json: str) -> None:
 
 # ---------------------------------------------------------------------- spawn: child side
 
-def spawned_main(ctl_fd: int) -> int:
-    """Entry point of a spawned worker: read the boot message, then run as a forked
-    worker would. Returns the process exit code."""
-    ctl_sock = socket.socket(fileno=ctl_fd)
-    ctl_sock.setblocking(True)
-    # exactly the boot message: a stop request may already follow it on a stream
-    data = read_frame(ctl_sock) if is_stream(ctl_sock) else ctl_sock.recv(MAX_CONTROL)
+def boot_message(graph_json: str, part: str, chans: dict[int, int], death_fd: int, *,
+                 shm_slots: int, waiting: WaitOptions, portable: bool,
+                 trust: dict[str, Any]) -> list[Any]:
+    """What a spawned worker needs to know (``chans``: channel index -> inherited
+    descriptor, empty when the worker connects its channels itself)."""
+    return ["boot", graph_json, part, {str(idx): fd for idx, fd in chans.items()},
+            death_fd, shm_slots, waiting.spin, waiting.busy_poll, waiting.waiter, portable,
+            [p for p in sys.path if isinstance(p, str)], trust]
+
+
+@dataclass
+class Boot:
+    """A boot message, applied: the plan rebuilt, imports granted."""
+
+    plan: Plan
+    part: str
+    chans: dict[int, int]
+    death_fd: int
+    shm_slots: int
+    waiting: WaitOptions
+
+
+def apply_boot(data: bytes | None) -> Boot | None:
+    """Decode a boot message and prepare this process as it says (import path, grants,
+    shared-memory backing); None when the parent went away before booting us."""
     if not data:
-        return 3  # the parent went away before booting us
+        return None
     msg: Any = decode(data)
     if not isinstance(msg, list) or len(msg) != 12 or msg[0] != "boot":
         raise BackendError("a spawned worker received no valid boot message")
@@ -249,7 +284,21 @@ def spawned_main(ctl_fd: int) -> int:
     allow_source_exec(trust["sources"])
     backing.configure(bool(portable))
     plan = make_plan(ExecutionGraph.from_json(graph_json))
-    socks = {int(idx): socket.socket(fileno=int(fd)) for idx, fd in chans.items()}
-    waiting = WaitOptions(float(spin), bool(busy_poll), str(waiter))
-    return worker_main(plan, str(part), ctl_sock, socks, int(death_fd),
-                       shm_slots=int(shm_slots), waiting=waiting)
+    return Boot(plan, str(part), {int(idx): int(fd) for idx, fd in chans.items()},
+                int(death_fd), int(shm_slots),
+                WaitOptions(float(spin), bool(busy_poll), str(waiter)))
+
+
+def spawned_main(ctl_fd: int) -> int:
+    """Entry point of a spawned worker: read the boot message, then run as a forked
+    worker would. Returns the process exit code."""
+    ctl_sock = socket.socket(fileno=ctl_fd)
+    ctl_sock.setblocking(True)
+    # exactly the boot message: a stop request may already follow it on a stream
+    boot = apply_boot(read_frame(ctl_sock) if is_stream(ctl_sock)
+                      else ctl_sock.recv(MAX_CONTROL))
+    if boot is None:
+        return 3  # the parent went away before booting us
+    socks = {idx: socket.socket(fileno=fd) for idx, fd in boot.chans.items()}
+    return worker_main(boot.plan, boot.part, ctl_sock, socks, boot.death_fd,
+                       shm_slots=boot.shm_slots, waiting=boot.waiting)

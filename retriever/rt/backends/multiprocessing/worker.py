@@ -55,11 +55,12 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     raise StopRun()
 
 
-def _watch_parent(death_fd: int) -> None:
-    """Runs on a daemon thread: the parent died when the death pipe reports EOF."""
+def _watch_parent(death: int | socket.socket) -> None:
+    """Runs on a daemon thread: the parent died when the death pipe (or, with the
+    loopback transport, the watch connection) reports EOF."""
     while True:
         try:
-            data = os.read(death_fd, 1)
+            data = death.recv(1) if isinstance(death, socket.socket) else os.read(death, 1)
         except InterruptedError:
             continue
         except OSError:
@@ -334,13 +335,13 @@ def _tight_timer_slack() -> None:
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_TIMERSLACK, TIMER_SLACK_NS, 0, 0, 0)
-    except (OSError, AttributeError):  # not Linux/glibc: the default slack works too
+    except (OSError, AttributeError, TypeError):  # not Linux/glibc: the default works too
         pass
 
 
 def worker_main(plan: Plan, part: str, ctl_sock: socket.socket,
-                socks: dict[int, socket.socket], death_fd: int, *, shm_slots: int,
-                waiting: WaitOptions | None = None) -> int:
+                socks: dict[int, socket.socket], death_fd: int | socket.socket, *,
+                shm_slots: int, waiting: WaitOptions | None = None) -> int:
     """Entry point of a worker (forked, or spawned via :func:`.start.spawned_main`);
     returns the process exit code."""
     _tight_timer_slack()

@@ -1,0 +1,202 @@
+"""The loopback transport (Windows): connections made after start, checked by token, and
+real pipelines in a process from which what Windows lacks was removed (the closest to
+Windows that Linux can run; see ``tests/windows_sim.py`` for what is and is not
+simulated)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from retriever.contract.errors import BackendError, ConfigError
+from retriever.contract.wire import encode
+from retriever.rt.backends.multiprocessing.start import resolve
+from retriever.rt.transport import rendezvous
+from retriever.rt.transport.framing import frame
+from retriever.rt.transport.rendezvous import Rendezvous
+
+from . import windows_sim
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _key(fields: list[Any]) -> Any:
+    return fields[0] if len(fields) == 1 else None
+
+
+def test_a_wrong_token_is_refused_and_the_right_one_accepted() -> None:
+    rv = Rendezvous()
+    try:
+        bad = rendezvous.connect(rv.port, b"x" * 32, "w")
+        with pytest.raises(BackendError, match="wrong token"):
+            rendezvous.accept_intro(rv.listener, rv.token, "the test")
+        assert bad.recv(1) == b""  # refused: closed at once
+        bad.close()
+        good = rendezvous.connect(rv.port, rv.token, "w")
+        sock, fields = rendezvous.accept_intro(rv.listener, rv.token, "the test")
+        assert fields == ["w"]
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        sock.close()
+        good.close()
+    finally:
+        rv.close()
+
+
+@pytest.mark.parametrize("payload", [
+    b"not a frame at all, just bytes" * 4,
+    frame(b"\xc1"),  # a frame, but not msgspec
+    frame(encode(["hi", b"t"])),  # not an introduction
+    frame(encode(["hello", "a string token"])),
+])
+def test_malformed_introductions_are_refused(payload: bytes) -> None:
+    rv = Rendezvous()
+    try:
+        with socket.create_connection((rendezvous.HOST, rv.port)) as raw:
+            raw.sendall(payload)
+            raw.shutdown(socket.SHUT_WR)
+            with pytest.raises(BackendError, match="introduce|token"):
+                rendezvous.accept_intro(rv.listener, rv.token, "the test")
+    finally:
+        rv.close()
+
+
+def test_accepting_skips_intruders_and_waits_for_the_workers() -> None:
+    """A stranger with a wrong token, or one claiming an unexpected name, is dropped;
+    the expected connections are still accepted."""
+    rv = Rendezvous()
+    socks: list[socket.socket] = []
+
+    def clients() -> None:
+        socks.append(rendezvous.connect(rv.port, b"\0" * 32, "a"))
+        socks.append(rendezvous.connect(rv.port, rv.token, "zzz"))
+        socks.append(rendezvous.connect(rv.port, rv.token, "a"))
+        socks.append(rendezvous.connect(rv.port, rv.token, "b"))
+
+    t = threading.Thread(target=clients)
+    t.start()
+    try:
+        got = rendezvous.accept_all(rv.listener, rv.token, {"a", "b"}, _key,
+                                    where="the test", timeout=10)
+        t.join()
+        assert sorted(got) == ["a", "b"]
+        for s in got.values():
+            s.close()
+    finally:
+        for s in socks:
+            s.close()
+        rv.close()
+
+
+def test_accepting_stops_when_a_process_waited_for_died() -> None:
+    rv = Rendezvous()
+
+    def dead() -> None:
+        raise BackendError("it exited")
+    try:
+        with pytest.raises(BackendError, match="it exited"):
+            rendezvous.accept_all(rv.listener, rv.token, {"a"}, _key, where="the test",
+                                  alive=dead, timeout=10)
+        with pytest.raises(BackendError, match="no connection came"):
+            rendezvous.accept_all(rv.listener, rv.token, {"a"}, _key, where="the test",
+                                  timeout=0.05)
+    finally:
+        rv.close()
+
+
+def test_the_transport_is_chosen_by_platform_or_environment(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(rendezvous.TRANSPORT_ENV, raising=False)
+    monkeypatch.delenv("RETRIEVER_MP_PORTABLE", raising=False)
+    monkeypatch.delenv("RETRIEVER_MP_START_METHOD", raising=False)
+    assert rendezvous.transport() == "inherit"
+    assert not resolve().loopback
+    monkeypatch.setenv(rendezvous.TRANSPORT_ENV, "loopback")
+    opts = resolve()
+    assert (opts.method, opts.portable, opts.loopback, opts.framed, opts.waiter) == (
+        "spawn", True, True, True, "selectors")
+    with pytest.raises(ConfigError, match="fork"):
+        resolve(start_method="fork")
+    with pytest.raises(ConfigError, match="portable mode"):
+        resolve(portable=False)
+    monkeypatch.setenv(rendezvous.TRANSPORT_ENV, "pigeons")
+    with pytest.raises(ConfigError, match="pigeons"):
+        rendezvous.transport()
+    monkeypatch.setenv(rendezvous.TRANSPORT_ENV, "inherit")
+    monkeypatch.setattr(sys, "platform", "win32")
+    with pytest.raises(ConfigError, match="Windows"):
+        rendezvous.transport()
+    monkeypatch.delenv(rendezvous.TRANSPORT_ENV)
+    assert rendezvous.transport() == "loopback"
+
+
+def _shm_names() -> set[str]:
+    return {n for n in os.listdir("/dev/shm") if n.startswith("retriever-")}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_pipelines_run_where_windows_services_are_missing(tmp_path: Path) -> None:
+    """Simulated Windows: in a process (and its workers) without Unix sockets,
+    descriptor passing, fork, memfd, epoll or poll, where ``select`` takes only sockets,
+    the loopback transport runs a chain, a fan-in and 640x480 frames through shared
+    memory; no worker inherited a descriptor; a killed worker fails the run with a clear
+    error (restarts are refused up front); nothing is left in /dev/shm and no process
+    outlives the runs."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(windows_sim.SITE)
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("RETRIEVER_MP_", "RETRIEVER_TEST_"))}
+    env["PYTHONPATH"] = os.pathsep.join([str(site), str(ROOT)])
+    env[rendezvous.TRANSPORT_ENV] = "loopback"  # sys.platform stays linux
+    before = _shm_names()
+    done = subprocess.run([sys.executable, "-c", windows_sim.COMMAND, str(tmp_path)],
+                          env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.splitlines()[-1])
+    gone = dict.fromkeys(("AF_UNIX", "send_fds", "sendmsg", "fork", "memfd_create", "epoll",
+                          "poll", "fcntl"), False)
+    assert {k: out["parent"][k] for k in gone} == gone
+    assert out["options"] == ["spawn", True, True, True, "posix", "selectors"]
+
+    chain = out["chain"]
+    assert chain["error"] is None and chain["finals"] == 1
+    assert len(chain["values"]) >= 10
+    assert chain["values"] == list(range(1, len(chain["values"]) + 1))
+
+    fan = out["fanin"]
+    assert fan["error"] is None and len(fan["rows"]) >= 10
+    for r in fan["rows"]:  # the worker saw none of it either, and inherited nothing
+        assert {k: r["seen"][k] for k in gone} == gone
+        assert r["seen"]["inherited"] == [] and r["seen"]["token_env"] is False
+    for field, unit in (("x", 1.0), ("v", 0.5)):  # both producers, every arrival seen
+        seen = [r[field] for r in fan["rows"] if r[field] is not None]
+        assert len(seen) >= 10 and seen == sorted(seen)
+        assert sorted(set(seen)) == [unit * k for k in range(1, len(set(seen)) + 1)]
+
+    frames = out["frames"]
+    assert len(frames) >= 10
+    assert all(ok and shape == [480, 640, 3] for _, ok, shape in frames)
+    assert [i for i, *_ in frames] == sorted(i for i, *_ in frames)
+    assert "SIGKILL" in out["killed_error"] and "'chk'" in out["killed_error"]
+    assert "loopback" in out["restart_refused"]
+
+    assert out["children"] == []
+    assert len(out["pids"]) >= 4 and not any(_alive(p) for p in out["pids"])
+    leaked = {n for n in _shm_names() - before
+              if any(n.startswith(f"retriever-{p:x}-") for p in out["pids"])}
+    assert leaked == set()

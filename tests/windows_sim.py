@@ -1,0 +1,236 @@
+"""What the simulated-Windows test runs (``tests/test_rendezvous.py``): real pipelines
+over the loopback transport in a process, and its workers, from which what Windows
+lacks was removed first.
+
+``sitecustomize`` (:data:`SITE`, first on ``PYTHONPATH``) runs at interpreter start,
+before anything imports retriever, in the script and in every worker it starts. It
+removes Unix sockets (``AF_UNIX``, ``SOCK_SEQPACKET``), descriptor passing
+(``send_fds``/``recv_fds``, ``SCM_RIGHTS``, ``sendmsg``/``recvmsg``, ``CMSG_*``, the
+stdlib's ``spawnv_passfds``), ``fork``, ``memfd``, ``epoll``/``poll``/``kqueue``,
+``fcntl``/``termios``, ``MADV_HUGEPAGE`` and ``prctl``; ``socket.socketpair`` becomes a
+TCP loopback pair (what Windows' is); and ``select.select`` refuses anything that is not
+a socket (Windows' select takes only sockets). It also records which descriptors the
+process had when it started (beyond stdio): none may have been inherited.
+
+Not simulated (Linux cannot): Windows' process creation, its named mappings (the
+POSIX shared memory by name of portable mode stands in, with its unlink-on-open), and
+``TerminateProcess`` (``Popen.kill`` sends SIGKILL here).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import socket
+import sys
+import time
+from typing import Any
+
+from retriever.contract.errors import ConfigError, FlowError
+from retriever.flow import Flow, Latest, Pipeline, Rate, Trigger
+from retriever.rt.backends.multiprocessing.start import resolve
+from retriever.rt.transport import backing
+from tests import mp_flows as F
+from tests.macos_sim import FrameCheck, Pos, PosSource, Vel, VelSource
+
+SITE = '''
+import ctypes, mmap, os, select, socket, stat, sys
+
+def _inherited():
+    out = []
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if fd > 2 and not target.startswith("/proc/"):
+            out.append(target)
+    return out
+
+INHERITED = _inherited()
+
+_real_socket = socket.socket
+_listen_family = socket.AF_INET
+
+def _tcp_pair(family=None, type=socket.SOCK_STREAM, proto=0):
+    with _real_socket(_listen_family, type, proto) as lst:
+        lst.bind(("127.0.0.1", 0))
+        lst.listen()
+        a = _real_socket(_listen_family, type, proto)
+        a.connect(lst.getsockname())
+        b, _ = lst.accept()
+    return a, b
+
+socket.socketpair = _tcp_pair
+
+class _Gone:
+    def __set_name__(self, owner, name):
+        self.name = name
+    def __get__(self, obj, typ=None):
+        raise AttributeError(self.name)
+
+for _n in ("sendmsg", "recvmsg", "recvmsg_into"):
+    setattr(socket.socket, _n, _Gone())
+
+for _mod, _names in (
+        (socket, ["AF_UNIX", "SOCK_SEQPACKET", "send_fds", "recv_fds", "SCM_RIGHTS",
+                  "CMSG_LEN", "CMSG_SPACE"]),
+        (os, ["fork", "forkpty"] + [n for n in dir(os) if n.startswith(("memfd", "MFD_"))]),
+        (select, [n for n in dir(select)
+                  if n.lower().startswith(("epoll", "poll", "devpoll", "kqueue", "kevent"))]),
+        (mmap, ["MADV_HUGEPAGE"])):
+    for _n in _names:
+        if hasattr(_mod, _n):
+            delattr(_mod, _n)
+
+import multiprocessing.util
+del multiprocessing.util.spawnv_passfds
+sys.modules["fcntl"] = None
+sys.modules["termios"] = None
+
+_real_select = select.select
+
+def _sockets_only(*lists):
+    for objs in lists:
+        for obj in objs:
+            fd = obj if isinstance(obj, int) else obj.fileno()
+            if not stat.S_ISSOCK(os.fstat(fd).st_mode):
+                raise OSError(10038, f"select() on a non-socket ({obj!r}): not on Windows")
+
+def _select(r, w, x, *timeout):
+    _sockets_only(r, w, x)
+    return _real_select(r, w, x, *timeout)
+
+select.select = _select
+
+class _NoPrctl(ctypes.CDLL):
+    def __getattr__(self, name):
+        if name == "prctl":
+            raise AttributeError(name)
+        return super().__getattr__(name)
+
+ctypes.CDLL = _NoPrctl
+'''
+
+
+def visible() -> dict[str, Any]:
+    """What this process can see of the services Windows lacks (all False when
+    simulated), and which descriptors it inherited (none)."""
+    site = sys.modules.get("sitecustomize")
+    try:
+        import fcntl  # noqa: F401
+        has_fcntl = True
+    except ImportError:
+        has_fcntl = False
+    return {"AF_UNIX": hasattr(socket, "AF_UNIX"), "send_fds": hasattr(socket, "send_fds"),
+            "sendmsg": hasattr(socket.socket, "sendmsg"), "fork": hasattr(os, "fork"),
+            "memfd_create": hasattr(os, "memfd_create"), "epoll": hasattr(select, "epoll"),
+            "poll": hasattr(select, "poll"), "fcntl": has_fcntl,
+            "inherited": getattr(site, "INHERITED", None),
+            "token_env": "RETRIEVER_MP_TOKEN" in os.environ}
+
+
+class FanIn(F._Log, Flow[tuple[Pos, Vel], None]):
+    """Logs both inputs and what this worker can see."""
+
+    def __lazy_init__(self) -> None:
+        super().__lazy_init__()
+        self.seen = visible()  # before the flow opens anything itself
+
+    def step(self, inp: Any) -> None:
+        self.write(x=inp.Pos.x, v=inp.Vel.v, me=os.getpid(), seen=self.seen)
+
+
+def main(tmp: str) -> dict[str, Any]:
+    """Run the pipelines; returns what to check."""
+    out: dict[str, Any] = {"parent": visible()}
+    opts = resolve()
+    out["options"] = [opts.method, opts.portable, opts.loopback, opts.framed, opts.shm,
+                      opts.waiter]
+    pids: set[int] = set()
+
+    # a chain over three processes
+    with Pipeline("chain") as pipe:
+        src = (F.Counter() @ Rate(hz=100)).named("src")
+        relay = (F.Relay() @ Trigger("value")).named("relay")
+        sink = (F.NumLog(f"{tmp}/chain.log") @ Trigger("value")).named("sink")
+        pipe.connect(src, relay, sync=Latest())
+        pipe.connect(relay, sink, sync=Latest())
+    report = pipe.run(backend="multiprocessing", duration=0.4)
+    rows, finals = F.read_log(f"{tmp}/chain.log")
+    out["chain"] = {"values": [r["v"] for r in rows], "finals": len(finals),
+                    "error": repr(report.error) if report.error else None}
+    pids |= {r["src"] for r in rows} | {r["me"] for r in rows}
+
+    # fan-in: two producer processes into one consumer
+    with Pipeline("fanin") as pipe:
+        pos = (PosSource() @ Rate(hz=50)).named("pos")
+        vel = (VelSource() @ Rate(hz=50)).named("vel")
+        fan = (FanIn(f"{tmp}/fanin.log") @ Trigger("x", "v")).named("fan")
+        pipe.connect(pos, fan, sync=Latest())
+        pipe.connect(vel, fan, sync=Latest())
+    report = pipe.run(backend="multiprocessing", duration=0.4)
+    rows, _ = F.read_log(f"{tmp}/fanin.log")
+    out["fanin"] = {"rows": rows, "error": repr(report.error) if report.error else None}
+    pids |= {r["me"] for r in rows}
+
+    # 640x480 frames through shared memory, then the consumer killed: the run fails
+    # with a FlowError naming the signal (restarts are refused in this transport)
+    with Pipeline("frames") as pipe:
+        cam = (F.FrameSource(480, 640) @ Rate(hz=60)).named("cam")
+        chk = (FrameCheck(f"{tmp}/frames.log") @ Trigger("image", "index", "stamp")
+               ).named("chk")
+        pipe.connect(cam, chk, sync=Latest())
+    handle = pipe.run(backend="multiprocessing", blocking=False)
+    pids |= set(handle.pids.values())  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 20
+    while len(F.read_log(f"{tmp}/frames.log")[0]) < 10 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.kill(handle.pids["chk"], signal.SIGKILL)  # type: ignore[attr-defined]
+    try:
+        handle.wait(30)
+        out["killed_error"] = None
+    except FlowError as exc:
+        out["killed_error"] = str(exc)
+    rows, _ = F.read_log(f"{tmp}/frames.log")
+    out["frames"] = [[r["i"], r["ok"], r["shape"]] for r in rows]
+
+    # a restart policy is refused up front, before any process starts
+    with Pipeline("restart") as pipe:
+        a = (F.Counter() @ Rate(hz=10)).named("a").restart_policy("on-failure")
+        b = (F.NumLog(f"{tmp}/restart.log") @ Trigger("value")).named("b")
+        pipe.connect(a, b, sync=Latest())
+    try:
+        pipe.run(backend="multiprocessing", duration=0.1)
+        out["restart_refused"] = None
+    except ConfigError as exc:
+        out["restart_refused"] = str(exc)
+
+    out["shm_kind"] = backing.kind()
+    out["pids"] = sorted(p for p in pids if isinstance(p, int))
+    out["children"] = _children()
+    return out
+
+
+def _children() -> list[int]:
+    """Processes whose parent is this one (none may be left)."""
+    me = os.getpid()
+    kids: list[int] = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:  # exited meanwhile
+            continue
+        if int(fields[1]) == me:
+            kids.append(int(name))
+    return kids
+
+
+#: The command the test runs (flows resolve as ``tests.windows_sim:...``).
+COMMAND = ("import json, sys; from tests.windows_sim import main; "
+           "print(json.dumps(main(sys.argv[1])))")
