@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import select
+import selectors
 import signal
 import socket
 import sys
@@ -30,7 +31,7 @@ from typing import Any
 from retriever.contract.errors import ConfigError, FlowError
 from retriever.flow import Flow, Latest, Pipeline, Rate, Trigger
 from retriever.rt.backends.multiprocessing.start import resolve
-from retriever.rt.transport import backing
+from retriever.rt.transport import backing, wait
 from tests import mp_flows as F
 from tests.macos_sim import FrameCheck, Pos, PosSource, Vel, VelSource
 
@@ -85,10 +86,6 @@ for _mod, _names in (
         if hasattr(_mod, _n):
             delattr(_mod, _n)
 
-import multiprocessing.util
-del multiprocessing.util.spawnv_passfds
-sys.modules["fcntl"] = None
-sys.modules["termios"] = None
 
 _real_select = select.select
 
@@ -104,6 +101,19 @@ def _select(r, w, x, *timeout):
     return _real_select(r, w, x, *timeout)
 
 select.select = _select
+
+# socket imported selectors before any of this: make it look as it does on Windows
+import selectors
+for _n in ("PollSelector", "EpollSelector", "DevpollSelector", "KqueueSelector"):
+    if hasattr(selectors, _n):
+        delattr(selectors, _n)
+selectors.DefaultSelector = selectors.SelectSelector
+selectors.SelectSelector._select = staticmethod(_select)
+
+import multiprocessing.util
+del multiprocessing.util.spawnv_passfds
+sys.modules["fcntl"] = None
+sys.modules["termios"] = None
 
 class _NoPrctl(ctypes.CDLL):
     def __getattr__(self, name):
@@ -124,7 +134,20 @@ def visible() -> dict[str, Any]:
         has_fcntl = True
     except ImportError:
         has_fcntl = False
-    return {"AF_UNIX": hasattr(socket, "AF_UNIX"), "send_fds": hasattr(socket, "send_fds"),
+    r, w = os.pipe()  # (a pipe only to prove that waiting on one fails here)
+    try:
+        with selectors.SelectSelector() as sel:  # what the worker's waiter is
+            sel.register(r, selectors.EVENT_READ)
+            sel.select(0)
+        pipes_waitable = True
+    except OSError:
+        pipes_waitable = False
+    finally:
+        os.close(r)
+        os.close(w)
+    return {"pipes_waitable": pipes_waitable,
+            "selector": type(wait._portable_selector()).__name__,
+            "AF_UNIX": hasattr(socket, "AF_UNIX"), "send_fds": hasattr(socket, "send_fds"),
             "sendmsg": hasattr(socket.socket, "sendmsg"), "fork": hasattr(os, "fork"),
             "memfd_create": hasattr(os, "memfd_create"), "epoll": hasattr(select, "epoll"),
             "poll": hasattr(select, "poll"), "fcntl": has_fcntl,

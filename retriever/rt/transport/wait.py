@@ -78,7 +78,9 @@ class SelectorWaiter:
     def __init__(self, selector: selectors.BaseSelector | None = None) -> None:
         self._sel = selector or _portable_selector()
         # kqueue and select take fractional timeouts; poll rounds to milliseconds
-        self.slack = MS_SLACK if isinstance(self._sel, selectors.PollSelector) else 0.0
+        # (Windows has no PollSelector: there it is select)
+        poll: type[selectors.BaseSelector] | None = getattr(selectors, "PollSelector", None)
+        self.slack = MS_SLACK if poll is not None and isinstance(self._sel, poll) else 0.0
         self.poll: Callable[[float], Ready] = self._poll
 
     def _poll(self, timeout: float) -> Ready:
