@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from retriever.rt.transport.framing import frame
 from retriever.rt.transport.rendezvous import Rendezvous
 
 from . import windows_sim
+from .mp_flows import read_log
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -142,11 +144,23 @@ def _shm_names() -> set[str]:
 
 
 def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie no reaper collected counts as gone)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
         return False
-    return True
+
+
+def _simulated_env(tmp_path: Path) -> dict[str, str]:
+    site = tmp_path / "site"
+    site.mkdir(exist_ok=True)
+    (site / "sitecustomize.py").write_text(windows_sim.SITE)
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("RETRIEVER_MP_", "RETRIEVER_TEST_"))}
+    env["PYTHONPATH"] = os.pathsep.join([str(site), str(ROOT)])
+    env[rendezvous.TRANSPORT_ENV] = "loopback"  # sys.platform stays linux
+    return env
 
 
 def test_pipelines_run_where_windows_services_are_missing(tmp_path: Path) -> None:
@@ -156,13 +170,7 @@ def test_pipelines_run_where_windows_services_are_missing(tmp_path: Path) -> Non
     memory; no worker inherited a descriptor; a killed worker fails the run with a clear
     error (restarts are refused up front); nothing is left in /dev/shm and no process
     outlives the runs."""
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "sitecustomize.py").write_text(windows_sim.SITE)
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("RETRIEVER_MP_", "RETRIEVER_TEST_"))}
-    env["PYTHONPATH"] = os.pathsep.join([str(site), str(ROOT)])
-    env[rendezvous.TRANSPORT_ENV] = "loopback"  # sys.platform stays linux
+    env = _simulated_env(tmp_path)
     before = _shm_names()
     done = subprocess.run([sys.executable, "-c", windows_sim.COMMAND, str(tmp_path)],
                           env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
@@ -201,3 +209,20 @@ def test_pipelines_run_where_windows_services_are_missing(tmp_path: Path) -> Non
     leaked = {n for n in _shm_names() - before
               if any(n.startswith(f"retriever-{p:x}-") for p in out["pids"])}
     assert leaked == set()
+
+
+def test_workers_stop_when_their_parent_dies(tmp_path: Path) -> None:
+    """Simulated Windows: the parent is killed with SIGKILL mid-run; its workers see
+    their watch connections end, finalize their flows and exit."""
+    done = subprocess.run([sys.executable, "-c", windows_sim.ORPHAN, str(tmp_path)],
+                          env=_simulated_env(tmp_path), capture_output=True, text=True,
+                          timeout=60, cwd=ROOT)
+    assert done.returncode == -9, done.stderr
+    pids = json.loads(done.stdout.splitlines()[-1])
+    assert len(pids) == 2
+    deadline = time.monotonic() + 15
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(p) for p in pids)
+    rows, finals = read_log(tmp_path / "orphan.log")
+    assert len(rows) >= 5 and len(finals) == 1  # the sink was finalized

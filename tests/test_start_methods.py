@@ -25,7 +25,7 @@ from retriever.flow import Flow, Latest, Pipeline, Tick, Trigger
 from retriever.ir.execution import as_execution_graph
 from retriever.ir.lower import lower
 from retriever.ir.resolve import granted
-from retriever.rt.backends.multiprocessing import start, support
+from retriever.rt.backends.multiprocessing import start
 from retriever.rt.backends.multiprocessing.start import START_ENV, resolve, vetted
 from retriever.rt.transport import backing, wait
 
@@ -107,16 +107,14 @@ def test_a_system_without_linux_services_chooses_portable_mode_itself(
     assert "SOCK_SEQPACKET" in str(err.value) and "automatically" in str(err.value)
 
 
-def test_windows_is_refused_up_front_with_the_alternatives(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_windows_gets_the_loopback_transport(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where descriptors cannot be inherited, workers connect back over TCP loopback
+    (simulated end to end in ``tests/test_rendezvous.py``)."""
     monkeypatch.setattr(sys, "platform", "win32")
-    with pytest.raises(ConfigError) as err:
-        resolve()
-    text = str(err.value)
-    assert "Windows" in text and "in-process" in text and "dora" in text and "WSL2" in text
-    with pytest.raises(ConfigError) as err:  # what is registered there as the backend
-        support.refuse(object(), duration=1.0)
-    assert str(err.value) == text
+    monkeypatch.delenv("RETRIEVER_MP_TRANSPORT", raising=False)
+    chosen = resolve()
+    assert (chosen.method, chosen.portable, chosen.loopback, chosen.waiter) == \
+        ("spawn", True, True, "selectors")
 
 
 # ---------------------------------------------------------------------- pieces

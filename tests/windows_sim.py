@@ -19,6 +19,7 @@ POSIX shared memory by name of portable mode stands in, with its unlink-on-open)
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import selectors
@@ -254,6 +255,22 @@ def _children() -> list[int]:
     return kids
 
 
+def orphan_main(tmp: str) -> None:
+    """Start a chain, print its workers' pids once values flow, then die by SIGKILL:
+    the workers must notice (their watch connections end) and stop by themselves."""
+    with Pipeline("orphan") as pipe:
+        src = (F.Counter() @ Rate(hz=100)).named("src")
+        sink = (F.NumLog(f"{tmp}/orphan.log") @ Trigger("value")).named("sink")
+        pipe.connect(src, sink, sync=Latest())
+    handle = pipe.run(backend="multiprocessing", blocking=False)
+    deadline = time.monotonic() + 20
+    while len(F.read_log(f"{tmp}/orphan.log")[0]) < 5 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    print(json.dumps(sorted(handle.pids.values())), flush=True)  # type: ignore[attr-defined]
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
 #: The command the test runs (flows resolve as ``tests.windows_sim:...``).
 COMMAND = ("import json, sys; from tests.windows_sim import main; "
            "print(json.dumps(main(sys.argv[1])))")
+ORPHAN = "import sys; from tests.windows_sim import orphan_main; orphan_main(sys.argv[1])"

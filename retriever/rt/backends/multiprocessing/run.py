@@ -322,8 +322,9 @@ class MultiprocessingRun(BackgroundRun):
                 flows[0],
                 f"the worker process of partition {w.part!r} (pid {w.pid}, flows "
                 f"{', '.join(flows)}) {_describe_exit(status, w.popen is not None)}",
-                hint="see the flow's own output; set .restart_policy('on-failure') to "
-                     "restart it automatically")
+                hint="see the flow's own output" + (
+                    "" if self.start_options.loopback else
+                    "; set .restart_policy('on-failure') to restart it automatically"))
         else:
             err = w.error
         self._fail(err)

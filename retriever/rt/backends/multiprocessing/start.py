@@ -53,7 +53,6 @@ from ...transport import ControlLink, backing, rendezvous, wait
 from ...transport.control import MAX_CONTROL
 from ...transport.framing import is_stream, read_frame, seqpacket_available
 from .plan import Plan, WaitOptions, make_plan
-from .support import unsupported
 from .worker import worker_main
 
 METHODS = ("fork", "spawn")
@@ -118,9 +117,6 @@ def resolve(start_method: Any = None, portable: Any = None) -> StartOptions:
     environment (``RETRIEVER_MP_START_METHOD``, ``RETRIEVER_MP_PORTABLE``) and then to
     the platform's default: portable mode where Linux's services are missing (macOS),
     native elsewhere. Portable mode implies ``spawn`` unless a method is named."""
-    refusal = unsupported()
-    if refusal is not None:
-        raise refusal
     loopback = rendezvous.transport() == "loopback"
     where = "portable"
     if portable is None:
