@@ -30,8 +30,10 @@ Sections:
   portable    small-message and 640x480 frame latency, Rate(200) period error and
               start-up, each in the native mode, with spawned workers but the native
               services, and in portable mode (spawn, stream-framed sockets, POSIX shm
-              announced by name, selectors; what macOS gets), interleaved in the same
-              run, with the portable/native ratio; plus the channel message path of
+              announced by name, selectors; what macOS gets) and in portable mode over
+              the loopback transport (TCP connections made after start; what Windows
+              gets), interleaved in the same run, with the ratios to native; plus the
+              channel message path of
               both socket kinds in one process (no wake-ups: the framing's own cost).
               ``--portable`` adds this section to whatever else runs.
 """
@@ -39,6 +41,7 @@ Sections:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -46,6 +49,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +66,7 @@ from _raw import (
 from retriever.contract.wire import MessageCodec
 from retriever.flow import EdgeConfig, Flow, Latest, Pipeline, Rate, Tick, Trigger, io
 from retriever.rt.transport import channel_pair, open_in, open_out
+from retriever.rt.transport.rendezvous import TRANSPORT_ENV
 
 # ---------------------------------------------------------------------- bench flows
 
@@ -387,7 +392,22 @@ MODES: dict[str, dict[str, Any]] = {
     "native": {"portable": False},
     "spawn": {"portable": False, "start_method": "spawn"},  # native services, spawned
     "portable": {"portable": True},
+    "loopback": {"portable": True},  # and RETRIEVER_MP_TRANSPORT=loopback (Windows' way)
 }
+LOOPBACK_MODES = ("loopback",)
+
+
+@contextlib.contextmanager
+def _transport(mode: str) -> Iterator[None]:
+    """Set ``RETRIEVER_MP_TRANSPORT`` for the loopback column (runs read it at start)."""
+    if mode not in LOOPBACK_MODES:
+        yield
+        return
+    os.environ[TRANSPORT_ENV] = "loopback"
+    try:
+        yield
+    finally:
+        del os.environ[TRANSPORT_ENV]
 
 
 def _channel_roundtrip(framed: bool, n: int = 20_000) -> float:
@@ -461,7 +481,8 @@ def section_portable(tmp: Path, seconds: float, repeats: int) -> None:
     much slower portable mode is than native (> 1: slower)."""
     print("== native (fork, SOCK_SEQPACKET, memfd, epoll) vs spawn (native services, "
           "spawned workers) vs portable (spawn, stream-framed sockets, POSIX shm by name, "
-          "poll selector)")
+          "poll selector) vs loopback (portable over TCP loopback connections made after "
+          "start: Windows' transport)")
     for framed in (False, True):
         per = _channel_roundtrip(framed) * 1e6
         kind = "stream frames   " if framed else "SOCK_SEQPACKET  "
@@ -473,22 +494,31 @@ def section_portable(tmp: Path, seconds: float, repeats: int) -> None:
 
     for r in range(repeats):
         for mode, opts in MODES.items():
-            lat = _small_lat(tmp, seconds, f"pl_{mode}{r}", **opts)
-            add(mode, "small msg 500 Hz p50 [µs]", pct(lat, 50) * 1e6)
-            add(mode, "small msg 500 Hz p99 [µs]", pct(lat, 99) * 1e6)
-            flat, _ = _frames_run(tmp, seconds, (480, 640, 3), f"pf_{mode}{r}", **opts)
-            add(mode, "640x480x3 frame 30 Hz p50 [µs]", pct(flat, 50) * 1e6)
-            add(mode, "640x480x3 frame 30 Hz p99 [µs]", pct(flat, 99) * 1e6)
-            add(mode, "Rate(200) period error p99 [µs]",
-                _rate_p99(tmp, seconds, f"pr_{mode}{r}", **opts) * 1e6)
-            add(mode, "start-up, 3-flow chain [ms]", _startup(tmp, f"ps_{mode}{r}", **opts) * 1e3)
+            with _transport(mode):
+                _portable_figures(tmp, seconds, r, mode, opts, add)
     print(f"  {'figure (median of ' + str(repeats) + ' runs)':<36} {'native':>10} "
-          f"{'spawn':>10} {'portable':>10} {'ratio':>7}")
+          f"{'spawn':>10} {'portable':>10} {'loopback':>10} {'por/nat':>7} {'loop/nat':>8}")
     for key in figs["native"]:
         nat = statistics.median(figs["native"][key])
         spa = statistics.median(figs["spawn"][key])
         por = statistics.median(figs["portable"][key])
-        print(f"  {key:<36} {nat:10.1f} {spa:10.1f} {por:10.1f} {por / nat:7.2f}")
+        loo = statistics.median(figs["loopback"][key])
+        print(f"  {key:<36} {nat:10.1f} {spa:10.1f} {por:10.1f} {loo:10.1f} "
+              f"{por / nat:7.2f} {loo / nat:8.2f}")
+
+
+def _portable_figures(tmp: Path, seconds: float, r: int, mode: str, opts: dict[str, Any],
+                      add: Callable[[str, str, float], None]) -> None:
+    """One repeat of every figure in ``mode``."""
+    lat = _small_lat(tmp, seconds, f"pl_{mode}{r}", **opts)
+    add(mode, "small msg 500 Hz p50 [µs]", pct(lat, 50) * 1e6)
+    add(mode, "small msg 500 Hz p99 [µs]", pct(lat, 99) * 1e6)
+    flat, _ = _frames_run(tmp, seconds, (480, 640, 3), f"pf_{mode}{r}", **opts)
+    add(mode, "640x480x3 frame 30 Hz p50 [µs]", pct(flat, 50) * 1e6)
+    add(mode, "640x480x3 frame 30 Hz p99 [µs]", pct(flat, 99) * 1e6)
+    add(mode, "Rate(200) period error p99 [µs]",
+        _rate_p99(tmp, seconds, f"pr_{mode}{r}", **opts) * 1e6)
+    add(mode, "start-up, 3-flow chain [ms]", _startup(tmp, f"ps_{mode}{r}", **opts) * 1e3)
 
 
 SECTIONS = {"latency": section_latency, "frames": section_frames,
