@@ -70,9 +70,9 @@ class ShmRing:
         self.nslots = nslots
         self.slot_size = _align(slot_size)
         total = nslots * (HEADER + self.slot_size)
-        # producer: slots never written yet, to pre-fault (the consumer maps memory the
-        # producer already faulted in)
-        self._cold = list(range(nslots)) if fd is None else []
+        # producer: slots never written yet, to pre-fault (only the producer's begin()
+        # and warm_next() use it; the consumer maps memory the producer faulted in)
+        self._cold = list(range(nslots))
         if fd is None:
             fd = backing.create(f"ring-{ring_id}", total)  # memfd, or POSIX shm
         self.fd = fd
@@ -94,6 +94,11 @@ class ShmRing:
         # whatever the consumer released
         self.lent: dict[int, Any] = {}
         self.closed = False
+
+    @staticmethod
+    def bytes_for(nslots: int, slot_size: int) -> int:
+        """Size of the mapping of a ring of ``nslots`` slots of ``slot_size`` bytes."""
+        return nslots * (HEADER + _align(slot_size))
 
     @property
     def total(self) -> int:
