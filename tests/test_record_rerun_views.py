@@ -156,7 +156,7 @@ def test_a_list_of_transforms_is_a_frame_tree_of_transform3d(rrd: Path) -> None:
     [blueprint] = reader.blueprints()
     queries = [q for chunk in reader.stream(store=blueprint)
                if "ViewContents:query" in chunk.to_record_batch().schema.names
-               for [q] in chunk.to_record_batch().column("ViewContents:query").to_pylist()]
+               for q in chunk.to_record_batch().column("ViewContents:query").to_pylist()]
     assert any(port + "/**" in q for q in queries), queries
     got = open_recording(rrd).messages("sensors")
     assert [[t["child_frame_id"] for t in m["tfs"]] for _, _, m in got] == [
