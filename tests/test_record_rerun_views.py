@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-import retriever  # noqa: F401
+import retriever
 from retriever.record import open_recording
 from retriever.record.layout import port_types
 from retriever.record.rerun_views import TransformTree, holds_transforms, transform_list
