@@ -181,7 +181,8 @@ class Session:
         self.pipe = make()
         self.stepper = stepper_for(self.pipe)
         self.record = record
-        self.recorder = open_recorder(self.stepper.ir, record) if record else None
+        self.recorder = (open_recorder(self.stepper.ir, record, stepper=self.stepper)
+                         if record else None)
         if self.recorder is not None:
             self.stepper.observers.append(self.recorder)
 

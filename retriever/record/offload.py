@@ -27,12 +27,12 @@ import contextlib
 import dataclasses
 import errno
 import gc
+import math
 import os
 import queue
 import select
 import signal
 import threading
-import time
 import traceback
 from types import SimpleNamespace
 from typing import Any
@@ -42,10 +42,11 @@ import msgspec
 from retriever.contract import wire
 from retriever.contract.errors import ErrorCollector, RetrieverError
 from retriever.ir.model import IR
-from retriever.rt.stepper import StepResult
+from retriever.rt.stepper import Stepper, StepResult
 
 from . import deps
 from .config import RecordConfig, format_of
+from .derive import InputPlan, InputRebuilder, plan_inputs
 from .errors import RecordingError, out_of_space
 from .handover import Handover
 from .layout import PortValues, flatten_input, port_types, topic
@@ -58,6 +59,8 @@ SEND_INTERVAL = 0.02
 QUEUED_FRAMES = 8
 WRITER_NICE = 10  # scheduling priority of the writer, below the pipeline's
 EXT_PORTS = 7  # an input already flattened to {port: value} (composite inputs)
+#: A step's inputs when the writer rebuilds every one of them (see .derive).
+_REBUILD_ALL: list[Any] = [None]
 _WRITE_HINT = ("ports must carry plain data, numpy arrays or dataclasses to be recorded")
 
 
@@ -66,13 +69,17 @@ def offload_available() -> bool:
     return hasattr(os, "fork") and hasattr(os, "pipe")
 
 
-def open_recorder(ir: IR, config: RecordConfig | None, *,
-                  live: Sink | None = None) -> Recorder | OffloadRecorder:
+def open_recorder(ir: IR, config: RecordConfig | None, *, live: Sink | None = None,
+                  stepper: Stepper | None = None) -> Recorder | OffloadRecorder:
     """The recorder for ``config``: a writer process unless the config asks for
-    ``writer="inline"`` or ``flush_every_step`` (each step on disk before the next)."""
+    ``writer="inline"`` or ``flush_every_step`` (each step on disk before the next).
+
+    Pass the ``stepper`` whose steps are recorded (when the recorder observes a
+    :class:`~retriever.rt.stepper.Stepper`): the writer process then rebuilds the inputs
+    it can rebuild exactly instead of receiving them (:mod:`.derive`)."""
     if (config is not None and config.writer == "process" and not config.flush_every_step
             and offload_available()):
-        return OffloadRecorder(ir, config, live=live)
+        return OffloadRecorder(ir, config, live=live, stepper=stepper)
     return Recorder(ir, config, live=live)
 
 
@@ -84,7 +91,8 @@ class OffloadRecorder:
     ``values`` (known once closed) and ``paths``.
     """
 
-    def __init__(self, ir: IR, config: RecordConfig, *, live: Sink | None = None) -> None:
+    def __init__(self, ir: IR, config: RecordConfig, *, live: Sink | None = None,
+                 stepper: Stepper | None = None) -> None:
         for path in config.paths:  # a missing extra is reported here, not by the writer
             deps.require(format_of(path), f"writing .{format_of(path)} recordings")
         self.config = config
@@ -93,13 +101,20 @@ class OffloadRecorder:
         self._nodes = {n.id: n for n in ir.nodes}
         self._enc = msgspec.msgpack.Encoder(enc_hook=wire.enc_hook)
         self._encode = self._enc.encode
-        self._last_send = time.monotonic()
         self._closed = False
         self._live = Recorder(ir, config, live=live, write_files=False) if live else None
-        self._pid, self._handover, self._status = _start_writer(ir, config)
+        # inputs the writer rebuilds itself (see .derive); the guard that keeps it exact
+        self._plan = plan_inputs(stepper) if stepper is not None and config.inputs else None
+        self._last_now = stepper.now if stepper is not None and stepper.now else -math.inf
+        self._replays = stepper.replay if stepper is not None else {}
+        self._n_replays = len(self._replays)
+        start = (self._encode([[f, p, v] for (f, p), v in self._plan.latest.items()])
+                 if self._plan is not None else None)
+        self._pid, self._handover, self._status = _start_writer(ir, config, self._plan, start)
         self._last_pid = self._pid
         self._failure: RecordingError | None = None  # what the writer reported, if it failed
         self._handover.wait = self._wait_for_slot
+        self._ticker = _Ticker()
         self._add = self._handover.add
         self._status_buf = b""
         try:
@@ -120,9 +135,22 @@ class OffloadRecorder:
         return self._handover.sent + self._handover.count
 
     def __call__(self, result: StepResult) -> None:
+        plan = self._plan
+        if plan is None:
+            inputs: Any = result.inputs if self._inputs else None
+        else:
+            now = result.now
+            if now < self._last_now or len(self._replays) != self._n_replays:
+                self._plan = None  # rebuilding would no longer be exact: send them all
+                inputs = result.inputs
+            elif plan.encoded:
+                got = result.inputs
+                inputs = [{n: got[n] for n in plan.encoded if n in got}]
+            else:
+                inputs = _REBUILD_ALL
+            self._last_now = now
         try:
-            data = self._encode((result.now, result.executed, result.messages,
-                                 result.inputs if self._inputs else None))
+            data = self._encode((result.now, result.executed, result.messages, inputs))
         except TypeError:
             data = self._encode_slowly(result)
         try:
@@ -134,21 +162,26 @@ class OffloadRecorder:
             self._raise_writer_gone(exc)
         if self._live is not None:
             self._live(result)
-        if time.monotonic() - self._last_send >= SEND_INTERVAL:
+        if self._ticker.due:
             self._send()
 
     def _encode_slowly(self, result: StepResult) -> bytes:
         """A step the one-call encoding refused: composite or non-dataclass inputs are
         flattened to ports first; a value that still cannot be encoded is named."""
-        inputs: dict[str, Any] | None = None
+        inputs: Any = None
+        plan = self._plan
         if self._inputs:
             inputs = {}
             for name, inp in result.inputs.items():
+                if plan is not None and name not in plan.encoded:
+                    continue  # the writer rebuilds it
                 flat = flatten_input(self._nodes[name], inp) if name in self._nodes else {}
                 inputs[name] = msgspec.msgpack.Ext(EXT_PORTS, self._encode_part(
                     flat, name, "in"))
         for name, msg in result.messages.items():
             self._encode_part(msg, name, "out")
+        if plan is not None:  # sent beside the ones the writer rebuilds
+            inputs = [inputs]
         return self._encode((result.now, result.executed, result.messages, inputs))
 
     def _encode_part(self, ports: dict[str, Any], flow: str, side: str) -> bytes:
@@ -168,7 +201,7 @@ class OffloadRecorder:
         if self._closed:
             raise RecordingError(self.config.paths[0], "the recording was already closed",
                                  code="RET809")
-        self._last_send = time.monotonic()
+        self._ticker.due = False
         self._check_status()
         try:
             if end:
@@ -279,6 +312,8 @@ class OffloadRecorder:
 
     def _abandon(self) -> None:
         self._closed = True
+        if hasattr(self, "_ticker"):
+            self._ticker.stop()
         self._handover.close()
         if self._pid:
             with contextlib.suppress(OSError):
@@ -295,6 +330,7 @@ class OffloadRecorder:
         # The live view, the end of the stream and the writer's own report can each
         # fail; all of them are reported.
         errors = ErrorCollector()
+        self._ticker.stop()
         if self._live is not None:
             with errors.step():
                 self._live.close()
@@ -316,12 +352,37 @@ class OffloadRecorder:
         # A recorder dropped without close() must not leave its writer waiting forever;
         # closing the pipe lets the writer finish the files with what it has.
         if not getattr(self, "_closed", True):
+            ticker = getattr(self, "_ticker", None)
+            if ticker is not None:
+                ticker.stop()
             self._handover.close()
+
+
+class _Ticker:
+    """Sets ``due`` every ``SEND_INTERVAL`` seconds from a daemon thread, so that the
+    stepping thread tests a flag at each step instead of reading the clock."""
+
+    __slots__ = ("_stop", "due")
+
+    def __init__(self) -> None:
+        self.due = False
+        self._stop = threading.Event()
+        threading.Thread(target=self._run, name="retriever-record-ticker",
+                         daemon=True).start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(SEND_INTERVAL):
+            self.due = True
+
+    def stop(self) -> None:
+        """End the thread."""
+        self._stop.set()
 
 
 # ---------------------------------------------------------------------- writer side
 
-def _start_writer(ir: IR, config: RecordConfig) -> tuple[int, Handover, int]:
+def _start_writer(ir: IR, config: RecordConfig, plan: InputPlan | None,
+                  start: bytes | None) -> tuple[int, Handover, int]:
     """Fork the writer; returns (pid, the hand-over's parent side, status read fd)."""
     handover = Handover()
     status_r, status_w = os.pipe()
@@ -332,7 +393,7 @@ def _start_writer(ir: IR, config: RecordConfig) -> tuple[int, Handover, int]:
         try:
             handover.writer_side()
             os.close(status_r)
-            code = _writer_main(ir, config, handover, status_w, parent)
+            code = _writer_main(ir, config, handover, status_w, parent, plan, start)
         finally:
             os._exit(code)
     handover.parent_side()
@@ -364,7 +425,8 @@ def _error_fields(exc: BaseException, paths: Any = ()) -> list[Any]:
 
 
 def _writer_main(ir: IR, config: RecordConfig, handover: Handover, status: int,
-                 parent: int) -> int:
+                 parent: int, plan: InputPlan | None = None, start: bytes | None = None
+                 ) -> int:
     """Write the files from the steps handed over (runs in the forked writer)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the parent ends the stream
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -387,9 +449,16 @@ def _writer_main(ir: IR, config: RecordConfig, handover: Handover, status: int,
         return 1
     _report(status, "ready")
     rebuild = _Rebuild(ir)
+    rebuilder = None
+    if plan is not None and start is not None:
+        held = msgspec.msgpack.decode(start, ext_hook=_ext_hook)
+        rebuilder = InputRebuilder(plan, {(f, p): v for f, p, v in held})
     try:
         for batch in _frames(handover, parent):
             for now, executed, messages, inputs in batch:
+                if type(inputs) is list:  # some (or all) inputs are to be rebuilt
+                    assert rebuilder is not None
+                    inputs = rebuilder.step(executed, messages, inputs[0])
                 if _plain(messages, inputs):
                     recorder.add_scalars(now, executed, messages, inputs)
                 else:

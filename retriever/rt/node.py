@@ -181,6 +181,19 @@ class NodeRuntime:
         """Name the connected ports a start-up wait waits for (see ``missing_inputs``)."""
         self._awaited = [self.ports[n] for n in ports]
 
+    def sampled_ports(self, mode: str) -> list[tuple[str, str, Adapter | None]]:
+        """``(port, field, adapter)`` of each input port a run in ``mode`` samples
+        (``all``: every connected port, ``trigger``: the trigger ports, ``none``)."""
+        ports = (self._connected if mode == "all" else
+                 self._trigger_ports if mode == "trigger" else [])
+        return [(p.name, p.field, p.adapter) for p in ports]
+
+    def latest_value(self, port: str) -> tuple[bool, Any]:
+        """``(True, value)`` of the newest message in ``port``'s buffer, ``(False,
+        None)`` when it is empty."""
+        buf = self.ports[port].buffer
+        return (True, buf[-1][1]) if buf else (False, None)
+
     def missing_inputs(self) -> list[str]:
         """Awaited input ports (by default every connected one) that never received a
         value."""

@@ -189,6 +189,13 @@ class Scheduler:
         """Read access to input ``port`` of ``flow``."""
         return Subscriber(self.runtimes[flow], port)
 
+    def lockstep_mode(self, flow: str) -> str:
+        """What a run of ``flow`` samples in a lockstep pass (``tick(lockstep=True)``):
+        ``all``, ``trigger`` or ``none``."""
+        e = self._by_name[flow]
+        mode = e.periodic_mode if e.periodic_mode is not None else e.triggered_mode
+        return mode or NONE
+
     def next_due(self) -> float:
         """The earliest time a periodic flow is due (``inf`` when there is none)."""
         due = float("inf")
