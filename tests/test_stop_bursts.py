@@ -2,10 +2,10 @@
 
 A 50 Hz ``catch_up`` flow whose step takes 200 ms falls further behind with every burst
 of due ticks (each burst is ten times the one before; the second runs 10 ticks, 2 s).
-Every backend must end such a run when its ``duration`` is over: the burst is cut between two of its runs, the flow is
-finalized (never killed after the stop grace), and the ticks it did not run are counted
-in ``skipped_at_stop``. The bounds on time are generous on purpose: they only separate
-"ended at the stop" from "killed after the grace".
+Every backend must end such a run when its ``duration`` is over: the burst is cut between
+two of its runs, the flow is finalized (never killed after the stop grace), and the
+ticks it did not run are counted in ``skipped_at_stop``. The bounds on time are generous
+on purpose: they only separate "ended at the stop" from "killed after the grace".
 """
 
 from __future__ import annotations
