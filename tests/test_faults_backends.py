@@ -30,7 +30,7 @@ from retriever.flow import Latest, Pipeline, Rate, TemporalFlow, Trigger
 from . import dora_flows
 from . import mp_flows as F
 from .fault_parent import options, pipeline
-from .fault_support import Leaks, alive, children, dora_processes
+from .fault_support import Leaks, alive, children, dora_processes, orphaned_shm
 
 ROOT = Path(__file__).resolve().parent.parent
 needs_dora = pytest.mark.skipif(not dora_flows.dora_installed(),
@@ -157,6 +157,7 @@ def _descendants(pid: int) -> set[int]:
 @pytest.mark.parametrize("backend", ALL)
 def test_sigkill_of_the_parent(backend: str, tmp_path: Path, leaks: Leaks) -> None:
     log = tmp_path / "sink.log"
+    shm = set(os.listdir("/dev/shm"))
     proc = _parent(backend, "hold", log)
     try:
         _ready(proc)
@@ -174,6 +175,13 @@ def test_sigkill_of_the_parent(backend: str, tmp_path: Path, leaks: Leaks) -> No
     assert dora_processes(proc.pid) == []
     values = _values(log)
     assert len(values) >= 3 and _contiguous(values)  # what was accepted is still there
+    if backend != "in-process":  # its flows died with the parent
+        # the workers / dora nodes saw the parent go, stopped and finalized their flows
+        assert len(F.read_log(log)[1]) == 1
+    # nothing of dora's or ours is left in /dev/shm (entries other runs hold are theirs)
+    while time.monotonic() < deadline and orphaned_shm(set(os.listdir("/dev/shm")) - shm):
+        time.sleep(0.1)
+    assert orphaned_shm(set(os.listdir("/dev/shm")) - shm) == set()
 
 
 @pytest.mark.parametrize("backend", ALL)
