@@ -205,10 +205,11 @@ def _event_loop(runner: PartitionRunner, status: StatusWriter) -> None:
     stop.node = node
     held = stop.held
     assert held is not None
+    early = held.queue
     next_stats = time.monotonic() + STATS_EVERY
     while not stop.stopping:  # STOP seen during a catch-up burst, SIGTERM, owner gone
         # events taken off dora's queue while a catch-up burst looked for STOP go first
-        event = held.pop() if held else node.next()
+        event = held.pop() if early else node.next()
         if event is None:
             return  # every sender is gone: the dataflow ended
         kind = event["type"]

@@ -8,9 +8,9 @@ A node ends its event loop, finalizes its flows and exits on any of:
   (``try_recv``): a ``STOP`` found there ends the burst; anything else found is held,
   in order, and handled after the burst as if it had just arrived (see
   :class:`HeldEvents` for what is kept);
-- ``SIGTERM`` (what the run's guard sends when the owner died, and what dora sends
-  before killing a node): only a flag is set, so no flow is interrupted in the middle of
-  a step; the event loop ends at its next event;
+- ``SIGTERM`` (what the run's guard sends to every process of the run when the owner
+  died; ``dora run`` and dora's daemons then send ``STOP``): only a flag is set, so no
+  flow is interrupted in the middle of a step; the event loop ends at its next event;
 - the owner process is gone (a watchdog thread, for a guard that could not act): the
   same flag; if the node has still not ended ``OWNER_GRACE`` seconds later (a step that
   never returns) the process exits without finalizing.
@@ -44,11 +44,13 @@ class HeldEvents:
     def __init__(self, limits: dict[str, int | None], timers: Iterable[str]) -> None:
         self._limits = limits  # input id -> most events held (None: all of them)
         self._timers = set(timers)
-        self._queue: deque[dict[str, Any]] = deque()
+        #: the held events, oldest first (the event loop tests it for emptiness: a
+        #: plain deque is cheaper to test than this object)
+        self.queue: deque[dict[str, Any]] = deque()
         self._count: dict[str, int] = {}
 
     def __len__(self) -> int:
-        return len(self._queue)
+        return len(self.queue)
 
     @staticmethod
     def _input_id(event: dict[str, Any]) -> Any:
@@ -61,17 +63,17 @@ class HeldEvents:
             held = self._count.get(eid, 0)
             limit = 1 if eid in self._timers else self._limits.get(eid)
             if limit is not None and held >= limit:
-                for i, old in enumerate(self._queue):
+                for i, old in enumerate(self.queue):
                     if self._input_id(old) == eid:
-                        del self._queue[i]
+                        del self.queue[i]
                         break
                 held -= 1
             self._count[eid] = held + 1
-        self._queue.append(event)
+        self.queue.append(event)
 
     def pop(self) -> dict[str, Any]:
         """The oldest held event."""
-        event = self._queue.popleft()
+        event = self.queue.popleft()
         eid = self._input_id(event)
         if eid is not None:
             self._count[eid] -= 1
