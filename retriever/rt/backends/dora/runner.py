@@ -6,8 +6,9 @@ flows with :class:`retriever.rt.step.Scheduler`, the scheduler every backend sha
 This module only brings dora's time source and events:
 
 - a timer tick of a periodic flow: the tick's own dora timestamp is the time the tick
-  was due (:meth:`Scheduler.on_timer` re-anchors the flow's clock on it, so a tick
-  handled one period or more late counts as lag and ``on_lag`` decides);
+  was due (:meth:`Scheduler.on_timer` anchors the flow's clock on the first and aligns
+  its phase on later ones, so a tick handled one period or more late, or lost in dora's
+  queue, counts as lag and ``on_lag`` decides);
 - a message from another partition: delivered (whole) into the destination ports with
   the sender's dora timestamp, then the Trigger/Hybrid flows it triggered run. Each
   output numbers its messages; a gap in the numbers is what dora's input queue dropped,
