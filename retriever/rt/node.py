@@ -307,5 +307,6 @@ class NodeRuntime:
         """Counters for the run report."""
         t = self.tracker
         return {"steps": self.steps, "lag_events": t.lag_events if t is not None else 0,
-                "skipped_ticks": t.skipped if t is not None else 0, "dropped": self.dropped,
-                "errors": self.errors}
+                "skipped_ticks": t.skipped if t is not None else 0,
+                "skipped_at_stop": t.cut_at_stop if t is not None else 0,
+                "dropped": self.dropped, "errors": self.errors}
