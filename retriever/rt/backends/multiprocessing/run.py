@@ -38,7 +38,7 @@ from .worker import worker_main
 
 log = logging.getLogger("retriever.mp")
 OPTIONS = ("shm_slots", "stop_timeout", "spin", "busy_poll", "start_method", "portable")
-_COUNTERS = ("steps", "lag_events", "skipped_ticks", "dropped", "errors")
+_COUNTERS = ("steps", "lag_events", "skipped_ticks", "skipped_at_stop", "dropped", "errors")
 
 
 class _Proc:
