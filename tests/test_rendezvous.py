@@ -21,7 +21,7 @@ from retriever.contract.errors import BackendError, ConfigError
 from retriever.contract.wire import encode
 from retriever.rt.backends.multiprocessing.start import resolve
 from retriever.rt.transport import rendezvous
-from retriever.rt.transport.framing import frame
+from retriever.rt.transport.framing import FramedSocket, frame
 from retriever.rt.transport.rendezvous import Rendezvous
 
 from . import windows_sim
@@ -226,3 +226,33 @@ def test_workers_stop_when_their_parent_dies(tmp_path: Path) -> None:
     assert not any(_alive(p) for p in pids)
     rows, finals = read_log(tmp_path / "orphan.log")
     assert len(rows) >= 5 and len(finals) == 1  # the sink was finalized
+
+
+def _reset_pair() -> tuple[socket.socket, socket.socket]:
+    """A loopback TCP connection whose far end was closed with data unread: the kernel
+    resets it (what a killed worker's peer sees)."""
+    lst = rendezvous.listen()
+    a = socket.create_connection(lst.getsockname())
+    b, _ = lst.accept()
+    lst.close()
+    a.sendall(b"unread")
+    time.sleep(0.05)
+    b.close()  # data unread: RST
+    time.sleep(0.05)
+    return a, b
+
+
+def test_a_channel_whose_peer_died_sees_end_of_file_and_drops_what_it_sends() -> None:
+    a, _ = _reset_pair()
+    stream = FramedSocket(a, tolerant=True)
+    assert stream.frames() == [] and stream.eof  # reset: end of file, no error
+    assert stream.send(b"x" * 100) and not stream.unsent  # dropped
+    stream.send_all(b"y")  # dropped too, no error
+    a.close()
+    a, _ = _reset_pair()
+    strict = FramedSocket(a)  # control links: the caller learns of it from the error
+    with pytest.raises(OSError):
+        for _ in range(3):
+            strict.send_all(b"z" * 1000)
+            time.sleep(0.02)
+    a.close()

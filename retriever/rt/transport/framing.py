@@ -132,10 +132,16 @@ class FramedSocket:
     duration of one write. ``max_frame`` bounds what the reader trusts: a header naming
     a longer frame is treated as garbage."""
 
-    __slots__ = ("_buf", "_chunk", "_raw", "_tail", "eof", "garbage", "max_frame", "sock")
+    __slots__ = ("_buf", "_chunk", "_raw", "_tail", "eof", "garbage", "max_frame", "sock",
+                 "tolerant")
 
-    def __init__(self, sock: socket.socket, max_frame: int = CONTROL_FRAME_MAX) -> None:
+    def __init__(self, sock: socket.socket, max_frame: int = CONTROL_FRAME_MAX, *,
+                 tolerant: bool = False) -> None:
         self.sock = sock
+        # tolerant: a peer that is gone (reset, broken pipe) is end of file, and what we
+        # send to it is dropped, as a datagram channel's peer-less sends would be. Only
+        # loopback TCP channels see it (elsewhere the parent holds both ends of a pair).
+        self.tolerant = tolerant
         sock.setblocking(False)
         self.max_frame = max_frame
         self._tail: memoryview | None = None
@@ -171,6 +177,8 @@ class FramedSocket:
             n = self.sock.send(tail)
         except (BlockingIOError, InterruptedError):
             return False
+        except (BrokenPipeError, ConnectionResetError):
+            return self._peer_gone()
         if n < len(tail):
             self._tail = tail[n:]
             return False
@@ -182,11 +190,15 @@ class FramedSocket:
         :attr:`unsent`); False: nothing of it was written, try again later."""
         if self._tail is not None and not self.flush():
             return False
+        if self.eof and self.tolerant:
+            return True  # nobody to read it
         whole = frame(data)
         try:
             n = self.sock.send(whole)
         except (BlockingIOError, InterruptedError):
             return False
+        except (BrokenPipeError, ConnectionResetError):
+            return self._peer_gone()
         if n < len(whole):
             self._tail = memoryview(whole)[n:]
         return True
@@ -195,6 +207,8 @@ class FramedSocket:
         """Finish any partly written frame, then send ``data`` (if any) as one frame,
         waiting for room. Raises ``OSError`` when the peer is gone."""
         sock = self.sock
+        if self.eof and self.tolerant:
+            return
         sock.setblocking(True)
         try:
             if self._tail is not None:
@@ -202,9 +216,20 @@ class FramedSocket:
                 self._tail = None
             if data:
                 sock.sendall(frame(data))
+        except (BrokenPipeError, ConnectionResetError):
+            self._peer_gone()
         finally:
             if sock.fileno() >= 0:
                 sock.setblocking(False)
+
+    def _peer_gone(self) -> bool:
+        """The peer reset the connection: re-raise, or (tolerant) drop what was left
+        unsent and report end of file from now on; True (nothing left to write)."""
+        if not self.tolerant:
+            raise  # re-raises the error being handled (called in except blocks only)
+        self.eof = True
+        self._tail = None
+        return True
 
     def frames(self) -> list[bytes]:
         """Every complete frame readable now, oldest first (never blocks). Sets
@@ -217,6 +242,8 @@ class FramedSocket:
                 n = recv_into(chunk)
             except (BlockingIOError, InterruptedError):
                 break
+            except ConnectionResetError:  # the peer died with our data unread
+                n = 0
             if not n:
                 self.eof = True
                 break
@@ -297,7 +324,7 @@ class FramedOutChannel(OutChannel):
                  nslots: int = 4, ring_base: int = 0) -> None:
         super().__init__(sock, block=block, capacity=capacity, nslots=nslots,
                          ring_base=ring_base)
-        self.stream = FramedSocket(sock, FEEDBACK_FRAME_MAX)
+        self.stream = FramedSocket(sock, FEEDBACK_FRAME_MAX, tolerant=True)
         self.stream.lead_in(CHANNEL_FRAME_MAX)  # after a restart: past what one left
         if not self.stream.flush():
             self.pending.append(_FINISH)
@@ -413,7 +440,7 @@ class FramedInChannel(InChannel):
 
     def __init__(self, sock: socket.socket, codecs: Mapping[int, MessageCodec], *,
                  block: bool, capacity: int = 64) -> None:
-        self.stream = FramedSocket(sock, CHANNEL_FRAME_MAX)
+        self.stream = FramedSocket(sock, CHANNEL_FRAME_MAX, tolerant=True)
         self.stream.lead_in(FEEDBACK_FRAME_MAX)  # after a restart: past what one left
         # (the base class greets the producer through the stream, filler first)
         super().__init__(sock, codecs, block=block, capacity=capacity)
