@@ -39,7 +39,7 @@ class ArrivalPredictor:
     irregular or too fast.
     """
 
-    __slots__ = ("bound", "start", "end", "_last", "_gaps", "_delivery", "_i")
+    __slots__ = ("_delivery", "_gaps", "_i", "_last", "bound", "end", "start")
 
     def __init__(self, bound: float) -> None:
         self.bound = bound
