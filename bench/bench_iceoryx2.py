@@ -30,8 +30,9 @@ bench/_raw.py) and retriever's loan (``Flow.loan`` filled with ``np.copyto``).
 
 CPU is the processor time of every process of the variant (publisher, receiver, and for
 retriever its workers and supervisor) divided by the wall time of the run: 1.00 is one
-core busy for the whole run. ``--lock`` holds that file (``flock``) for one variant run
-at a time, so other users of the machine queue between runs rather than during them.
+core busy for the whole run. ``--lock`` holds that file (``flock``) for one repeat (all
+variants of it, about 30 s) at a time, so others sharing the machine run between repeats
+rather than during them.
 Exits 0 with "skipped: ..." when iceoryx2 is not installed.
 """
 
@@ -376,16 +377,16 @@ def workload(name: str, tmp: Path, seconds: float, repeats: int, lock: str | Non
         order = variants(name, tmp, seconds, r)
         if r % 2:  # alternate the order, so no variant always runs first or last
             order.reverse()
-        for label, fn in order:
-            with held(lock):
+        with held(lock):  # one hold per repeat: every variant of it, back to back
+            for label, fn in order:
                 res, second = measured(fn)
-            for lab, x in ((label, res), (label + ", after fill", second)):
-                if x is None:
-                    continue
-                runs.setdefault(lab, []).append(x)
-                print(f"  [{r}] {lab:<26} p50 {_fmt(x.p(50), unit)}  p99 {_fmt(x.p(99), unit)}"
-                      f"  received {len(x.lat)}/{x.sent} (lost {x.sent - len(x.lat)})"
-                      f"  CPU {x.cores:.2f}")
+                for lab, x in ((label, res), (label + ", after fill", second)):
+                    if x is None:
+                        continue
+                    runs.setdefault(lab, []).append(x)
+                    print(f"  [{r}] {lab:<26} p50 {_fmt(x.p(50), unit)}  "
+                          f"p99 {_fmt(x.p(99), unit)}  received {len(x.lat)}/{x.sent} "
+                          f"(lost {x.sent - len(x.lat)})  CPU {x.cores:.2f}", flush=True)
     fig = {label: {"p50": statistics.median(x.p(50) for x in rs),
                    "p99": statistics.median(x.p(99) for x in rs),
                    "cores": statistics.median(x.cores for x in rs)}
