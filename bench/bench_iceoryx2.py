@@ -31,8 +31,8 @@ bench/_raw.py) and retriever's loan (``Flow.loan`` filled with ``np.copyto``).
 CPU is the processor time of every process of the variant (publisher, receiver, and for
 retriever its workers and supervisor) divided by the wall time of the run: 1.00 is one
 core busy for the whole run. ``--lock`` holds that file (``flock``) for one repeat (all
-variants of it, about 30 s) at a time, so others sharing the machine run between repeats
-rather than during them.
+variants of every workload, about a minute) at a time, so others sharing the machine
+run between repeats rather than during them.
 Exits 0 with "skipped: ..." when iceoryx2 is not installed.
 """
 
@@ -367,31 +367,37 @@ def verdict(fig: dict[str, dict[str, float]], a: str, b: str, unit: str) -> str:
             f"{_fmt(fig[b]['p50'], unit)} p50), {cpu}: {word}")
 
 
-def workload(name: str, tmp: Path, seconds: float, repeats: int, lock: str | None) -> None:
+TITLES = {"small": "64-byte message at 500 Hz", "frames": "1920x1080x3 uint8 frame at 30 Hz"}
+
+
+def one_repeat(name: str, tmp: Path, seconds: float, r: int,
+               runs: dict[str, list[Result]]) -> None:
+    """Every variant of workload ``name`` once, back to back, adding to ``runs``."""
     unit = "us" if name == "small" else "ms"
-    title = ("64-byte message at 500 Hz" if name == "small"
-             else "1920x1080x3 uint8 frame at 30 Hz")
-    print(f"== {title}: one-way latency, sender clock to receiver clock")
-    runs: dict[str, list[Result]] = {}
-    for r in range(repeats):
-        order = variants(name, tmp, seconds, r)
-        if r % 2:  # alternate the order, so no variant always runs first or last
-            order.reverse()
-        with held(lock):  # one hold per repeat: every variant of it, back to back
-            for label, fn in order:
-                res, second = measured(fn)
-                for lab, x in ((label, res), (label + ", after fill", second)):
-                    if x is None:
-                        continue
-                    runs.setdefault(lab, []).append(x)
-                    print(f"  [{r}] {lab:<26} p50 {_fmt(x.p(50), unit)}  "
-                          f"p99 {_fmt(x.p(99), unit)}  received {len(x.lat)}/{x.sent} "
-                          f"(lost {x.sent - len(x.lat)})  CPU {x.cores:.2f}", flush=True)
+    order = variants(name, tmp, seconds, r)
+    if r % 2:  # alternate the order, so no variant always runs first or last
+        order.reverse()
+    for label, fn in order:
+        res, second = measured(fn)
+        for lab, x in ((label, res), (label + ", after fill", second)):
+            if x is None:
+                continue
+            runs.setdefault(lab, []).append(x)
+            print(f"  [{name} {r}] {lab:<26} p50 {_fmt(x.p(50), unit)}  "
+                  f"p99 {_fmt(x.p(99), unit)}  received {len(x.lat)}/{x.sent} "
+                  f"(lost {x.sent - len(x.lat)})  CPU {x.cores:.2f}", flush=True)
+
+
+def report(name: str, runs: dict[str, list[Result]]) -> None:
+    """Medians across repeats, and the verdicts."""
+    unit = "us" if name == "small" else "ms"
     fig = {label: {"p50": statistics.median(x.p(50) for x in rs),
                    "p99": statistics.median(x.p(99) for x in rs),
                    "cores": statistics.median(x.cores for x in rs)}
            for label, rs in runs.items()}
-    print(f"  -- medians of {repeats} repeats")
+    repeats = min(len(rs) for rs in runs.values())
+    print(f"== {TITLES[name]}: one-way latency, sender clock to receiver clock, "
+          f"medians of {repeats} repeats")
     print(f"  {'variant':<26} {'p50':>12} {'p99':>12} {'CPU cores':>10}")
     for label, f in fig.items():
         print(f"  {label:<26} {_fmt(f['p50'], unit):>12} {_fmt(f['p99'], unit):>12} "
@@ -415,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--lock", default=None,
-                    help="flock this file around each variant run (e.g. a shared lock)")
+                    help="flock this file around each repeat (e.g. a shared lock)")
     args = ap.parse_args(argv)
     if iox is None:
         print("skipped: iceoryx2 not installed (pip install iceoryx2; it is evaluated here, "
@@ -425,9 +431,15 @@ def main(argv: list[str] | None = None) -> int:
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"python {sys.version.split()[0]}, iceoryx2 {version('iceoryx2')}, "
           f"numpy {np.__version__}, {os.cpu_count()} cpus, load average {load}")
+    names = args.workload or ["small", "frames"]
+    runs: dict[str, dict[str, list[Result]]] = {name: {} for name in names}
     with tempfile.TemporaryDirectory(prefix="bench-ice-") as tmp:
-        for name in args.workload or ["small", "frames"]:
-            workload(name, Path(tmp), args.seconds, args.repeats, args.lock)
+        for r in range(args.repeats):
+            with held(args.lock):  # one hold per repeat: every variant of every workload
+                for name in names:
+                    one_repeat(name, Path(tmp), args.seconds, r, runs[name])
+    for name in names:
+        report(name, runs[name])
     return 0
 
 
