@@ -17,6 +17,8 @@ Workloads (one process publishes, a forked one receives; latency is the publishe
 Variants, interleaved within every repeat (one after the other, then again):
   pipe           raw ``multiprocessing.Pipe`` (bench/_raw.py; for frames, the frame's
                  bytes with ``send_bytes`` into a preallocated buffer).
+  raw seqpacket  (small only) the socket kind retriever's channels use, receiver asleep
+                 in epoll, no runtime (bench/_raw.py): the transport iceoryx2 would replace.
   ice waitset    iceoryx2 publish-subscribe; the publisher also notifies an iceoryx2
                  event service and the subscriber sleeps in a ``WaitSet`` attached to
                  its listener (the fair match for a sleeping ``Pipe`` receiver).
@@ -56,7 +58,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _raw import baseline_notify, baseline_pipe
+from _raw import baseline_notify, baseline_pipe, baseline_seqpacket
 from bench_mp import _frames_run, _latency_run
 
 try:
@@ -320,6 +322,7 @@ def variants(workload: str, tmp: Path, seconds: float, r: int) -> list[tuple[str
             return lambda: (ice_run(mode, False, n, SMALL_HZ)[0], n, None)
 
         return [("pipe", lambda: (baseline_pipe(SMALL_HZ, n), n, None)),
+                ("raw seqpacket", lambda: (baseline_seqpacket(SMALL_HZ, n), n, None)),
                 ("ice waitset", ice("waitset")), ("ice listener", ice("listener")),
                 ("ice poll", ice("poll")), ("ours", ours(False)), ("ours busy", ours(True))]
 
@@ -407,6 +410,9 @@ def report(name: str, runs: dict[str, list[Result]]) -> None:
     print(verdict(fig, "ice waitset", "pipe", unit))
     if "ice listener" in fig:
         print(verdict(fig, "ice listener", "pipe", unit))
+    if "raw seqpacket" in fig:  # what retriever's channels already use, without the runtime
+        print(verdict(fig, "ice waitset", "raw seqpacket", unit))
+        print(verdict(fig, "ice listener", "raw seqpacket", unit))
     print(verdict(fig, "ice waitset", "ours", unit))
     print(verdict(fig, "ice poll", "ours busy", unit))
     print(verdict(fig, "ice poll", "pipe", unit))
