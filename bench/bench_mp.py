@@ -28,8 +28,11 @@ Sections:
   startup     run() to the first message at the sink of a 5-flow chain; baseline: fork 5
               raw processes chained by pipes and pass one message.
   portable    small-message and 640x480 frame latency, Rate(200) period error and
-              start-up, each in the native mode and in portable mode (spawn, POSIX shm,
-              selectors; what macOS gets), interleaved in the same run, with the ratio.
+              start-up, each in the native mode, with spawned workers but the native
+              services, and in portable mode (spawn, stream-framed sockets, POSIX shm
+              announced by name, selectors; what macOS gets), interleaved in the same
+              run, with the portable/native ratio; plus the channel message path of
+              both socket kinds in one process (no wake-ups: the framing's own cost).
               ``--portable`` adds this section to whatever else runs.
 """
 
@@ -56,7 +59,9 @@ from _raw import (
     baseline_startup,
 )
 
+from retriever.contract.wire import MessageCodec
 from retriever.flow import EdgeConfig, Flow, Latest, Pipeline, Rate, Tick, Trigger, io
+from retriever.rt.transport import channel_pair, open_in, open_out
 
 # ---------------------------------------------------------------------- bench flows
 
@@ -378,8 +383,34 @@ def section_startup(tmp: Path, seconds: float, repeats: int) -> None:
 
 # ---------------------------------------------------------------------- portable mode
 
-MODES: dict[str, dict[str, Any]] = {"native": {"portable": False},
-                                    "portable": {"portable": True}}
+MODES: dict[str, dict[str, Any]] = {
+    "native": {"portable": False},
+    "spawn": {"portable": False, "start_method": "spawn"},  # native services, spawned
+    "portable": {"portable": True},
+}
+
+
+def _channel_roundtrip(framed: bool, n: int = 20_000) -> float:
+    """Seconds per small message through one channel, producer and consumer in this
+    process (send, receive, decode): the message path's own cost, without any wake-up."""
+    a, b = channel_pair(framed=framed)
+    out = open_out(a, block=False, capacity=64)
+    inc = open_in(b, {0: MessageCodec()}, block=False, capacity=64)
+    out.poll()
+    msg = {"n": 1, "stamp": 0.5}
+    best = float("inf")
+    for _ in range(3):
+        t = time.perf_counter()
+        for i in range(n):
+            out.send(0, float(i), msg)
+            for data in inc.receive():
+                inc.open(data)
+        best = min(best, (time.perf_counter() - t) / n)
+    out.close()
+    inc.close()
+    a.close()
+    b.close()
+    return best
 
 
 def _small_lat(tmp: Path, seconds: float, name: str, **options: Any) -> list[float]:
@@ -424,10 +455,17 @@ def _startup(tmp: Path, name: str, **options: Any) -> float:
 
 
 def section_portable(tmp: Path, seconds: float, repeats: int) -> None:
-    """The same figures in the native mode (fork, memfd, epoll) and in portable mode
-    (spawn, POSIX shm, selectors), interleaved in one run; the ratio says how much
-    slower portable mode is (> 1: slower)."""
-    print("== native (fork, memfd, epoll) vs portable (spawn, POSIX shm, poll selector)")
+    """The same figures in the native mode (fork, SOCK_SEQPACKET, memfd, epoll), with
+    the native services but spawned workers, and in portable mode (spawn, stream-framed
+    channels, POSIX shm by name, selectors), interleaved in one run; the ratio says how
+    much slower portable mode is than native (> 1: slower)."""
+    print("== native (fork, SOCK_SEQPACKET, memfd, epoll) vs spawn (native services, "
+          "spawned workers) vs portable (spawn, stream-framed sockets, POSIX shm by name, "
+          "poll selector)")
+    for framed in (False, True):
+        per = _channel_roundtrip(framed) * 1e6
+        kind = "stream frames   " if framed else "SOCK_SEQPACKET  "
+        print(f"  channel message path, one process, {kind} {per:6.2f} µs/message")
     figs: dict[str, dict[str, list[float]]] = {m: {} for m in MODES}
 
     def add(mode: str, key: str, value: float) -> None:
@@ -445,11 +483,12 @@ def section_portable(tmp: Path, seconds: float, repeats: int) -> None:
                 _rate_p99(tmp, seconds, f"pr_{mode}{r}", **opts) * 1e6)
             add(mode, "start-up, 3-flow chain [ms]", _startup(tmp, f"ps_{mode}{r}", **opts) * 1e3)
     print(f"  {'figure (median of ' + str(repeats) + ' runs)':<36} {'native':>10} "
-          f"{'portable':>10} {'ratio':>7}")
+          f"{'spawn':>10} {'portable':>10} {'ratio':>7}")
     for key in figs["native"]:
         nat = statistics.median(figs["native"][key])
+        spa = statistics.median(figs["spawn"][key])
         por = statistics.median(figs["portable"][key])
-        print(f"  {key:<36} {nat:10.1f} {por:10.1f} {por / nat:7.2f}")
+        print(f"  {key:<36} {nat:10.1f} {spa:10.1f} {por:10.1f} {por / nat:7.2f}")
 
 
 SECTIONS = {"latency": section_latency, "frames": section_frames,

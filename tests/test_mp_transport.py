@@ -12,16 +12,17 @@ import pytest
 
 from retriever.contract.wire import MessageCodec
 from retriever.flow import EdgeConfig, Latest, Pipeline, Rate, Trigger
-from retriever.rt.transport import InChannel, OutChannel, channel_pair
+from retriever.rt.transport import InChannel, OutChannel, backing, channel_pair, open_in, open_out
 
 from . import mp_flows as F
 
 
 def _pair(*, block: bool = False, capacity: int = 4, nslots: int = 2
           ) -> tuple[OutChannel, InChannel]:
-    a, b = channel_pair()
-    out = OutChannel(a, block=block, capacity=capacity, nslots=nslots)
-    inc = InChannel(b, {0: MessageCodec()}, block=block, capacity=capacity)
+    # portable mode: stream sockets carrying frames, rings announced by name
+    a, b = channel_pair(framed=backing.env_portable())
+    out = open_out(a, block=block, capacity=capacity, nslots=nslots)
+    inc = open_in(b, {0: MessageCodec()}, block=block, capacity=capacity)
     out.poll()  # take the consumer's HELLO
     return out, inc
 
@@ -37,6 +38,8 @@ def _receive_all(inc: InChannel) -> list[dict[str, Any]]:
 
 def _close(out: OutChannel, inc: InChannel) -> None:
     out.close()
+    for name in out.unopened():  # framed (portable): names the consumer never opened
+        backing.unlink(name)
     inc.close()
     out.sock.close()
     inc.sock.close()

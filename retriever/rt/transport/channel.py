@@ -265,6 +265,11 @@ class OutChannel:
         """Unmap the rings."""
         self._retire()
 
+    def unopened(self) -> list[str]:
+        """Names of shared memory the consumer may not have opened (none: rings travel
+        as descriptors; see ``framing.FramedOutChannel``)."""
+        return []
+
 
 class InChannel:
     """The consumer end of a channel.

@@ -76,6 +76,11 @@ class ShmRing:
         self.lent: dict[int, Any] = {}
         self.closed = False
 
+    @staticmethod
+    def bytes_for(nslots: int, slot_size: int) -> int:
+        """Size of the mapping of a ring of ``nslots`` slots of ``slot_size`` bytes."""
+        return nslots * (HEADER + _align(slot_size))
+
     @property
     def total(self) -> int:
         """Size of the mapping in bytes."""
