@@ -246,7 +246,7 @@ def boot_message(graph_json: str, part: str, chans: dict[int, int], death_fd: in
     descriptor, empty when the worker connects its channels itself)."""
     return ["boot", graph_json, part, {str(idx): fd for idx, fd in chans.items()},
             death_fd, shm_slots, waiting.spin, waiting.busy_poll, waiting.waiter, portable,
-            [p for p in sys.path if isinstance(p, str)], trust]
+            waiting.spin_arrivals, [p for p in sys.path if isinstance(p, str)], trust]
 
 
 @dataclass
@@ -267,10 +267,10 @@ def apply_boot(data: bytes | None) -> Boot | None:
     if not data:
         return None
     msg: Any = decode(data)
-    if not isinstance(msg, list) or len(msg) != 12 or msg[0] != "boot":
+    if not isinstance(msg, list) or len(msg) != 13 or msg[0] != "boot":
         raise BackendError("a spawned worker received no valid boot message")
     (_, graph_json, part, chans, death_fd, shm_slots, spin, busy_poll, waiter, portable,
-     path, trust) = msg
+     spin_arrivals, path, trust) = msg
     for entry in reversed(path):  # the parent's import path, so flows resolve the same
         if entry not in sys.path:
             sys.path.insert(0, entry)
@@ -282,7 +282,7 @@ def apply_boot(data: bytes | None) -> Boot | None:
     plan = make_plan(ExecutionGraph.from_json(graph_json))
     return Boot(plan, str(part), {int(idx): int(fd) for idx, fd in chans.items()},
                 int(death_fd), int(shm_slots),
-                WaitOptions(float(spin), bool(busy_poll), str(waiter)))
+                WaitOptions(float(spin), bool(busy_poll), str(waiter), float(spin_arrivals)))
 
 
 def spawned_main(ctl_fd: int) -> int:
