@@ -40,11 +40,11 @@ from retriever.rt.observe import close_all, notify, observers_from_env
 from retriever.rt.step import Scheduler
 
 from . import compile as plan_mod
-from .codec import DoraCodec
+from .codec import SEQ_KEY, TAIL_KEY, DoraCodec, tail_seq
+from .lend import LentSends, SampleLender
 from .status import StatusWriter
 
 STATS_EVERY = 0.2  # the progress view refreshes every 0.5 s: counters stay current
-SEQ_KEY = "retriever_seq"  # event metadata: the message's number on its output
 
 
 class PartitionRunner:
@@ -78,6 +78,7 @@ class PartitionRunner:
         self._sent: dict[str, int] = {}
         self._seen: dict[str, int] = {}
         self.clock: Callable[[], float] = time.time
+        self.lent: LentSends | None = None  # loans in dora samples (see lend())
         self.observers = observers_from_env()  # e.g. live viewing (visualize=)
         if self.outputs:
             sched.send = self._publish
@@ -108,6 +109,8 @@ class PartitionRunner:
         """A message from another partition."""
         codec, routes = self.inputs[input_id]
         seq = (metadata or {}).get(SEQ_KEY)
+        if seq is None and metadata and TAIL_KEY in metadata:
+            seq = tail_seq(value)  # a loan's sample carries its number at the end
         if isinstance(seq, int):
             lost = seq - self._seen.get(input_id, -1) - 1
             self._seen[input_id] = seq
@@ -116,12 +119,26 @@ class PartitionRunner:
         self.sched.on_arrival(routes, ts, codec.decode(value, metadata))
         self.sched.run_triggered(ts)
 
+    def lend(self, node: Any) -> None:
+        """Let the flows whose messages leave this partition loan dora samples."""
+        self.lent = LentSends(lambda o, v, m: self.send(o, v, m))
+        for flow, out_id in self.outputs.items():
+            self.runtimes[flow].desk.allocator = SampleLender(node, out_id, self.lent)
+
     def _publish(self, name: str, now: float, msg: Message) -> None:
         out_id = self.outputs.get(name)
         if out_id is not None:
-            value, meta = self.out_codec.encode(msg)
             seq = self._sent.get(out_id, 0)
             self._sent[out_id] = seq + 1
+            lent = self.lent
+            if lent is not None:
+                if lent.waiting:  # an earlier step's loan goes first (its step is over)
+                    lent.flush()
+                desk = self.runtimes[name].desk
+                if desk.lent:  # sent once this step's references are gone (flush)
+                    lent.queue_loan(out_id, desk, self.out_codec, msg, seq)
+                    return
+            value, meta = self.out_codec.encode(msg)
             self.send(out_id, value, {**meta, SEQ_KEY: seq})
 
     def _observe(self, rt: NodeRuntime, now: float, inp: Any, _out: Any,
@@ -208,6 +225,9 @@ def _event_loop(runner: PartitionRunner, status: StatusWriter) -> None:
 
     runner.send = send
     runner.clock = lambda: node.timestamp().timestamp()  # dora's clock (HLC, UTC)
+    runner.lend(node)
+    lent = runner.lent
+    assert lent is not None
     status.ready(runner.plan.partition, runner.plan.flows)
     timers, inputs = runner.timers, runner.inputs
     next_stats = time.monotonic() + STATS_EVERY
@@ -223,7 +243,10 @@ def _event_loop(runner: PartitionRunner, status: StatusWriter) -> None:
             elif eid in inputs:
                 runner.on_input(eid, event["value"], event.get("metadata"),
                                 runner.event_time(event))
+            if lent.waiting:  # published loans: the step's references are gone now
+                lent.flush()
         elif kind == "STOP":
+            print("LENT", lent.zero_copy, lent.copied, flush=True)
             return
         elif kind == "ERROR":
             print(f"retriever: dora reported: {event.get('error')}", file=sys.stderr)
