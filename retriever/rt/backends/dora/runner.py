@@ -246,7 +246,6 @@ def _event_loop(runner: PartitionRunner, status: StatusWriter) -> None:
             if lent.waiting:  # published loans: the step's references are gone now
                 lent.flush()
         elif kind == "STOP":
-            print("LENT", lent.zero_copy, lent.copied, flush=True)
             return
         elif kind == "ERROR":
             print(f"retriever: dora reported: {event.get('error')}", file=sys.stderr)
