@@ -9,8 +9,9 @@ metadata is fixed at allocation, before the step built the rest of the message; 
 :mod:`.codec`).
 
 :class:`LentSends` does the sending. A published loan is queued while the step's own
-references to it are still alive, and sent once the event that ran the step is
-handled: the sample as it is when this process holds no view of it (no copy), else a
+references to it are still alive, and sent once the event that ran the step is handled
+(or before the next message of the node is sent, so every output keeps its order): the
+sample as it is when this process holds no view of it (no copy), else a
 copy through ``send_output``, which is what happens when a flow of the same partition
 also subscribes to it, an observer holds it, or the flow kept the array. A sample that
 was not sent (copied, or not published) is kept until its last view is gone, so memory
