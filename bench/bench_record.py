@@ -21,7 +21,9 @@ Sections:
 
 By default the files are written by a forked writer process (``RecordConfig(writer=
 "process")``): the stepping thread encodes each step once and hands the bytes over, so
-the per-step figures are what recording costs the pipeline. ``--writer inline``
+the per-step figures are what recording costs the pipeline. The recorder is given the
+stepper, as ``pipe.record`` does, so the writer rebuilds the scalar inputs it can rebuild
+exactly (``retriever/record/derive.py``) instead of receiving them. ``--writer inline``
 measures the files written on the stepping thread instead.
 """
 from __future__ import annotations
@@ -181,7 +183,8 @@ class Session:
         self.pipe = make()
         self.stepper = stepper_for(self.pipe)
         self.record = record
-        self.recorder = open_recorder(self.stepper.ir, record) if record else None
+        self.recorder = (open_recorder(self.stepper.ir, record, stepper=self.stepper)
+                         if record else None)
         if self.recorder is not None:
             self.stepper.observers.append(self.recorder)
 

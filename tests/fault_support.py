@@ -37,6 +37,23 @@ def shm_entries() -> set[str]:
     return {n for n in os.listdir("/dev/shm") if "retriever" in n or n.startswith("psm_")}
 
 
+def orphaned_shm(names: set[str]) -> set[str]:
+    """Those of the ``/dev/shm`` entries ``names`` that still exist while no process has
+    them open or mapped: leaked (a live run of someone else holds its own)."""
+    left = {n for n in names if os.path.exists(f"/dev/shm/{n}")}
+    for d in Path("/proc").iterdir():
+        if not left or not d.name.isdigit():
+            continue
+        try:
+            maps = (d / "maps").read_text()
+            targets = {os.readlink(fd) for fd in (d / "fd").iterdir()}
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+        left = {n for n in left if f"/dev/shm/{n}" not in maps
+                and f"/dev/shm/{n}" not in targets}
+    return left
+
+
 def temp_entries() -> set[str]:
     """Entries of the temp directory that a run could have created."""
     return {n for n in os.listdir(tempfile.gettempdir()) if "retriever" in n}

@@ -11,7 +11,7 @@ import pytest
 
 from retriever.cli.main import main
 from retriever.contract.errors import MissingDependencyError
-from retriever.record.offload import _error_fields
+from retriever.record.offload_writer import error_fields as _error_fields
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import warnings
@@ -30,7 +32,7 @@ from retriever.flow import Latest, Pipeline, Rate, TemporalFlow, Trigger
 from . import dora_flows
 from . import mp_flows as F
 from .fault_parent import options, pipeline
-from .fault_support import Leaks, alive, children, dora_processes
+from .fault_support import Leaks, alive, children, dora_processes, orphaned_shm, temp_entries
 
 ROOT = Path(__file__).resolve().parent.parent
 needs_dora = pytest.mark.skipif(not dora_flows.dora_installed(),
@@ -157,6 +159,7 @@ def _descendants(pid: int) -> set[int]:
 @pytest.mark.parametrize("backend", ALL)
 def test_sigkill_of_the_parent(backend: str, tmp_path: Path, leaks: Leaks) -> None:
     log = tmp_path / "sink.log"
+    shm = set(os.listdir("/dev/shm"))
     proc = _parent(backend, "hold", log)
     try:
         _ready(proc)
@@ -174,6 +177,40 @@ def test_sigkill_of_the_parent(backend: str, tmp_path: Path, leaks: Leaks) -> No
     assert dora_processes(proc.pid) == []
     values = _values(log)
     assert len(values) >= 3 and _contiguous(values)  # what was accepted is still there
+    if backend != "in-process":  # its flows died with the parent
+        # the workers / dora nodes saw the parent go, stopped and finalized their flows
+        assert len(F.read_log(log)[1]) == 1
+    # nothing of dora's or ours is left in /dev/shm (entries other runs hold are theirs)
+    while time.monotonic() < deadline and orphaned_shm(set(os.listdir("/dev/shm")) - shm):
+        time.sleep(0.1)
+    assert orphaned_shm(set(os.listdir("/dev/shm")) - shm) == set()
+
+
+@needs_dora
+def test_dora_nodes_stop_by_themselves_when_the_guard_dies_too(tmp_path: Path,
+                                                              leaks: Leaks) -> None:
+    """Without the guard, each node's watch on the owner's pid still stops it cleanly."""
+    log = tmp_path / "sink.log"
+    proc = _parent("dora", "hold", log)
+    try:
+        _ready(proc)
+        guards = [p for p in children(proc.pid)
+                  if b"guard.py" in Path(f"/proc/{p}/cmdline").read_bytes()]
+        assert len(guards) == 1
+        os.kill(guards[0], signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait(30)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and dora_processes(proc.pid):
+        time.sleep(0.1)
+    assert dora_processes(proc.pid) == []  # nodes, then `dora run`, ended by themselves
+    rows, finals = F.read_log(log)
+    assert len(finals) == 1 and _contiguous([r["v"] for r in rows])
+    # only the guard removes the run's directory: this test does it instead
+    for name in temp_entries() - leaks.tmp:
+        if name.startswith("retriever-dora-"):
+            shutil.rmtree(Path(tempfile.gettempdir()) / name)
 
 
 @pytest.mark.parametrize("backend", ALL)

@@ -69,7 +69,8 @@ def test_client_receives_channels_and_messages_from_worker_processes() -> None:
                       visualize=f"foxglove:{port}")
     try:
         info, adv, got = asyncio.run(_watch(port, {"/flows/sensors/out/image",
-                                                   "/flows/sensors/out/speed"}))
+                                                   "/flows/sensors/out/speed",
+                                                   "/flows/sink/in/image"}))
     finally:
         report = handle.stop()
     assert info["op"] == "serverInfo" and adv["op"] == "advertise"
@@ -82,6 +83,13 @@ def test_client_receives_channels_and_messages_from_worker_processes() -> None:
     assert (image["width"], image["height"], image["encoding"], image["step"]) == (8, 6,
                                                                                   "bgr8", 24)
     assert got["/flows/sensors/out/speed"][0]["value"] >= 0.5
+    # the sink's input (it samples the image it is triggered by), from its own worker,
+    # on the topic and with the schema the MCAP recording uses for it
+    assert schemas["/flows/sink/in/image"] == "foxglove.RawImage"
+    assert schemas["/flows/sink/in/tfs"] == "foxglove.FrameTransforms"
+    sampled = got["/flows/sink/in/image"][0]
+    assert (sampled["width"], sampled["height"], sampled["encoding"]) == (8, 6, "bgr8")
+    assert sampled["frame_id"] == "camera"
     assert report.flows["sensors"].steps > 0
     with socket.socket() as s:  # the server was stopped with the run
         assert s.connect_ex(("127.0.0.1", port)) != 0
@@ -93,11 +101,16 @@ def test_in_process_runs_serve_the_same_view() -> None:
     handle = pipe.run(backend="in-process", duration=60.0, blocking=False,
                       visualize=f"foxglove:{port}")
     try:
-        _, adv, got = asyncio.run(_watch(port, {"/flows/sensors/out/pose"}))
+        _, adv, got = asyncio.run(_watch(port, {"/flows/sensors/out/pose",
+                                                "/flows/sink/in/image"}))
     finally:
         handle.stop()
-    assert len(adv["channels"]) == 10
+    topics = [c["topic"] for c in adv["channels"]]
+    assert len(topics) == 20  # ten outputs of sensors, ten inputs of sink
+    assert {t for t in topics if "/in/" in t} == {t.replace("sensors/out", "sink/in")
+                                                  for t in topics if "/out/" in t}
     assert got["/flows/sensors/out/pose"][0]["frame_id"] == "map"
+    assert got["/flows/sink/in/image"][0]["encoding"] == "bgr8"
 
 
 def test_without_a_client_workers_encode_nothing() -> None:

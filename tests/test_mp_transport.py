@@ -4,6 +4,8 @@ pinning and reuse, backlog trimming and the per-arrival Trigger semantics end to
 from __future__ import annotations
 
 import gc
+import resource
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,16 +14,25 @@ import pytest
 
 from retriever.contract.wire import MessageCodec
 from retriever.flow import EdgeConfig, Latest, Pipeline, Rate, Trigger
-from retriever.rt.transport import InChannel, OutChannel, channel_pair
+from retriever.rt.transport import (
+    InChannel,
+    OutChannel,
+    backing,
+    channel_pair,
+    open_in,
+    open_out,
+    shm,
+)
 
 from . import mp_flows as F
 
 
 def _pair(*, block: bool = False, capacity: int = 4, nslots: int = 2
           ) -> tuple[OutChannel, InChannel]:
-    a, b = channel_pair()
-    out = OutChannel(a, block=block, capacity=capacity, nslots=nslots)
-    inc = InChannel(b, {0: MessageCodec()}, block=block, capacity=capacity)
+    # portable mode: stream sockets carrying frames, rings announced by name
+    a, b = channel_pair(framed=backing.env_portable())
+    out = open_out(a, block=block, capacity=capacity, nslots=nslots)
+    inc = open_in(b, {0: MessageCodec()}, block=block, capacity=capacity)
     out.poll()  # take the consumer's HELLO
     return out, inc
 
@@ -37,6 +48,8 @@ def _receive_all(inc: InChannel) -> list[dict[str, Any]]:
 
 def _close(out: OutChannel, inc: InChannel) -> None:
     out.close()
+    for name in out.unopened():  # framed (portable): names the consumer never opened
+        backing.unlink(name)
     inc.close()
     out.sock.close()
     inc.sock.close()
@@ -135,3 +148,58 @@ def test_trigger_sink_that_keeps_up_sees_every_message(tmp_path: Path) -> None:
     assert values == list(range(1, len(values) + 1))
     assert report.flows["sink"].steps == len(values)
     assert report.flows["sink"].dropped == 0
+
+
+
+def _minor_faults() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+@pytest.fixture(params=["madvise", "touch"])
+def prefault_how(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Pre-faulting with ``MADV_POPULATE_WRITE``, or the fallback for kernels and
+    systems without it (write one byte per page of an unused slot)."""
+    if request.param == "touch":
+        monkeypatch.setattr(shm, "MADV_POPULATE_WRITE", None)
+    how: str = request.param
+    return how
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fault counts: Linux")
+def test_a_slot_is_backed_by_memory_before_its_first_frame(prefault_how: str) -> None:
+    ring = shm.ShmRing(1, 3, 1 << 20)  # 256 pages per slot
+    frame = np.full(1 << 20, 7, np.uint8)
+    try:
+        for slot in range(3):
+            if slot:
+                ring.warm_next()  # what a channel does once a message went out
+            gen = ring.begin(slot)
+            before = _minor_faults()
+            ring.write_array(slot, 0, frame)
+            assert _minor_faults() - before < 16, f"slot {slot} faulted while written"
+            ring.commit(slot, gen)
+    finally:
+        ring.close()
+
+
+def test_prefaulting_keeps_every_frame_intact(prefault_how: str) -> None:
+    """Slots are pre-faulted one per send while a subscriber holds the frames of the
+    others: not a byte of those may change."""
+    out, inc = _pair(nslots=4, capacity=64)
+    shape = (256, 256, 4)
+    frames = [((np.arange(256 * 256 * 4, dtype=np.uint32) * 3 + n) % 253).astype(
+        np.uint8).reshape(shape) for n in range(6)]
+    held = []
+    for n in range(4):  # each frame takes a new slot: the subscriber keeps them all
+        out.send(0, float(n), {"a": frames[n], "n": n})
+        held.extend(_receive_all(inc))
+    assert len(out.rings) == 1 and [m["n"] for m in held] == [0, 1, 2, 3]
+    del held[1:3]  # slots 1 and 2 come back and are reused
+    gc.collect()
+    for n in (4, 5):
+        out.send(0, float(n), {"a": frames[n], "n": n})
+        held.extend(_receive_all(inc))
+    for m in held:
+        np.testing.assert_array_equal(m["a"], frames[m["n"]])
+    assert [m["n"] for m in held] == [0, 3, 4, 5]
+    _close(out, inc)

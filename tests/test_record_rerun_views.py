@@ -12,9 +12,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-import retriever  # noqa: F401
+import retriever
 from retriever.record import open_recording
 from retriever.record.layout import port_types
+from retriever.record.rerun_views import TransformTree, holds_transforms, transform_list
+from retriever.types.header import Header
+from retriever.types.spatial import Transform, TransformStamped, Vector3
 
 from .vision_flows import scene, scene_pipeline
 
@@ -129,3 +132,56 @@ def test_images_are_stored_once_and_read_untyped_as_plain_data(rrd: Path) -> Non
     assert first["image"]["encoding"] == "bgr8"
     assert first["image"]["header"] == {"frame_id": "camera", "stamp_ns": 1_000_000_123}
     assert np.array_equal(first["image"]["data"], scene(1).image.data)
+
+
+def test_a_list_of_transforms_is_a_frame_tree_of_transform3d(rrd: Path) -> None:
+    # list[TransformStamped] world->base (moving) and base->camera (identity): one
+    # Transform3D per child frame, on entities that nest like the frames
+    comps = _components(rrd)
+    port = "/flows/sensors/out/tfs"
+    base, camera = comps[port + "/world/base"], comps[port + "/world/base/camera"]
+    steps = range(1, STEPS + 1)
+    assert [t[0] for t in base["Transform3D:translation"]] == [
+        pytest.approx([float(k), 0.5, -1.0]) for k in steps]
+    assert [q[0] for q in base["Transform3D:quaternion"]] == [
+        pytest.approx([0.0, 0.0, 0.6, 0.8])] * STEPS
+    assert [t[0] for t in camera["Transform3D:translation"]] == [
+        pytest.approx([0.0, 0.0, 0.0])] * STEPS
+    # the port's own entity keeps the exact value, with no text view of it
+    assert not any(name.startswith("TextDocument") for name in comps[port])
+    # the 3D scene view takes the whole tree
+    from rerun.chunk import RrdReader
+
+    reader = RrdReader(str(rrd))
+    [blueprint] = reader.blueprints()
+    queries = [q for chunk in reader.stream(store=blueprint)
+               if "ViewContents:query" in chunk.to_record_batch().schema.names
+               for q in chunk.to_record_batch().column("ViewContents:query").to_pylist()]
+    assert any(port + "/**" in q for q in queries), queries
+    got = open_recording(rrd).messages("sensors")
+    assert [[t["child_frame_id"] for t in m["tfs"]] for _, _, m in got] == [
+        ["base", "camera"]] * STEPS
+
+
+@retriever.io
+class TFMessage:
+    """A TF-like message: a list of transforms in a field."""
+
+    transforms: list[TransformStamped]
+
+
+def test_the_frame_tree_spans_messages_and_tf_like_messages() -> None:
+    import rerun as rr
+
+    def tf(parent: str, child: str, x: float) -> TransformStamped:
+        return TransformStamped(Header(parent, 0), child, Transform(Vector3(x, 0.0, 0.0)))
+
+    tree = TransformTree()
+    first = tree.archetypes(rr, "/p", [tf("odom", "base", 1.0)])
+    # a later message hangs a sensor below base, and odom below map
+    later = tree.archetypes(rr, "/p", transform_list(TFMessage(
+        [tf("base", "lidar", 2.0), tf("map", "odom", 3.0)])) or [])
+    assert [p for p, _ in first] == ["/p/odom/base"]
+    assert [p for p, _ in later] == ["/p/map/odom/base/lidar", "/p/map/odom"]
+    assert holds_transforms(TFMessage) and holds_transforms(list[TransformStamped])
+    assert transform_list([]) is None and transform_list([1.0]) is None

@@ -25,7 +25,7 @@ from retriever.flow import Flow, Latest, Pipeline, Tick, Trigger
 from retriever.ir.execution import as_execution_graph
 from retriever.ir.lower import lower
 from retriever.ir.resolve import granted
-from retriever.rt.backends.multiprocessing import start
+from retriever.rt.backends.multiprocessing import start, support
 from retriever.rt.backends.multiprocessing.start import START_ENV, resolve, vetted
 from retriever.rt.transport import backing, wait
 
@@ -89,16 +89,34 @@ def test_bad_start_options_are_refused_before_any_process_starts(
     assert named in str(err.value)
 
 
-def test_a_system_without_seqpacket_sockets_gets_a_typed_error_up_front(
+def test_a_system_without_linux_services_chooses_portable_mode_itself(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    """macOS has no Unix SOCK_SEQPACKET: say so before any process starts."""
-    assert start.seqpacket_available()  # here, on Linux
+    """macOS has no SOCK_SEQPACKET, memfd or epoll: portable mode (spawn, framed
+    channels) is chosen without being asked; asking for native mode there is an error."""
+    monkeypatch.delenv(backing.PORTABLE_ENV, raising=False)
+    monkeypatch.delenv(START_ENV, raising=False)
+    assert start.missing_native() == []  # here, on Linux
+    assert not resolve().framed
     monkeypatch.setattr(start, "seqpacket_available", lambda: False)
-    with Pipeline("no-seqpacket") as pipe:
-        (F.TickLog("/nonexistent/never-written.log") @ Tick(hz=10)).named("tick")
+    assert start.missing_native() == ["SOCK_SEQPACKET"]
+    chosen = resolve()
+    assert (chosen.method, chosen.portable, chosen.framed, chosen.shm) == \
+        ("spawn", True, True, "posix")
     with pytest.raises(ConfigError) as err:
-        pipe.run(backend="multiprocessing", duration=0.1, portable=True)
-    assert "SOCK_SEQPACKET" in str(err.value) and "in-process" in str(err.value)
+        resolve(portable=False)
+    assert "SOCK_SEQPACKET" in str(err.value) and "automatically" in str(err.value)
+
+
+def test_windows_is_refused_up_front_with_the_alternatives(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "platform", "win32")
+    with pytest.raises(ConfigError) as err:
+        resolve()
+    text = str(err.value)
+    assert "Windows" in text and "in-process" in text and "dora" in text and "WSL2" in text
+    with pytest.raises(ConfigError) as err:  # what is registered there as the backend
+        support.refuse(object(), duration=1.0)
+    assert str(err.value) == text
 
 
 # ---------------------------------------------------------------------- pieces

@@ -88,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
     live.update({n: _StandIn() for n in names})
     stepper = Stepper(ir, live)
     stepper.replay.update(sources)
-    recorder = open_recorder(ir, RecordConfig.coerce(args.record)) if args.record else None
+    recorder = (open_recorder(ir, RecordConfig.coerce(args.record), stepper=stepper)
+                if args.record else None)
     if recorder is not None:
         stepper.observers.append(recorder)
     span = rec.steps

@@ -26,7 +26,7 @@ def array_header(arr: np.ndarray) -> ArrayHeader:
     without pickle (Python objects)."""
     if arr.dtype.hasobject:
         raise TypeError("numpy arrays of Python objects cannot be encoded without pickle")
-    return arr.dtype.str, tuple(int(s) for s in arr.shape)
+    return arr.dtype.str, arr.shape  # an ndarray's shape is a tuple of Python ints
 
 
 def array_bytes(arr: np.ndarray) -> memoryview:

@@ -91,6 +91,11 @@ class FlowCounters(Protocol):
         ...
 
     @property
+    def skipped_at_stop(self) -> int:
+        """Due ticks of a catch-up burst left unrun because the run stopped."""
+        ...
+
+    @property
     def dropped(self) -> int:
         """Messages dropped before the flow saw them."""
         ...

@@ -4,9 +4,10 @@
 It serves the Foxglove WebSocket protocol (subprotocol ``foxglove.websocket.v1``; the
 ``foxglove.sdk.v1`` name newer apps also offer is accepted) on ``127.0.0.1:8765`` (or
 the port given as ``visualize="foxglove:PORT"`` or ``$RETRIEVER_FOXGLOVE_PORT``): it
-advertises one channel per output port, with the same schemas as the MCAP recording
-(:func:`.mcap_io.channel_form`), and sends each subscribed client the messages of the
-channels it subscribed to.
+advertises one channel per output port and one per input port (what each flow sampled,
+``/flows/<flow>/in/<port>`` as in the MCAP recording), with the same schemas as the
+MCAP recording (:func:`.mcap_io.channel_form`), and sends each subscribed client the
+messages of the channels it subscribed to.
 
 Messages come from the workers. Each worker process connects to the hub's relay port
 (a loopback TCP port named in ``$RETRIEVER_FOXGLOVE_RELAY``), receives the channel table
@@ -44,7 +45,7 @@ from retriever.ir.model import IR
 from retriever.types.registry import to_jsonable
 
 from .fox_known import BY_NAME
-from .layout import ChannelSpec, channel_specs, port_types, topic
+from .layout import ChannelSpec, channel_specs, flatten_fields, input_fields, port_types, topic
 from .mcap_io import FORM_FOXGLOVE, FORM_JSON, channel_form, numpy_scalar
 
 SUBPROTOCOLS = ("foxglove.websocket.v1", "foxglove.sdk.v1")
@@ -102,9 +103,11 @@ class FoxgloveHub:
                  name: str = "retriever") -> None:
         ws_server, self._closed_error = _websockets()
         self.name = name
-        specs = channel_specs(ir, inputs=False)
-        types = {topic(n.id, "out", p): tp for n in ir.nodes
-                 for p, tp in port_types(n, "out").items()}
+        specs = channel_specs(ir, inputs=True)
+        types = {topic(n.id, side, p): tp for n in ir.nodes for side in ("out", "in")
+                 for p, tp in port_types(n, side).items()}
+        # how each flow's sampled input object maps onto its input ports (for workers)
+        self.inputs = {n.id: input_fields(n) for n in ir.nodes if n.input_ports}
         self.specs: list[ChannelSpec] = specs
         self.forms = [channel_form(s, types.get(s.topic, Any)) for s in specs]
         self._clients: set[_Client] = set()
@@ -270,7 +273,8 @@ class FoxgloveHub:
             pass  # the session ends it
 
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        hello = {"channels": self.channel_table, "subscribed": sorted(self._subscribed)}
+        hello = {"channels": self.channel_table, "inputs": self.inputs,
+                 "subscribed": sorted(self._subscribed)}
         writer.write((json.dumps(hello) + "\n").encode())
         self._relays.add(writer)
         try:
@@ -302,7 +306,7 @@ def encoder(kind: str, where: str) -> Any:
 
 
 class FoxgloveSink:
-    """Writes an in-process run's outputs to a hub (a recorder sink)."""
+    """Writes an in-process run's outputs and inputs to a hub (a recorder sink)."""
 
     def __init__(self, hub: FoxgloveHub, *, owns: bool = True) -> None:
         self.hub = hub
@@ -329,7 +333,8 @@ class FoxgloveSink:
 
 class FoxgloveObserver:
     """A step observer (:mod:`retriever.rt.observe`) in a backend worker: sends the
-    subscribed outputs of its flows to the hub's relay, never blocking the flows."""
+    subscribed outputs and inputs of its flows to the hub's relay, never blocking the
+    flows."""
 
     def __init__(self, address: str) -> None:
         host, _, port = address.rpartition(":")
@@ -340,6 +345,7 @@ class FoxgloveObserver:
         self._ids: dict[str, tuple[int, Any]] = {
             t: (int(cid), encoder(kind, t)) for t, (cid, kind) in hello["channels"].items()}
         self._subscribed: frozenset[int] = frozenset(hello["subscribed"])
+        self._inputs: dict[str, list[list[str]]] = hello.get("inputs", {})
         self._queue: queue.Queue[bytes | None] = queue.Queue(WORKER_QUEUE)
         self.dropped = 0
         self._closed = False
@@ -351,11 +357,19 @@ class FoxgloveObserver:
 
     def on_step(self, flow: str, step: int, now: float, inputs: Any,
                 message: Mapping[str, Any] | None) -> None:
-        """Queue the flow's subscribed output values (dropped when the queue is full)."""
-        if not message or not self._subscribed:
+        """Queue the flow's subscribed output and input values (dropped when the queue
+        is full)."""
+        if not self._subscribed:
             return
-        for port, value in message.items():
-            entry = self._ids.get(topic(flow, "out", port))
+        if message:
+            self._queue_values(flow, "out", message)
+        fields = self._inputs.get(flow)
+        if fields and inputs is not None:
+            self._queue_values(flow, "in", flatten_fields(fields, inputs))
+
+    def _queue_values(self, flow: str, side: str, values: Mapping[str, Any]) -> None:
+        for port, value in values.items():
+            entry = self._ids.get(topic(flow, side, port))
             if value is None or entry is None or entry[0] not in self._subscribed:
                 continue
             payload = entry[1](value)

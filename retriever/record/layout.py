@@ -79,17 +79,29 @@ class PortValues(dict[str, Any]):
 
 def flatten_input(node: NodeIR, value: Any) -> dict[str, Any]:
     """The ``{port: value}`` of a sampled input object (ports holding None left out)."""
+    return flatten_fields(input_fields(node), value)
+
+
+def input_fields(node: NodeIR) -> list[tuple[str, str, str]]:
+    """``(port, alias, field)`` of each input port of ``node`` (what
+    :func:`flatten_fields` needs, as plain data that can travel to a worker)."""
+    return [(p.name, p.alias, p.field) for p in node.input_ports]
+
+
+def flatten_fields(ports: Iterable[tuple[str, str, str]] | Iterable[list[str]],
+                   value: Any) -> dict[str, Any]:
+    """:func:`flatten_input` given the ``(port, alias, field)`` of the input ports."""
     if value is None:
         return {}
     if isinstance(value, PortValues):
         return {k: v for k, v in value.items() if v is not None}
     out = {}
     composite = isinstance(value, CompositeView)
-    for p in node.input_ports:
-        part = getattr(value, p.alias, None) if composite else value
-        v = getattr(part, p.field, None) if part is not None else None
+    for name, alias, field_name in ports:
+        part = getattr(value, alias, None) if composite else value
+        v = getattr(part, field_name, None) if part is not None else None
         if v is not None:
-            out[p.name] = v
+            out[name] = v
     return out
 
 

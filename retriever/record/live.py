@@ -31,7 +31,7 @@ from .fox_live import FoxgloveHub, FoxgloveSink, port_of
 from .layout import channel_specs, port_types
 from .layout import topic as port_topic
 from .recorder import Sink
-from .rerun_views import blueprint
+from .rerun_views import TransformTree, blueprint
 from .rrd import entity_path
 
 DEFAULT_URL = "rerun+http://127.0.0.1:9876/proxy"
@@ -96,6 +96,7 @@ class LiveLogger:
         self.stream = stream
         self._rr = rr
         self._entities: dict[str, str] = {}
+        self._trees: dict[str, TransformTree] = {}  # frame trees of transform-list ports
         self._lock = threading.Lock()
         self._closed = False
 
@@ -109,7 +110,7 @@ class LiveLogger:
         entity = self._entities.get(topic)
         if entity is None:
             entity = self._entities[topic] = entity_path(self._rr, topic)
-        self.stream.log(entity, *visual.archetypes(self._rr, value))
+        visual.log_value(self.stream, self._rr, entity, value, self._trees)
 
     def end_step(self) -> None:
         """Nothing to do: the SDK batches and sends in the background."""

@@ -1,12 +1,12 @@
 """Recording from a writer process, so that recording costs the stepping thread little.
 
 The stepping thread encodes each observed step once, in C (msgspec: the step time, the
-flows that ran, their messages and input objects; arrays as raw buffers), and writes the
-bytes into shared memory that is handed to a forked writer process every few
-milliseconds (``handover.py``). The writer decodes the steps, rebuilds the values with
-the flows' declared port types, and feeds them to the ordinary
-:class:`~.recorder.Recorder`, which writes the ``.rrd``/``.mcap`` files there, on
-another core.
+flows that ran, their messages and the input objects the writer cannot rebuild itself,
+see :mod:`.derive`; arrays as raw buffers), and writes the bytes into shared memory that
+is handed to a forked writer process every few milliseconds (``handover.py``). The
+writer (:mod:`.offload_writer`) decodes the steps, rebuilds the values with the flows'
+declared port types, and feeds them to the ordinary :class:`~.recorder.Recorder`, which
+writes the ``.rrd``/``.mcap`` files there, on another core.
 
 Encoding at once means a flow may mutate a published array afterwards without changing
 the recording. A writer that falls behind blocks the stepping thread (nothing is
@@ -16,48 +16,43 @@ process is killed, the writer finishes the files with everything it received; th
 writer ignores Ctrl-C and waits for the end of the stream.
 
 A frame is one msgpack array of steps: the array header, then the steps' encodings
-back to back, so the writer decodes a frame in one call. The writer reports on a
-second pipe with JSON lines: ``["ready"]``, ``["done", values]`` or ``["error",
-problem, code, hint, path]``.
+back to back, so the writer decodes a frame in one call. A step is ``[time, executed,
+messages, inputs]``; ``inputs`` is None (outputs only), ``{flow: input}`` (every input),
+or ``[{flow: input} | None]`` (these, and the writer rebuilds the others). The writer
+reports on a second pipe with JSON lines: ``["ready"]``, ``["done", values]`` or
+``["error", problem, code, hint, path]``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import errno
-import gc
+import math
 import os
-import queue
 import select
 import signal
 import threading
-import time
-import traceback
-from types import SimpleNamespace
 from typing import Any
 
 import msgspec
 
 from retriever.contract import wire
-from retriever.contract.errors import ErrorCollector, RetrieverError
+from retriever.contract.errors import ErrorCollector
 from retriever.ir.model import IR
-from retriever.rt.stepper import StepResult
+from retriever.rt.stepper import Stepper, StepResult
 
 from . import deps
 from .config import RecordConfig, format_of
-from .errors import RecordingError, out_of_space
-from .handover import Handover
-from .layout import PortValues, flatten_input, port_types, topic
-from .recorder import SCALAR_TYPES, Recorder, Sink
+from .derive import plan_inputs
+from .errors import RecordingError
+from .layout import flatten_input, topic
+from .offload_writer import EXT_PORTS, start_writer
+from .recorder import Recorder, Sink
 
 #: Hand the steps to the writer at least this often (seconds); the hand-over also
 #: sends a frame as soon as it is full.
 SEND_INTERVAL = 0.02
-#: Frames the writer takes off the pipe ahead of the one it is writing.
-QUEUED_FRAMES = 8
-WRITER_NICE = 10  # scheduling priority of the writer, below the pipeline's
-EXT_PORTS = 7  # an input already flattened to {port: value} (composite inputs)
+#: A step's inputs when the writer rebuilds every one of them (see .derive).
+_REBUILD_ALL: list[Any] = [None]
 _WRITE_HINT = ("ports must carry plain data, numpy arrays or dataclasses to be recorded")
 
 
@@ -66,13 +61,17 @@ def offload_available() -> bool:
     return hasattr(os, "fork") and hasattr(os, "pipe")
 
 
-def open_recorder(ir: IR, config: RecordConfig | None, *,
-                  live: Sink | None = None) -> Recorder | OffloadRecorder:
+def open_recorder(ir: IR, config: RecordConfig | None, *, live: Sink | None = None,
+                  stepper: Stepper | None = None) -> Recorder | OffloadRecorder:
     """The recorder for ``config``: a writer process unless the config asks for
-    ``writer="inline"`` or ``flush_every_step`` (each step on disk before the next)."""
+    ``writer="inline"`` or ``flush_every_step`` (each step on disk before the next).
+
+    Pass the ``stepper`` whose steps are recorded (when the recorder observes a
+    :class:`~retriever.rt.stepper.Stepper`): the writer process then rebuilds the inputs
+    it can rebuild exactly instead of receiving them (:mod:`.derive`)."""
     if (config is not None and config.writer == "process" and not config.flush_every_step
             and offload_available()):
-        return OffloadRecorder(ir, config, live=live)
+        return OffloadRecorder(ir, config, live=live, stepper=stepper)
     return Recorder(ir, config, live=live)
 
 
@@ -84,7 +83,8 @@ class OffloadRecorder:
     ``values`` (known once closed) and ``paths``.
     """
 
-    def __init__(self, ir: IR, config: RecordConfig, *, live: Sink | None = None) -> None:
+    def __init__(self, ir: IR, config: RecordConfig, *, live: Sink | None = None,
+                 stepper: Stepper | None = None) -> None:
         for path in config.paths:  # a missing extra is reported here, not by the writer
             deps.require(format_of(path), f"writing .{format_of(path)} recordings")
         self.config = config
@@ -93,13 +93,20 @@ class OffloadRecorder:
         self._nodes = {n.id: n for n in ir.nodes}
         self._enc = msgspec.msgpack.Encoder(enc_hook=wire.enc_hook)
         self._encode = self._enc.encode
-        self._last_send = time.monotonic()
         self._closed = False
         self._live = Recorder(ir, config, live=live, write_files=False) if live else None
-        self._pid, self._handover, self._status = _start_writer(ir, config)
+        # inputs the writer rebuilds itself (see .derive); the guard that keeps it exact
+        self._plan = plan_inputs(stepper) if stepper is not None and config.inputs else None
+        self._last_now = stepper.now if stepper is not None and stepper.now else -math.inf
+        self._replays = stepper.replay if stepper is not None else {}
+        self._n_replays = len(self._replays)
+        start = (self._encode([[f, p, v] for (f, p), v in self._plan.latest.items()])
+                 if self._plan is not None else None)
+        self._pid, self._handover, self._status = start_writer(ir, config, self._plan, start)
         self._last_pid = self._pid
         self._failure: RecordingError | None = None  # what the writer reported, if it failed
         self._handover.wait = self._wait_for_slot
+        self._ticker = _Ticker()
         self._add = self._handover.add
         self._status_buf = b""
         try:
@@ -120,9 +127,22 @@ class OffloadRecorder:
         return self._handover.sent + self._handover.count
 
     def __call__(self, result: StepResult) -> None:
+        plan = self._plan
+        if plan is None:
+            inputs: Any = result.inputs if self._inputs else None
+        else:
+            now = result.now
+            if now < self._last_now or len(self._replays) != self._n_replays:
+                self._plan = None  # rebuilding would no longer be exact: send them all
+                inputs = result.inputs
+            elif plan.encoded:
+                got = result.inputs
+                inputs = [{n: got[n] for n in plan.encoded if n in got}]
+            else:
+                inputs = _REBUILD_ALL
+            self._last_now = now
         try:
-            data = self._encode((result.now, result.executed, result.messages,
-                                 result.inputs if self._inputs else None))
+            data = self._encode((result.now, result.executed, result.messages, inputs))
         except TypeError:
             data = self._encode_slowly(result)
         try:
@@ -134,21 +154,26 @@ class OffloadRecorder:
             self._raise_writer_gone(exc)
         if self._live is not None:
             self._live(result)
-        if time.monotonic() - self._last_send >= SEND_INTERVAL:
+        if self._ticker.due:
             self._send()
 
     def _encode_slowly(self, result: StepResult) -> bytes:
         """A step the one-call encoding refused: composite or non-dataclass inputs are
         flattened to ports first; a value that still cannot be encoded is named."""
-        inputs: dict[str, Any] | None = None
+        inputs: Any = None
+        plan = self._plan
         if self._inputs:
             inputs = {}
             for name, inp in result.inputs.items():
+                if plan is not None and name not in plan.encoded:
+                    continue  # the writer rebuilds it
                 flat = flatten_input(self._nodes[name], inp) if name in self._nodes else {}
                 inputs[name] = msgspec.msgpack.Ext(EXT_PORTS, self._encode_part(
                     flat, name, "in"))
         for name, msg in result.messages.items():
             self._encode_part(msg, name, "out")
+        if plan is not None:  # sent beside the ones the writer rebuilds
+            inputs = [inputs]
         return self._encode((result.now, result.executed, result.messages, inputs))
 
     def _encode_part(self, ports: dict[str, Any], flow: str, side: str) -> bytes:
@@ -168,7 +193,7 @@ class OffloadRecorder:
         if self._closed:
             raise RecordingError(self.config.paths[0], "the recording was already closed",
                                  code="RET809")
-        self._last_send = time.monotonic()
+        self._ticker.due = False
         self._check_status()
         try:
             if end:
@@ -279,6 +304,8 @@ class OffloadRecorder:
 
     def _abandon(self) -> None:
         self._closed = True
+        if hasattr(self, "_ticker"):
+            self._ticker.stop()
         self._handover.close()
         if self._pid:
             with contextlib.suppress(OSError):
@@ -295,6 +322,7 @@ class OffloadRecorder:
         # The live view, the end of the stream and the writer's own report can each
         # fail; all of them are reported.
         errors = ErrorCollector()
+        self._ticker.stop()
         if self._live is not None:
             with errors.step():
                 self._live.close()
@@ -316,177 +344,31 @@ class OffloadRecorder:
         # A recorder dropped without close() must not leave its writer waiting forever;
         # closing the pipe lets the writer finish the files with what it has.
         if not getattr(self, "_closed", True):
+            ticker = getattr(self, "_ticker", None)
+            if ticker is not None:
+                ticker.stop()
             self._handover.close()
 
 
-# ---------------------------------------------------------------------- writer side
+class _Ticker:
+    """Sets ``due`` every ``SEND_INTERVAL`` seconds from a daemon thread, so that the
+    stepping thread tests a flag at each step instead of reading the clock."""
 
-def _start_writer(ir: IR, config: RecordConfig) -> tuple[int, Handover, int]:
-    """Fork the writer; returns (pid, the hand-over's parent side, status read fd)."""
-    handover = Handover()
-    status_r, status_w = os.pipe()
-    parent = os.getpid()
-    pid = os.fork()
-    if pid == 0:  # the writer: never returns
-        code = 1
-        try:
-            handover.writer_side()
-            os.close(status_r)
-            code = _writer_main(ir, config, handover, status_w, parent)
-        finally:
-            os._exit(code)
-    handover.parent_side()
-    os.close(status_w)
-    return pid, handover, status_r
+    __slots__ = ("_stop", "due")
 
+    def __init__(self) -> None:
+        self.due = False
+        self._stop = threading.Event()
+        threading.Thread(target=self._run, name="retriever-record-ticker",
+                         daemon=True).start()
 
-def _report(fd: int, *msg: Any) -> None:
-    data = msgspec.json.encode(list(msg)) + b"\n"
-    while data:
-        data = data[os.write(fd, data):]
+    def _run(self) -> None:
+        while not self._stop.wait(SEND_INTERVAL):
+            self.due = True
 
-
-_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
-
-
-def _error_fields(exc: BaseException, paths: Any = ()) -> list[Any]:
-    if isinstance(exc, RecordingError):
-        return [exc.problem, exc.code, exc.hint, str(exc.path) if exc.path else None]
-    if isinstance(exc, RetrieverError):  # its message alone: code and hint travel apart
-        return [exc.message, exc.code, exc.hint, None]
-    text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-    if (isinstance(exc, OSError) and exc.errno in _FULL) or out_of_space(paths):
-        return [f"the disk is full or the file reached its size limit ({text}); the file "
-                "holds the steps written before", "RET809",
-                "free disk space (or raise the file size limit, ulimit -f) and record "
-                "again; open_recording() reads what was written", None]
-    return [f"the recording writer failed: {text}", "RET809", "", None]
-
-
-def _writer_main(ir: IR, config: RecordConfig, handover: Handover, status: int,
-                 parent: int) -> int:
-    """Write the files from the steps handed over (runs in the forked writer)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the parent ends the stream
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    # Recording must not compete with the pipeline for a core: the writer yields to it
-    # (it catches up in the pipeline's idle time; a full pipe still blocks, so nothing
-    # is lost).
-    try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-    except (OSError, AttributeError):
-        with contextlib.suppress(OSError):
-            os.nice(WRITER_NICE)
-    # The writer keeps few objects alive: what it inherited is frozen, and collections
-    # run rarely (decoding a batch allocates thousands of short-lived containers).
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
-    try:
-        recorder = Recorder(ir, dataclasses.replace(config, writer="inline"))
-    except BaseException as exc:
-        _report(status, "error", *_error_fields(exc))
-        return 1
-    _report(status, "ready")
-    rebuild = _Rebuild(ir)
-    try:
-        for batch in _frames(handover, parent):
-            for now, executed, messages, inputs in batch:
-                if _plain(messages, inputs):
-                    recorder.add_scalars(now, executed, messages, inputs)
-                else:
-                    recorder(rebuild.step(now, executed, messages, inputs))
-        recorder.close()
-    except BaseException as exc:
-        fields = _error_fields(exc, config.paths)
-        try:
-            recorder.close()  # finish the files with what arrived
-        except BaseException as also:  # reported with the first error, not instead of it
-            fields[0] += f"; also, while finishing the files: {_error_fields(also)[0]}"
-        _report(status, "error", *fields)
-        return 1
-    _report(status, "done", recorder.values)
-    return 0
-
-
-def _frames(handover: Handover, parent: int) -> Any:
-    """Decoded batches of steps until the end of the stream, EOF, or the parent's death.
-
-    A reader thread takes frames off the hand-over (copying them out and freeing
-    their slots) while this thread writes files: the copy overlaps the file writes,
-    which release the GIL (reading on this thread made full-HD frames fall behind 30
-    Hz). At most ``QUEUED_FRAMES`` wait (then the recording process waits)."""
-    decode = msgspec.msgpack.Decoder(ext_hook=_ext_hook).decode
-    frames: queue.Queue[bytearray | None] = queue.Queue(QUEUED_FRAMES)
-    # parent gone and someone else holds the pipe: stop waiting for it
-    reader = threading.Thread(target=handover.receive,
-                              args=(lambda: os.getppid() == parent, frames), daemon=True,
-                              name="retriever-record-reader")
-    reader.start()
-    while (frame := frames.get()) is not None:
-        yield decode(frame)  # a list of steps; their arrays view the frame's buffer
-
-
-def _plain(messages: dict[str, dict[str, Any]], inputs: dict[str, Any] | None) -> bool:
-    """Whether a decoded step holds only scalars (it then needs no rebuilding)."""
-    scalars = SCALAR_TYPES
-    for msg in messages.values():
-        if not scalars.issuperset(map(type, msg.values())):
-            return False
-    if inputs:
-        for fields in inputs.values():
-            if fields is not None and (type(fields) is not dict or not scalars.issuperset(
-                    map(type, fields.values()))):
-                return False
-    return True
-
-
-def _ext_hook(code: int, data: memoryview) -> Any:
-    if code == EXT_PORTS:
-        return PortValues(msgspec.msgpack.decode(data, ext_hook=wire.ext_hook))
-    return wire.ext_hook(code, data)
-
-
-class _Rebuild:
-    """Turns decoded steps back into :class:`StepResult` with the declared types."""
-
-    def __init__(self, ir: IR) -> None:
-        self.out: dict[str, dict[str, Any]] = {}
-        self.fields: dict[str, dict[str, Any]] = {}
-        self.ports: dict[str, dict[str, Any]] = {}
-        for node in ir.nodes:
-            self.out[node.id] = _structured(port_types(node, "out"))
-            ins = port_types(node, "in")
-            self.ports[node.id] = _structured(ins)
-            # a single-envelope input arrives as its fields (composites come flattened)
-            single = len(node.inputs.elements) == 1
-            self.fields[node.id] = _structured(
-                {p.field: ins[p.name] for p in node.input_ports} if single else {})
-
-    def step(self, now: float, executed: list[str], messages: dict[str, dict[str, Any]],
-             inputs: dict[str, Any] | None) -> StepResult:
-        for name, msg in messages.items():
-            _convert(msg, self.out.get(name))
-        rebuilt: dict[str, Any] = {}
-        for name, inp in (inputs or {}).items():
-            if isinstance(inp, PortValues):
-                _convert(inp, self.ports.get(name))
-                rebuilt[name] = inp
-            elif isinstance(inp, dict):
-                _convert(inp, self.fields.get(name))
-                rebuilt[name] = SimpleNamespace(**inp)
-            else:
-                rebuilt[name] = inp
-        return StepResult(now=now, executed=executed, inputs=rebuilt, messages=messages)
-
-
-def _structured(types: dict[str, Any]) -> dict[str, Any]:
-    return {k: t for k, t in types.items() if wire.needs_convert(t)}
-
-
-def _convert(values: dict[str, Any], types: dict[str, Any] | None) -> None:
-    if types:
-        for key, tp in types.items():
-            if values.get(key) is not None:
-                values[key] = wire.convert(values[key], tp)
+    def stop(self) -> None:
+        """End the thread."""
+        self._stop.set()
 
 
 __all__ = ["OffloadRecorder", "offload_available", "open_recorder"]

@@ -7,6 +7,10 @@ Each vision and spatial payload is logged as the archetype Rerun users log it as
 * ``CompressedImage`` -> ``rr.EncodedImage``;
 * ``PoseStamped``, ``TransformStamped``, ``Pose``, ``Transform`` -> ``rr.Transform3D``
   with ``rr.TransformAxes3D`` so the frame is drawn;
+* a list of ``TransformStamped`` (or a TF-like message: an object whose ``transforms``
+  field is one) -> one ``rr.Transform3D`` per child frame, each on an entity below the
+  port's whose path follows the frame tree (``<port>/world/base/camera``), so Rerun's
+  entity hierarchy draws the tree (:class:`TransformTree`);
 * ``PointCloud`` -> ``rr.Points3D`` (with its colours);
 * ``Detections``, ``BoundingBox`` -> ``rr.Boxes2D`` with labels;
 * ``CameraCalibration`` -> ``rr.Pinhole``.
@@ -18,8 +22,9 @@ its numeric ports; Rerun's automatic views cover the rest.
 
 from __future__ import annotations
 
+import types
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -84,6 +89,55 @@ def _image(rr: Any, img: Image) -> list[Any]:
     return [rr.Image(px, color_model=model)]
 
 
+def transform_list(value: Any) -> list[TransformStamped] | None:
+    """The transforms of a non-empty list of ``TransformStamped``, or of a TF-like
+    message (an object whose ``transforms`` field is such a list); None otherwise."""
+    items = value if isinstance(value, (list, tuple)) else getattr(value, "transforms", None)
+    if (isinstance(items, (list, tuple)) and items
+            and all(isinstance(t, TransformStamped) for t in items)):
+        return list(items)
+    return None
+
+
+def _frame_part(rr: Any, frame: str) -> str:
+    return str(rr.escape_entity_path_part(frame or "_"))
+
+
+class TransformTree:
+    """Places each frame of a stream of transform lists on a Rerun entity path.
+
+    Rerun composes transforms along the entity path: an entity's ``Transform3D`` is
+    its pose in its parent entity. So a frame's entity is the chain of frame ids from
+    its root down to it, below the port's entity (``<port>/world/base/camera``). Each
+    frame's parent is remembered across messages, so a tree split over several
+    messages (static and moving transforms, say) still nests.
+    """
+
+    def __init__(self) -> None:
+        self.parents: dict[str, str] = {}
+
+    def archetypes(self, rr: Any, entity: str,
+                   tfs: list[TransformStamped]) -> list[tuple[str, list[Any]]]:
+        """``(entity path, archetypes)`` of each transform, below ``entity``."""
+        for tf in tfs:
+            self.parents[tf.child_frame_id] = tf.header.frame_id
+        out = []
+        for tf in tfs:
+            chain = self.chain(tf.child_frame_id)
+            path = entity + "/" + "/".join(_frame_part(rr, f) for f in chain)
+            out.append((path, _transform(rr, tf.transform)))
+        return out
+
+    def chain(self, frame: str) -> list[str]:
+        """The frame ids from the root of ``frame``'s tree down to ``frame`` (a cycle
+        stops at the first frame met twice)."""
+        chain, seen = [frame], {frame}
+        while (parent := self.parents.get(chain[-1])) is not None and parent not in seen:
+            chain.append(parent)
+            seen.add(parent)
+        return chain[::-1]
+
+
 def typed_archetypes(rr: Any, value: Any) -> list[Any] | None:
     """The archetypes showing a vision or spatial payload (None for other values)."""
     if isinstance(value, Image):
@@ -111,7 +165,27 @@ def typed_archetypes(rr: Any, value: Any) -> list[Any] | None:
     return None
 
 
+def holds_transforms(tp: Any) -> bool:
+    """Whether a port of type ``tp`` carries a list of transforms (``list[
+    TransformStamped]``, or a class whose ``transforms`` field is one)."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (list, tuple, Sequence):
+        return args[:1] == (TransformStamped,)
+    if origin in (typing.Union, types.UnionType):  # Optional: @io fields may be None
+        rest = [a for a in args if a is not type(None)]
+        return len(rest) == 1 and holds_transforms(rest[0])
+    if isinstance(tp, type):
+        try:
+            field_type = typing.get_type_hints(tp).get("transforms")
+        except (NameError, TypeError):
+            return False
+        return field_type is not None and holds_transforms(field_type)
+    return False
+
+
 def _kind(tp: Any) -> str | None:
+    if holds_transforms(tp):
+        return "tree"
     if isinstance(tp, type):
         if issubclass(tp, _IMAGES):
             return "image"
@@ -143,6 +217,8 @@ def blueprint(rr: Any, specs: Iterable[ChannelSpec], types: Mapping[str, Any],
             boxes.append(entity(spec.topic))
         elif kind == "3d":
             scene.append(entity(spec.topic))
+        elif kind == "tree":  # the frames live below the port's entity
+            scene.append(entity(spec.topic) + "/**")
         elif kind == "plot":
             plots.setdefault(spec.flow, []).append(entity(spec.topic))
     views: list[Any] = []

@@ -34,7 +34,7 @@ from . import deps, visual
 from .errors import RecordingError, out_of_space
 from .layout import ChannelSpec, check_header
 from .model import Channel, Recording, Sample
-from .rerun_views import COLOR_MODELS, blueprint
+from .rerun_views import COLOR_MODELS, TransformTree, blueprint
 
 HEADER_ENTITY = "/retriever"
 HEADER_COMPONENT = "retriever_header"
@@ -109,6 +109,7 @@ class RrdWriter:
             self._rec.send_blueprint(view)
         self._rec.flush()
         self._pending: dict[str, _Pending] = {}
+        self._trees: dict[str, TransformTree] = {}  # frame trees of transform-list ports
         self._step = 0
         self._now = 0.0
         self._last_flush = time.monotonic()
@@ -164,7 +165,7 @@ class RrdWriter:
             rows.views.append(visual.preview(value))
         else:
             self._set_timeline(step, now)
-            self._rec.log(entity, *visual.archetypes(self._rr, value))
+            visual.log_value(self._rec, self._rr, entity, value, self._trees)
 
     def _set_timeline(self, step: int, now: float) -> None:
         if self._timeline != (step, now):

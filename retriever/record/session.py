@@ -36,7 +36,8 @@ def record(pipe: Pipeline, config: Any, *, steps: int, dt: float = 0.1,
     was_open = open_stepper(pipe) is not None
     stepper = stepper_for(pipe)
     try:
-        recorder = open_recorder(stepper.ir, cfg, live=live_for(visualize, ir=stepper.ir))
+        recorder = open_recorder(stepper.ir, cfg, live=live_for(visualize, ir=stepper.ir),
+                                 stepper=stepper)
     except BaseException as exc:
         errors = ErrorCollector([exc])
         if not was_open:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .rerun_views import typed_archetypes
+from .rerun_views import TransformTree, transform_list, typed_archetypes
 
 _TEXT_LIMIT = 4000
 _IMAGE_DTYPES = frozenset(["u1", "u2", "f4", "f8", "i1", "i2", "i4", "u4", "f2"])
@@ -69,6 +69,22 @@ def archetypes(rr: Any, value: Any) -> list[Any]:
     archetypes, see :mod:`.rerun_views`; everything else as :func:`archetype`)."""
     typed = typed_archetypes(rr, value)
     return typed if typed is not None else [archetype(rr, value)]
+
+
+def log_value(stream: Any, rr: Any, entity: str, value: Any,
+              trees: dict[str, TransformTree]) -> None:
+    """Log what ``value`` looks like at ``entity`` of ``stream``. A list of transforms
+    is logged as a frame tree below ``entity`` (``trees`` remembers each entity's
+    frames across calls) instead of at ``entity`` itself."""
+    tfs = transform_list(value)
+    if tfs is None:
+        stream.log(entity, *archetypes(rr, value))
+        return
+    tree = trees.get(entity)
+    if tree is None:
+        tree = trees[entity] = TransformTree()
+    for path, views in tree.archetypes(rr, entity, tfs):
+        stream.log(path, *views)
 
 
 def archetype(rr: Any, value: Any) -> Any:

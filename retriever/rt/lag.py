@@ -7,6 +7,9 @@ wakes up late, :meth:`LagTracker.due` says which tick times to execute now:
   warning; ``drop``: the same, silently;
 - ``error``: raise :class:`LagError` as soon as at least one tick was missed;
 - ``catch_up``: run every due tick, oldest first (latency may grow).
+
+A burst of due ticks that the end of the run cuts short is not lag: the scheduler counts
+the ticks it did not run in :attr:`LagTracker.cut_at_stop`, apart from ``skipped``.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ WARN_INTERVAL = 1.0
 class LagTracker:
     """Deadline bookkeeping and lag policy of one periodic clock."""
 
-    __slots__ = ("_last_warn", "flow", "lag_events", "next_due", "period", "policy", "skipped")
+    __slots__ = ("_last_warn", "cut_at_stop", "flow", "lag_events", "next_due", "period",
+                 "policy", "skipped")
 
     def __init__(self, flow: str, hz: float, policy: str, start: float) -> None:
         self.flow = flow
@@ -32,6 +36,8 @@ class LagTracker:
         self.next_due = start
         self.lag_events = 0
         self.skipped = 0
+        #: due ticks a catch-up burst had not run yet when the run stopped
+        self.cut_at_stop = 0
         self._last_warn = -1e18
 
     def due(self, now: float) -> list[float]:

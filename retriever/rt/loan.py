@@ -28,6 +28,7 @@ import numpy as np
 from retriever.contract.errors import LoanError
 
 Message = dict[str, Any]
+TRACK_PRUNE = 32  # published pins remembered before dead ones are pruned
 
 
 class Allocator(Protocol):
@@ -68,7 +69,7 @@ class LoanDesk:
     check.
     """
 
-    __slots__ = ("_out", "active", "allocator", "busy", "flow", "lent", "ports")
+    __slots__ = ("_out", "_prune_at", "active", "allocator", "busy", "flow", "lent", "ports")
 
     def __init__(self, flow: str, ports: Collection[str]) -> None:
         self.flow = flow
@@ -79,6 +80,7 @@ class LoanDesk:
         self.busy = False
         # published loans something still references: id(pin) -> weak reference
         self._out: dict[int, weakref.ref[np.ndarray]] = {}
+        self._prune_at = TRACK_PRUNE
 
     def loan(self, port: str, shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray:
         """A writable array for ``port`` (see ``Flow.loan``)."""
@@ -103,8 +105,11 @@ class LoanDesk:
         read-only and give back the ones not published. Raises :class:`LoanError`."""
         self.lent = []
         active = self.active
-        self.active = []
-        mine = {id(loan.pin): loan for loan in active} if active else {}
+        if active:
+            self.active = []
+            mine = {id(loan.pin): loan for loan in active}
+        else:
+            mine = {}
         try:
             if msg:
                 for port, value in msg.items():
@@ -112,8 +117,8 @@ class LoanDesk:
                         self._check(port, value, mine)
         finally:
             for loan in active:
-                loan.array.flags.writeable = False
-                loan.pin.flags.writeable = False
+                loan.array.setflags(write=False)
+                loan.pin.setflags(write=False)
                 if loan.published:
                     self._track(loan.pin)
                     if loan.token is not None:  # in the allocator's memory: a backend sends it
@@ -148,13 +153,13 @@ class LoanDesk:
         loan.published = True
 
     def _track(self, pin: np.ndarray) -> None:
-        key = id(pin)
+        """Remember a published pin (weakly: an id alone could be reused by a new
+        array). Dead entries are pruned now and then instead of by a callback per pin."""
         out = self._out
-
-        def gone(ref: weakref.ref[np.ndarray]) -> None:
-            if out.get(key) is ref:
-                del out[key]
-        out[key] = weakref.ref(pin, gone)
+        if len(out) >= self._prune_at:
+            self._out = out = {k: r for k, r in out.items() if r() is not None}
+            self._prune_at = max(TRACK_PRUNE, 2 * len(out))
+        out[id(pin)] = weakref.ref(pin)
 
 
 def loan_step_error(flow: str, exc: Exception) -> LoanError:

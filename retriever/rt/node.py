@@ -181,6 +181,19 @@ class NodeRuntime:
         """Name the connected ports a start-up wait waits for (see ``missing_inputs``)."""
         self._awaited = [self.ports[n] for n in ports]
 
+    def sampled_ports(self, mode: str) -> list[tuple[str, str, Adapter | None]]:
+        """``(port, field, adapter)`` of each input port a run in ``mode`` samples
+        (``all``: every connected port, ``trigger``: the trigger ports, ``none``)."""
+        ports = (self._connected if mode == "all" else
+                 self._trigger_ports if mode == "trigger" else [])
+        return [(p.name, p.field, p.adapter) for p in ports]
+
+    def latest_value(self, port: str) -> tuple[bool, Any]:
+        """``(True, value)`` of the newest message in ``port``'s buffer, ``(False,
+        None)`` when it is empty."""
+        buf = self.ports[port].buffer
+        return (True, buf[-1][1]) if buf else (False, None)
+
     def missing_inputs(self) -> list[str]:
         """Awaited input ports (by default every connected one) that never received a
         value."""
@@ -294,5 +307,6 @@ class NodeRuntime:
         """Counters for the run report."""
         t = self.tracker
         return {"steps": self.steps, "lag_events": t.lag_events if t is not None else 0,
-                "skipped_ticks": t.skipped if t is not None else 0, "dropped": self.dropped,
-                "errors": self.errors}
+                "skipped_ticks": t.skipped if t is not None else 0,
+                "skipped_at_stop": t.cut_at_stop if t is not None else 0,
+                "dropped": self.dropped, "errors": self.errors}

@@ -13,6 +13,9 @@ class FlowStats:
     steps: int = 0
     lag_events: int = 0
     skipped_ticks: int = 0
+    #: Due ticks of a ``catch_up`` flow that were not run because the run stopped in the
+    #: middle of its catch-up burst (a stop never waits for a whole burst).
+    skipped_at_stop: int = 0
     dropped: int = 0
     errors: int = 0
     restarts: int = 0
@@ -38,6 +41,9 @@ class RunReport:
             lines.append(f"  {name:<24} steps={s.steps:<7} rate={rate:8.1f}/s "
                          f"lag={s.lag_events} skipped={s.skipped_ticks} dropped={s.dropped} "
                          f"errors={s.errors}")
+            if s.skipped_at_stop:
+                lines.append(f"  {'':<24} {s.skipped_at_stop} due tick(s) not run: the run "
+                             "stopped during a catch-up")
             if s.waiting_on:
                 lines.append(f"  {'':<24} waiting: no value yet on input port(s) "
                              f"{', '.join(s.waiting_on)}; it has not run")

@@ -176,6 +176,7 @@ class Scheduler:
             self._entries.append(entry)
             self._by_name[name] = entry
         self._triggered = [e for e in self._entries if e.triggered_mode is not None]
+        self._timed: set[str] = set()  # flows whose first engine timer event came
         feedback = feedback_ports(ir)
         for name, rt in self.runtimes.items():
             skip = feedback.get(name, set())
@@ -188,6 +189,13 @@ class Scheduler:
     def subscriber(self, flow: str, port: str) -> Subscriber:
         """Read access to input ``port`` of ``flow``."""
         return Subscriber(self.runtimes[flow], port)
+
+    def lockstep_mode(self, flow: str) -> str:
+        """What a run of ``flow`` samples in a lockstep pass (``tick(lockstep=True)``):
+        ``all``, ``trigger`` or ``none``."""
+        e = self._by_name[flow]
+        mode = e.periodic_mode if e.periodic_mode is not None else e.triggered_mode
+        return mode or NONE
 
     def next_due(self) -> float:
         """The earliest time a periodic flow is due (``inf`` when there is none)."""
@@ -285,17 +293,26 @@ class Scheduler:
     def on_timer(self, flow: str, due: float, now: float) -> None:
         """A periodic flow's timer, due at ``due``, fired and is handled at ``now``.
 
-        For engines that time periodic flows themselves: the tracker is re-anchored on
-        ``due`` and its lag policy decides which ticks to run now. A timer event already
-        covered by a skip or a catch-up of an earlier one is ignored.
+        For engines that time periodic flows themselves: the flow's first timer event
+        anchors its clock on ``due``; later ones only align the clock's phase with the
+        engine's, so timer events the engine dropped (a full queue while the flow was
+        slow) are still due ticks that the lag policy runs or counts as skipped. A timer
+        event already covered by a skip or a catch-up of an earlier one is ignored.
         """
         e = self._by_name[flow]
         tracker = e.tracker
         if tracker is None or e.periodic_mode is None:
             return
-        if due < tracker.next_due - tracker.period / 2:
-            return
-        tracker.next_due = due
+        period = tracker.period
+        if flow not in self._timed:
+            self._timed.add(flow)
+            tracker.next_due = due
+        else:
+            if due < tracker.next_due - period / 2:
+                return
+            # whole periods between the tracker's deadline and ``due`` are ticks whose
+            # events were lost: keep them due
+            tracker.next_due = due - round((due - tracker.next_due) / period) * period
         ticks = tracker.due(now)
         if ticks:
             self._run_ticks(e, ticks, now, e.periodic_mode)
@@ -318,17 +335,37 @@ class Scheduler:
         """Run the due ticks the lag policy chose. Missed ticks that are caught up run
         at their own times, each followed by the Trigger flows it triggered; the newest
         runs at ``now``, so it samples every message that arrived before it ran (a run
-        stamped earlier would miss them)."""
+        stamped earlier would miss them).
+
+        Between two runs of a burst ``should_stop`` is asked: when the run is ending the
+        burst ends there, and the ticks it did not run are counted (``skipped_at_stop``),
+        also when ``should_stop`` ends the run by raising."""
         if len(ticks) > 1:
             stop = self.should_stop
-            for t in ticks[:-1]:
+            last = len(ticks) - 1
+            for i in range(last):
+                t = ticks[i]
                 self._run(e, t, mode)
                 # what the caught-up run published is handled before the next run, as
                 # an arrival from another partition would be
                 self._triggered_pass(t)
-                if stop is not None and stop():
+                if stop is None:
+                    continue
+                try:
+                    halt = stop()
+                except BaseException:
+                    self._cut(e, last - i)
+                    raise
+                if halt:
+                    self._cut(e, last - i)
                     return
         self._run(e, now, mode)
+
+    @staticmethod
+    def _cut(e: _Entry, left: int) -> None:
+        """``left`` due ticks of ``e`` will not run: the run is stopping."""
+        if e.tracker is not None:
+            e.tracker.cut_at_stop += left
 
     def _run(self, e: _Entry, now: float, mode: str) -> None:
         # the hot path of every backend: kept flat on purpose

@@ -1,10 +1,12 @@
-"""Moving messages between processes: msgspec-encoded datagrams over Unix sockets and
-anonymous shared-memory rings for large numpy arrays (no pickle anywhere)."""
+"""Moving messages between processes: msgspec-encoded datagrams over Unix sockets (or
+length-prefixed frames over stream sockets, :mod:`.framing`) and anonymous shared-memory
+rings for large numpy arrays (no pickle anywhere)."""
 
 from . import backing, wait
-from .channel import INLINE_MAX, SHM_MIN, InChannel, OutChannel, channel_pair
+from .channel import INLINE_MAX, SHM_MIN, InChannel, OutChannel
 from .control import ControlLink, control_pair
+from .framing import channel_pair, open_in, open_out
 from .shm import ShmRing
 
 __all__ = ["INLINE_MAX", "SHM_MIN", "ControlLink", "InChannel", "OutChannel", "ShmRing",
-           "backing", "channel_pair", "control_pair", "wait"]
+           "backing", "channel_pair", "control_pair", "open_in", "open_out", "wait"]

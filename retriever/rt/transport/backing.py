@@ -9,7 +9,10 @@ Unix socket. Two ways to get one:
   the descriptor is mapped or sent anywhere. Only the creating process ever needs the
   name (the consumer receives the descriptor itself), so the segment is nameless
   microseconds after it was created and the kernel frees it with the last mapping,
-  exactly like a memfd. This exists on macOS and every POSIX system. The stdlib's
+  exactly like a memfd. This exists on macOS and every POSIX system.
+- ``named`` (:func:`create_named`): the same segment keeping its name until the consumer
+  opened it, for channels that announce rings by name instead of passing descriptors
+  (framed channels, :mod:`.framing`). The stdlib's
   ``multiprocessing.shared_memory`` is deliberately not used: it registers each segment
   with a resource-tracker process (one more process per worker, and warnings or a second
   unlink at exit for segments that were already unlinked).
@@ -24,6 +27,7 @@ from __future__ import annotations
 import importlib
 import itertools
 import os
+from collections.abc import Callable
 from typing import Protocol, cast
 
 from retriever.contract.errors import BackendError
@@ -102,6 +106,52 @@ def sweep(pid: int) -> list[str]:
                 continue
             removed.append(entry)
     return removed
+
+
+#: Told each name :func:`create_named` makes, before anyone else can see it (a worker
+#: reports it to its parent, which removes it if the worker is killed).
+on_named: Callable[[str], object] | None = None
+
+
+def create_named(size: int) -> tuple[int, str]:
+    """A new POSIX segment of ``size`` bytes that keeps its name, for a consumer that
+    cannot receive descriptors (framed channels, :mod:`.framing`): returns the
+    descriptor and the name. Whoever opens it last removes the name
+    (:func:`open_named`); :func:`unlink` and :func:`sweep` clean up otherwise."""
+    shm = _posixshmem()
+    name = f"{_name_prefix(os.getpid())}{next(_serial):x}"
+    fd = shm.shm_open(name, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+    try:
+        if on_named is not None:
+            on_named(name)
+        os.set_inheritable(fd, False)
+        os.ftruncate(fd, size)
+    except BaseException:
+        os.close(fd)
+        unlink(name)
+        raise
+    return fd, name
+
+
+def open_named(name: str) -> int:
+    """Open the segment ``name`` made by :func:`create_named` and remove its name (the
+    caller is the last process to need it); -1 when the name is already gone."""
+    shm = _posixshmem()
+    try:
+        fd = shm.shm_open(name, os.O_RDWR, 0o600)
+    except FileNotFoundError:
+        return -1
+    unlink(name)
+    os.set_inheritable(fd, False)
+    return fd
+
+
+def unlink(name: str) -> None:
+    """Remove the name of a segment, if it still has it."""
+    try:
+        _posixshmem().shm_unlink(name)
+    except FileNotFoundError:  # its consumer removed it already
+        pass
 
 
 def create(label: str, size: int) -> int:

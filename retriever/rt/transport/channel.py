@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from retriever.contract.arrays import array_header, array_view
+from retriever.contract.arrays import array_header
 from retriever.contract.wire import MessageCodec, decode, encode
 
 from .shm import ShmRing, aligned
@@ -141,15 +141,18 @@ class OutChannel:
             return
         ring, slot = got
         gen = ring.begin(slot)
+        # The datagram is ready before the copy: a frame's copy evicts the caches, so
+        # only the commit and the send run cold after it.
+        flags = _HAS_SHM if inline else _HAS_SHM | _BODY_IN_SHM
+        head = _HDR.pack(MSG, flags, src, ts, ring.ring_id, slot, gen, arrays_size, len(body))
+        data = head + body if inline else head
         for _, arr, off in big:
             ring.write_array(slot, off, arr)
-        flags = _HAS_SHM
         if not inline:
             ring.write_bytes(slot, arrays_size, body)
-            flags |= _BODY_IN_SHM
         ring.commit(slot, gen)
-        head = _HDR.pack(MSG, flags, src, ts, ring.ring_id, slot, gen, arrays_size, len(body))
-        self._push(head + body if inline else head, ring, slot)
+        self._push(data, ring, slot)
+        ring.warm_next()  # the message is on its way: pre-fault a slot for later ones
 
     def _acquire(self, need: int) -> tuple[ShmRing, int] | None:
         """A free slot of at least ``need`` bytes: reuse, grow, wait or give up."""
@@ -264,6 +267,11 @@ class OutChannel:
     def close(self) -> None:
         """Unmap the rings."""
         self._retire()
+
+    def unopened(self) -> list[str]:
+        """Names of shared memory the consumer may not have opened (none: rings travel
+        as descriptors; see ``framing.FramedOutChannel``)."""
+        return []
 
 
 class InChannel:
@@ -407,16 +415,14 @@ class InChannel:
             msg = codec.decode(ring.read_bytes(slot, body_off, body_len))
         else:
             msg = codec.decode(memoryview(data)[_HDR_SIZE:])
-        pin: np.ndarray | None = None
-        for k, v in msg.items():
-            if type(v) is dict and "$shm" in v:
-                off, dtype, shape = v["$shm"]
-                if pin is None:
-                    pin = ring.pin(slot, gen)
-                # a read-only view whose base is the pin (numpy keeps it for slices too)
-                msg[k] = array_view(pin, dtype, shape, offset=off)
-        if pin is None:  # only the body travelled in the slot, and it was copied
+        keys = [k for k, v in msg.items() if type(v) is dict and "$shm" in v]
+        if not keys:  # only the body travelled in the slot, and it was copied
             ring.release(slot, gen)
+            return src, ts, msg
+        # read-only views that pin the slot (numpy keeps the pin as base of slices too)
+        views = ring.pin_views(slot, gen, [msg[k]["$shm"] for k in keys])
+        for k, view in zip(keys, views, strict=True):
+            msg[k] = view
         return src, ts, msg
 
     def close(self) -> None:

@@ -75,19 +75,22 @@ def send_lent(chan: OutChannel, src: int, ts: float, message: Mapping[str, Any],
     process and the consumer are done with it)."""
     lent = desk.lent
     desk.lent = []
-    loan = lent[0] if len(lent) == 1 else None
-    token: SlotToken | None = loan.token if loan is not None else None
-    if loan is None or token is None or token[0].closed or token[0] not in chan.rings:
+    if len(lent) != 1:  # several loans in one message: copy them
         chan.send(src, ts, message)
         return
-    ring, slot, gen = token
-    msg = dict(message)
+    loan = lent[0]
+    ring, slot, gen = loan.token
+    port = loan.port
+    if ring.closed or ring not in chan.rings:  # the ring was retired meanwhile
+        chan.send(src, ts, message)
+        return
     for k, v in message.items():
-        if k != loan.port and type(v) is np.ndarray and v.nbytes >= SHM_MIN:
+        if k != port and type(v) is np.ndarray and v.nbytes >= SHM_MIN:
             chan.send(src, ts, message)  # a second large array: copy them all
             return
+    msg = dict(message)
     dtype, shape = array_header(loan.array)
-    msg[loan.port] = {"$shm": [0, dtype, list(shape)]}
+    msg[port] = {"$shm": [0, dtype, list(shape)]}
     body = encode(msg)
     if len(body) > INLINE_MAX:
         chan.send(src, ts, message)
@@ -95,9 +98,10 @@ def send_lent(chan: OutChannel, src: int, ts: float, message: Mapping[str, Any],
     if chan.block:
         while chan.sent - chan.acked >= chan.capacity:
             chan._wait(0.5)
-    ring.commit(slot, gen)
     head = _HDR.pack(MSG, _HAS_SHM, src, ts, ring.ring_id, slot, gen, 0, len(body))
+    ring.commit(slot, gen)
     chan._push(head + body, ring, slot)
+    ring.warm_next()  # the message is on its way: pre-fault a slot for later ones
 
 
 __all__ = ["SlotLender", "SlotToken", "send_lent"]

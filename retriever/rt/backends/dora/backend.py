@@ -46,7 +46,8 @@ from ...handle import BackgroundRun
 from ...report import FlowStats
 from . import compile as dc
 from .compat import check_install
-from .launch import ClusterLauncher, Guard, Launcher, LocalLauncher, sweep
+from .guard import remove_orphans, shm_files
+from .launch import ClusterLauncher, Guard, Launcher, LocalLauncher, processes_with_token, sweep
 from .status import StatusReader, errors_from_status
 
 POLL = 0.05
@@ -98,6 +99,8 @@ class DoraRun(BackgroundRun):
         self._stop = threading.Event()
         self._reported: set[str] = set()  # nodes whose error file was read
         self._t0 = time.monotonic()
+        self._since = time.time() - 1.0  # shared memory created after this may be ours
+        self._shm: set[str] = set()  # /dev/shm files the run's processes used
         self._t_ready: float | None = None
         self.node_info: dict[str, dict[str, Any]] = {}
         self.leftover: list[int] = []
@@ -159,6 +162,8 @@ class DoraRun(BackgroundRun):
         except BaseException as exc:
             self._add_error(exc)
         finally:
+            # dora's transport leaves its shared memory behind: note it while it is used
+            self._shm = shm_files(processes_with_token(dc.ENV_RUN, self.token))
             try:
                 self.launcher.stop(self.stop_grace)
             except BaseException as exc:
@@ -275,6 +280,7 @@ class DoraRun(BackgroundRun):
     def _cleanup(self) -> None:
         self.leftover = sweep(dc.ENV_RUN, self.token)
         shutil.rmtree(self.tmp, ignore_errors=True)
+        remove_orphans(self._shm, self._since)
         if self._guard is not None:
             self._guard.release()
 

@@ -7,9 +7,13 @@ holds the pipe's write end. Two endings:
 - the owner writes ``done`` before closing the pipe: the run ended normally and was
   cleaned up by the owner; the guard just exits;
 - the pipe reports end of file without ``done``: the owner died (``SIGKILL``, a crash,
-  ``os._exit``). The guard then ends every process carrying the run token in its
-  environment (``SIGTERM``, then ``SIGKILL`` after a short grace) and removes the run's
-  temporary directory.
+  ``os._exit``). The guard then sends ``SIGTERM`` to every process carrying the run
+  token in its environment: ``dora run`` and dora's daemons stop the dataflow (each node
+  gets dora's ``STOP``), and a node takes ``SIGTERM`` as a stop request, so every node
+  finalizes its flows and exits. Whatever is still there ``GRACE`` seconds later gets
+  ``SIGKILL``; then the run's temporary directory is removed, and so are the
+  ``/dev/shm`` segments the run's processes used that nobody uses any more (dora's
+  transport does not remove them itself).
 
 Why a process rather than ``PR_SET_PDEATHSIG`` on each dora process: Linux delivers that
 signal when the *thread* that started the child exits, so a run started from a worker
@@ -29,7 +33,8 @@ import sys
 import tempfile
 import time
 
-GRACE = 2.0  # seconds between SIGTERM and SIGKILL
+GRACE = 5.0  # seconds the nodes have to finalize their flows before SIGKILL
+SHM = "/dev/shm/"
 
 
 def carriers(env_key: str, token: str) -> list[int]:
@@ -69,17 +74,72 @@ def is_run_dir(path: str) -> bool:
             and os.path.basename(real).startswith("retriever-dora-"))
 
 
-def clean_up(tmpdir: str, env_key: str, token: str) -> None:
-    """End the run's processes (TERM, then KILL) and remove its directory."""
+def shm_files(pids: list[int]) -> set[str]:
+    """The ``/dev/shm`` files that the processes ``pids`` have mapped or open."""
+    found: set[str] = set()
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/maps") as fh:
+                maps = fh.read()
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue  # gone meanwhile, or another user's process
+        for line in maps.splitlines():
+            parts = line.split(None, 5)
+            if len(parts) == 6 and parts[5].startswith(SHM):
+                found.add(parts[5].removesuffix(" (deleted)"))
+        for fd in fds:
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith(SHM):
+                found.add(target)
+    return found
+
+
+def remove_orphans(paths: set[str], since: float) -> list[str]:
+    """Unlink those of ``paths`` (``/dev/shm`` files a run's processes used) that were
+    created after ``since`` (wall clock) and that no process has mapped or open any
+    more: dora's transport leaves such segments behind when its processes end."""
+    mine = set()
+    for path in paths:
+        try:
+            if os.stat(path).st_ctime >= since:
+                mine.add(path)
+        except OSError:
+            continue  # already gone
+    if not mine:
+        return []
+    busy = shm_files([int(n) for n in os.listdir("/proc") if n.isdigit()])
+    removed = []
+    for path in sorted(mine - busy):
+        try:
+            os.unlink(path)
+        except OSError:
+            continue  # removed meanwhile
+        removed.append(path)
+    return removed
+
+
+def clean_up(tmpdir: str, env_key: str, token: str, since: float) -> None:
+    """End the run's processes (TERM, then KILL), then remove its directory and the
+    shared memory they left."""
     pids = carriers(env_key, token)
+    shm = shm_files(pids)
     _signal_all(pids, signal.SIGTERM)
     deadline = time.monotonic() + GRACE
     while pids and time.monotonic() < deadline:
         time.sleep(0.05)
+        shm |= shm_files(pids)
         pids = carriers(env_key, token)
     _signal_all(pids, signal.SIGKILL)
+    while pids and time.monotonic() < deadline + GRACE:
+        time.sleep(0.05)
+        pids = carriers(env_key, token)
     if is_run_dir(tmpdir):
         shutil.rmtree(tmpdir, ignore_errors=True)
+    remove_orphans(shm, since)
 
 
 def main(argv: list[str]) -> int:
@@ -88,6 +148,7 @@ def main(argv: list[str]) -> int:
         print("usage: guard.py TMPDIR ENV_KEY TOKEN", file=sys.stderr)
         return 2
     tmpdir, env_key, token = argv
+    since = time.time() - 1.0  # the run's processes start after this one
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the owner decides about Ctrl-C
     data = b""
     while True:
@@ -102,7 +163,7 @@ def main(argv: list[str]) -> int:
         data += chunk
     if b"done" in data:
         return 0
-    clean_up(tmpdir, env_key, token)
+    clean_up(tmpdir, env_key, token, since)
     return 0
 
 

@@ -6,14 +6,18 @@ flows with :class:`retriever.rt.step.Scheduler`, the scheduler every backend sha
 This module only brings dora's time source and events:
 
 - a timer tick of a periodic flow: the tick's own dora timestamp is the time the tick
-  was due (:meth:`Scheduler.on_timer` re-anchors the flow's clock on it, so a tick
-  handled one period or more late counts as lag and ``on_lag`` decides);
+  was due (:meth:`Scheduler.on_timer` anchors the flow's clock on the first and aligns
+  its phase on later ones, so a tick handled one period or more late, or lost in dora's
+  queue, counts as lag and ``on_lag`` decides);
 - a message from another partition: delivered (whole) into the destination ports with
   the sender's dora timestamp, then the Trigger/Hybrid flows it triggered run. Each
   output numbers its messages; a gap in the numbers is what dora's input queue dropped,
   and counts as dropped for the destination flows;
 - a message a flow publishes reaches the partition's own flows directly, and is sent
-  as one dora output event when another partition consumes it.
+  as one dora output event when another partition consumes it;
+- the end of the run (dora's ``STOP``, ``SIGTERM``, the owner gone; see
+  :mod:`.stopping`): the loop ends, also between two runs of a ``catch_up`` burst, and
+  every flow is finalized before the node exits.
 
 Times are seconds since ``RETRIEVER_DORA_EPOCH`` (wall clock, like dora's timestamps).
 """
@@ -21,9 +25,7 @@ Times are seconds since ``RETRIEVER_DORA_EPOCH`` (wall clock, like dora's timest
 from __future__ import annotations
 
 import os
-import socket
 import sys
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -43,6 +45,7 @@ from . import compile as plan_mod
 from .codec import SEQ_KEY, TAIL_KEY, DoraCodec, tail_seq
 from .lend import LentSends, SampleLender
 from .status import StatusWriter
+from .stopping import HeldEvents, NodeStop
 
 STATS_EVERY = 0.2  # the progress view refreshes every 0.5 s: counters stay current
 
@@ -51,7 +54,7 @@ class PartitionRunner:
     """Runs the flows of one partition inside a dora node."""
 
     def __init__(self, graph: ExecutionGraph, partition: str, epoch: float,
-                 status: StatusWriter) -> None:
+                 status: StatusWriter, stop: NodeStop | None = None) -> None:
         self.graph = graph
         self.plan = plan_mod.plan_dataflow(graph).for_partition(partition)
         self.epoch = epoch
@@ -84,6 +87,12 @@ class PartitionRunner:
             sched.send = self._publish
         if self.observers:
             sched.on_run = self._observe
+        # the end of the run ends a catch-up burst between two of its runs
+        self.stop = stop or NodeStop()
+        self.stop.held = HeldEvents(
+            {i.input_id: None if i.backpressure else i.queue_size for i in self.plan.inputs},
+            self.timers)
+        sched.should_stop = self.stop.requested
 
     # ------------------------------------------------------------------ time
     def now(self) -> float:
@@ -157,33 +166,15 @@ class PartitionRunner:
         return errors
 
 
-def _watch_owner(owner: str) -> None:
-    """Exit when the owning process (same host) is gone, so no node outlives a run."""
-    host, _, pid_text = owner.rpartition(":")
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return
-    pid = int(pid_text)
-
-    def loop() -> None:
-        while True:
-            time.sleep(0.5)
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                os._exit(70)
-            except PermissionError:
-                pass
-
-    threading.Thread(target=loop, name="retriever-owner-watch", daemon=True).start()
-
-
 def run_node() -> int:
     """Entry point of a node process; returns the exit code."""
     env = os.environ
     partition = env.get(plan_mod.ENV_PARTITION, "")
     status = StatusWriter(env.get(plan_mod.ENV_STATUS), partition or "unknown")
+    stop = NodeStop()
+    stop.install_sigterm()
     if env.get(plan_mod.ENV_OWNER):
-        _watch_owner(env[plan_mod.ENV_OWNER])
+        stop.watch_owner(env[plan_mod.ENV_OWNER])
     if env.get(plan_mod.ENV_CWD):
         try:
             os.chdir(env[plan_mod.ENV_CWD])
@@ -200,8 +191,9 @@ def run_node() -> int:
         node_plan = plan_mod.plan_dataflow(graph).for_partition(partition)
         status = StatusWriter(env.get(plan_mod.ENV_STATUS), node_plan.dora_id)
         epoch = float(env.get(plan_mod.ENV_EPOCH, "0") or 0)
-        runner = PartitionRunner(graph, partition, epoch, status)
-        _event_loop(runner, status)
+        runner = PartitionRunner(graph, partition, epoch, status, stop)
+        if not stop.stopping:
+            _event_loop(runner, status)
     except BaseException as exc:
         errors.append(exc)
     if runner is not None:
@@ -230,9 +222,15 @@ def _event_loop(runner: PartitionRunner, status: StatusWriter) -> None:
     assert lent is not None
     status.ready(runner.plan.partition, runner.plan.flows)
     timers, inputs = runner.timers, runner.inputs
+    stop = runner.stop
+    stop.node = node
+    held = stop.held
+    assert held is not None
+    early = held.queue
     next_stats = time.monotonic() + STATS_EVERY
-    while True:
-        event = node.next()
+    while not stop.stopping:  # STOP seen during a catch-up burst, SIGTERM, owner gone
+        # events taken off dora's queue while a catch-up burst looked for STOP go first
+        event = held.pop() if early else node.next()
         if event is None:
             return  # every sender is gone: the dataflow ended
         kind = event["type"]

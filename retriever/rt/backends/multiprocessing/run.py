@@ -5,7 +5,8 @@ together once every worker is ready, collects statistics, stops the run when a f
 fails, a worker dies (end of file on its control socket, seen at once) or the duration
 is over, restarts a partition's process when its restart policy allows, and finally
 closes every descriptor. Shared memory is anonymous (``memfd``, or POSIX shm unlinked
-as soon as it is created), so a dead process can never leave a segment behind.
+as soon as it is created, or, with framed channels, as soon as the consumer opened it);
+the names a killed worker may have left are swept when it is reaped.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from .worker import worker_main
 
 log = logging.getLogger("retriever.mp")
 OPTIONS = ("shm_slots", "stop_timeout", "spin", "busy_poll", "start_method", "portable")
-_COUNTERS = ("steps", "lag_events", "skipped_ticks", "dropped", "errors")
+_COUNTERS = ("steps", "lag_events", "skipped_ticks", "skipped_at_stop", "dropped", "errors")
 
 
 class _Proc:
@@ -51,6 +52,7 @@ class _Proc:
         self.stats: dict[str, dict[str, Any]] = {}
         self.exitcode: int | None = None
         self.stop_sent = False
+        self.names: list[str] = []  # shared-memory names it created (framed channels)
 
 
 def _describe_exit(status: int) -> str:
@@ -100,13 +102,14 @@ class MultiprocessingRun(BackgroundRun):
         self._restarts: dict[str, int] = {n: 0 for n in self.plan.owner}
         self._restart_times: dict[str, deque[float]] = {p: deque() for p in self.plan.partitions}
         self._procs: dict[str, _Proc] = {}
+        self._names: list[str] = []  # shared-memory names to remove at the end (framing)
         self._upstream: dict[str, set[str]] = {p: set() for p in self.plan.partitions}
         for ch in self.plan.channels:
             self._upstream[ch.dst].add(ch.src)
         self._socks: list[socket.socket] = []
         self._chan: dict[int, tuple[socket.socket, socket.socket]] = {}
         for ch in self.plan.channels:
-            pair = channel_pair()
+            pair = channel_pair(self.start_options.framed)
             self._chan[ch.index] = pair
             self._socks.extend(pair)
         self._wake_r, self._wake_w = socket.socketpair()
@@ -138,7 +141,7 @@ class MultiprocessingRun(BackgroundRun):
 
     # ------------------------------------------------------------------ workers
     def _start(self, part: str) -> None:
-        parent_end, child_end = control_pair()
+        parent_end, child_end = control_pair(self.start_options.framed)
         socks: dict[int, socket.socket] = {}
         for ch in self.plan.channels:
             if ch.src == part:
@@ -253,6 +256,11 @@ class MultiprocessingRun(BackgroundRun):
                 elif all(p.ready for p in self._procs.values()):
                     self._t0 = time.monotonic()
                     self._send_all("go", self._t0)
+            elif kind == "shm":  # a ring named for a framed channel, just created
+                w.names.append(str(m[1]))
+                self._names.append(str(m[1]))
+            elif kind == "names":  # rings a finished producer's consumers may open
+                self._names.extend(str(n) for n in m[1])
             elif kind == "stats":
                 w.stats = m[1]
             elif kind == "done":
@@ -271,6 +279,7 @@ class MultiprocessingRun(BackgroundRun):
         w.exitcode = status
         if status != 0 and self.start_options.shm == "posix":
             backing.sweep(w.pid)  # killed between shm_open and shm_unlink?
+            self._unlink(w.names)  # named rings its consumers had not opened (any OS)
         w.ctl.close()
         _add_rows(self._base, w.stats)
         w.stats = {}
@@ -327,13 +336,20 @@ class MultiprocessingRun(BackgroundRun):
                 w.ctl.close()
                 if self.start_options.shm == "posix":
                     backing.sweep(w.pid)
+                    self._unlink(w.names)
 
     def _end(self) -> None:
         self._close()
+        self._unlink(self._names)  # every worker has exited: nobody opens them any more
         self._report.flows = self._collect()
         self._report.duration = self._live_duration()
         untrack(self)
         self._finish()
+
+    @staticmethod
+    def _unlink(names: list[str]) -> None:
+        for name in names:
+            backing.unlink(name)
 
     def _close(self) -> None:
         for s in self._socks:

@@ -13,20 +13,24 @@ from the graph (the same deterministic derivation the parent made) and resolves 
 flows' classes by name (``__main__`` classes are loaded from the script's file without
 running its main block). Nothing is pickled.
 
-*Portable mode* (``portable=True`` or ``RETRIEVER_MP_PORTABLE=1``) is what a platform
-without Linux's extras gets: ``spawn``, POSIX shared memory instead of ``memfd``
-(:mod:`retriever.rt.transport.backing`) and a ``selectors`` waiter instead of ``epoll``
-(:mod:`retriever.rt.transport.wait`). Forcing it on Linux is how CI exercises those code
-paths. Parent-death detection is the same in both modes: a pipe whose only writer is
+*Portable mode* (``portable=True`` or ``RETRIEVER_MP_PORTABLE=1``; chosen automatically
+where Linux's services are missing, as on macOS) is what a platform without Linux's
+extras gets: ``spawn``, stream socket pairs carrying length-prefixed frames instead of
+``SOCK_SEQPACKET`` datagrams, with shared-memory rings announced by name instead of
+passed as descriptors (:mod:`retriever.rt.transport.framing`), POSIX shared memory
+instead of ``memfd`` (:mod:`retriever.rt.transport.backing`) and a ``selectors`` waiter
+instead of ``epoll`` (:mod:`retriever.rt.transport.wait`). Forcing it on Linux is how
+CI exercises those code paths. Windows is refused up front (:func:`resolve`).
+Parent-death detection is the same in both modes: a pipe whose only writer is
 the parent (no ``PR_SET_PDEATHSIG``).
 """
 
 from __future__ import annotations
 
-import functools
 import multiprocessing.util
 import os
 import re
+import select
 import socket
 import sys
 from dataclasses import dataclass
@@ -39,7 +43,9 @@ from retriever.ir.resolve import allow_imports, allow_source_exec, granted, iden
 
 from ...transport import ControlLink, backing, wait
 from ...transport.control import MAX_CONTROL
+from ...transport.framing import is_stream, read_frame, seqpacket_available
 from .plan import WaitOptions, make_plan
+from .support import unsupported
 from .worker import worker_main
 
 METHODS = ("fork", "spawn")
@@ -64,9 +70,15 @@ class StartOptions:
     portable: bool = False
 
     @property
+    def framed(self) -> bool:
+        """Whether channels and control links are stream sockets carrying frames, with
+        rings announced by name (:mod:`retriever.rt.transport.framing`)."""
+        return self.portable or not seqpacket_available()
+
+    @property
     def shm(self) -> str:
         """Backing of shared-memory rings (``memfd`` or ``posix``)."""
-        return backing.default_kind(self.portable)
+        return "posix" if self.framed else backing.default_kind(self.portable)
 
     @property
     def waiter(self) -> str:
@@ -79,18 +91,42 @@ def platform_method() -> str:
     return "fork" if hasattr(os, "fork") and sys.platform.startswith("linux") else "spawn"
 
 
+def missing_native() -> list[str]:
+    """The Linux services of the native mode that this system lacks (macOS: all three);
+    where any is missing, portable mode is chosen automatically."""
+    missing = [] if seqpacket_available() else ["SOCK_SEQPACKET"]
+    if not hasattr(os, "memfd_create"):
+        missing.append("memfd")
+    if not hasattr(select, "epoll"):
+        missing.append("epoll")
+    return missing
+
+
 def resolve(start_method: Any = None, portable: Any = None) -> StartOptions:
     """Validate the run options ``start_method`` and ``portable``, falling back to the
     environment (``RETRIEVER_MP_START_METHOD``, ``RETRIEVER_MP_PORTABLE``) and then to
-    the platform's default. Portable mode implies ``spawn`` unless a method is named."""
+    the platform's default: portable mode where Linux's services are missing (macOS),
+    native elsewhere. Portable mode implies ``spawn`` unless a method is named."""
+    refusal = unsupported()
+    if refusal is not None:
+        raise refusal
+    where = "portable"
     if portable is None:
         raw = os.environ.get(PORTABLE_ENV, "").strip().lower()
         if raw not in _TRUE + _FALSE:
             raise ConfigError(f"{PORTABLE_ENV}={raw!r} is not a yes/no value",
                               hint=f"set {PORTABLE_ENV}=1 to force portable mode, or unset it")
-        portable = raw in _TRUE
-    if not isinstance(portable, bool):
+        portable = (raw in _TRUE) if raw else None
+        where = PORTABLE_ENV
+    if portable is not None and not isinstance(portable, bool):
         raise ConfigError(f"portable={portable!r} is not True or False")
+    missing = missing_native()
+    if portable is None:
+        portable = bool(missing)
+    elif not portable and missing:
+        raise ConfigError(f"{where}=False asks for the native mode, but this system lacks "
+                          f"{', '.join(missing)}",
+                          hint="leave it unset: portable mode is chosen here automatically")
     where = "start_method"
     if start_method is None:
         start_method = os.environ.get(START_ENV) or None
@@ -104,24 +140,7 @@ def resolve(start_method: Any = None, portable: Any = None) -> StartOptions:
     if start_method == "fork" and not hasattr(os, "fork"):
         raise ConfigError("start_method='fork' is not available on this platform",
                           hint="use start_method='spawn'")
-    if sys.platform == "win32" or not seqpacket_available():
-        raise ConfigError(f"the multiprocessing backend does not run on {sys.platform} yet: "
-                          "its channels are Unix SOCK_SEQPACKET socket pairs, which this "
-                          "system lacks", hint="use backend='in-process' (or the stepper) "
-                                               "here; see docs/backends-multiprocessing.md")
     return StartOptions(start_method, portable)
-
-
-@functools.cache
-def seqpacket_available() -> bool:
-    """Whether Unix ``SOCK_SEQPACKET`` socket pairs exist here (not on macOS/Windows)."""
-    try:
-        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    except (OSError, AttributeError):  # EPROTONOSUPPORT, or no AF_UNIX at all
-        return False
-    a.close()
-    b.close()
-    return True
 
 
 # ---------------------------------------------------------------------- spawn: parent side
@@ -212,7 +231,8 @@ def spawned_main(ctl_fd: int) -> int:
     worker would. Returns the process exit code."""
     ctl_sock = socket.socket(fileno=ctl_fd)
     ctl_sock.setblocking(True)
-    data = ctl_sock.recv(MAX_CONTROL)
+    # exactly the boot message: a stop request may already follow it on a stream
+    data = read_frame(ctl_sock) if is_stream(ctl_sock) else ctl_sock.recv(MAX_CONTROL)
     if not data:
         return 3  # the parent went away before booting us
     msg: Any = decode(data)

@@ -15,6 +15,7 @@ step before the next one is delivered. Other partitions are reached through chan
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import select
 import signal
@@ -34,7 +35,7 @@ from ...graph import Route, output_port_types
 from ...node import Message, NodeRuntime
 from ...observe import close_all, notify, observers_from_env
 from ...step import Scheduler
-from ...transport import ControlLink, InChannel, OutChannel
+from ...transport import ControlLink, InChannel, OutChannel, backing, open_in, open_out
 from ...transport.loan import SlotLender, send_lent
 from ...transport.wait import Waiter, make_waiter
 from .plan import Plan, WaitOptions
@@ -121,8 +122,8 @@ class Worker:
         for ch in plan.channels:
             if ch.src != part:
                 continue
-            out = OutChannel(socks[ch.index], block=ch.block, capacity=ch.capacity,
-                             nslots=shm_slots, ring_base=ring_base + (ch.index << 12))
+            out = open_out(socks[ch.index], block=ch.block, capacity=ch.capacity,
+                           nslots=shm_slots, ring_base=ring_base + (ch.index << 12))
             out.waiter = self._wait_for
             self.outs.append((out, ch.dst_flows))
             for src, idx in ch.sources.items():
@@ -135,7 +136,7 @@ class Worker:
             if ch.dst != part:
                 continue
             codecs = {idx: output_codec(ir.node(src)) for src, idx in ch.sources.items()}
-            inc = InChannel(socks[ch.index], codecs, block=ch.block, capacity=ch.capacity)
+            inc = open_in(socks[ch.index], codecs, block=ch.block, capacity=ch.capacity)
             table: dict[int, tuple[list[Route], set[str]]] = {}
             for src, idx in ch.sources.items():
                 rts = [(self.runtimes[d], pairs) for d, pairs in ch.routes[src]]
@@ -309,9 +310,15 @@ class Worker:
     def finalize(self) -> list[FlowError]:
         """Finalize every flow (all of them even if some fail)."""
         errors = self.sched.finalize_all()
+        names: list[str] = []
         for out, _ in self.outs:
             out.flush()
             out.close()
+            names += out.unopened()
+        # rings our consumers may still open: the parent removes the names at the end
+        if names and not self.ctl.send("names", names):
+            for name in names:  # the parent is gone: nobody else will
+                backing.unlink(name)
         if self._waiter is not None:
             self._waiter.close()
         close_all(self.observers)
@@ -342,6 +349,8 @@ def worker_main(plan: Plan, part: str, ctl_sock: socket.socket,
     threading.Thread(target=_watch_parent, args=(death_fd,), daemon=True,
                      name="retriever-parent-watch").start()
     ctl = ControlLink(ctl_sock)
+    # the parent learns each name as it is made: it removes them if we are killed
+    backing.on_named = functools.partial(ctl.send, "shm")
     worker: Worker | None = None
     code = 0
     try:

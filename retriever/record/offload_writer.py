@@ -1,0 +1,221 @@
+"""The writer process of :class:`~.offload.OffloadRecorder`: it decodes the steps handed
+over, rebuilds the values with the flows' declared port types (and the inputs the
+recording process left out, :mod:`.derive`), and writes the files with the ordinary
+:class:`~.recorder.Recorder`.
+
+The writer reports on a status pipe with JSON lines: ``["ready"]``, ``["done",
+values]`` or ``["error", problem, code, hint, path]``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import errno
+import gc
+import os
+import queue
+import signal
+import threading
+import traceback
+from types import SimpleNamespace
+from typing import Any
+
+import msgspec
+
+from retriever.contract import wire
+from retriever.contract.errors import RetrieverError
+from retriever.ir.model import IR
+from retriever.rt.stepper import StepResult
+
+from .config import RecordConfig
+from .derive import InputPlan, InputRebuilder
+from .errors import RecordingError, out_of_space
+from .handover import Handover
+from .layout import PortValues, port_types
+from .recorder import SCALAR_TYPES, Recorder
+
+#: Frames the writer takes off the pipe ahead of the one it is writing.
+QUEUED_FRAMES = 8
+WRITER_NICE = 10  # scheduling priority of the writer, below the pipeline's
+EXT_PORTS = 7  # an input already flattened to {port: value} (composite inputs)
+
+
+def start_writer(ir: IR, config: RecordConfig, plan: InputPlan | None,
+                  start: bytes | None) -> tuple[int, Handover, int]:
+    """Fork the writer; returns (pid, the hand-over's parent side, status read fd)."""
+    handover = Handover()
+    status_r, status_w = os.pipe()
+    parent = os.getpid()
+    pid = os.fork()
+    if pid == 0:  # the writer: never returns
+        code = 1
+        try:
+            handover.writer_side()
+            os.close(status_r)
+            code = _writer_main(ir, config, handover, status_w, parent, plan, start)
+        finally:
+            os._exit(code)
+    handover.parent_side()
+    os.close(status_w)
+    return pid, handover, status_r
+
+
+def _report(fd: int, *msg: Any) -> None:
+    data = msgspec.json.encode(list(msg)) + b"\n"
+    while data:
+        data = data[os.write(fd, data):]
+
+
+_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+
+
+def error_fields(exc: BaseException, paths: Any = ()) -> list[Any]:
+    if isinstance(exc, RecordingError):
+        return [exc.problem, exc.code, exc.hint, str(exc.path) if exc.path else None]
+    if isinstance(exc, RetrieverError):  # its message alone: code and hint travel apart
+        return [exc.message, exc.code, exc.hint, None]
+    text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    if (isinstance(exc, OSError) and exc.errno in _FULL) or out_of_space(paths):
+        return [f"the disk is full or the file reached its size limit ({text}); the file "
+                "holds the steps written before", "RET809",
+                "free disk space (or raise the file size limit, ulimit -f) and record "
+                "again; open_recording() reads what was written", None]
+    return [f"the recording writer failed: {text}", "RET809", "", None]
+
+
+def _writer_main(ir: IR, config: RecordConfig, handover: Handover, status: int,
+                 parent: int, plan: InputPlan | None = None, start: bytes | None = None
+                 ) -> int:
+    """Write the files from the steps handed over (runs in the forked writer)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the parent ends the stream
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # Recording must not compete with the pipeline for a core: the writer yields to it
+    # (it catches up in the pipeline's idle time; a full pipe still blocks, so nothing
+    # is lost).
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (OSError, AttributeError):
+        with contextlib.suppress(OSError):
+            os.nice(WRITER_NICE)
+    # The writer keeps few objects alive: what it inherited is frozen, and collections
+    # run rarely (decoding a batch allocates thousands of short-lived containers).
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+    try:
+        recorder = Recorder(ir, dataclasses.replace(config, writer="inline"))
+    except BaseException as exc:
+        _report(status, "error", *error_fields(exc))
+        return 1
+    _report(status, "ready")
+    rebuild = _Rebuild(ir)
+    rebuilder = None
+    if plan is not None and start is not None:
+        held = msgspec.msgpack.decode(start, ext_hook=_ext_hook)
+        rebuilder = InputRebuilder(plan, {(f, p): v for f, p, v in held})
+    try:
+        for batch in _frames(handover, parent):
+            for now, executed, messages, inputs in batch:
+                if type(inputs) is list:  # some (or all) inputs are to be rebuilt
+                    assert rebuilder is not None
+                    inputs = rebuilder.step(executed, messages, inputs[0])
+                if _plain(messages, inputs):
+                    recorder.add_scalars(now, executed, messages, inputs)
+                else:
+                    recorder(rebuild.step(now, executed, messages, inputs))
+        recorder.close()
+    except BaseException as exc:
+        fields = error_fields(exc, config.paths)
+        try:
+            recorder.close()  # finish the files with what arrived
+        except BaseException as also:  # reported with the first error, not instead of it
+            fields[0] += f"; also, while finishing the files: {error_fields(also)[0]}"
+        _report(status, "error", *fields)
+        return 1
+    _report(status, "done", recorder.values)
+    return 0
+
+
+def _frames(handover: Handover, parent: int) -> Any:
+    """Decoded batches of steps until the end of the stream, EOF, or the parent's death.
+
+    A reader thread takes frames off the hand-over (copying them out and freeing
+    their slots) while this thread writes files: the copy overlaps the file writes,
+    which release the GIL (reading on this thread made full-HD frames fall behind 30
+    Hz). At most ``QUEUED_FRAMES`` wait (then the recording process waits)."""
+    decode = msgspec.msgpack.Decoder(ext_hook=_ext_hook).decode
+    frames: queue.Queue[bytearray | None] = queue.Queue(QUEUED_FRAMES)
+    # parent gone and someone else holds the pipe: stop waiting for it
+    reader = threading.Thread(target=handover.receive,
+                              args=(lambda: os.getppid() == parent, frames), daemon=True,
+                              name="retriever-record-reader")
+    reader.start()
+    while (frame := frames.get()) is not None:
+        yield decode(frame)  # a list of steps; their arrays view the frame's buffer
+
+
+def _plain(messages: dict[str, dict[str, Any]], inputs: dict[str, Any] | None) -> bool:
+    """Whether a decoded step holds only scalars (it then needs no rebuilding)."""
+    scalars = SCALAR_TYPES
+    for msg in messages.values():
+        if not scalars.issuperset(map(type, msg.values())):
+            return False
+    if inputs:
+        for fields in inputs.values():
+            if fields is not None and (type(fields) is not dict or not scalars.issuperset(
+                    map(type, fields.values()))):
+                return False
+    return True
+
+
+def _ext_hook(code: int, data: memoryview) -> Any:
+    if code == EXT_PORTS:
+        return PortValues(msgspec.msgpack.decode(data, ext_hook=wire.ext_hook))
+    return wire.ext_hook(code, data)
+
+
+class _Rebuild:
+    """Turns decoded steps back into :class:`StepResult` with the declared types."""
+
+    def __init__(self, ir: IR) -> None:
+        self.out: dict[str, dict[str, Any]] = {}
+        self.fields: dict[str, dict[str, Any]] = {}
+        self.ports: dict[str, dict[str, Any]] = {}
+        for node in ir.nodes:
+            self.out[node.id] = _structured(port_types(node, "out"))
+            ins = port_types(node, "in")
+            self.ports[node.id] = _structured(ins)
+            # a single-envelope input arrives as its fields (composites come flattened)
+            single = len(node.inputs.elements) == 1
+            self.fields[node.id] = _structured(
+                {p.field: ins[p.name] for p in node.input_ports} if single else {})
+
+    def step(self, now: float, executed: list[str], messages: dict[str, dict[str, Any]],
+             inputs: dict[str, Any] | None) -> StepResult:
+        for name, msg in messages.items():
+            _convert(msg, self.out.get(name))
+        rebuilt: dict[str, Any] = {}
+        for name, inp in (inputs or {}).items():
+            if isinstance(inp, PortValues):
+                _convert(inp, self.ports.get(name))
+                rebuilt[name] = inp
+            elif isinstance(inp, dict):
+                _convert(inp, self.fields.get(name))
+                rebuilt[name] = SimpleNamespace(**inp)
+            else:
+                rebuilt[name] = inp
+        return StepResult(now=now, executed=executed, inputs=rebuilt, messages=messages)
+
+
+def _structured(types: dict[str, Any]) -> dict[str, Any]:
+    return {k: t for k, t in types.items() if wire.needs_convert(t)}
+
+
+def _convert(values: dict[str, Any], types: dict[str, Any] | None) -> None:
+    if types:
+        for key, tp in types.items():
+            if values.get(key) is not None:
+                values[key] = wire.convert(values[key], tp)
+
+
+__all__ = ["EXT_PORTS", "error_fields", "start_writer"]
