@@ -13,19 +13,42 @@ from typing import Any
 
 import numpy as np
 
+from retriever.rt.backends.multiprocessing.arrivals import NEVER, ArrivalPredictor
 
-def _pipe_child(conn: Any, n: int) -> None:
+
+def _pipe_child(conn: Any, n: int, spin: float) -> None:
     lat = []
-    for _ in range(n):
-        t = conn.recv()
-        lat.append(time.perf_counter() - t)
+    if not spin:
+        for _ in range(n):
+            t = conn.recv()
+            lat.append(time.perf_counter() - t)
+        conn.send(lat)
+        return
+    # the same arrival spin as a worker's (spin_arrivals): sleep until the predicted
+    # window (select: microsecond timeouts), poll without sleeping inside it, block after
+    pred = ArrivalPredictor(spin)
+    fd = conn.fileno()
+    clock = time.perf_counter  # the sender's clock: CLOCK_MONOTONIC, shared
+    while len(lat) < n:
+        now = clock()
+        timeout: float | None = None  # no window ahead: block
+        if now < pred.end < NEVER:
+            timeout = max(0.0, pred.start - now)
+        r, _, _ = select.select([fd], [], [], timeout)
+        if r:
+            t = conn.recv()
+            now = clock()
+            lat.append(now - t)
+            pred.arrived(t, now)
     conn.send(lat)
 
 
-def baseline_pipe(hz: float, n: int) -> list[float]:
+def baseline_pipe(hz: float, n: int, spin: float = 0.0) -> list[float]:
+    """One-way latency of ``multiprocessing.Pipe`` at ``hz``; ``spin`` > 0: the reader
+    spins around predicted arrivals as workers do (``spin_arrivals=spin``)."""
     ctx = mp.get_context("fork")
     a, b = ctx.Pipe()
-    p = ctx.Process(target=_pipe_child, args=(b, n))
+    p = ctx.Process(target=_pipe_child, args=(b, n, spin))
     p.start()
     time.sleep(0.1)
     t0 = time.perf_counter()

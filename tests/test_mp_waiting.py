@@ -1,5 +1,5 @@
-"""How multiprocessing workers wait: ``spin`` before deadlines and ``busy_poll``
-for arrivals, with real worker processes."""
+"""How multiprocessing workers wait: ``spin`` before deadlines, ``spin_arrivals``
+around predicted arrivals and ``busy_poll``, with real worker processes."""
 
 from __future__ import annotations
 
@@ -41,6 +41,13 @@ def test_busy_poll_delivers_every_message_and_really_polls(tmp_path: Path) -> No
     assert busy_cpu > idle_cpu + 0.15, (busy_cpu, idle_cpu)
 
 
+@pytest.mark.parametrize("spin_arrivals", [0.0, 0.0002, 0.002])
+def test_arrival_spin_on_or_off_delivers_every_message_in_order(
+        tmp_path: Path, spin_arrivals: float) -> None:
+    values, _ = _run(tmp_path / "arrivals.log", spin_arrivals=spin_arrivals)
+    assert values == list(range(1, len(values) + 1)) and len(values) >= 40
+
+
 @pytest.mark.parametrize("spin", [0.0, 0.002])
 def test_spin_keeps_every_tick(tmp_path: Path, spin: float) -> None:
     log = tmp_path / "tick.log"
@@ -55,7 +62,8 @@ def test_spin_keeps_every_tick(tmp_path: Path, spin: float) -> None:
 
 
 @pytest.mark.parametrize("options", [{"spin": -1}, {"spin": 0.5},
-                                     {"spin": "fast"}, {"busy_poll": "yes"}])
+                                     {"spin": "fast"}, {"busy_poll": "yes"},
+                                     {"spin_arrivals": -0.001}, {"spin_arrivals": 1}])
 def test_bad_waiting_options_are_refused_before_any_process_starts(
         options: dict[str, Any]) -> None:
     with Pipeline("bad") as pipe:

@@ -65,30 +65,41 @@ class WaitOptions:
 
     ``spin``: seconds before each Rate/Tick deadline during which the worker
     busy-waits instead of sleeping; it absorbs the kernel's wake-up latency at a
-    bounded CPU cost (at most a tenth of each period). ``busy_poll``: never sleep;
-    poll the channels without blocking (lowest arrival latency, one busy core per
-    worker). ``waiter``: the kind of :mod:`retriever.rt.transport.wait` waiter.
+    bounded CPU cost (at most a tenth of each period). ``spin_arrivals``: the same for
+    messages of regular streams from other partitions: the longest window, in seconds,
+    around a message's predicted arrival during which the worker polls its channels
+    instead of sleeping (at most a tenth of the stream's period, see
+    :mod:`.arrivals`); 0 turns it off. ``busy_poll``: never sleep; poll the channels
+    without blocking (lowest arrival latency, one busy core per worker). ``waiter``:
+    the kind of :mod:`retriever.rt.transport.wait` waiter.
     """
 
     spin: float = 0.0002
     busy_poll: bool = False
     waiter: str = wait.default_kind(False)  # see retriever.rt.transport.wait
+    spin_arrivals: float = 0.0002
 
     @classmethod
-    def from_options(cls, spin: Any, busy_poll: Any, waiter: str = wait.default_kind(False)
-                     ) -> WaitOptions:
-        """Validate the run options ``spin`` and ``busy_poll``."""
-        try:
-            seconds = float(spin)
-        except (TypeError, ValueError):
-            seconds = -1.0
-        if not 0.0 <= seconds <= MAX_SPIN:
-            raise ConfigError(f"spin={spin!r} is not a number of seconds between 0 and "
-                              f"{MAX_SPIN}",
-                              hint="use e.g. spin=0.0002 (200 µs), or 0 never to busy-wait")
+    def from_options(cls, spin: Any, busy_poll: Any, waiter: str = wait.default_kind(False),
+                     spin_arrivals: Any = 0.0002) -> WaitOptions:
+        """Validate the run options ``spin``, ``spin_arrivals`` and ``busy_poll``."""
+        seconds = _spin_seconds("spin", spin)
+        arrivals = _spin_seconds("spin_arrivals", spin_arrivals)
         if not isinstance(busy_poll, bool):
             raise ConfigError(f"busy_poll={busy_poll!r} is not True or False")
-        return cls(seconds, busy_poll, waiter)
+        return cls(seconds, busy_poll, waiter, arrivals)
+
+
+def _spin_seconds(name: str, value: Any) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if not 0.0 <= seconds <= MAX_SPIN:
+        raise ConfigError(f"{name}={value!r} is not a number of seconds between 0 and "
+                          f"{MAX_SPIN}",
+                          hint=f"use e.g. {name}=0.0002 (200 µs), or 0 never to busy-wait")
+    return seconds
 
 
 @dataclass

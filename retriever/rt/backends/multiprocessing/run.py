@@ -35,7 +35,8 @@ from .start import StartOptions, check_boot_size, resolve, spawn_worker, vetted
 from .worker import worker_main
 
 log = logging.getLogger("retriever.mp")
-OPTIONS = ("shm_slots", "stop_timeout", "spin", "busy_poll", "start_method", "portable")
+OPTIONS = ("shm_slots", "stop_timeout", "spin", "spin_arrivals", "busy_poll", "start_method",
+           "portable")
 _COUNTERS = ("steps", "lag_events", "skipped_ticks", "skipped_at_stop", "dropped", "errors")
 
 
@@ -74,7 +75,8 @@ class MultiprocessingRun(BackgroundRun):
 
     def __init__(self, graph: ExecutionGraph, *, duration: float | None = None,
                  live: Any = None, shm_slots: int = 4, stop_timeout: float = 5.0,
-                 spin: float = WaitOptions.spin, busy_poll: bool = False,
+                 spin: float = WaitOptions.spin,
+                 spin_arrivals: float = WaitOptions.spin_arrivals, busy_poll: bool = False,
                  start_method: str | None = None, portable: bool | None = None,
                  **options: Any) -> None:
         # Every argument is checked before the first worker is started.
@@ -92,7 +94,8 @@ class MultiprocessingRun(BackgroundRun):
             check_boot_size(self._graph_json)
             self._trust = vetted(graph)
         super().__init__()
-        self.waiting = WaitOptions.from_options(spin, busy_poll, self.start_options.waiter)
+        self.waiting = WaitOptions.from_options(spin, busy_poll, self.start_options.waiter,
+                                                spin_arrivals)
         self.exit_timeout = max(10.0, self.stop_timeout * 2)
         self._stopping = False
         self._kill_at: float | None = None

@@ -159,6 +159,7 @@ def spawn_worker(graph_json: str, part: str, link: ControlLink, ctl_sock: socket
         "boot", graph_json, part,
         {str(idx): s.fileno() for idx, s in socks.items()},
         death_fd, shm_slots, waiting.spin, waiting.busy_poll, waiting.waiter, portable,
+        waiting.spin_arrivals,
         [p for p in sys.path if isinstance(p, str)], trust,
     ]
     fds = [ctl_sock.fileno(), death_fd, *(s.fileno() for s in socks.values())]
@@ -236,10 +237,10 @@ def spawned_main(ctl_fd: int) -> int:
     if not data:
         return 3  # the parent went away before booting us
     msg: Any = decode(data)
-    if not isinstance(msg, list) or len(msg) != 12 or msg[0] != "boot":
+    if not isinstance(msg, list) or len(msg) != 13 or msg[0] != "boot":
         raise BackendError("a spawned worker received no valid boot message")
     (_, graph_json, part, chans, death_fd, shm_slots, spin, busy_poll, waiter, portable,
-     path, trust) = msg
+     spin_arrivals, path, trust) = msg
     for entry in reversed(path):  # the parent's import path, so flows resolve the same
         if entry not in sys.path:
             sys.path.insert(0, entry)
@@ -250,6 +251,6 @@ def spawned_main(ctl_fd: int) -> int:
     backing.configure(bool(portable))
     plan = make_plan(ExecutionGraph.from_json(graph_json))
     socks = {int(idx): socket.socket(fileno=int(fd)) for idx, fd in chans.items()}
-    waiting = WaitOptions(float(spin), bool(busy_poll), str(waiter))
+    waiting = WaitOptions(float(spin), bool(busy_poll), str(waiter), float(spin_arrivals))
     return worker_main(plan, str(part), ctl_sock, socks, int(death_fd),
                        shm_slots=int(shm_slots), waiting=waiting)

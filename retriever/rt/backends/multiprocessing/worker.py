@@ -6,8 +6,10 @@ clock since the run's start), the waiting and the I/O. It repeats: one scheduler
 (:meth:`Scheduler.tick`: due periodic flows and triggered flows, in dependency order),
 then wait (``select`` before a deadline, ``epoll`` otherwise) for the next deadline or
 the next arrival (:mod:`retriever.rt.transport.wait`: epoll on Linux, kqueue or poll
-in portable mode); the last ``spin`` seconds before a deadline are busy-waited, and
-``busy_poll`` never sleeps at all (:class:`WaitOptions`). Each message arriving from
+in portable mode); the last ``spin`` seconds before a deadline are busy-waited, so
+are short windows around the predicted arrival of the next message of each regular
+stream (``spin_arrivals``, :mod:`.arrivals`), and ``busy_poll`` never sleeps at all
+(:class:`WaitOptions`). Each message arriving from
 another partition is delivered on its own and the Trigger/Hybrid flows it triggers
 step before the next one is delivered. Other partitions are reached through channels.
 """
@@ -38,6 +40,7 @@ from ...step import Scheduler
 from ...transport import ControlLink, InChannel, OutChannel, backing, open_in, open_out
 from ...transport.loan import SlotLender, send_lent
 from ...transport.wait import Waiter, make_waiter
+from .arrivals import NEVER, ArrivalPredictor
 from .plan import Plan, WaitOptions
 
 STATS_INTERVAL = 0.2  # the progress view refreshes every 0.5 s: counters stay current
@@ -130,6 +133,8 @@ class Worker:
                 self.sends[src].append((out, idx))
         # incoming channels: per source index, the local routes and destination names
         self.ins: list[tuple[InChannel, list[str]]] = []
+        # one arrival predictor per source flow heard from another partition
+        self.predictors: list[ArrivalPredictor] = []
         self.acks: dict[str, list[_BlockAcks]] = {n: [] for n in nodes}
         handlers: dict[Any, Callable[[], None]] = {ctl.sock: self._control}
         for ch in plan.channels:
@@ -137,10 +142,12 @@ class Worker:
                 continue
             codecs = {idx: output_codec(ir.node(src)) for src, idx in ch.sources.items()}
             inc = open_in(socks[ch.index], codecs, block=ch.block, capacity=ch.capacity)
-            table: dict[int, tuple[list[Route], set[str]]] = {}
+            table: dict[int, tuple[list[Route], set[str], ArrivalPredictor]] = {}
             for src, idx in ch.sources.items():
                 rts = [(self.runtimes[d], pairs) for d, pairs in ch.routes[src]]
-                table[idx] = (rts, {d for d, _ in ch.routes[src]})
+                pred = ArrivalPredictor(self.waiting.spin_arrivals)
+                self.predictors.append(pred)
+                table[idx] = (rts, {d for d, _ in ch.routes[src]}, pred)
             acker = _BlockAcks(inc) if ch.block else None
             if acker is not None:
                 for d in ch.dst_flows:
@@ -161,13 +168,15 @@ class Worker:
         sched.should_stop = self._stop_requested
 
     # ------------------------------------------------------------------ arrivals
-    def _receiver(self, inc: InChannel, table: dict[int, tuple[list[Route], set[str]]],
+    def _receiver(self, inc: InChannel,
+                  table: dict[int, tuple[list[Route], set[str], ArrivalPredictor]],
                   acker: _BlockAcks | None) -> Callable[[], None]:
         """The handler of a readable channel: every arrival is delivered whole and the
         Trigger/Hybrid flows it triggers step before the next arrival is delivered, so a
         flow that keeps up runs once per message (see ``InChannel.receive`` for what a
         flow that fell behind gets)."""
         sched = self.sched
+        mono = time.monotonic
 
         def on_readable() -> None:
             for data in inc.receive():
@@ -175,12 +184,14 @@ class Worker:
                 if got is None:
                     continue
                 src, ts, msg = got
-                rts, names = table[src]
+                rts, names, pred = table[src]
                 sched.on_arrival(rts, ts, msg)
                 if acker is not None:
                     acker.pending.append(set(names))
                 if self.t0:  # not while settling before the first loop
-                    sched.run_triggered(time.monotonic() - self.t0)
+                    now = mono() - self.t0
+                    pred.arrived(ts, now)
+                    sched.run_triggered(now)
         return on_readable
 
     def _control(self) -> None:
@@ -267,6 +278,8 @@ class Worker:
         tick = sched.tick
         next_deadline = sched.next_deadline
         busy = self.waiting.busy_poll
+        preds = self.predictors if self.waiting.spin_arrivals > 0.0 else []
+        pred = preds[0] if len(preds) == 1 else None
         next_stats = mono() + STATS_INTERVAL
         while True:
             tick(mono() - t0)
@@ -279,11 +292,19 @@ class Worker:
                 next_stats = wall + STATS_INTERVAL
                 self.ctl.send("stats", self.stats())
             rel = wall - t0
-            if busy or flow_due - rel <= spin:
-                # close to a deadline (or busy polling): look, do not sleep
+            # the next arrival window of a regular stream that has not closed yet
+            if pred is not None:
+                arrive = pred.start if pred.end > rel else NEVER
+            elif preds:
+                arrive = min([p.start for p in preds if p.end > rel], default=NEVER)
+            else:
+                arrive = NEVER
+            if busy or flow_due - rel <= spin or arrive <= rel:
+                # close to a deadline or an expected message (or busy polling): look,
+                # do not sleep
                 timeout, use_select = 0.0, bool(wl)
             else:
-                precise = flow_due - spin
+                precise = min(flow_due - spin, arrive)
                 next_due = min(precise, next_stats - t0)
                 timeout = max(0.0, next_due - rel)
                 use_select = precise < next_due + slack or bool(wl)

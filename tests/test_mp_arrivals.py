@@ -1,0 +1,80 @@
+"""The arrival predictor behind ``spin_arrivals``: which streams get a spin window,
+where it lies and how long it may be (pure logic, no processes)."""
+
+from __future__ import annotations
+
+import random
+
+from retriever.rt.backends.multiprocessing.arrivals import (
+    HISTORY,
+    MIN_PERIOD,
+    NEVER,
+    SHARE,
+    ArrivalPredictor,
+)
+
+DELIVERY = 30e-6  # send time to receive time
+
+
+def _feed(pred: ArrivalPredictor, sends: list[float]) -> None:
+    for t in sends:
+        pred.arrived(t, t + DELIVERY)
+
+
+def test_regular_stream_gets_a_window_around_its_next_arrival() -> None:
+    pred = ArrivalPredictor(0.0002)
+    period = 0.002
+    sends = [1.0 + k * period + random.Random(k).uniform(-20e-6, 20e-6) for k in range(20)]
+    _feed(pred, sends)
+    due = sends[-1] + period + DELIVERY
+    assert pred.start < due < pred.end
+    assert pred.end - pred.start <= 0.0002 + 1e-12
+
+
+def test_no_window_before_enough_history() -> None:
+    pred = ArrivalPredictor(0.0002)
+    _feed(pred, [1.0 + k * 0.002 for k in range(HISTORY)])  # HISTORY - 1 gaps
+    assert pred.start == pred.end == NEVER
+    _feed(pred, [1.0 + HISTORY * 0.002])
+    assert pred.start < NEVER
+
+
+def test_irregular_stream_never_spins() -> None:
+    pred = ArrivalPredictor(0.0002)
+    rng = random.Random(7)
+    t = 1.0
+    for _ in range(200):
+        t += rng.uniform(0.001, 0.004)  # gaps spread far wider than a window
+        pred.arrived(t, t + DELIVERY)
+        assert pred.start == pred.end == NEVER
+
+
+def test_one_late_message_does_not_stop_the_spinning() -> None:
+    pred = ArrivalPredictor(0.0002)
+    sends = [1.0 + k * 0.002 for k in range(12)]
+    sends[9] += 0.0008  # one long gap, then one short one
+    _feed(pred, sends)
+    assert pred.start < NEVER
+
+
+def test_fast_stream_never_spins() -> None:
+    pred = ArrivalPredictor(0.0002)
+    _feed(pred, [1.0 + k * MIN_PERIOD * 0.5 for k in range(50)])
+    assert pred.start == NEVER
+
+
+def test_window_is_capped_by_the_bound_and_by_a_share_of_the_period() -> None:
+    for period in (0.0006, 0.001, 0.002, 0.01, 1.0):
+        pred = ArrivalPredictor(0.0005)
+        _feed(pred, [1.0 + k * period for k in range(20)])
+        assert 0.0 < pred.window <= min(0.0005, SHARE * period) + 1e-12, period
+
+
+def test_off_switch_and_a_stream_that_stops() -> None:
+    off = ArrivalPredictor(0.0)
+    _feed(off, [1.0 + k * 0.002 for k in range(20)])
+    assert off.start == off.end == NEVER and off.window == 0.0
+    on = ArrivalPredictor(0.0002)
+    _feed(on, [1.0 + k * 0.002 for k in range(20)])
+    # one window per message: once it has closed nothing is due until the next one
+    assert on.end < 1.0 + 20 * 0.002 + 0.001
