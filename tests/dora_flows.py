@@ -142,6 +142,18 @@ class Camera(Flow[None, Frame]):
         return out
 
 
+class LoanCamera(Camera):
+    """Like :class:`Camera`, but fills a loaned array (``Flow.loan``) each step: on
+    dora that array is dora's own shared-memory sample, sent without a copy."""
+
+    def step(self, _: None) -> Frame:
+        img = self.loan("image", self.shape, np.uint8)
+        img.fill(self.k % 251)
+        out = Frame(image=img, n=self.k, stamp=time.time())
+        self.k += 1
+        return out
+
+
 class FrameCheck(Flow[Frame, None]):
     """Checks each frame's content against its number; records latencies."""
 
@@ -230,10 +242,11 @@ def composite(out: str) -> Pipeline:
 
 
 def frames(out: str, hz: float = 30.0, shape: tuple[int, ...] = (1080, 1920, 3),
-           qsize: int | None = None) -> Pipeline:
-    """Large numpy frames from a Rate source to a Trigger sink."""
+           qsize: int | None = None, loan: bool = False) -> Pipeline:
+    """Large numpy frames from a Rate source to a Trigger sink (``loan``: the source
+    fills loaned arrays)."""
     pipe = Pipeline("dora-frames")
-    cam = (Camera(list(shape)) @ Rate(hz=hz)).named("camera")
+    cam = ((LoanCamera if loan else Camera)(list(shape)) @ Rate(hz=hz)).named("camera")
     chk = (FrameCheck(out) @ Trigger("image", "n", "stamp")).named("check")
     pipe.connect(cam, chk, sync=Latest(),
                  edge_config=EdgeConfig(qsize=qsize) if qsize else None)

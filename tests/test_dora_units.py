@@ -14,10 +14,14 @@ from retriever.ir.execution import build_execution
 from retriever.ir.lower import lower
 from retriever.rt.backends.dora import compat
 from retriever.rt.backends.dora.compile import (
+    ENV_SHM_POOL,
+    SHM_POOL_DEFAULT,
+    SHM_POOL_MIN,
     compile_dataflow,
     dataflow_document,
     pack_graph,
     plan_dataflow,
+    shm_pool_size,
     timer_source,
     unpack_graph,
 )
@@ -100,6 +104,22 @@ def test_block_becomes_backpressure() -> None:
                     "queue_policy": "backpressure"}
     text = compile_dataflow(graph, python="/py")
     assert 'queue_policy: "backpressure"' in text and "RETRIEVER_DORA_GRAPH" in text
+
+
+def test_publishing_nodes_get_a_shared_memory_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    graph = build_execution(lower(_two_machine_pipe()), policy="per-flow")
+    doc = dataflow_document(graph, python="/py", shm_pool=32 << 20)
+    src, snk = doc["nodes"]
+    assert src["env"][ENV_SHM_POOL] == str(32 << 20)  # it publishes
+    assert ENV_SHM_POOL not in snk["env"]  # it only subscribes: dora's default
+    plain = dataflow_document(graph, python="/py")
+    assert all(ENV_SHM_POOL not in n["env"] for n in plain["nodes"])
+    monkeypatch.delenv(ENV_SHM_POOL, raising=False)
+    auto = shm_pool_size(2)
+    assert auto is not None and SHM_POOL_MIN <= auto <= SHM_POOL_DEFAULT
+    assert shm_pool_size(0) is None and shm_pool_size(3, requested=1 << 20) == 1 << 20
+    monkeypatch.setenv(ENV_SHM_POOL, "123456")  # the user's own setting is left to dora
+    assert shm_pool_size(2) is None
 
 
 def test_graph_round_trips_through_env() -> None:

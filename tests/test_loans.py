@@ -42,8 +42,12 @@ def pattern(n: int, shape: tuple[int, ...] = SHAPE) -> np.ndarray:
 
 
 class LoanCam(Flow[None, Frame]):
+    def __init__(self, keep_every: int = 0) -> None:
+        self.keep_every = keep_every  # hold every n-th published loan for a while
+
     def reset(self) -> None:
         self.n = 0
+        self.kept: list[np.ndarray] = []
 
     def step(self, _: None) -> Frame | None:
         self.n += 1
@@ -51,6 +55,10 @@ class LoanCam(Flow[None, Frame]):
         np.copyto(img, pattern(self.n))
         if self.n % 5 == 0:
             return None  # an unpublished loan goes back after the step
+        if self.keep_every and self.n % self.keep_every == 0:
+            self.kept = [*self.kept[-2:], img]  # kept (read-only) loans stay readable
+        for old in self.kept:
+            assert old[0, 0, 0] == old[0, 0, 0]
         return Frame(image=img, n=self.n)
 
 
@@ -80,9 +88,9 @@ class Checker(Flow[Frame, None]):
                                                "writable": self.writable}))
 
 
-def _frames_pipe(path: Path, hz: float = 400) -> Pipeline:
+def _frames_pipe(path: Path, hz: float = 400, keep_every: int = 0) -> Pipeline:
     with Pipeline("loans") as pipe:
-        cam = (LoanCam() @ Rate(hz=hz)).named("cam")
+        cam = (LoanCam(keep_every) @ Rate(hz=hz)).named("cam")
         sink = (Checker(str(path)) @ Trigger("image", "n")).named("sink")
         pipe.connect(cam, sink, sync=Latest(), edge_config=EdgeConfig(qsize=4))
     return pipe
@@ -131,6 +139,25 @@ def test_the_same_loaning_flow_runs_unchanged_elsewhere(tmp_path: Path, backend:
     _frames_pipe(out, hz=100).run(backend=backend, duration=1.0, **options)
     got = json.loads(out.read_text())
     assert got["seen"] > 5 and got["bad"] == 0
+
+
+@pytest.mark.skipif(not dora_installed(), reason="dora-rs / dora-rs-cli not installed")
+def test_loans_on_dora_arrive_intact_whether_sent_in_place_or_copied(tmp_path: Path) -> None:
+    # every third loan is kept by the flow: dora cannot send that sample as it is (this
+    # process still views it), so it goes as a copy; the others go in place
+    out = tmp_path / "seen.json"
+    _frames_pipe(out, hz=100, keep_every=3).run(backend="dora", duration=1.0, echo=False)
+    got = json.loads(out.read_text())
+    assert got["seen"] > 5 and got["bad"] == 0 and got["writable"] == 0
+
+
+@pytest.mark.skipif(not dora_installed(), reason="dora-rs / dora-rs-cli not installed")
+@pytest.mark.parametrize("how", ["view", "keep-and-write"])
+def test_loan_misuse_on_dora_reaches_the_caller_as_a_loan_error(how: str) -> None:
+    with pytest.raises(FlowError) as info:
+        _misuse_pipe(how).run(backend="dora", duration=5.0, echo=False)
+    assert isinstance(info.value, LoanError) and info.value.code == "RET402"
+    assert info.value.flow == "src"
 
 
 # ---------------------------------------------------------------------- channel level

@@ -119,7 +119,11 @@ def default_build() -> str:
 def export(args: argparse.Namespace) -> int:
     """Write the dataflow and say how to run it."""
     from retriever.ir.execution import build_execution
-    from retriever.rt.backends.dora.compile import compile_dataflow, plan_dataflow
+    from retriever.rt.backends.dora.compile import (
+        compile_dataflow,
+        plan_dataflow,
+        shm_pool_size,
+    )
 
     from .load import load_ir
 
@@ -134,8 +138,10 @@ def export(args: argparse.Namespace) -> int:
     build = None if args.no_build else (args.build or default_build())
     note = ("nodes start in this file's directory; PYTHONPATH entries are relative to it"
             if roots else "")
+    pool = shm_pool_size(sum(1 for n in plan_dataflow(graph).nodes if n.outputs))
     text = compile_dataflow(graph, python=args.python, env=env,
-                            deploy=not args.no_deploy, build=build, header=note)
+                            deploy=not args.no_deploy, build=build, header=note,
+                            shm_pool=pool)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
     plan = plan_dataflow(graph)

@@ -8,7 +8,9 @@
 - ``coordinator="host:port"``: use an existing dora cluster instead (nothing but the
   dataflow is started or stopped there);
 - ``echo`` (default True): print the nodes' output, prefixed with their dora id;
-- ``startup_timeout`` (60 s), ``stop_grace`` (5 s), ``python`` (node interpreter).
+- ``startup_timeout`` (60 s), ``stop_grace`` (5 s), ``python`` (node interpreter);
+- ``shm_pool``: bytes of dora shared memory for each publishing node (default: 64 MiB,
+  less when ``/dev/shm`` is small; see :func:`.compile.shm_pool_size`).
 
 ``duration`` counts from the moment every node joined the dataflow. A flow error (or
 lag error) ends the run and is raised by ``wait``/``stop`` as the same typed error
@@ -74,7 +76,8 @@ class DoraRun(BackgroundRun):
                  live: Mapping[str, Any] | None = None, mode: str = "auto",
                  coordinator: str | None = None, echo: bool = True,
                  startup_timeout: float = 60.0, stop_grace: float = 5.0,
-                 python: str | None = None, **options: Any) -> None:
+                 python: str | None = None, shm_pool: int | None = None,
+                 **options: Any) -> None:
         if options:
             raise ConfigError(f"unknown dora backend option(s): {', '.join(sorted(options))}",
                               hint="see retriever.rt.backends.dora.backend for options")
@@ -121,7 +124,9 @@ class DoraRun(BackgroundRun):
                    "PYTHONPATH": node_pythonpath()}
             self.dataflow = self.tmp / "dataflow.yml"
             self.dataflow.write_text(dc.compile_dataflow(
-                graph, python=python or sys.executable, env=env, deploy=cluster))
+                graph, python=python or sys.executable, env=env, deploy=cluster,
+                shm_pool=dc.shm_pool_size(sum(1 for n in self.plan.nodes if n.outputs),
+                                          shm_pool)))
             proc_env = dict(os.environ)
             proc_env[dc.ENV_RUN] = self.token
             proc_env[dc.ENV_OWNER] = env[dc.ENV_OWNER]

@@ -10,7 +10,12 @@ is an extension value ``(index, dtype, shape)``. The event's value is
 - one large array (the common case: an image): that array's bytes as a ``uint8``
   array, with the encoding in the event's metadata under ``HEADER_KEY`` (a latin-1
   string: dora metadata carries strings, not bytes);
-- several: a dense union whose child 0 is the encoding and children 1..n the arrays.
+- several: a dense union whose child 0 is the encoding and children 1..n the arrays;
+- a loaned array (``Flow.loan``) filled in place in a dora sample (see :mod:`.lend`):
+  the sample's bytes, the array first, then the encoding and the message's number at
+  the very end (:func:`write_tail`), with ``TAIL_KEY`` in the metadata. A sample's
+  metadata is fixed when it is allocated, before the step has produced the rest of the
+  message, hence the tail.
 
 The sender hands Arrow views of the numpy memory to dora (dora then copies once into
 its shared memory from 4 KiB on); the receiver views dora's buffers as read-only arrays
@@ -20,6 +25,7 @@ with :func:`retriever.contract.wire.convert`.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,6 +39,10 @@ from retriever.contract.arrays import array_header, array_view
 OUT_OF_BAND = 4096
 EXT_BLOB = 0x52  # extension code of an out-of-band array reference
 HEADER_KEY = "retriever_msg"
+SEQ_KEY = "retriever_seq"  # metadata: the message's number on its output
+TAIL_KEY = "retriever_tail"  # metadata: the encoding travels at the end of the value
+TAIL_ROOM = 4096  # bytes a loan's sample keeps after the array for the tail
+_TAIL = struct.Struct("<IQ")  # encoding length, message number
 _INLINE_ARRAY = wire.EXT_NDARRAY
 _REF = msgspec.msgpack.Encoder()
 _REF_DEC = msgspec.msgpack.Decoder(tuple[int, str, tuple[int, ...]])
@@ -67,20 +77,25 @@ class DoraCodec:
         # Everything else (small arrays, numpy scalars, dataclasses) the shared codec.
         return msgspec.Raw(wire.encode(obj))
 
-    def encode(self, message: Mapping[str, Any]) -> tuple[pa.Array, dict[str, Any]]:
-        """One message as one Arrow array plus event metadata (see the module docs)."""
+    def encode_parts(self, message: Mapping[str, Any]) -> tuple[bytes, list[np.ndarray]]:
+        """The encoding of ``message`` and its out-of-band arrays, in reference order."""
         self._blobs.clear()
         try:
             head = self._encoder.encode(message)
             blobs = list(self._blobs)
         finally:
             self._blobs.clear()
+        return head, blobs
+
+    def encode(self, message: Mapping[str, Any]) -> tuple[pa.Array, dict[str, Any]]:
+        """One message as one Arrow array plus event metadata (see the module docs)."""
+        head, blobs = self.encode_parts(message)
         if len(blobs) == 1:
-            return _uint8(blobs[0]), {HEADER_KEY: head.decode("latin-1")}
+            return uint8_view(blobs[0]), {HEADER_KEY: head.decode("latin-1")}
         header = pa.array(np.frombuffer(head, dtype=np.uint8), type=_UINT8)
         if not blobs:
             return header, {}
-        children = [header] + [_uint8(arr) for arr in blobs]
+        children = [header] + [uint8_view(arr) for arr in blobs]
         count = len(children)
         types = pa.array(np.arange(count, dtype=np.int8), type=pa.int8())
         offsets = pa.array(np.zeros(count, dtype=np.int32), type=pa.int32())
@@ -105,6 +120,11 @@ class DoraCodec:
         if text is not None:
             header: Any = text.encode("latin-1")
             self._views = [_bytes_view(value)]
+        elif metadata and TAIL_KEY in metadata:
+            body = _bytes_view(value)
+            size = _TAIL.unpack(body[-_TAIL.size:])[0]
+            header = bytes(body[-_TAIL.size - size:-_TAIL.size])
+            self._views = [body]  # the array is at the start of the bytes
         elif isinstance(value, pa.UnionArray):
             count = value.type.num_fields
             header = value.field(0)
@@ -124,8 +144,25 @@ class DoraCodec:
         return msg
 
 
-def _uint8(arr: np.ndarray) -> pa.Array:
-    """A uint8 Arrow array viewing the bytes of a contiguous numpy array."""
+def write_tail(sample: memoryview, head: bytes, seq: int) -> bool:
+    """Write a message's encoding and number at the end of ``sample`` (a loan's dora
+    sample, whose array takes the start); False when the encoding does not fit."""
+    end = len(sample) - _TAIL.size
+    if len(head) > TAIL_ROOM - _TAIL.size:
+        return False
+    sample[end - len(head):end] = head
+    sample[end:] = _TAIL.pack(len(head), seq)
+    return True
+
+
+def tail_seq(value: pa.Array) -> int:
+    """The message number in the tail of a value sent with ``TAIL_KEY``."""
+    body = _bytes_view(value)
+    return int(_TAIL.unpack(body[-_TAIL.size:])[1])
+
+
+def uint8_view(arr: np.ndarray) -> pa.Array:
+    """A uint8 Arrow array viewing the bytes of a contiguous numpy array (no copy)."""
     buf = pa.py_buffer(arr.reshape(-1).view(np.uint8))
     return pa.Array.from_buffers(_UINT8, buf.size, [None, buf])
 

@@ -42,12 +42,15 @@ from retriever.rt.observe import close_all, notify, observers_from_env
 from retriever.rt.step import Scheduler
 
 from . import compile as plan_mod
-from .codec import DoraCodec
+from .codec import SEQ_KEY, TAIL_KEY, DoraCodec, tail_seq
+from .lend import LentSends, SampleLender
 from .status import StatusWriter
 from .stopping import HeldEvents, NodeStop
 
+_ORIGIN_BITS = 32  # a message number is origin (high bits) + count on its output
+_ORIGIN_MASK = (1 << 22) - 1  # process ids fit in 22 bits on Linux
+_COUNTER_MASK = (1 << _ORIGIN_BITS) - 1
 STATS_EVERY = 0.2  # the progress view refreshes every 0.5 s: counters stay current
-SEQ_KEY = "retriever_seq"  # event metadata: the message's number on its output
 
 
 class PartitionRunner:
@@ -79,8 +82,12 @@ class PartitionRunner:
         # Per-output sequence numbers: a gap at the receiver is what dora's input queue
         # dropped (it drops the oldest silently), counted like the other backends do.
         self._sent: dict[str, int] = {}
+        # numbers start at this process's origin, so a receiver tells a restarted
+        # producer (new origin, counting from 0) from a message delivered late
+        self._origin = (os.getpid() & _ORIGIN_MASK) << _ORIGIN_BITS
         self._seen: dict[str, int] = {}
         self.clock: Callable[[], float] = time.time
+        self.lent: LentSends | None = None  # loans in dora samples (see lend())
         self.observers = observers_from_env()  # e.g. live viewing (visualize=)
         if self.outputs:
             sched.send = self._publish
@@ -117,20 +124,45 @@ class PartitionRunner:
         """A message from another partition."""
         codec, routes = self.inputs[input_id]
         seq = (metadata or {}).get(SEQ_KEY)
+        if seq is None and metadata and TAIL_KEY in metadata:
+            seq = tail_seq(value)  # a loan's sample carries its number at the end
         if isinstance(seq, int):
-            lost = seq - self._seen.get(input_id, -1) - 1
+            last = self._seen.get(input_id)
+            if last is not None and seq >> _ORIGIN_BITS == last >> _ORIGIN_BITS:
+                if seq <= last:
+                    # dora may deliver an older message after a newer one while its
+                    # direct links form at start-up; sampling never goes back in time,
+                    # so it is not delivered (the gap it left was already counted)
+                    return
+                lost = seq - last - 1
+            else:  # the producer's first message, or one from a restarted producer
+                lost = seq & _COUNTER_MASK
             self._seen[input_id] = seq
             for dst, _ in routes if lost > 0 else ():
                 dst.dropped += lost
         self.sched.on_arrival(routes, ts, codec.decode(value, metadata))
         self.sched.run_triggered(ts)
 
+    def lend(self, node: Any) -> None:
+        """Let the flows whose messages leave this partition loan dora samples."""
+        self.lent = LentSends(lambda o, v, m: self.send(o, v, m))
+        for flow, out_id in self.outputs.items():
+            self.runtimes[flow].desk.allocator = SampleLender(node, out_id, self.lent)
+
     def _publish(self, name: str, now: float, msg: Message) -> None:
         out_id = self.outputs.get(name)
         if out_id is not None:
-            value, meta = self.out_codec.encode(msg)
-            seq = self._sent.get(out_id, 0)
+            seq = self._sent.get(out_id, self._origin)
             self._sent[out_id] = seq + 1
+            lent = self.lent
+            if lent is not None:
+                if lent.waiting:  # an earlier step's loan goes first (its step is over)
+                    lent.flush()
+                desk = self.runtimes[name].desk
+                if desk.lent:  # sent once this step's references are gone (flush)
+                    lent.queue_loan(out_id, desk, self.out_codec, msg, seq)
+                    return
+            value, meta = self.out_codec.encode(msg)
             self.send(out_id, value, {**meta, SEQ_KEY: seq})
 
     def _observe(self, rt: NodeRuntime, now: float, inp: Any, _out: Any,
@@ -200,6 +232,9 @@ def _event_loop(runner: PartitionRunner, status: StatusWriter) -> None:
 
     runner.send = send
     runner.clock = lambda: node.timestamp().timestamp()  # dora's clock (HLC, UTC)
+    runner.lend(node)
+    lent = runner.lent
+    assert lent is not None
     status.ready(runner.plan.partition, runner.plan.flows)
     timers, inputs = runner.timers, runner.inputs
     stop = runner.stop
@@ -221,6 +256,8 @@ def _event_loop(runner: PartitionRunner, status: StatusWriter) -> None:
             elif eid in inputs:
                 runner.on_input(eid, event["value"], event.get("metadata"),
                                 runner.event_time(event))
+            if lent.waiting:  # published loans: the step's references are gone now
+                lent.flush()
         elif kind == "STOP":
             return
         elif kind == "ERROR":
