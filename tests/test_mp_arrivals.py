@@ -78,3 +78,43 @@ def test_off_switch_and_a_stream_that_stops() -> None:
     _feed(on, [1.0 + k * 0.002 for k in range(20)])
     # one window per message: once it has closed nothing is due until the next one
     assert on.end < 1.0 + 20 * 0.002 + 0.001
+
+
+def test_late_timer_wake_ups_open_the_window_earlier_within_a_share_of_the_period() -> None:
+    from retriever.rt.backends.multiprocessing.arrivals import LEAD_SHARE, WakeLateness
+
+    late = WakeLateness()
+    pred = ArrivalPredictor(0.0002, late)
+    period = 0.002
+    sends = [1.0 + k * period for k in range(12)]
+    _feed(pred, sends)
+    due = sends[-1] + period + DELIVERY
+    on_time = due - pred.start
+    for _ in range(40):
+        late.woke(0.0003)  # this machine's timer wake-ups come 300 µs late
+    _feed(pred, [sends[-1] + period])
+    due += period
+    assert due - pred.start > on_time  # opens earlier than with punctual wake-ups
+    assert abs((due - pred.start) - 0.0003) < 1e-9
+    assert pred.end - due < on_time  # but closes as before
+    for _ in range(40):
+        late.woke(0.01)  # absurdly late: the lead stays within its share of the period
+    _feed(pred, [sends[-1] + 2 * period])
+    due += period
+    assert abs((due - pred.start) - LEAD_SHARE * period) < 1e-9
+
+
+def test_lateness_is_a_tail_estimate_of_recent_wake_ups() -> None:
+    from retriever.rt.backends.multiprocessing.arrivals import LATE_HISTORY, WakeLateness
+
+    late = WakeLateness()
+    assert late.estimate == 0.0
+    late.woke(-1.0)
+    late.woke(-1.0)
+    assert late.estimate == 0.0  # early wake-ups count as punctual
+    for k in range(LATE_HISTORY):
+        late.woke(k * 1e-5)
+    assert late.estimate == (LATE_HISTORY - 2) * 1e-5  # second largest: one outlier ignored
+    for _ in range(LATE_HISTORY):
+        late.woke(0.0)
+    assert late.estimate == 0.0  # old lateness is forgotten

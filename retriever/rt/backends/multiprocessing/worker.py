@@ -40,7 +40,7 @@ from ...step import Scheduler
 from ...transport import ControlLink, InChannel, OutChannel, backing, open_in, open_out
 from ...transport.loan import SlotLender, send_lent
 from ...transport.wait import Waiter, make_waiter
-from .arrivals import NEVER, ArrivalPredictor
+from .arrivals import NEVER, ArrivalPredictor, WakeLateness
 from .plan import Plan, WaitOptions
 
 STATS_INTERVAL = 0.2  # the progress view refreshes every 0.5 s: counters stay current
@@ -136,6 +136,7 @@ class Worker:
         self.ins: list[tuple[InChannel, list[str]]] = []
         # one arrival predictor per source flow heard from another partition
         self.predictors: list[ArrivalPredictor] = []
+        self.lateness = WakeLateness()  # how late this worker's timed wake-ups are
         self.acks: dict[str, list[_BlockAcks]] = {n: [] for n in nodes}
         handlers: dict[Any, Callable[[], None]] = {ctl.sock: self._control}
         for ch in plan.channels:
@@ -146,7 +147,7 @@ class Worker:
             table: dict[int, tuple[list[Route], set[str], ArrivalPredictor]] = {}
             for src, idx in ch.sources.items():
                 rts = [(self.runtimes[d], pairs) for d, pairs in ch.routes[src]]
-                pred = ArrivalPredictor(self.waiting.spin_arrivals)
+                pred = ArrivalPredictor(self.waiting.spin_arrivals, self.lateness)
                 self.predictors.append(pred)
                 table[idx] = (rts, {d for d, _ in ch.routes[src]}, pred)
             acker = _BlockAcks(inc) if ch.block else None
@@ -281,6 +282,8 @@ class Worker:
         busy = self.waiting.busy_poll
         preds = self.predictors if self.waiting.spin_arrivals > 0.0 else []
         pred = preds[0] if len(preds) == 1 else None
+        woke = self.lateness.woke
+        next_due = NEVER
         next_stats = mono() + STATS_INTERVAL
         while True:
             tick(mono() - t0)
@@ -311,6 +314,9 @@ class Worker:
                 use_select = precise < next_due + slack or bool(wl)
             if use_select:
                 r, _, _ = wait(rfds, wl, (), timeout)
+                if not r and timeout > 0.0 and next_due == arrive:
+                    # woken by the timer that opens an arrival window: how late?
+                    woke(mono() - t0 - arrive)
                 for sock in r:
                     handlers[sock]()
             else:
