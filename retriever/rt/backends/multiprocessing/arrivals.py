@@ -112,7 +112,9 @@ class ArrivalPredictor:
         due = sent + period + min(delivery)
         lead = min(max(LEAD * window, self.late.estimate), LEAD_SHARE * period)
         self.start = due - lead
-        self.end = due + (1.0 - LEAD) * window
+        # a message can come as late as a wake-up (its sender was woken by a timer too)
+        self.end = due + min(max((1.0 - LEAD) * window, self.late.estimate),
+                             LEAD_SHARE * period)
 
     @property
     def window(self) -> float:

@@ -314,8 +314,10 @@ class Worker:
                 use_select = precise < next_due + slack or bool(wl)
             if use_select:
                 r, _, _ = wait(rfds, wl, (), timeout)
-                if not r and timeout > 0.0 and next_due == arrive:
-                    # woken by the timer that opens an arrival window: how late?
+                if timeout > 0.0 and next_due == arrive:
+                    # asleep until an arrival window opens: whatever woke the worker
+                    # was pending since then at the latest, so this is how late
+                    # (at least) a wake-up came
                     woke(mono() - t0 - arrive)
                 for sock in r:
                     handlers[sock]()
