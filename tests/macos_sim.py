@@ -142,14 +142,8 @@ def _await_rows(path: str, more: int, timeout: float = 20.0) -> None:
         time.sleep(0.02)
 
 
-def main(tmp: str) -> dict[str, Any]:
-    """Run the pipelines; returns what to check."""
-    out: dict[str, Any] = {"parent": absent()}
-    opts = resolve()
-    out["options"] = [opts.method, opts.portable, opts.framed, opts.shm, opts.waiter]
-    pids: set[int] = set()
-
-    # a chain over three processes
+def run_chain(tmp: str) -> tuple[dict[str, Any], set[int]]:
+    """A chain over three processes: what its sink saw, and the processes involved."""
     with Pipeline("chain") as pipe:
         src = (F.Counter() @ Rate(hz=100)).named("src")
         relay = (F.Relay() @ Trigger("value")).named("relay")
@@ -158,19 +152,33 @@ def main(tmp: str) -> dict[str, Any]:
         pipe.connect(relay, sink, sync=Latest())
     report = pipe.run(backend="multiprocessing", duration=0.4)
     rows, finals = F.read_log(f"{tmp}/chain.log")
-    out["chain"] = {"values": [r["v"] for r in rows], "finals": len(finals),
-                    "error": repr(report.error) if report.error else None}
-    pids |= {r["src"] for r in rows} | {r["me"] for r in rows}
+    seen = {"values": [r["v"] for r in rows], "finals": len(finals),
+            "error": repr(report.error) if report.error else None}
+    return seen, {r["src"] for r in rows} | {r["me"] for r in rows}
 
-    # fan-in: two producer processes into one consumer
+
+def run_fan_in(tmp: str, consumer: Flow[tuple[Pos, Vel], None]
+               ) -> tuple[list[dict[str, Any]], str | None]:
+    """Two producer processes into ``consumer`` (which logs to ``fanin.log``): its
+    rows, and the run's error."""
     with Pipeline("fanin") as pipe:
         pos = (PosSource() @ Rate(hz=50)).named("pos")
         vel = (VelSource() @ Rate(hz=50)).named("vel")
-        fan = (FanIn(f"{tmp}/fanin.log") @ Trigger("x", "v")).named("fan")
+        fan = (consumer @ Trigger("x", "v")).named("fan")
         pipe.connect(pos, fan, sync=Latest())
         pipe.connect(vel, fan, sync=Latest())
-    pipe.run(backend="multiprocessing", duration=0.4)
+    report = pipe.run(backend="multiprocessing", duration=0.4)
     rows, _ = F.read_log(f"{tmp}/fanin.log")
+    return rows, repr(report.error) if report.error else None
+
+
+def main(tmp: str) -> dict[str, Any]:
+    """Run the pipelines; returns what to check."""
+    out: dict[str, Any] = {"parent": absent()}
+    opts = resolve()
+    out["options"] = [opts.method, opts.portable, opts.framed, opts.shm, opts.waiter]
+    out["chain"], pids = run_chain(tmp)
+    rows, _ = run_fan_in(tmp, FanIn(f"{tmp}/fanin.log"))
     out["fanin"] = rows
     pids |= {r["me"] for r in rows}
 

@@ -34,7 +34,7 @@ from retriever.flow import Flow, Latest, Pipeline, Rate, Trigger
 from retriever.rt.backends.multiprocessing.start import resolve
 from retriever.rt.transport import backing, wait
 from tests import mp_flows as F
-from tests.macos_sim import FrameCheck, Pos, PosSource, Vel, VelSource
+from tests.macos_sim import FrameCheck, Pos, Vel, run_chain, run_fan_in
 
 SITE = '''
 import ctypes, mmap, os, select, socket, stat, sys
@@ -173,31 +173,9 @@ def main(tmp: str) -> dict[str, Any]:
     opts = resolve()
     out["options"] = [opts.method, opts.portable, opts.loopback, opts.framed, opts.shm,
                       opts.waiter]
-    pids: set[int] = set()
-
-    # a chain over three processes
-    with Pipeline("chain") as pipe:
-        src = (F.Counter() @ Rate(hz=100)).named("src")
-        relay = (F.Relay() @ Trigger("value")).named("relay")
-        sink = (F.NumLog(f"{tmp}/chain.log") @ Trigger("value")).named("sink")
-        pipe.connect(src, relay, sync=Latest())
-        pipe.connect(relay, sink, sync=Latest())
-    report = pipe.run(backend="multiprocessing", duration=0.4)
-    rows, finals = F.read_log(f"{tmp}/chain.log")
-    out["chain"] = {"values": [r["v"] for r in rows], "finals": len(finals),
-                    "error": repr(report.error) if report.error else None}
-    pids |= {r["src"] for r in rows} | {r["me"] for r in rows}
-
-    # fan-in: two producer processes into one consumer
-    with Pipeline("fanin") as pipe:
-        pos = (PosSource() @ Rate(hz=50)).named("pos")
-        vel = (VelSource() @ Rate(hz=50)).named("vel")
-        fan = (FanIn(f"{tmp}/fanin.log") @ Trigger("x", "v")).named("fan")
-        pipe.connect(pos, fan, sync=Latest())
-        pipe.connect(vel, fan, sync=Latest())
-    report = pipe.run(backend="multiprocessing", duration=0.4)
-    rows, _ = F.read_log(f"{tmp}/fanin.log")
-    out["fanin"] = {"rows": rows, "error": repr(report.error) if report.error else None}
+    out["chain"], pids = run_chain(tmp)
+    rows, error = run_fan_in(tmp, FanIn(f"{tmp}/fanin.log"))
+    out["fanin"] = {"rows": rows, "error": error}
     pids |= {r["me"] for r in rows}
 
     # 640x480 frames through shared memory, then the consumer killed: the run fails
