@@ -24,6 +24,7 @@ Times are seconds since ``RETRIEVER_DORA_EPOCH`` (wall clock, like dora's timest
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -82,6 +83,7 @@ class PartitionRunner:
         # Per-output sequence numbers: a gap at the receiver is what dora's input queue
         # dropped (it drops the oldest silently), counted like the other backends do.
         self._sent: dict[str, int] = {}
+        self._triggered_at = -math.inf  # the time of the last triggered run
         # numbers start at this process's origin, so a receiver tells a restarted
         # producer (new origin, counting from 0) from a message delivered late
         self._origin = (os.getpid() & _ORIGIN_MASK) << _ORIGIN_BITS
@@ -141,6 +143,10 @@ class PartitionRunner:
             for dst, _ in routes if lost > 0 else ():
                 dst.dropped += lost
         self.sched.on_arrival(routes, ts, codec.decode(value, metadata))
+        # Messages from different senders can arrive out of their timestamps' order;
+        # sampling at an earlier time than the last triggered run would hand a flow an
+        # older value of an input it already saw, so triggered runs never go back in time
+        ts = self._triggered_at = max(ts, self._triggered_at)
         self.sched.run_triggered(ts)
 
     def lend(self, node: Any) -> None:
