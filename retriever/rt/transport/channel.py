@@ -313,18 +313,23 @@ class InChannel:
         if n > 0:
             self._send_ctl(ACK, n)
 
+    def _close_retired(self) -> None:
+        """Unmap the rings the producer retired: the batch that announced their
+        successor has been handled."""
+        for rid in self._retired:
+            ring = self.rings.pop(rid, None)
+            if ring is not None:
+                ring.close()
+        self._retired = []
+
     def receive(self) -> list[bytes]:
         """Every message datagram waiting now, oldest first.
 
         On a ``drop`` channel only the newest ``capacity`` messages of each source are
         kept; older ones (the consumer fell behind) are dropped and counted.
         """
-        if self._retired:  # the batch that announced their successor is done
-            for rid in self._retired:
-                ring = self.rings.pop(rid, None)
-                if ring is not None:
-                    ring.close()
-            self._retired = []
+        if self._retired:
+            self._close_retired()
         out: list[bytes] = []
         recvmsg = self.sock.recvmsg
         fd = self.sock.fileno()

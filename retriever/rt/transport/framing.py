@@ -451,12 +451,8 @@ class FramedInChannel(InChannel):
     def receive(self) -> list[bytes]:
         """Every message frame waiting now, oldest first (see :meth:`InChannel.receive`
         for what a ``drop`` channel keeps of a backlog)."""
-        if self._retired:  # the batch that announced their successor is done
-            for rid in self._retired:
-                ring = self.rings.pop(rid, None)
-                if ring is not None:
-                    ring.close()
-            self._retired = []
+        if self._retired:
+            self._close_retired()
         out: list[bytes] = []
         for data in self.stream.frames():
             kind = data[0]
