@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-import bench_mp as B
+import _mp_flows as B
 
 from retriever.flow import Flow, Latest, Pipeline, Rate, Trigger
 from retriever.ir import build_execution

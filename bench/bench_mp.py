@@ -54,7 +54,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import multiprocessing as mp
 import os
 import resource
@@ -67,6 +66,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _mp_flows import (
+    Frame,
+    FrameSink,
+    FrameSource,
+    LoanFrameSource,
+    StampRelay,
+    StampSink,
+    StampSource,
+    Ticks,
+    ms,
+    pct,
+    read,
+    run_pipe,
+    us,
+)
 from _raw import (
     _bare_loop,
     baseline_copy,
@@ -77,136 +91,10 @@ from _raw import (
 )
 
 from retriever.contract.wire import MessageCodec
-from retriever.flow import EdgeConfig, Flow, Latest, Pipeline, Rate, Tick, Trigger, io
+from retriever.flow import EdgeConfig, Flow, Latest, Pipeline, Rate, Tick, Trigger
 from retriever.rt.backends.multiprocessing.plan import WaitOptions
 from retriever.rt.transport import channel_pair, open_in, open_out
 from retriever.rt.transport.rendezvous import TRANSPORT_ENV
-
-# ---------------------------------------------------------------------- bench flows
-
-@io
-class Stamp:
-    n: int
-    stamp: float
-
-
-@io
-class Frame:
-    image: np.ndarray
-    n: int
-    stamp: float
-
-
-class _Collect:
-    """Keeps figures in memory and writes them as JSON in finalize()."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def reset(self) -> None:
-        self.lat: list[float] = []
-        self.seen: list[int] = []
-        self.first: float | None = None
-
-    def finalize(self) -> None:
-        Path(self.path).write_text(json.dumps({"lat": self.lat, "seen": self.seen,
-                                               "first": self.first}))
-
-
-class StampSource(Flow[None, Stamp]):
-    def reset(self) -> None:
-        self.n = 0
-
-    def step(self, _: None) -> Stamp:
-        self.n += 1
-        return Stamp(n=self.n, stamp=time.perf_counter())
-
-
-class StampRelay(Flow[Stamp, Stamp]):
-    def step(self, inp: Stamp) -> Stamp:
-        return inp
-
-
-class StampSink(_Collect, Flow[Stamp, None]):
-    def step(self, inp: Stamp) -> None:
-        now = time.perf_counter()
-        if self.first is None:
-            self.first = time.monotonic()
-            Path(self.path + ".first").write_text(repr(self.first))
-        self.lat.append(now - inp.stamp)
-        self.seen.append(inp.n)
-
-
-class FrameSource(Flow[None, Frame]):
-    def __init__(self, shape: list[int]) -> None:
-        self.shape = tuple(shape)
-
-    def reset(self) -> None:
-        self.n = 0
-        self.frame = np.random.default_rng(0).integers(0, 255, self.shape, dtype=np.uint8)
-
-    def step(self, _: None) -> Frame:
-        self.n += 1
-        return Frame(image=self.frame, n=self.n, stamp=time.perf_counter())
-
-
-class LoanFrameSource(Flow[None, Frame]):
-    """Fills a loaned slot (``Flow.loan``) in place: the frame is never copied again.
-    ``fill`` is ``copyto`` (np.copyto from a prepared frame) or ``cv2`` (cv2.cvtColor
-    writing into the loan with ``dst=``)."""
-
-    def __init__(self, shape: list[int], fill: str = "copyto") -> None:
-        self.shape = tuple(shape)
-        self.fill = fill
-
-    def reset(self) -> None:
-        self.n = 0
-        self.frame = np.random.default_rng(0).integers(0, 255, self.shape, dtype=np.uint8)
-
-    def step(self, _: None) -> Frame:
-        self.n += 1
-        img = self.loan("image", self.shape, np.uint8)
-        if self.fill == "cv2":
-            import cv2
-            cv2.cvtColor(self.frame, cv2.COLOR_BGR2RGB, dst=img)
-        else:
-            np.copyto(img, self.frame)
-        return Frame(image=img, n=self.n, stamp=time.perf_counter())
-
-
-class FrameSink(_Collect, Flow[Frame, None]):
-    def step(self, inp: Frame) -> None:
-        self.lat.append(time.perf_counter() - inp.stamp)
-        self.seen.append(inp.n)
-
-
-class Ticks(_Collect, Flow[None, None]):
-    def step(self, _: None) -> None:
-        self.lat.append(time.monotonic())
-
-
-# ---------------------------------------------------------------------- helpers
-
-def pct(values: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values), q)) if values else float("nan")
-
-
-def us(x: float) -> str:
-    return f"{x * 1e6:8.1f} µs"
-
-
-def ms(x: float) -> str:
-    return f"{x * 1e3:8.3f} ms"
-
-
-def run_pipe(pipe: Pipeline, seconds: float, **options: Any) -> Any:
-    return pipe.run(backend="multiprocessing", duration=seconds, **options)
-
-
-def read(path: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(path.read_text())
-    return data
-
 
 # ---------------------------------------------------------------------- latency
 

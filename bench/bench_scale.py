@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-import bench_mp as B
+import _mp_flows as B
 
 from retriever.flow import Flow, Latest, Pipeline, Rate, Trigger
 
