@@ -1,6 +1,7 @@
 """The flows and small helpers that the multiprocessing benches share (``bench_mp.py``
 and the benches built on it): stamped small messages, frames, loaned frames, and sinks
-that keep their figures in memory and write them as JSON when finalized."""
+that keep their figures in memory and write them as JSON when finalized; and both
+workers of a two-partition pipeline built in one process, for timing message stages."""
 
 from __future__ import annotations
 
@@ -12,6 +13,11 @@ from typing import Any
 import numpy as np
 
 from retriever.flow import Flow, Pipeline, io
+from retriever.ir import build_execution
+from retriever.ir.lower import lower
+from retriever.rt.backends.multiprocessing.plan import make_plan
+from retriever.rt.backends.multiprocessing.worker import Worker
+from retriever.rt.transport import ControlLink, channel_pair, control_pair
 
 # ---------------------------------------------------------------------- bench flows
 
@@ -137,3 +143,27 @@ def run_pipe(pipe: Pipeline, seconds: float, **options: Any) -> Any:
 def read(path: Path) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(path.read_text())
     return data
+
+
+def workers_in_one_process(pipe: Pipeline, producer: str, consumer: str
+                           ) -> tuple[Worker, Worker, Any]:
+    """Both ends of a two-partition pipeline as :class:`Worker` objects in this process,
+    wired by real channels, so that each stage of a message can be timed on its own:
+    the worker holding ``producer``, the one holding ``consumer``, and the plan."""
+    plan = make_plan(build_execution(lower(pipe)))
+    ends = {ch.index: channel_pair() for ch in plan.channels}
+    workers = {}
+    for part in plan.partitions:
+        socks = {}
+        for ch in plan.channels:
+            if ch.src == part:
+                socks[ch.index] = ends[ch.index][0]
+            if ch.dst == part:
+                socks[ch.index] = ends[ch.index][1]
+        _parent, child = control_pair()
+        workers[part] = Worker(plan, part, ControlLink(child), socks, shm_slots=4)
+    prod = next(w for w in workers.values() if producer in w.runtimes)
+    cons = next(w for w in workers.values() if consumer in w.runtimes)
+    for out, _ in prod.outs:
+        out.poll()
+    return prod, cons, plan

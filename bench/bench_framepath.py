@@ -37,11 +37,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import _mp_flows as B
 
 from retriever.flow import Flow, Latest, Pipeline, Rate, Trigger
-from retriever.ir import build_execution
-from retriever.ir.lower import lower
-from retriever.rt.backends.multiprocessing.plan import make_plan
 from retriever.rt.backends.multiprocessing.worker import Worker
-from retriever.rt.transport import ControlLink, channel_pair, control_pair
 from retriever.rt.transport import channel as channel_mod
 from retriever.rt.transport.shm import ShmRing
 
@@ -56,23 +52,7 @@ def build(tmp: Path, shape: tuple[int, ...], loan: bool) -> tuple[Worker, Worker
         sink = (B.FrameSink(str(tmp / "sink.json")) @ Trigger("image", "n", "stamp")
                 ).named("sink")
         pipe.connect(cam, sink, sync=Latest())
-    plan = make_plan(build_execution(lower(pipe)))
-    ends = {ch.index: channel_pair() for ch in plan.channels}
-    workers = {}
-    for part in plan.partitions:
-        socks = {}
-        for ch in plan.channels:
-            if ch.src == part:
-                socks[ch.index] = ends[ch.index][0]
-            if ch.dst == part:
-                socks[ch.index] = ends[ch.index][1]
-        _parent, child = control_pair()
-        workers[part] = Worker(plan, part, ControlLink(child), socks, shm_slots=4)
-    prod = next(w for w in workers.values() if "cam" in w.runtimes)
-    cons = next(w for w in workers.values() if "sink" in w.runtimes)
-    for out, _ in prod.outs:
-        out.poll()
-    return prod, cons, plan
+    return B.workers_in_one_process(pipe, "cam", "sink")
 
 
 class _Timed:

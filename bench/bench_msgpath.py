@@ -34,11 +34,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import _mp_flows as B
 
 from retriever.flow import EdgeConfig, Latest, Pipeline, Rate, Trigger
-from retriever.ir import build_execution
-from retriever.ir.lower import lower
-from retriever.rt.backends.multiprocessing.plan import make_plan
 from retriever.rt.backends.multiprocessing.worker import Worker
-from retriever.rt.transport import ControlLink, channel_pair, control_pair
 
 
 def build(tmp: Path) -> tuple[Worker, Worker, Any]:
@@ -46,23 +42,7 @@ def build(tmp: Path) -> tuple[Worker, Worker, Any]:
         src = (B.StampSource() @ Rate(hz=500)).named("src")
         sink = (B.StampSink(str(tmp / "sink.json")) @ Trigger("n", "stamp")).named("sink")
         pipe.connect(src, sink, sync=Latest(), edge_config=EdgeConfig(qsize=16))
-    plan = make_plan(build_execution(lower(pipe)))
-    ends = {ch.index: channel_pair() for ch in plan.channels}
-    workers = {}
-    for part in plan.partitions:
-        socks = {}
-        for ch in plan.channels:
-            if ch.src == part:
-                socks[ch.index] = ends[ch.index][0]
-            if ch.dst == part:
-                socks[ch.index] = ends[ch.index][1]
-        _parent, child = control_pair()
-        workers[part] = Worker(plan, part, ControlLink(child), socks, shm_slots=4)
-    prod = next(w for w in workers.values() if "src" in w.runtimes)
-    cons = next(w for w in workers.values() if "sink" in w.runtimes)
-    for out, _ in prod.outs:
-        out.poll()
-    return prod, cons, plan
+    return B.workers_in_one_process(pipe, "src", "sink")
 
 
 def stages(n: int, cold: bool) -> dict[str, list[float]]:
