@@ -1,0 +1,151 @@
+"""Copying a large frame into a shared-memory slot with non-temporal (streaming) stores.
+
+Why: a frame copied into a slot is read by *another* process, never again by the
+producer. An ordinary ``memcpy`` (what ``mmap`` slice assignment and ``np.copyto`` end
+in) first reads every destination cache line into the producer's cache ("read for
+ownership"), then writes it back later: three memory transfers per line where two
+would do, and the producer's caches filled with lines it will not touch again. glibc
+switches to streaming stores only for copies much larger than the last-level cache
+(hundreds of MB on a server), never for a 6 MB frame. Measured on the 2-core machine
+this project is benchmarked on (``bench/bench_framepath.py``), a 1920x1080x3 copy
+after 33 ms idle (as at 30 Hz) took about 1.0 ms with ``memcpy`` and 0.75 ms with
+streaming stores; frames that fit in a core's L2 cache (640x480x3) are faster with
+``memcpy``, hence :data:`STREAM_MIN`.
+
+How: CPython has no way to emit streaming stores and the project has no compiled
+extension, so on x86-64 Linux a 61-byte routine (SSE2, which every x86-64 processor
+has) is placed in a page of its own, made executable and read-only (never writable and
+executable at once), and called through :mod:`ctypes`. It copies whole 64-byte blocks
+with unaligned loads and ``movntdq`` stores into a 16-byte aligned destination (slot
+data is 64-byte aligned), then runs ``sfence``: the streamed bytes are globally visible
+before the slot's generation word is published after them. The caller copies the last
+``n % 64`` bytes the ordinary way. The routine's source, for review:
+
+.. code-block:: text
+
+    shr rdx, 6            ; rdx = number of 64-byte blocks (rdi = dst, rsi = src)
+    jz done
+    loop: movdqu xmm0..xmm3, [rsi], [rsi+16], [rsi+32], [rsi+48]
+          movntdq [rdi], [rdi+16], [rdi+32], [rdi+48], xmm0..xmm3
+          add rsi, 64; add rdi, 64; dec rdx; jnz loop
+    done: sfence; ret
+
+Anywhere else (another architecture or system, a kernel that refuses executable
+anonymous memory, ``RETRIEVER_MP_STREAM_COPY=0``) :func:`copy_into` returns False and
+the caller copies with ``memcpy``; the result is the same bytes either way. A
+self-test copies a known pattern once per process before the routine is trusted.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import mmap
+import os
+import platform
+import sys
+from collections.abc import Callable
+
+import numpy as np
+
+STREAM_ENV = "RETRIEVER_MP_STREAM_COPY"
+#: Arrays smaller than this are copied with memcpy: they fit in a core's L2 cache, where
+#: the consumer finds them sooner than in memory.
+STREAM_MIN = 2 << 20
+_BLOCK = 64
+# the routine in the module docs, assembled (GNU as, Intel syntax), System V calling
+# convention: (dst, src, nbytes), copies nbytes // 64 * 64 bytes
+_CODE = bytes.fromhex(
+    "48c1ea067433"
+    "f30f6f06" "f30f6f4e10" "f30f6f5620" "f30f6f5e30"
+    "660fe707" "660fe74f10" "660fe75720" "660fe75f30"
+    "4883c640" "4883c740" "48ffca" "75cd"
+    "0faef8" "c3"
+)
+
+_Copier = Callable[[int, int, int], None]
+
+
+def env_enabled() -> bool:
+    """Whether ``RETRIEVER_MP_STREAM_COPY`` leaves streaming copies on (the default)."""
+    return os.environ.get(STREAM_ENV, "").strip().lower() not in ("0", "false", "no", "off")
+
+
+def supported() -> bool:
+    """Whether this platform can run the routine (x86-64 Linux)."""
+    return sys.platform.startswith("linux") and platform.machine() in ("x86_64", "AMD64")
+
+
+@functools.cache
+def _copier() -> tuple[_Copier, mmap.mmap] | None:
+    """The routine, callable, and the page holding it (kept alive with it); None where
+    it cannot run or the system refuses executable memory."""
+    if not supported() or not hasattr(mmap, "PROT_EXEC"):
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)
+    mprotect = libc.mprotect
+    mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    mprotect.restype = ctypes.c_int
+    try:
+        page = mmap.mmap(-1, mmap.PAGESIZE, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+    except OSError:
+        return None
+    page[:len(_CODE)] = _CODE
+    anchor = ctypes.c_char.from_buffer(page)
+    addr = ctypes.addressof(anchor)
+    del anchor  # the page itself stays mapped as long as ``page`` lives
+    if mprotect(addr, mmap.PAGESIZE, mmap.PROT_READ | mmap.PROT_EXEC) != 0:
+        return None  # e.g. SELinux execmem denied: memcpy it is
+    proto = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t)
+    fn: _Copier = proto(addr)
+    if not _self_test(fn):
+        return None
+    return fn, page
+
+
+def _address(arr: np.ndarray) -> int:
+    addr: int = arr.__array_interface__["data"][0]
+    return addr
+
+
+def _self_test(fn: _Copier) -> bool:
+    """Copy a known pattern, unaligned source, with a tail, and compare."""
+    src = (np.arange(4096 + 77, dtype=np.uint32) * 2654435761).astype(np.uint32).view(np.uint8)
+    src = src[3:3 + 4096 + 64]  # odd source alignment
+    dst = np.zeros(len(src) + 128, np.uint8)
+    off = -_address(dst) % 16
+    n = len(src) - 5
+    fn(_address(dst) + off, _address(src), n)
+    whole = n - n % _BLOCK
+    return bool((dst[off:off + whole] == src[:whole]).all()
+                and not dst[off + whole:].any() and not dst[:off].any())
+
+
+def available() -> bool:
+    """Whether streaming copies are on and work in this process."""
+    return env_enabled() and _copier() is not None
+
+
+def copy_into(mm: mmap.mmap, start: int, arr: np.ndarray) -> bool:
+    """Copy the C-contiguous ``arr`` into ``mm`` at byte ``start`` with streaming
+    stores; False (nothing copied) when that does not apply here: ``arr`` is small,
+    not contiguous, the destination is not 16-byte aligned, or the routine is not
+    available (see the module docs). The caller then copies it itself."""
+    n = arr.nbytes
+    if n < STREAM_MIN or not arr.flags.c_contiguous or not env_enabled():
+        return False
+    got = _copier()
+    if got is None:
+        return False
+    dst = np.frombuffer(mm, np.uint8, n, start)  # an export: mm stays mapped meanwhile
+    daddr = _address(dst)
+    if daddr % 16:
+        return False
+    got[0](daddr, _address(arr), n)
+    whole = n - n % _BLOCK
+    if whole < n:  # the last bytes, fewer than a block
+        dst[whole:] = arr.reshape(-1).view(np.uint8)[whole:]
+    return True
+
+
+__all__ = ["STREAM_ENV", "STREAM_MIN", "available", "copy_into", "env_enabled", "supported"]
