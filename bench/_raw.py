@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from retriever.rt.backends.multiprocessing.arrivals import NEVER, ArrivalPredictor
+from retriever.rt.transport import streamcopy
 
 
 def _pipe_child(conn: Any, n: int, spin: float) -> None:
@@ -94,9 +95,12 @@ def baseline_seqpacket(hz: float, n: int) -> list[float]:
     return lat
 
 
-def baseline_copy(shape: tuple[int, ...], n: int, pace: float = 0.0) -> list[float]:
+def baseline_copy(shape: tuple[int, ...], n: int, pace: float = 0.0, *,
+                  out: bool = True, runtime_copy: bool = False) -> list[float]:
     """Copy a frame into shared memory and out again (what any transport must do),
-    back to back or paced (``pace`` seconds of idle before each copy)."""
+    back to back or paced (``pace`` seconds of idle before each copy). ``out=False``:
+    the copy in only. ``runtime_copy``: copy in the way the runtime copies a frame
+    into a slot (``streamcopy``: streaming stores, two threads, where available)."""
     frame = np.random.default_rng(0).integers(0, 255, shape, dtype=np.uint8)
     fd = os.memfd_create("bench", 0)
     os.ftruncate(fd, frame.nbytes)
@@ -107,9 +111,11 @@ def baseline_copy(shape: tuple[int, ...], n: int, pace: float = 0.0) -> list[flo
         if pace:
             time.sleep(pace)
         t = time.perf_counter()
-        np.copyto(shm, frame)
-        out = np.empty_like(shm)
-        np.copyto(out, shm)
+        if not (runtime_copy and streamcopy.copy_into(mm, 0, frame)):
+            np.copyto(shm, frame)
+        if out:
+            dst = np.empty_like(shm)
+            np.copyto(dst, shm)
         times.append(time.perf_counter() - t)
     del shm
     mm.close()

@@ -27,9 +27,13 @@ Sections:
               both cases, so the copy path's copy is part of its latency); baselines:
               the notify-only limit (frame already in shared memory, one datagram),
               fill + notify, raw shared-memory copy in + copy out of the same frame
-              (back to back, and paced: after 33 ms idle, as at 30 Hz), raw Pipe
-              wake-up. Retriever runs and baselines alternate within each repeat; each
-              ratio is printed per repeat and as the median over the repeats, beside
+              (back to back, and paced: after 33 ms idle, as at 30 Hz), the paced
+              copy in alone (np.copyto, and the runtime's own copy: streaming stores
+              shared by two threads, see rt/transport/streamcopy.py), raw Pipe
+              wake-up. The copy path's p50 minus the runtime's copy alone is printed
+              as what the runtime and the wake-up add to its one copy. Retriever
+              runs and baselines alternate within each repeat; each ratio is printed
+              per repeat and as the median over the repeats, beside
               its goal (issue 16: copy <= 1.0x copy in+out, compared with the paced
               baseline, which is what a 30 Hz pipeline's copy costs; issue 20: loan
               <= 2x notify only).
@@ -196,8 +200,10 @@ FRAME_RUNS = (
     ("loan", "loan, np.copyto"),
     ("copy", "retriever, copy"),
     ("paced", "raw copy in+out, paced"),
+    ("in_rt", "raw copy in, as runtime"),
     ("loan_cv2", "loan, cv2 dst="),
     ("inout", "raw copy in+out"),
+    ("in_paced", "raw copy in, paced"),
     ("fill", "raw fill + notify"),
     ("copy_busy", "copy, busy_poll"),
     ("loan_busy", "loan, busy_poll"),
@@ -208,6 +214,8 @@ FRAME_NOTES = {
     "fill": "publisher writes the frame into shared memory (untimed), then notifies",
     "inout": "copy in + copy out, back to back in a hot loop",
     "paced": "the same copies after 33 ms idle, as a 30 Hz pipeline runs them",
+    "in_paced": "copy in only (np.copyto), after 33 ms idle",
+    "in_rt": "copy in only, after 33 ms idle, as the runtime copies into a slot",
     "pipe": "wake-up of one IPC hop, no payload",
     "copy_busy": "stand-in for arrival-predictive spinning",
     "loan_busy": "stand-in for arrival-predictive spinning",
@@ -222,6 +230,15 @@ FRAME_RATIOS = (
     ("loan", "fill", None, "loan np.copyto / fill + notify"),
     ("loan_busy", "notify", None, "loan busy_poll / notify only"),
     ("copy_busy", "paced", None, "copy busy_poll / paced copy in+out"),
+    ("in_rt", "in_paced", None, "copy in as runtime / copy in np.copyto (paced)"),
+    ("in_rt", "inout", None, "copy in as runtime / back-to-back copy in+out"),
+)
+# (figure, part) pairs whose difference is printed: what the copy path costs beyond its
+# one copy, and beyond the zero-copy limit
+FRAME_PARTS = (
+    ("copy", "in_rt", "copy path minus its copy (runtime work + wake-up)"),
+    ("loan", "fill", "loan minus fill + notify (runtime work, both sides)"),
+    ("fill", "notify", "fill + notify minus notify only (cold caches)"),
 )
 
 
@@ -240,6 +257,10 @@ def _frame_figure(key: str, tmp: Path, seconds: float, shape: tuple[int, ...],
         return baseline_copy(shape, n)
     if key == "paced":
         return baseline_copy(shape, n, pace=1 / 30)
+    if key == "in_paced":
+        return baseline_copy(shape, n, pace=1 / 30, out=False)
+    if key == "in_rt":
+        return baseline_copy(shape, n, pace=1 / 30, out=False, runtime_copy=True)
     return baseline_pipe(30, n)
 
 
@@ -271,6 +292,9 @@ def section_frames(tmp: Path, seconds: float, repeats: int) -> None:
             med = statistics.median(ratios)
             print(f"     {label:<44} {med:5.2f}" + _verdict(med, goal if big else None)
                   + f"  (repeats: {each})")
+        for fig, part, label in FRAME_PARTS:
+            diffs = [a - b for a, b in zip(p50[fig], p50[part], strict=True)]
+            print(f"     {label:<52} {ms(statistics.median(diffs))}  (p50 difference)")
 
 
 def _verdict(ratio: float, goal: float | None) -> str:
