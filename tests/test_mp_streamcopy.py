@@ -160,3 +160,19 @@ def test_frames_a_subscriber_holds_are_never_overwritten(mode: str) -> None:
         inc.close()
         a.close()
         b.close()
+
+
+def test_busy_polling_workers_leave_the_copy_to_one_thread(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """With busy_poll=True every worker keeps a processor busy: a helper thread would
+    only take turns with them, so it is used only where a processor is left over."""
+    monkeypatch.delenv(streamcopy.THREADS_ENV, raising=False)
+    try:
+        streamcopy.configure_busy(streamcopy.cpus())
+        assert streamcopy.copy_threads() == 1
+        streamcopy.configure_busy(0)
+        assert streamcopy.copy_threads() == (2 if streamcopy.cpus() >= 2 else 1)
+        monkeypatch.setenv(streamcopy.THREADS_ENV, "1")
+        assert streamcopy.copy_threads() == 1
+    finally:
+        streamcopy.configure_busy(0)

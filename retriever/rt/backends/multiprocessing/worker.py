@@ -39,6 +39,7 @@ from ...observe import close_all, notify, observers_from_env
 from ...step import Scheduler
 from ...transport import ControlLink, InChannel, OutChannel, backing, open_in, open_out
 from ...transport.loan import SlotLender, send_lent
+from ...transport.streamcopy import configure_busy
 from ...transport.wait import Waiter, make_waiter
 from .arrivals import NEVER, ArrivalPredictor, WakeLateness
 from .plan import Plan, WaitOptions
@@ -374,6 +375,8 @@ def worker_main(plan: Plan, part: str, ctl_sock: socket.socket,
     """Entry point of a worker (forked, or spawned via :func:`.start.spawned_main`);
     returns the process exit code."""
     _tight_timer_slack()
+    if waiting is not None and waiting.busy_poll:  # every worker keeps a processor busy
+        configure_busy(len(plan.partitions))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent coordinates Ctrl-C
     signal.signal(signal.SIGTERM, _on_sigterm)
     threading.Thread(target=_watch_parent, args=(death_fd,), daemon=True,
