@@ -28,6 +28,12 @@ def test_only_the_scheduler_creates_lag_trackers_or_maps_clock_kinds() -> None:
                                                text):
             offenders.append(str(path.relative_to(RT)))
     assert offenders == []
+    # nor does any other layer decide what a clock kind means (authoring, records, cli)
+    kinds = re.compile(r"\.kind\s*(==|!=|in)\s*\(?\s*[\"'](rate|tick|trigger|hybrid)[\"']")
+    elsewhere = [str(p.relative_to(RT.parent)) for p in RT.parent.rglob("*.py")
+                 if RT not in p.parents and ("LagTracker(" in p.read_text()
+                                             or kinds.search(p.read_text()))]
+    assert elsewhere == []
 
 
 def _pipe() -> tuple[Pipeline, object, object]:
@@ -158,7 +164,11 @@ def test_every_ret_code_in_the_code_is_in_the_catalogue() -> None:
 
     root = RT.parent
     unknown = set()
-    for path in [*root.rglob("*.py"), *(root.parent / "retriever_mypy").rglob("*.py")]:
+    repo = root.parent
+    # the code, and every place a user reads a code: docs, examples, README
+    for path in [*root.rglob("*.py"), *(repo / "retriever_mypy").rglob("*.py"),
+                 *(repo / "docs").glob("*.md"), *(repo / "examples").rglob("*.py"),
+                 repo / "README.md"]:
         text = re.sub(r"RET\d{3}-RET\d{3}", "", path.read_text())  # ranges in prose
         for code in re.findall(r"\bRET\d{3}\b", text):
             if not known_code(code):
