@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +15,7 @@ from retriever.rt.step import Scheduler, ScheduleResult, Subscriber
 
 from . import parity_flows as P
 from .core_flows import AddOne, AddOut, Collect, Source, SrcOut
+from .dora_flows import dora_installed
 
 RT = Path(__file__).resolve().parents[1] / "retriever" / "rt"
 
@@ -58,13 +60,16 @@ def test_schedule_result_now_and_subscriber_buffers() -> None:
     sched.close()
 
 
-@pytest.mark.parametrize("backend", ["in-process", "multiprocessing"])
+@pytest.mark.parametrize("backend", ["in-process", "multiprocessing", "dora"])
 def test_a_rate_flow_waits_for_its_inputs_and_says_on_which_port(backend: str) -> None:
+    if backend == "dora" and not dora_installed():
+        pytest.skip("dora-rs / dora-rs-cli / pyarrow not installed")
     pipe = Pipeline("waits")
     quiet = P.Quiet() @ Rate(hz=10)
     add = P.AddOne() @ Rate(hz=10)
     pipe.connect(quiet, add, sync=Latest())
-    report = pipe.run(backend=backend, duration=0.3)
+    options: dict[str, Any] = {"echo": False} if backend == "dora" else {}
+    report = pipe.run(backend=backend, duration=0.3, **options)
     stats = report.flows["add_one"]  # type: ignore[union-attr]
     assert stats.steps == 0 and stats.waiting_on == ["value"]
     summary = report.summary()  # type: ignore[union-attr]

@@ -43,7 +43,7 @@ def bgr_frame(k: int) -> np.ndarray:
     """A 6x8 BGR frame whose top-left pixel is pure red (blue channel 0, red 255)."""
     px = np.zeros((6, 8, 3), np.uint8)
     px[..., 2] = 255
-    px[1, 1] = (k, 2 * k, 3 * k)
+    px[1, 1] = (k % 256, 2 * k % 256, 3 * k % 256)  # any step, however long the run
     return px
 
 
@@ -55,7 +55,7 @@ def scene(k: int) -> Scene:
     return Scene(
         image=Image.from_bgr(bgr_frame(k), "camera", stamp),
         depth=Image.from_array(np.full((4, 5), k + 0.5, np.float32), "32FC1", "camera", stamp),
-        jpeg=CompressedImage(Header("camera", stamp), b"\xff\xd8fake" + bytes([k]), "jpeg"),
+        jpeg=CompressedImage(Header("camera", stamp), b"\xff\xd8fake" + bytes([k % 256]), "jpeg"),
         pose=PoseStamped(Header("map", stamp), Pose(Vector3(1.0 * k, 2.0, 3.0),
                                                     Quaternion(0.0, 0.0, 0.0, 1.0))),
         tf=tf,
