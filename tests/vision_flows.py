@@ -7,6 +7,7 @@ import numpy as np
 
 from retriever.flow import Flow, Latest, Pipeline, Rate, Trigger, io
 from retriever.types.header import Header
+from retriever.types.joints import JointState
 from retriever.types.pointcloud import PointCloud
 from retriever.types.spatial import (
     Pose,
@@ -14,7 +15,11 @@ from retriever.types.spatial import (
     Quaternion,
     Transform,
     TransformStamped,
+    Twist,
     Vector3,
+    Vector3Stamped,
+    Wrench,
+    WrenchStamped,
 )
 from retriever.types.vision import (
     BoundingBox,
@@ -94,3 +99,38 @@ def scene_pipeline() -> tuple[Pipeline, object, object]:
     sink = (Sink() @ Trigger("image")).named("sink")
     pipe.connect(sensors, sink, sync=Latest())
     return pipe, sensors, sink
+
+
+@io
+class Motion:
+    velocity: Vector3Stamped
+    twist: Twist
+    wrench: WrenchStamped
+    joints: JointState
+
+
+def motion(k: int) -> Motion:
+    """Every vector-like spatial payload at step ``k``."""
+    return Motion(
+        velocity=Vector3Stamped(Header("base", k), Vector3(1.0 * k, 2.0, 3.0)),
+        twist=Twist(Vector3(0.5 * k, 0.0, 0.0), Vector3(0.0, 0.0, 0.25)),
+        wrench=WrenchStamped(Header("tool", k), Wrench(Vector3(0.0, 0.0, -9.81),
+                                                       Vector3(0.1 * k, 0.0, 0.0))),
+        joints=JointState.make(["shoulder", "elbow"], [0.1 * k, -0.2 * k]),
+    )
+
+
+class Mover(Flow[None, Motion]):
+    def reset(self) -> None:
+        self.k = 0
+
+    def step(self, _: None) -> Motion:
+        self.k += 1
+        return motion(self.k)
+
+
+def motion_pipeline() -> Pipeline:
+    """mover (Rate 10 Hz) alone: its outputs are the vector-like payloads."""
+    pipe = Pipeline("motion")
+    pipe.add((Mover() @ Rate(hz=10)).named("mover"))
+    return pipe
