@@ -148,7 +148,8 @@ def test_the_demo_serves_its_camera_to_foxglove() -> None:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         _, adv, got = asyncio.run(_watch(port, {"/flows/camera/out/image",
-                                                "/flows/detector/out/x"}, connect=60.0))
+                                                "/flows/detector/out/x",
+                                                "/flows/detector/out/box"}, connect=60.0))
     finally:
         proc.terminate()
         out, _ = proc.communicate(timeout=60)
@@ -157,6 +158,9 @@ def test_the_demo_serves_its_camera_to_foxglove() -> None:
     frame = got["/flows/camera/out/image"][0]
     assert (frame["width"], frame["height"], frame["encoding"]) == (320, 240, "bgr8")
     assert got["/flows/detector/out/x"][0]["value"] > 0
+    # the detector's lone box is drawn over the image too
+    assert schemas["/flows/detector/out/box"] == "foxglove.ImageAnnotations"
+    assert len(got["/flows/detector/out/box"][0]["points"]) == 1
 
 
 def test_without_a_client_workers_encode_nothing() -> None:

@@ -28,7 +28,7 @@ from retriever.record.layout import port_types
 from retriever.types.vision import Image
 
 from .test_record_support import emit_pipeline
-from .vision_flows import Scene, scene, scene_pipeline
+from .vision_flows import Motion, Scene, motion, motion_pipeline, scene, scene_pipeline
 
 STEPS = 4
 
@@ -41,7 +41,9 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
                 steps=STEPS, dt=0.1)
     emit, _, _ = emit_pipeline()
     emit.record(tmp / "emit.mcap", steps=3, dt=0.1)
-    return {"scene": tmp / "scene.mcap", "rrd": tmp / "scene.rrd", "emit": tmp / "emit.mcap"}
+    motion_pipeline().record(tmp / "motion.mcap", steps=STEPS, dt=0.1)
+    return {"scene": tmp / "scene.mcap", "rrd": tmp / "scene.rrd", "emit": tmp / "emit.mcap",
+            "motion": tmp / "motion.mcap"}
 
 
 def _summary(path: Path) -> Any:
@@ -190,7 +192,7 @@ def _walk(node: Any) -> Any:
             yield from _walk(v)
 
 
-@pytest.mark.parametrize("key", ["scene", "emit"])
+@pytest.mark.parametrize("key", ["scene", "emit", "motion"])
 def test_every_channel_schema_is_strict_and_foxglove_parses_it(files: dict[str, Path],
                                                                key: str) -> None:
     from jsonschema import Draft202012Validator
@@ -273,3 +275,21 @@ def test_rerun_reads_the_mcap_through_its_index(files: dict[str, Path], tmp_path
     done = subprocess.run([exe, "mcap", "convert", str(files["scene"]), "-o", str(out)],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and out.stat().st_size > 0, done.stderr
+
+
+def test_a_lone_box_is_an_image_annotation_and_motion_replays_exactly(
+        files: dict[str, Path]) -> None:
+    msgs = _messages(files["motion"])
+    schema, _, body = msgs["/flows/mover/out/box"][0]
+    assert schema.name == "foxglove.ImageAnnotations"
+    [loop] = body["points"]
+    assert [(p["x"], p["y"]) for p in loop["points"]] == [(11.0, 20.0), (41.5, 20.0),
+                                                          (41.5, 60.0), (11.0, 60.0)]
+    assert body["texts"][0]["text"] == "person 0.75"
+    node = motion_pipeline().validate().nodes[0]
+    got = open_recording(files["motion"]).messages("mover", types=port_types(node, "out"))
+    assert len(got) == STEPS
+    for k, (_, _, m) in enumerate(got, start=1):
+        want = motion(k)
+        for port in Motion.__dataclass_fields__:
+            assert _same(m[port], getattr(want, port)), (port, m[port])

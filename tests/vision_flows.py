@@ -107,16 +107,18 @@ class Motion:
     twist: Twist
     wrench: WrenchStamped
     joints: JointState
+    box: BoundingBox
 
 
 def motion(k: int) -> Motion:
-    """Every vector-like spatial payload at step ``k``."""
+    """Every vector-like spatial payload, and a lone box, at step ``k``."""
     return Motion(
         velocity=Vector3Stamped(Header("base", k), Vector3(1.0 * k, 2.0, 3.0)),
         twist=Twist(Vector3(0.5 * k, 0.0, 0.0), Vector3(0.0, 0.0, 0.25)),
         wrench=WrenchStamped(Header("tool", k), Wrench(Vector3(0.0, 0.0, -9.81),
                                                        Vector3(0.1 * k, 0.0, 0.0))),
         joints=JointState.make(["shoulder", "elbow"], [0.1 * k, -0.2 * k]),
+        box=BoundingBox(10.0 + k, 20.0, 30.5, 40.0, "person", 0.75),
     )
 
 

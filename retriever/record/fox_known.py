@@ -13,7 +13,7 @@ port type                      Foxglove schema
 ``TransformStamped``           ``foxglove.FrameTransform``
 ``list[TransformStamped]``     ``foxglove.FrameTransforms``
 ``PointCloud``                 ``foxglove.PointCloud``
-``Detections``                 ``foxglove.ImageAnnotations``
+``Detections``, ``BoundingBox`` ``foxglove.ImageAnnotations``
 ``CameraCalibration``          ``foxglove.CameraCalibration``
 =============================  ===========================
 
@@ -36,11 +36,13 @@ from typing import Any
 
 import numpy as np
 
+from retriever.types.header import Header
 from retriever.types.jsonable import array_to_jsonable, from_jsonable, to_jsonable
 from retriever.types.pointcloud import PointCloud
 from retriever.types.spatial import PoseStamped, TransformStamped
 from retriever.types.vision import (
     ENCODINGS,
+    BoundingBox,
     CameraCalibration,
     CompressedImage,
     Detections,
@@ -380,8 +382,30 @@ def image_annotations(det: Detections) -> dict[str, Any]:
             "metadata": [{"key": "frame_id", "value": det.header.frame_id}]}
 
 
+#: Top-level metadata key marking annotations that hold one lone :class:`BoundingBox`.
+_LONE_BOX = "retriever_box"
+
+
+def box_annotations(box: BoundingBox) -> dict[str, Any]:
+    """``foxglove.ImageAnnotations`` of one :class:`BoundingBox` (a port of that type):
+    the annotations of a one-box detection set, marked so it reads back as the box."""
+    body = image_annotations(Detections(Header(), [box]))
+    body["metadata"].append({"key": _LONE_BOX, "value": "1"})
+    return body
+
+
+def annotations(value: Detections | BoundingBox) -> dict[str, Any]:
+    """``foxglove.ImageAnnotations`` of a detection set or of one box. A channel is
+    known to its writers by schema name only (workers of the live view), so the one
+    name chooses by the value."""
+    if isinstance(value, BoundingBox):
+        return box_annotations(value)
+    return image_annotations(value)
+
+
 def image_annotations_back(body: dict[str, Any]) -> dict[str, Any]:
-    """The JSON form of the :class:`Detections`."""
+    """The JSON form of the :class:`Detections` (of the :class:`BoundingBox` for
+    annotations written by :func:`box_annotations`)."""
     meta = {kv["key"]: kv["value"] for kv in body.get("metadata", [])}
     boxes = []
     for loop in body["points"]:
@@ -389,6 +413,8 @@ def image_annotations_back(body: dict[str, Any]) -> dict[str, Any]:
         x, y, w, h = json.loads(m["box"])
         boxes.append({"x": x, "y": y, "width": w, "height": h, "label": m.get("label", ""),
                       "score": json.loads(m.get("score", "1.0"))})
+    if _LONE_BOX in meta and len(boxes) == 1:
+        return boxes[0]
     return {"header": {"frame_id": meta.get("frame_id", ""), "stamp_ns": _ns(body["timestamp"])},
             "boxes": boxes}
 
@@ -438,7 +464,8 @@ _BY_CLASS: dict[type, KnownForm] = {
     PoseStamped: KnownForm(POSE_IN_FRAME, pose_in_frame, pose_in_frame_back),
     TransformStamped: KnownForm(FRAME_TRANSFORM, frame_transform, frame_transform_back),
     PointCloud: KnownForm(POINT_CLOUD, point_cloud, point_cloud_back),
-    Detections: KnownForm(IMAGE_ANNOTATIONS, image_annotations, image_annotations_back),
+    Detections: KnownForm(IMAGE_ANNOTATIONS, annotations, image_annotations_back),
+    BoundingBox: KnownForm(IMAGE_ANNOTATIONS, annotations, image_annotations_back),
     CameraCalibration: KnownForm(CAMERA_CALIBRATION, camera_calibration,
                                  camera_calibration_back),
 }
