@@ -286,6 +286,10 @@ def test_a_lone_box_is_an_image_annotation_and_motion_replays_exactly(
     assert [(p["x"], p["y"]) for p in loop["points"]] == [(11.0, 20.0), (41.5, 20.0),
                                                           (41.5, 60.0), (11.0, 60.0)]
     assert body["texts"][0]["text"] == "person 0.75"
+    schema, _, body = msgs["/flows/mover/out/joints"][-1]
+    assert schema.name == "retriever.JointState"  # ROS's fields: Foxglove plots position[0]
+    assert body["name"] == ["shoulder", "elbow"]
+    assert body["position"] == list(motion(STEPS).joints.positions) and body["effort"] == []
     node = motion_pipeline().validate().nodes[0]
     got = open_recording(files["motion"]).messages("mover", types=port_types(node, "out"))
     assert len(got) == STEPS
@@ -293,3 +297,16 @@ def test_a_lone_box_is_an_image_annotation_and_motion_replays_exactly(
         want = motion(k)
         for port in Motion.__dataclass_fields__:
             assert _same(m[port], getattr(want, port)), (port, m[port])
+
+
+def test_joint_states_of_any_dtype_come_back_exactly() -> None:
+    from retriever.record.fox_known import joint_state, joint_state_back
+    from retriever.types.joints import JointState
+    from retriever.types.jsonable import from_jsonable
+
+    js = JointState(names=["a", "b"], positions=np.array([0.1, np.nan], np.float32),
+                    velocities=np.array([[1, 2]], np.int16))
+    back = from_jsonable(joint_state_back(json.loads(json.dumps(joint_state(js)))), JointState)
+    assert back.names == ["a", "b"] and _same(back.velocities, js.velocities)
+    assert back.positions.dtype == np.float32 and back.positions.tobytes() == js.positions.tobytes()
+    assert _same(back.efforts, js.efforts)
