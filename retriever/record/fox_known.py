@@ -405,7 +405,7 @@ def box_annotations(box: BoundingBox) -> dict[str, Any]:
     return body
 
 
-def annotations(value: Detections | BoundingBox) -> dict[str, Any]:
+def annotations_of(value: Detections | BoundingBox) -> dict[str, Any]:
     """``foxglove.ImageAnnotations`` of a detection set or of one box. A channel is
     known to its writers by schema name only (workers of the live view), so the one
     name chooses by the value."""
@@ -505,8 +505,8 @@ _BY_CLASS: dict[type, KnownForm] = {
     PoseStamped: KnownForm(POSE_IN_FRAME, pose_in_frame, pose_in_frame_back),
     TransformStamped: KnownForm(FRAME_TRANSFORM, frame_transform, frame_transform_back),
     PointCloud: KnownForm(POINT_CLOUD, point_cloud, point_cloud_back),
-    Detections: KnownForm(IMAGE_ANNOTATIONS, annotations, image_annotations_back),
-    BoundingBox: KnownForm(IMAGE_ANNOTATIONS, annotations, image_annotations_back),
+    Detections: KnownForm(IMAGE_ANNOTATIONS, annotations_of, image_annotations_back),
+    BoundingBox: KnownForm(IMAGE_ANNOTATIONS, annotations_of, image_annotations_back),
     CameraCalibration: KnownForm(CAMERA_CALIBRATION, camera_calibration,
                                  camera_calibration_back),
     JointState: KnownForm(JOINT_STATE, joint_state, joint_state_back),
