@@ -233,3 +233,22 @@ def test_authoring_never_imports_the_runtime_and_holds_no_runtime_state() -> Non
     pipe.step()
     assert set(vars(pipe)) == before  # the stepper is kept by the runtime
     pipe.close_stepper()
+
+
+@pytest.mark.parametrize("backend", ["multiprocessing", "dora"])
+def test_a_worker_error_outside_any_flow_is_the_same_backend_error_everywhere(
+        backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    if backend == "dora" and not dora_installed():
+        pytest.skip("dora-rs / dora-rs-cli / pyarrow not installed")
+    # every worker loads the observers its environment names before any flow runs
+    monkeypatch.setenv("RETRIEVER_STEP_OBSERVERS", "no_such_module_for_audit:make")
+    pipe = Pipeline("nonflow")
+    pipe.connect(Source() @ Rate(hz=10), AddOne() @ Trigger("value"), sync=Latest())
+    options: dict[str, Any] = {"echo": False} if backend == "dora" else {}
+    with pytest.raises(Exception) as info:  # a group or one error: the types are checked
+        pipe.run(backend=backend, duration=1.0, **options)
+    errors = (list(info.value.exceptions) if isinstance(info.value, ExceptionGroup)
+              else [info.value])
+    assert errors and all(isinstance(e, BackendError) and e.code == "RET200"
+                          and str(e).startswith("[RET200] a worker failed")
+                          and "no_such_module_for_audit" in str(e) for e in errors)
