@@ -310,3 +310,31 @@ def test_joint_states_of_any_dtype_come_back_exactly() -> None:
     assert back.names == ["a", "b"] and _same(back.velocities, js.velocities)
     assert back.positions.dtype == np.float32 and back.positions.tobytes() == js.positions.tobytes()
     assert _same(back.efforts, js.efforts)
+
+
+class _Noise(Flow[None, Scene]):
+    """Incompressible 640x480 frames: a few steps fill several chunks."""
+
+    def reset(self) -> None:
+        self.rng = np.random.default_rng(7)
+
+    def step(self, _: None) -> Scene:
+        pixels = self.rng.integers(0, 255, (480, 640, 3), np.uint8)
+        return Scene(image=Image.from_bgr(pixels))
+
+
+def test_chunks_are_bounded_by_the_chunk_size_and_one_message(tmp_path: Path) -> None:
+    from mcap.reader import make_reader
+
+    from retriever.record.mcap_io import CHUNK_SIZE
+
+    pipe = Pipeline("noise")
+    pipe.add((_Noise() @ Rate(hz=30)).named("cam"))
+    path = tmp_path / "noise.mcap"
+    pipe.record(RecordConfig(path=path, inputs=False), steps=8, dt=1 / 30)
+    with open(path, "rb") as fh:
+        reader = make_reader(fh)
+        largest = max(len(m.data) for _, _, m in reader.iter_messages())
+        chunks = reader.get_summary().chunk_indexes
+    assert len(chunks) >= 2  # about 13 MiB of messages
+    assert all(c.uncompressed_size <= CHUNK_SIZE + largest + 4096 for c in chunks)
