@@ -204,6 +204,8 @@ def _series(rr: Any, value: Any) -> list[Any] | None:
     elif isinstance(value, Wrench):
         values, names = value.to_array(), _named("force") + _named("torque")
     elif isinstance(value, JointState):
+        if value.positions is None:
+            return None
         values = np.asarray(value.positions, dtype=np.float64).reshape(-1)
         names = list(value.names)
         if len(names) != len(values):  # validate() reports it; still plot the values
