@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from retriever.contract.errors import BackendError, FlowError, LagError
+from retriever.contract.errors import BackendError, FlowError, LagError, MissingDependencyError
 from retriever.flow import Flow, Latest, Pipeline, Rate, Trigger
 from retriever.rt.errors import ErrorRecord
 from retriever.rt.step import Scheduler, ScheduleResult, Subscriber
@@ -190,6 +191,29 @@ def test_no_error_gets_its_code_after_its_message_was_built() -> None:
     assert late == []
     err = FlowError("f", "bad", code="RET005")
     assert err.code == "RET005" and str(err).startswith("[RET005]")
+
+
+def test_every_error_class_takes_its_code_as_a_constructor_argument() -> None:
+    import importlib
+    import inspect
+    import pkgutil
+
+    import retriever
+    from retriever.contract.errors import RetrieverError
+
+    for info in pkgutil.walk_packages(retriever.__path__, "retriever."):
+        with contextlib.suppress(ImportError):  # optional extras not installed
+            importlib.import_module(info.name)
+    classes, seen = [RetrieverError], []
+    while classes:
+        cls = classes.pop()
+        seen.append(cls)
+        classes.extend(cls.__subclasses__())
+    without = [c.__qualname__ for c in seen
+               if "code" not in inspect.signature(c.__init__).parameters]
+    assert len(seen) > 15 and without == []
+    err = MissingDependencyError("x", "y", "z", code="RET601")
+    assert err.code == "RET601" and str(err).startswith("[RET601]")
 
 
 def test_progress_view_shows_a_waiting_flow_and_its_port() -> None:
