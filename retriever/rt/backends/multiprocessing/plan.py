@@ -8,6 +8,7 @@ follow the order of the IR's edges).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,6 +101,29 @@ def _spin_seconds(name: str, value: Any) -> float:
                           f"{MAX_SPIN}",
                           hint=f"use e.g. {name}=0.0002 (200 µs), or 0 never to busy-wait")
     return seconds
+
+
+def usable_cores() -> int:
+    """How many cores this process may run on (its CPU affinity where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS and Windows have no affinity query
+        return max(1, os.cpu_count() or 1)
+
+
+def busy_wait_defaults(workers: int, cores: int) -> tuple[float, float]:
+    """Default ``(spin, spin_arrivals)`` of a run with ``workers`` processes on ``cores``.
+
+    Busy-waiting trades a core's time for a precise wake-up, which only pays while each
+    worker has a core to spin on. With more workers than cores a spinning worker holds
+    the core another one needs to run its flows: the spinning then costs CPU in
+    proportion to the number of partitions (a window per deadline and per stream, each
+    tick) and makes the others late, which widens every arrival window further. Such a
+    run sleeps until its deadlines and messages instead; options given explicitly win.
+    """
+    if workers > cores:
+        return 0.0, 0.0
+    return WaitOptions.spin, WaitOptions.spin_arrivals
 
 
 @dataclass
