@@ -1,18 +1,31 @@
 """Scale of the multiprocessing backend: N flows in partitions of 10 at 100 Hz.
 
-    .venv/bin/python bench/bench_scale.py [--flows 10 50 100 200] [--seconds S]
+    flock /tmp/retriever-heavy.lock .venv/bin/python bench/bench_scale.py --seconds 4
+        [--flows 10 50 100 200] [--rounds 3] [--spin S] [--spin-arrivals S] [-v]
 
 Each partition holds one Rate(100) source and a chain of 9 Trigger relays. The chain
 of partition k is fed by the source of partition k-1 (the last feeds the first), so
-every message crosses one process boundary and then takes 8 hops inside a process.
+with two partitions or more every message crosses one process boundary and then takes
+8 hops inside a process; a single partition feeds its own chain (nothing crosses).
+Sizes are run in interleaved rounds (10, 50, ..., 10, 50, ...); medians are printed.
 Figures per size:
-  start       run() until the last relay of every partition has stepped once
-  CPU/step    CPU time of every worker process (user + system, from the kernel's
-              accounting of finished children) divided by the flow steps they ran;
-              flat from 10 to 200 flows means nothing grows with the graph.
-  lost        source messages that no last relay saw.
-Baseline beside each size, in the same run: forking as many bare processes as there
-are partitions, each sending one datagram to the next (the floor of any start-up).
+  spin        whether the workers busy-wait (the run's default for that many workers
+              on this machine's cores, or --spin/--spin-arrivals when given)
+  start       run() until the last relay of every partition has stepped once, beside
+              forking as many bare processes chained by one datagram (the floor)
+  CPU/msg     CPU time of every thread of every worker (the scheduler's nanosecond
+              accounting) from --warm seconds after start-up to the stop request,
+              divided by the flow steps they ran meanwhile: start-up and shutdown do
+              not count. "vs 10" is the ratio to the smallest size; the goal is that
+              no size costs more than 1.3x per message (flat).
+  wakes/msg   context switches of the workers per flow step (wake-ups)
+  parent      the parent's CPU per flow step in the same window (supervision, stats)
+  life        worker CPU per step over their whole life (start-up and stop included,
+              from the kernel's accounting of reaped children)
+  p50/p99     source to the last relay of the next partition's chain, after warm-up
+  skipped     ticks the sources' lag policy skipped; lost: source messages no last
+              relay saw.
+Set RETRIEVER_MP_PORTABLE=1 to measure portable mode (spawned workers).
 """
 
 from __future__ import annotations
