@@ -15,6 +15,7 @@ from retriever.rt.backends.multiprocessing import run as mp_run
 from retriever.rt.backends.multiprocessing.plan import (
     WaitOptions,
     busy_wait_defaults,
+    quota_cores,
     usable_cores,
 )
 
@@ -118,3 +119,18 @@ def test_workers_get_the_busy_waiting_their_cores_allow(
     finally:
         report = handle.stop()
     assert report.error is None
+
+
+@pytest.mark.parametrize(("files", "expected"), [
+    ({"cpu.max": "150000 100000\n"}, 2),  # cgroup v2, --cpus=1.5
+    ({"cpu.max": "max 100000\n"}, None),
+    ({"cpu/cpu.cfs_quota_us": "300000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 3),  # v1
+    ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
+    ({}, None),
+])
+def test_a_container_cpu_quota_counts_as_the_cores_there_are(
+        tmp_path: Path, files: dict[str, str], expected: int | None) -> None:
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert quota_cores(str(tmp_path)) == expected

@@ -8,8 +8,10 @@ follow the order of the IR's edges).
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from retriever.contract.errors import ConfigError
@@ -103,12 +105,36 @@ def _spin_seconds(name: str, value: Any) -> float:
     return seconds
 
 
-def usable_cores() -> int:
-    """How many cores this process may run on (its CPU affinity where the OS has one)."""
+CGROUP_ROOT = "/sys/fs/cgroup"
+
+
+def quota_cores(root: str = CGROUP_ROOT) -> int | None:
+    """The cores a CPU quota grants this process's control group (a container limited
+    with ``--cpus``), rounded up; None without a quota. Reads cgroup v2's ``cpu.max``,
+    else cgroup v1's ``cpu.cfs_quota_us`` and ``cpu.cfs_period_us``."""
+    base = Path(root)
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        try:
+            quota, period = (base / "cpu.max").read_text().split()[:2]
+        except FileNotFoundError:
+            quota = (base / "cpu" / "cpu.cfs_quota_us").read_text().strip()
+            period = (base / "cpu" / "cpu.cfs_period_us").read_text().strip()
+        if quota in ("max", "-1"):
+            return None
+        return max(1, math.ceil(int(quota) / int(period)))
+    except (OSError, ValueError, ZeroDivisionError):  # no cgroup files: no quota known
+        return None
+
+
+def usable_cores() -> int:
+    """How many cores this process may run on: its CPU affinity where the OS has one,
+    and no more than a container's CPU quota grants."""
+    try:
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # macOS and Windows have no affinity query
-        return max(1, os.cpu_count() or 1)
+        cores = os.cpu_count() or 1
+    quota = quota_cores()
+    return max(1, cores if quota is None else min(cores, quota))
 
 
 def busy_wait_defaults(workers: int, cores: int) -> tuple[float, float]:
