@@ -1,7 +1,7 @@
 """Scale of the multiprocessing backend: N flows in partitions of 10 at 100 Hz.
 
     flock /tmp/retriever-heavy.lock .venv/bin/python bench/bench_scale.py --seconds 4
-        [--flows 10 50 100 200] [--rounds 3] [--spin S] [--spin-arrivals S] [-v]
+        [--flows 10 20 50 100 200] [--rounds 3] [--spin S] [--spin-arrivals S] [-v]
 
 Each partition holds one Rate(100) source and a chain of 9 Trigger relays. The chain
 of partition k is fed by the source of partition k-1 (the last feeds the first), so
@@ -229,7 +229,7 @@ def _median(xs: list[float]) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--flows", type=int, nargs="+", default=[10, 50, 100, 200])
+    ap.add_argument("--flows", type=int, nargs="+", default=[10, 20, 50, 100, 200])
     ap.add_argument("--seconds", type=float, default=4.0, help="length of each run")
     ap.add_argument("--warm", type=float, default=0.5,
                     help="seconds after start-up before CPU is measured")
