@@ -45,6 +45,7 @@ from .config import RecordConfig, format_of
 from .derive import plan_inputs
 from .errors import RecordingError
 from .layout import flatten_input, topic
+from .handover import STAGE_BYTES
 from .offload_writer import EXT_PORTS, start_writer
 from .recorder import Recorder, Sink
 
@@ -93,7 +94,7 @@ class OffloadRecorder:
         self._nodes = {n.id: n for n in ir.nodes}
         self._enc = msgspec.msgpack.Encoder(enc_hook=wire.enc_hook)
         self._encode = self._enc.encode
-        self._closed = False
+        self._is_closed = False
         self._live = Recorder(ir, config, live=live, write_files=False) if live else None
         # inputs the writer rebuilds itself (see .derive); the guard that keeps it exact
         self._plan = plan_inputs(stepper) if stepper is not None and config.inputs else None
@@ -107,7 +108,8 @@ class OffloadRecorder:
         self._failure: RecordingError | None = None  # what the writer reported, if it failed
         self._handover.wait = self._wait_for_slot
         self._ticker = _Ticker()
-        self._add = self._handover.add
+        self._stage = self._handover.stage
+        self._encode_into = self._enc.encode_into
         self._status_buf = b""
         try:
             self._expect_ready()
@@ -120,6 +122,23 @@ class OffloadRecorder:
         """The files being written."""
         return self.config.paths
 
+    @property
+    def _closed(self) -> bool:
+        return self._is_closed
+
+    @_closed.setter
+    def _closed(self, closed: bool) -> None:
+        # a closed recorder refuses steps in the encoding call every step makes anyway
+        self._is_closed = closed
+        if closed:
+            self._encode_into = self._refuse
+
+    def _refuse(self, *_: Any) -> None:
+        if self._failure is not None:
+            raise self._failure
+        raise RecordingError(self.config.paths[0], "the recording was already closed",
+                             code="RET809")
+
     # ------------------------------------------------------------------ stepping
     @property
     def steps(self) -> int:
@@ -127,35 +146,47 @@ class OffloadRecorder:
         return self._handover.sent + self._handover.count
 
     def __call__(self, result: StepResult) -> None:
+        # The hot path of a recorded step: one C call encodes the step straight into
+        # the hand-over's staging buffer (no bytes object and no copy of its own); the
+        # staged steps are copied into shared memory once they hold STAGE_BYTES (at the
+        # next step) and handed to the writer when the ticker says so.
         plan = self._plan
+        now = result.now
         if plan is None:
             inputs: Any = result.inputs if self._inputs else None
+        elif now < self._last_now or len(self._replays) != self._n_replays:
+            self._plan = None  # rebuilding would no longer be exact: send them all
+            inputs = result.inputs
+        elif plan.encoded:
+            got = result.inputs
+            inputs = [{n: got[n] for n in plan.encoded if n in got}]
         else:
-            now = result.now
-            if now < self._last_now or len(self._replays) != self._n_replays:
-                self._plan = None  # rebuilding would no longer be exact: send them all
-                inputs = result.inputs
-            elif plan.encoded:
-                got = result.inputs
-                inputs = [{n: got[n] for n in plan.encoded if n in got}]
-            else:
-                inputs = _REBUILD_ALL
-            self._last_now = now
+            inputs = _REBUILD_ALL
+        self._last_now = now
+        stage = self._stage
+        mark = len(stage)
+        if mark >= STAGE_BYTES:  # what the steps before staged goes to shared memory
+            self._spill()
+            mark = 0
         try:
-            data = self._encode((result.now, result.executed, result.messages, inputs))
+            self._encode_into((now, result.executed, result.messages, inputs), stage, -1)
         except TypeError:
-            data = self._encode_slowly(result)
+            del stage[mark:]  # what the refused call wrote
+            stage += self._encode_slowly(result)
+        self._handover.count += 1
+        if self._live is not None:
+            self._live(result)
+        if self._ticker.due:
+            self._send()
+
+    def _spill(self) -> None:
         try:
-            self._add(data)
+            self._handover.spill()
         except (OSError, ValueError) as exc:  # ValueError: the shared memory was closed
             if self._closed:
                 raise RecordingError(self.config.paths[0], "the recording was already "
                                      "closed", code="RET809") from exc
             self._raise_writer_gone(exc)
-        if self._live is not None:
-            self._live(result)
-        if self._ticker.due:
-            self._send()
 
     def _encode_slowly(self, result: StepResult) -> bytes:
         """A step the one-call encoding refused: composite or non-dataclass inputs are
