@@ -222,7 +222,7 @@ class Handover:
             out.put(None)
 
 
-def write_all(fd: int, parts: list[bytes]) -> None:
+def write_all(fd: int, parts: list[bytes | bytearray]) -> None:
     """Write ``parts`` in order, with one system call when the pipe has room."""
     views = [memoryview(p) for p in parts if p]
     while views:

@@ -18,7 +18,8 @@ writer ignores Ctrl-C and waits for the end of the stream.
 A frame is one msgpack array of steps: the array header, then the steps' encodings
 back to back, so the writer decodes a frame in one call. A step is ``[time, executed,
 messages, inputs]``; ``inputs`` is None (outputs only), ``{flow: input}`` (every input),
-or ``[{flow: input} | None]`` (these, and the writer rebuilds the others). The writer
+or ``[{flow: input} | None]`` (these, and the writer rebuilds the others, following the
+plan that came as the first item of the stream). The writer
 reports on a second pipe with JSON lines: ``["ready"]``, ``["done", values]`` or
 ``["error", problem, code, hint, path]``.
 """
@@ -42,10 +43,10 @@ from retriever.rt.stepper import Stepper, StepResult
 
 from . import deps
 from .config import RecordConfig, format_of
-from .derive import plan_inputs
+from .derive import InputPlan, pack_plan, plan_inputs
 from .errors import RecordingError
-from .layout import flatten_input, topic
 from .handover import STAGE_BYTES
+from .layout import flatten_input, topic
 from .offload_writer import EXT_PORTS, start_writer
 from .recorder import Recorder, Sink
 
@@ -96,14 +97,14 @@ class OffloadRecorder:
         self._encode = self._enc.encode
         self._is_closed = False
         self._live = Recorder(ir, config, live=live, write_files=False) if live else None
-        # inputs the writer rebuilds itself (see .derive); the guard that keeps it exact
-        self._plan = plan_inputs(stepper) if stepper is not None and config.inputs else None
-        self._last_now = stepper.now if stepper is not None and stepper.now else -math.inf
-        self._replays = stepper.replay if stepper is not None else {}
-        self._n_replays = len(self._replays)
-        start = (self._encode([[f, p, v] for (f, p), v in self._plan.latest.items()])
-                 if self._plan is not None else None)
-        self._pid, self._handover, self._status = start_writer(ir, config, self._plan, start)
+        # inputs the writer rebuilds itself (see .derive) and the guard that keeps that
+        # exact: set by attach_stepper
+        self._plan: InputPlan | None = None
+        self._last_now = -math.inf
+        self._replays: dict[str, Any] = {}
+        self._n_replays = 0
+        self._planned = 0  # 1 once the plan is in the stream (it is not a step)
+        self._pid, self._handover, self._status = start_writer(ir, config)
         self._last_pid = self._pid
         self._failure: RecordingError | None = None  # what the writer reported, if it failed
         self._handover.wait = self._wait_for_slot
@@ -116,6 +117,26 @@ class OffloadRecorder:
         except BaseException:
             self._abandon()
             raise
+        if stepper is not None:
+            self.attach_stepper(stepper)
+
+    def attach_stepper(self, stepper: Stepper) -> None:
+        """Record the steps of ``stepper``: the writer process then rebuilds the inputs
+        it can rebuild exactly instead of receiving them (:mod:`.derive`). Call it
+        before the first step (the in-process backend does, for its observers); once
+        steps were recorded it changes nothing."""
+        if self.steps or self._planned or not self._inputs or self._closed:
+            return
+        self._replays = stepper.replay
+        self._n_replays = len(self._replays)
+        self._last_now = stepper.now if stepper.now is not None else -math.inf
+        plan = plan_inputs(stepper)
+        if plan is None:
+            return
+        self._stage += self._encode(pack_plan(plan))  # the first item of the stream
+        self._handover.count += 1
+        self._planned = 1
+        self._plan = plan
 
     @property
     def paths(self) -> list[Any]:
@@ -143,7 +164,7 @@ class OffloadRecorder:
     @property
     def steps(self) -> int:
         """Steps observed so far."""
-        return self._handover.sent + self._handover.count
+        return self._handover.sent + self._handover.count - self._planned
 
     def __call__(self, result: StepResult) -> None:
         # The hot path of a recorded step: one C call encodes the step straight into
@@ -154,7 +175,8 @@ class OffloadRecorder:
         now = result.now
         if plan is None:
             inputs: Any = result.inputs if self._inputs else None
-        elif now < self._last_now or len(self._replays) != self._n_replays:
+        elif (now < self._last_now or len(self._replays) != self._n_replays
+              or result.behind):
             self._plan = None  # rebuilding would no longer be exact: send them all
             inputs = result.inputs
         elif plan.encoded:
