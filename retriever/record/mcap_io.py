@@ -79,6 +79,11 @@ def channel_form(spec: ChannelSpec, tp: Any) -> ChannelForm:
     where = spec.topic
     if inner is not None:
         def value(v: Any) -> Any:
+            # plain scalars (the bulk of small messages) are their own JSON form; a
+            # float is unless it is NaN or infinite (then ``v - v`` is not 0.0)
+            t = type(v)
+            if t is int or t is str or t is bool or (t is float and v - v == 0.0):
+                return {"value": v}
             return {"value": to_jsonable(v, where, binary=True)}
         return ChannelForm(spec.type, value_schema(spec.topic, description, inner), FORM_VALUE,
                            value)
