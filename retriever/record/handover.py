@@ -2,7 +2,8 @@
 
 The recording process appends each encoded item (one step) to a small staging buffer
 (:attr:`Handover.stage`; the recorder encodes straight into it, so a step allocates
-nothing of its own). Every ``STAGE_BYTES`` the staged items are copied in one go into
+nothing of its own, and the buffer never moves, see :func:`_fresh_stage`). Every
+``STAGE_BYTES`` the staged items are copied in one go into
 the frame being filled: a slot of a shared memory region created before the fork (the
 part of each slot that frames of small items use is faulted in then, not on the
 stepping thread). A *frame* is items back to back under a msgpack array header, so the
@@ -34,9 +35,12 @@ SLOT_BYTES = 8 << 20
 SLOTS = 4
 #: A frame is sent once it holds this many bytes (a frame of video is sent at once).
 FRAME_BYTES = 256 * 1024
-#: Staged items are copied into the frame once they hold this many bytes (a buffer
-#: this small is reused by the allocator without fresh pages; bigger copies cost no more).
-STAGE_BYTES = 32 * 1024
+#: Staged items are copied into the frame once they hold this many bytes.
+STAGE_BYTES = 16 * 1024
+#: The staging buffer's unused prefix (see :func:`_fresh_stage`), and the buffer's
+#: length once ``STAGE_BYTES`` are staged.
+STAGE_BASE = 64 * 1024
+STAGE_FULL = STAGE_BASE + STAGE_BYTES
 #: Pipe capacity asked for (Linux caps it at /proc/sys/fs/pipe-max-size, 1 MiB by default).
 PIPE_BYTES = 1024 * 1024
 SHARED = 0xFFFFFFFF
@@ -54,6 +58,20 @@ Wait = Callable[[int], None]
 
 def _block(fd: int) -> None:
     select.select([fd], [], [])
+
+
+def _fresh_stage() -> bytearray:
+    """A staging buffer: ``STAGE_BASE`` bytes of unused prefix, then the staged items.
+
+    CPython reallocates a bytearray that shrinks below half of what it allocated, and
+    msgspec's ``encode_into`` grows its target to 1.5 times what it needs. With the
+    prefix, appending small items (up to a third of the prefix in all) and emptying the
+    stage back to the prefix never reallocate: the stage stays where it is. A buffer
+    that moves touches fresh pages, and right after the writer was forked every page it
+    lands on costs a page fault (copy-on-write), about 2 us each on a VM."""
+    stage = bytearray(2 * STAGE_BASE)
+    del stage[STAGE_BASE:]
+    return stage
 
 
 def _shared_memory() -> mmap.mmap:
@@ -82,8 +100,10 @@ class Handover:
         self.shm = _shared_memory()
         self._view = memoryview(self.shm)
         self.free = list(range(SLOTS))
-        #: items encoded but not yet copied into a frame, back to back
-        self.stage = bytearray()
+        #: items encoded but not yet copied into a frame, back to back after the
+        #: ``STAGE_BASE`` bytes of prefix
+        self.stage = _fresh_stage()
+        self._stage_alloc = self.stage.__alloc__()
         #: items not yet sent (staged, or in the frame being filled), and items sent
         self.count = 0
         self.sent = 0
@@ -96,6 +116,8 @@ class Handover:
         """Close the writer's ends (in the recording process)."""
         os.close(self.data_r)
         os.close(self.ack_w)
+        # made after the fork, so that its pages are this process's own
+        self.stage = _fresh_stage()
 
     def writer_side(self) -> None:
         """Close the recording process's ends (in the writer)."""
@@ -114,10 +136,10 @@ class Handover:
     def add(self, item: bytes) -> None:
         """Stage one encoded item. (The recorder encodes straight into :attr:`stage`
         instead, counts the item in :attr:`count` and calls :meth:`spill` once the stage
-        holds ``STAGE_BYTES``.)"""
+        is ``STAGE_FULL`` long.)"""
         self.stage += item
         self.count += 1
-        if len(self.stage) >= STAGE_BYTES:
+        if len(self.stage) >= STAGE_FULL:
             self.spill()
 
     def spill(self) -> None:
@@ -127,26 +149,35 @@ class Handover:
         staged = self.count - self._framed
         if not staged:
             return
-        n = len(stage)
-        if self._slot >= 0 and self._at + n > (self._slot + 1) * SLOT_BYTES:
-            self._send_frame()  # no room left in this slot: the staged items start another
-        if HEAD + n > SLOT_BYTES:
-            self._send_frame()
-            write_all(self.data_w, [_U32.pack(HEAD + n), _ARRAY_HEAD.pack(_ARRAY32, staged),
-                                    stage])
-            self.sent += staged
-            self.count -= staged
-        else:
-            if self._slot < 0:
-                self._slot = self._free_slot()
-                self._at = self._slot * SLOT_BYTES + HEAD
-            at = self._at
-            self._view[at:at + n] = stage
-            self._at = at + n
-            self._framed += staged
-            if self._at - self._slot * SLOT_BYTES >= FRAME_BYTES:
+        n = len(stage) - STAGE_BASE
+        with memoryview(stage) as whole:
+            body = whole[STAGE_BASE:]
+            if self._slot >= 0 and self._at + n > (self._slot + 1) * SLOT_BYTES:
+                self._send_frame()  # no room left in this slot: these items start another
+            if HEAD + n > SLOT_BYTES:
                 self._send_frame()
-        del stage[:]
+                write_all(self.data_w, [_U32.pack(HEAD + n),
+                                        _ARRAY_HEAD.pack(_ARRAY32, staged), body])
+                self.sent += staged
+                self.count -= staged
+            else:
+                if self._slot < 0:
+                    self._slot = self._free_slot()
+                    self._at = self._slot * SLOT_BYTES + HEAD
+                at = self._at
+                self._view[at:at + n] = body
+                self._at = at + n
+                self._framed += staged
+                if self._at - self._slot * SLOT_BYTES >= FRAME_BYTES:
+                    self._send_frame()
+            body.release()
+        del stage[STAGE_BASE:]
+        if stage.__alloc__() != self._stage_alloc and n < STAGE_BASE // 3:
+            # A large item made it grow (and moving on, it would shrink and grow again):
+            # back to its own size, as the same object (the recorder holds it).
+            del stage[:]
+            stage += bytes(2 * STAGE_BASE)
+            del stage[STAGE_BASE:]
 
     def flush(self) -> None:
         """Send everything added so far (nothing when there is nothing)."""
@@ -222,7 +253,7 @@ class Handover:
             out.put(None)
 
 
-def write_all(fd: int, parts: list[bytes | bytearray]) -> None:
+def write_all(fd: int, parts: list[bytes | bytearray | memoryview]) -> None:
     """Write ``parts`` in order, with one system call when the pipe has room."""
     views = [memoryview(p) for p in parts if p]
     while views:

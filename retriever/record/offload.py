@@ -45,7 +45,7 @@ from . import deps
 from .config import RecordConfig, format_of
 from .derive import InputPlan, pack_plan, plan_inputs
 from .errors import RecordingError
-from .handover import STAGE_BYTES
+from .handover import STAGE_BASE, STAGE_FULL
 from .layout import flatten_input, topic
 from .offload_writer import EXT_PORTS, start_writer
 from .recorder import Recorder, Sink
@@ -187,9 +187,9 @@ class OffloadRecorder:
         self._last_now = now
         stage = self._stage
         mark = len(stage)
-        if mark >= STAGE_BYTES:  # what the steps before staged goes to shared memory
+        if mark >= STAGE_FULL:  # what the steps before staged goes to shared memory
             self._spill()
-            mark = 0
+            mark = STAGE_BASE
         try:
             self._encode_into((now, result.executed, result.messages, inputs), stage, -1)
         except TypeError:
