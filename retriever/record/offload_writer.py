@@ -117,8 +117,12 @@ def _writer_main(ir: IR, config: RecordConfig, handover: Handover, status: int,
                 now, executed, messages, inputs = item
                 if type(inputs) is list:  # some (or all) inputs are to be rebuilt
                     assert rebuilder is not None
+                    # rebuilt inputs are scalar ports: they never need converting
+                    plain = _plain(messages, inputs[0])
                     inputs = rebuilder.step(executed, messages, inputs[0])
-                if _plain(messages, inputs):
+                else:
+                    plain = _plain(messages, inputs)
+                if plain:
                     recorder.add_scalars(now, executed, messages, inputs)
                 else:
                     recorder(rebuild.step(now, executed, messages, inputs))
