@@ -8,6 +8,7 @@ import base64
 import inspect
 import json
 import shutil
+import struct
 import time
 import warnings
 from pathlib import Path
@@ -338,3 +339,28 @@ def test_chunks_are_bounded_by_the_chunk_size_and_one_message(tmp_path: Path) ->
         chunks = reader.get_summary().chunk_indexes
     assert len(chunks) >= 2  # about 13 MiB of messages
     assert all(c.uncompressed_size <= CHUNK_SIZE + largest + 4096 for c in chunks)
+
+
+def test_message_indexes_point_at_their_messages(tmp_path: Path) -> None:
+    # batches of small messages are indexed by retriever's own packing of mcap's
+    # MessageIndex records: every entry must name a message's log time and offset
+    import zstandard
+    from mcap.records import Chunk, MessageIndex
+    from mcap.stream_reader import StreamReader
+
+    path = tmp_path / "small.mcap"
+    pipe, _, _ = emit_pipeline()
+    pipe.record(path, steps=40, dt=0.1)
+    chunk: bytes = b""
+    entries = 0
+    with open(path, "rb") as fh:
+        for record in StreamReader(fh, emit_chunks=True).records:
+            if isinstance(record, Chunk):
+                chunk = zstandard.ZstdDecompressor().decompress(
+                    record.data, max_output_size=record.uncompressed_size)
+            elif isinstance(record, MessageIndex):
+                for log_time, offset in record.records:
+                    opcode, _, channel, _, at = struct.unpack_from("<BQHIQ", chunk, offset)
+                    assert (opcode, channel, at) == (0x05, record.channel_id, log_time)
+                    entries += 1
+    assert entries == _summary(path).statistics.message_count > 0

@@ -2,25 +2,31 @@
 
 Recording a flow's inputs used to mean encoding, on the stepping thread, every value a
 flow sampled, although most of them are an upstream output recorded in the same
-stream. In a lockstep stepper (``pipe.record``, ``retriever replay --record``) what a
-flow samples through a ``Latest`` adapter is known exactly: every flow runs at most
-once per step, all at the step's time, in the order the step lists them, so a port
-holds the newest value delivered to it, and a run samples a fixed set of ports (all
-connected ports for Rate/Hybrid, the trigger ports for Trigger, none for Tick). The
-writer process replays those deliveries from the recorded outputs and rebuilds such
-inputs itself; the stepping thread sends only the inputs it cannot rebuild.
+stream. In the in-process stepper (``pipe.record``, ``retriever replay --record``, and
+``pipe.run(backend="in-process", record=...)``) what a flow samples through a
+``Latest`` adapter is known exactly: a flow runs at most once per step, at the step's
+time, in the order the step lists them (lockstep, or only the flows whose clock is due
+when the stepper honours rates), so a port holds the newest value delivered to it, and
+a run samples a fixed set of ports (all connected ports for Rate/Hybrid, the trigger
+ports for Trigger, none for Tick). The writer process replays those deliveries from the
+recorded outputs and rebuilds such inputs itself; the stepping thread sends only the
+inputs it cannot rebuild.
 
 A flow's inputs are rebuilt only when that is exact:
 
-* the stepper runs lockstep (not ``honor_rates``) and the flow is not replayed;
+* the flow is not replayed;
 * its input is one envelope (not a composite) and every port a run samples has a
   ``Latest`` adapter;
 * those ports, and every output port feeding them, are declared as immutable scalars
   (``int``, ``float``, ``bool``, ``str``, optionally ``None``): a value that cannot
   change after it was published reads the same in the output and in the input.
 
-If the step time ever goes backwards (``Latest`` then skips newer messages) or a replay
-is added while recording, the recorder sends every input from then on.
+If the step time ever goes backwards (``Latest`` then skips newer messages), a replay
+is added while recording, or a flow catches up on missed ticks (those runs sample at
+earlier times, and only their last message is in the step), the recorder sends every
+input from then on.
+
+The plan travels to the writer as the first item of the stream (:func:`pack_plan`).
 """
 
 from __future__ import annotations
@@ -69,10 +75,8 @@ class InputPlan:
 
 
 def plan_inputs(stepper: Stepper) -> InputPlan | None:
-    """The plan for recording ``stepper``'s steps (None when it does not run lockstep
-    or no flow's inputs can be rebuilt)."""
-    if stepper.honor_rates:
-        return None
+    """The plan for recording ``stepper``'s steps (None when no flow's inputs can be
+    rebuilt)."""
     scheduler = stepper.scheduler
     nodes = {n.id: n for n in stepper.ir.nodes}
     sources: dict[PortKey, list[tuple[str, str]]] = {}
@@ -108,6 +112,12 @@ def plan_inputs(stepper: Stepper) -> InputPlan | None:
     return plan if plan.derived else None
 
 
+def pack_plan(plan: InputPlan) -> tuple[Any, ...]:
+    """What the writer needs of ``plan``, as plain data for the stream (three items,
+    where a step has four)."""
+    return (plan.derived, plan.feeds, [[f, p, v] for (f, p), v in plan.latest.items()])
+
+
 class InputRebuilder:
     """The writer's side: follows the recorded outputs and rebuilds the inputs."""
 
@@ -115,6 +125,16 @@ class InputRebuilder:
         self.derived = plan.derived
         self.feeds = plan.feeds
         self.latest = latest
+
+    @classmethod
+    def unpack(cls, packed: list[Any]) -> InputRebuilder:
+        """The rebuilder for a plan packed by :func:`pack_plan` (and decoded)."""
+        derived, feeds, held = packed
+        plan = InputPlan(
+            derived={n: [(port, f) for port, f in ports] for n, ports in derived.items()},
+            feeds={src: {port: [(n, p) for n, p in keys] for port, keys in by_port.items()}
+                   for src, by_port in feeds.items()})
+        return cls(plan, {(f, p): v for f, p, v in held})
 
     def step(self, executed: list[str], messages: dict[str, dict[str, Any]],
              sent: dict[str, Any] | None) -> dict[str, Any]:
@@ -136,4 +156,4 @@ class InputRebuilder:
         return inputs
 
 
-__all__ = ["InputPlan", "InputRebuilder", "immutable_scalar", "plan_inputs"]
+__all__ = ["InputPlan", "InputRebuilder", "immutable_scalar", "pack_plan", "plan_inputs"]

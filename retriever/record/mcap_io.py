@@ -26,6 +26,7 @@ keeps everything before it.
 from __future__ import annotations
 
 import importlib.metadata
+import itertools
 import json
 import struct
 import time
@@ -79,6 +80,11 @@ def channel_form(spec: ChannelSpec, tp: Any) -> ChannelForm:
     where = spec.topic
     if inner is not None:
         def value(v: Any) -> Any:
+            # plain scalars (the bulk of small messages) are their own JSON form; a
+            # float is unless it is NaN or infinite (then ``v - v`` is not 0.0)
+            t = type(v)
+            if t is int or t is str or t is bool or (t is float and v - v == 0.0):
+                return {"value": v}
             return {"value": to_jsonable(v, where, binary=True)}
         return ChannelForm(spec.type, value_schema(spec.topic, description, inner), FORM_VALUE,
                            value)
@@ -122,7 +128,27 @@ def _fast_path(writer: Any) -> tuple[Any, Any, Any] | None:
             or not hasattr(builder, "message_indices") or not hasattr(builder, "num_messages")
             or not hasattr(stats, "channel_message_counts")):
         return None
-    return builder, stats, records.MessageIndex
+    return builder, stats, _packed_index(records.MessageIndex)
+
+
+_PACKED_INDEX: dict[type, type] = {}
+_MESSAGE_INDEX_OPCODE = 0x07
+
+
+def _packed_index(base: type) -> type:
+    """``base`` (mcap's MessageIndex record) writing its entries with one ``struct``
+    call instead of two calls per message (a fifth of the writer's time for small
+    messages); the bytes are the same."""
+    cls = _PACKED_INDEX.get(base)
+    if cls is None:
+        def write(self: Any, stream: Any) -> None:
+            entries = self.records
+            stream.start_record(_MESSAGE_INDEX_OPCODE)
+            stream.write(struct.pack(f"<HI{2 * len(entries)}Q", self.channel_id,
+                                     16 * len(entries), *itertools.chain(*entries)))
+            stream.finish_record()
+        cls = _PACKED_INDEX[base] = type("PackedMessageIndex", (base,), {"write": write})
+    return cls
 
 
 def _ns(t: float) -> int:

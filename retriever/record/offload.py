@@ -18,7 +18,8 @@ writer ignores Ctrl-C and waits for the end of the stream.
 A frame is one msgpack array of steps: the array header, then the steps' encodings
 back to back, so the writer decodes a frame in one call. A step is ``[time, executed,
 messages, inputs]``; ``inputs`` is None (outputs only), ``{flow: input}`` (every input),
-or ``[{flow: input} | None]`` (these, and the writer rebuilds the others). The writer
+or ``[{flow: input} | None]`` (these, and the writer rebuilds the others, following the
+plan that came as the first item of the stream). The writer
 reports on a second pipe with JSON lines: ``["ready"]``, ``["done", values]`` or
 ``["error", problem, code, hint, path]``.
 """
@@ -42,8 +43,9 @@ from retriever.rt.stepper import Stepper, StepResult
 
 from . import deps
 from .config import RecordConfig, format_of
-from .derive import plan_inputs
+from .derive import InputPlan, pack_plan, plan_inputs
 from .errors import RecordingError
+from .handover import STAGE_BASE, STAGE_FULL
 from .layout import flatten_input, topic
 from .offload_writer import EXT_PORTS, start_writer
 from .recorder import Recorder, Sink
@@ -93,69 +95,120 @@ class OffloadRecorder:
         self._nodes = {n.id: n for n in ir.nodes}
         self._enc = msgspec.msgpack.Encoder(enc_hook=wire.enc_hook)
         self._encode = self._enc.encode
-        self._closed = False
+        self._is_closed = False
         self._live = Recorder(ir, config, live=live, write_files=False) if live else None
-        # inputs the writer rebuilds itself (see .derive); the guard that keeps it exact
-        self._plan = plan_inputs(stepper) if stepper is not None and config.inputs else None
-        self._last_now = stepper.now if stepper is not None and stepper.now else -math.inf
-        self._replays = stepper.replay if stepper is not None else {}
-        self._n_replays = len(self._replays)
-        start = (self._encode([[f, p, v] for (f, p), v in self._plan.latest.items()])
-                 if self._plan is not None else None)
-        self._pid, self._handover, self._status = start_writer(ir, config, self._plan, start)
+        # inputs the writer rebuilds itself (see .derive) and the guard that keeps that
+        # exact: set by attach_stepper
+        self._plan: InputPlan | None = None
+        self._last_now = -math.inf
+        self._replays: dict[str, Any] = {}
+        self._n_replays = 0
+        self._planned = 0  # 1 once the plan is in the stream (it is not a step)
+        self._pid, self._handover, self._status = start_writer(ir, config)
         self._last_pid = self._pid
         self._failure: RecordingError | None = None  # what the writer reported, if it failed
         self._handover.wait = self._wait_for_slot
         self._ticker = _Ticker()
-        self._add = self._handover.add
+        self._stage = self._handover.stage
+        self._encode_into = self._enc.encode_into
         self._status_buf = b""
         try:
             self._expect_ready()
         except BaseException:
             self._abandon()
             raise
+        if stepper is not None:
+            self.attach_stepper(stepper)
+
+    def attach_stepper(self, stepper: Stepper) -> None:
+        """Record the steps of ``stepper``: the writer process then rebuilds the inputs
+        it can rebuild exactly instead of receiving them (:mod:`.derive`). Call it
+        before the first step (the in-process backend does, for its observers); once
+        steps were recorded it changes nothing."""
+        if self.steps or self._planned or not self._inputs or self._closed:
+            return
+        self._replays = stepper.replay
+        self._n_replays = len(self._replays)
+        self._last_now = stepper.now if stepper.now is not None else -math.inf
+        plan = plan_inputs(stepper)
+        if plan is None:
+            return
+        self._stage += self._encode(pack_plan(plan))  # the first item of the stream
+        self._handover.count += 1
+        self._planned = 1
+        self._plan = plan
 
     @property
     def paths(self) -> list[Any]:
         """The files being written."""
         return self.config.paths
 
+    @property
+    def _closed(self) -> bool:
+        return self._is_closed
+
+    @_closed.setter
+    def _closed(self, closed: bool) -> None:
+        # a closed recorder refuses steps in the encoding call every step makes anyway
+        self._is_closed = closed
+        if closed:
+            self._encode_into = self._refuse
+
+    def _refuse(self, *_: Any) -> None:
+        if self._failure is not None:
+            raise self._failure
+        raise RecordingError(self.config.paths[0], "the recording was already closed",
+                             code="RET809")
+
     # ------------------------------------------------------------------ stepping
     @property
     def steps(self) -> int:
         """Steps observed so far."""
-        return self._handover.sent + self._handover.count
+        return self._handover.sent + self._handover.count - self._planned
 
     def __call__(self, result: StepResult) -> None:
+        # The hot path of a recorded step: one C call encodes the step straight into
+        # the hand-over's staging buffer (no bytes object and no copy of its own); the
+        # staged steps are copied into shared memory once they hold STAGE_BYTES (at the
+        # next step) and handed to the writer when the ticker says so.
         plan = self._plan
+        now = result.now
         if plan is None:
             inputs: Any = result.inputs if self._inputs else None
+        elif (now < self._last_now or len(self._replays) != self._n_replays
+              or result.behind):
+            self._plan = None  # rebuilding would no longer be exact: send them all
+            inputs = result.inputs
+        elif plan.encoded:
+            got = result.inputs
+            inputs = [{n: got[n] for n in plan.encoded if n in got}]
         else:
-            now = result.now
-            if now < self._last_now or len(self._replays) != self._n_replays:
-                self._plan = None  # rebuilding would no longer be exact: send them all
-                inputs = result.inputs
-            elif plan.encoded:
-                got = result.inputs
-                inputs = [{n: got[n] for n in plan.encoded if n in got}]
-            else:
-                inputs = _REBUILD_ALL
-            self._last_now = now
+            inputs = _REBUILD_ALL
+        self._last_now = now
+        stage = self._stage
+        mark = len(stage)
+        if mark >= STAGE_FULL:  # what the steps before staged goes to shared memory
+            self._spill()
+            mark = STAGE_BASE
         try:
-            data = self._encode((result.now, result.executed, result.messages, inputs))
+            self._encode_into((now, result.executed, result.messages, inputs), stage, -1)
         except TypeError:
-            data = self._encode_slowly(result)
+            del stage[mark:]  # what the refused call wrote
+            stage += self._encode_slowly(result)
+        self._handover.count += 1
+        if self._live is not None:
+            self._live(result)
+        if self._ticker.due:
+            self._send()
+
+    def _spill(self) -> None:
         try:
-            self._add(data)
+            self._handover.spill()
         except (OSError, ValueError) as exc:  # ValueError: the shared memory was closed
             if self._closed:
                 raise RecordingError(self.config.paths[0], "the recording was already "
                                      "closed", code="RET809") from exc
             self._raise_writer_gone(exc)
-        if self._live is not None:
-            self._live(result)
-        if self._ticker.due:
-            self._send()
 
     def _encode_slowly(self, result: StepResult) -> bytes:
         """A step the one-call encoding refused: composite or non-dataclass inputs are

@@ -29,7 +29,7 @@ from retriever.ir.model import IR
 from retriever.rt.stepper import StepResult
 
 from .config import RecordConfig
-from .derive import InputPlan, InputRebuilder
+from .derive import InputRebuilder
 from .errors import RecordingError, out_of_space
 from .handover import Handover
 from .layout import PortValues, port_types
@@ -41,8 +41,7 @@ WRITER_NICE = 10  # scheduling priority of the writer, below the pipeline's
 EXT_PORTS = 7  # an input already flattened to {port: value} (composite inputs)
 
 
-def start_writer(ir: IR, config: RecordConfig, plan: InputPlan | None,
-                  start: bytes | None) -> tuple[int, Handover, int]:
+def start_writer(ir: IR, config: RecordConfig) -> tuple[int, Handover, int]:
     """Fork the writer; returns (pid, the hand-over's parent side, status read fd)."""
     handover = Handover()
     status_r, status_w = os.pipe()
@@ -53,7 +52,7 @@ def start_writer(ir: IR, config: RecordConfig, plan: InputPlan | None,
         try:
             handover.writer_side()
             os.close(status_r)
-            code = _writer_main(ir, config, handover, status_w, parent, plan, start)
+            code = _writer_main(ir, config, handover, status_w, parent)
         finally:
             os._exit(code)
     handover.parent_side()
@@ -85,8 +84,7 @@ def error_fields(exc: BaseException, paths: Any = ()) -> list[Any]:
 
 
 def _writer_main(ir: IR, config: RecordConfig, handover: Handover, status: int,
-                 parent: int, plan: InputPlan | None = None, start: bytes | None = None
-                 ) -> int:
+                 parent: int) -> int:
     """Write the files from the steps handed over (runs in the forked writer)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the parent ends the stream
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -110,16 +108,21 @@ def _writer_main(ir: IR, config: RecordConfig, handover: Handover, status: int,
     _report(status, "ready")
     rebuild = _Rebuild(ir)
     rebuilder = None
-    if plan is not None and start is not None:
-        held = msgspec.msgpack.decode(start, ext_hook=_ext_hook)
-        rebuilder = InputRebuilder(plan, {(f, p): v for f, p, v in held})
     try:
         for batch in _frames(handover, parent):
-            for now, executed, messages, inputs in batch:
+            for item in batch:
+                if len(item) != 4:  # the plan for rebuilding inputs (.derive.pack_plan)
+                    rebuilder = InputRebuilder.unpack(item)
+                    continue
+                now, executed, messages, inputs = item
                 if type(inputs) is list:  # some (or all) inputs are to be rebuilt
                     assert rebuilder is not None
+                    # rebuilt inputs are scalar ports: they never need converting
+                    plain = _plain(messages, inputs[0])
                     inputs = rebuilder.step(executed, messages, inputs[0])
-                if _plain(messages, inputs):
+                else:
+                    plain = _plain(messages, inputs)
+                if plain:
                     recorder.add_scalars(now, executed, messages, inputs)
                 else:
                     recorder(rebuild.step(now, executed, messages, inputs))

@@ -60,6 +60,8 @@ class ScheduleResult:
     ``now`` is the time the pass used for sampling and for the timestamps of what it
     published; ``executed`` lists the flows that ran, in order (a flow catching up runs
     several times); ``inputs``/``outputs``/``messages`` keep each flow's last run.
+    ``behind`` is True when a flow caught up on missed ticks in this pass: those runs
+    sampled and published at their own, earlier times.
     """
 
     now: float
@@ -67,6 +69,7 @@ class ScheduleResult:
     inputs: dict[str, Any] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
     messages: dict[str, Message] = field(default_factory=dict)
+    behind: bool = False
 
 
 class Subscriber:
@@ -341,6 +344,8 @@ class Scheduler:
         burst ends there, and the ticks it did not run are counted (``skipped_at_stop``),
         also when ``should_stop`` ends the run by raising."""
         if len(ticks) > 1:
+            if self._result is not None:
+                self._result.behind = True
             stop = self.should_stop
             last = len(ticks) - 1
             for i in range(last):

@@ -44,6 +44,12 @@ class InProcessRun(BackgroundRun):
         self._stopping = threading.Event()
         self._stepper = Stepper(graph.ir, live, honor_rates=True)
         self._stepper.observers.extend(observers)
+        for obs in observers:
+            # an observer that wants to know the stepper it watches (a recorder plans
+            # which inputs its writer can rebuild) learns it before the first step
+            attach = getattr(obs, "attach_stepper", None)
+            if attach is not None:
+                attach(self._stepper)
         self._dt = dt or min(self._stepper.default_dt(), 0.01)
         self._t0 = time.monotonic()
         self._end = FAR if duration is None else self._t0 + duration
