@@ -37,8 +37,8 @@ from .start import StartOptions, check_boot_size, resolve, spawn_worker, vetted
 from .worker import worker_main
 
 log = logging.getLogger("retriever.mp")
-OPTIONS = ("shm_slots", "stop_timeout", "spin", "spin_arrivals", "busy_poll", "start_method",
-           "portable")
+OPTIONS = ("shm_slots", "stop_timeout", "spin", "spin_arrivals", "busy_poll", "realtime",
+           "start_method", "portable")
 _COUNTERS = ("steps", "lag_events", "skipped_ticks", "skipped_at_stop", "dropped", "errors")
 
 
@@ -58,6 +58,7 @@ class _Proc:
         self.exitcode: int | None = None
         self.stop_sent = False
         self.names: list[str] = []  # shared-memory names it created (framed channels)
+        self.scheduling = ""  # realtime=: what the OS granted the worker, or why not
 
 
 def _describe_exit(status: int, popen: bool = False) -> str:
@@ -88,8 +89,8 @@ class MultiprocessingRun(BackgroundRun):
                  live: Any = None, shm_slots: int = 4, stop_timeout: float = 5.0,
                  spin: float = WaitOptions.spin,
                  spin_arrivals: float = WaitOptions.spin_arrivals, busy_poll: bool = False,
-                 start_method: str | None = None, portable: bool | None = None,
-                 **options: Any) -> None:
+                 realtime: bool | int = False, start_method: str | None = None,
+                 portable: bool | None = None, **options: Any) -> None:
         # Every argument is checked before the first worker is started.
         unknown_options(options, OPTIONS, "multiprocessing")
         where = "multiprocessing run"
@@ -109,7 +110,7 @@ class MultiprocessingRun(BackgroundRun):
             self._trust = vetted(graph)
         super().__init__()
         self.waiting = WaitOptions.from_options(spin, busy_poll, self.start_options.waiter,
-                                                spin_arrivals)
+                                                spin_arrivals, realtime)
         self.exit_timeout = max(10.0, self.stop_timeout * 2)
         self._stopping = False
         self._kill_at: float | None = None
@@ -293,6 +294,12 @@ class MultiprocessingRun(BackgroundRun):
                 self._names.extend(str(n) for n in m[1])
             elif kind == "stats":
                 w.stats = m[1]
+            elif kind == "scheduling":
+                w.scheduling = str(m[1])
+                if w.scheduling.startswith("refused"):
+                    log.warning("partition %r (worker pid %d) runs with the ordinary "
+                                "scheduler: realtime=%s %s", w.part, w.pid,
+                                self.waiting.realtime, w.scheduling)
             elif kind == "done":
                 w.stats = m[1]
                 w.done = True
@@ -400,12 +407,14 @@ class MultiprocessingRun(BackgroundRun):
         rows = {flow: dict(row) for flow, row in self._base.items()}
         for w in self._procs.values():
             _add_rows(rows, w.stats)
+        granted = {p: w.scheduling for p, w in self._procs.items()}
         out: dict[str, FlowStats] = {}
-        for flow in self.plan.owner:
+        for flow, part in self.plan.owner.items():
             r = rows.get(flow, {})
             out[flow] = FlowStats(**{k: int(r.get(k, 0)) for k in _COUNTERS},
                                   restarts=self._restarts[flow],
-                                  waiting_on=list(r.get("waiting_on", [])))
+                                  waiting_on=list(r.get("waiting_on", [])),
+                                  scheduling=granted.get(part, ""))
         return out
 
     def _live_flows(self) -> dict[str, FlowStats]:
