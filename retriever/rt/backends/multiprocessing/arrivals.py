@@ -12,21 +12,25 @@ times the messages carry: the median of its recent gaps is the period, and the s
 regular when its recent send times, each carried forward by whole periods to the last
 one, agree within one spin window, leaving out the :data:`TRIM` latest (a sender woken
 late by its own timer is late once; the message after it is on time again). The next
-send is predicted from that grid, the earliest of the carried-forward times, rather
-than from the last message, which may have been one of the late ones. Only a regular
-stream with a period of at least :data:`MIN_PERIOD` gets a window. The predicted arrival adds the shortest recently observed delivery time
-(send time to receive time, which also absorbs any constant offset between the clocks).
+send is predicted from that grid (the earliest of the carried-forward times) rather than
+from the last message, which may have been a late one. Only a regular stream with a
+period of at least :data:`MIN_PERIOD` gets a window. The predicted arrival adds the
+shortest recently observed delivery time (send time to receive time, which also absorbs
+any constant offset between the two clocks).
 
-The window opens before the predicted arrival by its base lead (three quarters of the
-base window, which is at most ``bound`` seconds and at most :data:`SHARE` of the period)
-or by how late this worker's timed wake-ups come, whichever is longer, but never more
-than :data:`LEAD_SHARE` of the period: the timer that opens a window is itself woken late,
-by as much as the wake-up it is meant to avoid (at the tail a few hundred microseconds on
-a virtual machine, tens on bare metal). After the predicted arrival the window stays open
-up to :data:`LEAD_SHARE` of the period: the message normally ends it within microseconds,
-so that tail costs CPU only when the message is late (its sender was woken late) or
-missing, and then it is exactly what keeps the late message from meeting a sleeping
-worker.
+Around the predicted arrival ``due`` there are three times. The worker polls from
+:attr:`~ArrivalPredictor.start`, the base lead before ``due`` (three quarters of the base
+window, which is at most ``bound`` seconds and at most :data:`SHARE` of the period). It
+asks its timer to wake it at :attr:`~ArrivalPredictor.wake`, earlier by how late this
+worker's timed wake-ups come (never more than :data:`LEAD_SHARE` of the period): after a
+sleep of a few milliseconds a virtual machine's timer is at the tail a few hundred
+microseconds late (tens on bare metal), while a sleep of a hundred microseconds or so is
+woken on time, so between ``wake`` and ``start`` the worker dozes in such short naps
+rather than polling (see the worker loop). The window ends at
+:attr:`~ArrivalPredictor.end`, :data:`LEAD_SHARE` of the period after ``due``: the
+message normally ends it within microseconds, so that tail costs CPU only when the
+message is late (its sender was woken late) or missing, and then it is exactly what
+keeps the late message from meeting a sleeping worker.
 
 :class:`WakeLateness` measures how late the worker's own timed wake-ups are: its
 estimate is about their 99th percentile over the last :data:`LATE_HISTORY`. A lead that

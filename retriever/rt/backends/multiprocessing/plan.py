@@ -97,12 +97,12 @@ class WaitOptions:
 
 
 def _realtime_priority(value: Any) -> int:
-    """``realtime=``: False (off), True (:data:`REALTIME_PRIORITY`) or a priority."""
-    if value is False or value is None:
+    """``realtime=``: False or 0 (off), True (:data:`REALTIME_PRIORITY`) or a priority."""
+    if value is False or value is None or (type(value) is int and value == 0):
         return 0
     if value is True:
         return REALTIME_PRIORITY
-    if isinstance(value, int) and 1 <= value <= MAX_REALTIME_PRIORITY:
+    if type(value) is int and 1 <= value <= MAX_REALTIME_PRIORITY:
         return value
     raise ConfigError(f"realtime={value!r} is not True, False or a SCHED_FIFO priority "
                       f"between 1 and {MAX_REALTIME_PRIORITY}",

@@ -41,6 +41,7 @@ from ...transport import ControlLink, InChannel, OutChannel, backing, open_in, o
 from ...transport.loan import SlotLender, send_lent
 from ...transport.wait import Waiter, make_waiter
 from .arrivals import NEVER, ArrivalPredictor, WakeLateness
+from .idlegc import ROOM, IdleCollector
 from .plan import Plan, WaitOptions
 
 STATS_INTERVAL = 0.2  # the progress view refreshes every 0.5 s: counters stay current
@@ -138,6 +139,7 @@ class Worker:
         # one arrival predictor per source flow heard from another partition
         self.predictors: list[ArrivalPredictor] = []
         self.lateness = WakeLateness()  # how late this worker's timed wake-ups are
+        self.garbage = IdleCollector()
         self.acks: dict[str, list[_BlockAcks]] = {n: [] for n in nodes}
         handlers: dict[Any, Callable[[], None]] = {ctl.sock: self._control}
         for ch in plan.channels:
@@ -285,6 +287,8 @@ class Worker:
         pred = preds[0] if len(preds) == 1 else None
         woke = self.lateness.woke
         nap_max = DOZE_NAP
+        garbage = self.garbage
+        garbage.start()
         next_due = precise = NEVER
         next_stats = mono() + STATS_INTERVAL
         while True:
@@ -321,6 +325,10 @@ class Worker:
             else:
                 napping = early <= rel
                 precise = min(flow_due - spin, min(arrive, rel + nap_max) if napping else early)
+                if garbage.active and garbage.due() and precise - rel > ROOM:
+                    # idle with time to spare: collect now rather than in a message's path
+                    garbage.collect()
+                    rel = mono() - t0
                 next_due = min(precise, next_stats - t0)
                 timeout = max(0.0, next_due - rel)
                 use_select = precise < next_due + slack or bool(wl)
@@ -355,6 +363,7 @@ class Worker:
 
     def finalize(self) -> list[FlowError]:
         """Finalize every flow (all of them even if some fail)."""
+        self.garbage.stop()
         errors = self.sched.finalize_all()
         names: list[str] = []
         for out, _ in self.outs:
