@@ -28,7 +28,9 @@ def _pipe_child(conn: Any, n: int, spin: float) -> None:
         conn.send(lat)
         return
     # the same arrival spin as a worker's (spin_arrivals): sleep until the predicted
-    # window (select: microsecond timeouts), poll without sleeping inside it, block after
+    # window (select: microsecond timeouts), poll without sleeping inside it, block after;
+    # polling starts at the worker's timer wake-up (it dozes there instead: this reader
+    # spends more CPU for the same punctuality)
     pred = ArrivalPredictor(spin)
     fd = conn.fileno()
     clock = time.perf_counter  # the sender's clock: CLOCK_MONOTONIC, shared
@@ -36,7 +38,7 @@ def _pipe_child(conn: Any, n: int, spin: float) -> None:
         now = clock()
         timeout: float | None = None  # no window ahead: block
         if now < pred.end < NEVER:
-            timeout = max(0.0, pred.start - now)
+            timeout = max(0.0, pred.wake - now)
         r, _, _ = select.select([fd], [], [], timeout)
         if r:
             t = conn.recv()
