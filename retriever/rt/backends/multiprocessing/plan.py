@@ -68,11 +68,12 @@ class WaitOptions:
     ``spin``: seconds before each Rate/Tick deadline during which the worker
     busy-waits instead of sleeping; it absorbs the kernel's wake-up latency at a
     bounded CPU cost (at most a tenth of each period). ``spin_arrivals``: the same for
-    messages of regular streams from other partitions: the longest window, in seconds,
+    messages of regular streams from other partitions: the base window, in seconds,
     around a message's predicted arrival during which the worker polls its channels
-    instead of sleeping (at most a tenth of the stream's period, see
-    :mod:`.arrivals`); 0 turns it off. ``busy_poll``: never sleep; poll the channels
-    without blocking (lowest arrival latency, one busy core per worker). ``waiter``:
+    instead of sleeping (at most a tenth of the stream's period, widened by the
+    measured lateness of the worker's timers, see :mod:`.arrivals`); 0 turns it off.
+    ``busy_poll``: never sleep; poll the channels without blocking (lowest arrival
+    latency, one busy core per worker). ``waiter``:
     the kind of :mod:`retriever.rt.transport.wait` waiter. ``realtime``: the
     ``SCHED_FIFO`` priority workers ask for (0: the ordinary scheduler); see
     :func:`.worker.apply_realtime`.

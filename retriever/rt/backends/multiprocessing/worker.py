@@ -8,8 +8,11 @@ then wait (``select`` before a deadline, ``epoll`` otherwise) for the next deadl
 the next arrival (:mod:`retriever.rt.transport.wait`: epoll on Linux, kqueue or poll
 in portable mode); the last ``spin`` seconds before a deadline are busy-waited, so
 are short windows around the predicted arrival of the next message of each regular
-stream (``spin_arrivals``, :mod:`.arrivals`), and ``busy_poll`` never sleeps at all
-(:class:`WaitOptions`). Each message arriving from
+stream (``spin_arrivals``, :mod:`.arrivals`: the worker wakes early by its timers'
+measured lateness and dozes in short naps until the window opens), and ``busy_poll``
+never sleeps at all (:class:`WaitOptions`). Garbage is collected just before the worker
+sleeps, not in a message's path (:mod:`.idlegc`); ``realtime`` asks for ``SCHED_FIFO``
+(:func:`apply_realtime`). Each message arriving from
 another partition is delivered on its own and the Trigger/Hybrid flows it triggers
 step before the next one is delivered. Other partitions are reached through channels.
 """
