@@ -6,8 +6,10 @@ from __future__ import annotations
 import random
 
 from retriever.rt.backends.multiprocessing.arrivals import (
+    FIRST,
     HISTORY,
     LATE_HISTORY,
+    LATE_MARGIN,
     LATE_RANK,
     LEAD,
     LEAD_SHARE,
@@ -42,10 +44,20 @@ def test_regular_stream_gets_a_window_around_its_next_arrival() -> None:
 
 def test_no_window_before_enough_history() -> None:
     pred = ArrivalPredictor(0.0002)
-    _feed(pred, [1.0 + k * 0.002 for k in range(HISTORY)])  # HISTORY - 1 gaps
+    _feed(pred, [1.0 + k * 0.002 for k in range(FIRST - 1)])
     assert pred.start == pred.end == NEVER
-    _feed(pred, [1.0 + HISTORY * 0.002])
+    _feed(pred, [1.0 + (FIRST - 1) * 0.002])
     assert pred.start < NEVER
+
+
+def test_a_young_history_must_agree_entirely() -> None:
+    pred = ArrivalPredictor(0.0002)
+    sends = [1.0 + k * 0.002 for k in range(FIRST + 1)]
+    sends[-2] += 0.0008  # late, before HISTORY gaps are known: no window yet
+    _feed(pred, sends)
+    assert pred.start == NEVER
+    _feed(pred, [1.0 + k * 0.002 for k in range(FIRST + 1, HISTORY + 2)])
+    assert pred.start < NEVER  # with a full history, that one late send is left out
 
 
 def test_irregular_stream_never_spins() -> None:
@@ -133,11 +145,11 @@ def test_late_wake_ups_wake_the_worker_earlier_within_a_share_of_the_period() ->
     due = sends[-1] + period + DELIVERY
     on_time = due - pred.wake
     for _ in range(LATE_HISTORY):
-        late.woke(0.0003)  # this machine's timer wake-ups come 300 µs late
+        late.woke(0.0002)  # this machine's timer wake-ups come 200 µs late
     _feed(pred, [sends[-1] + period])
     due += period
     assert due - pred.wake > on_time  # wakes earlier than with punctual wake-ups
-    assert abs((due - pred.wake) - 0.0003) < 1e-9
+    assert abs((due - pred.wake) - LATE_MARGIN * 0.0002) < 1e-9
     assert abs((due - pred.start) - on_time) < 1e-9  # polling still starts as late
     for _ in range(LATE_HISTORY):
         late.woke(0.01)  # absurdly late: the lead stays within its share of the period

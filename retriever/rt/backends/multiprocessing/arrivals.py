@@ -14,15 +14,17 @@ one, agree within one spin window, leaving out the :data:`TRIM` latest (a sender
 late by its own timer is late once; the message after it is on time again). The next
 send is predicted from that grid (the earliest of the carried-forward times) rather than
 from the last message, which may have been a late one. Only a regular stream with a
-period of at least :data:`MIN_PERIOD` gets a window. The predicted arrival adds the
-shortest recently observed delivery time (send time to receive time, which also absorbs
-any constant offset between the two clocks).
+period of at least :data:`MIN_PERIOD` gets a window, from its :data:`FIRST` message
+on (until :data:`HISTORY` gaps are known, none of them may be left out). The predicted
+arrival adds the shortest recently observed delivery time (send time to receive time,
+which also absorbs any constant offset between the two clocks).
 
 Around the predicted arrival ``due`` there are three times. The worker polls from
 :attr:`~ArrivalPredictor.start`, the base lead before ``due`` (three quarters of the base
 window, which is at most ``bound`` seconds and at most :data:`SHARE` of the period). It
-asks its timer to wake it at :attr:`~ArrivalPredictor.wake`, earlier by how late this
-worker's timed wake-ups come (never more than :data:`LEAD_SHARE` of the period): after a
+asks its timer to wake it at :attr:`~ArrivalPredictor.wake`, earlier by twice
+(:data:`LATE_MARGIN`) how late this worker's timed wake-ups come at the tail (never more
+than :data:`LEAD_SHARE` of the period; the tail is heavy, and dozing is cheap): after a
 sleep of a few milliseconds a virtual machine's timer is at the tail a few hundred
 microseconds late (tens on bare metal), while a sleep of a hundred microseconds or so is
 woken on time, so between ``wake`` and ``start`` the worker dozes in such short naps
@@ -46,6 +48,7 @@ from collections import deque
 from itertools import pairwise
 
 HISTORY = 8  # gaps (and delivery times) remembered per stream
+FIRST = 4  # sends needed before a stream's first window (the whole history must agree)
 TRIM = 2  # latest sends left out when judging regularity (late, not irregular)
 SHARE = 0.1  # the base window is at most this share of the stream's period
 MIN_PERIOD = 0.0005  # faster streams (over 2 kHz) keep a worker busy anyway: never spin
@@ -53,6 +56,7 @@ LEAD = 0.75  # share of the base window before the predicted arrival
 LEAD_SHARE = 0.25  # the window never opens earlier, nor stays open longer, than this
 LATE_HISTORY = 128  # timed wake-ups remembered to estimate how late they are
 LATE_RANK = 2  # the estimate is the LATE_RANK-th largest of them (about the 99th pct)
+LATE_MARGIN = 2.0  # the worker asks to be woken this many estimates early (it dozes)
 NEVER = math.inf
 
 
@@ -113,23 +117,25 @@ class ArrivalPredictor:
             self._delivery.append(now - sent)
         sends.append(sent)
         self.start = self.wake = self.end = NEVER
-        if len(sends) <= HISTORY:
+        n = len(sends)
+        if n < FIRST:
             return
         gaps = sorted([b - a for a, b in pairwise(sends)])
-        period = 0.5 * (gaps[HISTORY // 2 - 1] + gaps[HISTORY // 2])
+        period = 0.5 * (gaps[(n - 2) // 2] + gaps[(n - 1) // 2])  # the median
         if period < MIN_PERIOD:
             return
         window = min(self.bound, SHARE * period)
         # each recent send carried forward by whole periods to the last one: on a
-        # regular stream they agree, except for sends that were late
+        # regular stream they agree, except for sends that were late (a young history
+        # has to agree entirely)
         ahead = sorted([s + round((sent - s) / period) * period for s in sends])
-        if ahead[-1 - TRIM] - ahead[0] > window:  # irregular: no spinning for this stream
-            return
+        if ahead[-1 - (TRIM if n > HISTORY else 0)] - ahead[0] > window:
+            return  # irregular: no spinning for this stream
         grid = ahead[0]  # the last send as if it had been on time
         due = grid + period + min(self._delivery)
         cap = LEAD_SHARE * period
         self.start = due - min(LEAD * window, cap)
-        self.wake = due - min(max(LEAD * window, self.late.estimate), cap)
+        self.wake = due - min(max(LEAD * window, LATE_MARGIN * self.late.estimate), cap)
         self.end = due + cap
 
     @property
