@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 # Modules that install the implementations when imported, loaded on first need (by
 # name, like plugins), so authoring never imports the runtime and `import retriever`
 # stays light.
-PROVIDERS: tuple[str, ...] = ("retriever.ir", "retriever.rt", "retriever.record")
+PROVIDERS: tuple[str, ...] = ("retriever.ir", "retriever.rt.facade", "retriever.record")
 
 
 # ---------------------------------------------------------------------- results
