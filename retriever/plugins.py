@@ -27,14 +27,14 @@ class PluginError(RetrieverError):
 
     code = "RET730"
 
-    def __init__(self, failures: list[PluginFailure]) -> None:
+    def __init__(self, failures: list[PluginFailure], *, code: str | None = None) -> None:
         self.failures = tuple(failures)
         lines = [f"plugin {f.name!r} ({f.value}) failed: {f.error}" for f in failures]
         super().__init__(
             "; ".join(lines) if len(lines) == 1 else
             f"{len(lines)} plugins failed:\n  " + "\n  ".join(lines),
             hint="fix or uninstall the package providing the entry point "
-                 f"(group {GROUP!r})")
+                 f"(group {GROUP!r})", code=code)
 
     @property
     def names(self) -> list[str]:

@@ -92,6 +92,16 @@ def test_demo_records_and_the_printed_replay_command_works(tmp_path: Path) -> No
     assert out.returncode == 0, out.stderr[-3000:]
     assert "camera=mock" in out.stdout
     assert rec.is_file() and rec.with_suffix(".mcap").is_file()
+    # the OpenCV-style frames stay BGR in both files: the red disc is (B, G, R) = (0, 0, 220)
+    from retriever.record import open_recording
+    from retriever.types.vision import Image
+
+    for path in (rec, rec.with_suffix(".mcap")):
+        _, _, first = open_recording(path).messages("camera", types={"image": Image})[0]
+        image = first["image"]
+        assert isinstance(image, Image) and image.encoding == "bgr8"
+        disc = image.data[image.data[..., 2] == 220]
+        assert len(disc) > 100 and (disc == (0, 0, 220)).all()
     line = next(x for x in out.stdout.splitlines() if x.startswith("replay with: "))
     cmd = line.removeprefix("replay with: retriever ").split()
     replay = subprocess.run([sys.executable, "-m", "retriever.cli.main", *cmd, "--quiet"],

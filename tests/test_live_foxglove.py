@@ -7,7 +7,10 @@ import asyncio
 import json
 import socket
 import struct
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +19,7 @@ import retriever  # noqa: F401
 from retriever.contract.errors import ConfigError
 from retriever.record.fox_live import FoxgloveHub, FoxgloveObserver
 
+from .dora_flows import dora_installed
 from .vision_flows import scene, scene_pipeline
 
 websockets = pytest.importorskip("websockets")
@@ -27,11 +31,11 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def _watch(port: int, want: set[str], limit: float = 30.0
+async def _watch(port: int, want: set[str], limit: float = 30.0, connect: float = 10.0
                  ) -> tuple[dict[str, Any], dict[str, Any], dict[str, list[dict[str, Any]]]]:
     """Connect like the Foxglove app, subscribe to every channel, collect messages until
     every topic in ``want`` sent one (or ``limit`` seconds passed)."""
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + connect
     while True:
         try:
             ws = await websockets.connect(f"ws://127.0.0.1:{port}",
@@ -111,6 +115,52 @@ def test_in_process_runs_serve_the_same_view() -> None:
                                                   for t in topics if "/out/" in t}
     assert got["/flows/sensors/out/pose"][0]["frame_id"] == "map"
     assert got["/flows/sink/in/image"][0]["encoding"] == "bgr8"
+
+
+def test_dora_workers_feed_the_same_view() -> None:
+    if not dora_installed():
+        pytest.skip("dora-rs / dora-rs-cli / pyarrow not installed")
+    port = _free_port()
+    pipe, _, _ = scene_pipeline()
+    handle = pipe.run(backend="dora", duration=60.0, blocking=False,
+                      visualize=f"foxglove:{port}", echo=False)
+    try:
+        _, adv, got = asyncio.run(_watch(port, {"/flows/sensors/out/image",
+                                                "/flows/sensors/out/pose",
+                                                "/flows/sink/in/image"}, limit=60.0))
+    finally:
+        report = handle.stop()
+    schemas = {c["topic"]: c["schemaName"] for c in adv["channels"]}
+    assert schemas["/flows/sensors/out/pose"] == "foxglove.PoseInFrame"
+    image = got["/flows/sensors/out/image"][0]
+    assert (image["width"], image["height"], image["encoding"]) == (8, 6, "bgr8")
+    assert got["/flows/sensors/out/pose"][0]["frame_id"] == "map"
+    assert got["/flows/sink/in/image"][0]["frame_id"] == "camera"  # from the sink's node
+    assert report.flows["sensors"].steps > 0
+
+
+def test_the_demo_serves_its_camera_to_foxglove() -> None:
+    port = _free_port()
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen([sys.executable, "-m", "retriever.cli.main", "demo",
+                             "--camera-mode", "mock", "--duration", "30", "--visualize",
+                             "foxglove", "--foxglove-port", str(port)], cwd=root,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        _, adv, got = asyncio.run(_watch(port, {"/flows/camera/out/image",
+                                                "/flows/detector/out/x",
+                                                "/flows/detector/out/box"}, connect=60.0))
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=60)
+    schemas = {c["topic"]: c["schemaName"] for c in adv["channels"]}
+    assert schemas["/flows/camera/out/image"] == "foxglove.RawImage", out[-2000:]
+    frame = got["/flows/camera/out/image"][0]
+    assert (frame["width"], frame["height"], frame["encoding"]) == (320, 240, "bgr8")
+    assert got["/flows/detector/out/x"][0]["value"] > 0
+    # the detector's lone box is drawn over the image too
+    assert schemas["/flows/detector/out/box"] == "foxglove.ImageAnnotations"
+    assert len(got["/flows/detector/out/box"][0]["points"]) == 1
 
 
 def test_without_a_client_workers_encode_nothing() -> None:

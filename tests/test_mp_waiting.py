@@ -3,6 +3,7 @@ around predicted arrivals and ``busy_poll``, with real worker processes."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,13 @@ import pytest
 
 from retriever.contract.errors import ConfigError
 from retriever.flow import Latest, Pipeline, Rate, Tick, Trigger
+from retriever.rt.backends.multiprocessing import run as mp_run
+from retriever.rt.backends.multiprocessing.plan import (
+    WaitOptions,
+    busy_wait_defaults,
+    quota_cores,
+    usable_cores,
+)
 
 from . import mp_flows as F
 
@@ -73,3 +81,56 @@ def test_bad_waiting_options_are_refused_before_any_process_starts(
     name = next(iter(options))
     assert name in str(err.value)
 
+
+
+def test_busy_waiting_is_off_by_default_only_when_workers_outnumber_cores() -> None:
+    spin, arrivals = WaitOptions.spin, WaitOptions.spin_arrivals
+    assert busy_wait_defaults(1, 2) == busy_wait_defaults(2, 2) == (spin, arrivals)
+    assert spin > 0.0 and arrivals > 0.0
+    assert busy_wait_defaults(3, 2) == busy_wait_defaults(20, 8) == (0.0, 0.0)
+    assert 1 <= usable_cores() <= (os.cpu_count() or 1)
+
+
+def _three_partitions() -> tuple[Pipeline, dict[str, str]]:
+    with Pipeline("crowded") as pipe:
+        src = (F.Counter() @ Rate(hz=50)).named("src")
+        mid = (F.Relay() @ Trigger("value")).named("mid")
+        end = (F.Relay() @ Trigger("value")).named("end")
+        pipe.connect(src, mid, sync=Latest())
+        pipe.connect(mid, end, sync=Latest())
+    return pipe, {"src": "a", "mid": "b", "end": "c"}
+
+
+@pytest.mark.parametrize(("cores", "options", "expected"), [
+    # three workers on two cores: no spinning unless asked for
+    (2, {"spin_arrivals": 0.0003}, (0.0, 0.0003)),
+    # on four cores the defaults stay, and what is asked for is kept
+    (4, {"spin": 0.0005}, (0.0005, WaitOptions.spin_arrivals)),
+])
+def test_workers_get_the_busy_waiting_their_cores_allow(
+        monkeypatch: pytest.MonkeyPatch, cores: int, options: dict[str, Any],
+        expected: tuple[float, float]) -> None:
+    monkeypatch.setattr(mp_run, "usable_cores", lambda: cores)
+    pipe, policy = _three_partitions()
+    handle: Any = pipe.run(backend="multiprocessing", blocking=False, policy=policy,
+                           **options)
+    try:
+        assert (handle.waiting.spin, handle.waiting.spin_arrivals) == expected
+    finally:
+        report = handle.stop()
+    assert report.error is None
+
+
+@pytest.mark.parametrize(("files", "expected"), [
+    ({"cpu.max": "150000 100000\n"}, 2),  # cgroup v2, --cpus=1.5
+    ({"cpu.max": "max 100000\n"}, None),
+    ({"cpu/cpu.cfs_quota_us": "300000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 3),  # v1
+    ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
+    ({}, None),
+])
+def test_a_container_cpu_quota_counts_as_the_cores_there_are(
+        tmp_path: Path, files: dict[str, str], expected: int | None) -> None:
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert quota_cores(str(tmp_path)) == expected

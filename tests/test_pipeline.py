@@ -436,3 +436,22 @@ def test_signature_problems_point_at_the_class_line() -> None:
     lines, first = inspect.getsourcelines(Fused)
     assert lines[0].lstrip().startswith("class Fused")
     assert (diag.location.file, diag.location.line) == (__file__, first)
+
+
+def test_numpy_init_arguments_use_the_one_array_codec() -> None:
+    from retriever.contract.errors import ConfigError
+    from retriever.contract.wire import from_json_value, to_json_value
+
+    # a strided (Fortran-order) array and a big-endian one keep values, dtype and shape
+    for arr in (np.asfortranarray(np.arange(12, dtype=np.float32).reshape(3, 4)),
+                np.arange(4, dtype=">i4")):
+        back = from_json_value(to_json_value(arr, "arg"))
+        assert back.dtype == arr.dtype and back.shape == arr.shape
+        assert np.array_equal(back, arr) and back.flags.writeable
+    good = to_json_value(np.arange(3, dtype=np.int16), "arg")["$ndarray"]
+    for bad in ({**good, "data": good["data"][:-2]},  # one element short
+                {**good, "dtype": "|O"},  # Python objects never travel
+                {**good, "shape": [-3]},
+                {"dtype": "<i2", "shape": [3]}):
+        with pytest.raises(ConfigError, match=r"\$ndarray value is malformed"):
+            from_json_value({"$ndarray": bad})

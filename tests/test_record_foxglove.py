@@ -28,7 +28,7 @@ from retriever.record.layout import port_types
 from retriever.types.vision import Image
 
 from .test_record_support import emit_pipeline
-from .vision_flows import Scene, scene, scene_pipeline
+from .vision_flows import Motion, Scene, motion, motion_pipeline, scene, scene_pipeline
 
 STEPS = 4
 
@@ -41,7 +41,9 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
                 steps=STEPS, dt=0.1)
     emit, _, _ = emit_pipeline()
     emit.record(tmp / "emit.mcap", steps=3, dt=0.1)
-    return {"scene": tmp / "scene.mcap", "rrd": tmp / "scene.rrd", "emit": tmp / "emit.mcap"}
+    motion_pipeline().record(tmp / "motion.mcap", steps=STEPS, dt=0.1)
+    return {"scene": tmp / "scene.mcap", "rrd": tmp / "scene.rrd", "emit": tmp / "emit.mcap",
+            "motion": tmp / "motion.mcap"}
 
 
 def _summary(path: Path) -> Any:
@@ -190,7 +192,7 @@ def _walk(node: Any) -> Any:
             yield from _walk(v)
 
 
-@pytest.mark.parametrize("key", ["scene", "emit"])
+@pytest.mark.parametrize("key", ["scene", "emit", "motion"])
 def test_every_channel_schema_is_strict_and_foxglove_parses_it(files: dict[str, Path],
                                                                key: str) -> None:
     from jsonschema import Draft202012Validator
@@ -273,3 +275,66 @@ def test_rerun_reads_the_mcap_through_its_index(files: dict[str, Path], tmp_path
     done = subprocess.run([exe, "mcap", "convert", str(files["scene"]), "-o", str(out)],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and out.stat().st_size > 0, done.stderr
+
+
+def test_a_lone_box_is_an_image_annotation_and_motion_replays_exactly(
+        files: dict[str, Path]) -> None:
+    msgs = _messages(files["motion"])
+    schema, _, body = msgs["/flows/mover/out/box"][0]
+    assert schema.name == "foxglove.ImageAnnotations"
+    [loop] = body["points"]
+    assert [(p["x"], p["y"]) for p in loop["points"]] == [(11.0, 20.0), (41.5, 20.0),
+                                                          (41.5, 60.0), (11.0, 60.0)]
+    assert body["texts"][0]["text"] == "person 0.75"
+    schema, _, body = msgs["/flows/mover/out/joints"][-1]
+    assert schema.name == "retriever.JointState"  # ROS's fields: Foxglove plots position[0]
+    assert body["name"] == ["shoulder", "elbow"]
+    assert body["position"] == list(motion(STEPS).joints.positions) and body["effort"] == []
+    node = motion_pipeline().validate().nodes[0]
+    got = open_recording(files["motion"]).messages("mover", types=port_types(node, "out"))
+    assert len(got) == STEPS
+    for k, (_, _, m) in enumerate(got, start=1):
+        want = motion(k)
+        for port in Motion.__dataclass_fields__:
+            assert _same(m[port], getattr(want, port)), (port, m[port])
+
+
+def test_joint_states_of_any_dtype_come_back_exactly() -> None:
+    from retriever.record.fox_known import joint_state, joint_state_back
+    from retriever.types.joints import JointState
+    from retriever.types.jsonable import from_jsonable
+
+    js = JointState(names=["a", "b"], positions=np.array([0.1, np.nan], np.float32),
+                    velocities=np.array([[1, 2]], np.int16))
+    back = from_jsonable(joint_state_back(json.loads(json.dumps(joint_state(js)))), JointState)
+    assert back.names == ["a", "b"] and _same(back.velocities, js.velocities)
+    assert back.positions.dtype == np.float32 and back.positions.tobytes() == js.positions.tobytes()
+    assert _same(back.efforts, js.efforts)
+
+
+class _Noise(Flow[None, Scene]):
+    """Incompressible 640x480 frames: a few steps fill several chunks."""
+
+    def reset(self) -> None:
+        self.rng = np.random.default_rng(7)
+
+    def step(self, _: None) -> Scene:
+        pixels = self.rng.integers(0, 255, (480, 640, 3), np.uint8)
+        return Scene(image=Image.from_bgr(pixels))
+
+
+def test_chunks_are_bounded_by_the_chunk_size_and_one_message(tmp_path: Path) -> None:
+    from mcap.reader import make_reader
+
+    from retriever.record.mcap_io import CHUNK_SIZE
+
+    pipe = Pipeline("noise")
+    pipe.add((_Noise() @ Rate(hz=30)).named("cam"))
+    path = tmp_path / "noise.mcap"
+    pipe.record(RecordConfig(path=path, inputs=False), steps=8, dt=1 / 30)
+    with open(path, "rb") as fh:
+        reader = make_reader(fh)
+        largest = max(len(m.data) for _, _, m in reader.iter_messages())
+        chunks = reader.get_summary().chunk_indexes
+    assert len(chunks) >= 2  # about 13 MiB of messages
+    assert all(c.uncompressed_size <= CHUNK_SIZE + largest + 4096 for c in chunks)

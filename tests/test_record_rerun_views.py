@@ -185,3 +185,40 @@ def test_the_frame_tree_spans_messages_and_tf_like_messages() -> None:
     assert [p for p, _ in later] == ["/p/map/odom/base/lidar", "/p/map/odom"]
     assert holds_transforms(TFMessage) and holds_transforms(list[TransformStamped])
     assert transform_list([]) is None and transform_list([1.0]) is None
+
+
+def test_vector_like_spatial_payloads_are_plotted_per_component(tmp_path: Path) -> None:
+    from rerun.chunk import RrdReader
+
+    from .vision_flows import motion, motion_pipeline
+
+    path = tmp_path / "motion.rrd"
+    pipe = motion_pipeline()
+    pipe.record(path, steps=STEPS, dt=0.1)
+    comps = _components(path)
+    out = "/flows/mover/out/"
+    names = {"velocity": ["x", "y", "z"],
+             "twist": ["linear.x", "linear.y", "linear.z",
+                       "angular.x", "angular.y", "angular.z"],
+             "wrench": ["force.x", "force.y", "force.z", "torque.x", "torque.y", "torque.z"],
+             "joints": ["shoulder", "elbow"]}
+    for port, series in names.items():
+        cols = comps[out + port]
+        assert cols["SeriesLines:names"][0] == series, port
+        assert len(cols["Scalars:scalars"]) == STEPS, port
+    last = motion(STEPS)
+    assert comps[out + "twist"]["Scalars:scalars"][-1] == list(last.twist.to_array())
+    assert comps[out + "joints"]["Scalars:scalars"][-1] == list(last.joints.positions)
+    reader = RrdReader(str(path))
+    [blueprint] = reader.blueprints()
+    views = [chunk.to_record_batch().column("ViewBlueprint:display_name").to_pylist()
+             for chunk in reader.stream(store=blueprint)
+             if "ViewBlueprint:display_name" in chunk.to_record_batch().schema.names]
+    assert views == [[["plots mover"]]]
+    # the exact values are still what replay reads back
+    node = pipe.validate().nodes[0]
+    got = open_recording(path).messages("mover", types=port_types(node, "out"))
+    assert got[-1][2]["wrench"] == last.wrench and got[-1][2]["velocity"] == last.velocity
+    done = subprocess.run([_rerun_cli(), "rrd", "verify", str(path)], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr + done.stdout

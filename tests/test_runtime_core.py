@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from retriever.contract.errors import BackendError, FlowError, LagError
+from retriever.contract.errors import BackendError, FlowError, LagError, MissingDependencyError
 from retriever.flow import Flow, Latest, Pipeline, Rate, Trigger
 from retriever.rt.errors import ErrorRecord
 from retriever.rt.step import Scheduler, ScheduleResult, Subscriber
 
 from . import parity_flows as P
 from .core_flows import AddOne, AddOut, Collect, Source, SrcOut
+from .dora_flows import dora_installed
 
 RT = Path(__file__).resolve().parents[1] / "retriever" / "rt"
 
@@ -28,6 +31,12 @@ def test_only_the_scheduler_creates_lag_trackers_or_maps_clock_kinds() -> None:
                                                text):
             offenders.append(str(path.relative_to(RT)))
     assert offenders == []
+    # nor does any other layer decide what a clock kind means (authoring, records, cli)
+    kinds = re.compile(r"\.kind\s*(==|!=|in)\s*\(?\s*[\"'](rate|tick|trigger|hybrid)[\"']")
+    elsewhere = [str(p.relative_to(RT.parent)) for p in RT.parent.rglob("*.py")
+                 if RT not in p.parents and ("LagTracker(" in p.read_text()
+                                             or kinds.search(p.read_text()))]
+    assert elsewhere == []
 
 
 def _pipe() -> tuple[Pipeline, object, object]:
@@ -52,13 +61,16 @@ def test_schedule_result_now_and_subscriber_buffers() -> None:
     sched.close()
 
 
-@pytest.mark.parametrize("backend", ["in-process", "multiprocessing"])
+@pytest.mark.parametrize("backend", ["in-process", "multiprocessing", "dora"])
 def test_a_rate_flow_waits_for_its_inputs_and_says_on_which_port(backend: str) -> None:
+    if backend == "dora" and not dora_installed():
+        pytest.skip("dora-rs / dora-rs-cli / pyarrow not installed")
     pipe = Pipeline("waits")
     quiet = P.Quiet() @ Rate(hz=10)
     add = P.AddOne() @ Rate(hz=10)
     pipe.connect(quiet, add, sync=Latest())
-    report = pipe.run(backend=backend, duration=0.3)
+    options: dict[str, Any] = {"echo": False} if backend == "dora" else {}
+    report = pipe.run(backend=backend, duration=0.3, **options)
     stats = report.flows["add_one"]  # type: ignore[union-attr]
     assert stats.steps == 0 and stats.waiting_on == ["value"]
     summary = report.summary()  # type: ignore[union-attr]
@@ -158,7 +170,11 @@ def test_every_ret_code_in_the_code_is_in_the_catalogue() -> None:
 
     root = RT.parent
     unknown = set()
-    for path in [*root.rglob("*.py"), *(root.parent / "retriever_mypy").rglob("*.py")]:
+    repo = root.parent
+    # the code, and every place a user reads a code: docs, examples, README
+    for path in [*root.rglob("*.py"), *(repo / "retriever_mypy").rglob("*.py"),
+                 *(repo / "docs").glob("*.md"), *(repo / "examples").rglob("*.py"),
+                 repo / "README.md"]:
         text = re.sub(r"RET\d{3}-RET\d{3}", "", path.read_text())  # ranges in prose
         for code in re.findall(r"\bRET\d{3}\b", text):
             if not known_code(code):
@@ -175,6 +191,29 @@ def test_no_error_gets_its_code_after_its_message_was_built() -> None:
     assert late == []
     err = FlowError("f", "bad", code="RET005")
     assert err.code == "RET005" and str(err).startswith("[RET005]")
+
+
+def test_every_error_class_takes_its_code_as_a_constructor_argument() -> None:
+    import importlib
+    import inspect
+    import pkgutil
+
+    import retriever
+    from retriever.contract.errors import RetrieverError
+
+    for info in pkgutil.walk_packages(retriever.__path__, "retriever."):
+        with contextlib.suppress(ImportError):  # optional extras not installed
+            importlib.import_module(info.name)
+    classes, seen = [RetrieverError], []
+    while classes:
+        cls = classes.pop()
+        seen.append(cls)
+        classes.extend(cls.__subclasses__())
+    without = [c.__qualname__ for c in seen
+               if "code" not in inspect.signature(c.__init__).parameters]
+    assert len(seen) > 15 and without == []
+    err = MissingDependencyError("x", "y", "z", code="RET601")
+    assert err.code == "RET601" and str(err).startswith("[RET601]")
 
 
 def test_progress_view_shows_a_waiting_flow_and_its_port() -> None:
@@ -218,3 +257,22 @@ def test_authoring_never_imports_the_runtime_and_holds_no_runtime_state() -> Non
     pipe.step()
     assert set(vars(pipe)) == before  # the stepper is kept by the runtime
     pipe.close_stepper()
+
+
+@pytest.mark.parametrize("backend", ["multiprocessing", "dora"])
+def test_a_worker_error_outside_any_flow_is_the_same_backend_error_everywhere(
+        backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    if backend == "dora" and not dora_installed():
+        pytest.skip("dora-rs / dora-rs-cli / pyarrow not installed")
+    # every worker loads the observers its environment names before any flow runs
+    monkeypatch.setenv("RETRIEVER_STEP_OBSERVERS", "no_such_module_for_audit:make")
+    pipe = Pipeline("nonflow")
+    pipe.connect(Source() @ Rate(hz=10), AddOne() @ Trigger("value"), sync=Latest())
+    options: dict[str, Any] = {"echo": False} if backend == "dora" else {}
+    with pytest.raises(Exception) as info:  # a group or one error: the types are checked
+        pipe.run(backend=backend, duration=1.0, **options)
+    errors = (list(info.value.exceptions) if isinstance(info.value, ExceptionGroup)
+              else [info.value])
+    assert errors and all(isinstance(e, BackendError) and e.code == "RET200"
+                          and str(e).startswith("[RET200] a worker failed")
+                          and "no_such_module_for_audit" in str(e) for e in errors)

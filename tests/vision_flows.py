@@ -7,6 +7,7 @@ import numpy as np
 
 from retriever.flow import Flow, Latest, Pipeline, Rate, Trigger, io
 from retriever.types.header import Header
+from retriever.types.joints import JointState
 from retriever.types.pointcloud import PointCloud
 from retriever.types.spatial import (
     Pose,
@@ -14,7 +15,11 @@ from retriever.types.spatial import (
     Quaternion,
     Transform,
     TransformStamped,
+    Twist,
     Vector3,
+    Vector3Stamped,
+    Wrench,
+    WrenchStamped,
 )
 from retriever.types.vision import (
     BoundingBox,
@@ -43,7 +48,7 @@ def bgr_frame(k: int) -> np.ndarray:
     """A 6x8 BGR frame whose top-left pixel is pure red (blue channel 0, red 255)."""
     px = np.zeros((6, 8, 3), np.uint8)
     px[..., 2] = 255
-    px[1, 1] = (k, 2 * k, 3 * k)
+    px[1, 1] = (k % 256, 2 * k % 256, 3 * k % 256)  # any step, however long the run
     return px
 
 
@@ -55,7 +60,7 @@ def scene(k: int) -> Scene:
     return Scene(
         image=Image.from_bgr(bgr_frame(k), "camera", stamp),
         depth=Image.from_array(np.full((4, 5), k + 0.5, np.float32), "32FC1", "camera", stamp),
-        jpeg=CompressedImage(Header("camera", stamp), b"\xff\xd8fake" + bytes([k]), "jpeg"),
+        jpeg=CompressedImage(Header("camera", stamp), b"\xff\xd8fake" + bytes([k % 256]), "jpeg"),
         pose=PoseStamped(Header("map", stamp), Pose(Vector3(1.0 * k, 2.0, 3.0),
                                                     Quaternion(0.0, 0.0, 0.0, 1.0))),
         tf=tf,
@@ -94,3 +99,40 @@ def scene_pipeline() -> tuple[Pipeline, object, object]:
     sink = (Sink() @ Trigger("image")).named("sink")
     pipe.connect(sensors, sink, sync=Latest())
     return pipe, sensors, sink
+
+
+@io
+class Motion:
+    velocity: Vector3Stamped
+    twist: Twist
+    wrench: WrenchStamped
+    joints: JointState
+    box: BoundingBox
+
+
+def motion(k: int) -> Motion:
+    """Every vector-like spatial payload, and a lone box, at step ``k``."""
+    return Motion(
+        velocity=Vector3Stamped(Header("base", k), Vector3(1.0 * k, 2.0, 3.0)),
+        twist=Twist(Vector3(0.5 * k, 0.0, 0.0), Vector3(0.0, 0.0, 0.25)),
+        wrench=WrenchStamped(Header("tool", k), Wrench(Vector3(0.0, 0.0, -9.81),
+                                                       Vector3(0.1 * k, 0.0, 0.0))),
+        joints=JointState.make(["shoulder", "elbow"], [0.1 * k, -0.2 * k]),
+        box=BoundingBox(10.0 + k, 20.0, 30.5, 40.0, "person", 0.75),
+    )
+
+
+class Mover(Flow[None, Motion]):
+    def reset(self) -> None:
+        self.k = 0
+
+    def step(self, _: None) -> Motion:
+        self.k += 1
+        return motion(self.k)
+
+
+def motion_pipeline() -> Pipeline:
+    """mover (Rate 10 Hz) alone: its outputs are the vector-like payloads."""
+    pipe = Pipeline("motion")
+    pipe.add((Mover() @ Rate(hz=10)).named("mover"))
+    return pipe

@@ -61,8 +61,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"  {'channel':<{width}}  {'type':<28} {'count':>6}  {'time span':<18} schema/view")
     for c in data["channels"]:
         schema = c["schema"]
-        if schema is not None and str(schema.get("title", "")).startswith("foxglove."):
-            kind = schema["title"]  # a well-known Foxglove message
+        if schema is not None and str(schema.get("title", "")).startswith(("foxglove.",
+                                                                           "retriever.")):
+            kind = schema["title"]  # a well-known Foxglove message (or retriever.JointState)
         elif schema is not None and "json" in schema.get("properties", {}):
             kind = "json text"
         elif schema is not None:

@@ -7,7 +7,7 @@ from retriever.ir.model import IR, NodeIR
 
 def _clock(n: NodeIR) -> str:
     c = n.clock
-    if c.kind == "trigger":
+    if not c.hz:  # only a trigger clock has no rate
         return f"Trigger({', '.join(c.trigger)})"
     extra = f", trigger={c.trigger}" if c.trigger else ""
     return f"{c.kind.capitalize()}({c.hz:g} Hz{extra})"

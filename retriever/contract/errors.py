@@ -36,10 +36,12 @@ class ContractError(RetrieverError):
     ``diagnostics`` lists every problem found, not only the first.
     """
 
-    def __init__(self, diagnostics: Sequence[Diagnostic], *, title: str | None = None) -> None:
+    def __init__(self, diagnostics: Sequence[Diagnostic], *, title: str | None = None,
+                 code: str | None = None) -> None:
         self.diagnostics = tuple(diagnostics)
         first = self.diagnostics[0] if self.diagnostics else None
-        code = first.code if first else "RET000"
+        if code is None:
+            code = first.code if first else "RET000"
         if len(self.diagnostics) == 1 and first is not None and title is None:
             where = first.location.describe()
             msg = first.message + (f" [{where}]" if where else "")
@@ -120,12 +122,13 @@ class MissingDependencyError(RetrieverError, ImportError):
 
     code = "RET600"
 
-    def __init__(self, package: str, extra: str, purpose: str) -> None:
+    def __init__(self, package: str, extra: str, purpose: str, *,
+                 code: str | None = None) -> None:
         self.package = package
         self.extra = extra
         super().__init__(
             f"{purpose} needs the optional dependency {package!r}, which is not installed",
-            hint=f"install it with: pip install 'pyretriever[{extra}]'",
+            hint=f"install it with: pip install 'pyretriever[{extra}]'", code=code,
         )
 
 

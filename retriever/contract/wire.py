@@ -20,7 +20,14 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from .arrays import array_bytes, array_header, array_view
+from .arrays import (
+    ENCODABLE_KINDS,
+    array_bytes,
+    array_header,
+    array_view,
+    dtype_of,
+    expected_size,
+)
 from .errors import ConfigError
 
 EXT_NDARRAY = 1
@@ -227,8 +234,9 @@ def to_json_value(value: Any, where: str = "value") -> Any:
             return {"$dict": out}
         return out
     if isinstance(value, np.ndarray) and not value.dtype.hasobject:
-        return {"$ndarray": {"dtype": value.dtype.str, "shape": list(value.shape),
-                             "data": value.tobytes().hex()}}
+        dtype, shape = array_header(value)
+        return {"$ndarray": {"dtype": dtype, "shape": list(shape),
+                             "data": bytes(array_bytes(value)).hex()}}
     cls = type(value)
     if dataclasses.is_dataclass(value) and "<locals>" not in cls.__qualname__:
         fields = {f.name: to_json_value(getattr(value, f.name), f"{where}.{f.name}")
@@ -240,6 +248,24 @@ def to_json_value(value: Any, where: str = "value") -> Any:
              "defined at module level) and build richer objects in __lazy_init__()",
         code="RET109",
     )
+
+
+def _json_array(spec: Any) -> np.ndarray:
+    """The array a ``$ndarray`` value describes (a new, writable array), rebuilt with
+    the same header rules as every other array codec; a malformed one is refused."""
+    try:
+        dtype = str(spec["dtype"])
+        shape = [int(n) for n in spec["shape"]]
+        raw = bytes.fromhex(spec["data"])
+        if dtype_of(dtype).kind not in ENCODABLE_KINDS or min(shape, default=0) < 0:
+            raise ValueError(f"dtype {dtype!r} with shape {shape} cannot travel")
+        if len(raw) != expected_size(dtype, shape):
+            raise ValueError(f"{len(raw)} data bytes for shape {shape} of {dtype} "
+                             f"(expected {expected_size(dtype, shape)})")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"a $ndarray value is malformed: {exc}",
+                          hint="the init config is malformed; re-export the IR") from None
+    return array_view(raw, dtype, shape).copy()
 
 
 def from_json_value(value: Any, resolve_class: Any = None) -> Any:
@@ -258,9 +284,7 @@ def from_json_value(value: Any, resolve_class: Any = None) -> Any:
     if "$dict" in value:
         return {k: from_json_value(v, resolve_class) for k, v in value["$dict"].items()}
     if "$ndarray" in value:
-        spec = value["$ndarray"]
-        arr = np.frombuffer(bytes.fromhex(spec["data"]), dtype=np.dtype(spec["dtype"]))
-        return arr.reshape(spec["shape"]).copy()
+        return _json_array(value["$ndarray"])
     if "$dataclass" in value:
         if resolve_class is None:
             raise ConfigError("a dataclass argument needs a class resolver")

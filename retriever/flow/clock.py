@@ -64,10 +64,6 @@ class Clock:
     #: Start-up: a sample-all clock first runs once every connected input has a value.
     wait_for_inputs: bool = True
 
-    def samples_all(self) -> bool:
-        """Whether a periodic run samples every connected input."""
-        return self.kind in ("rate", "hybrid")
-
     @property
     def period(self) -> float | None:
         """Seconds between periodic runs (None for pure triggers)."""

@@ -13,8 +13,9 @@ port type                      Foxglove schema
 ``TransformStamped``           ``foxglove.FrameTransform``
 ``list[TransformStamped]``     ``foxglove.FrameTransforms``
 ``PointCloud``                 ``foxglove.PointCloud``
-``Detections``                 ``foxglove.ImageAnnotations``
+``Detections``, ``BoundingBox`` ``foxglove.ImageAnnotations``
 ``CameraCalibration``          ``foxglove.CameraCalibration``
+``JointState``                 ``retriever.JointState`` (ROS's fields; Foxglove has none)
 =============================  ===========================
 
 Each mapping also goes back (:attr:`KnownForm.back`): from the Foxglove message to the
@@ -36,11 +37,14 @@ from typing import Any
 
 import numpy as np
 
+from retriever.types.header import Header
+from retriever.types.joints import JointState
 from retriever.types.jsonable import array_to_jsonable, from_jsonable, to_jsonable
 from retriever.types.pointcloud import PointCloud
 from retriever.types.spatial import PoseStamped, TransformStamped
 from retriever.types.vision import (
     ENCODINGS,
+    BoundingBox,
     CameraCalibration,
     CompressedImage,
     Detections,
@@ -191,6 +195,15 @@ CAMERA_CALIBRATION = _root("foxglove.CameraCalibration", "a pinhole camera model
     "K": _t("array", "3x3 intrinsics, row-major", items=_t("number", "element")),
     "R": _t("array", "3x3 rectification, row-major", items=_t("number", "element")),
     "P": _t("array", "3x4 projection, row-major", items=_t("number", "element"))})
+
+#: Not a Foxglove schema (Foxglove has none for joints): ROS's JointState fields, so
+#: Foxglove's Plot panel plots ``<topic>.position[0]`` as it would for a ROS bag.
+JOINT_STATE = _root("retriever.JointState", "named joints (as ROS sensor_msgs/JointState)", {
+    "timestamp": _time(_STAMP), "frame_id": _t("string", _FRAME),
+    "name": _t("array", "joint names", items=_t("string", "name")),
+    **{k: _t("array", f"{k} per joint", items=_t("number", k))
+       for k in ("position", "velocity", "effort")},
+    "metadata": _key_values("dtype and shape of an array that is not 1-D float64")})
 
 # ------------------------------------------------------------------------ converters
 
@@ -380,8 +393,30 @@ def image_annotations(det: Detections) -> dict[str, Any]:
             "metadata": [{"key": "frame_id", "value": det.header.frame_id}]}
 
 
+#: Top-level metadata key marking annotations that hold one lone :class:`BoundingBox`.
+_LONE_BOX = "retriever_box"
+
+
+def box_annotations(box: BoundingBox) -> dict[str, Any]:
+    """``foxglove.ImageAnnotations`` of one :class:`BoundingBox` (a port of that type):
+    the annotations of a one-box detection set, marked so it reads back as the box."""
+    body = image_annotations(Detections(Header(), [box]))
+    body["metadata"].append({"key": _LONE_BOX, "value": "1"})
+    return body
+
+
+def annotations_of(value: Detections | BoundingBox) -> dict[str, Any]:
+    """``foxglove.ImageAnnotations`` of a detection set or of one box. A channel is
+    known to its writers by schema name only (workers of the live view), so the one
+    name chooses by the value."""
+    if isinstance(value, BoundingBox):
+        return box_annotations(value)
+    return image_annotations(value)
+
+
 def image_annotations_back(body: dict[str, Any]) -> dict[str, Any]:
-    """The JSON form of the :class:`Detections`."""
+    """The JSON form of the :class:`Detections` (of the :class:`BoundingBox` for
+    annotations written by :func:`box_annotations`)."""
     meta = {kv["key"]: kv["value"] for kv in body.get("metadata", [])}
     boxes = []
     for loop in body["points"]:
@@ -389,6 +424,8 @@ def image_annotations_back(body: dict[str, Any]) -> dict[str, Any]:
         x, y, w, h = json.loads(m["box"])
         boxes.append({"x": x, "y": y, "width": w, "height": h, "label": m.get("label", ""),
                       "score": json.loads(m.get("score", "1.0"))})
+    if _LONE_BOX in meta and len(boxes) == 1:
+        return boxes[0]
     return {"header": {"frame_id": meta.get("frame_id", ""), "stamp_ns": _ns(body["timestamp"])},
             "boxes": boxes}
 
@@ -415,6 +452,36 @@ def camera_calibration_back(body: dict[str, Any]) -> dict[str, Any]:
             "k": arr(body["K"]), "r": arr(body["R"]), "p": arr(body["P"])}
 
 
+_JOINT_ARRAYS = (("position", "positions"), ("velocity", "velocities"), ("effort", "efforts"))
+
+
+def joint_state(js: JointState) -> dict[str, Any]:
+    """The ROS-like JointState message of a :class:`JointState` (see ``JOINT_STATE``)."""
+    body: dict[str, Any] = {"timestamp": _stamp(js.header.stamp_ns),
+                            "frame_id": js.header.frame_id, "name": list(js.names)}
+    meta = []
+    for key, attr in _JOINT_ARRAYS:
+        arr = np.asarray(getattr(js, attr))
+        body[key] = _floats(arr)
+        if arr.dtype.str != "<f8" or arr.ndim != 1:  # exact replay of anything else
+            meta += [{"key": f"{key}.dtype", "value": arr.dtype.str},
+                     {"key": f"{key}.shape", "value": json.dumps(list(arr.shape))}]
+    body["metadata"] = meta
+    return body
+
+
+def joint_state_back(body: dict[str, Any]) -> dict[str, Any]:
+    """The JSON form of the :class:`JointState`."""
+    meta = {kv["key"]: kv["value"] for kv in body.get("metadata", [])}
+    out: dict[str, Any] = {"header": _header(body), "names": list(body["name"])}
+    for key, attr in _JOINT_ARRAYS:
+        arr = np.array([from_jsonable(v, float) for v in body[key]], dtype=np.float64)
+        if f"{key}.dtype" in meta:
+            arr = arr.astype(meta[f"{key}.dtype"]).reshape(json.loads(meta[f"{key}.shape"]))
+        out[attr] = array_to_jsonable(arr)
+    return out
+
+
 # ---------------------------------------------------------------------------- lookup
 
 
@@ -438,9 +505,11 @@ _BY_CLASS: dict[type, KnownForm] = {
     PoseStamped: KnownForm(POSE_IN_FRAME, pose_in_frame, pose_in_frame_back),
     TransformStamped: KnownForm(FRAME_TRANSFORM, frame_transform, frame_transform_back),
     PointCloud: KnownForm(POINT_CLOUD, point_cloud, point_cloud_back),
-    Detections: KnownForm(IMAGE_ANNOTATIONS, image_annotations, image_annotations_back),
+    Detections: KnownForm(IMAGE_ANNOTATIONS, annotations_of, image_annotations_back),
+    BoundingBox: KnownForm(IMAGE_ANNOTATIONS, annotations_of, image_annotations_back),
     CameraCalibration: KnownForm(CAMERA_CALIBRATION, camera_calibration,
                                  camera_calibration_back),
+    JointState: KnownForm(JOINT_STATE, joint_state, joint_state_back),
 }
 _TRANSFORMS = KnownForm(FRAME_TRANSFORMS, frame_transforms, frame_transforms_back)
 #: Schema name -> form, for reading.

@@ -13,7 +13,10 @@ Each vision and spatial payload is logged as the archetype Rerun users log it as
   entity hierarchy draws the tree (:class:`TransformTree`);
 * ``PointCloud`` -> ``rr.Points3D`` (with its colours);
 * ``Detections``, ``BoundingBox`` -> ``rr.Boxes2D`` with labels;
-* ``CameraCalibration`` -> ``rr.Pinhole``.
+* ``CameraCalibration`` -> ``rr.Pinhole``;
+* ``Vector3``, ``Twist``, ``Wrench`` (and their ``...Stamped`` forms) and ``JointState``
+  (its positions) -> ``rr.Scalars`` with one named series per component or joint
+  (``rr.SeriesLines``), so they are plotted.
 
 :func:`blueprint` lays out a camera view per image port (with the boxes drawn over it),
 a 3D view of the poses, transforms and point clouds, and a time-series plot per flow of
@@ -29,8 +32,20 @@ from typing import Any
 
 import numpy as np
 
+from retriever.types.joints import JointState
 from retriever.types.pointcloud import PointCloud
-from retriever.types.spatial import Pose, PoseStamped, Transform, TransformStamped
+from retriever.types.spatial import (
+    Pose,
+    PoseStamped,
+    Transform,
+    TransformStamped,
+    Twist,
+    TwistStamped,
+    Vector3,
+    Vector3Stamped,
+    Wrench,
+    WrenchStamped,
+)
 from retriever.types.vision import (
     BoundingBox,
     CameraCalibration,
@@ -51,6 +66,9 @@ _IMAGES = (Image, CompressedImage)
 _SPATIAL = (PoseStamped, TransformStamped, Pose, Transform, PointCloud, CameraCalibration)
 _BOXES = (Detections, BoundingBox)
 _NUMBERS = (int, float, bool)
+#: Payloads plotted as one series per component (see :func:`_series`).
+_PLOTTED = (Vector3, Vector3Stamped, Twist, TwistStamped, Wrench, WrenchStamped, JointState)
+_XYZ = ("x", "y", "z")
 
 
 def _aligned(arr: Any) -> np.ndarray:
@@ -162,7 +180,41 @@ def typed_archetypes(rr: Any, value: Any) -> list[Any] | None:
     if isinstance(value, CameraCalibration):
         k = np.asarray(value.k, dtype=np.float64).reshape(3, 3)
         return [rr.Pinhole(image_from_camera=k, resolution=[value.width, value.height])]
+    if isinstance(value, _PLOTTED):
+        return _series(rr, value)
     return None
+
+
+def _named(prefix: str) -> list[str]:
+    return [f"{prefix}.{axis}" for axis in _XYZ]
+
+
+def _series(rr: Any, value: Any) -> list[Any] | None:
+    """Scalars (one named series per component) of a vector-like spatial payload."""
+    if isinstance(value, Vector3Stamped):
+        value = value.vector
+    elif isinstance(value, TwistStamped):
+        value = value.twist
+    elif isinstance(value, WrenchStamped):
+        value = value.wrench
+    if isinstance(value, Vector3):
+        values, names = value.to_array(), list(_XYZ)
+    elif isinstance(value, Twist):
+        values, names = value.to_array(), _named("linear") + _named("angular")
+    elif isinstance(value, Wrench):
+        values, names = value.to_array(), _named("force") + _named("torque")
+    elif isinstance(value, JointState):
+        if value.positions is None:
+            return None
+        values = np.asarray(value.positions, dtype=np.float64).reshape(-1)
+        names = list(value.names)
+        if len(names) != len(values):  # validate() reports it; still plot the values
+            names = [f"joint {i}" for i in range(len(values))]
+        if not len(values):
+            return None
+    else:
+        return None
+    return [rr.Scalars(values), rr.SeriesLines(names=names)]
 
 
 def holds_transforms(tp: Any) -> bool:
@@ -193,7 +245,7 @@ def _kind(tp: Any) -> str | None:
             return "boxes"
         if issubclass(tp, _SPATIAL):
             return "3d"
-        if tp in _NUMBERS:
+        if tp in _NUMBERS or issubclass(tp, _PLOTTED):
             return "plot"
     return "plot" if set(typing.get_args(tp)) == {int, float} else None
 

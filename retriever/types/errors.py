@@ -34,10 +34,11 @@ class PayloadError(RetrieverError, ValueError):
 
     code = "RET720"
 
-    def __init__(self, field: str, value: Any, problem: str, *, hint: str = "") -> None:
+    def __init__(self, field: str, value: Any, problem: str, *, hint: str = "",
+                 code: str | None = None) -> None:
         self.field = field
         self.value = value
-        super().__init__(f"{field} = {_short(value)}: {problem}", hint=hint)
+        super().__init__(f"{field} = {_short(value)}: {problem}", hint=hint, code=code)
 
 
 class NonFiniteError(PayloadError):

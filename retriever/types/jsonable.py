@@ -46,6 +46,7 @@ from retriever.contract.arrays import (
     ENCODABLE_KINDS,
     array_bytes,
     array_header,
+    array_view,
     expected_size,
 )
 from retriever.contract.envelope import declared_type_hints, is_envelope
@@ -95,7 +96,7 @@ def array_from_jsonable(data: Any, where: str = "value") -> np.ndarray:
     if len(raw) != expected:
         raise JsonCodecError(f"{where}: {len(raw)} data bytes for shape {list(shape)} of "
                              f"{dtype.str} (expected {expected})")
-    return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+    return array_view(raw, dtype.str, shape).copy()
 
 
 def to_jsonable(value: Any, where: str = "value", *, binary: bool = False) -> Any:

@@ -8,7 +8,10 @@ follow the order of the IR's edges).
 
 from __future__ import annotations
 
+import math
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from retriever.contract.errors import ConfigError
@@ -100,6 +103,53 @@ def _spin_seconds(name: str, value: Any) -> float:
                           f"{MAX_SPIN}",
                           hint=f"use e.g. {name}=0.0002 (200 µs), or 0 never to busy-wait")
     return seconds
+
+
+CGROUP_ROOT = "/sys/fs/cgroup"
+
+
+def quota_cores(root: str = CGROUP_ROOT) -> int | None:
+    """The cores a CPU quota grants this process's control group (a container limited
+    with ``--cpus``), rounded up; None without a quota. Reads cgroup v2's ``cpu.max``,
+    else cgroup v1's ``cpu.cfs_quota_us`` and ``cpu.cfs_period_us``."""
+    base = Path(root)
+    try:
+        try:
+            quota, period = (base / "cpu.max").read_text().split()[:2]
+        except FileNotFoundError:
+            quota = (base / "cpu" / "cpu.cfs_quota_us").read_text().strip()
+            period = (base / "cpu" / "cpu.cfs_period_us").read_text().strip()
+        if quota in ("max", "-1"):
+            return None
+        return max(1, math.ceil(int(quota) / int(period)))
+    except (OSError, ValueError, ZeroDivisionError):  # no cgroup files: no quota known
+        return None
+
+
+def usable_cores() -> int:
+    """How many cores this process may run on: its CPU affinity where the OS has one,
+    and no more than a container's CPU quota grants."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS and Windows have no affinity query
+        cores = os.cpu_count() or 1
+    quota = quota_cores()
+    return max(1, cores if quota is None else min(cores, quota))
+
+
+def busy_wait_defaults(workers: int, cores: int) -> tuple[float, float]:
+    """Default ``(spin, spin_arrivals)`` of a run with ``workers`` processes on ``cores``.
+
+    Busy-waiting trades a core's time for a precise wake-up, which only pays while each
+    worker has a core to spin on. With more workers than cores a spinning worker holds
+    the core another one needs to run its flows: the spinning then costs CPU in
+    proportion to the number of partitions (a window per deadline and per stream, each
+    tick) and makes the others late, which widens every arrival window further. Such a
+    run sleeps until its deadlines and messages instead; options given explicitly win.
+    """
+    if workers > cores:
+        return 0.0, 0.0
+    return WaitOptions.spin, WaitOptions.spin_arrivals
 
 
 @dataclass

@@ -31,7 +31,7 @@ from ...options import count, seconds, unknown_options
 from ...report import FlowStats
 from ...transport import ControlLink, backing, channel_pair, control_pair
 from .loopback import start_all
-from .plan import Plan, WaitOptions, make_plan
+from .plan import Plan, WaitOptions, busy_wait_defaults, make_plan, usable_cores
 from .proc import fork_worker, track, untrack
 from .start import StartOptions, check_boot_size, resolve, spawn_worker, vetted
 from .worker import worker_main
@@ -86,8 +86,8 @@ class MultiprocessingRun(BackgroundRun):
 
     def __init__(self, graph: ExecutionGraph, *, duration: float | None = None,
                  live: Any = None, shm_slots: int = 4, stop_timeout: float = 5.0,
-                 spin: float = WaitOptions.spin,
-                 spin_arrivals: float = WaitOptions.spin_arrivals, busy_poll: bool = False,
+                 spin: float | None = None, spin_arrivals: float | None = None,
+                 busy_poll: bool = False,
                  start_method: str | None = None, portable: bool | None = None,
                  **options: Any) -> None:
         # Every argument is checked before the first worker is started.
@@ -108,8 +108,11 @@ class MultiprocessingRun(BackgroundRun):
             check_boot_size(self._graph_json)
             self._trust = vetted(graph)
         super().__init__()
-        self.waiting = WaitOptions.from_options(spin, busy_poll, self.start_options.waiter,
-                                                spin_arrivals)
+        # no busy-waiting by default when the workers outnumber the cores
+        spin_d, arrivals_d = busy_wait_defaults(len(self.plan.partitions), usable_cores())
+        self.waiting = WaitOptions.from_options(
+            spin_d if spin is None else spin, busy_poll, self.start_options.waiter,
+            arrivals_d if spin_arrivals is None else spin_arrivals)
         self.exit_timeout = max(10.0, self.stop_timeout * 2)
         self._stopping = False
         self._kill_at: float | None = None
