@@ -47,9 +47,15 @@ class Frame:
     stamp: float
 
 
+def _zenoh_overlay() -> Any:
+    """The zenoh config overlay this node was started with (None: none)."""
+    path = os.environ.get("DORA_ZENOH_CONFIG_OVERLAY")
+    return json.loads(Path(path).read_text()) if path else None
+
+
 def _where() -> dict[str, Any]:
     return {"pid": os.getpid(), "ppid": os.getppid(),
-            "machine": os.environ.get("DORA_MACHINE_ID")}
+            "machine": os.environ.get("DORA_MACHINE_ID"), "zenoh_overlay": _zenoh_overlay()}
 
 
 class Counter(Flow[None, Count]):

@@ -123,11 +123,13 @@ def test_flow_failure_reaches_the_caller(hard: bool) -> None:
 def test_same_pipeline_twice_in_a_row(tmp_path: Path) -> None:
     out = tmp_path / "twice.json"
     pipe = F.basic(str(out))
-    for _ in range(2):
-        report = pipe.run(backend="dora", duration=0.5, echo=False)
+    # the first run bounds zenoh's open wait (the default), the second keeps zenoh's own
+    for wait, overlay in ((0.02, {"scouting": {"delay": 20}}), (None, None)):
+        report = pipe.run(backend="dora", duration=0.5, echo=False, zenoh_open_wait=wait)
         assert report.flows["recorder"].steps >= 1
-        seen = json.loads(out.read_text())["seen"]
-        assert seen == list(range(len(seen)))
+        data = json.loads(out.read_text())
+        assert data["seen"] == list(range(len(data["seen"])))
+        assert data["zenoh_overlay"] == overlay  # what the node's zenoh session read
         out.unlink()
     assert F.processes_owned_by(os.getpid()) == []
 

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import importlib.metadata
+import json
+import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +16,7 @@ from retriever.contract.errors import BackendError, MissingDependencyError
 from retriever.flow import EdgeConfig, Latest, Pipeline, Rate, Trigger
 from retriever.ir.execution import build_execution
 from retriever.ir.lower import lower
-from retriever.rt.backends.dora import compat
+from retriever.rt.backends.dora import compat, launch
 from retriever.rt.backends.dora.compile import (
     ENV_SHM_POOL,
     SHM_POOL_DEFAULT,
@@ -172,3 +176,46 @@ def test_restart_policy_maps_to_dora_keys() -> None:
     pipe.node("counter").restart_policy("always", max_restarts=0)
     doc = dataflow_document(build_execution(lower(pipe)), python="python3")
     assert all("restart_policy" not in n for n in doc["nodes"])
+
+
+def test_zenoh_open_wait_overlay(tmp_path: Path) -> None:
+    env: dict[str, str] = {}
+    assert launch.limit_zenoh_open_wait(env, tmp_path, 0.02)
+    path = Path(env[launch.ENV_ZENOH_OVERLAY])
+    assert path.parent == tmp_path
+    assert json.loads(path.read_text()) == {"scouting": {"delay": 20}}
+    # the user's own zenoh configuration wins (dora refuses both variables at once)
+    for key in (launch.ENV_ZENOH_OVERLAY, launch.ENV_ZENOH_CONFIG):
+        mine = {key: "/etc/my-zenoh.json5"}
+        assert not launch.limit_zenoh_open_wait(mine, tmp_path / "x", 0.02)
+        assert mine == {key: "/etc/my-zenoh.json5"}
+    untouched: dict[str, str] = {}
+    assert not launch.limit_zenoh_open_wait(untouched, tmp_path, None)
+    assert untouched == {}
+
+
+def test_a_node_imports_only_what_it_runs() -> None:
+    # a dora node's start-up time is mostly imports: the owner's side of the backend
+    # (launching, watching), the facade and the stepper stay out of node processes
+    code = ("import sys, retriever.rt.backends.dora.runner\n"
+            "print(sorted(m for m in sys.modules if m in {'retriever.rt.backends.dora.backend',"
+            " 'retriever.rt.backends.dora.launch', 'retriever.rt.backends.dora.compat',"
+            " 'retriever.rt.facade', 'retriever.rt.stepper', 'retriever.rt.handle',"
+            " 'retriever.rt.backends.inprocess', 'retriever.record'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_lazy_runtime_package_still_runs_pipelines() -> None:
+    # only a submodule imported (as in a node), then the public names and Pipeline.run
+    code = ("import retriever.rt.step\n"
+            "from retriever.rt import Stepper, execute_ir, RunReport\n"
+            "from tests import dora_flows as F\n"
+            "import json, tempfile, os\n"
+            "out = os.path.join(tempfile.mkdtemp(), 'o.json')\n"
+            "rep = F.basic(out).run(backend='in-process', duration=0.2)\n"
+            "print(isinstance(rep, RunReport), json.load(open(out))['seen'][:3])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).resolve().parents[1])
+    assert out.stdout.strip() == "True [0, 1, 2]"

@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 
 # Modules that install the implementations when imported, loaded on first need (by
 # name, like plugins), so authoring never imports the runtime and `import retriever`
-# stays light.
-PROVIDERS: tuple[str, ...] = ("retriever.ir", "retriever.rt", "retriever.record")
+# stays light: the compiler's, the runtime's and the recording service's, in that order.
+PROVIDERS: tuple[str, ...] = ("retriever.ir", "retriever.rt.facade", "retriever.record")
 
 
 # ---------------------------------------------------------------------- results
@@ -320,10 +320,11 @@ def install_recording(impl: RecordingService) -> None:
     _recording[:] = [impl]
 
 
-def _load(slot: list[Any], what: str) -> Any:
+def _load(slot: list[Any], what: str, provider: str) -> Any:
+    # only the module that provides this slot: running a pipeline does not import the
+    # recording layer (a tenth of a second of imports before the first run starts)
     if not slot:
-        for module in PROVIDERS:
-            importlib.import_module(module)
+        importlib.import_module(provider)
     if not slot:
         raise RetrieverError(f"no implementation of {what} is installed",
                              hint="import retriever (the package installs the runtime)")
@@ -332,20 +333,20 @@ def _load(slot: list[Any], what: str) -> Any:
 
 def compiler() -> GraphCompiler:
     """The installed :class:`GraphCompiler`."""
-    return _load(_compiler, "Pipeline.validate()")  # type: ignore[no-any-return]
+    return _load(_compiler, "Pipeline.validate()", PROVIDERS[0])  # type: ignore[no-any-return]
 
 
 def runtime(operation: str = "run") -> PipelineRuntime:
     """The installed :class:`PipelineRuntime` (``operation`` may be refused, see
     :func:`refuse_running`)."""
     _check_allowed(operation)
-    return _load(_runtime, "Pipeline.run()/step()")  # type: ignore[no-any-return]
+    return _load(_runtime, "Pipeline.run()/step()", PROVIDERS[1])  # type: ignore[no-any-return]
 
 
 def recording(operation: str = "record") -> RecordingService:
     """The installed :class:`RecordingService`."""
     _check_allowed(operation)
-    return _load(_recording, "Pipeline.record()/replay()")  # type: ignore[no-any-return]
+    return _load(_recording, "Pipeline.record()/replay()", PROVIDERS[2])  # type: ignore[no-any-return]
 
 
 def _check_allowed(operation: str) -> None:

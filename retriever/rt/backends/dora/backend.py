@@ -10,7 +10,10 @@
 - ``echo`` (default True): print the nodes' output, prefixed with their dora id;
 - ``startup_timeout`` (60 s), ``stop_grace`` (5 s), ``python`` (node interpreter);
 - ``shm_pool``: bytes of dora shared memory for each publishing node (default: 64 MiB,
-  less when ``/dev/shm`` is small; see :func:`.compile.shm_pool_size`).
+  less when ``/dev/shm`` is small; see :func:`.compile.shm_pool_size`);
+- ``zenoh_open_wait`` (0.02 s): the most a node's zenoh session waits for its peers
+  when it opens (zenoh's own default, 0.5 s, with None); see
+  :func:`.launch.limit_zenoh_open_wait`.
 
 ``duration`` counts from the moment every node joined the dataflow. A flow error (or
 lag error) ends the run and is raised by ``wait``/``stop`` as the same typed error
@@ -47,7 +50,15 @@ from ...report import FlowStats
 from . import compile as dc
 from .compat import check_install
 from .guard import remove_orphans, shm_files
-from .launch import ClusterLauncher, Guard, Launcher, LocalLauncher, processes_with_token, sweep
+from .launch import (
+    ClusterLauncher,
+    Guard,
+    Launcher,
+    LocalLauncher,
+    limit_zenoh_open_wait,
+    processes_with_token,
+    sweep,
+)
 from .status import StatusReader, errors_from_status
 
 POLL = 0.05
@@ -77,7 +88,7 @@ class DoraRun(BackgroundRun):
                  coordinator: str | None = None, echo: bool = True,
                  startup_timeout: float = 60.0, stop_grace: float = 5.0,
                  python: str | None = None, shm_pool: int | None = None,
-                 **options: Any) -> None:
+                 zenoh_open_wait: float | None = 0.02, **options: Any) -> None:
         if options:
             raise ConfigError(f"unknown dora backend option(s): {', '.join(sorted(options))}",
                               hint="see retriever.rt.backends.dora.backend for options")
@@ -130,6 +141,7 @@ class DoraRun(BackgroundRun):
             proc_env = dict(os.environ)
             proc_env[dc.ENV_RUN] = self.token
             proc_env[dc.ENV_OWNER] = env[dc.ENV_OWNER]
+            limit_zenoh_open_wait(proc_env, self.tmp, zenoh_open_wait)
             self.launcher: Launcher
             if cluster:
                 self.launcher = ClusterLauncher(

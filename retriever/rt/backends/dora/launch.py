@@ -40,6 +40,37 @@ _NODE_ERROR = re.compile(r"ERROR\s+(?P<node>[A-Za-z0-9_-]+)(?: on daemon `[^`]*`
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
+#: dora's variable naming a zenoh config fragment layered on the one dora computes;
+#: dora's daemon and every node it spawns read it (``ZENOH_CONFIG`` replaces it all).
+ENV_ZENOH_OVERLAY = "DORA_ZENOH_CONFIG_OVERLAY"
+ENV_ZENOH_CONFIG = "ZENOH_CONFIG"
+
+
+def limit_zenoh_open_wait(env: dict[str, str], tmp: Path, wait: float | None) -> bool:
+    """Bound how long each node's zenoh session waits for its peers when it opens.
+
+    zenoh's session open waits up to its ``scouting/delay`` (500 ms) for the links to
+    the peers it was told to dial. A dora node dials the zenoh listeners of the nodes
+    it consumes from, and those exist only once their process reached ``Node()``:
+    a consumer that gets there first (its imports were quicker) waits the full 500 ms,
+    and every node then waits for it at dora's start barrier. That is the bimodal
+    start-up of ``dora run`` (0.5 s more on some runs, raw dataflows included).
+    Nothing depends on that wait: links formed afterwards are found by zenoh's gossip,
+    and dora sends over the daemon until its start-up handshake proved each direct
+    route. So the processes this run starts get a config overlay (a file in ``tmp``
+    named by :data:`ENV_ZENOH_OVERLAY`) with ``scouting/delay`` = ``wait`` seconds.
+
+    Left alone (returns False): ``wait`` None, or the user's environment already
+    configures zenoh (dora refuses both variables together, and theirs wins).
+    """
+    if wait is None or ENV_ZENOH_OVERLAY in env or ENV_ZENOH_CONFIG in env:
+        return False
+    path = tmp / "zenoh-overlay.json5"
+    path.write_text(json.dumps({"scouting": {"delay": max(0, round(wait * 1000))}}))
+    env[ENV_ZENOH_OVERLAY] = str(path)
+    return True
+
+
 def free_ports(count: int) -> list[int]:
     """``count`` distinct free TCP ports on 127.0.0.1."""
     socks = []
