@@ -12,10 +12,15 @@ once the frame is complete. Stages, in microseconds (median):
 - ``publish``: from the stamp to the hand-over to the channel (flattening the
   envelope, checking the loans, routing);
 - ``send``: the channel's work, of which ``copy`` is the copy into the slot (copy path
-  only) and ``notify`` the datagram's send;
+  only; streaming stores shared by two threads where available, see
+  ``retriever/rt/transport/streamcopy.py``) and ``notify`` the datagram's send;
 - ``receive``, ``open``, ``arrival``, ``triggered``: the consumer, as in
   ``bench_msgpath.py`` (read the datagram, decode it and view the slot, fill the port
   buffers, sample and step the sink).
+
+Below, the same copies without any runtime, measured in the same run: the copy in alone
+(``np.copyto``, and the runtime's own copy routine), and copy in + copy out paced and
+back to back (the baselines of ``bench_mp.py --section frames``).
 
 The wake-up of a sleeping consumer is not in these figures (one process);
 ``bench_mp.py --section frames`` measures everything end to end.
@@ -35,6 +40,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 import _mp_flows as B
+from _raw import baseline_copy
 
 from retriever.flow import Flow, Latest, Pipeline, Rate, Trigger
 from retriever.rt.backends.multiprocessing.worker import Worker
@@ -134,6 +140,15 @@ def main(argv: list[str] | None = None) -> int:
         total = med["publish"] + med["send"] + sum(med[k] for k in STAGES[4:])
         print(f"  {'loan' if loan else 'copy':<6}" + "".join(f"{med[k]:10.1f}" for k in STAGES)
               + f"{total:10.1f}")
+    print("  the same copies without a runtime, in this run (µs, median):")
+    n = args.frames
+    for label, times in (
+            ("copy in, after 33 ms idle, np.copyto", baseline_copy(shape, n, 1 / 30, out=False)),
+            ("copy in, after 33 ms idle, as the runtime (streamcopy)",
+             baseline_copy(shape, n, 1 / 30, out=False, runtime_copy=True)),
+            ("copy in + copy out, after 33 ms idle", baseline_copy(shape, n, 1 / 30)),
+            ("copy in + copy out, back to back", baseline_copy(shape, n))):
+        print(f"    {label:<56}{float(np.median(times[3:])) * 1e6:10.1f}")
     return 0
 
 

@@ -314,7 +314,7 @@ def variants(workload: str, tmp: Path, seconds: float, r: int) -> list[tuple[str
         def ours(busy: bool) -> Run:
             def run() -> tuple[list[float], int, None]:
                 opts = {"busy_poll": True} if busy else {}
-                lat, line = _latency_run(tmp, seconds, f"small{r}{busy}", **opts)
+                lat, line = _latency_run(tmp, seconds, f"small{r}{busy}", **opts)[:2]
                 return lat, _sent(line, r"sent (\d+)"), None
             return run
 

@@ -210,6 +210,17 @@ class CpuNumLog(NumLog):
         super().finalize()
 
 
+class PolicyLog(NumLog):
+    """A NumLog that also logs its process's scheduling policy when finalized
+    (``os.sched_getscheduler``; -1 where the platform has none)."""
+
+    def finalize(self) -> None:
+        get = getattr(os, "sched_getscheduler", None)
+        policy = get(0) & ~getattr(os, "SCHED_RESET_ON_FORK", 0) if get else -1
+        self.write(policy=policy, me=os.getpid())
+        super().finalize()
+
+
 class TickLog(_Log, Flow[None, None]):
     """A Tick/Rate sink without inputs: logs its pid and the time of each step."""
 

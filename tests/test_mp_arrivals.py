@@ -6,11 +6,19 @@ from __future__ import annotations
 import random
 
 from retriever.rt.backends.multiprocessing.arrivals import (
+    FIRST,
     HISTORY,
+    LATE_HISTORY,
+    LATE_MARGIN,
+    LATE_RANK,
+    LEAD,
+    LEAD_SHARE,
     MIN_PERIOD,
     NEVER,
     SHARE,
+    TRIM,
     ArrivalPredictor,
+    WakeLateness,
 )
 
 DELIVERY = 30e-6  # send time to receive time
@@ -27,16 +35,29 @@ def test_regular_stream_gets_a_window_around_its_next_arrival() -> None:
     sends = [1.0 + k * period + random.Random(k).uniform(-20e-6, 20e-6) for k in range(20)]
     _feed(pred, sends)
     due = sends[-1] + period + DELIVERY
-    assert pred.start < due < pred.end
-    assert pred.end - pred.start <= 0.0002 + 1e-12
+    assert pred.wake <= pred.start < due < pred.end
+    # polling starts at most the base window before the arrival; the window stays
+    # open after it for a share of the period (the message normally closes it)
+    assert due - pred.start <= 0.0002 + 40e-6
+    assert pred.end - due <= LEAD_SHARE * period + 40e-6
 
 
 def test_no_window_before_enough_history() -> None:
     pred = ArrivalPredictor(0.0002)
-    _feed(pred, [1.0 + k * 0.002 for k in range(HISTORY)])  # HISTORY - 1 gaps
+    _feed(pred, [1.0 + k * 0.002 for k in range(FIRST - 1)])
     assert pred.start == pred.end == NEVER
-    _feed(pred, [1.0 + HISTORY * 0.002])
+    _feed(pred, [1.0 + (FIRST - 1) * 0.002])
     assert pred.start < NEVER
+
+
+def test_a_young_history_must_agree_entirely() -> None:
+    pred = ArrivalPredictor(0.0002)
+    sends = [1.0 + k * 0.002 for k in range(FIRST + 1)]
+    sends[-2] += 0.0008  # late, before HISTORY gaps are known: no window yet
+    _feed(pred, sends)
+    assert pred.start == NEVER
+    _feed(pred, [1.0 + k * 0.002 for k in range(FIRST + 1, HISTORY + 2)])
+    assert pred.start < NEVER  # with a full history, that one late send is left out
 
 
 def test_irregular_stream_never_spins() -> None:
@@ -49,12 +70,41 @@ def test_irregular_stream_never_spins() -> None:
         assert pred.start == pred.end == NEVER
 
 
-def test_one_late_message_does_not_stop_the_spinning() -> None:
+def test_late_messages_do_not_stop_the_spinning() -> None:
     pred = ArrivalPredictor(0.0002)
     sends = [1.0 + k * 0.002 for k in range(12)]
-    sends[9] += 0.0008  # one long gap, then one short one
+    for k in range(TRIM):  # each late send makes one long and one short gap
+        sends[5 + 3 * k] += 0.0008
     _feed(pred, sends)
     assert pred.start < NEVER
+    sends.append(sends[-1] + 0.002)
+    sends[-1] += 0.0008  # one more late send in the history: now it is irregular
+    _feed(pred, sends[-1:])
+    _feed(pred, [sends[-2] + 2 * 0.002])
+    assert pred.start == NEVER
+
+
+def test_a_late_send_does_not_move_the_next_prediction() -> None:
+    period = 0.002
+    on_time = ArrivalPredictor(0.0002)
+    late = ArrivalPredictor(0.0002)
+    sends = [1.0 + k * period for k in range(12)]
+    _feed(on_time, sends)
+    sends[-1] += 0.0003  # the sender's timer woke it 300 µs late, once
+    _feed(late, sends)
+    # the next message is due on the stream's grid, not a period after the late one
+    assert abs(late.start - on_time.start) < 1e-9
+    assert abs(late.end - on_time.end) < 1e-9
+
+
+def test_window_stays_open_for_a_late_message() -> None:
+    period = 0.002
+    pred = ArrivalPredictor(0.0002)
+    sends = [1.0 + k * period for k in range(12)]
+    _feed(pred, sends)
+    due = sends[-1] + period + DELIVERY
+    # a sender woken 300 µs late by its own timer still meets a polling worker
+    assert pred.end > due + 0.0003
 
 
 def test_fast_stream_never_spins() -> None:
@@ -66,8 +116,13 @@ def test_fast_stream_never_spins() -> None:
 def test_window_is_capped_by_the_bound_and_by_a_share_of_the_period() -> None:
     for period in (0.0006, 0.001, 0.002, 0.01, 1.0):
         pred = ArrivalPredictor(0.0005)
-        _feed(pred, [1.0 + k * period for k in range(20)])
-        assert 0.0 < pred.window <= min(0.0005, SHARE * period) + 1e-12, period
+        sends = [1.0 + k * period for k in range(20)]
+        _feed(pred, sends)
+        due = sends[-1] + period + DELIVERY
+        base = min(0.0005, SHARE * period)
+        assert 0.0 < due - pred.start <= LEAD * base + 1e-12, period
+        assert pred.wake == pred.start  # punctual wake-ups: no earlier wake
+        assert 0.0 < pred.end - due <= LEAD_SHARE * period + 1e-12, period
 
 
 def test_off_switch_and_a_stream_that_stops() -> None:
@@ -78,36 +133,33 @@ def test_off_switch_and_a_stream_that_stops() -> None:
     _feed(on, [1.0 + k * 0.002 for k in range(20)])
     # one window per message: once it has closed nothing is due until the next one
     assert on.end < 1.0 + 20 * 0.002 + 0.001
+    assert off.wake == NEVER
 
 
-def test_late_wake_ups_widen_the_window_within_a_share_of_the_period() -> None:
-    from retriever.rt.backends.multiprocessing.arrivals import LEAD_SHARE, WakeLateness
-
+def test_late_wake_ups_wake_the_worker_earlier_within_a_share_of_the_period() -> None:
     late = WakeLateness()
     pred = ArrivalPredictor(0.0002, late)
     period = 0.002
     sends = [1.0 + k * period for k in range(12)]
     _feed(pred, sends)
     due = sends[-1] + period + DELIVERY
-    on_time = due - pred.start
-    for _ in range(40):
-        late.woke(0.0003)  # this machine's timer wake-ups come 300 µs late
+    on_time = due - pred.wake
+    for _ in range(LATE_HISTORY):
+        late.woke(0.0002)  # this machine's timer wake-ups come 200 µs late
     _feed(pred, [sends[-1] + period])
     due += period
-    assert due - pred.start > on_time  # opens earlier than with punctual wake-ups
-    assert abs((due - pred.start) - 0.0003) < 1e-9
-    assert abs((pred.end - due) - 0.0003) < 1e-9  # and stays open as long after it
-    for _ in range(40):
+    assert due - pred.wake > on_time  # wakes earlier than with punctual wake-ups
+    assert abs((due - pred.wake) - LATE_MARGIN * 0.0002) < 1e-9
+    assert abs((due - pred.start) - on_time) < 1e-9  # polling still starts as late
+    for _ in range(LATE_HISTORY):
         late.woke(0.01)  # absurdly late: the lead stays within its share of the period
     _feed(pred, [sends[-1] + 2 * period])
     due += period
-    assert abs((due - pred.start) - LEAD_SHARE * period) < 1e-9
+    assert abs((due - pred.wake) - LEAD_SHARE * period) < 1e-9
     assert abs((pred.end - due) - LEAD_SHARE * period) < 1e-9
 
 
 def test_lateness_is_a_tail_estimate_of_recent_wake_ups() -> None:
-    from retriever.rt.backends.multiprocessing.arrivals import LATE_HISTORY, WakeLateness
-
     late = WakeLateness()
     assert late.estimate == 0.0
     late.woke(-1.0)
@@ -115,7 +167,9 @@ def test_lateness_is_a_tail_estimate_of_recent_wake_ups() -> None:
     assert late.estimate == 0.0  # early wake-ups count as punctual
     for k in range(LATE_HISTORY):
         late.woke(k * 1e-5)
-    assert late.estimate == (LATE_HISTORY - 2) * 1e-5  # second largest: one outlier ignored
+    # the LATE_RANK-th largest: the very largest (one outlier) is ignored
+    assert late.estimate == (LATE_HISTORY - LATE_RANK) * 1e-5
+    assert LATE_RANK >= 2
     for _ in range(LATE_HISTORY):
         late.woke(0.0)
     assert late.estimate == 0.0  # old lateness is forgotten

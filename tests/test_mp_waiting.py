@@ -1,5 +1,6 @@
 """How multiprocessing workers wait: ``spin`` before deadlines, ``spin_arrivals``
-around predicted arrivals and ``busy_poll``, with real worker processes."""
+around predicted arrivals and ``busy_poll``, and how they are scheduled
+(``realtime``), with real worker processes."""
 
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ from retriever.contract.errors import ConfigError
 from retriever.flow import Latest, Pipeline, Rate, Tick, Trigger
 from retriever.rt.backends.multiprocessing import run as mp_run
 from retriever.rt.backends.multiprocessing.plan import (
+    REALTIME_PRIORITY,
     WaitOptions,
     busy_wait_defaults,
     quota_cores,
     usable_cores,
 )
+from retriever.rt.backends.multiprocessing.worker import apply_realtime
 
 from . import mp_flows as F
 
@@ -71,7 +74,9 @@ def test_spin_keeps_every_tick(tmp_path: Path, spin: float) -> None:
 
 @pytest.mark.parametrize("options", [{"spin": -1}, {"spin": 0.5},
                                      {"spin": "fast"}, {"busy_poll": "yes"},
-                                     {"spin_arrivals": -0.001}, {"spin_arrivals": 1}])
+                                     {"spin_arrivals": -0.001}, {"spin_arrivals": 1},
+                                     {"realtime": "yes"}, {"realtime": 100},
+                                     {"realtime": -1}, {"realtime": 1.5}])
 def test_bad_waiting_options_are_refused_before_any_process_starts(
         options: dict[str, Any]) -> None:
     with Pipeline("bad") as pipe:
@@ -83,6 +88,49 @@ def test_bad_waiting_options_are_refused_before_any_process_starts(
 
 
 
+def _policy_run(tmp_path: Path, **options: Any) -> tuple[Any, int]:
+    log = tmp_path / "policy.log"
+    with Pipeline("realtime") as pipe:
+        src = (F.Counter() @ Rate(hz=100)).named("src")
+        sink = (F.PolicyLog(str(log)) @ Trigger("value")).named("sink")
+        pipe.connect(src, sink, sync=Latest())
+    report = pipe.run(backend="multiprocessing", duration=0.3, **options)
+    rows, finals = F.read_log(log)
+    policies = [r["policy"] for r in rows if "policy" in r]
+    assert report.error is None and len(finals) == 1 and len(policies) == 1
+    return report, policies[0]
+
+
+def test_realtime_is_granted_or_the_refusal_is_reported(tmp_path: Path) -> None:
+    report, policy = _policy_run(tmp_path, realtime=True)
+    for name in ("src", "sink"):
+        granted = report.flows[name].scheduling
+        # never silent: either what the OS granted, or why it refused
+        assert granted == f"SCHED_FIFO {REALTIME_PRIORITY}" or granted.startswith("refused:")
+    granted = report.flows["sink"].scheduling
+    if granted.startswith("refused:"):
+        assert policy != getattr(os, "SCHED_FIFO", -2)
+        assert "realtime scheduling refused" in report.summary()
+    else:
+        assert policy == os.SCHED_FIFO  # the worker really runs under SCHED_FIFO
+
+
+def test_without_realtime_workers_keep_the_ordinary_scheduler(tmp_path: Path) -> None:
+    report, policy = _policy_run(tmp_path)
+    assert report.flows["sink"].scheduling == ""
+    assert policy != getattr(os, "SCHED_FIFO", -2)
+
+
+def test_a_refused_realtime_request_says_what_is_missing(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(pid: int, policy: int, param: Any) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "sched_setscheduler", refuse, raising=False)
+    got = apply_realtime(20)
+    assert got.startswith("refused:") and "CAP_SYS_NICE" in got and "20" in got
+    monkeypatch.delattr(os, "sched_setscheduler", raising=False)
+    assert apply_realtime(20).startswith("refused:")  # a platform without it
 def test_busy_waiting_is_off_by_default_only_when_workers_outnumber_cores() -> None:
     spin, arrivals = WaitOptions.spin, WaitOptions.spin_arrivals
     assert busy_wait_defaults(1, 2) == busy_wait_defaults(2, 2) == (spin, arrivals)

@@ -22,6 +22,10 @@ class FlowStats:
     #: Input ports a flow still waits on before its first run (start-up); empty once
     #: it ran or when it waits for nothing.
     waiting_on: list[str] = field(default_factory=list)
+    #: The OS scheduling the flow's process got when the run asked for one
+    #: (multiprocessing ``realtime=``): e.g. ``"SCHED_FIFO 10"``, or ``"refused: ..."``
+    #: with the reason (it then ran with the ordinary scheduler); empty otherwise.
+    scheduling: str = ""
 
 
 @dataclass
@@ -44,6 +48,8 @@ class RunReport:
             if s.skipped_at_stop:
                 lines.append(f"  {'':<24} {s.skipped_at_stop} due tick(s) not run: the run "
                              "stopped during a catch-up")
+            if s.scheduling.startswith("refused"):
+                lines.append(f"  {'':<24} realtime scheduling {s.scheduling}")
             if s.waiting_on:
                 lines.append(f"  {'':<24} waiting: no value yet on input port(s) "
                              f"{', '.join(s.waiting_on)}; it has not run")

@@ -44,6 +44,7 @@ import numpy as np
 from retriever.contract.arrays import array_view
 
 from . import backing
+from .streamcopy import copy_into
 
 HEADER = 64
 ALIGN = 64
@@ -132,6 +133,8 @@ class ShmRing:
     def write_array(self, slot: int, offset: int, arr: np.ndarray) -> None:
         """Copy ``arr`` into ``slot`` at byte ``offset`` (one copy, any memory layout)."""
         start = self._data_offset(slot) + offset
+        if copy_into(self.mm, start, arr):  # a large frame: streaming stores
+            return
         if arr.flags.c_contiguous:  # a plain memcpy, much cheaper than numpy's machinery
             self.mm[start:start + arr.nbytes] = arr.data.cast("B")
             return

@@ -9,112 +9,134 @@ until the message is there, as it already does before its own Rate/Tick deadline
 
 :class:`ArrivalPredictor` learns one stream (one source flow on one channel) from the send
 times the messages carry: the median of its recent gaps is the period, and the stream is
-regular when those gaps, leaving out the most extreme one at each end (one late message
-makes one long and one short gap), lie within one spin window of each other. Only a
-regular stream with a period of at least :data:`MIN_PERIOD` gets a window; the window is
-at most ``bound`` seconds and at most :data:`SHARE` of the period, so spinning costs at most
-about a tenth of a core per stream, and a stream that stops or turns irregular costs
-nothing after its last window. The window is placed around the predicted arrival: the
-predicted send time plus the shortest recently observed delivery time (send time to
-receive time, which also absorbs any constant offset between the two clocks).
+regular when its recent send times, each carried forward by whole periods to the last
+one, agree within one spin window, leaving out the :data:`TRIM` latest (a sender woken
+late by its own timer is late once; the message after it is on time again). The next
+send is predicted from that grid (the earliest of the carried-forward times) rather than
+from the last message, which may have been a late one. Only a regular stream with a
+period of at least :data:`MIN_PERIOD` gets a window, from its :data:`FIRST` message
+on (until :data:`HISTORY` gaps are known, none of them may be left out). The predicted
+arrival adds the shortest recently observed delivery time (send time to receive time,
+which also absorbs any constant offset between the two clocks).
 
-The timer that opens a window is itself woken late, by as much as the wake-up it is
-meant to avoid (a few hundred microseconds at the tail on a virtual machine, tens on
-bare metal). :class:`WakeLateness` measures how late the worker's own timed wake-ups
-are, and the window opens that much earlier (its tail estimate), though never more than
-:data:`LEAD_SHARE` of the period before the arrival: the spinning then costs what this
-machine needs, at most about a quarter of a core for a 500 Hz stream.
+Around the predicted arrival ``due`` there are three times. The worker polls from
+:attr:`~ArrivalPredictor.start`, the base lead before ``due`` (three quarters of the base
+window, which is at most ``bound`` seconds and at most :data:`SHARE` of the period). It
+asks its timer to wake it at :attr:`~ArrivalPredictor.wake`, earlier by twice
+(:data:`LATE_MARGIN`) how late this worker's timed wake-ups come at the tail (never more
+than :data:`LEAD_SHARE` of the period; the tail is heavy, and dozing is cheap): after a
+sleep of a few milliseconds a virtual machine's timer is at the tail a few hundred
+microseconds late (tens on bare metal), while a sleep of a hundred microseconds or so is
+woken on time, so between ``wake`` and ``start`` the worker dozes in such short naps
+rather than polling (see the worker loop). The window ends at
+:attr:`~ArrivalPredictor.end`, :data:`LEAD_SHARE` of the period after ``due``: the
+message normally ends it within microseconds, so that tail costs CPU only when the
+message is late (its sender was woken late) or missing, and then it is exactly what
+keeps the late message from meeting a sleeping worker.
+
+:class:`WakeLateness` measures how late the worker's own timed wake-ups are: its
+estimate is about their 99th percentile over the last :data:`LATE_HISTORY`. A lead that
+covered only the typical lateness (the 95th percentile, say) would still leave one
+message in twenty or fifty to a cold wake-up, which is exactly the tail to remove.
 """
 
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, insort
+from collections import deque
+from itertools import pairwise
 
 HISTORY = 8  # gaps (and delivery times) remembered per stream
-SHARE = 0.1  # a window is at most this share of the stream's period
+FIRST = 4  # sends needed before a stream's first window (the whole history must agree)
+TRIM = 2  # latest sends left out when judging regularity (late, not irregular)
+SHARE = 0.1  # the base window is at most this share of the stream's period
 MIN_PERIOD = 0.0005  # faster streams (over 2 kHz) keep a worker busy anyway: never spin
-LEAD = 0.75  # share of the window before the predicted arrival (the rest is for lateness)
-LEAD_SHARE = 0.25  # the window never opens earlier than this share of the period
-LATE_HISTORY = 32  # timed wake-ups remembered to estimate how late they are
+LEAD = 0.75  # share of the base window before the predicted arrival
+LEAD_SHARE = 0.25  # the window never opens earlier, nor stays open longer, than this
+LATE_HISTORY = 128  # timed wake-ups remembered to estimate how late they are
+LATE_RANK = 2  # the estimate is the LATE_RANK-th largest of them (about the 99th pct)
+LATE_MARGIN = 2.0  # the worker asks to be woken this many estimates early (it dozes)
 NEVER = math.inf
 
 
 class WakeLateness:
-    """How late this process's timed wake-ups are: a tail estimate (the second largest
-    of the last :data:`LATE_HISTORY`, about the 95th percentile), 0 until measured."""
+    """How late this process's timed wake-ups are: a tail estimate (the
+    :data:`LATE_RANK`-th largest of the last :data:`LATE_HISTORY`, about the 99th
+    percentile), 0 until measured."""
 
-    __slots__ = ("_i", "_late", "estimate")
+    __slots__ = ("_i", "_late", "_sorted", "estimate")
 
     def __init__(self) -> None:
-        self._late: list[float] = []
+        self._late: list[float] = []  # in arrival order (a ring once full)
+        self._sorted: list[float] = []  # the same values, sorted
         self._i = 0
         self.estimate = 0.0
 
     def woke(self, late: float) -> None:
         """A wake-up that was due ``late`` seconds ago (negative: early) happened now."""
         late = max(0.0, late)
-        values = self._late
+        values, ordered = self._late, self._sorted
         if len(values) < LATE_HISTORY:
             values.append(late)
         else:
+            old = values[self._i]
             values[self._i] = late
             self._i = (self._i + 1) % LATE_HISTORY
-        if len(values) >= 2:
-            self.estimate = sorted(values)[-2]
+            del ordered[bisect_left(ordered, old)]
+        insort(ordered, late)
+        self.estimate = ordered[-min(LATE_RANK, len(ordered))]
 
 
 class ArrivalPredictor:
     """When the next message of one stream is due, once the stream is regular.
 
-    ``bound``: the longest spin window in seconds (0 never spins). After each message,
+    ``bound``: the longest base window in seconds (0 never spins). After each message,
     :attr:`start` and :attr:`end` (run time, seconds) delimit the window in which the
     worker polls instead of sleeping; both are :data:`NEVER` while the stream is unknown,
     irregular or too fast.
     """
 
-    __slots__ = ("_delivery", "_gaps", "_i", "_last", "bound", "end", "late", "start")
+    __slots__ = ("_delivery", "_sent", "bound", "end", "late", "start", "wake")
 
     def __init__(self, bound: float, late: WakeLateness | None = None) -> None:
         self.bound = bound
         self.late = late if late is not None else WakeLateness()
         self.start = NEVER
+        self.wake = NEVER
         self.end = NEVER
-        self._last: float | None = None
-        self._gaps: list[float] = []
-        self._delivery: list[float] = []
-        self._i = 0
+        self._sent: deque[float] = deque(maxlen=HISTORY + 1)
+        self._delivery: deque[float] = deque(maxlen=HISTORY)
 
     def arrived(self, sent: float, now: float) -> None:
         """A message sent at ``sent`` (its timestamp) was received at ``now``."""
-        last = self._last
-        self._last = sent
-        if last is None or self.bound <= 0.0:
+        if self.bound <= 0.0:
             return
-        gaps, delivery = self._gaps, self._delivery
-        if len(gaps) < HISTORY:
-            gaps.append(sent - last)
-            delivery.append(now - sent)
-        else:
-            i = self._i
-            gaps[i] = sent - last
-            delivery[i] = now - sent
-            self._i = (i + 1) % HISTORY
-        self.start = self.end = NEVER
-        if len(gaps) < HISTORY:
+        sends = self._sent
+        if sends:
+            self._delivery.append(now - sent)
+        sends.append(sent)
+        self.start = self.wake = self.end = NEVER
+        n = len(sends)
+        if n < FIRST:
             return
-        ordered = sorted(gaps)
-        period = 0.5 * (ordered[HISTORY // 2 - 1] + ordered[HISTORY // 2])
+        gaps = sorted([b - a for a, b in pairwise(sends)])
+        period = 0.5 * (gaps[(n - 2) // 2] + gaps[(n - 1) // 2])  # the median
         if period < MIN_PERIOD:
             return
         window = min(self.bound, SHARE * period)
-        if ordered[-2] - ordered[1] > window:  # irregular: no spinning for this stream
-            return
-        due = sent + period + min(delivery)
-        lead = min(max(LEAD * window, self.late.estimate), LEAD_SHARE * period)
-        self.start = due - lead
-        # a message can come as late as a wake-up (its sender was woken by a timer too)
-        self.end = due + min(max((1.0 - LEAD) * window, self.late.estimate),
-                             LEAD_SHARE * period)
+        # each recent send carried forward by whole periods to the last one: on a
+        # regular stream they agree, except for sends that were late (a young history
+        # has to agree entirely)
+        ahead = sorted([s + round((sent - s) / period) * period for s in sends])
+        if ahead[-1 - (TRIM if n > HISTORY else 0)] - ahead[0] > window:
+            return  # irregular: no spinning for this stream
+        grid = ahead[0]  # the last send as if it had been on time
+        due = grid + period + min(self._delivery)
+        cap = LEAD_SHARE * period
+        self.start = due - min(LEAD * window, cap)
+        self.wake = due - min(max(LEAD * window, LATE_MARGIN * self.late.estimate), cap)
+        self.end = due + cap
 
     @property
     def window(self) -> float:

@@ -22,6 +22,8 @@ from ...transport import wait
 PortPairs = list[tuple[str, str]]
 RESTART_POLICIES = ("never", "on-failure", "always")
 MAX_SPIN = 0.01
+REALTIME_PRIORITY = 10  # SCHED_FIFO priority of realtime=True: above every ordinary task
+MAX_REALTIME_PRIORITY = 99
 
 
 @dataclass
@@ -69,28 +71,47 @@ class WaitOptions:
     ``spin``: seconds before each Rate/Tick deadline during which the worker
     busy-waits instead of sleeping; it absorbs the kernel's wake-up latency at a
     bounded CPU cost (at most a tenth of each period). ``spin_arrivals``: the same for
-    messages of regular streams from other partitions: the longest window, in seconds,
+    messages of regular streams from other partitions: the base window, in seconds,
     around a message's predicted arrival during which the worker polls its channels
-    instead of sleeping (at most a tenth of the stream's period, see
-    :mod:`.arrivals`); 0 turns it off. ``busy_poll``: never sleep; poll the channels
-    without blocking (lowest arrival latency, one busy core per worker). ``waiter``:
-    the kind of :mod:`retriever.rt.transport.wait` waiter.
+    instead of sleeping (at most a tenth of the stream's period, widened by the
+    measured lateness of the worker's timers, see :mod:`.arrivals`); 0 turns it off.
+    ``busy_poll``: never sleep; poll the channels without blocking (lowest arrival
+    latency, one busy core per worker). ``waiter``:
+    the kind of :mod:`retriever.rt.transport.wait` waiter. ``realtime``: the
+    ``SCHED_FIFO`` priority workers ask for (0: the ordinary scheduler); see
+    :func:`.worker.apply_realtime`.
     """
 
     spin: float = 0.0002
     busy_poll: bool = False
     waiter: str = wait.default_kind(False)  # see retriever.rt.transport.wait
     spin_arrivals: float = 0.0002
+    realtime: int = 0
 
     @classmethod
     def from_options(cls, spin: Any, busy_poll: Any, waiter: str = wait.default_kind(False),
-                     spin_arrivals: Any = 0.0002) -> WaitOptions:
-        """Validate the run options ``spin``, ``spin_arrivals`` and ``busy_poll``."""
+                     spin_arrivals: Any = 0.0002, realtime: Any = False) -> WaitOptions:
+        """Validate the run options ``spin``, ``spin_arrivals``, ``busy_poll`` and
+        ``realtime``."""
         seconds = _spin_seconds("spin", spin)
         arrivals = _spin_seconds("spin_arrivals", spin_arrivals)
         if not isinstance(busy_poll, bool):
             raise ConfigError(f"busy_poll={busy_poll!r} is not True or False")
-        return cls(seconds, busy_poll, waiter, arrivals)
+        return cls(seconds, busy_poll, waiter, arrivals, _realtime_priority(realtime))
+
+
+def _realtime_priority(value: Any) -> int:
+    """``realtime=``: False or 0 (off), True (:data:`REALTIME_PRIORITY`) or a priority."""
+    if value is False or value is None or (type(value) is int and value == 0):
+        return 0
+    if value is True:
+        return REALTIME_PRIORITY
+    if type(value) is int and 1 <= value <= MAX_REALTIME_PRIORITY:
+        return value
+    raise ConfigError(f"realtime={value!r} is not True, False or a SCHED_FIFO priority "
+                      f"between 1 and {MAX_REALTIME_PRIORITY}",
+                      hint=f"use realtime=True (priority {REALTIME_PRIORITY}) or e.g. "
+                           f"realtime=50")
 
 
 def _spin_seconds(name: str, value: Any) -> float:

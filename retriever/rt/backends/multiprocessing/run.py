@@ -37,8 +37,8 @@ from .start import StartOptions, check_boot_size, resolve, spawn_worker, vetted
 from .worker import worker_main
 
 log = logging.getLogger("retriever.mp")
-OPTIONS = ("shm_slots", "stop_timeout", "spin", "spin_arrivals", "busy_poll", "start_method",
-           "portable")
+OPTIONS = ("shm_slots", "stop_timeout", "spin", "spin_arrivals", "busy_poll", "realtime",
+           "start_method", "portable")
 _COUNTERS = ("steps", "lag_events", "skipped_ticks", "skipped_at_stop", "dropped", "errors")
 
 
@@ -58,6 +58,7 @@ class _Proc:
         self.exitcode: int | None = None
         self.stop_sent = False
         self.names: list[str] = []  # shared-memory names it created (framed channels)
+        self.scheduling = ""  # realtime=: what the OS granted the worker, or why not
 
 
 def _describe_exit(status: int, popen: bool = False) -> str:
@@ -87,7 +88,7 @@ class MultiprocessingRun(BackgroundRun):
     def __init__(self, graph: ExecutionGraph, *, duration: float | None = None,
                  live: Any = None, shm_slots: int = 4, stop_timeout: float = 5.0,
                  spin: float | None = None, spin_arrivals: float | None = None,
-                 busy_poll: bool = False,
+                 busy_poll: bool = False, realtime: bool | int = False,
                  start_method: str | None = None, portable: bool | None = None,
                  **options: Any) -> None:
         # Every argument is checked before the first worker is started.
@@ -112,7 +113,7 @@ class MultiprocessingRun(BackgroundRun):
         spin_d, arrivals_d = busy_wait_defaults(len(self.plan.partitions), usable_cores())
         self.waiting = WaitOptions.from_options(
             spin_d if spin is None else spin, busy_poll, self.start_options.waiter,
-            arrivals_d if spin_arrivals is None else spin_arrivals)
+            arrivals_d if spin_arrivals is None else spin_arrivals, realtime)
         self.exit_timeout = max(10.0, self.stop_timeout * 2)
         self._stopping = False
         self._kill_at: float | None = None
@@ -296,6 +297,12 @@ class MultiprocessingRun(BackgroundRun):
                 self._names.extend(str(n) for n in m[1])
             elif kind == "stats":
                 w.stats = m[1]
+            elif kind == "scheduling":
+                w.scheduling = str(m[1])
+                if w.scheduling.startswith("refused"):
+                    log.warning("partition %r (worker pid %d) runs with the ordinary "
+                                "scheduler: realtime=%s %s", w.part, w.pid,
+                                self.waiting.realtime, w.scheduling)
             elif kind == "done":
                 w.stats = m[1]
                 w.done = True
@@ -403,12 +410,14 @@ class MultiprocessingRun(BackgroundRun):
         rows = {flow: dict(row) for flow, row in self._base.items()}
         for w in self._procs.values():
             _add_rows(rows, w.stats)
+        granted = {p: w.scheduling for p, w in self._procs.items()}
         out: dict[str, FlowStats] = {}
-        for flow in self.plan.owner:
+        for flow, part in self.plan.owner.items():
             r = rows.get(flow, {})
             out[flow] = FlowStats(**{k: int(r.get(k, 0)) for k in _COUNTERS},
                                   restarts=self._restarts[flow],
-                                  waiting_on=list(r.get("waiting_on", [])))
+                                  waiting_on=list(r.get("waiting_on", [])),
+                                  scheduling=granted.get(part, ""))
         return out
 
     def _live_flows(self) -> dict[str, FlowStats]:

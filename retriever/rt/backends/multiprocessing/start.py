@@ -246,7 +246,8 @@ def boot_message(graph_json: str, part: str, chans: dict[int, int], death_fd: in
     descriptor, empty when the worker connects its channels itself)."""
     return ["boot", graph_json, part, {str(idx): fd for idx, fd in chans.items()},
             death_fd, shm_slots, waiting.spin, waiting.busy_poll, waiting.waiter, portable,
-            waiting.spin_arrivals, [p for p in sys.path if isinstance(p, str)], trust]
+            waiting.spin_arrivals, [p for p in sys.path if isinstance(p, str)], trust,
+            waiting.realtime]
 
 
 @dataclass
@@ -267,10 +268,10 @@ def apply_boot(data: bytes | None) -> Boot | None:
     if not data:
         return None
     msg: Any = decode(data)
-    if not isinstance(msg, list) or len(msg) != 13 or msg[0] != "boot":
+    if not isinstance(msg, list) or len(msg) != 14 or msg[0] != "boot":
         raise BackendError("a spawned worker received no valid boot message")
     (_, graph_json, part, chans, death_fd, shm_slots, spin, busy_poll, waiter, portable,
-     spin_arrivals, path, trust) = msg
+     spin_arrivals, path, trust, realtime) = msg
     for entry in reversed(path):  # the parent's import path, so flows resolve the same
         if entry not in sys.path:
             sys.path.insert(0, entry)
@@ -282,7 +283,8 @@ def apply_boot(data: bytes | None) -> Boot | None:
     plan = make_plan(ExecutionGraph.from_json(graph_json))
     return Boot(plan, str(part), {int(idx): int(fd) for idx, fd in chans.items()},
                 int(death_fd), int(shm_slots),
-                WaitOptions(float(spin), bool(busy_poll), str(waiter), float(spin_arrivals)))
+                WaitOptions(float(spin), bool(busy_poll), str(waiter), float(spin_arrivals),
+                            int(realtime)))
 
 
 def spawned_main(ctl_fd: int) -> int:

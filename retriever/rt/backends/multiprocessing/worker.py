@@ -8,8 +8,11 @@ then wait (``select`` before a deadline, ``epoll`` otherwise) for the next deadl
 the next arrival (:mod:`retriever.rt.transport.wait`: epoll on Linux, kqueue or poll
 in portable mode); the last ``spin`` seconds before a deadline are busy-waited, so
 are short windows around the predicted arrival of the next message of each regular
-stream (``spin_arrivals``, :mod:`.arrivals`), and ``busy_poll`` never sleeps at all
-(:class:`WaitOptions`). Each message arriving from
+stream (``spin_arrivals``, :mod:`.arrivals`: the worker wakes early by its timers'
+measured lateness and dozes in short naps until the window opens), and ``busy_poll``
+never sleeps at all (:class:`WaitOptions`). Garbage is collected just before the worker
+sleeps, not in a message's path (:mod:`.idlegc`); ``realtime`` asks for ``SCHED_FIFO``
+(:func:`apply_realtime`). Each message arriving from
 another partition is delivered on its own and the Trigger/Hybrid flows it triggers
 step before the next one is delivered. Other partitions are reached through channels.
 """
@@ -39,8 +42,10 @@ from ...observe import close_all, notify, observers_from_env
 from ...step import Scheduler
 from ...transport import ControlLink, InChannel, OutChannel, backing, open_in, open_out
 from ...transport.loan import SlotLender, send_lent
+from ...transport.streamcopy import configure_busy
 from ...transport.wait import Waiter, make_waiter
 from .arrivals import NEVER, ArrivalPredictor, WakeLateness
+from .idlegc import ROOM, IdleCollector
 from .plan import Plan, WaitOptions
 
 STATS_INTERVAL = 0.2  # the progress view refreshes every 0.5 s: counters stay current
@@ -48,6 +53,7 @@ PARENT_GONE_GRACE = 3.0
 PR_SET_TIMERSLACK = 29
 TIMER_SLACK_NS = 1000
 SPIN_SHARE = 0.1  # the most of a periodic flow's period that spin may busy-wait
+DOZE_NAP = 0.0001  # longest nap while dozing before an arrival window (0: spin instead)
 
 
 class StopRun(BaseException):
@@ -137,6 +143,7 @@ class Worker:
         # one arrival predictor per source flow heard from another partition
         self.predictors: list[ArrivalPredictor] = []
         self.lateness = WakeLateness()  # how late this worker's timed wake-ups are
+        self.garbage = IdleCollector()
         self.acks: dict[str, list[_BlockAcks]] = {n: [] for n in nodes}
         handlers: dict[Any, Callable[[], None]] = {ctl.sock: self._control}
         for ch in plan.channels:
@@ -192,8 +199,8 @@ class Worker:
                     acker.pending.append(set(names))
                 if self.t0:  # not while settling before the first loop
                     now = mono() - self.t0
-                    pred.arrived(ts, now)
                     sched.run_triggered(now)
+                    pred.arrived(ts, now)  # after the steps: not on the message's path
         return on_readable
 
     def _control(self) -> None:
@@ -283,7 +290,10 @@ class Worker:
         preds = self.predictors if self.waiting.spin_arrivals > 0.0 else []
         pred = preds[0] if len(preds) == 1 else None
         woke = self.lateness.woke
-        next_due = NEVER
+        nap_max = DOZE_NAP
+        garbage = self.garbage
+        garbage.start()
+        next_due = precise = NEVER
         next_stats = mono() + STATS_INTERVAL
         while True:
             tick(mono() - t0)
@@ -296,29 +306,47 @@ class Worker:
                 next_stats = wall + STATS_INTERVAL
                 self.ctl.send("stats", self.stats())
             rel = wall - t0
-            # the next arrival window of a regular stream that has not closed yet
+            # the next arrival window of a regular stream that has not closed yet:
+            # asleep until `early`, dozing until `arrive`, then polling
             if pred is not None:
-                arrive = pred.start if pred.end > rel else NEVER
+                if pred.end > rel:
+                    arrive, early = pred.start, pred.wake
+                else:
+                    arrive = early = NEVER
             elif preds:
-                arrive = min([p.start for p in preds if p.end > rel], default=NEVER)
+                live = [p for p in preds if p.end > rel]
+                arrive = min([p.start for p in live], default=NEVER)
+                early = min([p.wake for p in live], default=NEVER)
             else:
-                arrive = NEVER
+                arrive = early = NEVER
+            if not nap_max:
+                arrive = early
             if busy or flow_due - rel <= spin or arrive <= rel:
                 # close to a deadline or an expected message (or busy polling): look,
                 # do not sleep
                 timeout, use_select = 0.0, bool(wl)
+                napping = False
             else:
-                precise = min(flow_due - spin, arrive)
+                napping = early <= rel
+                precise = min(flow_due - spin, min(arrive, rel + nap_max) if napping else early)
+                if garbage.active and garbage.due() and precise - rel > ROOM:
+                    # idle with time to spare: collect now rather than in a message's path
+                    garbage.collect()
+                    rel = mono() - t0
                 next_due = min(precise, next_stats - t0)
                 timeout = max(0.0, next_due - rel)
                 use_select = precise < next_due + slack or bool(wl)
             if use_select:
                 r, _, _ = wait(rfds, wl, (), timeout)
-                if timeout > 0.0 and next_due == arrive:
-                    # asleep until an arrival window opens: whatever woke the worker
-                    # was pending since then at the latest, so this is how late
-                    # (at least) a wake-up came
-                    woke(mono() - t0 - arrive)
+                if timeout > 0.0 and next_due == precise and not napping:
+                    # asleep until a window opens (an arrival's, a deadline's spin):
+                    # a wake-up at or after it measures how late timers come
+                    late = mono() - t0 - precise
+                    for sock in r:
+                        handlers[sock]()
+                    if late >= 0.0:  # recorded after the handlers: off the message's path
+                        woke(late)
+                    continue
                 for sock in r:
                     handlers[sock]()
             else:
@@ -339,6 +367,7 @@ class Worker:
 
     def finalize(self) -> list[FlowError]:
         """Finalize every flow (all of them even if some fail)."""
+        self.garbage.stop()
         errors = self.sched.finalize_all()
         names: list[str] = []
         for out, _ in self.outs:
@@ -368,17 +397,42 @@ def _tight_timer_slack() -> None:
         pass
 
 
+def apply_realtime(priority: int) -> str:
+    """Ask for ``SCHED_FIFO`` at ``priority`` for this worker (``realtime=``): ordinary
+    tasks (other programs, the parent, kernel housekeeping threads) can then no longer
+    preempt it while it polls for or handles a message. Returns what was granted, or
+    why not: the worker then runs with the ordinary scheduler, and the parent reports
+    it (a warning and :attr:`FlowStats.scheduling`), never silently. Processes the
+    flows start do not inherit the policy (``SCHED_RESET_ON_FORK``)."""
+    setter = getattr(os, "sched_setscheduler", None)
+    if setter is None:
+        return "refused: SCHED_FIFO is not available on this platform"
+    policy = os.SCHED_FIFO | getattr(os, "SCHED_RESET_ON_FORK", 0)
+    try:
+        setter(0, policy, os.sched_param(priority))
+    except PermissionError:
+        return (f"refused: SCHED_FIFO {priority} is not permitted (it needs CAP_SYS_NICE "
+                f"or an RLIMIT_RTPRIO of at least {priority})")
+    except OSError as exc:
+        return f"refused: SCHED_FIFO {priority}: {exc.strerror or exc}"
+    return f"SCHED_FIFO {priority}"
+
+
 def worker_main(plan: Plan, part: str, ctl_sock: socket.socket,
                 socks: dict[int, socket.socket], death_fd: int | socket.socket, *,
                 shm_slots: int, waiting: WaitOptions | None = None) -> int:
     """Entry point of a worker (forked, or spawned via :func:`.start.spawned_main`);
     returns the process exit code."""
     _tight_timer_slack()
+    if waiting is not None and waiting.busy_poll:  # every worker keeps a processor busy
+        configure_busy(len(plan.partitions))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent coordinates Ctrl-C
     signal.signal(signal.SIGTERM, _on_sigterm)
     threading.Thread(target=_watch_parent, args=(death_fd,), daemon=True,
                      name="retriever-parent-watch").start()
     ctl = ControlLink(ctl_sock)
+    if waiting is not None and waiting.realtime:
+        ctl.send("scheduling", apply_realtime(waiting.realtime))
     # the parent learns each name as it is made: it removes them if we are killed
     backing.on_named = functools.partial(ctl.send, "shm")
     worker: Worker | None = None
