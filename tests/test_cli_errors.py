@@ -11,7 +11,7 @@ import pytest
 
 from retriever.cli.main import main
 from retriever.contract.errors import MissingDependencyError
-from retriever.record.offload_writer import error_fields as _error_fields
+from retriever.record.offload_writer import error_record
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,6 +46,6 @@ def test_missing_extra_is_reported_once_when_recording(tmp_path: Path) -> None:
 
 
 def test_writer_errors_carry_code_and_hint_apart() -> None:
-    message, code, hint, _ = _error_fields(MissingDependencyError("mcap", "record", "writing"))
-    assert code == "RET600" and "[RET600]" not in message and "hint" not in message
-    assert "pyretriever[record]" in hint
+    record = error_record(MissingDependencyError("mcap", "record", "writing"))
+    assert record.code == "RET600" and "[RET600]" not in record.message
+    assert "hint" not in record.message and "pyretriever[record]" in record.hint

@@ -3,6 +3,7 @@ arrays, typed errors when the writer fails, files finished when the recorder die
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
@@ -13,6 +14,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import numpy as np
 import pytest
 
@@ -25,7 +27,10 @@ from retriever.record import (
     open_recorder,
     open_recording,
 )
+from retriever.record.offload import status_message, writer_error
+from retriever.record.offload_writer import error_record, start_writer
 from retriever.record.recorder import Recorder
+from retriever.rt.errors import ErrorRecord
 from retriever.rt.facade import stepper_for
 
 from .test_record_support import emit_pipeline, same
@@ -278,3 +283,66 @@ def test_writer_config_is_checked() -> None:
     from retriever.contract.errors import ConfigError
     with pytest.raises(ConfigError, match="writer"):
         RecordConfig(path="x.rrd", writer="thread")
+
+
+# ------------------------------------------------------------ the writer's error reports
+
+def test_a_writer_failure_arrives_through_an_error_record(tmp_path: Path) -> None:
+    # the writer cannot create its file: it says so on its status pipe with the
+    # runtime's one error transport, and the recording process raises the same error
+    ir = stepper_for(composite_pipeline()).ir
+    path = tmp_path / "no" / "such" / "dir" / "x.mcap"
+    pid, handover, status = start_writer(ir, RecordConfig(path=path))
+    try:
+        os.waitpid(pid, 0)
+        with os.fdopen(status, "rb") as pipe:
+            line = pipe.readline()
+    finally:
+        handover.close()
+    msg = status_message(line, "elsewhere.mcap")
+    assert msg[0] == "error"
+    record = msgspec.convert(msg[1], ErrorRecord)
+    assert record.kind == "RecordingError" and record.code == "RET809"
+    assert record.path == str(path) and "writable" in record.hint
+    assert "[RET" not in record.message and str(path) not in record.message
+
+    with pytest.raises(RecordingError) as err:
+        OffloadRecorder(ir, RecordConfig(path=path))
+    assert err.value.path == path and err.value.code == "RET809"
+    assert "writable" in err.value.hint and "cannot be created" in err.value.problem
+    text = str(err.value)
+    assert text.startswith(f"[RET809] {path}: cannot be created")
+    assert text.count("[RET") == 1 and text.count(str(path)) == 1
+    assert text.count("hint:") == 1
+
+
+def test_writer_errors_keep_their_code_hint_and_file() -> None:
+    full = writer_error(error_record(OSError(errno.ENOSPC, "No space left on device"))
+                        .pack(), "run.rrd")
+    assert full.code == "RET809" and full.path == Path("run.rrd")
+    assert "disk is full" in full.problem and "ulimit" in full.hint
+    other = writer_error(error_record(KeyError("k")).pack(), "run.rrd")
+    assert other.code == "RET809" and "the recording writer failed: KeyError" in str(other)
+    named = RecordingError("a.mcap", "broken", code="RET801", hint="look")
+    back = writer_error(error_record(named).pack(), "elsewhere.mcap")
+    assert (back.path, back.problem, back.code, back.hint) == (Path("a.mcap"), "broken",
+                                                                "RET801", "look")
+    assert str(back) == str(named)
+
+
+@pytest.mark.parametrize("line", [
+    b"not json", b'{"error": 1}', b"[]", b'["error"]', b'["done", "many"]',
+    b'["shutdown", 1]', b'["error", {"message": "x"}, 3]', b"[1, 2]"])
+def test_a_malformed_status_line_is_a_typed_error(line: bytes) -> None:
+    with pytest.raises(RecordingError, match="malformed status message") as err:
+        status_message(line, "run.mcap")
+    assert err.value.code == "RET809" and err.value.path == Path("run.mcap")
+
+
+@pytest.mark.parametrize("payload", [
+    "os.system('true')", 5, None, {"message": "no kind"}, {"kind": 3},
+    {"kind": "RecordingError", "code": ["RET809"]}])
+def test_a_malformed_error_record_is_a_typed_error(payload: Any) -> None:
+    err = writer_error(payload, "run.mcap")  # nothing in it is run or looked up
+    assert isinstance(err, RecordingError) and err.code == "RET809"
+    assert err.path == Path("run.mcap") and "malformed error report" in err.problem

@@ -133,6 +133,12 @@ def test_error_record_round_trip_keeps_type_code_and_flow() -> None:
     other = ErrorRecord.unpack(ErrorRecord.of(OSError("disk")).pack()).rebuild("node x")
     assert isinstance(other, BackendError) and "OSError: disk" in str(other)
     assert "node x" in str(other)
+    filed = ErrorRecord.unpack(ErrorRecord(kind="OSError", message="boom", code="RET809",
+                                           path="/rec/run.mcap").pack())
+    assert filed.path == "/rec/run.mcap" and ErrorRecord.unpack(ErrorRecord.of(lag).pack()
+                                                                ).path == ""
+    rebuilt = filed.rebuild()
+    assert rebuilt.code == "RET809" and "/rec/run.mcap: boom" in str(rebuilt)
 
 
 def test_a_wrong_return_type_says_its_code_in_the_text_and_the_attribute() -> None:

@@ -13,8 +13,9 @@ declared type (:func:`channel_form`):
   bytes, so they come back exactly);
 * anything else (``Any``, ``dict[str, X]``, mixed unions ...): ``{"json": <JSON text>}``.
 
-The file is chunked (zstd, chunks of at most :data:`CHUNK_SIZE` bytes before
-compression) with message and chunk indexes, statistics and a summary, as ROS 2 bags
+The file is chunked (zstd; a chunk is closed after the message that takes it past
+:data:`CHUNK_SIZE` bytes before compression, so it exceeds that by at most the size of
+its last message) with message and chunk indexes, statistics and a summary, as ROS 2 bags
 and the Foxglove SDK write them. A message's ``sequence`` is the step index; its log
 and publish time are wall-clock nanoseconds: the recording's start
 (``log_time_origin_ns`` in the header) plus the step time. The open chunk is closed

@@ -21,7 +21,10 @@ messages, inputs]``; ``inputs`` is None (outputs only), ``{flow: input}`` (every
 or ``[{flow: input} | None]`` (these, and the writer rebuilds the others, following the
 plan that came as the first item of the stream). The writer
 reports on a second pipe with JSON lines: ``["ready"]``, ``["done", values]`` or
-``["error", problem, code, hint, path]``.
+``["error", record]`` with a packed :class:`~retriever.rt.errors.ErrorRecord`, the one
+error transport between processes; it comes back as the same
+:class:`~.errors.RecordingError` (code, hint and file). The lines are plain JSON data,
+checked before use: a malformed one is itself reported as a ``RecordingError``.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ import msgspec
 from retriever.contract import wire
 from retriever.contract.errors import ErrorCollector
 from retriever.ir.model import IR
+from retriever.rt.errors import ErrorRecord
 from retriever.rt.stepper import Stepper, StepResult
 
 from . import deps
@@ -56,6 +60,39 @@ SEND_INTERVAL = 0.02
 #: A step's inputs when the writer rebuilds every one of them (see .derive).
 _REBUILD_ALL: list[Any] = [None]
 _WRITE_HINT = ("ports must carry plain data, numpy arrays or dataclasses to be recorded")
+#: The writer's status messages: tag -> length of the message.
+_STATUS_LEN = {"ready": 1, "done": 2, "error": 2}
+
+
+def status_message(line: bytes, path: Any) -> list[Any]:
+    """One status line of the writer, checked (``path``: the file an error names).
+
+    The line is JSON decoded to plain data, nothing is executed; anything but a known
+    message of the right shape raises a :class:`RecordingError`."""
+    try:
+        msg = msgspec.json.decode(line)
+    except msgspec.DecodeError as exc:
+        raise _malformed(path, f"{exc} in {line[:200]!r}") from None
+    if not (isinstance(msg, list) and msg and isinstance(msg[0], str)
+            and _STATUS_LEN.get(msg[0]) == len(msg)) or (
+            msg[0] == "done" and type(msg[1]) is not int):
+        raise _malformed(path, repr(msg)[:200])
+    return msg
+
+
+def writer_error(payload: Any, path: Any) -> RecordingError:
+    """The :class:`RecordingError` a writer's ``["error", record]`` describes: the
+    record's code, hint and file (``path`` when it names none)."""
+    record = ErrorRecord.unpack(payload)  # a malformed record says so
+    return RecordingError(record.path or path, record.message,
+                          code=record.code or "RET809", hint=record.hint)
+
+
+def _malformed(path: Any, what: str) -> RecordingError:
+    return RecordingError(path, f"the recording writer sent a malformed status message: "
+                          f"{what}", code="RET809",
+                          hint="the writer process is retriever's own; this is a bug: "
+                          "please report it with the message above")
 
 
 def offload_available() -> bool:
@@ -279,11 +316,18 @@ class OffloadRecorder:
             nl = self._status_buf.find(b"\n")
             if nl >= 0:
                 line, self._status_buf = self._status_buf[:nl], self._status_buf[nl + 1:]
-                msg: list[Any] = msgspec.json.decode(line)
+                try:
+                    msg = status_message(line, self.config.paths[0])
+                except RecordingError as exc:
+                    self._failure = exc
+                    if self._pid:  # a writer that talks nonsense is not trusted further
+                        with contextlib.suppress(OSError):
+                            os.kill(self._pid, signal.SIGKILL)
+                        self._reap(wait=True)
+                    raise
                 if msg[0] == "error":
                     self._reap(wait=True)
-                    self._failure = RecordingError(msg[4] or self.config.paths[0], msg[1],
-                                                   code=msg[2] or "RET809", hint=msg[3])
+                    self._failure = writer_error(msg[1], self.config.paths[0])
                     raise self._failure
                 return msg
             if not block and not select.select([self._status], [], [], 0)[0]:
@@ -324,13 +368,12 @@ class OffloadRecorder:
                 self._status_buf += chunk
         for line in self._status_buf.split(b"\n"):
             try:
-                msg = msgspec.json.decode(line) if line else None
-            except msgspec.DecodeError:
+                msg = status_message(line, self.config.paths[0]) if line else None
+            except RecordingError:
                 continue  # a line cut short by the writer's death
-            if isinstance(msg, list) and len(msg) == 5 and msg[0] == "error":
+            if msg is not None and msg[0] == "error":
                 self._closed = True
-                self._failure = RecordingError(msg[4] or self.config.paths[0], msg[1],
-                                               code=msg[2] or "RET809", hint=msg[3])
+                self._failure = writer_error(msg[1], self.config.paths[0])
                 raise self._failure from exc
         how = (f"was killed by signal {-code}" if code is not None and code < 0
                else f"exited with status {code}")
@@ -424,4 +467,5 @@ class _Ticker:
         self._stop.set()
 
 
-__all__ = ["OffloadRecorder", "offload_available", "open_recorder"]
+__all__ = ["OffloadRecorder", "offload_available", "open_recorder", "status_message",
+           "writer_error"]

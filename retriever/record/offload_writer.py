@@ -4,7 +4,8 @@ recording process left out, :mod:`.derive`), and writes the files with the ordin
 :class:`~.recorder.Recorder`.
 
 The writer reports on a status pipe with JSON lines: ``["ready"]``, ``["done",
-values]`` or ``["error", problem, code, hint, path]``.
+values]`` or ``["error", record]``, where ``record`` is the runtime's one error transport,
+a packed :class:`~retriever.rt.errors.ErrorRecord` (its ``path`` names the file concerned).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import msgspec
 from retriever.contract import wire
 from retriever.contract.errors import RetrieverError
 from retriever.ir.model import IR
+from retriever.rt.errors import ErrorRecord
 from retriever.rt.stepper import StepResult
 
 from .config import RecordConfig
@@ -69,18 +71,28 @@ def _report(fd: int, *msg: Any) -> None:
 _FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 
 
-def error_fields(exc: BaseException, paths: Any = ()) -> list[Any]:
+def error_record(exc: BaseException, paths: Any = ()) -> ErrorRecord:
+    """The writer's failure ``exc`` as the record it reports to the recording process.
+
+    ``message`` is the problem alone (code, hint and file travel in their own fields, so
+    the rebuilt :class:`RecordingError` says each once); ``paths`` are the files being
+    written, checked for a full disk when the error itself does not say so."""
     if isinstance(exc, RecordingError):
-        return [exc.problem, exc.code, exc.hint, str(exc.path) if exc.path else None]
-    if isinstance(exc, RetrieverError):  # its message alone: code and hint travel apart
-        return [exc.message, exc.code, exc.hint, None]
+        return ErrorRecord(kind="RecordingError", message=exc.problem, code=exc.code,
+                           hint=exc.hint, path=str(exc.path) if exc.path else "")
+    if isinstance(exc, RetrieverError):
+        return ErrorRecord(kind=type(exc).__name__, message=exc.message, code=exc.code,
+                           hint=exc.hint)
     text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
     if (isinstance(exc, OSError) and exc.errno in _FULL) or out_of_space(paths):
-        return [f"the disk is full or the file reached its size limit ({text}); the file "
-                "holds the steps written before", "RET809",
-                "free disk space (or raise the file size limit, ulimit -f) and record "
-                "again; open_recording() reads what was written", None]
-    return [f"the recording writer failed: {text}", "RET809", "", None]
+        return ErrorRecord(
+            kind="RecordingError", code="RET809",
+            message=f"the disk is full or the file reached its size limit ({text}); the "
+            "file holds the steps written before",
+            hint="free disk space (or raise the file size limit, ulimit -f) and record "
+            "again; open_recording() reads what was written")
+    return ErrorRecord(kind=type(exc).__name__, code="RET809",
+                       message=f"the recording writer failed: {text}")
 
 
 def _writer_main(ir: IR, config: RecordConfig, handover: Handover, status: int,
@@ -103,7 +115,7 @@ def _writer_main(ir: IR, config: RecordConfig, handover: Handover, status: int,
     try:
         recorder = Recorder(ir, dataclasses.replace(config, writer="inline"))
     except BaseException as exc:
-        _report(status, "error", *error_fields(exc))
+        _report(status, "error", error_record(exc).pack())
         return 1
     _report(status, "ready")
     rebuild = _Rebuild(ir)
@@ -128,12 +140,13 @@ def _writer_main(ir: IR, config: RecordConfig, handover: Handover, status: int,
                     recorder(rebuild.step(now, executed, messages, inputs))
         recorder.close()
     except BaseException as exc:
-        fields = error_fields(exc, config.paths)
+        record = error_record(exc, config.paths)
         try:
             recorder.close()  # finish the files with what arrived
         except BaseException as also:  # reported with the first error, not instead of it
-            fields[0] += f"; also, while finishing the files: {error_fields(also)[0]}"
-        _report(status, "error", *fields)
+            record.message += ("; also, while finishing the files: "
+                               f"{error_record(also).message}")
+        _report(status, "error", record.pack())
         return 1
     _report(status, "done", recorder.values)
     return 0
@@ -221,4 +234,4 @@ def _convert(values: dict[str, Any], types: dict[str, Any] | None) -> None:
                 values[key] = wire.convert(values[key], tp)
 
 
-__all__ = ["EXT_PORTS", "error_fields", "start_writer"]
+__all__ = ["EXT_PORTS", "error_record", "start_writer"]

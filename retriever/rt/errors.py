@@ -5,7 +5,10 @@ A worker turns an exception into an :class:`ErrorRecord` (a msgspec struct: plai
 data, never pickle) and the owner rebuilds the same typed error from it: a
 :class:`FlowError` or :class:`LagError` naming the flow, with the worker's traceback,
 or a :class:`BackendError` for a failure that is not a flow's. The code travels with
-it, so ``err.code`` and the ``[RETxxx]`` in ``str(err)`` always agree.
+it, so ``err.code`` and the ``[RETxxx]`` in ``str(err)`` always agree. The recording
+writer process (``record/offload_writer.py``) reports its failures with the same
+struct, naming the file in ``path``; the recording process rebuilds a
+``RecordingError`` from it.
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ class ErrorRecord(msgspec.Struct, kw_only=True):
     hint: str = ""
     traceback: str = ""
     code: str = ""
+    #: the file the error concerns ("" when none): a recording writer's failure names
+    #: the file it was writing, and the owner rebuilds it with that path
+    path: str = ""
 
     @classmethod
     def of(cls, exc: BaseException) -> ErrorRecord:
@@ -71,7 +77,8 @@ class ErrorRecord(msgspec.Struct, kw_only=True):
         if flow_cls is not None and self.flow is not None:
             return flow_cls(self.flow, self.message + suffix, hint=self.hint,
                             traceback_text=self.traceback, code=self.code or None)
-        text = f"a worker failed{suffix}: {self.message}"
+        where_file = f"{self.path}: " if self.path else ""
+        text = f"a worker failed{suffix}: {where_file}{self.message}"
         if self.traceback:
             text += f"\n--- traceback from the worker ---\n{self.traceback.rstrip()}"
         return BackendError(text, hint=self.hint, code=self.code or None)
