@@ -58,8 +58,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _mp_runs import frames_run, latency_run
 from _raw import baseline_notify, baseline_pipe, baseline_seqpacket
-from bench_mp import _frames_run, _latency_run
 
 try:
     import iceoryx2 as iox
@@ -314,7 +314,7 @@ def variants(workload: str, tmp: Path, seconds: float, r: int) -> list[tuple[str
         def ours(busy: bool) -> Run:
             def run() -> tuple[list[float], int, None]:
                 opts = {"busy_poll": True} if busy else {}
-                lat, line = _latency_run(tmp, seconds, f"small{r}{busy}", **opts)[:2]
+                lat, line = latency_run(tmp, seconds, f"small{r}{busy}", **opts)[:2]
                 return lat, _sent(line, r"sent (\d+)"), None
             return run
 
@@ -331,7 +331,7 @@ def variants(workload: str, tmp: Path, seconds: float, r: int) -> list[tuple[str
     def fours(loan: str, busy: bool) -> Run:
         def run() -> tuple[list[float], int, None]:
             opts = {"busy_poll": True} if busy else {}
-            lat, line = _frames_run(tmp, seconds, FRAME_SHAPE, f"f{r}{loan}{busy}", loan,
+            lat, line = frames_run(tmp, seconds, FRAME_SHAPE, f"f{r}{loan}{busy}", loan,
                                     **opts)
             return lat, _sent(line, r"frames \d+/(\d+)"), None
         return run

@@ -64,19 +64,15 @@ Sections:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import multiprocessing as mp
 import os
-import resource
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from _mp_flows import (
     Frame,
     FrameSink,
@@ -92,6 +88,8 @@ from _mp_flows import (
     run_pipe,
     us,
 )
+from _mp_portable import section_portable
+from _mp_runs import LATENCY_QSIZE, frames_run, latency_run, period_stats
 from _raw import (
     _bare_loop,
     baseline_copy,
@@ -103,42 +101,10 @@ from _raw import (
     timer_lateness,
 )
 
-from retriever.contract.wire import MessageCodec
 from retriever.flow import EdgeConfig, Flow, Latest, Pipeline, Rate, Tick, Trigger
 from retriever.rt.backends.multiprocessing.plan import WaitOptions
-from retriever.rt.transport import channel_pair, open_in, open_out
-from retriever.rt.transport.rendezvous import TRANSPORT_ENV
 
 # ---------------------------------------------------------------------- latency
-
-LATENCY_QSIZE = 16
-
-
-def _latency_run(tmp: Path, seconds: float, name: str, **options: Any
-                 ) -> tuple[list[float], str, float, str]:
-    """One run; returns the latencies, a summary line and the CPU time of the worker
-    processes (user + system seconds, both workers, start-up and finalize included)
-    per second of run."""
-    out = tmp / f"{name}.json"
-    with Pipeline("bench-latency") as pipe:
-        src = (StampSource() @ Rate(hz=500)).named("src")
-        sink = (StampSink(str(out)) @ Trigger("n", "stamp")).named("sink")
-        # the sink steps once per arrival; qsize lets it fall LATENCY_QSIZE messages
-        # behind (an OS hiccup) before the oldest waiting ones would be dropped
-        pipe.connect(src, sink, sync=Latest(), edge_config=EdgeConfig(qsize=LATENCY_QSIZE))
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    rep = run_pipe(pipe, seconds, **options)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = ((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)) / seconds
-    d = read(out)
-    sent = rep.flows["src"].steps
-    lost = sent - len(set(d["seen"]))
-    granted = rep.flows["sink"].scheduling
-    return d["lat"], (f"p50 {us(pct(d['lat'], 50))}  p99 {us(pct(d['lat'], 99))}  "
-            f"cpu {cpu:4.2f} s/s  sent {sent} lost {lost} "
-            f"(queue drops {rep.flows['sink'].dropped}, source lag events "
-            f"{rep.flows['src'].lag_events})"), cpu, granted
-
 
 LATENCY_GOAL_RATIO = 1.3
 LATENCY_GOAL_P99 = 150e-6  # issue 20
@@ -170,7 +136,7 @@ def section_latency(tmp: Path, seconds: float, repeats: int) -> None:
 
     for r in range(repeats):
         for i, (key, opts) in enumerate(runs.items()):
-            lat, line, c, sched = _latency_run(tmp, seconds, f"lat{r}_{i}", **opts)
+            lat, line, c, sched = latency_run(tmp, seconds, f"lat{r}_{i}", **opts)
             print(f"  [{r}] {key:<30}{line}")
             add(key, lat)
             cpu.setdefault(key, []).append(c)
@@ -218,21 +184,6 @@ def _machine_line(h: dict[str, float], t50: float, t99: float) -> str:
 
 
 # ---------------------------------------------------------------------- frames
-
-def _frames_run(tmp: Path, seconds: float, shape: tuple[int, ...], name: str,
-                loan: str = "", **options: Any) -> tuple[list[float], str]:
-    out = tmp / f"{name}.json"
-    with Pipeline("bench-frames") as pipe:
-        src: Flow[None, Frame] = (LoanFrameSource(list(shape), loan) if loan
-                                  else FrameSource(list(shape)))
-        cam = (src @ Rate(hz=30)).named("cam")
-        sink = (FrameSink(str(out)) @ Trigger("image", "n", "stamp")).named("sink")
-        pipe.connect(cam, sink, sync=Latest())
-    rep = run_pipe(pipe, seconds, **options)
-    lat = read(out)["lat"]
-    return lat, (f"p50 {ms(pct(lat, 50))}  p99 {ms(pct(lat, 99))}  "
-                 f"frames {len(lat)}/{rep.flows['cam'].steps}")
-
 
 # (label, what it is) of every frames figure, in the order they are measured: the
 # retriever runs and the raw baselines alternate, so load changes hit both alike
@@ -288,7 +239,7 @@ def _frame_figure(key: str, tmp: Path, seconds: float, shape: tuple[int, ...],
     """One run of the frames figure ``key``: the latencies (seconds)."""
     if key in ("copy", "copy_busy", "loan", "loan_cv2", "loan_busy"):
         fill = {"loan": "copyto", "loan_busy": "copyto", "loan_cv2": "cv2"}.get(key, "")
-        lat, _ = _frames_run(tmp, seconds, shape, name, fill, busy_poll=key.endswith("busy"))
+        lat, _ = frames_run(tmp, seconds, shape, name, fill, busy_poll=key.endswith("busy"))
         return lat
     if key == "notify":
         return baseline_notify(shape, n)
@@ -376,17 +327,6 @@ def section_throughput(tmp: Path, seconds: float, repeats: int) -> None:
 
 # ---------------------------------------------------------------------- rate
 
-def period_stats(times: list[float], hz: float) -> tuple[float, float, float]:
-    period = 1.0 / hz
-    t = np.asarray(times)
-    err = np.abs(np.diff(t) - period)
-    # drift: how far the last tick is from the absolute grid started by the first one
-    # (a skipped tick moves to the next grid point, it does not shift the grid)
-    span = t[-1] - t[0]
-    drift = span - round(span / period) * period
-    return float(np.percentile(err, 50)), float(np.percentile(err, 99)), float(drift)
-
-
 def section_rate(tmp: Path, seconds: float, repeats: int) -> None:
     hz = 200.0
     print("== Rate(hz=200): period error |dt - 5 ms| and drift")
@@ -441,141 +381,6 @@ def section_startup(tmp: Path, seconds: float, repeats: int) -> None:
     print(f"  retriever   median {ms(statistics.median(ours))}  max {ms(max(ours))}  "
           f"(goal: <= 100 ms)")
     print(f"  raw fork+pipes median {ms(statistics.median(base))}  max {ms(max(base))}")
-
-
-# ---------------------------------------------------------------------- portable mode
-
-MODES: dict[str, dict[str, Any]] = {
-    "native": {"portable": False},
-    "spawn": {"portable": False, "start_method": "spawn"},  # native services, spawned
-    "portable": {"portable": True},
-    "loopback": {"portable": True},  # and RETRIEVER_MP_TRANSPORT=loopback (Windows' way)
-}
-LOOPBACK_MODES = ("loopback",)
-
-
-@contextlib.contextmanager
-def _transport(mode: str) -> Iterator[None]:
-    """Set ``RETRIEVER_MP_TRANSPORT`` for the loopback column (runs read it at start)."""
-    if mode not in LOOPBACK_MODES:
-        yield
-        return
-    os.environ[TRANSPORT_ENV] = "loopback"
-    try:
-        yield
-    finally:
-        del os.environ[TRANSPORT_ENV]
-
-
-def _channel_roundtrip(framed: bool, n: int = 20_000) -> float:
-    """Seconds per small message through one channel, producer and consumer in this
-    process (send, receive, decode): the message path's own cost, without any wake-up."""
-    a, b = channel_pair(framed=framed)
-    out = open_out(a, block=False, capacity=64)
-    inc = open_in(b, {0: MessageCodec()}, block=False, capacity=64)
-    out.poll()
-    msg = {"n": 1, "stamp": 0.5}
-    best = float("inf")
-    for _ in range(3):
-        t = time.perf_counter()
-        for i in range(n):
-            out.send(0, float(i), msg)
-            for data in inc.receive():
-                inc.open(data)
-        best = min(best, (time.perf_counter() - t) / n)
-    out.close()
-    inc.close()
-    a.close()
-    b.close()
-    return best
-
-
-def _small_lat(tmp: Path, seconds: float, name: str, **options: Any) -> list[float]:
-    out = tmp / f"{name}.json"
-    with Pipeline("bench-portable-latency") as pipe:
-        src = (StampSource() @ Rate(hz=500)).named("src")
-        sink = (StampSink(str(out)) @ Trigger("n", "stamp")).named("sink")
-        pipe.connect(src, sink, sync=Latest(), edge_config=EdgeConfig(qsize=LATENCY_QSIZE))
-    run_pipe(pipe, seconds, **options)
-    lat: list[float] = read(out)["lat"]
-    return lat
-
-
-def _rate_p99(tmp: Path, seconds: float, name: str, **options: Any) -> float:
-    out = tmp / f"{name}.json"
-    pipe = Pipeline("bench-portable-rate")
-    pipe.add((Ticks(str(out)) @ Tick(hz=200.0)).named("tick"))
-    run_pipe(pipe, seconds, **options)
-    return period_stats(read(out)["lat"], 200.0)[1]
-
-
-def _startup(tmp: Path, name: str, **options: Any) -> float:
-    """run() to the first message at the sink of a 3-flow chain."""
-    out = tmp / f"{name}.json"
-    with Pipeline("bench-portable-startup") as pipe:
-        src = (StampSource() @ Rate(hz=100)).named("src")
-        relay = (StampRelay() @ Trigger("n", "stamp")).named("relay")
-        sink = (StampSink(str(out)) @ Trigger("n", "stamp")).named("sink")
-        pipe.connect(src, relay, sync=Latest())
-        pipe.connect(relay, sink, sync=Latest())
-    t = time.monotonic()
-    handle = pipe.run(backend="multiprocessing", blocking=False, **options)
-    first = Path(str(out) + ".first")
-    while True:
-        try:
-            dt = float(first.read_text()) - t
-            break
-        except (FileNotFoundError, ValueError):  # not yet, or partially written
-            time.sleep(0.0005)
-    handle.stop()
-    return dt
-
-
-def section_portable(tmp: Path, seconds: float, repeats: int) -> None:
-    """The same figures in the native mode (fork, SOCK_SEQPACKET, memfd, epoll), with
-    the native services but spawned workers, and in portable mode (spawn, stream-framed
-    channels, POSIX shm by name, selectors), interleaved in one run; the ratio says how
-    much slower portable mode is than native (> 1: slower)."""
-    print("== native (fork, SOCK_SEQPACKET, memfd, epoll) vs spawn (native services, "
-          "spawned workers) vs portable (spawn, stream-framed sockets, POSIX shm by name, "
-          "poll selector) vs loopback (portable over TCP loopback connections made after "
-          "start: Windows' transport)")
-    for framed in (False, True):
-        per = _channel_roundtrip(framed) * 1e6
-        kind = "stream frames   " if framed else "SOCK_SEQPACKET  "
-        print(f"  channel message path, one process, {kind} {per:6.2f} µs/message")
-    figs: dict[str, dict[str, list[float]]] = {m: {} for m in MODES}
-
-    def add(mode: str, key: str, value: float) -> None:
-        figs[mode].setdefault(key, []).append(value)
-
-    for r in range(repeats):
-        for mode, opts in MODES.items():
-            with _transport(mode):
-                _portable_figures(tmp, seconds, r, mode, opts, add)
-    print(f"  {'figure (median of ' + str(repeats) + ' runs)':<36} {'native':>10} "
-          f"{'spawn':>10} {'portable':>10} {'loopback':>10} {'por/nat':>7} {'loop/nat':>8}")
-    for key in figs["native"]:
-        nat = statistics.median(figs["native"][key])
-        spa = statistics.median(figs["spawn"][key])
-        por = statistics.median(figs["portable"][key])
-        loo = statistics.median(figs["loopback"][key])
-        print(f"  {key:<36} {nat:10.1f} {spa:10.1f} {por:10.1f} {loo:10.1f} "
-              f"{por / nat:7.2f} {loo / nat:8.2f}")
-
-
-def _portable_figures(tmp: Path, seconds: float, r: int, mode: str, opts: dict[str, Any],
-                      add: Callable[[str, str, float], None]) -> None:
-    """One repeat of every figure in ``mode``."""
-    lat = _small_lat(tmp, seconds, f"pl_{mode}{r}", **opts)
-    add(mode, "small msg 500 Hz p50 [µs]", pct(lat, 50) * 1e6)
-    add(mode, "small msg 500 Hz p99 [µs]", pct(lat, 99) * 1e6)
-    flat, _ = _frames_run(tmp, seconds, (480, 640, 3), f"pf_{mode}{r}", **opts)
-    add(mode, "640x480x3 frame 30 Hz p50 [µs]", pct(flat, 50) * 1e6)
-    add(mode, "640x480x3 frame 30 Hz p99 [µs]", pct(flat, 99) * 1e6)
-    add(mode, "Rate(200) period error p99 [µs]",
-        _rate_p99(tmp, seconds, f"pr_{mode}{r}", **opts) * 1e6)
-    add(mode, "start-up, 3-flow chain [ms]", _startup(tmp, f"ps_{mode}{r}", **opts) * 1e3)
 
 
 SECTIONS = {"latency": section_latency, "frames": section_frames,
