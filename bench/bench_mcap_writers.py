@@ -101,7 +101,8 @@ def sdk_frames_json(path: Path, frames: list[Image]) -> float:
     import foxglove
     import msgspec
 
-    from retriever.record.fox_known import RAW_IMAGE, raw_image
+    from retriever.record.fox_known import raw_image
+    from retriever.record.fox_schemas import RAW_IMAGE
 
     ctx, writer = _sdk_writer(path)
     schema = foxglove.Schema(name="foxglove.RawImage", encoding="jsonschema",
