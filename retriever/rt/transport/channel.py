@@ -260,15 +260,24 @@ class OutChannel:
             data = self.sock.recv(256)
             if not data:
                 return
-            kind = data[0]
-            if kind == ACK:
-                self.acked = min(self.sent, self.acked + int(decode(data[1:])))
-            elif kind == HELLO:
-                self.acked = self.sent
-                self._retire()  # slots pinned by a previous consumer never come back
-            elif kind == RING_REQ:
-                for ring in self.rings:
-                    self._announce(ring)
+            self._feedback(data)
+
+    def _feedback(self, data: bytes) -> None:
+        """Act on one message from the consumer (both channel kinds share this)."""
+        kind = data[0]
+        if kind == ACK:
+            self.acked = min(self.sent, self.acked + int(decode(data[1:])))
+        elif kind == HELLO:
+            self._consumer_hello()
+        elif kind == RING_REQ:
+            for ring in self.rings:
+                self._announce(ring)
+
+    def _consumer_hello(self) -> None:
+        """A (new) consumer greets us: what it had not acknowledged is gone with its
+        predecessor."""
+        self.acked = self.sent
+        self._retire()  # slots pinned by a previous consumer never come back
 
     def close(self) -> None:
         """Unmap the rings."""

@@ -52,12 +52,9 @@ from retriever.contract.wire import MessageCodec, decode, encode
 
 from . import backing
 from .channel import (
-    ACK,
-    HELLO,
     INLINE_MAX,
     MSG,
     RING,
-    RING_REQ,
     SOCKET_BUFFER,
     InChannel,
     OutChannel,
@@ -416,16 +413,11 @@ class FramedOutChannel(OutChannel):
     def poll(self) -> None:
         """Read acknowledgements, greetings and ring requests from the consumer."""
         for data in self.stream.frames():
-            kind = data[0]
-            if kind == ACK:
-                self.acked = min(self.sent, self.acked + int(decode(data[1:])))
-            elif kind == HELLO:
-                self.acked = self.sent
-                self._retire()  # slots pinned by a previous consumer never come back
-                self._forget_names()  # ... nor will it open rings it had not mapped
-            elif kind == RING_REQ:
-                for ring in self.rings:
-                    self._announce(ring)
+            self._feedback(data)
+
+    def _consumer_hello(self) -> None:
+        super()._consumer_hello()
+        self._forget_names()  # ... nor will it open rings it had not mapped
 
     def close(self, *, unlink: bool = False) -> None:
         """Unmap the rings; with ``unlink``, also remove the names the consumer may not
