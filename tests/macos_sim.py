@@ -19,10 +19,22 @@ from typing import Any
 import numpy as np
 
 from retriever.contract.errors import FlowError
-from retriever.flow import Flow, Latest, Pipeline, Rate, Trigger, io
+from retriever.flow import Flow, Latest, Pipeline, Rate, Trigger
 from retriever.rt.backends.multiprocessing.start import resolve
 from retriever.rt.transport import backing, wait
 from tests import mp_flows as F
+from tests.mp_flows import Pos, Vel
+
+#: sitecustomize lines that hide ``prctl`` from ctypes (shared with windows_sim).
+NO_PRCTL = '''
+class _NoPrctl(ctypes.CDLL):
+    def __getattr__(self, name):
+        if name == "prctl":
+            raise AttributeError(name)
+        return super().__getattr__(name)
+
+ctypes.CDLL = _NoPrctl
+'''
 
 #: Removes what macOS lacks: Unix SOCK_SEQPACKET, descriptor passing helpers, memfd,
 #: epoll, MADV_HUGEPAGE and prctl (no PR_SET_PDEATHSIG, no timer slack).
@@ -35,15 +47,7 @@ for _mod, _names in ((socket, ["SOCK_SEQPACKET", "send_fds", "recv_fds"]),
     for _n in _names:
         if hasattr(_mod, _n):
             delattr(_mod, _n)
-
-class _NoPrctl(ctypes.CDLL):
-    def __getattr__(self, name):
-        if name == "prctl":
-            raise AttributeError(name)
-        return super().__getattr__(name)
-
-ctypes.CDLL = _NoPrctl
-'''
+''' + NO_PRCTL
 
 
 def absent() -> dict[str, bool]:
@@ -52,16 +56,6 @@ def absent() -> dict[str, bool]:
             "send_fds": hasattr(socket, "send_fds"),
             "memfd_create": hasattr(os, "memfd_create"),
             "epoll": hasattr(select, "epoll")}
-
-
-@io
-class Pos:
-    x: float
-
-
-@io
-class Vel:
-    v: float
 
 
 class PosSource(Flow[None, Pos]):

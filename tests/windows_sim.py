@@ -34,7 +34,7 @@ from retriever.flow import Flow, Latest, Pipeline, Rate, Trigger
 from retriever.rt.backends.multiprocessing.start import resolve
 from retriever.rt.transport import backing, wait
 from tests import mp_flows as F
-from tests.macos_sim import FrameCheck, Pos, Vel, run_chain, run_fan_in
+from tests.macos_sim import NO_PRCTL, FrameCheck, Pos, Vel, run_chain, run_fan_in
 
 SITE = '''
 import ctypes, mmap, os, select, socket, stat, sys
@@ -115,15 +115,7 @@ import multiprocessing.util
 del multiprocessing.util.spawnv_passfds
 sys.modules["fcntl"] = None
 sys.modules["termios"] = None
-
-class _NoPrctl(ctypes.CDLL):
-    def __getattr__(self, name):
-        if name == "prctl":
-            raise AttributeError(name)
-        return super().__getattr__(name)
-
-ctypes.CDLL = _NoPrctl
-'''
+''' + NO_PRCTL
 
 
 def visible() -> dict[str, Any]:
