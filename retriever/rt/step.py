@@ -28,6 +28,7 @@ counters name the ports it waits on.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,13 +90,14 @@ class Subscriber:
 class _Entry:
     """One flow's place in the execution order and how its clock schedules it."""
 
-    __slots__ = ("gated", "kind", "periodic_mode", "routes", "rt", "tracker",
+    __slots__ = ("gated", "kind", "periodic_mode", "remote", "routes", "rt", "tracker",
                  "triggered_mode")
 
     def __init__(self, rt: NodeRuntime, tracker: LagTracker | None,
                  routes: list[Route]) -> None:
         self.rt = rt
         self.routes = routes
+        self.remote = True  # its messages go to ``Scheduler.send`` (see keep_local)
         kind = rt.clock.kind
         self.kind = kind
         self.tracker = tracker
@@ -223,6 +225,25 @@ class Scheduler:
         for e in self._entries:
             if e.tracker is not None:
                 e.tracker.next_due = start
+
+    def keep_local(self, flows: Iterable[str]) -> None:
+        """Never hand the messages of ``flows`` to :attr:`send`: nothing outside this
+        partition listens to them (a call per message saved on the hot path)."""
+        for name in flows:
+            self._by_name[name].remote = False
+
+    def join_grid(self, now: float) -> None:
+        """Make every periodic clock tick on the run's grid: at whole multiples of its
+        period since the run's start (time 0), as every partition does. A clock joining
+        within its first period ticks at once (its tick is the run's start); one joining
+        later (a restarted worker) waits for the next multiple. Clocks of the same rate
+        in different processes then tick together, so that a worker woken for its own
+        tick also finds its peers' messages of that tick (see the multiprocessing
+        worker)."""
+        for e in self._entries:
+            t = e.tracker
+            if t is not None:
+                t.next_due = 0.0 if now < t.period else math.ceil(now / t.period) * t.period
 
     def periods(self) -> list[float]:
         """The periods of the periodic flows."""
@@ -393,7 +414,7 @@ class Scheduler:
         if msg:
             for dst, pairs in e.routes:
                 dst.deliver(pairs, now, msg)
-            if self.send is not None:
+            if e.remote and self.send is not None:
                 self.send(rt.name, now, msg)
 
     def _replay(self, rt: NodeRuntime, now: float) -> None:

@@ -37,7 +37,23 @@ keeps the late message from meeting a sleeping worker.
 :class:`WakeLateness` measures how late the worker's own timed wake-ups are: its
 estimate is about their 99th percentile over the last :data:`LATE_HISTORY`. A lead that
 covered only the typical lateness (the 95th percentile, say) would still leave one
-message in twenty or fifty to a cold wake-up, which is exactly the tail to remove.
+message in twenty or fifty to a cold wake-up, which is exactly the tail to remove. Its
+:attr:`~WakeLateness.typical` (the median) is what a message usually loses to a cold
+wake-up, and decides whether a stream is worth a wake-up of its own at all.
+
+A window costs CPU (the early wake-up, the naps, the polling), about the same for every
+message whatever the stream's rate, while what it saves, a wake-up's lateness, matters in
+proportion to the period: 100 µs is 5% of a 500 Hz period but 1% of a 100 Hz one. So only
+a stream whose typical wake-up lateness is at least :data:`WORTH_SHARE` of its period
+gets a *woken* window (a timed wake-up at ``wake``, then dozing, then polling). A slower
+stream gets an *awake-only* window: no wake-up of its own (``wake`` is :data:`NEVER`),
+and a short tail (the base window after ``due``); the worker polls for it only when it
+is awake anyway inside the window, typically just after its own tick, when the peers'
+messages of the same tick are microseconds away (the multiprocessing worker runs every
+partition's periodic clocks on one grid). That turns two wake-ups per period (one for
+the tick, one for the message) into one, and costs nothing while the worker sleeps.
+Until :data:`LATE_KNOWN` wake-ups have been measured every stream gets woken windows,
+which are also what measures the lateness of a worker without deadlines of its own.
 """
 
 from __future__ import annotations
@@ -57,21 +73,36 @@ LEAD_SHARE = 0.25  # the window never opens earlier, nor stays open longer, than
 LATE_HISTORY = 128  # timed wake-ups remembered to estimate how late they are
 LATE_RANK = 2  # the estimate is the LATE_RANK-th largest of them (about the 99th pct)
 LATE_MARGIN = 2.0  # the worker asks to be woken this many estimates early (it dozes)
+LATE_KNOWN = 16  # timed wake-ups measured before their typical lateness is trusted
+WORTH_SHARE = 0.02  # a woken window needs a typical lateness of this share of the period
 NEVER = math.inf
 
 
 class WakeLateness:
     """How late this process's timed wake-ups are: a tail estimate (the
     :data:`LATE_RANK`-th largest of the last :data:`LATE_HISTORY`, about the 99th
-    percentile), 0 until measured."""
+    percentile), 0 until measured; :attr:`typical`, their median."""
 
-    __slots__ = ("_i", "_late", "_sorted", "estimate")
+    __slots__ = ("_i", "_late", "_sorted", "estimate", "typical")
 
     def __init__(self) -> None:
         self._late: list[float] = []  # in arrival order (a ring once full)
         self._sorted: list[float] = []  # the same values, sorted
         self._i = 0
         self.estimate = 0.0
+        self.typical = 0.0
+
+    @property
+    def known(self) -> bool:
+        """Whether enough wake-ups were measured (:data:`LATE_KNOWN`) to trust
+        :attr:`typical`."""
+        return len(self._late) >= LATE_KNOWN
+
+    def worth(self, period: float) -> bool:
+        """Whether a stream of ``period`` seconds is worth a wake-up of its own: its
+        typical lateness is at least :data:`WORTH_SHARE` of the period, or not known
+        yet."""
+        return not self.known or self.typical >= WORTH_SHARE * period
 
     def woke(self, late: float) -> None:
         """A wake-up that was due ``late`` seconds ago (negative: early) happened now."""
@@ -86,6 +117,7 @@ class WakeLateness:
             del ordered[bisect_left(ordered, old)]
         insort(ordered, late)
         self.estimate = ordered[-min(LATE_RANK, len(ordered))]
+        self.typical = ordered[len(ordered) // 2]
 
 
 class ArrivalPredictor:
@@ -94,10 +126,11 @@ class ArrivalPredictor:
     ``bound``: the longest base window in seconds (0 never spins). After each message,
     :attr:`start` and :attr:`end` (run time, seconds) delimit the window in which the
     worker polls instead of sleeping; both are :data:`NEVER` while the stream is unknown,
-    irregular or too fast.
+    irregular, too fast or too slow to be worth a window (:meth:`WakeLateness.worth`).
+    :attr:`wake` is when the worker asks its timer to wake it for the window.
     """
 
-    __slots__ = ("_delivery", "_sent", "bound", "end", "late", "start", "wake")
+    __slots__ = ("_delivery", "_quiet", "_sent", "bound", "end", "late", "start", "wake")
 
     def __init__(self, bound: float, late: WakeLateness | None = None) -> None:
         self.bound = bound
@@ -107,6 +140,7 @@ class ArrivalPredictor:
         self.end = NEVER
         self._sent: deque[float] = deque(maxlen=HISTORY + 1)
         self._delivery: deque[float] = deque(maxlen=HISTORY)
+        self._quiet = 0  # messages left before a stream not worth a window is analysed
 
     def arrived(self, sent: float, now: float) -> None:
         """A message sent at ``sent`` (its timestamp) was received at ``now``."""
@@ -116,6 +150,9 @@ class ArrivalPredictor:
         if sends:
             self._delivery.append(now - sent)
         sends.append(sent)
+        if self._quiet:  # not worth a window: only remembered until the next analysis
+            self._quiet -= 1
+            return
         self.start = self.wake = self.end = NEVER
         n = len(sends)
         if n < FIRST:
@@ -123,6 +160,9 @@ class ArrivalPredictor:
         gaps = sorted([b - a for a, b in pairwise(sends)])
         period = 0.5 * (gaps[(n - 2) // 2] + gaps[(n - 1) // 2])  # the median
         if period < MIN_PERIOD:
+            return
+        if not self.late.worth(period):
+            self._quiet = HISTORY - 1  # analysed again every HISTORY messages
             return
         window = min(self.bound, SHARE * period)
         # each recent send carried forward by whole periods to the last one: on a

@@ -172,6 +172,7 @@ class Worker:
                 self.runtimes[name].desk.allocator = SlotLender(chans[0][0])
         if any(self.sends.values()):
             sched.send = self._send
+            sched.keep_local([n for n, chans in self.sends.items() if not chans])
         if self.observers or any(self.acks.values()):
             sched.on_run = self._after_run
         sched.should_stop = self._stop_requested
@@ -265,7 +266,7 @@ class Worker:
         self.t0 = t0
         mono = time.monotonic
         sched = self.sched
-        sched.anchor(mono() - t0)  # a restarted worker joins the running clock
+        sched.join_grid(mono() - t0)  # every partition's clocks tick together
         max_spin = self.waiting.spin
         rfds = self.rfds
         handlers = self.handlers
