@@ -13,6 +13,7 @@ from retriever.rt.backends.multiprocessing.arrivals import (
     LATE_RANK,
     LEAD,
     LEAD_SHARE,
+    MAX_PERIOD,
     MIN_PERIOD,
     NEVER,
     SHARE,
@@ -114,7 +115,7 @@ def test_fast_stream_never_spins() -> None:
 
 
 def test_window_is_capped_by_the_bound_and_by_a_share_of_the_period() -> None:
-    for period in (0.0006, 0.001, 0.002, 0.01, 1.0):
+    for period in (0.0006, 0.001, 0.002, 0.005):
         pred = ArrivalPredictor(0.0005)
         sends = [1.0 + k * period for k in range(20)]
         _feed(pred, sends)
@@ -123,6 +124,37 @@ def test_window_is_capped_by_the_bound_and_by_a_share_of_the_period() -> None:
         assert 0.0 < due - pred.start <= LEAD * base + 1e-12, period
         assert pred.wake == pred.start  # punctual wake-ups: no earlier wake
         assert 0.0 < pred.end - due <= LEAD_SHARE * period + 1e-12, period
+
+
+def test_streams_slower_than_the_bound_get_no_window() -> None:
+    # 100 Hz: a cold wake-up is a few hundredths of its period, not worth a window
+    for period in (MAX_PERIOD * 1.05, 0.01, 1.0):
+        pred = ArrivalPredictor(0.0002)
+        sends = [1.0 + k * period for k in range(40)]
+        for t in sends:
+            pred.arrived(t, t + DELIVERY)
+            assert pred.start == pred.wake == pred.end == NEVER, period
+    # a little faster than the bound (200 Hz), the same stream shape does get one
+    pred = ArrivalPredictor(0.0002)
+    _feed(pred, [1.0 + k * MAX_PERIOD * 0.95 for k in range(20)])
+    assert pred.wake <= pred.start < pred.end < NEVER
+
+
+def test_a_stream_that_speeds_up_gets_windows_within_a_history() -> None:
+    pred = ArrivalPredictor(0.0002)
+    t = 1.0
+    for _ in range(30):  # 100 Hz: recorded only, analysed every HISTORY messages
+        t += 0.01
+        pred.arrived(t, t + DELIVERY)
+    assert pred.start == NEVER
+    seen = []
+    for _ in range(2 * HISTORY + 2):  # now 500 Hz
+        t += 0.002
+        pred.arrived(t, t + DELIVERY)
+        seen.append(pred.start < NEVER)
+    assert seen[-1] and seen.index(True) <= 2 * HISTORY
+    due = t + 0.002 + DELIVERY
+    assert pred.start < due < pred.end
 
 
 def test_off_switch_and_a_stream_that_stops() -> None:

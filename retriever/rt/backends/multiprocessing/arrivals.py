@@ -14,7 +14,8 @@ one, agree within one spin window, leaving out the :data:`TRIM` latest (a sender
 late by its own timer is late once; the message after it is on time again). The next
 send is predicted from that grid (the earliest of the carried-forward times) rather than
 from the last message, which may have been a late one. Only a regular stream with a
-period of at least :data:`MIN_PERIOD` gets a window, from its :data:`FIRST` message
+period between :data:`MIN_PERIOD` and :data:`MAX_PERIOD` gets a window, from its
+:data:`FIRST` message
 on (until :data:`HISTORY` gaps are known, none of them may be left out). The predicted
 arrival adds the shortest recently observed delivery time (send time to receive time,
 which also absorbs any constant offset between the two clocks).
@@ -37,23 +38,24 @@ keeps the late message from meeting a sleeping worker.
 :class:`WakeLateness` measures how late the worker's own timed wake-ups are: its
 estimate is about their 99th percentile over the last :data:`LATE_HISTORY`. A lead that
 covered only the typical lateness (the 95th percentile, say) would still leave one
-message in twenty or fifty to a cold wake-up, which is exactly the tail to remove. Its
-:attr:`~WakeLateness.typical` (the median) is what a message usually loses to a cold
-wake-up, and decides whether a stream is worth a wake-up of its own at all.
+message in twenty or fifty to a cold wake-up, which is exactly the tail to remove.
 
-A window costs CPU (the early wake-up, the naps, the polling), about the same for every
-message whatever the stream's rate, while what it saves, a wake-up's lateness, matters in
-proportion to the period: 100 µs is 5% of a 500 Hz period but 1% of a 100 Hz one. So only
-a stream whose typical wake-up lateness is at least :data:`WORTH_SHARE` of its period
-gets a *woken* window (a timed wake-up at ``wake``, then dozing, then polling). A slower
-stream gets an *awake-only* window: no wake-up of its own (``wake`` is :data:`NEVER`),
-and a short tail (the base window after ``due``); the worker polls for it only when it
-is awake anyway inside the window, typically just after its own tick, when the peers'
-messages of the same tick are microseconds away (the multiprocessing worker runs every
-partition's periodic clocks on one grid). That turns two wake-ups per period (one for
-the tick, one for the message) into one, and costs nothing while the worker sleeps.
-Until :data:`LATE_KNOWN` wake-ups have been measured every stream gets woken windows,
-which are also what measures the lateness of a worker without deadlines of its own.
+Which streams are worth a window. A window costs about the same CPU for every message,
+whatever the stream's rate (the early wake-up, a few naps, the polling: a few hundred
+microseconds on a virtual machine), while what it saves, one cold wake-up of the
+worker (tens to a few hundred microseconds), matters in proportion to the period: it is
+a tenth of a 500 Hz period but a few hundredths of a 100 Hz one, where it is lost in the
+noise of everything else a message goes through. Only streams with a period of at most
+:data:`MAX_PERIOD` (about 167 Hz, so 200 Hz and faster) get windows. A slower stream's message simply
+wakes the worker, and most of the time not even that: the multiprocessing worker runs
+the periodic clocks of every partition on one grid, so a worker woken for its own tick
+usually finds the messages its peers sent on the same tick already waiting, or takes
+them in while it is still awake. The predictor of a slower stream only records its
+sends and looks at them again every :data:`HISTORY` messages (its rate may change).
+This bound is fixed rather than derived from the measured lateness on purpose: the
+lateness a 500 Hz consumer measures (its naps are short) and the one a 100 Hz worker
+measures (it sleeps whole periods) overlap when expressed as a share of their periods,
+so a share-of-period test on them turns the 500 Hz windows off now and then.
 """
 
 from __future__ import annotations
@@ -73,36 +75,22 @@ LEAD_SHARE = 0.25  # the window never opens earlier, nor stays open longer, than
 LATE_HISTORY = 128  # timed wake-ups remembered to estimate how late they are
 LATE_RANK = 2  # the estimate is the LATE_RANK-th largest of them (about the 99th pct)
 LATE_MARGIN = 2.0  # the worker asks to be woken this many estimates early (it dozes)
-LATE_KNOWN = 16  # timed wake-ups measured before their typical lateness is trusted
-WORTH_SHARE = 0.02  # a woken window needs a typical lateness of this share of the period
+MAX_PERIOD = 0.006  # slower streams (under ~167 Hz) are not worth a window (see above)
 NEVER = math.inf
 
 
 class WakeLateness:
     """How late this process's timed wake-ups are: a tail estimate (the
     :data:`LATE_RANK`-th largest of the last :data:`LATE_HISTORY`, about the 99th
-    percentile), 0 until measured; :attr:`typical`, their median."""
+    percentile), 0 until measured."""
 
-    __slots__ = ("_i", "_late", "_sorted", "estimate", "typical")
+    __slots__ = ("_i", "_late", "_sorted", "estimate")
 
     def __init__(self) -> None:
         self._late: list[float] = []  # in arrival order (a ring once full)
         self._sorted: list[float] = []  # the same values, sorted
         self._i = 0
         self.estimate = 0.0
-        self.typical = 0.0
-
-    @property
-    def known(self) -> bool:
-        """Whether enough wake-ups were measured (:data:`LATE_KNOWN`) to trust
-        :attr:`typical`."""
-        return len(self._late) >= LATE_KNOWN
-
-    def worth(self, period: float) -> bool:
-        """Whether a stream of ``period`` seconds is worth a wake-up of its own: its
-        typical lateness is at least :data:`WORTH_SHARE` of the period, or not known
-        yet."""
-        return not self.known or self.typical >= WORTH_SHARE * period
 
     def woke(self, late: float) -> None:
         """A wake-up that was due ``late`` seconds ago (negative: early) happened now."""
@@ -117,7 +105,6 @@ class WakeLateness:
             del ordered[bisect_left(ordered, old)]
         insort(ordered, late)
         self.estimate = ordered[-min(LATE_RANK, len(ordered))]
-        self.typical = ordered[len(ordered) // 2]
 
 
 class ArrivalPredictor:
@@ -126,7 +113,7 @@ class ArrivalPredictor:
     ``bound``: the longest base window in seconds (0 never spins). After each message,
     :attr:`start` and :attr:`end` (run time, seconds) delimit the window in which the
     worker polls instead of sleeping; both are :data:`NEVER` while the stream is unknown,
-    irregular, too fast or too slow to be worth a window (:meth:`WakeLateness.worth`).
+    irregular, too fast, or too slow to be worth a window (:data:`MAX_PERIOD`).
     :attr:`wake` is when the worker asks its timer to wake it for the window.
     """
 
@@ -161,7 +148,7 @@ class ArrivalPredictor:
         period = 0.5 * (gaps[(n - 2) // 2] + gaps[(n - 1) // 2])  # the median
         if period < MIN_PERIOD:
             return
-        if not self.late.worth(period):
+        if period > MAX_PERIOD:
             self._quiet = HISTORY - 1  # analysed again every HISTORY messages
             return
         window = min(self.bound, SHARE * period)
