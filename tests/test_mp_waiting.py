@@ -25,16 +25,16 @@ from retriever.rt.backends.multiprocessing.worker import apply_realtime
 from . import mp_flows as F
 
 
-def _chain(log: Path) -> Pipeline:
+def _chain(log: Path, hz: float = 100) -> Pipeline:
     with Pipeline("waiting") as pipe:
-        src = (F.Counter() @ Rate(hz=100)).named("src")
+        src = (F.Counter() @ Rate(hz=hz)).named("src")
         sink = (F.CpuNumLog(str(log)) @ Trigger("value")).named("sink")
         pipe.connect(src, sink, sync=Latest())
     return pipe
 
 
-def _run(log: Path, **options: Any) -> tuple[list[int], float]:
-    report = _chain(log).run(backend="multiprocessing", duration=0.8, **options)
+def _run(log: Path, hz: float = 100, **options: Any) -> tuple[list[int], float]:
+    report = _chain(log, hz).run(backend="multiprocessing", duration=0.8, **options)
     rows, finals = F.read_log(log)
     values = [r["v"] for r in rows if "v" in r]
     cpu = [r["cpu"] for r in rows if "cpu" in r]
@@ -52,11 +52,42 @@ def test_busy_poll_delivers_every_message_and_really_polls(tmp_path: Path) -> No
     assert busy_cpu > idle_cpu + 0.15, (busy_cpu, idle_cpu)
 
 
-@pytest.mark.parametrize("spin_arrivals", [0.0, 0.0002, 0.002])
+# 100 Hz streams get no arrival windows (too slow to be worth one), 400 Hz ones do
+@pytest.mark.parametrize(("hz", "spin_arrivals"),
+                         [(100, 0.0), (100, 0.0002), (100, 0.002), (400, 0.0), (400, 0.0002)])
 def test_arrival_spin_on_or_off_delivers_every_message_in_order(
+        tmp_path: Path, hz: float, spin_arrivals: float) -> None:
+    values, _ = _run(tmp_path / "arrivals.log", hz, spin_arrivals=spin_arrivals)
+    assert values == list(range(1, len(values) + 1)) and len(values) >= 0.5 * hz
+
+
+@pytest.mark.parametrize("spin_arrivals", [0.0, 0.0002])
+def test_partitions_feeding_each_other_on_one_grid_lose_and_reorder_nothing(
         tmp_path: Path, spin_arrivals: float) -> None:
-    values, _ = _run(tmp_path / "arrivals.log", spin_arrivals=spin_arrivals)
-    assert values == list(range(1, len(values) + 1)) and len(values) >= 40
+    # the shape of bench_scale: each partition's source feeds the other partition's
+    # chain, so every tick both workers send and receive at about the same time
+    logs = [tmp_path / "a.log", tmp_path / "b.log"]
+    policy: dict[str, str] = {}
+    with Pipeline("crossed") as pipe:
+        srcs = [(F.Counter() @ Rate(hz=200)).named(f"src{k}") for k in range(2)]
+        for k in range(2):
+            relay = (F.Relay() @ Trigger("value", "pid", "stamp")).named(f"relay{k}")
+            sink = (F.NumLog(str(logs[k])) @ Trigger("value")).named(f"sink{k}")
+            pipe.connect(srcs[1 - k], relay, sync=Latest())
+            pipe.connect(relay, sink, sync=Latest())
+            policy.update({f"src{k}": f"p{k}", f"relay{k}": f"p{k}", f"sink{k}": f"p{k}"})
+    report = pipe.run(backend="multiprocessing", duration=0.6, policy=policy,
+                      spin_arrivals=spin_arrivals)
+    assert report.error is None
+    pids = []
+    for k in range(2):
+        rows, finals = F.read_log(logs[k])
+        values = [r["v"] for r in rows]
+        assert values == list(range(1, len(values) + 1)) and len(values) >= 60
+        assert report.flows[f"sink{k}"].steps == report.flows[f"src{1 - k}"].steps
+        assert {r["me"] for r in rows} == set(finals) and len(finals) == 1
+        pids += finals
+    assert len(set(pids)) == 2  # two processes, each hearing the other
 
 
 @pytest.mark.parametrize("spin", [0.0, 0.002])

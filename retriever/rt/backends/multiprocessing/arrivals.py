@@ -46,16 +46,17 @@ microseconds on a virtual machine), while what it saves, one cold wake-up of the
 worker (tens to a few hundred microseconds), matters in proportion to the period: it is
 a tenth of a 500 Hz period but a few hundredths of a 100 Hz one, where it is lost in the
 noise of everything else a message goes through. Only streams with a period of at most
-:data:`MAX_PERIOD` (about 167 Hz, so 200 Hz and faster) get windows. A slower stream's message simply
-wakes the worker, and most of the time not even that: the multiprocessing worker runs
-the periodic clocks of every partition on one grid, so a worker woken for its own tick
-usually finds the messages its peers sent on the same tick already waiting, or takes
-them in while it is still awake. The predictor of a slower stream only records its
-sends and looks at them again every :data:`HISTORY` messages (its rate may change).
-This bound is fixed rather than derived from the measured lateness on purpose: the
-lateness a 500 Hz consumer measures (its naps are short) and the one a 100 Hz worker
-measures (it sleeps whole periods) overlap when expressed as a share of their periods,
-so a share-of-period test on them turns the 500 Hz windows off now and then.
+:data:`MAX_PERIOD` (about 167 Hz: 200 Hz and faster) get windows. A slower stream's
+message simply wakes the worker, and most of the time not even that: the
+multiprocessing worker runs the periodic clocks of every partition on one grid, so a
+worker woken for its own tick usually finds the messages its peers sent on the same
+tick already waiting, or takes them in while it is still awake. The predictor of a
+slower stream only records its sends and looks at them again every :data:`HISTORY`
+messages (its rate may change). The bound is fixed rather than derived from the
+measured lateness on purpose: the lateness a 500 Hz consumer measures (its naps are
+short) and the one a 100 Hz worker measures (it sleeps whole periods) overlap once
+expressed as shares of their periods, so a test on that share turned the 500 Hz
+windows off now and then.
 """
 
 from __future__ import annotations
