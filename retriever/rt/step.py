@@ -234,12 +234,12 @@ class Scheduler:
 
     def join_grid(self, now: float) -> None:
         """Make every periodic clock tick on the run's grid: at whole multiples of its
-        period since the run's start (time 0), as every partition does. A clock joining
-        within its first period ticks at once (its tick is the run's start); one joining
-        later (a restarted worker) waits for the next multiple. Clocks of the same rate
-        in different processes then tick together, so that a worker woken for its own
-        tick also finds its peers' messages of that tick (see the multiprocessing
-        worker)."""
+        period since the run's start (time 0). A clock joining within its first period
+        ticks at once (its tick is the run's start); one joining later (a restarted
+        worker) waits for the next multiple. Clocks of the same rate in different
+        processes then tick together, so that a worker woken for its own tick also finds
+        its peers' messages of that tick (the multiprocessing worker does this when
+        every worker has a core of its own)."""
         for e in self._entries:
             t = e.tracker
             if t is not None:

@@ -46,7 +46,7 @@ from ...transport.streamcopy import configure_busy
 from ...transport.wait import Waiter, make_waiter
 from .arrivals import NEVER, ArrivalPredictor, WakeLateness
 from .idlegc import ROOM, IdleCollector
-from .plan import Plan, WaitOptions
+from .plan import Plan, WaitOptions, usable_cores
 
 STATS_INTERVAL = 0.2  # the progress view refreshes every 0.5 s: counters stay current
 PARENT_GONE_GRACE = 3.0
@@ -266,7 +266,15 @@ class Worker:
         self.t0 = t0
         mono = time.monotonic
         sched = self.sched
-        sched.join_grid(mono() - t0)  # every partition's clocks tick together
+        if len(self.plan.partitions) <= usable_cores():
+            # a core per worker: every partition's clocks tick together, so a worker
+            # woken for its own tick takes its peers' messages of that tick in too
+            sched.join_grid(mono() - t0)
+        else:
+            # more workers than cores: clocks that all tick at once would queue the
+            # workers for the cores; starting each worker's clocks when its loop starts
+            # spreads the ticks (a restarted worker joins the running clock)
+            sched.anchor(mono() - t0)
         max_spin = self.waiting.spin
         rfds = self.rfds
         handlers = self.handlers
