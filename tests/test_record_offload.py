@@ -208,6 +208,22 @@ def test_a_file_that_cannot_be_opened_fails_at_once(tmp_path: Path) -> None:
     assert "x.mcap" in str(err.value)
 
 
+def _await_messages(path: Path, count: int, timeout: float = 30.0) -> None:
+    """Wait until the recording at ``path`` (still being written) holds ``count``
+    messages of ``reuse.out``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # truncated: still being written
+                if len(open_recording(path).messages("reuse", "out")) >= count:
+                    return
+        except RecordingError:
+            pass  # not readable yet
+        assert time.monotonic() < deadline, f"the writer never wrote {count} messages"
+        time.sleep(0.02)
+
+
 def test_a_killed_writer_is_reported_and_its_files_still_read(tmp_path: Path) -> None:
     pipe = composite_pipeline()
     stepper = stepper_for(pipe)
@@ -218,11 +234,11 @@ def test_a_killed_writer_is_reported_and_its_files_still_read(tmp_path: Path) ->
         for _ in range(3):
             stepper.step(dt=0.1)
         rec._send()
-        time.sleep(0.3)  # the writer writes and flushes them
+        _await_messages(path, 3)  # the writer wrote and flushed them
         os.kill(rec._pid, signal.SIGKILL)
-        time.sleep(0.1)
+        deadline = time.monotonic() + 30
         with pytest.raises(RecordingError) as err:
-            for _ in range(400):  # the next hand-over notices
+            while time.monotonic() < deadline:  # a hand-over soon notices
                 stepper.step(dt=0.1)
                 time.sleep(0.001)
         assert "was killed by signal 9" in str(err.value)
