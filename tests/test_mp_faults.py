@@ -73,8 +73,8 @@ def test_restart_on_failure_restarts_the_process(tmp_path: Path, clean: object) 
     # in portable mode, which may take longer than a short run lasts on a loaded machine.
     handle = _with_sink(tmp_path, src).run(backend="multiprocessing", blocking=False)
     try:
-        wait_until(lambda: _rows_of_second_incarnation(tmp_path / "sink.log") >= 10,
-                   "ten values from the restarted source")
+        wait_until(lambda: not handle.running or _rows_of_second_incarnation(
+            tmp_path / "sink.log") >= 10, "ten values from the restarted source")
     finally:
         report = handle.stop()
     assert report.error is None
@@ -90,8 +90,8 @@ def test_restart_after_a_flow_exception(tmp_path: Path, clean: object) -> None:
         "on-failure")
     handle = _with_sink(tmp_path, src).run(backend="multiprocessing", blocking=False)
     try:
-        wait_until(lambda: _rows_of_second_incarnation(tmp_path / "sink.log") >= 1,
-                   "a value from the restarted source")
+        wait_until(lambda: not handle.running or _rows_of_second_incarnation(
+            tmp_path / "sink.log") >= 1, "a value from the restarted source")
     finally:
         report = handle.stop()
     assert report.error is None and report.flows["bad"].restarts == 1

@@ -3,17 +3,22 @@ every flow is finalized and no worker process or shared memory survives."""
 
 from __future__ import annotations
 
+import multiprocessing.util
+import os
 import signal
 import subprocess
 import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from retriever.flow import Latest, Pipeline, Rate, Trigger
+
 from . import mp_flows as F
-from .fault_support import shm_entries
+from .fault_support import shm_entries, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -135,3 +140,40 @@ def test_unstopped_handle_does_not_hang_exit(tmp_path: Path) -> None:
 
     pids = set(json.loads((tmp_path / "pids.json").read_text()))
     _assert_finalized_and_gone(tmp_path, pids)
+
+
+def test_ctrl_c_reaching_a_worker_as_it_starts_is_discarded(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Ctrl-C goes to the whole process group: one that reaches a worker before its
+    first instruction (forked or spawned, at the start or at a restart) must not kill
+    it. Each worker here gets SIGINT the moment it exists."""
+    real_fork, real_spawn = os.fork, multiprocessing.util.spawnv_passfds
+
+    def fork() -> int:
+        pid = real_fork()
+        if pid:
+            os.kill(pid, signal.SIGINT)
+        return pid
+
+    def spawn(path: Any, args: Any, fds: Any) -> int:
+        pid = real_spawn(path, args, fds)
+        os.kill(pid, signal.SIGINT)
+        return pid
+
+    monkeypatch.setattr(os, "fork", fork)
+    monkeypatch.setattr(multiprocessing.util, "spawnv_passfds", spawn)
+    marker = str(tmp_path / "crashed")
+    with Pipeline("ctrl-c-at-start") as pipe:
+        src = (F.Crasher(at=3, marker=marker) @ Rate(hz=50)).named("src").restart_policy(
+            "on-failure", max_restarts=1, window=30)
+        sink = (F.NumLog(str(tmp_path / "sink.log")) @ Trigger("value", "pid")).named("sink")
+        pipe.connect(src, sink, sync=Latest())
+    handle = pipe.run(backend="multiprocessing", blocking=False)
+    try:  # the restarted source got its SIGINT as it started too
+        wait_until(lambda: not handle.running or len(
+            {r["src"] for r in F.read_log(tmp_path / "sink.log")[0]}) == 2,
+            "values from the restarted source (or the end of the run)")
+    finally:
+        report = handle.stop()
+    assert report.error is None and report.flows["src"].restarts == 1
+    assert len(F.read_log(tmp_path / "sink.log")[1]) == 1
