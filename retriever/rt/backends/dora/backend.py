@@ -97,6 +97,8 @@ class DoraRun(BackgroundRun):
         if mode not in ("auto", "run", "cluster"):
             raise ConfigError(f"dora mode {mode!r} is not one of auto, run, cluster")
         install = check_install()
+        # leftovers of runs whose owner and guard were both killed (see .stale)
+        remove_stale(dc.ENV_RUN)
         self.graph = graph
         self.duration = duration
         self.token = uuid.uuid4().hex[:12]
@@ -124,8 +126,6 @@ class DoraRun(BackgroundRun):
         self._restart_times: dict[str, deque[float]] = {}
         self._restarts: dict[str, int] = {}
         self._carry: dict[str, dict[str, dict[str, int]]] = {}
-        # directories of runs whose owner and guard were both killed (see .stale)
-        remove_stale(dc.ENV_RUN)
         self.tmp = Path(tempfile.mkdtemp(prefix=PREFIX))
         self._guard: Guard | None = None
         try:
