@@ -3,6 +3,7 @@ arrays, typed errors when the writer fails, files finished when the recorder die
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import signal
@@ -293,6 +294,43 @@ def test_a_killed_recorder_leaves_finished_files(tmp_path: Path) -> None:
         time.sleep(0.2)
     assert [int(m["pixels"][0, 0]) for _, _, m in rec.messages("reuse", "out")][:19] == \
         list(range(1, 20))
+
+
+BUSY_CPU = textwrap.dedent("""
+    import os, subprocess, sys
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one CPU for all of us
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])  # keeps it busy
+    from tests.test_record_offload import composite_pipeline
+    from retriever.record import OffloadRecorder, RecordConfig
+    from retriever.rt.facade import stepper_for
+    try:
+        stepper = stepper_for(composite_pipeline())
+        rec = OffloadRecorder(stepper.ir, RecordConfig(path=sys.argv[1]))
+        print(os.sched_getscheduler(rec._pid) == os.SCHED_IDLE, flush=True)
+    finally:
+        hog.kill()
+        hog.wait()
+    rec.close()
+""")
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="Linux scheduling policies")
+def test_the_writer_starts_at_normal_priority_and_then_yields(tmp_path: Path) -> None:
+    """The recording process waits while its writer imports and opens the files: at
+    idle priority on a CPU kept busy, that wait lasted as long as the load did."""
+    root = Path(__file__).resolve().parent.parent
+    # its own process group: the busy process and the writer go with it in any case
+    proc = subprocess.Popen([sys.executable, "-c", BUSY_CPU, str(tmp_path / "busy.rrd")],
+                            cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == 0, err[-2000:]
+    assert out.split() == ["True"]  # ready, it yields to the pipeline
 
 
 def test_writer_config_is_checked() -> None:
