@@ -68,7 +68,9 @@ def _start(tmp_path: Path, mode: str) -> subprocess.Popen[bytes]:
 def _wait_for_rows(tmp_path: Path, proc: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        if len(F.read_log(tmp_path / "sink.log")[0]) >= 3:
+        # every worker logged (the ticker too: _worker_pids reads both logs)
+        if (len(F.read_log(tmp_path / "sink.log")[0]) >= 3
+                and F.read_log(tmp_path / "tick.log")[0]):
             return
         assert proc.poll() is None, proc.stdout.read() if proc.stdout else b""
         time.sleep(0.05)
