@@ -33,6 +33,7 @@ import array
 import os
 import socket
 import struct
+import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -42,6 +43,8 @@ import numpy as np
 from retriever.contract.arrays import array_header
 from retriever.contract.wire import MessageCodec, decode, encode
 
+from . import early as early_mod
+from .early import EARLY_MIN, CopyTimer, Unready
 from .shm import ShmRing, aligned
 
 try:
@@ -58,7 +61,9 @@ RECV_MAX = INLINE_MAX + 256
 # kind, flags, source index, timestamp, ring id, slot, generation, body offset, body length
 _HDR = struct.Struct("<BBHdQIQII")
 _HDR_SIZE = _HDR.size
-_HAS_SHM, _BODY_IN_SHM = 1, 2
+_HAS_SHM, _BODY_IN_SHM, _EARLY = 1, 2, 4
+# after the header of an early message (see early.py): when its commit is expected
+_READY = struct.Struct("<d")
 # absent where descriptors cannot travel (Windows): only framed channels run there
 _FD_SPACE = (socket.CMSG_SPACE(array.array("i", [0]).itemsize)
              if hasattr(socket, "CMSG_SPACE") else 0)
@@ -76,6 +81,8 @@ def _queued(fd: int) -> int:
 
 
 Waiter = Callable[[socket.socket, float], None]
+#: An opened message: source index, timestamp, ``{port: value}``.
+Opened = tuple[int, float, dict[str, Any]]
 #: A datagram waiting to be sent, with the slot it fills (to reclaim if dropped).
 _Pending = tuple[bytes, "ShmRing | None", int]
 
@@ -110,6 +117,9 @@ class OutChannel:
         self.acked = 0
         self.dropped = 0
         self.waiter: Waiter | None = None
+        # announce large copies before making them (early.py); framed channels do not
+        self.early = early_mod.env_enabled()
+        self.copy_timer = CopyTimer()
 
     # ------------------------------------------------------------------ sending
     def send(self, src: int, ts: float, message: Mapping[str, Any]) -> None:
@@ -150,13 +160,34 @@ class OutChannel:
         # The datagram is ready before the copy: a frame's copy evicts the caches, so
         # only the commit and the send run cold after it.
         flags = _HAS_SHM if inline else _HAS_SHM | _BODY_IN_SHM
+        timer = self.copy_timer
+        if (self.early and inline and arrays_size >= EARLY_MIN and timer.estimate >= 0.0
+                and not self.pending):
+            start = time.monotonic()
+            head = _HDR.pack(MSG, flags | _EARLY, src, ts, ring.ring_id, slot, gen,
+                             arrays_size, len(body))
+            try:  # announce it now: the consumer wakes up while we copy (early.py)
+                self.sock.send(head + _READY.pack(start + timer.estimate) + body)
+            except BlockingIOError:  # the consumer is behind: notify after the copy
+                pass
+            else:
+                self.sent += 1
+                for _, arr, off in big:
+                    ring.write_array(slot, off, arr)
+                ring.commit(slot, gen)
+                timer.took(time.monotonic() - start)
+                ring.warm_next()
+                return
         head = _HDR.pack(MSG, flags, src, ts, ring.ring_id, slot, gen, arrays_size, len(body))
         data = head + body if inline else head
+        start = time.monotonic()
         for _, arr, off in big:
             ring.write_array(slot, off, arr)
         if not inline:
             ring.write_bytes(slot, arrays_size, body)
         ring.commit(slot, gen)
+        if arrays_size >= EARLY_MIN:
+            timer.took(time.monotonic() - start)
         self._push(data, ring, slot)
         ring.warm_next()  # the message is on its way: pre-fault a slot for later ones
 
@@ -308,6 +339,8 @@ class InChannel:
         self.received = 0
         self._requested: set[int] = set()
         self._retired: list[int] = []
+        # messages announced early whose copy had not ended when we stopped waiting
+        self.parked: deque[tuple[Opened, Unready]] = deque()
         self._send_ctl(HELLO, 0)
 
     def _send_ctl(self, kind: int, value: int) -> None:
@@ -381,18 +414,46 @@ class InChannel:
         self.received += 1
         self.dropped += 1
         ring = self.rings.get(ring_id)
-        if flags & _HAS_SHM and ring is not None and ring.valid(slot, gen):
-            ring.release(slot, gen)
+        if flags & _HAS_SHM and ring is not None and (
+                ring.valid(slot, gen) or (flags & _EARLY and ring.writing(slot, gen))):
+            ring.release(slot, gen)  # (free for the producer once it committed it)
 
     def drain(self, on_message: Callable[[int, float, dict[str, Any]], None]) -> int:
         """Receive and deliver every waiting message; returns how many were delivered."""
         n = 0
-        for data in self.receive():
-            got = self.open(data)
+        batch = self.receive()
+        if self.parked:
+            for done in self.unparked(final=bool(batch)):
+                on_message(*done)
+                n += 1
+        for i, data in enumerate(batch):
+            got = self.open(data, wait=i == len(batch) - 1)
             if got is not None:
                 on_message(*got)
                 n += 1
         return n
+
+    def unparked(self, *, final: bool) -> list[Opened]:
+        """The parked messages (see ``early.py``) whose copy has been committed since,
+        oldest first, in order: one still being copied stops the list (it and those
+        after it stay parked). ``final``: a later datagram arrived, so the producer's
+        copies of these ended; those still not committed failed and are dropped, as
+        are those parked too long."""
+        out: list[Opened] = []
+        parked = self.parked
+        now = time.monotonic()
+        while parked:
+            got, unready = parked[0]
+            if not unready.committed() and not (
+                    final or not unready.writing()
+                    or now > unready.ready_at + early_mod.PARK_LIMIT):
+                break
+            parked.popleft()
+            if unready.committed():
+                out.append(got)
+            else:
+                self.dropped += 1  # its views go with it: the slot is released
+        return out
 
     def _ring_message(self, data: bytes, anc: list[tuple[int, int, bytes]]) -> None:
         fds = array.array("i")
@@ -413,9 +474,13 @@ class InChannel:
         self.rings[ring_id] = ShmRing(ring_id, nslots, slot_size, fd=fds[0])
         self._requested.discard(ring_id)
 
-    def open(self, data: bytes) -> tuple[int, float, dict[str, Any]] | None:
+    def open(self, data: bytes, *, wait: bool = True) -> Opened | None:
         """Decode one message datagram; arrays in shared memory become read-only views
-        that pin their slot. None when the message cannot be read (it is dropped)."""
+        that pin their slot. None when the message cannot be read (it is dropped) or,
+        announced before its copy ended (``early.py``), is not complete yet: it waits
+        for the commit (``wait``: until shortly after the expected time; else not at
+        all, for a datagram followed by others) and is parked when it is still not
+        there (see :meth:`unparked`)."""
         _, flags, src, ts, ring_id, slot, gen, body_off, body_len = _HDR.unpack_from(data, 0)
         codec = self.codecs[src]
         self.received += 1
@@ -428,22 +493,43 @@ class InChannel:
                 self._send_ctl(RING_REQ, ring_id)
             self.dropped += 1
             return None
-        if not ring.valid(slot, gen):
+        unready = None
+        body_at = _HDR_SIZE
+        if flags & _EARLY:
+            body_at += _READY.size
+            if not ring.valid(slot, gen):
+                if not ring.writing(slot, gen):
+                    self.dropped += 1
+                    return None
+                unready = ring.unready(slot, gen, _READY.unpack_from(data, _HDR_SIZE)[0])
+        elif not ring.valid(slot, gen):
             self.dropped += 1
             return None
         if flags & _BODY_IN_SHM:
             msg = codec.decode(ring.read_bytes(slot, body_off, body_len))
         else:
-            msg = codec.decode(memoryview(data)[_HDR_SIZE:])
+            msg = codec.decode(memoryview(data)[body_at:])
         keys = [k for k, v in msg.items() if type(v) is dict and "$shm" in v]
         if not keys:  # only the body travelled in the slot, and it was copied
             ring.release(slot, gen)
             return src, ts, msg
-        # read-only views that pin the slot (numpy keeps the pin as base of slices too)
+        # read-only views that pin the slot (numpy keeps the pin as base of slices too);
+        # made while an early message is still being copied, seen by no flow before
         views = ring.pin_views(slot, gen, [msg[k]["$shm"] for k in keys])
         for k, view in zip(keys, views, strict=True):
             msg[k] = view
-        return src, ts, msg
+        if unready is None:
+            return src, ts, msg
+        if wait:
+            limit = early_mod.wait_limit(unready.ready_at, time.monotonic())
+            early_mod.await_commit(unready, limit)
+        if unready.committed():
+            return src, ts, msg
+        if wait and unready.writing():  # the producer is late: look again later
+            self.parked.append(((src, ts, msg), unready))
+        else:  # a later datagram followed it (its copy failed), or the slot was reused
+            self.dropped += 1
+        return None
 
     def close(self) -> None:
         """Unmap the rings (arrays still pinning slots keep their mapping alive)."""

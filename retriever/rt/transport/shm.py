@@ -44,6 +44,7 @@ import numpy as np
 from retriever.contract.arrays import array_view
 
 from . import backing
+from .early import Unready
 from .streamcopy import copy_into
 
 HEADER = 64
@@ -188,10 +189,34 @@ class ShmRing:
         """Whether ``slot`` holds the complete message of generation ``gen``."""
         return 0 <= slot < self.nslots and self._words[slot * self._stride] == gen
 
+    def writing(self, slot: int, gen: int) -> bool:
+        """Whether the producer is still copying the message of generation ``gen`` into
+        ``slot`` (it was announced early, see ``early.py``)."""
+        return 0 <= slot < self.nslots and self._words[slot * self._stride] == gen - 1
+
+    def unready(self, slot: int, gen: int, ready_at: float) -> Unready:
+        """What a consumer watches while the message ``gen`` is copied into ``slot``."""
+        return Unready(self, slot, gen, ready_at)
+
+    @property
+    def words(self) -> memoryview:
+        """The mapping as 64-bit words (a slot's generation is word ``slot *``
+        :attr:`stride`; the consumer's release is the next one)."""
+        return self._words
+
+    @property
+    def stride(self) -> int:
+        """Words from one slot's header to the next one's."""
+        return self._stride
+
     def release(self, slot: int, gen: int) -> None:
         """Tell the producer that the message ``gen`` in ``slot`` is no longer needed."""
         if not self.closed:
-            self._words[slot * self._stride + 1] = gen
+            index = slot * self._stride + 1
+            # generations only grow: a late release of an older message (one announced
+            # early and dropped) must not hide the release of a newer one
+            if gen > self._words[index]:
+                self._words[index] = gen
 
     def pin(self, slot: int, gen: int) -> np.ndarray:
         """A read-only byte array over ``slot``'s data that releases the slot once it

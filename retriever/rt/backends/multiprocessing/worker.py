@@ -41,6 +41,8 @@ from ...node import Message, NodeRuntime
 from ...observe import close_all, notify, observers_from_env
 from ...step import Scheduler
 from ...transport import ControlLink, InChannel, OutChannel, backing, open_in, open_out
+from ...transport.channel import Opened
+from ...transport.early import PARK_RECHECK
 from ...transport.loan import SlotLender, send_lent
 from ...transport.streamcopy import configure_busy
 from ...transport.wait import Waiter, make_waiter
@@ -140,6 +142,8 @@ class Worker:
                 self.sends[src].append((out, idx))
         # incoming channels: per source index, the local routes and destination names
         self.ins: list[tuple[InChannel, list[str]]] = []
+        # channels holding messages announced early whose copy had not ended in time
+        self.parked: set[InChannel] = set()
         # one arrival predictor per source flow heard from another partition
         self.predictors: list[ArrivalPredictor] = []
         self.lateness = WakeLateness()  # how late this worker's timed wake-ups are
@@ -187,20 +191,35 @@ class Worker:
         sched = self.sched
         mono = time.monotonic
 
+        def deliver(got: Opened) -> None:
+            src, ts, msg = got
+            rts, names, pred = table[src]
+            sched.on_arrival(rts, ts, msg)
+            if acker is not None:
+                acker.pending.append(set(names))
+            if self.t0:  # not while settling before the first loop
+                now = mono() - self.t0
+                sched.run_triggered(now)
+                pred.arrived(ts, now)  # after the steps: not on the message's path
+
         def on_readable() -> None:
-            for data in inc.receive():
-                got = inc.open(data)
-                if got is None:
-                    continue
-                src, ts, msg = got
-                rts, names, pred = table[src]
-                sched.on_arrival(rts, ts, msg)
-                if acker is not None:
-                    acker.pending.append(set(names))
-                if self.t0:  # not while settling before the first loop
-                    now = mono() - self.t0
-                    sched.run_triggered(now)
-                    pred.arrived(ts, now)  # after the steps: not on the message's path
+            batch = inc.receive()
+            if inc.parked:  # announced early, copied since (or given up: see early.py)
+                for done in inc.unparked(final=bool(batch)):
+                    deliver(done)
+                if inc.parked:
+                    self.parked.add(inc)
+                else:
+                    self.parked.discard(inc)
+            last = len(batch) - 1
+            for i, data in enumerate(batch):
+                # a large message announced before its copy: wait for the commit, unless
+                # a later datagram shows that the copy is over already
+                got = inc.open(data, wait=i == last)
+                if got is not None:
+                    deliver(got)
+            if inc.parked:
+                self.parked.add(inc)
         return on_readable
 
     def _control(self) -> None:
@@ -295,7 +314,11 @@ class Worker:
         garbage.start()
         next_due = precise = NEVER
         next_stats = mono() + STATS_INTERVAL
+        parked = self.parked
         while True:
+            if parked:  # messages announced early, still being copied: look again
+                for inc in list(parked):
+                    handlers[inc.sock]()
             tick(mono() - t0)
             flow_due, period = next_deadline()
             # spinning is capped at a tenth of the period: at most 10% of a core
@@ -334,6 +357,8 @@ class Worker:
                     garbage.collect()
                     rel = mono() - t0
                 next_due = min(precise, next_stats - t0)
+                if parked:
+                    next_due = min(next_due, rel + PARK_RECHECK)
                 timeout = max(0.0, next_due - rel)
                 use_select = precise < next_due + slack or bool(wl)
             if use_select:
