@@ -120,6 +120,7 @@ class OutChannel:
         # announce large copies before making them (early.py); framed channels do not
         self.early = early_mod.env_enabled()
         self.copy_timer = CopyTimer()
+        self.sent_early = 0  # messages announced before their copy
 
     # ------------------------------------------------------------------ sending
     def send(self, src: int, ts: float, message: Mapping[str, Any]) -> None:
@@ -172,8 +173,13 @@ class OutChannel:
                 pass
             else:
                 self.sent += 1
-                for _, arr, off in big:
-                    ring.write_array(slot, off, arr)
+                self.sent_early += 1
+                try:
+                    for _, arr, off in big:
+                        ring.write_array(slot, off, arr)
+                except BaseException:  # interrupted: tell the consumer it never comes
+                    ring.abandon(slot)
+                    raise
                 ring.commit(slot, gen)
                 timer.took(time.monotonic() - start)
                 ring.warm_next()

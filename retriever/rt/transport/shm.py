@@ -180,6 +180,13 @@ class ShmRing:
         if first < end:
             np.frombuffer(self.mm, np.uint8, end - first, first)[::PAGE] = 0
 
+    def abandon(self, slot: int) -> None:
+        """The copy into ``slot`` of a message announced early failed: the consumer
+        stops waiting for it (the generation word matches no message) and the slot is
+        free again."""
+        self._words[slot * self._stride] = 0
+        self._written[slot] = 0
+
     def reclaim(self, slot: int) -> None:
         """Make ``slot`` free again: its message was dropped before being sent."""
         self._written[slot] = 0
