@@ -19,13 +19,14 @@ from retriever.rt.transport import backing, channel_pair, open_in, open_out, str
 BIG = streamcopy.STREAM_MIN
 
 
-@pytest.fixture(params=["two threads", "one thread", "memcpy"])
+@pytest.fixture(params=["two threads", "one thread", "sse2", "memcpy"])
 def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Streaming stores shared by two threads (the default where two processors are
-    free), in one thread, and turned off (plain memcpy)."""
+    free), in one thread, with the SSE2 routine only (AVX2 processors use another one
+    by default), and turned off (plain memcpy)."""
     how: str = request.param
     monkeypatch.setenv(streamcopy.THREADS_ENV, "1" if how == "one thread" else "2")
-    monkeypatch.setenv(streamcopy.STREAM_ENV, "0" if how == "memcpy" else "1")
+    monkeypatch.setenv(streamcopy.STREAM_ENV, {"memcpy": "0", "sse2": "sse2"}.get(how, "1"))
     return how
 
 
@@ -59,6 +60,24 @@ def test_small_strided_or_unaligned_arrays_are_left_to_memcpy() -> None:
         strided = _pattern(2 * BIG, 0)[::2]
         assert not streamcopy.copy_into(mm, 64, strided)
         assert not streamcopy.copy_into(mm, 8, _pattern(BIG, 0))  # destination unaligned
+    finally:
+        mm.close()
+
+
+def test_the_best_routine_the_processor_has_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    if not streamcopy.available():
+        pytest.skip("no streaming copies here (not x86-64 Linux, or no executable memory)")
+    has_avx2 = "avx2" in streamcopy._cpu_flags()
+    assert streamcopy.routine() == ("avx2" if has_avx2 else "sse2")
+    monkeypatch.setenv(streamcopy.STREAM_ENV, "sse2")
+    assert streamcopy.routine() == "sse2"
+    mm = mmap.mmap(-1, BIG + 4096)
+    try:  # 16-byte aligned is enough for SSE2 stores; AVX2 stores need 32
+        src = _pattern(BIG, 5)
+        assert streamcopy.copy_into(mm, 16, src)
+        np.testing.assert_array_equal(np.frombuffer(mm, np.uint8, BIG, 16), src)
+        monkeypatch.setenv(streamcopy.STREAM_ENV, "1")
+        assert streamcopy.copy_into(mm, 16, src) == (not has_avx2)
     finally:
         mm.close()
 

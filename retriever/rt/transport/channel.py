@@ -62,6 +62,8 @@ RECV_MAX = INLINE_MAX + 256
 _HDR = struct.Struct("<BBHdQIQII")
 _HDR_SIZE = _HDR.size
 _HAS_SHM, _BODY_IN_SHM, _EARLY = 1, 2, 4
+#: The flag (second byte of a message datagram) of a message announced before its copy.
+EARLY = _EARLY
 # after the header of an early message (see early.py): when its commit is expected
 _READY = struct.Struct("<d")
 # absent where descriptors cannot travel (Windows): only framed channels run there

@@ -30,6 +30,16 @@ before the slot's generation word is published after them. The caller copies the
           add rsi, 64; add rdi, 64; dec rdx; jnz loop
     done: sfence; ret
 
+Where the processor has AVX2 (Linux lists ``avx2`` among its flags, which it does only
+when the kernel saves the 32-byte registers) a second routine of the same shape is used
+instead: each 64-byte block is two 32-byte loads (``vmovdqu ymm``) and two 32-byte
+streaming stores (``vmovntdq ymm``, which needs a 32-byte aligned destination), and it
+ends with ``sfence`` and ``vzeroupper`` (so that SSE code after it does not pay for
+dirty upper register halves). Half the instructions per byte let one core keep more
+stores in flight: a paced 1920x1080x3 copy on the machine above took 0.67-0.73 ms with
+it against 0.72-0.86 ms with SSE2 (one thread, same run). ``RETRIEVER_MP_STREAM_COPY=sse2``
+keeps to the SSE2 routine.
+
 Two threads: a single core does not reach the memory bandwidth of the machine (a
 cold 6 MB copy is limited by how many cache-line transfers one core keeps in flight),
 and at 30 Hz the subscriber's core is idle while the publisher copies. So where this
@@ -86,6 +96,18 @@ _CODE = bytes.fromhex(
     "0faef8" "c3"
 )
 
+# the same with 32-byte AVX2 loads and stores (``vmovdqu ymm`` / ``vmovntdq ymm``: the
+# destination must be 32-byte aligned), then ``sfence`` and ``vzeroupper``
+_CODE_AVX2 = bytes.fromhex(
+    "48c1ea06741f"
+    "c5fe6f06" "c5fe6f4e20"
+    "c5fde707" "c5fde74f20"
+    "4883c640" "4883c740" "48ffca" "75e1"
+    "0faef8" "c5f877" "c3"
+)
+#: The routines, best first: (name, machine code, destination alignment in bytes).
+ROUTINES = (("avx2", _CODE_AVX2, 32), ("sse2", _CODE, 16))
+
 _Copier = Callable[[int, int, int], None]
 
 
@@ -99,12 +121,32 @@ def supported() -> bool:
     return sys.platform.startswith("linux") and platform.machine() in ("x86_64", "AMD64")
 
 
+def _cpu_flags() -> set[str]:
+    """The processor's feature flags as Linux reports them (empty where unreadable).
+    Linux lists ``avx2`` only when the kernel also saves the YMM registers."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    return set(line.partition(":")[2].split())
+    except OSError:
+        pass
+    return set()
+
+
+def _wanted() -> list[tuple[str, bytes, int]]:
+    """The routines this processor can run, best first; ``RETRIEVER_MP_STREAM_COPY=sse2``
+    keeps to the SSE2 one (which every x86-64 processor has)."""
+    if os.environ.get(STREAM_ENV, "").strip().lower() == "sse2":
+        return [r for r in ROUTINES if r[0] == "sse2"]
+    flags = _cpu_flags()
+    return [r for r in ROUTINES if r[0] == "sse2" or r[0] in flags]
+
+
 @functools.cache
-def _copier() -> tuple[_Copier, mmap.mmap] | None:
-    """The routine, callable, and the page holding it (kept alive with it); None where
-    it cannot run or the system refuses executable memory."""
-    if not supported() or not hasattr(mmap, "PROT_EXEC"):
-        return None
+def _load(code: bytes, align: int) -> tuple[_Copier, mmap.mmap] | None:
+    """``code`` made callable in a page of its own (kept alive with it), once it passed
+    the self-test; None where the system refuses executable memory."""
     libc = ctypes.CDLL(None, use_errno=True)
     mprotect = libc.mprotect
     mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
@@ -113,7 +155,7 @@ def _copier() -> tuple[_Copier, mmap.mmap] | None:
         page = mmap.mmap(-1, mmap.PAGESIZE, prot=mmap.PROT_READ | mmap.PROT_WRITE)
     except OSError:
         return None
-    page[:len(_CODE)] = _CODE
+    page[:len(code)] = code
     anchor = ctypes.c_char.from_buffer(page)
     addr = ctypes.addressof(anchor)
     del anchor  # the page itself stays mapped as long as ``page`` lives
@@ -121,9 +163,28 @@ def _copier() -> tuple[_Copier, mmap.mmap] | None:
         return None  # e.g. SELinux execmem denied: memcpy it is
     proto = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t)
     fn: _Copier = proto(addr)
-    if not _self_test(fn):
+    if not _self_test(fn, align):
         return None
     return fn, page
+
+
+def _copier() -> tuple[_Copier, mmap.mmap, int, str] | None:
+    """The best routine that runs here: callable, its page, the destination alignment it
+    needs and its name; None where none can run."""
+    if not supported() or not hasattr(mmap, "PROT_EXEC"):
+        return None
+    for name, code, align in _wanted():
+        got = _load(code, align)
+        if got is not None:
+            return got[0], got[1], align, name
+    return None
+
+
+def routine() -> str:
+    """The name of the routine large copies use here (``avx2``, ``sse2``), or ``""``
+    when they are left to ``memcpy``."""
+    got = _copier() if env_enabled() else None
+    return got[3] if got is not None else ""
 
 
 def _address(arr: np.ndarray) -> int:
@@ -131,12 +192,12 @@ def _address(arr: np.ndarray) -> int:
     return addr
 
 
-def _self_test(fn: _Copier) -> bool:
+def _self_test(fn: _Copier, align: int) -> bool:
     """Copy a known pattern, unaligned source, with a tail, and compare."""
     src = (np.arange(4096 + 77, dtype=np.uint32) * 2654435761).astype(np.uint32).view(np.uint8)
     src = src[3:3 + 4096 + 64]  # odd source alignment
     dst = np.zeros(len(src) + 128, np.uint8)
-    off = -_address(dst) % 16
+    off = -_address(dst) % align
     n = len(src) - 5
     fn(_address(dst) + off, _address(src), n)
     whole = n - n % _BLOCK
@@ -182,13 +243,14 @@ class _Helper:
         return dst + off, src + off, size
 
     def _serve(self) -> None:
-        lock, fn = self._lock, self.fn
+        lock = self._lock
         while True:
             self._go.acquire()
             while True:
                 with lock:
                     chunk = self._claim()
                     self._active = chunk is not None
+                    fn = self.fn  # the routine of the current copy
                 if chunk is None:
                     break
                 fn(*chunk)  # releases the GIL while it copies
@@ -198,9 +260,9 @@ class _Helper:
                         self._waiting = False
                         self._done.release()
 
-    def copy(self, dst: int, src: int, n: int) -> bool:
-        """Copy ``n // 64 * 64`` bytes with the helper's help; False (nothing copied) if
-        another thread is using the helper."""
+    def copy(self, fn: _Copier, dst: int, src: int, n: int) -> bool:
+        """Copy ``n // 64 * 64`` bytes with ``fn`` and the helper's help; False (nothing
+        copied) if another thread is using the helper."""
         if self._skip:  # the other core was busy lately: copy alone for a while
             self._skip -= 1
             return False
@@ -209,6 +271,7 @@ class _Helper:
         lock = self._lock
         try:
             with lock:
+                self.fn = fn
                 self._job = (dst, src, n - n % _BLOCK)
                 self._next = 0
                 self._closed = False
@@ -221,7 +284,7 @@ class _Helper:
                             self._closed = True
                             self._waiting = wait = self._active
                             break
-                    self.fn(*chunk)
+                    fn(*chunk)
                 if wait:
                     t = time.perf_counter()
                     self._done.acquire()
@@ -307,11 +370,11 @@ def copy_into(mm: mmap.mmap, start: int, arr: np.ndarray) -> bool:
         return False
     dst = np.frombuffer(mm, np.uint8, n, start)  # an export: mm stays mapped meanwhile
     daddr = _address(dst)
-    if daddr % 16:
+    if daddr % got[2]:
         return False
     saddr = _address(arr)
     helper = _helper(got[0]) if n >= SPLIT_MIN else None
-    if helper is None or not helper.copy(daddr, saddr, n):
+    if helper is None or not helper.copy(got[0], daddr, saddr, n):
         got[0](daddr, saddr, n)
     whole = n - n % _BLOCK
     if whole < n:  # the last bytes, fewer than a block

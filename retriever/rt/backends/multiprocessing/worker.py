@@ -41,7 +41,7 @@ from ...node import Message, NodeRuntime
 from ...observe import close_all, notify, observers_from_env
 from ...step import Scheduler
 from ...transport import ControlLink, InChannel, OutChannel, backing, open_in, open_out
-from ...transport.channel import Opened
+from ...transport.channel import EARLY, Opened
 from ...transport.early import PARK_RECHECK
 from ...transport.loan import SlotLender, send_lent
 from ...transport.streamcopy import configure_busy
@@ -191,7 +191,7 @@ class Worker:
         sched = self.sched
         mono = time.monotonic
 
-        def deliver(got: Opened) -> None:
+        def deliver(got: Opened, seen: float = 0.0) -> None:
             src, ts, msg = got
             rts, names, pred = table[src]
             sched.on_arrival(rts, ts, msg)
@@ -200,7 +200,10 @@ class Worker:
             if self.t0:  # not while settling before the first loop
                 now = mono() - self.t0
                 sched.run_triggered(now)
-                pred.arrived(ts, now)  # after the steps: not on the message's path
+                # after the steps: not on the message's path. A message announced early
+                # arrived when its announcement did: be awake for the next one then
+                # (its sender need not wake us, and we read it before the copy ends)
+                pred.arrived(ts, seen or now)
 
         def on_readable() -> None:
             batch = inc.receive()
@@ -215,9 +218,10 @@ class Worker:
             for i, data in enumerate(batch):
                 # a large message announced before its copy: wait for the commit, unless
                 # a later datagram shows that the copy is over already
+                seen = mono() - self.t0 if data[1] & EARLY and self.t0 else 0.0
                 got = inc.open(data, wait=i == last)
                 if got is not None:
-                    deliver(got)
+                    deliver(got, seen)
             if inc.parked:
                 self.parked.add(inc)
         return on_readable
