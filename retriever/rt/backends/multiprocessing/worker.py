@@ -205,6 +205,16 @@ class Worker:
                 # (its sender need not wake us, and we read it before the copy ends)
                 pred.arrived(ts, seen or now)
 
+        def early(data: bytes, last: bool) -> None:
+            """A large message announced before its copy: wait for the commit, unless a
+            later datagram shows that the copy is over already (``early.py``)."""
+            seen = mono() - self.t0 if self.t0 else 0.0
+            got = inc.open(data, wait=last)
+            if got is not None:
+                deliver(got, seen)
+            if inc.parked:
+                self.parked.add(inc)
+
         def on_readable() -> None:
             batch = inc.receive()
             if inc.parked:  # announced early, copied since (or given up: see early.py)
@@ -214,16 +224,22 @@ class Worker:
                     self.parked.add(inc)
                 else:
                     self.parked.discard(inc)
-            last = len(batch) - 1
-            for i, data in enumerate(batch):
-                # a large message announced before its copy: wait for the commit, unless
-                # a later datagram shows that the copy is over already
-                seen = mono() - self.t0 if data[1] & EARLY and self.t0 else 0.0
-                got = inc.open(data, wait=i == last)
-                if got is not None:
-                    deliver(got, seen)
-            if inc.parked:
-                self.parked.add(inc)
+            for data in batch:
+                if data[1] & EARLY:
+                    early(data, data is batch[-1])
+                    continue
+                got = inc.open(data)
+                if got is None:
+                    continue
+                src, ts, msg = got
+                rts, names, pred = table[src]
+                sched.on_arrival(rts, ts, msg)
+                if acker is not None:
+                    acker.pending.append(set(names))
+                if self.t0:  # not while settling before the first loop
+                    now = mono() - self.t0
+                    sched.run_triggered(now)
+                    pred.arrived(ts, now)  # after the steps: not on the message's path
         return on_readable
 
     def _control(self) -> None:
