@@ -121,26 +121,25 @@ def supported() -> bool:
     return sys.platform.startswith("linux") and platform.machine() in ("x86_64", "AMD64")
 
 
-def _cpu_flags() -> set[str]:
+@functools.cache
+def _cpu_flags() -> frozenset[str]:
     """The processor's feature flags as Linux reports them (empty where unreadable).
     Linux lists ``avx2`` only when the kernel also saves the YMM registers."""
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
             for line in fh:
                 if line.startswith("flags"):
-                    return set(line.partition(":")[2].split())
+                    return frozenset(line.partition(":")[2].split())
     except OSError:
         pass
-    return set()
+    return frozenset()
 
 
-def _wanted() -> list[tuple[str, bytes, int]]:
-    """The routines this processor can run, best first; ``RETRIEVER_MP_STREAM_COPY=sse2``
-    keeps to the SSE2 one (which every x86-64 processor has)."""
-    if os.environ.get(STREAM_ENV, "").strip().lower() == "sse2":
-        return [r for r in ROUTINES if r[0] == "sse2"]
+def _wanted(sse2_only: bool) -> list[tuple[str, bytes, int]]:
+    """The routines this processor can run, best first (``sse2_only``: the SSE2 one,
+    which every x86-64 processor has)."""
     flags = _cpu_flags()
-    return [r for r in ROUTINES if r[0] == "sse2" or r[0] in flags]
+    return [r for r in ROUTINES if r[0] == "sse2" or (r[0] in flags and not sse2_only)]
 
 
 @functools.cache
@@ -170,10 +169,16 @@ def _load(code: bytes, align: int) -> tuple[_Copier, mmap.mmap] | None:
 
 def _copier() -> tuple[_Copier, mmap.mmap, int, str] | None:
     """The best routine that runs here: callable, its page, the destination alignment it
-    needs and its name; None where none can run."""
+    needs and its name; None where none can run. ``RETRIEVER_MP_STREAM_COPY=sse2``
+    keeps to the SSE2 routine."""
+    return _best(os.environ.get(STREAM_ENV, "").strip().lower() == "sse2")
+
+
+@functools.cache
+def _best(sse2_only: bool) -> tuple[_Copier, mmap.mmap, int, str] | None:
     if not supported() or not hasattr(mmap, "PROT_EXEC"):
         return None
-    for name, code, align in _wanted():
+    for name, code, align in _wanted(sse2_only):
         got = _load(code, align)
         if got is not None:
             return got[0], got[1], align, name
@@ -316,11 +321,21 @@ _helpers: dict[int, _Helper] = {}
 _busy_processes = 0  # processes of this run that never sleep (configure_busy)
 
 
+_cpus: dict[int, int] = {}  # process id -> processors (asked once: a system call)
+
+
 def cpus() -> int:
-    """How many processors this process may run on."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+    """How many processors this process may run on (asked once per process)."""
+    pid = os.getpid()
+    n = _cpus.get(pid)
+    if n is None:
+        if hasattr(os, "sched_getaffinity"):
+            n = len(os.sched_getaffinity(0))
+        else:
+            n = os.cpu_count() or 1
+        _cpus.clear()  # a forked child asks again
+        _cpus[pid] = n
+    return n
 
 
 def configure_busy(processes: int) -> None:
