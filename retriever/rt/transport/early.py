@@ -21,9 +21,10 @@ The protocol (datagram channels only; see ``channel.py`` for the header):
 - The consumer decodes the body and builds the arrays at once, but no flow sees them
   before the slot's generation word says the message is complete. It waits for that
   with :func:`await_commit`: short naps (other processes, the copying ones first, keep
-  the processors) until :data:`SPIN_LEAD` before the expected time, then polling the
-  word, for at most :data:`SPIN_MAX` past it, then naps again, giving up at
-  :data:`COMMIT_GRACE` past the expected time.
+  the processors) until :data:`SPIN_LEAD` before the expected time (earlier by twice
+  the recent lateness of its naps, :class:`NapLateness`, which a busy machine makes
+  late), then polling the word, for at most :data:`SPIN_MAX` past it, then naps again,
+  giving up at :data:`COMMIT_GRACE` past the expected time.
 - A message not committed by then is *parked* (the consumer goes back to its loop,
   re-checking it every :data:`PARK_RECHECK`). It is delivered once committed. It is
   dropped when a later datagram of the same channel arrives still uncommitted (the
@@ -55,6 +56,10 @@ SPIN_LEAD = 0.00006
 SPIN_MAX = 0.0002
 #: Longest nap while waiting for a commit.
 NAP = 0.0001
+#: Naps remembered to estimate how late they end.
+NAP_HISTORY = 32
+#: Polling never starts earlier than this before the expected commit.
+LEAD_MAX = 0.0004
 #: A message not committed this long after its expected time is parked.
 COMMIT_GRACE = 0.002
 #: The longest any single wait may last, whatever the expected time says.
@@ -110,16 +115,43 @@ class Unready:
         return not self.ring.closed and bool(self.ring.writing(self.slot, self.gen))
 
 
+class NapLateness:
+    """How late this process's naps end: the longest overshoot of the last
+    :data:`NAP_HISTORY` (a busy machine makes them late: a napping consumer then stops
+    napping that much earlier, so that it is polling when the commit comes)."""
+
+    __slots__ = ("_late", "estimate")
+
+    def __init__(self) -> None:
+        self._late: deque[float] = deque(maxlen=NAP_HISTORY)
+        self.estimate = 0.0
+
+    def woke(self, late: float) -> None:
+        """A nap ended ``late`` seconds after it should have."""
+        recent = self._late
+        if len(recent) == recent.maxlen and recent[0] >= self.estimate:
+            recent.append(late)
+            self.estimate = max(recent)  # the longest one left the window
+        else:
+            recent.append(late)
+            self.estimate = max(self.estimate, late)
+
+
+NAPS = NapLateness()
+
+
 def await_commit(unready: Unready, limit: float) -> bool:
     """Wait until ``unready`` is committed (True) or ``limit`` (``time.monotonic``)
     passed, or the slot holds something else (False). Naps, then polls from
-    :data:`SPIN_LEAD` before the expected time for at most :data:`SPIN_MAX` after it,
-    then naps again."""
+    :data:`SPIN_LEAD` before the expected time (earlier by twice the recent lateness of
+    naps, at most :data:`LEAD_MAX` in all) for at most :data:`SPIN_MAX` after it, then
+    naps again."""
     clock = time.monotonic
     sleep = time.sleep
+    naps = NAPS
     ring, gen = unready.ring, unready.gen
     words, index = ring.words, unready.slot * ring.stride  # read directly: a tight loop
-    spin_from = unready.ready_at - SPIN_LEAD
+    spin_from = unready.ready_at - min(SPIN_LEAD + 2.0 * naps.estimate, LEAD_MAX)
     spin_to = unready.ready_at + SPIN_MAX
     while True:
         word = words[index]
@@ -131,7 +163,9 @@ def await_commit(unready: Unready, limit: float) -> bool:
         if now >= limit:
             return False
         if now < spin_from:
-            sleep(min(NAP, spin_from - now, limit - now))
+            nap = min(NAP, spin_from - now, limit - now)
+            sleep(nap)
+            naps.woke(clock() - now - nap)
         elif now > spin_to:
             sleep(min(NAP, limit - now))
 
