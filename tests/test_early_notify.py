@@ -126,10 +126,11 @@ def test_the_consumer_waits_for_a_copy_in_progress(monkeypatch: pytest.MonkeyPat
     copying, go = threading.Event(), threading.Event()
     write = ShmRing.write_array
 
-    def slow_write(self: ShmRing, slot: int, offset: int, arr: np.ndarray) -> None:
+    def slow_write(self: ShmRing, slot: int, offset: int, arr: np.ndarray,
+                   **kw: bool) -> None:
         copying.set()
         go.wait(5)
-        write(self, slot, offset, arr)
+        write(self, slot, offset, arr, **kw)
 
     monkeypatch.setattr(ShmRing, "write_array", slow_write)
     producer = threading.Thread(target=out.send, args=(0, 1.0, {"a": _frame(1), "n": 1}))
@@ -159,7 +160,7 @@ def test_a_failed_copy_is_given_up_at_once(monkeypatch: pytest.MonkeyPatch) -> N
     _take(inc)
     write = ShmRing.write_array
 
-    def broken(self: ShmRing, slot: int, offset: int, arr: np.ndarray) -> None:
+    def broken(self: ShmRing, slot: int, offset: int, arr: np.ndarray, **kw: bool) -> None:
         raise KeyboardInterrupt  # e.g. a signal while copying
 
     monkeypatch.setattr(ShmRing, "write_array", broken)
@@ -230,16 +231,16 @@ def _killed_mid_copy(marker: str) -> Any:
     copying its sixth large frame, after the frame was announced early."""
     calls = [0]
 
-    def write(self: ShmRing, slot: int, offset: int, arr: np.ndarray) -> None:
+    def write(self: ShmRing, slot: int, offset: int, arr: np.ndarray, **kw: bool) -> None:
         if arr.nbytes >= early.EARLY_MIN:
             calls[0] += 1
             path = Path(marker)
             if calls[0] == 6 and not path.exists():
                 path.write_text("x")
                 half = arr.reshape(-1)[: arr.nbytes // 2]
-                _write_array(self, slot, offset, half)  # half a frame, then SIGKILL
+                _write_array(self, slot, offset, half, **kw)  # half a frame, then SIGKILL
                 os.kill(os.getpid(), signal.SIGKILL)
-        _write_array(self, slot, offset, arr)
+        _write_array(self, slot, offset, arr, **kw)
     return write
 
 

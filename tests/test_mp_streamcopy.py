@@ -195,3 +195,16 @@ def test_busy_polling_workers_leave_the_copy_to_one_thread(
         assert streamcopy.copy_threads() == 1
     finally:
         streamcopy.configure_busy(0)
+
+
+def test_a_copy_announced_early_leaves_a_processor_to_its_consumer(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The consumer of an early-announced copy works during it: the helper joins only
+    where a third processor is free (unless RETRIEVER_MP_COPY_THREADS says otherwise)."""
+    monkeypatch.delenv(streamcopy.THREADS_ENV, raising=False)
+    for n, alone, announced in ((2, 2, 1), (3, 2, 2), (1, 1, 1)):
+        monkeypatch.setattr(streamcopy, "cpus", lambda n=n: n)
+        assert streamcopy.copy_threads() == alone
+        assert streamcopy.copy_threads(announced=True) == announced
+    monkeypatch.setenv(streamcopy.THREADS_ENV, "2")
+    assert streamcopy.copy_threads(announced=True) == 2

@@ -178,7 +178,7 @@ class OutChannel:
                 self.sent_early += 1
                 try:
                     for _, arr, off in big:
-                        ring.write_array(slot, off, arr)
+                        ring.write_array(slot, off, arr, announced=True)
                 except BaseException:  # interrupted: tell the consumer it never comes
                     ring.abandon(slot)
                     raise

@@ -131,10 +131,12 @@ class ShmRing:
         self._words[slot * self._stride] = gen - 1  # odd: being written
         return gen
 
-    def write_array(self, slot: int, offset: int, arr: np.ndarray) -> None:
-        """Copy ``arr`` into ``slot`` at byte ``offset`` (one copy, any memory layout)."""
+    def write_array(self, slot: int, offset: int, arr: np.ndarray, *,
+                    announced: bool = False) -> None:
+        """Copy ``arr`` into ``slot`` at byte ``offset`` (one copy, any memory layout);
+        ``announced``: the consumer already knows of the message (see ``early.py``)."""
         start = self._data_offset(slot) + offset
-        if copy_into(self.mm, start, arr):  # a large frame: streaming stores
+        if copy_into(self.mm, start, arr, announced=announced):  # large: streaming stores
             return
         if arr.flags.c_contiguous:  # a plain memcpy, much cheaper than numpy's machinery
             self.mm[start:start + arr.nbytes] = arr.data.cast("B")

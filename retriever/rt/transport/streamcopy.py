@@ -346,19 +346,21 @@ def configure_busy(processes: int) -> None:
     _busy_processes = processes
 
 
-def copy_threads() -> int:
+def copy_threads(announced: bool = False) -> int:
     """How many threads share a large copy: ``RETRIEVER_MP_COPY_THREADS`` (1 or 2),
     else 2 where this process may run on a processor that nothing of the run keeps
-    busy (see :func:`configure_busy`)."""
+    busy (see :func:`configure_busy`) and, for a copy the consumer was told about
+    beforehand (``announced``, see ``early.py``), on one more: the consumer wakes up
+    and prepares the message during that copy, on the processor a helper would take."""
     raw = os.environ.get(THREADS_ENV, "").strip()
     if raw in ("1", "2"):
         return int(raw)
-    return 2 if cpus() >= max(2, _busy_processes + 1) else 1
+    return 2 if cpus() >= max(2, _busy_processes + 1) + announced else 1
 
 
-def _helper(fn: _Copier) -> _Helper | None:
+def _helper(fn: _Copier, announced: bool = False) -> _Helper | None:
     """This process's copy helper (None: copy in one thread)."""
-    if copy_threads() < 2:
+    if copy_threads(announced) < 2:
         return None
     helper = _helpers.get(os.getpid())
     if helper is None:
@@ -372,11 +374,13 @@ def available() -> bool:
     return env_enabled() and _copier() is not None
 
 
-def copy_into(mm: mmap.mmap, start: int, arr: np.ndarray) -> bool:
+def copy_into(mm: mmap.mmap, start: int, arr: np.ndarray, *, announced: bool = False) -> bool:
     """Copy the C-contiguous ``arr`` into ``mm`` at byte ``start`` with streaming
     stores; False (nothing copied) when that does not apply here: ``arr`` is small,
-    not contiguous, the destination is not 16-byte aligned, or the routine is not
-    available (see the module docs). The caller then copies it itself."""
+    not contiguous, the destination is not aligned for the routine, or no routine is
+    available (see the module docs). The caller then copies it itself. ``announced``:
+    the consumer was told about the message before this copy (``early.py``) and works
+    meanwhile, so the helper thread joins only where a processor is left for it too."""
     n = arr.nbytes
     if n < STREAM_MIN or not arr.flags.c_contiguous or not env_enabled():
         return False
@@ -388,7 +392,7 @@ def copy_into(mm: mmap.mmap, start: int, arr: np.ndarray) -> bool:
     if daddr % got[2]:
         return False
     saddr = _address(arr)
-    helper = _helper(got[0]) if n >= SPLIT_MIN else None
+    helper = _helper(got[0], announced) if n >= SPLIT_MIN else None
     if helper is None or not helper.copy(got[0], daddr, saddr, n):
         got[0](daddr, saddr, n)
     whole = n - n % _BLOCK
