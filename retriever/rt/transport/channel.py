@@ -10,7 +10,8 @@ together). A datagram is a one-byte kind followed by:
   :class:`ShmRing` files and replaced in the body by a small
   ``{"$shm": [offset, dtype, shape]}`` reference; a body too large for a datagram also
   travels in the slot. The consumer hands out read-only arrays that view the slot
-  (no copy); the slot returns to the producer when they are garbage collected.
+  (no copy); the slot returns to the producer when they are garbage collected. A large
+  message may be announced before its copy (flag ``EARLY``, see ``early.py``).
 - ``RING``: a new ring (its memfd travels as ``SCM_RIGHTS`` ancillary data) and the ids
   of the rings still in use.
 - ``ACK`` (consumer -> producer): messages consumed, for ``on_full="block"`` credit.
@@ -44,7 +45,7 @@ from retriever.contract.arrays import array_header
 from retriever.contract.wire import MessageCodec, decode, encode
 
 from . import early as early_mod
-from .early import EARLY_MIN, CopyTimer, Unready
+from .early import EARLY_MIN, READY, CopyTimer, Unready, copy_announced, settle_parked
 from .shm import ShmRing, aligned
 
 try:
@@ -64,8 +65,6 @@ _HDR_SIZE = _HDR.size
 _HAS_SHM, _BODY_IN_SHM, _EARLY = 1, 2, 4
 #: The flag (second byte of a message datagram) of a message announced before its copy.
 EARLY = _EARLY
-# after the header of an early message (see early.py): when its commit is expected
-_READY = struct.Struct("<d")
 # absent where descriptors cannot travel (Windows): only framed channels run there
 _FD_SPACE = (socket.CMSG_SPACE(array.array("i", [0]).itemsize)
              if hasattr(socket, "CMSG_SPACE") else 0)
@@ -166,24 +165,13 @@ class OutChannel:
         timer = self.copy_timer
         if (self.early and inline and arrays_size >= EARLY_MIN and timer.estimate >= 0.0
                 and not self.pending):
-            start = time.monotonic()
             head = _HDR.pack(MSG, flags | _EARLY, src, ts, ring.ring_id, slot, gen,
                              arrays_size, len(body))
-            try:  # announce it now: the consumer wakes up while we copy (early.py)
-                self.sock.send(head + _READY.pack(start + timer.estimate) + body)
-            except BlockingIOError:  # the consumer is behind: notify after the copy
-                pass
-            else:
+            # announced, copied, committed; False: the consumer is behind (the kernel
+            # did not take the datagram), notify it after the copy
+            if copy_announced(self.sock, head, body, ring, slot, gen, big, timer):
                 self.sent += 1
                 self.sent_early += 1
-                try:
-                    for _, arr, off in big:
-                        ring.write_array(slot, off, arr, announced=True)
-                except BaseException:  # interrupted: tell the consumer it never comes
-                    ring.abandon(slot)
-                    raise
-                ring.commit(slot, gen)
-                timer.took(time.monotonic() - start)
                 ring.warm_next()
                 return
         head = _HDR.pack(MSG, flags, src, ts, ring.ring_id, slot, gen, arrays_size, len(body))
@@ -442,26 +430,11 @@ class InChannel:
         return n
 
     def unparked(self, *, final: bool) -> list[Opened]:
-        """The parked messages (see ``early.py``) whose copy has been committed since,
-        oldest first, in order: one still being copied stops the list (it and those
-        after it stay parked). ``final``: a later datagram arrived, so the producer's
-        copies of these ended; those still not committed failed and are dropped, as
-        are those parked too long."""
-        out: list[Opened] = []
-        parked = self.parked
-        now = time.monotonic()
-        while parked:
-            got, unready = parked[0]
-            if not unready.committed() and not (
-                    final or not unready.writing()
-                    or now > unready.ready_at + early_mod.PARK_LIMIT):
-                break
-            parked.popleft()
-            if unready.committed():
-                out.append(got)
-            else:
-                self.dropped += 1  # its views go with it: the slot is released
-        return out
+        """The parked messages whose copy has been committed since, oldest first;
+        ``final``: a later datagram arrived (see :func:`.early.settle_parked`)."""
+        ready, dropped = settle_parked(self.parked, final=final)
+        self.dropped += dropped
+        return ready
 
     def _ring_message(self, data: bytes, anc: list[tuple[int, int, bytes]]) -> None:
         fds = array.array("i")
@@ -504,12 +477,12 @@ class InChannel:
         unready = None
         body_at = _HDR_SIZE
         if flags & _EARLY:
-            body_at += _READY.size
+            body_at += READY.size
             if not ring.valid(slot, gen):
                 if not ring.writing(slot, gen):
                     self.dropped += 1
                     return None
-                unready = ring.unready(slot, gen, _READY.unpack_from(data, _HDR_SIZE)[0])
+                unready = ring.unready(slot, gen, READY.unpack_from(data, _HDR_SIZE)[0])
         elif not ring.valid(slot, gen):
             self.dropped += 1
             return None

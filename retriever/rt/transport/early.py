@@ -32,19 +32,31 @@ The protocol (datagram channels only; see ``channel.py`` for the header):
   failed) or after :data:`PARK_LIMIT` (the producer died mid-copy). The consumer never
   spins for long and never waits forever.
 
+The consumer's worker feeds its arrival predictor (``arrivals.py``) the time the
+announcement came, not the commit's, so on a regular stream it is awake when the next
+announcement arrives. A copy that was announced is made in one thread unless a third
+processor is free (``streamcopy.copy_threads``): the consumer works during it.
+
 ``RETRIEVER_MP_EARLY_NOTIFY=0`` turns it off (every message is sent after its copy).
 """
 
 from __future__ import annotations
 
 import os
+import socket
+import struct
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 if TYPE_CHECKING:  # the ring imports this module
     from .shm import ShmRing
+
+#: What follows the header of a message announced early: when its commit is expected.
+READY = struct.Struct("<d")
 
 EARLY_ENV = "RETRIEVER_MP_EARLY_NOTIFY"
 #: Messages whose arrays total fewer bytes are notified after their copy.
@@ -170,11 +182,60 @@ def await_commit(unready: Unready, limit: float) -> bool:
             sleep(min(NAP, limit - now))
 
 
+def copy_announced(sock: socket.socket, head: bytes, body: bytes, ring: ShmRing, slot: int,
+                   gen: int, arrays: list[tuple[str, np.ndarray, int]], timer: CopyTimer
+                   ) -> bool:
+    """The publisher's side: send the datagram (``head``, the expected commit time,
+    ``body``) before copying ``arrays`` (``(port, array, offset)``) into ``slot``, then
+    commit the slot. False, with nothing copied, when the kernel did not take the
+    datagram (the consumer is behind: the caller notifies after the copy). A copy
+    interrupted by an exception abandons the slot (the consumer stops waiting)."""
+    start = time.monotonic()
+    try:  # announce it now: the consumer wakes up while we copy
+        sock.send(head + READY.pack(start + timer.estimate) + body)
+    except BlockingIOError:
+        return False
+    try:
+        for _, arr, off in arrays:
+            ring.write_array(slot, off, arr, announced=True)
+    except BaseException:
+        ring.abandon(slot)
+        raise
+    ring.commit(slot, gen)
+    timer.took(time.monotonic() - start)
+    return True
+
+
+def settle_parked(parked: deque[tuple[Any, Unready]], *, final: bool
+                  ) -> tuple[list[Any], int]:
+    """The consumer's side, for messages it parked: take out, oldest first and in
+    order, those whose copy has been committed since (a message still being copied
+    stops the list: it and those after it stay parked). ``final``: a later datagram
+    arrived, so the producer's copies of these ended, and those still not committed
+    failed; they are dropped, as are those parked longer than :data:`PARK_LIMIT`.
+    Returns the messages to deliver and how many were dropped."""
+    out: list[Any] = []
+    dropped = 0
+    now = time.monotonic()
+    while parked:
+        got, unready = parked[0]
+        if not unready.committed() and not (
+                final or not unready.writing() or now > unready.ready_at + PARK_LIMIT):
+            break
+        parked.popleft()
+        if unready.committed():
+            out.append(got)
+        else:
+            dropped += 1  # its views go with it: the slot is released
+    return out, dropped
+
+
 def wait_limit(ready_at: float, now: float) -> float:
     """Until when a consumer waits for a message expected at ``ready_at`` (both
     ``time.monotonic``) before parking it."""
     return min(max(ready_at, now) + COMMIT_GRACE, now + WAIT_MAX)
 
 
-__all__ = ["COMMIT_GRACE", "EARLY_ENV", "EARLY_MIN", "PARK_LIMIT", "PARK_RECHECK",
-           "CopyTimer", "Unready", "await_commit", "env_enabled", "wait_limit"]
+__all__ = ["COMMIT_GRACE", "EARLY_ENV", "EARLY_MIN", "PARK_LIMIT", "PARK_RECHECK", "READY",
+           "CopyTimer", "NapLateness", "Unready", "await_commit", "copy_announced",
+           "env_enabled", "settle_parked", "wait_limit"]

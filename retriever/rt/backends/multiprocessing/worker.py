@@ -12,14 +12,16 @@ stream (``spin_arrivals``, :mod:`.arrivals`: the worker wakes early by its timer
 measured lateness and dozes in short naps until the window opens), and ``busy_poll``
 never sleeps at all (:class:`WaitOptions`). Garbage is collected just before the worker
 sleeps, not in a message's path (:mod:`.idlegc`); ``realtime`` asks for ``SCHED_FIFO``
-(:func:`apply_realtime`). Each message arriving from
-another partition is delivered on its own and the Trigger/Hybrid flows it triggers
-step before the next one is delivered. Other partitions are reached through channels.
+(:func:`apply_realtime`). A large frame announced before its copy
+(:mod:`retriever.rt.transport.early`) is decoded at once and delivered when its slot is
+committed; one whose copy is late is parked and looked at again every millisecond.
+Each message arriving from another partition is delivered on its own and the
+Trigger/Hybrid flows it triggers step before the next one is delivered. Other
+partitions are reached through channels.
 """
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import os
 import select
@@ -49,11 +51,10 @@ from ...transport.wait import Waiter, make_waiter
 from .arrivals import NEVER, ArrivalPredictor, WakeLateness
 from .idlegc import ROOM, IdleCollector
 from .plan import Plan, WaitOptions
+from .priority import apply_realtime, tight_timer_slack
 
 STATS_INTERVAL = 0.2  # the progress view refreshes every 0.5 s: counters stay current
 PARENT_GONE_GRACE = 3.0
-PR_SET_TIMERSLACK = 29
-TIMER_SLACK_NS = 1000
 SPIN_SHARE = 0.1  # the most of a periodic flow's period that spin may busy-wait
 DOZE_NAP = 0.0001  # longest nap while dozing before an arrival window (0: spin instead)
 
@@ -431,44 +432,12 @@ class Worker:
         return errors
 
 
-def _tight_timer_slack() -> None:
-    """Ask Linux to fire this process's timers within 1 µs of their deadline instead
-    of the default 50 µs slack (``prctl(PR_SET_TIMERSLACK)``): Rate/Tick deadlines and
-    waits become more precise at no CPU cost. Best effort: skipped where unavailable."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_TIMERSLACK, TIMER_SLACK_NS, 0, 0, 0)
-    except (OSError, AttributeError, TypeError):  # not Linux/glibc: the default works too
-        pass
-
-
-def apply_realtime(priority: int) -> str:
-    """Ask for ``SCHED_FIFO`` at ``priority`` for this worker (``realtime=``): ordinary
-    tasks (other programs, the parent, kernel housekeeping threads) can then no longer
-    preempt it while it polls for or handles a message. Returns what was granted, or
-    why not: the worker then runs with the ordinary scheduler, and the parent reports
-    it (a warning and :attr:`FlowStats.scheduling`), never silently. Processes the
-    flows start do not inherit the policy (``SCHED_RESET_ON_FORK``)."""
-    setter = getattr(os, "sched_setscheduler", None)
-    if setter is None:
-        return "refused: SCHED_FIFO is not available on this platform"
-    policy = os.SCHED_FIFO | getattr(os, "SCHED_RESET_ON_FORK", 0)
-    try:
-        setter(0, policy, os.sched_param(priority))
-    except PermissionError:
-        return (f"refused: SCHED_FIFO {priority} is not permitted (it needs CAP_SYS_NICE "
-                f"or an RLIMIT_RTPRIO of at least {priority})")
-    except OSError as exc:
-        return f"refused: SCHED_FIFO {priority}: {exc.strerror or exc}"
-    return f"SCHED_FIFO {priority}"
-
-
 def worker_main(plan: Plan, part: str, ctl_sock: socket.socket,
                 socks: dict[int, socket.socket], death_fd: int | socket.socket, *,
                 shm_slots: int, waiting: WaitOptions | None = None) -> int:
     """Entry point of a worker (forked, or spawned via :func:`.start.spawned_main`);
     returns the process exit code."""
-    _tight_timer_slack()
+    tight_timer_slack()
     if waiting is not None and waiting.busy_poll:  # every worker keeps a processor busy
         configure_busy(len(plan.partitions))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent coordinates Ctrl-C
