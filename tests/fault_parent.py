@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import resource
+import signal
 import sys
 import threading
 import time
@@ -72,6 +73,9 @@ def record_until_full(backend: str, path: str, limit: int) -> int:
 
 def main(argv: list[str]) -> int:
     """See the module docs."""
+    # Python's own Ctrl-C handler even when the test runner was started with SIGINT
+    # ignored (in the background by a non-interactive shell): its children inherit that.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if argv[1] == "disk":
         return record_until_full(argv[0], argv[2], int(argv[3]))
     backend, mode, log = argv

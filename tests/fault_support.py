@@ -13,6 +13,7 @@ import os
 import socket
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -100,6 +101,19 @@ def dora_processes(owner_pid: int | None = None) -> list[int]:
     me = os.getpid()
     return [int(e.name) for e in os.scandir("/proc")
             if e.name.isdigit() and int(e.name) != me and environ_has(int(e.name), needle)]
+
+
+def wait_until(predicate: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    """Poll ``predicate`` until it holds; fail naming ``what`` after ``timeout`` seconds.
+
+    Tests wait for the event they need (rows in a log, a process gone) instead of
+    sleeping a fixed time: a slow or loaded machine then only makes them slower, and
+    ``timeout`` is a generous bound for a hang, never the expected duration."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(0.02)
 
 
 def alive(pid: int) -> bool:

@@ -14,6 +14,7 @@ from retriever.contract.errors import FlowError, LagError
 from retriever.flow import Pipeline
 
 from . import dora_flows as F
+from .fault_support import wait_until
 
 pytestmark = pytest.mark.skipif(not F.dora_installed(),
                                 reason="dora-rs / dora-rs-cli / pyarrow not installed")
@@ -167,7 +168,17 @@ def test_restart_policy_restarts_the_node(tmp_path: Path) -> None:
 
     pipe, bad = _restarting(tmp_path, M.Raiser(at=3, marker=str(tmp_path / "m"), times=1))
     bad.restart_policy("on-failure", max_restarts=3, window=30)
-    handle, report = _run(pipe, duration=1.5)
+    # until the restarted node delivered (a new interpreter: slow on a loaded machine)
+    handle = pipe.run(backend="dora", duration=None, blocking=False, echo=False)
+    def restarted_delivered() -> bool:
+        rows = M.read_log(tmp_path / "sink.log")[0]
+        return len({r["src"] for r in rows}) == 2 and len(rows) >= 4
+
+    try:
+        wait_until(lambda: not handle.running or restarted_delivered(),
+                   "two values from the restarted node", timeout=90)
+    finally:
+        report = handle.stop()
     assert report.error is None
     assert report.flows["bad"].restarts == 1 and report.flows["sink"].restarts == 0
     rows, finals = M.read_log(tmp_path / "sink.log")

@@ -52,8 +52,10 @@ def test_placement_runs_each_node_on_its_daemon(tmp_path: Path) -> None:
 def test_ctrl_c_stops_and_cleans_up(tmp_path: Path) -> None:
     out = tmp_path / "sigint.json"
     script = tmp_path / "child.py"
+    # Python's own SIGINT handler even if the test runner was started with SIGINT ignored
     script.write_text(textwrap.dedent(f"""
-        import sys
+        import signal, sys
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         sys.path.insert(0, {str(ROOT)!r})
         from tests import dora_flows as F
         F.basic({str(out)!r}).run(backend="dora", echo=False)

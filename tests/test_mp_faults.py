@@ -13,7 +13,7 @@ from retriever.contract.errors import FlowError
 from retriever.flow import Latest, Pipeline, Rate, TemporalFlow, Trigger
 
 from . import mp_flows as F
-from .fault_support import Leaks
+from .fault_support import Leaks, wait_until
 
 
 @pytest.fixture
@@ -30,6 +30,12 @@ def _with_sink(tmp_path: Path, src: TemporalFlow) -> Pipeline:
     sink = (F.NumLog(str(tmp_path / "sink.log")) @ Trigger("value", "pid")).named("sink")
     pipe.connect(src, sink, sync=Latest())
     return pipe
+
+
+def _rows_of_second_incarnation(log: Path) -> int:
+    """Rows the sink logged from a source process other than the first one it saw."""
+    srcs = [r["src"] for r in F.read_log(log)[0]]
+    return sum(1 for s in srcs if s != srcs[0])
 
 
 def test_flow_exception_stops_the_run_with_its_traceback(tmp_path: Path, clean: object) -> None:
@@ -63,7 +69,14 @@ def test_restart_on_failure_restarts_the_process(tmp_path: Path, clean: object) 
     marker = str(tmp_path / "crashed")
     src = (F.Crasher(at=5, marker=marker, times=1) @ Rate(hz=50)).restart_policy(
         "on-failure", max_restarts=3, window=30)
-    report = _with_sink(tmp_path, src).run(backend="multiprocessing", duration=1.0)
+    # Wait for the event, not a fixed duration: a restarted worker is a new interpreter
+    # in portable mode, which may take longer than a short run lasts on a loaded machine.
+    handle = _with_sink(tmp_path, src).run(backend="multiprocessing", blocking=False)
+    try:
+        wait_until(lambda: not handle.running or _rows_of_second_incarnation(
+            tmp_path / "sink.log") >= 10, "ten values from the restarted source")
+    finally:
+        report = handle.stop()
     assert report.error is None
     assert report.flows["bad"].restarts == 1 and report.flows["sink"].restarts == 0
     rows, _ = F.read_log(tmp_path / "sink.log")
@@ -75,7 +88,12 @@ def test_restart_on_failure_restarts_the_process(tmp_path: Path, clean: object) 
 def test_restart_after_a_flow_exception(tmp_path: Path, clean: object) -> None:
     src = (F.Raiser(at=3, marker=str(tmp_path / "m"), times=1) @ Rate(hz=50)).restart_policy(
         "on-failure")
-    report = _with_sink(tmp_path, src).run(backend="multiprocessing", duration=0.8)
+    handle = _with_sink(tmp_path, src).run(backend="multiprocessing", blocking=False)
+    try:
+        wait_until(lambda: not handle.running or _rows_of_second_incarnation(
+            tmp_path / "sink.log") >= 1, "a value from the restarted source")
+    finally:
+        report = handle.stop()
     assert report.error is None and report.flows["bad"].restarts == 1
 
 

@@ -3,6 +3,7 @@ every flow is finalized and no worker process or shared memory survives."""
 
 from __future__ import annotations
 
+import multiprocessing.util
 import os
 import signal
 import subprocess
@@ -10,15 +11,23 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from retriever.flow import Latest, Pipeline, Rate, Trigger
+
 from . import mp_flows as F
+from .fault_support import shm_entries, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# The script restores Python's own SIGINT handler first: a process started with SIGINT
+# ignored (a test runner started in the background by a non-interactive shell, as some CI
+# runners do) passes that on, and Python then never raises KeyboardInterrupt.
 SCRIPT = textwrap.dedent("""
-    import json, sys, time
+    import json, signal, sys, time
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     sys.path.insert(0, {root!r})
     from retriever.flow import Latest, Pipeline, Rate, Tick, Trigger
     from tests import mp_flows as F
@@ -59,7 +68,9 @@ def _start(tmp_path: Path, mode: str) -> subprocess.Popen[bytes]:
 def _wait_for_rows(tmp_path: Path, proc: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        if len(F.read_log(tmp_path / "sink.log")[0]) >= 3:
+        # every worker logged (the ticker too: _worker_pids reads both logs)
+        if (len(F.read_log(tmp_path / "sink.log")[0]) >= 3
+                and F.read_log(tmp_path / "tick.log")[0]):
             return
         assert proc.poll() is None, proc.stdout.read() if proc.stdout else b""
         time.sleep(0.05)
@@ -84,7 +95,7 @@ def _assert_finalized_and_gone(tmp_path: Path, pids: set[int]) -> None:
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_and_sigterm_finalize_every_flow(tmp_path: Path, sig: int) -> None:
-    shm = set(os.listdir("/dev/shm"))
+    shm = shm_entries()  # only names a run makes: other programs come and go
     proc = _start(tmp_path, "blocking")
     try:
         _wait_for_rows(tmp_path, proc)
@@ -97,11 +108,11 @@ def test_ctrl_c_and_sigterm_finalize_every_flow(tmp_path: Path, sig: int) -> Non
             proc.kill()
     assert proc.returncode != 0
     _assert_finalized_and_gone(tmp_path, pids)
-    assert set(os.listdir("/dev/shm")) <= shm
+    assert shm_entries() <= shm
 
 
 def test_parent_killed_outright(tmp_path: Path) -> None:
-    shm = set(os.listdir("/dev/shm"))
+    shm = shm_entries()  # only names a run makes: other programs come and go
     proc = _start(tmp_path, "hang")
     try:
         _wait_for_rows(tmp_path, proc)
@@ -116,7 +127,7 @@ def test_parent_killed_outright(tmp_path: Path) -> None:
             proc.kill()
     # the workers notice that their parent is gone, stop cleanly and exit by themselves
     _assert_finalized_and_gone(tmp_path, pids)
-    assert set(os.listdir("/dev/shm")) <= shm
+    assert shm_entries() <= shm
 
 
 def test_unstopped_handle_does_not_hang_exit(tmp_path: Path) -> None:
@@ -131,3 +142,40 @@ def test_unstopped_handle_does_not_hang_exit(tmp_path: Path) -> None:
 
     pids = set(json.loads((tmp_path / "pids.json").read_text()))
     _assert_finalized_and_gone(tmp_path, pids)
+
+
+def test_ctrl_c_reaching_a_worker_as_it_starts_is_discarded(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Ctrl-C goes to the whole process group: one that reaches a worker before its
+    first instruction (forked or spawned, at the start or at a restart) must not kill
+    it. Each worker here gets SIGINT the moment it exists."""
+    real_fork, real_spawn = os.fork, multiprocessing.util.spawnv_passfds
+
+    def fork() -> int:
+        pid = real_fork()
+        if pid:
+            os.kill(pid, signal.SIGINT)
+        return pid
+
+    def spawn(path: Any, args: Any, fds: Any) -> int:
+        pid = real_spawn(path, args, fds)
+        os.kill(pid, signal.SIGINT)
+        return pid
+
+    monkeypatch.setattr(os, "fork", fork)
+    monkeypatch.setattr(multiprocessing.util, "spawnv_passfds", spawn)
+    marker = str(tmp_path / "crashed")
+    with Pipeline("ctrl-c-at-start") as pipe:
+        src = (F.Crasher(at=3, marker=marker) @ Rate(hz=50)).named("src").restart_policy(
+            "on-failure", max_restarts=1, window=30)
+        sink = (F.NumLog(str(tmp_path / "sink.log")) @ Trigger("value", "pid")).named("sink")
+        pipe.connect(src, sink, sync=Latest())
+    handle = pipe.run(backend="multiprocessing", blocking=False)
+    try:  # the restarted source got its SIGINT as it started too
+        wait_until(lambda: not handle.running or len(
+            {r["src"] for r in F.read_log(tmp_path / "sink.log")[0]}) == 2,
+            "values from the restarted source (or the end of the run)")
+    finally:
+        report = handle.stop()
+    assert report.error is None and report.flows["src"].restarts == 1
+    assert len(F.read_log(tmp_path / "sink.log")[1]) == 1

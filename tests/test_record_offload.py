@@ -3,6 +3,7 @@ arrays, typed errors when the writer fails, files finished when the recorder die
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import signal
@@ -208,6 +209,22 @@ def test_a_file_that_cannot_be_opened_fails_at_once(tmp_path: Path) -> None:
     assert "x.mcap" in str(err.value)
 
 
+def _await_messages(path: Path, count: int, timeout: float = 30.0) -> None:
+    """Wait until the recording at ``path`` (still being written) holds ``count``
+    messages of ``reuse.out``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # truncated: still being written
+                if len(open_recording(path).messages("reuse", "out")) >= count:
+                    return
+        except RecordingError:
+            pass  # not readable yet
+        assert time.monotonic() < deadline, f"the writer never wrote {count} messages"
+        time.sleep(0.02)
+
+
 def test_a_killed_writer_is_reported_and_its_files_still_read(tmp_path: Path) -> None:
     pipe = composite_pipeline()
     stepper = stepper_for(pipe)
@@ -218,11 +235,11 @@ def test_a_killed_writer_is_reported_and_its_files_still_read(tmp_path: Path) ->
         for _ in range(3):
             stepper.step(dt=0.1)
         rec._send()
-        time.sleep(0.3)  # the writer writes and flushes them
+        _await_messages(path, 3)  # the writer wrote and flushed them
         os.kill(rec._pid, signal.SIGKILL)
-        time.sleep(0.1)
+        deadline = time.monotonic() + 30
         with pytest.raises(RecordingError) as err:
-            for _ in range(400):  # the next hand-over notices
+            while time.monotonic() < deadline:  # a hand-over soon notices
                 stepper.step(dt=0.1)
                 time.sleep(0.001)
         assert "was killed by signal 9" in str(err.value)
@@ -277,6 +294,43 @@ def test_a_killed_recorder_leaves_finished_files(tmp_path: Path) -> None:
         time.sleep(0.2)
     assert [int(m["pixels"][0, 0]) for _, _, m in rec.messages("reuse", "out")][:19] == \
         list(range(1, 20))
+
+
+BUSY_CPU = textwrap.dedent("""
+    import os, subprocess, sys
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one CPU for all of us
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])  # keeps it busy
+    from tests.test_record_offload import composite_pipeline
+    from retriever.record import OffloadRecorder, RecordConfig
+    from retriever.rt.facade import stepper_for
+    try:
+        stepper = stepper_for(composite_pipeline())
+        rec = OffloadRecorder(stepper.ir, RecordConfig(path=sys.argv[1]))
+        print(os.sched_getscheduler(rec._pid) == os.SCHED_IDLE, flush=True)
+    finally:
+        hog.kill()
+        hog.wait()
+    rec.close()
+""")
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="Linux scheduling policies")
+def test_the_writer_starts_at_normal_priority_and_then_yields(tmp_path: Path) -> None:
+    """The recording process waits while its writer imports and opens the files: at
+    idle priority on a CPU kept busy, that wait lasted as long as the load did."""
+    root = Path(__file__).resolve().parent.parent
+    # its own process group: the busy process and the writer go with it in any case
+    proc = subprocess.Popen([sys.executable, "-c", BUSY_CPU, str(tmp_path / "busy.rrd")],
+                            cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == 0, err[-2000:]
+    assert out.split() == ["True"]  # ready, it yields to the pipeline
 
 
 def test_writer_config_is_checked() -> None:

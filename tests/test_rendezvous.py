@@ -19,13 +19,15 @@ import pytest
 
 from retriever.contract.errors import BackendError, ConfigError
 from retriever.contract.wire import encode
+from retriever.flow import Latest, Pipeline, Rate, Trigger
 from retriever.rt.backends.multiprocessing.start import resolve
 from retriever.rt.transport import rendezvous
 from retriever.rt.transport.framing import FramedSocket, frame
 from retriever.rt.transport.rendezvous import Rendezvous
 
 from . import windows_sim
-from .mp_flows import read_log
+from .fault_support import children
+from .mp_flows import Counter, NumLog, read_log
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -137,6 +139,25 @@ def test_the_transport_is_chosen_by_platform_or_environment(
         rendezvous.transport()
     monkeypatch.delenv(rendezvous.TRANSPORT_ENV)
     assert rendezvous.transport() == "loopback"
+
+
+def test_a_restart_policy_is_refused_before_any_worker_starts_and_says_what_to_do(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(rendezvous.TRANSPORT_ENV, "loopback")
+    with Pipeline("restart") as pipe:
+        a = (Counter() @ Rate(hz=10)).named("a").restart_policy("on-failure")
+        b = (NumLog(str(tmp_path / "b.log")) @ Trigger("value")).named("b")
+        pipe.connect(a, b, sync=Latest())
+    kids = children()
+    with pytest.raises(ConfigError) as info:
+        pipe.run(backend="multiprocessing", duration=0.1)
+    assert children() == kids  # refused up front: nothing was started
+    err = info.value
+    assert "'on-failure'" in str(err) and "loopback" in str(err) and "flows a" in str(err)
+    # the way out on each platform
+    assert "unset RETRIEVER_MP_TRANSPORT" in err.hint and "WSL2" in err.hint
+    assert "FlowError" in err.hint
+    assert not (tmp_path / "b.log").exists()
 
 
 def _shm_names() -> set[str]:

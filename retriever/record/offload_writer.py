@@ -95,19 +95,25 @@ def error_record(exc: BaseException, paths: Any = ()) -> ErrorRecord:
                        message=f"the recording writer failed: {text}")
 
 
-def _writer_main(ir: IR, config: RecordConfig, handover: Handover, status: int,
-                 parent: int) -> int:
-    """Write the files from the steps handed over (runs in the forked writer)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the parent ends the stream
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    # Recording must not compete with the pipeline for a core: the writer yields to it
-    # (it catches up in the pipeline's idle time; a full pipe still blocks, so nothing
-    # is lost).
+def _yield_to_the_pipeline() -> None:
+    """Recording must not compete with the pipeline for a core: from now on the writer
+    runs at idle priority (it catches up in the pipeline's idle time; a full pipe still
+    blocks, so nothing is lost). Only once its libraries are imported and its files
+    open: the recording process waits for that, and an idle-priority writer still
+    importing on a machine whose cores were all busy made the wait last as long as the
+    load did."""
     try:
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     except (OSError, AttributeError):
         with contextlib.suppress(OSError):
             os.nice(WRITER_NICE)
+
+
+def _writer_main(ir: IR, config: RecordConfig, handover: Handover, status: int,
+                 parent: int) -> int:
+    """Write the files from the steps handed over (runs in the forked writer)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the parent ends the stream
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     # The writer keeps few objects alive: what it inherited is frozen, and collections
     # run rarely (decoding a batch allocates thousands of short-lived containers).
     gc.freeze()
@@ -117,6 +123,7 @@ def _writer_main(ir: IR, config: RecordConfig, handover: Handover, status: int,
     except BaseException as exc:
         _report(status, "error", error_record(exc).pack())
         return 1
+    _yield_to_the_pipeline()
     _report(status, "ready")
     rebuild = _Rebuild(ir)
     rebuilder = None

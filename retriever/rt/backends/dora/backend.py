@@ -21,7 +21,8 @@ naming the flow; a node that dies without a report raises :class:`FlowError` nam
 flows. The temporary directory, the dataflow and every process are gone when the
 handle reports the end, whatever the reason; if the owning process itself dies (even by
 ``SIGKILL``), a small guard process (:mod:`.guard`) ends the run's processes and removes
-its temporary directory. A run may be started from any thread, including one that exits
+its temporary directory; if the guard is killed with it, the next dora run removes what
+they left (:mod:`.stale`). A run may be started from any thread, including one that exits
 right after. A node whose flows have a restart policy is restarted by dora; the run goes
 on while the policy allows it.
 """
@@ -59,6 +60,7 @@ from .launch import (
     processes_with_token,
     sweep,
 )
+from .stale import PREFIX, record_owner, remove_stale
 from .status import StatusReader, errors_from_status
 
 POLL = 0.05
@@ -95,6 +97,8 @@ class DoraRun(BackgroundRun):
         if mode not in ("auto", "run", "cluster"):
             raise ConfigError(f"dora mode {mode!r} is not one of auto, run, cluster")
         install = check_install()
+        # leftovers of runs whose owner and guard were both killed (see .stale)
+        remove_stale(dc.ENV_RUN)
         self.graph = graph
         self.duration = duration
         self.token = uuid.uuid4().hex[:12]
@@ -122,10 +126,11 @@ class DoraRun(BackgroundRun):
         self._restart_times: dict[str, deque[float]] = {}
         self._restarts: dict[str, int] = {}
         self._carry: dict[str, dict[str, dict[str, int]]] = {}
-        self.tmp = Path(tempfile.mkdtemp(prefix="retriever-dora-"))
+        self.tmp = Path(tempfile.mkdtemp(prefix=PREFIX))
         self._guard: Guard | None = None
         try:
             self._guard = Guard(self.tmp, dc.ENV_RUN, self.token)
+            record_owner(self.tmp, self.token, [os.getpid(), self._guard.proc.pid])
             status_dir = self.tmp / "status"
             status_dir.mkdir()
             self.status = StatusReader(status_dir)

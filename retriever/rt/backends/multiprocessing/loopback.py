@@ -28,13 +28,18 @@ from ...transport import ControlLink, rendezvous
 from ...transport.framing import FramedSocket, read_frame
 from ...transport.rendezvous import Rendezvous
 from .plan import Plan, WaitOptions
+from .proc import sigint_held
 from .start import apply_boot, boot_message
 from .worker import worker_main
 
 TOKEN_ENV = "RETRIEVER_MP_TOKEN"
-# SIGINT is ignored first thing: the parent coordinates Ctrl-C
+# SIGINT is ignored first thing: the parent coordinates Ctrl-C. Where there are signal
+# masks the worker starts with SIGINT blocked (proc.sigint_held), so one sent before
+# this line waits and is then discarded.
 _BOOT = (
-    "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); import sys; "
+    "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+    "hasattr(signal, 'pthread_sigmask') and signal.pthread_sigmask(signal.SIG_UNBLOCK, "
+    "[signal.SIGINT]); import sys; "
     "from retriever.rt.backends.multiprocessing.loopback import loopback_main; "
     "sys.exit(loopback_main(int(sys.argv[1]), sys.argv[2]))"
 )
@@ -68,8 +73,9 @@ def _channel_key(fields: list[Any]) -> Any:
 def _spawn(rv: Rendezvous, part: str) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
     env[TOKEN_ENV] = rv.token.hex()  # private to this user, unlike a command line
-    return subprocess.Popen([sys.executable, "-c", _BOOT, str(rv.port), part], env=env,
-                            close_fds=True)
+    with sigint_held():
+        return subprocess.Popen([sys.executable, "-c", _BOOT, str(rv.port), part],
+                                env=env, close_fds=True)
 
 
 def _await_messages(links: dict[str, ControlLink], kind: str, timeout: float

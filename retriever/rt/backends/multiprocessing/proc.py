@@ -15,7 +15,10 @@ process object as the stdlib's would. The pitfalls of ``fork`` are handled here:
   on a control socket really means that worker exited, and the death pipe's write end
   lives only in the parent;
 - signal handlers are reset in the child (``SIGINT`` ignored: the parent coordinates
-  Ctrl-C; ``SIGTERM`` stops the worker cleanly).
+  Ctrl-C; ``SIGTERM`` stops the worker cleanly). ``SIGINT`` is blocked in the starting
+  thread around the ``fork`` (and around starting a ``spawn``ed interpreter, see
+  :func:`sigint_held`), so a Ctrl-C to the whole process group during a worker's first
+  instructions, a restart's included, cannot kill the worker before it ignores ``SIGINT``.
 
 Every worker watches the read end of a *death pipe* on a small thread: when the parent
 dies, even by ``SIGKILL``, the pipe reports end of file and the worker stops itself
@@ -24,12 +27,14 @@ dies, even by ``SIGKILL``, the pipe reports end of file and the worker stops its
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import sys
 import traceback
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
 
 
@@ -71,6 +76,29 @@ def _close_inherited(keep_socks: set[int], keep_fds: set[int]) -> None:
                     pass
 
 
+@contextlib.contextmanager
+def sigint_held() -> Iterator[None]:
+    """Block ``SIGINT`` in the calling thread while a worker process is started.
+
+    A new process inherits the signal mask (through ``fork`` and ``exec``), so a Ctrl-C
+    that reaches the worker while it starts stays pending until the worker has made
+    ``SIGINT`` ignored (its first instruction), which then discards it. Without this, a
+    Ctrl-C at that moment killed the worker (a spawned interpreter has the default
+    action until it runs its first line) and the run ended with a worker "killed by
+    signal SIGINT" instead of a clean stop. The parent loses nothing: the signal goes
+    to another thread, or to this one when the block ends. Where there are no signal
+    masks (Windows) this does nothing."""
+    mask = getattr(signal, "pthread_sigmask", None)
+    if mask is None:
+        yield
+        return
+    old = mask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        mask(signal.SIG_SETMASK, old)
+
+
 def fork_worker(target: Callable[[], int], keep_socks: Iterable[socket.socket],
                 keep_fds: Iterable[int]) -> int:
     """Fork a child that runs ``target()`` and exits with its return code."""
@@ -81,7 +109,10 @@ def fork_worker(target: Callable[[], int], keep_socks: Iterable[socket.socket],
             pass
     keep_s = {id(s) for s in keep_socks}
     keep_f = set(keep_fds)
-    pid = os.fork()
+    with sigint_held():
+        pid = os.fork()
+        if not pid:  # the child ignores SIGINT before its mask is restored below
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
     if pid:
         return pid
     code = 1

@@ -53,6 +53,7 @@ from ...transport import ControlLink, backing, rendezvous, wait
 from ...transport.control import MAX_CONTROL
 from ...transport.framing import is_stream, read_frame, seqpacket_available
 from .plan import Plan, WaitOptions, make_plan
+from .proc import sigint_held
 from .worker import worker_main
 
 METHODS = ("fork", "spawn")
@@ -61,9 +62,12 @@ PORTABLE_ENV = backing.PORTABLE_ENV
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("", "0", "false", "no", "off")
 # SIGINT is ignored first thing: the parent coordinates Ctrl-C, and a worker still
-# importing must not die of it with a traceback.
+# importing must not die of it with a traceback. The worker starts with SIGINT blocked
+# (proc.sigint_held), so one sent before this line waits and is then discarded.
 _BOOT = (
-    "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); import sys; "
+    "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+    "hasattr(signal, 'pthread_sigmask') and signal.pthread_sigmask(signal.SIG_UNBLOCK, "
+    "[signal.SIGINT]); import sys; "
     "from retriever.rt.backends.multiprocessing.start import spawned_main; "
     "sys.exit(spawned_main(int(sys.argv[1])))"
 )
@@ -175,9 +179,10 @@ def spawn_worker(graph_json: str, part: str, link: ControlLink, ctl_sock: socket
                         death_fd, shm_slots=shm_slots, waiting=waiting, portable=portable,
                         trust=trust)
     fds = [ctl_sock.fileno(), death_fd, *(s.fileno() for s in socks.values())]
-    pid = multiprocessing.util.spawnv_passfds(
-        os.fsencode(sys.executable),
-        [sys.executable, "-c", _BOOT, str(ctl_sock.fileno())], fds)
+    with sigint_held():
+        pid = multiprocessing.util.spawnv_passfds(
+            os.fsencode(sys.executable),
+            [sys.executable, "-c", _BOOT, str(ctl_sock.fileno())], fds)
     if not link.send(*boot) or link.closed:
         raise BackendError(f"could not hand partition {part!r} to its spawned worker "
                            f"(pid {pid}): the boot message ({len(graph_json)} bytes of "
