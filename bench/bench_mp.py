@@ -29,7 +29,9 @@ Sections:
               sleeping consumer must ask to be woken).
   frames      1920x1080x3 and 640x480x3 uint8 at 30 Hz: p50/p99 latency, by default
               and with busy_poll=True, copying the frame (the runtime copies it into a
-              slot) and loaning it (Flow.loan: the flow fills the slot, filled with
+              slot; announced before the copy, see rt/transport/early.py, and
+              with RETRIEVER_MP_EARLY_NOTIFY=0, notified after it) and loaning it
+              (Flow.loan: the flow fills the slot, filled with
               np.copyto or cv2 dst=; the stamp is taken once the frame is complete, in
               both cases, so the copy path's copy is part of its latency); baselines:
               the notify-only limit (frame already in shared memory, one datagram),
@@ -103,6 +105,7 @@ from _raw import (
 
 from retriever.flow import EdgeConfig, Flow, Latest, Pipeline, Rate, Tick, Trigger
 from retriever.rt.backends.multiprocessing.plan import WaitOptions
+from retriever.rt.transport.early import EARLY_ENV
 
 # ---------------------------------------------------------------------- latency
 
@@ -191,6 +194,7 @@ FRAME_RUNS = (
     ("notify", "raw notify only"),
     ("loan", "loan, np.copyto"),
     ("copy", "retriever, copy"),
+    ("copy_late", "copy, notified after"),
     ("paced", "raw copy in+out, paced"),
     ("in_rt", "raw copy in, as runtime"),
     ("loan_cv2", "loan, cv2 dst="),
@@ -210,6 +214,7 @@ FRAME_NOTES = {
     "in_rt": "copy in only, after 33 ms idle, as the runtime copies into a slot",
     "pipe": "wake-up of one IPC hop, no payload",
     "copy_busy": "stand-in for arrival-predictive spinning",
+    "copy_late": "early notification off: the datagram follows the copy",
     "loan_busy": "stand-in for arrival-predictive spinning",
 }
 # (figure, baseline, goal or None for information only): goals of 1080p frames
@@ -217,6 +222,7 @@ FRAME_NOTES = {
 FRAME_RATIOS = (
     ("copy", "paced", 1.0, "copy / paced copy in+out (the fair baseline)"),
     ("copy", "inout", 1.0, "copy / back-to-back copy in+out"),
+    ("copy_late", "inout", None, "copy notified after / back-to-back in+out"),
     ("loan", "notify", 2.0, "loan np.copyto / notify only"),
     ("loan_cv2", "notify", 2.0, "loan cv2 dst= / notify only"),
     ("loan", "fill", None, "loan np.copyto / fill + notify"),
@@ -229,6 +235,7 @@ FRAME_RATIOS = (
 # one copy, and beyond the zero-copy limit
 FRAME_PARTS = (
     ("copy", "in_rt", "copy path minus its copy (runtime work + wake-up)"),
+    ("copy_late", "in_rt", "the same, notified after the copy"),
     ("loan", "fill", "loan minus fill + notify (runtime work, both sides)"),
     ("fill", "notify", "fill + notify minus notify only (cold caches)"),
 )
@@ -237,6 +244,16 @@ FRAME_PARTS = (
 def _frame_figure(key: str, tmp: Path, seconds: float, shape: tuple[int, ...],
                   name: str, n: int) -> list[float]:
     """One run of the frames figure ``key``: the latencies (seconds)."""
+    if key == "copy_late":  # the workers read the switch when their channels open
+        saved = os.environ.get(EARLY_ENV)
+        os.environ[EARLY_ENV] = "0"
+        try:
+            return frames_run(tmp, seconds, shape, name)[0]
+        finally:
+            if saved is None:
+                del os.environ[EARLY_ENV]
+            else:
+                os.environ[EARLY_ENV] = saved
     if key in ("copy", "copy_busy", "loan", "loan_cv2", "loan_busy"):
         fill = {"loan": "copyto", "loan_busy": "copyto", "loan_cv2": "cv2"}.get(key, "")
         lat, _ = frames_run(tmp, seconds, shape, name, fill, busy_poll=key.endswith("busy"))

@@ -19,13 +19,16 @@ from retriever.rt.transport import backing, channel_pair, open_in, open_out, str
 BIG = streamcopy.STREAM_MIN
 
 
-@pytest.fixture(params=["two threads", "one thread", "memcpy"])
+@pytest.fixture(params=["two threads", "one thread", "sse2", "avx2", "memcpy"])
 def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Streaming stores shared by two threads (the default where two processors are
-    free), in one thread, and turned off (plain memcpy)."""
+    free), in one thread, with the SSE2 or the AVX2 routine only (where the processor
+    has AVX2 or AVX-512 another one is the default; without AVX2 the AVX2 case falls
+    back to memcpy), and turned off (plain memcpy)."""
     how: str = request.param
     monkeypatch.setenv(streamcopy.THREADS_ENV, "1" if how == "one thread" else "2")
-    monkeypatch.setenv(streamcopy.STREAM_ENV, "0" if how == "memcpy" else "1")
+    monkeypatch.setenv(streamcopy.STREAM_ENV, {"memcpy": "0"}.get(how, how if "sse" in how
+                                                                    or "avx" in how else "1"))
     return how
 
 
@@ -41,7 +44,8 @@ def test_copy_into_copies_every_byte(mode: str) -> None:
             src = _pattern(n, seed)
             mm[:] = b"\xee" * len(mm)
             used = streamcopy.copy_into(mm, 64, src)
-            assert used == (mode != "memcpy" and streamcopy.supported())
+            assert used == (mode != "memcpy" and streamcopy.supported() and (
+                mode != "avx2" or "avx2" in streamcopy._cpu_flags()))
             if not used:
                 mm[64:64 + n] = src.data
             got = np.frombuffer(mm, np.uint8, n + 128)
@@ -59,6 +63,28 @@ def test_small_strided_or_unaligned_arrays_are_left_to_memcpy() -> None:
         strided = _pattern(2 * BIG, 0)[::2]
         assert not streamcopy.copy_into(mm, 64, strided)
         assert not streamcopy.copy_into(mm, 8, _pattern(BIG, 0))  # destination unaligned
+    finally:
+        mm.close()
+
+
+def test_the_best_routine_the_processor_has_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    if not streamcopy.available():
+        pytest.skip("no streaming copies here (not x86-64 Linux, or no executable memory)")
+    flags = streamcopy._cpu_flags()
+    best = next(name for name, _, _ in streamcopy.ROUTINES if name in flags or name == "sse2")
+    assert streamcopy.routine() == best
+    monkeypatch.setenv(streamcopy.STREAM_ENV, "sse2")
+    assert streamcopy.routine() == "sse2"
+    mm = mmap.mmap(-1, BIG + 4096)
+    try:  # 16-byte aligned is enough for SSE2 stores; AVX2 stores need 32, AVX-512 64
+        src = _pattern(BIG, 5)
+        assert streamcopy.copy_into(mm, 16, src)
+        np.testing.assert_array_equal(np.frombuffer(mm, np.uint8, BIG, 16), src)
+        monkeypatch.setenv(streamcopy.STREAM_ENV, "1")
+        assert streamcopy.copy_into(mm, 16, src) == (best == "sse2")
+        assert streamcopy.copy_into(mm, 32, src) == (best != "avx512f")
+        assert streamcopy.copy_into(mm, 64, src)
+        np.testing.assert_array_equal(np.frombuffer(mm, np.uint8, BIG, 64), src)
     finally:
         mm.close()
 
@@ -178,3 +204,16 @@ def test_busy_polling_workers_leave_the_copy_to_one_thread(
         assert streamcopy.copy_threads() == 1
     finally:
         streamcopy.configure_busy(0)
+
+
+def test_a_copy_announced_early_leaves_a_processor_to_its_consumer(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The consumer of an early-announced copy works during it: the helper joins only
+    where a third processor is free (unless RETRIEVER_MP_COPY_THREADS says otherwise)."""
+    monkeypatch.delenv(streamcopy.THREADS_ENV, raising=False)
+    for n, alone, announced in ((2, 2, 1), (3, 2, 2), (1, 1, 1)):
+        monkeypatch.setattr(streamcopy, "cpus", lambda n=n: n)
+        assert streamcopy.copy_threads() == alone
+        assert streamcopy.copy_threads(announced=True) == announced
+    monkeypatch.setenv(streamcopy.THREADS_ENV, "2")
+    assert streamcopy.copy_threads(announced=True) == 2

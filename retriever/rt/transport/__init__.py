@@ -2,11 +2,11 @@
 length-prefixed frames over stream sockets, :mod:`.framing`) and anonymous shared-memory
 rings for large numpy arrays (no pickle anywhere)."""
 
-from . import backing, wait
+from . import backing, early, wait
 from .channel import INLINE_MAX, SHM_MIN, InChannel, OutChannel
 from .control import ControlLink, control_pair
 from .framing import channel_pair, open_in, open_out
 from .shm import ShmRing
 
 __all__ = ["INLINE_MAX", "SHM_MIN", "ControlLink", "InChannel", "OutChannel", "ShmRing",
-           "backing", "channel_pair", "control_pair", "open_in", "open_out", "wait"]
+           "backing", "channel_pair", "early", "control_pair", "open_in", "open_out", "wait"]

@@ -10,7 +10,8 @@ together). A datagram is a one-byte kind followed by:
   :class:`ShmRing` files and replaced in the body by a small
   ``{"$shm": [offset, dtype, shape]}`` reference; a body too large for a datagram also
   travels in the slot. The consumer hands out read-only arrays that view the slot
-  (no copy); the slot returns to the producer when they are garbage collected.
+  (no copy); the slot returns to the producer when they are garbage collected. A large
+  message may be announced before its copy (flag ``EARLY``, see ``early.py``).
 - ``RING``: a new ring (its memfd travels as ``SCM_RIGHTS`` ancillary data) and the ids
   of the rings still in use.
 - ``ACK`` (consumer -> producer): messages consumed, for ``on_full="block"`` credit.
@@ -33,6 +34,7 @@ import array
 import os
 import socket
 import struct
+import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -42,6 +44,8 @@ import numpy as np
 from retriever.contract.arrays import array_header
 from retriever.contract.wire import MessageCodec, decode, encode
 
+from . import early as early_mod
+from .early import EARLY_MIN, READY, CopyTimer, Unready, copy_announced, settle_parked
 from .shm import ShmRing, aligned
 
 try:
@@ -58,7 +62,9 @@ RECV_MAX = INLINE_MAX + 256
 # kind, flags, source index, timestamp, ring id, slot, generation, body offset, body length
 _HDR = struct.Struct("<BBHdQIQII")
 _HDR_SIZE = _HDR.size
-_HAS_SHM, _BODY_IN_SHM = 1, 2
+_HAS_SHM, _BODY_IN_SHM, _EARLY = 1, 2, 4
+#: The flag (second byte of a message datagram) of a message announced before its copy.
+EARLY = _EARLY
 # absent where descriptors cannot travel (Windows): only framed channels run there
 _FD_SPACE = (socket.CMSG_SPACE(array.array("i", [0]).itemsize)
              if hasattr(socket, "CMSG_SPACE") else 0)
@@ -76,6 +82,8 @@ def _queued(fd: int) -> int:
 
 
 Waiter = Callable[[socket.socket, float], None]
+#: An opened message: source index, timestamp, ``{port: value}``.
+Opened = tuple[int, float, dict[str, Any]]
 #: A datagram waiting to be sent, with the slot it fills (to reclaim if dropped).
 _Pending = tuple[bytes, "ShmRing | None", int]
 
@@ -110,6 +118,10 @@ class OutChannel:
         self.acked = 0
         self.dropped = 0
         self.waiter: Waiter | None = None
+        # announce large copies before making them (early.py); framed channels do not
+        self.early = early_mod.env_enabled()
+        self.copy_timer = CopyTimer()
+        self.sent_early = 0  # messages announced before their copy
 
     # ------------------------------------------------------------------ sending
     def send(self, src: int, ts: float, message: Mapping[str, Any]) -> None:
@@ -150,13 +162,28 @@ class OutChannel:
         # The datagram is ready before the copy: a frame's copy evicts the caches, so
         # only the commit and the send run cold after it.
         flags = _HAS_SHM if inline else _HAS_SHM | _BODY_IN_SHM
+        timer = self.copy_timer
+        if (self.early and inline and arrays_size >= EARLY_MIN and timer.estimate >= 0.0
+                and not self.pending):
+            head = _HDR.pack(MSG, flags | _EARLY, src, ts, ring.ring_id, slot, gen,
+                             arrays_size, len(body))
+            # announced, copied, committed; False: the consumer is behind (the kernel
+            # did not take the datagram), notify it after the copy
+            if copy_announced(self.sock, head, body, ring, slot, gen, big, timer):
+                self.sent += 1
+                self.sent_early += 1
+                ring.warm_next()
+                return
         head = _HDR.pack(MSG, flags, src, ts, ring.ring_id, slot, gen, arrays_size, len(body))
         data = head + body if inline else head
+        start = time.monotonic()
         for _, arr, off in big:
             ring.write_array(slot, off, arr)
         if not inline:
             ring.write_bytes(slot, arrays_size, body)
         ring.commit(slot, gen)
+        if arrays_size >= EARLY_MIN:
+            timer.took(time.monotonic() - start)
         self._push(data, ring, slot)
         ring.warm_next()  # the message is on its way: pre-fault a slot for later ones
 
@@ -308,6 +335,8 @@ class InChannel:
         self.received = 0
         self._requested: set[int] = set()
         self._retired: list[int] = []
+        # messages announced early whose copy had not ended when we stopped waiting
+        self.parked: deque[tuple[Opened, Unready]] = deque()
         self._send_ctl(HELLO, 0)
 
     def _send_ctl(self, kind: int, value: int) -> None:
@@ -381,18 +410,31 @@ class InChannel:
         self.received += 1
         self.dropped += 1
         ring = self.rings.get(ring_id)
-        if flags & _HAS_SHM and ring is not None and ring.valid(slot, gen):
-            ring.release(slot, gen)
+        if flags & _HAS_SHM and ring is not None and (
+                ring.valid(slot, gen) or (flags & _EARLY and ring.writing(slot, gen))):
+            ring.release(slot, gen)  # (free for the producer once it committed it)
 
     def drain(self, on_message: Callable[[int, float, dict[str, Any]], None]) -> int:
         """Receive and deliver every waiting message; returns how many were delivered."""
         n = 0
-        for data in self.receive():
-            got = self.open(data)
+        batch = self.receive()
+        if self.parked:
+            for done in self.unparked(final=bool(batch)):
+                on_message(*done)
+                n += 1
+        for i, data in enumerate(batch):
+            got = self.open(data, wait=i == len(batch) - 1)
             if got is not None:
                 on_message(*got)
                 n += 1
         return n
+
+    def unparked(self, *, final: bool) -> list[Opened]:
+        """The parked messages whose copy has been committed since, oldest first;
+        ``final``: a later datagram arrived (see :func:`.early.settle_parked`)."""
+        ready, dropped = settle_parked(self.parked, final=final)
+        self.dropped += dropped
+        return ready
 
     def _ring_message(self, data: bytes, anc: list[tuple[int, int, bytes]]) -> None:
         fds = array.array("i")
@@ -413,9 +455,13 @@ class InChannel:
         self.rings[ring_id] = ShmRing(ring_id, nslots, slot_size, fd=fds[0])
         self._requested.discard(ring_id)
 
-    def open(self, data: bytes) -> tuple[int, float, dict[str, Any]] | None:
+    def open(self, data: bytes, *, wait: bool = True) -> Opened | None:
         """Decode one message datagram; arrays in shared memory become read-only views
-        that pin their slot. None when the message cannot be read (it is dropped)."""
+        that pin their slot. None when the message cannot be read (it is dropped) or,
+        announced before its copy ended (``early.py``), is not complete yet: it waits
+        for the commit (``wait``: until shortly after the expected time; else not at
+        all, for a datagram followed by others) and is parked when it is still not
+        there (see :meth:`unparked`)."""
         _, flags, src, ts, ring_id, slot, gen, body_off, body_len = _HDR.unpack_from(data, 0)
         codec = self.codecs[src]
         self.received += 1
@@ -428,22 +474,43 @@ class InChannel:
                 self._send_ctl(RING_REQ, ring_id)
             self.dropped += 1
             return None
-        if not ring.valid(slot, gen):
+        unready = None
+        body_at = _HDR_SIZE
+        if flags & _EARLY:
+            body_at += READY.size
+            if not ring.valid(slot, gen):
+                if not ring.writing(slot, gen):
+                    self.dropped += 1
+                    return None
+                unready = ring.unready(slot, gen, READY.unpack_from(data, _HDR_SIZE)[0])
+        elif not ring.valid(slot, gen):
             self.dropped += 1
             return None
         if flags & _BODY_IN_SHM:
             msg = codec.decode(ring.read_bytes(slot, body_off, body_len))
         else:
-            msg = codec.decode(memoryview(data)[_HDR_SIZE:])
+            msg = codec.decode(memoryview(data)[body_at:])
         keys = [k for k, v in msg.items() if type(v) is dict and "$shm" in v]
         if not keys:  # only the body travelled in the slot, and it was copied
             ring.release(slot, gen)
             return src, ts, msg
-        # read-only views that pin the slot (numpy keeps the pin as base of slices too)
+        # read-only views that pin the slot (numpy keeps the pin as base of slices too);
+        # made while an early message is still being copied, seen by no flow before
         views = ring.pin_views(slot, gen, [msg[k]["$shm"] for k in keys])
         for k, view in zip(keys, views, strict=True):
             msg[k] = view
-        return src, ts, msg
+        if unready is None:
+            return src, ts, msg
+        if wait:
+            limit = early_mod.wait_limit(unready.ready_at, time.monotonic())
+            early_mod.await_commit(unready, limit)
+        if unready.committed():
+            return src, ts, msg
+        if wait and unready.writing():  # the producer is late: look again later
+            self.parked.append(((src, ts, msg), unready))
+        else:  # a later datagram followed it (its copy failed), or the slot was reused
+            self.dropped += 1
+        return None
 
     def close(self) -> None:
         """Unmap the rings (arrays still pinning slots keep their mapping alive)."""

@@ -321,6 +321,7 @@ class FramedOutChannel(OutChannel):
                  nslots: int = 4, ring_base: int = 0) -> None:
         super().__init__(sock, block=block, capacity=capacity, nslots=nslots,
                          ring_base=ring_base)
+        self.early = False  # announcing a copy early needs datagrams (see early.py)
         self.stream = FramedSocket(sock, FEEDBACK_FRAME_MAX, tolerant=True)
         self.stream.lead_in(CHANNEL_FRAME_MAX)  # after a restart: past what one left
         if not self.stream.flush():

@@ -44,6 +44,7 @@ import numpy as np
 from retriever.contract.arrays import array_view
 
 from . import backing
+from .early import Unready
 from .streamcopy import copy_into
 
 HEADER = 64
@@ -130,10 +131,12 @@ class ShmRing:
         self._words[slot * self._stride] = gen - 1  # odd: being written
         return gen
 
-    def write_array(self, slot: int, offset: int, arr: np.ndarray) -> None:
-        """Copy ``arr`` into ``slot`` at byte ``offset`` (one copy, any memory layout)."""
+    def write_array(self, slot: int, offset: int, arr: np.ndarray, *,
+                    announced: bool = False) -> None:
+        """Copy ``arr`` into ``slot`` at byte ``offset`` (one copy, any memory layout);
+        ``announced``: the consumer already knows of the message (see ``early.py``)."""
         start = self._data_offset(slot) + offset
-        if copy_into(self.mm, start, arr):  # a large frame: streaming stores
+        if copy_into(self.mm, start, arr, announced=announced):  # large: streaming stores
             return
         if arr.flags.c_contiguous:  # a plain memcpy, much cheaper than numpy's machinery
             self.mm[start:start + arr.nbytes] = arr.data.cast("B")
@@ -179,6 +182,13 @@ class ShmRing:
         if first < end:
             np.frombuffer(self.mm, np.uint8, end - first, first)[::PAGE] = 0
 
+    def abandon(self, slot: int) -> None:
+        """The copy into ``slot`` of a message announced early failed: the consumer
+        stops waiting for it (the generation word matches no message) and the slot is
+        free again."""
+        self._words[slot * self._stride] = 0
+        self._written[slot] = 0
+
     def reclaim(self, slot: int) -> None:
         """Make ``slot`` free again: its message was dropped before being sent."""
         self._written[slot] = 0
@@ -188,10 +198,34 @@ class ShmRing:
         """Whether ``slot`` holds the complete message of generation ``gen``."""
         return 0 <= slot < self.nslots and self._words[slot * self._stride] == gen
 
+    def writing(self, slot: int, gen: int) -> bool:
+        """Whether the producer is still copying the message of generation ``gen`` into
+        ``slot`` (it was announced early, see ``early.py``)."""
+        return 0 <= slot < self.nslots and self._words[slot * self._stride] == gen - 1
+
+    def unready(self, slot: int, gen: int, ready_at: float) -> Unready:
+        """What a consumer watches while the message ``gen`` is copied into ``slot``."""
+        return Unready(self, slot, gen, ready_at)
+
+    @property
+    def words(self) -> memoryview:
+        """The mapping as 64-bit words (a slot's generation is word ``slot *``
+        :attr:`stride`; the consumer's release is the next one)."""
+        return self._words
+
+    @property
+    def stride(self) -> int:
+        """Words from one slot's header to the next one's."""
+        return self._stride
+
     def release(self, slot: int, gen: int) -> None:
         """Tell the producer that the message ``gen`` in ``slot`` is no longer needed."""
         if not self.closed:
-            self._words[slot * self._stride + 1] = gen
+            index = slot * self._stride + 1
+            # generations only grow: a late release of an older message (one announced
+            # early and dropped) must not hide the release of a newer one
+            if gen > self._words[index]:
+                self._words[index] = gen
 
     def pin(self, slot: int, gen: int) -> np.ndarray:
         """A read-only byte array over ``slot``'s data that releases the slot once it

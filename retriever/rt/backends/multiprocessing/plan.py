@@ -79,7 +79,7 @@ class WaitOptions:
     latency, one busy core per worker). ``waiter``:
     the kind of :mod:`retriever.rt.transport.wait` waiter. ``realtime``: the
     ``SCHED_FIFO`` priority workers ask for (0: the ordinary scheduler); see
-    :func:`.worker.apply_realtime`.
+    :func:`.priority.apply_realtime`.
     """
 
     spin: float = 0.0002

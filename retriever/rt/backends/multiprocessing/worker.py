@@ -12,14 +12,16 @@ stream (``spin_arrivals``, :mod:`.arrivals`: the worker wakes early by its timer
 measured lateness and dozes in short naps until the window opens), and ``busy_poll``
 never sleeps at all (:class:`WaitOptions`). Garbage is collected just before the worker
 sleeps, not in a message's path (:mod:`.idlegc`); ``realtime`` asks for ``SCHED_FIFO``
-(:func:`apply_realtime`). Each message arriving from
-another partition is delivered on its own and the Trigger/Hybrid flows it triggers
-step before the next one is delivered. Other partitions are reached through channels.
+(:func:`apply_realtime`). A large frame announced before its copy
+(:mod:`retriever.rt.transport.early`) is decoded at once and delivered when its slot is
+committed; one whose copy is late is parked and looked at again every millisecond.
+Each message arriving from another partition is delivered on its own and the
+Trigger/Hybrid flows it triggers step before the next one is delivered. Other
+partitions are reached through channels.
 """
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import os
 import select
@@ -41,17 +43,18 @@ from ...node import Message, NodeRuntime
 from ...observe import close_all, notify, observers_from_env
 from ...step import Scheduler
 from ...transport import ControlLink, InChannel, OutChannel, backing, open_in, open_out
+from ...transport.channel import EARLY, Opened
+from ...transport.early import PARK_RECHECK
 from ...transport.loan import SlotLender, send_lent
 from ...transport.streamcopy import configure_busy
 from ...transport.wait import Waiter, make_waiter
 from .arrivals import NEVER, ArrivalPredictor, WakeLateness
 from .idlegc import ROOM, IdleCollector
 from .plan import Plan, WaitOptions, usable_cores
+from .priority import apply_realtime, tight_timer_slack
 
 STATS_INTERVAL = 0.2  # the progress view refreshes every 0.5 s: counters stay current
 PARENT_GONE_GRACE = 3.0
-PR_SET_TIMERSLACK = 29
-TIMER_SLACK_NS = 1000
 SPIN_SHARE = 0.1  # the most of a periodic flow's period that spin may busy-wait
 DOZE_NAP = 0.0001  # longest nap while dozing before an arrival window (0: spin instead)
 
@@ -140,6 +143,8 @@ class Worker:
                 self.sends[src].append((out, idx))
         # incoming channels: per source index, the local routes and destination names
         self.ins: list[tuple[InChannel, list[str]]] = []
+        # channels holding messages announced early whose copy had not ended in time
+        self.parked: set[InChannel] = set()
         # one arrival predictor per source flow heard from another partition
         self.predictors: list[ArrivalPredictor] = []
         self.lateness = WakeLateness()  # how late this worker's timed wake-ups are
@@ -188,8 +193,43 @@ class Worker:
         sched = self.sched
         mono = time.monotonic
 
+        def deliver(got: Opened, seen: float = 0.0) -> None:
+            src, ts, msg = got
+            rts, names, pred = table[src]
+            sched.on_arrival(rts, ts, msg)
+            if acker is not None:
+                acker.pending.append(set(names))
+            if self.t0:  # not while settling before the first loop
+                now = mono() - self.t0
+                sched.run_triggered(now)
+                # after the steps: not on the message's path. A message announced early
+                # arrived when its announcement did: be awake for the next one then
+                # (its sender need not wake us, and we read it before the copy ends)
+                pred.arrived(ts, seen or now)
+
+        def early(data: bytes, last: bool) -> None:
+            """A large message announced before its copy: wait for the commit, unless a
+            later datagram shows that the copy is over already (``early.py``)."""
+            seen = mono() - self.t0 if self.t0 else 0.0
+            got = inc.open(data, wait=last)
+            if got is not None:
+                deliver(got, seen)
+            if inc.parked:
+                self.parked.add(inc)
+
         def on_readable() -> None:
-            for data in inc.receive():
+            batch = inc.receive()
+            if inc.parked:  # announced early, copied since (or given up: see early.py)
+                for done in inc.unparked(final=bool(batch)):
+                    deliver(done)
+                if inc.parked:
+                    self.parked.add(inc)
+                else:
+                    self.parked.discard(inc)
+            for data in batch:
+                if data[1] & EARLY:
+                    early(data, data is batch[-1])
+                    continue
                 got = inc.open(data)
                 if got is None:
                     continue
@@ -304,7 +344,11 @@ class Worker:
         garbage.start()
         next_due = precise = NEVER
         next_stats = mono() + STATS_INTERVAL
+        parked = self.parked
         while True:
+            if parked:  # messages announced early, still being copied: look again
+                for inc in list(parked):
+                    handlers[inc.sock]()
             tick(mono() - t0)
             flow_due, period = next_deadline()
             # spinning is capped at a tenth of the period: at most 10% of a core
@@ -343,6 +387,8 @@ class Worker:
                     garbage.collect()
                     rel = mono() - t0
                 next_due = min(precise, next_stats - t0)
+                if parked:
+                    next_due = min(next_due, rel + PARK_RECHECK)
                 timeout = max(0.0, next_due - rel)
                 use_select = precise < next_due + slack or bool(wl)
             if use_select:
@@ -395,44 +441,12 @@ class Worker:
         return errors
 
 
-def _tight_timer_slack() -> None:
-    """Ask Linux to fire this process's timers within 1 µs of their deadline instead
-    of the default 50 µs slack (``prctl(PR_SET_TIMERSLACK)``): Rate/Tick deadlines and
-    waits become more precise at no CPU cost. Best effort: skipped where unavailable."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_TIMERSLACK, TIMER_SLACK_NS, 0, 0, 0)
-    except (OSError, AttributeError, TypeError):  # not Linux/glibc: the default works too
-        pass
-
-
-def apply_realtime(priority: int) -> str:
-    """Ask for ``SCHED_FIFO`` at ``priority`` for this worker (``realtime=``): ordinary
-    tasks (other programs, the parent, kernel housekeeping threads) can then no longer
-    preempt it while it polls for or handles a message. Returns what was granted, or
-    why not: the worker then runs with the ordinary scheduler, and the parent reports
-    it (a warning and :attr:`FlowStats.scheduling`), never silently. Processes the
-    flows start do not inherit the policy (``SCHED_RESET_ON_FORK``)."""
-    setter = getattr(os, "sched_setscheduler", None)
-    if setter is None:
-        return "refused: SCHED_FIFO is not available on this platform"
-    policy = os.SCHED_FIFO | getattr(os, "SCHED_RESET_ON_FORK", 0)
-    try:
-        setter(0, policy, os.sched_param(priority))
-    except PermissionError:
-        return (f"refused: SCHED_FIFO {priority} is not permitted (it needs CAP_SYS_NICE "
-                f"or an RLIMIT_RTPRIO of at least {priority})")
-    except OSError as exc:
-        return f"refused: SCHED_FIFO {priority}: {exc.strerror or exc}"
-    return f"SCHED_FIFO {priority}"
-
-
 def worker_main(plan: Plan, part: str, ctl_sock: socket.socket,
                 socks: dict[int, socket.socket], death_fd: int | socket.socket, *,
                 shm_slots: int, waiting: WaitOptions | None = None) -> int:
     """Entry point of a worker (forked, or spawned via :func:`.start.spawned_main`);
     returns the process exit code."""
-    _tight_timer_slack()
+    tight_timer_slack()
     if waiting is not None and waiting.busy_poll:  # every worker keeps a processor busy
         configure_busy(len(plan.partitions))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent coordinates Ctrl-C
