@@ -205,3 +205,19 @@ def test_lateness_is_a_tail_estimate_of_recent_wake_ups() -> None:
     for _ in range(LATE_HISTORY):
         late.woke(0.0)
     assert late.estimate == 0.0  # old lateness is forgotten
+
+
+def test_streams_in_shared_memory_slots_get_windows_at_camera_rates() -> None:
+    # a 30 Hz frame stream: the saved wake-up is most of a loaned frame's latency
+    period = 1 / 30
+    pred = ArrivalPredictor(0.0002)
+    sends = [1.0 + k * period for k in range(20)]
+    for t in sends:
+        pred.arrived(t, t + DELIVERY, large=True)
+    due = sends[-1] + period + DELIVERY
+    assert pred.wake <= pred.start < due < pred.end < NEVER
+    # the same stream of small messages is left to wake the worker
+    small = ArrivalPredictor(0.0002)
+    for t in sends:
+        small.arrived(t, t + DELIVERY)
+    assert small.start == small.wake == small.end == NEVER

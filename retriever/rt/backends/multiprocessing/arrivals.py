@@ -52,11 +52,15 @@ multiprocessing worker runs the periodic clocks of every partition on one grid, 
 worker woken for its own tick usually finds the messages its peers sent on the same
 tick already waiting, or takes them in while it is still awake. The predictor of a
 slower stream only records its sends and looks at them again every :data:`HISTORY`
-messages (its rate may change). The bound is fixed rather than derived from the
-measured lateness on purpose: the lateness a 500 Hz consumer measures (its naps are
-short) and the one a 100 Hz worker measures (it sleeps whole periods) overlap once
-expressed as shares of their periods, so a test on that share turned the 500 Hz
-windows off now and then.
+messages (its rate may change). Streams whose messages travel in shared-memory slots
+(frames, copied or loaned) are the exception: they get windows at any rate. There the
+saved wake-up is a large share of what a frame's delivery costs once its copy is done
+(a loaned frame's whole latency is little more than that wake-up), while a window per
+frame at camera rates costs a fraction of a percent of a core. The bound is fixed
+rather than derived from the measured lateness on purpose: the lateness a 500 Hz
+consumer measures (its naps are short) and the one a 100 Hz worker measures (it sleeps
+whole periods) overlap once expressed as shares of their periods, so a test on that
+share turned the 500 Hz windows off now and then.
 """
 
 from __future__ import annotations
@@ -130,8 +134,9 @@ class ArrivalPredictor:
         self._delivery: deque[float] = deque(maxlen=HISTORY)
         self._quiet = 0  # messages left before a stream not worth a window is analysed
 
-    def arrived(self, sent: float, now: float) -> None:
-        """A message sent at ``sent`` (its timestamp) was received at ``now``."""
+    def arrived(self, sent: float, now: float, large: bool = False) -> None:
+        """A message sent at ``sent`` (its timestamp) was received at ``now``;
+        ``large``: it travelled in a shared-memory slot (no :data:`MAX_PERIOD` bound)."""
         if self.bound <= 0.0:
             return
         sends = self._sent
@@ -149,7 +154,7 @@ class ArrivalPredictor:
         period = 0.5 * (gaps[(n - 2) // 2] + gaps[(n - 1) // 2])  # the median
         if period < MIN_PERIOD:
             return
-        if period > MAX_PERIOD:
+        if period > MAX_PERIOD and not large:
             self._quiet = HISTORY - 1  # analysed again every HISTORY messages
             return
         window = min(self.bound, SHARE * period)

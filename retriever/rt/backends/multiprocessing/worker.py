@@ -205,7 +205,7 @@ class Worker:
                 # after the steps: not on the message's path. A message announced early
                 # arrived when its announcement did: be awake for the next one then
                 # (its sender need not wake us, and we read it before the copy ends)
-                pred.arrived(ts, seen or now)
+                pred.arrived(ts, seen or now, large=True)  # only slot messages come here
 
         def early(data: bytes, last: bool) -> None:
             """A large message announced before its copy: wait for the commit, unless a
@@ -241,7 +241,8 @@ class Worker:
                 if self.t0:  # not while settling before the first loop
                     now = mono() - self.t0
                     sched.run_triggered(now)
-                    pred.arrived(ts, now)  # after the steps: not on the message's path
+                    # after the steps: not on the message's path (flags: in a slot)
+                    pred.arrived(ts, now, large=bool(data[1]))
         return on_readable
 
     def _control(self) -> None:
