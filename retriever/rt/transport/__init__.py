@@ -3,9 +3,10 @@ length-prefixed frames over stream sockets, :mod:`.framing`) and anonymous share
 rings for large numpy arrays (no pickle anywhere)."""
 
 from . import backing, early, wait
-from .channel import INLINE_MAX, SHM_MIN, InChannel, OutChannel
+from .channel import INLINE_MAX, SHM_MIN, OutChannel
 from .control import ControlLink, control_pair
 from .framing import channel_pair, open_in, open_out
+from .inchannel import InChannel
 from .shm import ShmRing
 
 __all__ = ["INLINE_MAX", "SHM_MIN", "ControlLink", "InChannel", "OutChannel", "ShmRing",

@@ -56,10 +56,10 @@ from .channel import (
     MSG,
     RING,
     SOCKET_BUFFER,
-    InChannel,
     OutChannel,
 )
 from .channel import channel_pair as datagram_pair
+from .inchannel import InChannel
 from .shm import ShmRing
 
 _HEAD = struct.Struct("<III")  # magic, payload length, length ^ LEN_CHECK

@@ -74,28 +74,31 @@ def is_run_dir(path: str) -> bool:
             and os.path.basename(real).startswith("retriever-dora-"))
 
 
+def mapped_or_open(pid: int | str) -> list[str]:
+    """The files that process ``pid`` has mapped or open (per ``/proc``; empty when it
+    is gone or another user's)."""
+    try:
+        with open(f"/proc/{pid}/maps") as fh:
+            maps = fh.read()
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return []  # gone meanwhile, or another user's process
+    found = []
+    for line in maps.splitlines():
+        parts = line.split(None, 5)
+        if len(parts) == 6:
+            found.append(parts[5].removesuffix(" (deleted)"))
+    for fd in fds:
+        try:
+            found.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except OSError:
+            continue
+    return found
+
+
 def shm_files(pids: list[int]) -> set[str]:
     """The ``/dev/shm`` files that the processes ``pids`` have mapped or open."""
-    found: set[str] = set()
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/maps") as fh:
-                maps = fh.read()
-            fds = os.listdir(f"/proc/{pid}/fd")
-        except OSError:
-            continue  # gone meanwhile, or another user's process
-        for line in maps.splitlines():
-            parts = line.split(None, 5)
-            if len(parts) == 6 and parts[5].startswith(SHM):
-                found.add(parts[5].removesuffix(" (deleted)"))
-        for fd in fds:
-            try:
-                target = os.readlink(f"/proc/{pid}/fd/{fd}")
-            except OSError:
-                continue
-            if target.startswith(SHM):
-                found.add(target)
-    return found
+    return {path for pid in pids for path in mapped_or_open(pid) if path.startswith(SHM)}
 
 
 def remove_orphans(paths: set[str], since: float) -> list[str]:

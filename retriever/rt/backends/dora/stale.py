@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .guard import carriers
+from .guard import carriers, mapped_or_open
 
 OWNER_FILE = "owner.json"
 PREFIX = "retriever-dora-"
@@ -187,21 +187,5 @@ def in_use(paths: set[str]) -> set[str]:
     except OSError:
         return set(paths)  # cannot tell: treat everything as in use
     for pid in procs:
-        try:
-            with open(f"/proc/{pid}/maps") as fh:
-                maps = fh.read()
-            fds = os.listdir(f"/proc/{pid}/fd")
-        except OSError:
-            continue  # gone meanwhile, or another user's process
-        for line in maps.splitlines():
-            parts = line.split(None, 5)
-            if len(parts) == 6 and parts[5].removesuffix(" (deleted)") in paths:
-                busy.add(parts[5].removesuffix(" (deleted)"))
-        for fd in fds:
-            try:
-                target = os.readlink(f"/proc/{pid}/fd/{fd}")
-            except OSError:
-                continue
-            if target in paths:
-                busy.add(target)
+        busy.update(p for p in mapped_or_open(pid) if p in paths)
     return busy

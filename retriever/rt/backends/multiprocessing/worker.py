@@ -193,7 +193,9 @@ class Worker:
         sched = self.sched
         mono = time.monotonic
 
-        def deliver(got: Opened, seen: float = 0.0) -> None:
+        def deliver(got: Opened, seen: float = 0.0, large: bool = True) -> None:
+            """Hand one opened message to its flows and run what it triggers;
+            ``large``: it travelled in a slot (every early or parked message did)."""
             src, ts, msg = got
             rts, names, pred = table[src]
             sched.on_arrival(rts, ts, msg)
@@ -205,7 +207,7 @@ class Worker:
                 # after the steps: not on the message's path. A message announced early
                 # arrived when its announcement did: be awake for the next one then
                 # (its sender need not wake us, and we read it before the copy ends)
-                pred.arrived(ts, seen or now, large=True)  # only slot messages come here
+                pred.arrived(ts, seen or now, large=large)
 
         def early(data: bytes, last: bool) -> None:
             """A large message announced before its copy: wait for the commit, unless a
@@ -231,18 +233,8 @@ class Worker:
                     early(data, data is batch[-1])
                     continue
                 got = inc.open(data)
-                if got is None:
-                    continue
-                src, ts, msg = got
-                rts, names, pred = table[src]
-                sched.on_arrival(rts, ts, msg)
-                if acker is not None:
-                    acker.pending.append(set(names))
-                if self.t0:  # not while settling before the first loop
-                    now = mono() - self.t0
-                    sched.run_triggered(now)
-                    # after the steps: not on the message's path (flags: in a slot)
-                    pred.arrived(ts, now, large=bool(data[1]))
+                if got is not None:
+                    deliver(got, 0.0, bool(data[1]))  # flags: the message is in a slot
         return on_readable
 
     def _control(self) -> None:
