@@ -22,7 +22,7 @@ import time
 from collections import deque
 from typing import Any
 
-from retriever.contract.errors import BackendError, ConfigError, FlowError
+from retriever.contract.errors import BackendError, FlowError
 from retriever.ir.model import ExecutionGraph
 
 from ...errors import ErrorRecord
@@ -30,7 +30,8 @@ from ...handle import BackgroundRun
 from ...options import count, seconds, unknown_options
 from ...report import FlowStats
 from ...transport import ControlLink, backing, channel_pair, control_pair
-from .loopback import start_all
+from .forkserver import ForkServer
+from .loopback import refuse_restarts, start_all
 from .plan import Plan, WaitOptions, busy_wait_defaults, make_plan, usable_cores
 from .proc import fork_worker, track, untrack
 from .start import StartOptions, check_boot_size, resolve, spawn_worker, vetted
@@ -46,11 +47,13 @@ class _Proc:
     """One incarnation of a partition's worker process."""
 
     def __init__(self, part: str, pid: int, ctl: ControlLink,
-                 popen: subprocess.Popen[bytes] | None = None) -> None:
+                 popen: subprocess.Popen[bytes] | None = None,
+                 server: ForkServer | None = None) -> None:
         self.part = part
         self.pid = pid
         self.ctl = ctl
         self.popen = popen  # loopback transport: started with subprocess
+        self.server = server  # forkserver: the server is its parent and reaps it
         self.ready = False
         self.done = False
         self.error: BaseException | None = None
@@ -101,10 +104,11 @@ class MultiprocessingRun(BackgroundRun):
         self.plan: Plan = make_plan(graph)
         loopback = self.start_options.loopback
         if loopback:
-            _refuse_restarts(self.plan)
+            refuse_restarts(self.plan)
         self._graph_json = ""
         self._trust: dict[str, Any] = {}
-        if self.start_options.method == "spawn":
+        self._server: ForkServer | None = None
+        if self.start_options.method in ("spawn", "forkserver"):
             self._graph_json = graph.to_json(indent=None)
             check_boot_size(self._graph_json)
             self._trust = vetted(graph)
@@ -145,6 +149,11 @@ class MultiprocessingRun(BackgroundRun):
             if loopback:
                 self._start_loopback()
             else:
+                if self.start_options.method == "forkserver":
+                    self._server = ForkServer(
+                        self._graph_json, death_fd=self._death_r, shm_slots=self.shm_slots,
+                        waiting=self.waiting, portable=self.start_options.portable,
+                        trust=self._trust)
                 for part in self.plan.partitions:
                     self._start(part)
         except BaseException:
@@ -158,7 +167,8 @@ class MultiprocessingRun(BackgroundRun):
     # ------------------------------------------------------------------ descriptors
     def owned_sockets(self) -> list[socket.socket]:
         """Sockets of this run (closed in workers of other runs)."""
-        return list(self._socks) + [p.ctl.sock for p in self._procs.values()]
+        server = [self._server.sock] if self._server is not None else []
+        return list(self._socks) + [p.ctl.sock for p in self._procs.values()] + server
 
     def owned_fds(self) -> list[int]:
         """Raw descriptors of this run."""
@@ -175,6 +185,13 @@ class MultiprocessingRun(BackgroundRun):
                 socks[ch.index] = self._chan[ch.index][1]
         plan, slots, death, waiting = self.plan, self.shm_slots, self._death_r, self.waiting
         portable = self.start_options.portable
+        if self._server is not None:
+            try:
+                pid = self._server.fork(part, child_end, socks)
+            finally:
+                child_end.close()
+            self._procs[part] = _Proc(part, pid, ControlLink(parent_end), server=self._server)
+            return
         if self.start_options.method == "spawn":
             link = ControlLink(parent_end)
             try:
@@ -401,6 +418,8 @@ class MultiprocessingRun(BackgroundRun):
         for w in self._procs.values():
             if not w.ctl.closed:
                 w.ctl.close()
+        if self._server is not None:
+            self._server.close()  # after its children were reaped: it reaps them
         if self._fds_open:
             self._fds_open = False
             os.close(self._death_w)  # workers still alive see the parent go away
@@ -444,33 +463,13 @@ def _reap(w: _Proc) -> int:
     workers, started with :mod:`subprocess`)."""
     if w.popen is not None:
         return w.popen.wait()
+    if w.server is not None:
+        return w.server.reap(w.pid)
     try:
         _, status = os.waitpid(w.pid, 0)
     except ChildProcessError:
         return 0
     return status
-
-
-def _refuse_restarts(plan: Plan) -> None:
-    """The loopback transport cannot restart a partition. In the other modes the parent
-    holds both ends of every channel for the whole run and hands the same end to the
-    restarted process, so its peers never notice; over loopback each channel is a TCP
-    connection made directly between two workers, which ends for good with either
-    process, and a live peer cannot be given a new one mid-run (see
-    docs/backends-multiprocessing.md, "Loopback transport")."""
-    for part, pol in plan.restart.items():
-        if pol.policy != "never":
-            flows = ", ".join(plan.partitions[part].nodes)
-            raise ConfigError(
-                f"flows {flows} ask for restart policy {pol.policy!r}, which the "
-                f"multiprocessing backend cannot honour with the loopback transport "
-                f"(Windows, or RETRIEVER_MP_TRANSPORT=loopback): a restarted worker's "
-                f"peers would need new connections to it",
-                hint="on Linux or macOS, unset RETRIEVER_MP_TRANSPORT (restarts work "
-                     "there); on Windows, run under WSL2, or drop the restart policy and "
-                     "run the pipeline again from your program when run() raises "
-                     "FlowError (every flow restarts); see the loopback section of "
-                     "docs/backends-multiprocessing.md")
 
 
 def _add_rows(into: dict[str, dict[str, Any]], rows: dict[str, dict[str, Any]]) -> None:

@@ -56,7 +56,7 @@ from .plan import Plan, WaitOptions, make_plan
 from .proc import sigint_held
 from .worker import worker_main
 
-METHODS = ("fork", "spawn")
+METHODS = ("fork", "forkserver", "spawn")
 START_ENV = "RETRIEVER_MP_START_METHOD"
 PORTABLE_ENV = backing.PORTABLE_ENV
 _TRUE = ("1", "true", "yes", "on")
@@ -105,6 +105,17 @@ def platform_method() -> str:
     return "fork" if hasattr(os, "fork") and sys.platform.startswith("linux") else "spawn"
 
 
+def forkserver_missing() -> str:
+    """Why this system cannot run a fork server (:mod:`.forkserver`), "" when it can: it
+    needs ``fork``, Unix sockets and descriptor passing (``sendmsg``/``recvmsg`` with
+    ``SCM_RIGHTS``), which Linux, macOS and the BSDs have and Windows has not."""
+    missing = [name for mod, name in ((os, "fork"), (socket, "AF_UNIX"),
+                                      (socket.socket, "sendmsg"), (socket.socket, "recvmsg"),
+                                      (socket, "SCM_RIGHTS"), (socket, "CMSG_SPACE"))
+               if not hasattr(mod, name)]
+    return f"this system lacks {', '.join(missing)}" if missing else ""
+
+
 def missing_native() -> list[str]:
     """The Linux services of the native mode that this system lacks (macOS: all three);
     where any is missing, portable mode is chosen automatically."""
@@ -120,7 +131,8 @@ def resolve(start_method: Any = None, portable: Any = None) -> StartOptions:
     """Validate the run options ``start_method`` and ``portable``, falling back to the
     environment (``RETRIEVER_MP_START_METHOD``, ``RETRIEVER_MP_PORTABLE``) and then to
     the platform's default: portable mode where Linux's services are missing (macOS),
-    native elsewhere. Portable mode implies ``spawn`` unless a method is named."""
+    native elsewhere. Portable mode implies ``forkserver`` unless a method is named
+    (``spawn`` where a fork server cannot run, and with the loopback transport)."""
     loopback = rendezvous.transport() == "loopback"
     where = "portable"
     if portable is None:
@@ -148,7 +160,10 @@ def resolve(start_method: Any = None, portable: Any = None) -> StartOptions:
         start_method = os.environ.get(START_ENV) or None
         where = START_ENV
     if start_method is None:
-        start_method = "spawn" if portable else platform_method()
+        if not portable:
+            start_method = platform_method()
+        else:
+            start_method = "spawn" if loopback or forkserver_missing() else "forkserver"
     if start_method not in METHODS:
         raise ConfigError(f"{where}={start_method!r} is not a start method of the "
                           f"multiprocessing backend",
@@ -156,9 +171,12 @@ def resolve(start_method: Any = None, portable: Any = None) -> StartOptions:
     if start_method == "fork" and not hasattr(os, "fork"):
         raise ConfigError("start_method='fork' is not available on this platform",
                           hint="use start_method='spawn'")
-    if start_method == "fork" and loopback:
-        raise ConfigError("start_method='fork' does not go with the loopback transport "
-                          f"({rendezvous.TRANSPORT_ENV}=loopback)",
+    if start_method == "forkserver" and forkserver_missing():
+        raise ConfigError(f"start_method='forkserver' is not available here: "
+                          f"{forkserver_missing()}", hint="use start_method='spawn'")
+    if start_method in ("fork", "forkserver") and loopback:
+        raise ConfigError(f"start_method={start_method!r} does not go with the loopback "
+                          f"transport ({rendezvous.TRANSPORT_ENV}=loopback)",
                           hint="use start_method='spawn'")
     return StartOptions(start_method, portable, loopback)
 
