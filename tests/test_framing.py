@@ -215,7 +215,9 @@ def test_pipelines_run_where_linux_services_are_missing(tmp_path: Path) -> None:
     out = json.loads(done.stdout.splitlines()[-1])
     gone = dict.fromkeys(("SOCK_SEQPACKET", "send_fds", "memfd_create", "epoll"), False)
     assert out["parent"] == gone
-    assert out["options"] == ["spawn", True, True, "posix", "selectors"]
+    # descriptor passing is sendmsg/recvmsg with SCM_RIGHTS, which macOS has: the
+    # workers are forked by a fork server (restarts included)
+    assert out["options"] == ["forkserver", True, True, "posix", "selectors"]
 
     chain = out["chain"]
     assert chain["error"] is None and chain["finals"] == 1

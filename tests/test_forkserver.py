@@ -1,0 +1,195 @@
+"""The ``forkserver`` start method (portable mode's default where ``fork`` exists): one
+fresh interpreter per run forks every worker, restarts included, and goes away with the
+run or with its parent; it imports only what a spawned worker would be granted.
+
+The whole multiprocessing suite runs through the fork server in portable mode
+(``tests/conftest.py``); these tests check what that cannot see: who forked whom, and
+what is left after the run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from retriever.contract.errors import BackendError
+from retriever.flow import Flow, Latest, Pipeline, Rate, Tick, Trigger
+from retriever.ir.execution import as_execution_graph
+from retriever.ir.lower import lower
+from retriever.rt.backends.multiprocessing.forkserver import ForkServer
+from retriever.rt.backends.multiprocessing.plan import WaitOptions
+
+from . import mp_flows as F
+from .core_flows import Source
+from .fault_support import Leaks, alive, children, wait_until
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class ParentLog(F._Log, Flow[None, None]):
+    """Logs its own pid and its parent's."""
+
+    def step(self, _: None) -> None:
+        self.write(me=os.getpid(), parent=os.getppid())
+
+
+def _ppid(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()[1])
+
+
+def _pipeline(tmp: Path, restart: bool = False) -> Pipeline:
+    with Pipeline("forkserver") as pipe:
+        src = (F.Counter() @ Rate(hz=50)).named("src")
+        if restart:
+            src.restart_policy("on-failure", max_restarts=1, window=30)
+        sink = (F.NumLog(str(tmp / "sink.log")) @ Trigger("value", "pid")).named("sink")
+        pipe.connect(src, sink, sync=Latest())
+        (ParentLog(str(tmp / "parents.log")) @ Tick(hz=20)).named("who")
+    return pipe
+
+
+@pytest.mark.parametrize("method", ["forkserver", "spawn"])
+def test_portable_workers_come_from_one_fork_server_unless_spawn_is_asked(
+        tmp_path: Path, method: str) -> None:
+    leaks = Leaks()
+    pipe = _pipeline(tmp_path)
+    options: dict[str, Any] = {"start_method": "spawn"} if method == "spawn" else {}
+    handle: Any = pipe.run(backend="multiprocessing", blocking=False, portable=True,
+                           **options)
+    try:
+        wait_until(lambda: len(F.read_log(tmp_path / "sink.log")[0]) >= 5, "values")
+        pids = set(handle.pids.values())
+        parents = {_ppid(p) for p in pids}
+    finally:
+        report = handle.stop()
+    assert report.error is None
+    rows, finals = F.read_log(tmp_path / "sink.log")
+    values = [r["v"] for r in rows]
+    assert values == list(range(1, len(values) + 1)) and len(finals) == 1
+    if method == "spawn":  # each worker is a child of ours
+        assert parents == {os.getpid()}
+    else:  # one server, itself a child of ours, forked all three
+        assert len(parents) == 1 and os.getpid() not in parents
+        server = parents.pop()
+        assert not alive(server)  # reaped when the run ended
+    assert len(F.read_log(tmp_path / "parents.log")[1]) == 1  # finalized
+    leaks.assert_clean()  # no process, /dev/shm name or temp entry left
+
+
+def test_a_killed_worker_is_forked_again_by_the_server(tmp_path: Path) -> None:
+    leaks = Leaks()
+    pipe = _pipeline(tmp_path, restart=True)
+    handle: Any = pipe.run(backend="multiprocessing", blocking=False, portable=True)
+    log = tmp_path / "sink.log"
+    try:
+        wait_until(lambda: len(F.read_log(log)[0]) >= 3, "values")
+        first = handle.pids["src"]
+        server = _ppid(first)
+        assert server != os.getpid() and server in children()
+        os.kill(first, signal.SIGKILL)
+        wait_until(lambda: len({r["src"] for r in F.read_log(log)[0]}) == 2,
+                   "values from the restarted source")
+        second = handle.pids["src"]
+        assert second != first and _ppid(second) == server
+    finally:
+        report = handle.stop()
+    assert report.error is None and report.flows["src"].restarts == 1
+    srcs = [r["src"] for r in F.read_log(log)[0]]
+    assert srcs[0] == first and srcs[-1] == second
+    assert not alive(server)
+    leaks.assert_clean()
+
+
+SCRIPT = textwrap.dedent("""
+    import json, sys, time
+    sys.path.insert(0, {root!r})
+    from retriever.flow import Latest, Pipeline, Rate, Trigger
+    from tests import mp_flows as F
+
+    with Pipeline("orphans") as pipe:
+        src = (F.Counter() @ Rate(hz=50)).named("src")
+        sink = (F.NumLog(sys.argv[1] + "/sink.log") @ Trigger("value", "pid")).named("sink")
+        pipe.connect(src, sink, sync=Latest())
+    handle = pipe.run(backend="multiprocessing", blocking=False, portable=True)
+    with open(sys.argv[1] + "/pids.json", "w") as fh:
+        json.dump(list(handle.pids.values()), fh)
+    time.sleep(600)
+""")
+
+
+def test_the_fork_server_and_its_workers_die_with_a_killed_parent(tmp_path: Path) -> None:
+    leaks = Leaks()
+    script = tmp_path / "run_it.py"
+    script.write_text(SCRIPT.format(root=str(ROOT)))
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path)])
+    try:
+        wait_until(lambda: len(F.read_log(tmp_path / "sink.log")[0]) >= 3
+                   or proc.poll() is not None, "values")
+        workers = set(json.loads((tmp_path / "pids.json").read_text()))
+        servers = {_ppid(p) for p in workers}
+        assert len(servers) == 1 and servers != {proc.pid}
+        proc.kill()  # SIGKILL: nothing of the parent runs any more
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    gone = workers | servers
+    wait_until(lambda: not any(alive(p) for p in gone), "the server and workers exiting")
+    assert len(F.read_log(tmp_path / "sink.log")[1]) == 1  # the sink still finalized
+    leaks.assert_clean()
+
+
+def _evil_graph(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, Path]:
+    """A one-flow graph naming ``evil_at_import:Thing``, a module that would leave a
+    marker if imported, which this process has not imported."""
+    marker = tmp_path / "pwned"
+    (tmp_path / "evil_at_import.py").write_text(
+        f"open({str(marker)!r}, 'w').close()\n"
+        "from tests.core_flows import Source as Thing\n")
+    monkeypatch.syspath_prepend(str(tmp_path))  # the server gets our sys.path
+    with Pipeline("evil") as pipe:
+        (Source() @ Rate(hz=10)).named("src")
+    text = as_execution_graph(lower(pipe)).to_json(indent=None)
+    assert '"tests.core_flows:Source"' in text
+    return text.replace('"tests.core_flows:Source"', '"evil_at_import:Thing"'), marker
+
+
+@pytest.mark.parametrize("granted", [False, True])
+def test_the_fork_server_imports_only_granted_modules(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, granted: bool) -> None:
+    """docs/trust.md: the server gets the grants a spawned worker would, and resolves
+    the graph under them; an ungranted module is refused and never imported (granting
+    it, the control case, imports it in the server before any worker is forked)."""
+    graph, marker = _evil_graph(tmp_path, monkeypatch)
+    trust = {"any": False, "imports": ["evil_at_import"] if granted else [], "sources": []}
+    death_r, death_w = os.pipe()
+    server = ForkServer(graph, death_fd=death_r, shm_slots=4, waiting=WaitOptions(),
+                        portable=True, trust=trust)
+    parent_end, child_end = socket.socketpair()
+    try:
+        if not granted:
+            with pytest.raises(BackendError, match="is not imported") as err:
+                server.fork("p0", child_end, {})
+            assert err.value.code == "RET300"
+        else:
+            pid = server.fork("p0", child_end, {})
+            parent_end.close()  # the worker reads end of file and exits
+            os.kill(pid, signal.SIGKILL)
+            assert server.reap(pid) != 0
+    finally:
+        parent_end.close()
+        child_end.close()
+        server.close()
+        os.close(death_w)
+        os.close(death_r)
+    assert marker.exists() is granted
+    assert "evil_at_import" not in sys.modules  # never imported here either way
+    assert not alive(server.pid)
