@@ -31,7 +31,7 @@ import array
 import gc
 import multiprocessing.util
 import os
-import select
+import selectors
 import signal
 import socket
 import struct
@@ -254,12 +254,16 @@ def server_main(fd: int) -> int:
     except Exception as exc:  # reported to the parent at its first fork request
         failure = ErrorRecord.of(exc).pack()
     gc.freeze()  # what is built now stays shared with the children (no copy on write)
-    watch = [sock.fileno()] + ([boot.death_fd] if boot is not None else [])
+    # a selector, not select(): inherited descriptors keep the parent's numbers
+    watch = selectors.DefaultSelector()
+    watch.register(sock, selectors.EVENT_READ)
+    if boot is not None:
+        watch.register(boot.death_fd, selectors.EVENT_READ)
     while True:
-        ready, _, _ = select.select(watch, [], [])
-        if len(watch) > 1 and watch[1] in ready and not os.read(watch[1], 1):
+        ready = {key.fd for key, _ in watch.select()}
+        if boot is not None and boot.death_fd in ready and not os.read(boot.death_fd, 1):
             return 0  # the parent is gone
-        if watch[0] not in ready:
+        if sock.fileno() not in ready:
             continue
         fds: list[int] = []
         msg = _recv(sock, fds)

@@ -1,26 +1,32 @@
-"""How worker processes start: ``fork``, or ``spawn`` (a fresh interpreter), and portable mode.
+"""How worker processes start: ``fork``, ``forkserver``, ``spawn``, and portable mode.
 
 ``fork`` (the Linux default) copies the parent: the worker starts in about a millisecond
 with every module imported and receives the plan as objects in its copied memory.
 
-``spawn`` (the default where ``fork`` is missing or unsafe: macOS, Windows) starts a new
-Python interpreter that inherits nothing but the descriptors it is given (its control
-socket, its channel sockets and the read end of the parent's death pipe). The parent
-sends it a *boot* message over the control socket, msgspec-encoded like every control
-message: the execution graph as JSON, the partition to run, which descriptor is which
-channel, the run options and the parent's ``sys.path``. The worker rebuilds the plan
-from the graph (the same deterministic derivation the parent made) and resolves the
-flows' classes by name (``__main__`` classes are loaded from the script's file without
-running its main block). Nothing is pickled.
+``spawn`` starts a new Python interpreter per worker that inherits nothing but the
+descriptors it is given (its control socket, its channel sockets and the read end of
+the parent's death pipe). The parent sends it a *boot* message over the control socket,
+msgspec-encoded like every control message: the execution graph as JSON, the partition
+to run, which descriptor is which channel, the run options and the parent's
+``sys.path``. The worker rebuilds the plan from the graph (the same deterministic
+derivation the parent made) and resolves the flows' classes by name (``__main__``
+classes are loaded from the script's file without running its main block). Nothing is
+pickled. Each such worker pays for its imports (about half a second of CPU).
+
+``forkserver`` (:mod:`.forkserver`; the default of portable mode where ``fork`` and
+descriptor passing exist: macOS, Linux) spawns *one* interpreter per run the same way,
+with the same boot message minus the partition, and has it fork every worker, each
+receiving its sockets over ``SCM_RIGHTS``: the imports and the graph are paid once.
 
 *Portable mode* (``portable=True`` or ``RETRIEVER_MP_PORTABLE=1``; chosen automatically
 where Linux's services are missing, as on macOS) is what a platform without Linux's
-extras gets: ``spawn``, stream socket pairs carrying length-prefixed frames instead of
-``SOCK_SEQPACKET`` datagrams, with shared-memory rings announced by name instead of
-passed as descriptors (:mod:`retriever.rt.transport.framing`), POSIX shared memory
-instead of ``memfd`` (:mod:`retriever.rt.transport.backing`) and a ``selectors`` waiter
-instead of ``epoll`` (:mod:`retriever.rt.transport.wait`). Forcing it on Linux is how
-CI exercises those code paths. Parent-death detection is the same in both modes: a
+extras gets: ``forkserver`` (``spawn`` where it cannot run), stream socket pairs
+carrying length-prefixed frames instead of ``SOCK_SEQPACKET`` datagrams, with
+shared-memory rings announced by name instead of passed as descriptors
+(:mod:`retriever.rt.transport.framing`), POSIX shared memory instead of ``memfd``
+(:mod:`retriever.rt.transport.backing`) and a ``selectors`` waiter instead of ``epoll``
+(:mod:`retriever.rt.transport.wait`). Forcing it on Linux is how CI exercises those
+code paths. Parent-death detection is the same in both modes: a
 pipe whose only writer is the parent (no ``PR_SET_PDEATHSIG``).
 
 *Loopback transport* (Windows, or ``RETRIEVER_MP_TRANSPORT=loopback`` on Linux, which
