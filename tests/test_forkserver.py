@@ -24,7 +24,7 @@ from retriever.contract.errors import BackendError
 from retriever.flow import Flow, Latest, Pipeline, Rate, Tick, Trigger
 from retriever.ir.execution import as_execution_graph
 from retriever.ir.lower import lower
-from retriever.rt.backends.multiprocessing.forkserver import ForkServer
+from retriever.rt.backends.multiprocessing import forkserver as fs
 from retriever.rt.backends.multiprocessing.plan import WaitOptions
 
 from . import mp_flows as F
@@ -171,7 +171,7 @@ def test_the_fork_server_imports_only_granted_modules(
     graph, marker = _evil_graph(tmp_path, monkeypatch)
     trust = {"any": False, "imports": ["evil_at_import"] if granted else [], "sources": []}
     death_r, death_w = os.pipe()
-    server = ForkServer(graph, death_fd=death_r, shm_slots=4, waiting=WaitOptions(),
+    server = fs.ForkServer(graph, death_fd=death_r, shm_slots=4, waiting=WaitOptions(),
                         portable=True, trust=trust)
     parent_end, child_end = socket.socketpair()
     try:
@@ -193,3 +193,24 @@ def test_the_fork_server_imports_only_granted_modules(
     assert marker.exists() is granted
     assert "evil_at_import" not in sys.modules  # never imported here either way
     assert not alive(server.pid)
+
+
+def test_the_link_carries_more_descriptors_than_one_message_may() -> None:
+    """A worker with many channels: its descriptors travel in several ``SCM_RIGHTS``
+    chunks (Linux takes at most 253 per message) and arrive complete and in order,
+    with the request after them still intact."""
+    pipes = [os.pipe() for _ in range(125)]
+    sent = [fd for pair in pipes for fd in pair]  # 250: two chunks
+    a, b = socket.socketpair()
+    got: list[int] = []
+    try:
+        fs._send(a, ["fork", "p0", list(range(len(sent) - 1)), len(sent)], sent)
+        fs._send(a, ["reap", 42])
+        msg = fs._recv(b, got)
+        assert msg[:2] == ["fork", "p0"] and fs._more_fds(b, got, msg[3])
+        assert [os.fstat(fd).st_ino for fd in got] == [os.fstat(fd).st_ino for fd in sent]
+        assert fs._recv(b, got) == ["reap", 42]  # nothing of the chunks left over
+    finally:
+        fs._close_fds(sent + got)
+        a.close()
+        b.close()
