@@ -31,7 +31,7 @@ import array
 import gc
 import multiprocessing.util
 import os
-import selectors
+import select
 import signal
 import socket
 import struct
@@ -254,13 +254,13 @@ def server_main(fd: int) -> int:
     except Exception as exc:  # reported to the parent at its first fork request
         failure = ErrorRecord.of(exc).pack()
     gc.freeze()  # what is built now stays shared with the children (no copy on write)
-    # a selector, not select(): inherited descriptors keep the parent's numbers
-    watch = selectors.DefaultSelector()
-    watch.register(sock, selectors.EVENT_READ)
+    # poll, not select(): inherited descriptors keep the parent's numbers, maybe > 1023
+    watch = select.poll()
+    watch.register(sock, select.POLLIN)
     if boot is not None:
-        watch.register(boot.death_fd, selectors.EVENT_READ)
+        watch.register(boot.death_fd, select.POLLIN)
     while True:
-        ready = {key.fd for key, _ in watch.select()}
+        ready = {fd for fd, _ in watch.poll()}
         if boot is not None and boot.death_fd in ready and not os.read(boot.death_fd, 1):
             return 0  # the parent is gone
         if sock.fileno() not in ready:

@@ -113,9 +113,9 @@ def platform_method() -> str:
 
 def forkserver_missing() -> str:
     """Why this system cannot run a fork server (:mod:`.forkserver`), "" when it can: it
-    needs ``fork``, Unix sockets and descriptor passing (``sendmsg``/``recvmsg`` with
+    needs ``fork``, ``poll``, Unix sockets and descriptor passing (``sendmsg``/``recvmsg`` with
     ``SCM_RIGHTS``), which Linux, macOS and the BSDs have and Windows has not."""
-    missing = [name for mod, name in ((os, "fork"), (socket, "AF_UNIX"),
+    missing = [name for mod, name in ((os, "fork"), (select, "poll"), (socket, "AF_UNIX"),
                                       (socket.socket, "sendmsg"), (socket.socket, "recvmsg"),
                                       (socket, "SCM_RIGHTS"), (socket, "CMSG_SPACE"))
                if not hasattr(mod, name)]
