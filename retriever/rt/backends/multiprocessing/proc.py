@@ -131,3 +131,21 @@ def fork_worker(target: Callable[[], int], keep_socks: Iterable[socket.socket],
         finally:
             os._exit(code)
     return 0  # pragma: no cover - unreachable
+
+
+def describe_exit(status: int, popen: bool = False) -> str:
+    """``status`` from ``waitpid`` (or a ``Popen`` return code, negative for a signal),
+    in words."""
+    if popen:
+        if status >= 0:
+            return f"exited with code {status}"
+        sig = -status
+    elif os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+    else:
+        return f"exited with code {os.WEXITSTATUS(status)}"
+    try:
+        name = signal.Signals(sig).name
+    except ValueError:
+        name = str(sig)
+    return f"was killed by signal {name}"

@@ -33,7 +33,7 @@ from ...transport import ControlLink, backing, channel_pair, control_pair
 from .forkserver import ForkServer
 from .loopback import refuse_restarts, start_all
 from .plan import Plan, WaitOptions, busy_wait_defaults, make_plan, usable_cores
-from .proc import fork_worker, track, untrack
+from .proc import describe_exit, fork_worker, track, untrack
 from .start import StartOptions, check_boot_size, resolve, spawn_worker, vetted
 from .worker import worker_main
 
@@ -62,24 +62,6 @@ class _Proc:
         self.stop_sent = False
         self.names: list[str] = []  # shared-memory names it created (framed channels)
         self.scheduling = ""  # realtime=: what the OS granted the worker, or why not
-
-
-def _describe_exit(status: int, popen: bool = False) -> str:
-    """``status`` from ``waitpid`` (or a ``Popen`` return code, negative for a signal),
-    in words."""
-    if popen:
-        if status >= 0:
-            return f"exited with code {status}"
-        sig = -status
-    elif os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
-    else:
-        return f"exited with code {os.WEXITSTATUS(status)}"
-    try:
-        name = signal.Signals(sig).name
-    except ValueError:
-        name = str(sig)
-    return f"was killed by signal {name}"
 
 
 class MultiprocessingRun(BackgroundRun):
@@ -351,7 +333,7 @@ class MultiprocessingRun(BackgroundRun):
             err: BaseException = FlowError(
                 flows[0],
                 f"the worker process of partition {w.part!r} (pid {w.pid}, flows "
-                f"{', '.join(flows)}) {_describe_exit(status, w.popen is not None)}",
+                f"{', '.join(flows)}) {describe_exit(status, w.popen is not None)}",
                 hint="see the flow's own output" + (
                     "" if self.start_options.loopback else
                     "; set .restart_policy('on-failure') to restart it automatically"))
@@ -376,7 +358,7 @@ class MultiprocessingRun(BackgroundRun):
         for flow in self.plan.partitions[w.part].nodes:
             self._restarts[flow] += 1
         log.warning("restarting the worker of partition %r (%s)", w.part,
-                    "flow failed" if w.error else _describe_exit(w.exitcode or 0))
+                    "flow failed" if w.error else describe_exit(w.exitcode or 0))
         self._start(w.part)
 
     def _fail(self, err: BaseException) -> None:
