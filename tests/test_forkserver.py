@@ -8,7 +8,9 @@ what is left after the run."""
 
 from __future__ import annotations
 
+import errno
 import json
+import multiprocessing.util
 import os
 import signal
 import socket
@@ -20,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from retriever.contract.errors import BackendError
+from retriever.contract.errors import BackendError, FlowError
 from retriever.flow import Flow, Latest, Pipeline, Rate, Tick, Trigger
 from retriever.ir.execution import as_execution_graph
 from retriever.ir.lower import lower
@@ -214,3 +216,143 @@ def test_the_link_carries_more_descriptors_than_one_message_may() -> None:
         fs._close_fds(sent + got)
         a.close()
         b.close()
+
+
+# ---------------------------------------------------------------------- a server that dies
+
+def _kill_server(handle: Any, tmp_path: Path) -> tuple[int, set[int]]:
+    """SIGKILL the run's fork server once values flow (as the OOM killer would); wait
+    until the run noticed (it reaps the server at once); its pid and the workers'."""
+    wait_until(lambda: len(F.read_log(tmp_path / "sink.log")[0]) >= 3, "values")
+    workers = set(handle.pids.values())
+    (server,) = {_ppid(p) for p in workers}
+    os.kill(server, signal.SIGKILL)
+    wait_until(lambda: server not in children(), "the run reaping its dead fork server")
+    return server, workers
+
+
+def _consecutive(rows: list[dict[str, Any]], src: int) -> list[int]:
+    values = [r["v"] for r in rows if r["src"] == src]
+    assert values == list(range(1, len(values) + 1)), values
+    return values
+
+
+def test_a_run_outlives_its_killed_fork_server(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Nothing needs a new worker: the run goes on to its end as if nothing happened
+    (the workers, orphans now, still stop in order and finalize), and says what
+    happened."""
+    leaks = Leaks()
+    handle: Any = _pipeline(tmp_path).run(backend="multiprocessing", blocking=False,
+                                          portable=True)
+    try:
+        server, workers = _kill_server(handle, tmp_path)
+        seen = len(F.read_log(tmp_path / "sink.log")[0])
+        wait_until(lambda: len(F.read_log(tmp_path / "sink.log")[0]) >= seen + 5,
+                   "values after the server died")
+        assert handle.running
+    finally:
+        report = handle.stop()
+    assert report.error is None
+    rows, finals = F.read_log(tmp_path / "sink.log")
+    _consecutive(rows, handle.pids["src"])
+    assert len(finals) == 1 and len(F.read_log(tmp_path / "parents.log")[1]) == 1
+    assert f"fork server of this run (pid {server}) was killed by signal SIGKILL" \
+        in caplog.text
+    wait_until(lambda: not any(alive(p) for p in workers), "the orphaned workers exiting")
+    leaks.assert_clean()
+
+
+def test_a_worker_orphaned_by_its_fork_server_is_not_reported_as_a_clean_exit(
+        tmp_path: Path) -> None:
+    """Its exit status went to init: the run must not invent one (it used to say
+    "exited with code 0" of a worker killed by SIGKILL)."""
+    leaks = Leaks()
+    handle: Any = _pipeline(tmp_path).run(backend="multiprocessing", blocking=False,
+                                          portable=True)
+    try:
+        server, workers = _kill_server(handle, tmp_path)
+        os.kill(handle.pids["sink"], signal.SIGKILL)
+        wait_until(lambda: not handle.running, "the run failing")
+    finally:
+        handle.request_stop()
+    with pytest.raises(FlowError) as info:
+        handle.wait(60)
+    assert info.value.flow == "sink"
+    text = str(info.value)
+    assert "ended without finishing; its exit status is unknown" in text, text
+    assert f"fork server (pid {server}) was killed by signal SIGKILL" in text, text
+    assert "exited with code 0" not in text
+    assert len(F.read_log(tmp_path / "parents.log")[1]) == 1  # the others finalized
+    wait_until(lambda: not any(alive(p) for p in workers), "the orphaned workers exiting")
+    leaks.assert_clean()
+
+
+def test_a_restart_after_the_fork_server_died_starts_a_new_server(tmp_path: Path) -> None:
+    leaks = Leaks()
+    handle: Any = _pipeline(tmp_path, restart=True).run(
+        backend="multiprocessing", blocking=False, portable=True)
+    log = tmp_path / "sink.log"
+    try:
+        server, workers = _kill_server(handle, tmp_path)
+        first = handle.pids["src"]
+        os.kill(first, signal.SIGKILL)
+        wait_until(lambda: len([r for r in F.read_log(log)[0] if r["src"] != first]) >= 5,
+                   "values from the restarted source")
+        second = handle.pids["src"]
+        new_server = _ppid(second)
+        assert new_server not in (server, os.getpid()) and new_server in children()
+    finally:
+        report = handle.stop()
+    assert report.error is None and report.flows["src"].restarts == 1
+    rows, finals = F.read_log(log)
+    assert [r["src"] for r in rows][-1] == second and len(finals) == 1
+    _consecutive(rows, first)
+    assert len(_consecutive(rows, second)) >= 5
+    assert not alive(new_server)
+    wait_until(lambda: not any(alive(p) for p in workers), "the orphaned workers exiting")
+    leaks.assert_clean()
+
+
+def _spawn_fails(monkeypatch: pytest.MonkeyPatch) -> str:
+    def refuse(*_: Any) -> int:
+        raise OSError(errno.ENOMEM, os.strerror(errno.ENOMEM))
+    monkeypatch.setattr(multiprocessing.util, "spawnv_passfds", refuse)
+    return os.strerror(errno.ENOMEM)
+
+
+def _boot_fails(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setattr(fs, "_BOOT", "import sys; sys.exit(7)")
+    return "exited with code 7"
+
+
+@pytest.mark.parametrize("cause", [_spawn_fails, _boot_fails])
+def test_a_new_fork_server_that_cannot_start_ends_the_run_cleanly(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cause: Any) -> None:
+    """Bounded: one try, then one error naming the partition and both causes; the
+    other workers stop in order (the sink keeps every value it got) and nothing is
+    left behind."""
+    leaks = Leaks()
+    handle: Any = _pipeline(tmp_path, restart=True).run(
+        backend="multiprocessing", blocking=False, portable=True)
+    try:
+        server, workers = _kill_server(handle, tmp_path)
+        why = cause(monkeypatch)
+        first = handle.pids["src"]
+        os.kill(first, signal.SIGKILL)
+        wait_until(lambda: not handle.running, "the run failing")
+    finally:
+        handle.request_stop()
+    with pytest.raises(BackendError) as info:
+        handle.wait(60)
+    err = info.value
+    assert err.code == "RET500", repr(err)
+    text = str(err)
+    assert "partition 'src'" in text and why in text, text
+    assert f"fork server (pid {server}) was killed by signal SIGKILL" in text, text
+    rows, finals = F.read_log(tmp_path / "sink.log")
+    _consecutive(rows, first)
+    assert len(finals) == 1 and len(F.read_log(tmp_path / "parents.log")[1]) == 1
+    assert not any(p in children() for p in workers | {server})
+    wait_until(lambda: not any(alive(p) for p in workers), "the orphaned workers exiting")
+    leaks.assert_clean()

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import array
 import gc
+import logging
 import multiprocessing.util
 import os
 import select
@@ -38,19 +39,20 @@ import struct
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from retriever.contract.errors import BackendError
+from retriever.contract.errors import BackendError, RetrieverError
 from retriever.contract.wire import decode, encode
 from retriever.ir.resolve import check_graph, from_ir
 
 from ...errors import ErrorRecord
 from .plan import WaitOptions
-from .proc import fork_worker, sigint_held
+from .proc import describe_exit, fork_worker, sigint_held
 from .start import Boot, apply_boot, boot_message
 from .worker import worker_main
 
+log = logging.getLogger("retriever.mp")
 _LEN = struct.Struct("<I")
 _CHUNK = 200  # descriptors per sendmsg (Linux accepts at most 253 in one message)
 _INT = array.array("i").itemsize
@@ -153,12 +155,18 @@ class ForkServer:
         self.sock, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self._lock = threading.Lock()
         self._status: int | None = None
+        self.pid = 0
         try:
             with sigint_held():
                 self.pid = multiprocessing.util.spawnv_passfds(
                     os.fsencode(sys.executable),
                     [sys.executable, "-c", _BOOT, str(child.fileno())],
                     [child.fileno(), death_fd])
+        except OSError as exc:  # out of memory or processes, say
+            self.sock.close()
+            raise BackendError(f"could not start a fork server: {exc}",
+                               hint="start_method='spawn' starts each worker on its own"
+                               ) from exc
         except BaseException:
             self.sock.close()
             raise
@@ -170,7 +178,36 @@ class ForkServer:
             _send(self.sock, boot)
         except OSError as exc:
             self.close()
-            raise self._gone(f"could not send it the run's graph ({exc})") from None
+            raise self._gone(f"could not send it the run's graph ({exc}); it "
+                             f"{self.ended()}") from None
+
+    @property
+    def dead(self) -> bool:
+        """Whether the server is known to be gone (its link closed, it was reaped)."""
+        return self._status is not None
+
+    def ended(self) -> str:
+        """How the server ended, in words ("" while it runs)."""
+        if self._status is None:
+            return ""
+        return describe_exit(self._status)
+
+    def check(self) -> bool:
+        """Whether the server died (its link reports end of file; it is reaped then).
+        Never blocks: the monitor calls it when the link turns readable, which a reply
+        meant for another thread's request may also cause."""
+        with self._lock:
+            if self._status is not None:
+                return True
+            try:
+                if self.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT):
+                    return False  # a reply in flight: the asking thread reads it
+            except (BlockingIOError, InterruptedError):
+                return False
+            except OSError:  # reset by a peer that died: gone all the same
+                pass
+        self.close()
+        return True
 
     def fork(self, part: str, ctl: socket.socket, socks: dict[int, socket.socket]) -> int:
         """Have the server fork the worker of ``part`` with these sockets; its pid."""
@@ -180,29 +217,34 @@ class ForkServer:
             raise ErrorRecord.unpack(reply[1]).rebuild(f"fork server pid {self.pid}")
         return int(reply[1])
 
-    def reap(self, pid: int) -> int:
+    def reap(self, pid: int) -> int | None:
         """Wait for worker ``pid`` (a child of the server) to exit; its ``waitpid``
-        status (0 when the server could not tell: it is gone or never had that child)."""
+        status, or None when nobody can tell: the server died first (its orphans are
+        reaped by init) or never had that child."""
+        if self._status is not None:
+            return None
         try:
             reply = self._ask(["reap", pid])
-        except BackendError:  # the server is gone: its children were reaped by init
-            return 0
-        return max(0, int(reply[1]))
+        except BackendError:  # it died just now
+            return None
+        return None if int(reply[1]) < 0 else int(reply[1])
 
     def _ask(self, msg: list[Any], fds: Sequence[int] = ()) -> list[Any]:
         with self._lock:
             if self.sock.fileno() < 0:
-                raise self._gone("the run has ended")
+                raise self._gone("the run has ended" if self._status is None else "")
             try:
                 _send(self.sock, msg, fds)
                 reply = _recv(self.sock)
-            except OSError as exc:
-                raise self._gone(str(exc)) from None
-        if not isinstance(reply, list) or len(reply) != 2:
-            raise self._gone("its link closed" if reply is None else "it answered nonsense")
-        return reply
+            except OSError:  # the link broke
+                reply = None
+        if isinstance(reply, list) and len(reply) == 2:
+            return reply
+        self.close()  # the server is gone (or useless): reap it, then say how it ended
+        raise self._gone("" if reply is None else "it answered nonsense")
 
     def _gone(self, why: str) -> BackendError:
+        why = why or (f"it {self.ended()}" if self._status is not None else "its link closed")
         return BackendError(f"the fork server of this run (pid {self.pid}) cannot start "
                             f"workers: {why}",
                             hint="see the output above for its error; "
@@ -225,6 +267,88 @@ class ForkServer:
                     _, self._status = os.waitpid(self.pid, 0)
                     return
                 time.sleep(0.005)
+
+
+class ForkServers:
+    """The fork servers of one run: the one in use, and any that died before it.
+
+    A server may die in the middle of a run (the OOM killer picks it, say). Its workers
+    keep running, since they watch the parent and not the server, but they are orphans
+    now: their exit status goes to init, so the parent can only tell whether they
+    finished (see :meth:`ForkServer.reap`). The run goes on; a new server is started
+    only when a worker must be started again (a restart), at most once per request: if
+    that one cannot start or boot either, the request fails with one error naming the
+    partition and both causes."""
+
+    def __init__(self, start: Callable[[], ForkServer]) -> None:
+        self._start = start
+        self.current = start()
+        self.all = [self.current]
+        self._noticed: set[int] = set()
+
+    def fork(self, part: str, ctl: socket.socket, socks: dict[int, socket.socket]
+             ) -> tuple[int, ForkServer]:
+        """Fork the worker of ``part``; its pid and the server that is its parent."""
+        server = self.current
+        if not server.dead:
+            try:
+                return server.fork(part, ctl, socks), server
+            except RetrieverError:
+                if not server.dead:
+                    raise  # it refused (its boot failed, say): a new one would too
+        self._notice(server)
+        cause = f"its fork server (pid {server.pid}) {server.ended()}"
+        try:
+            new = self._start()
+        except RetrieverError as exc:
+            raise _no_server(part, cause, exc) from exc
+        self.all.append(new)
+        self.current = new
+        try:
+            return new.fork(part, ctl, socks), new
+        except RetrieverError as exc:
+            new.close()
+            raise _no_server(part, cause, exc) from exc
+
+    def watch(self) -> list[socket.socket]:
+        """The link to wait on: it turns readable when the current server dies."""
+        return [] if self.current.dead else [self.current.sock]
+
+    def check(self) -> None:
+        """Call when :meth:`watch`'s link is readable: notices (and reaps) a dead server."""
+        if self.current.check():
+            self._notice(self.current)
+
+    def _notice(self, server: ForkServer) -> None:
+        if server.pid not in self._noticed:
+            self._noticed.add(server.pid)
+            log.warning("the fork server of this run (pid %d) %s; its workers keep "
+                        "running, and a new server starts if a worker must be started "
+                        "again", server.pid, server.ended())
+
+    def sockets(self) -> list[socket.socket]:
+        """Every server's link (closed in workers of other runs)."""
+        return [s.sock for s in self.all]
+
+    def close(self) -> None:
+        """Close every link and reap every server."""
+        for server in self.all:
+            server.close()
+
+
+def _no_server(part: str, cause: str, exc: BaseException) -> BackendError:
+    return BackendError(
+        f"partition {part!r} needs a new worker process, but {cause} and a new fork "
+        f"server could not start one: {exc}",
+        hint="see the output above for why the servers failed (memory or process "
+             "limits?); start_method='spawn' starts each worker on its own")
+
+
+def orphan_exit(server: ForkServer, done: bool) -> str:
+    """How a worker whose fork server died before it ended, in words."""
+    how = "exited after finishing" if done else "ended without finishing"
+    return (f"{how}; its exit status is unknown: its fork server "
+            f"(pid {server.pid}) {server.ended() or 'could not reap it'} before it")
 
 
 # ---------------------------------------------------------------------- server side
@@ -279,7 +403,13 @@ def server_main(fd: int) -> int:
                     f"a fork request came with {len(fds)} descriptors for "
                     f"{len(msg[2])} channels")).pack()])
                 continue
-            pid = _fork(boot, sock, str(msg[1]), [int(i) for i in msg[2]], fds)
+            try:
+                pid = _fork(boot, sock, str(msg[1]), [int(i) for i in msg[2]], fds)
+            except OSError as exc:  # no memory or processes left: the parent decides
+                _send(sock, ["failed", ErrorRecord.of(BackendError(
+                    f"the fork server could not fork the worker of partition "
+                    f"{msg[1]!r}: {exc}")).pack()])
+                continue
             _send(sock, ["forked", pid])
         elif msg[0] == "reap":
             _close_fds(fds)

@@ -22,7 +22,7 @@ import time
 from collections import deque
 from typing import Any
 
-from retriever.contract.errors import BackendError, FlowError
+from retriever.contract.errors import BackendError, FlowError, RetrieverError
 from retriever.ir.model import ExecutionGraph
 
 from ...errors import ErrorRecord
@@ -30,7 +30,7 @@ from ...handle import BackgroundRun
 from ...options import count, seconds, unknown_options
 from ...report import FlowStats
 from ...transport import ControlLink, backing, channel_pair, control_pair
-from .forkserver import ForkServer
+from .forkserver import ForkServer, ForkServers, orphan_exit
 from .loopback import refuse_restarts, start_all
 from .plan import Plan, WaitOptions, busy_wait_defaults, make_plan, usable_cores
 from .proc import describe_exit, fork_worker, track, untrack
@@ -89,7 +89,7 @@ class MultiprocessingRun(BackgroundRun):
             refuse_restarts(self.plan)
         self._graph_json = ""
         self._trust: dict[str, Any] = {}
-        self._server: ForkServer | None = None
+        self._servers: ForkServers | None = None
         if self.start_options.method in ("spawn", "forkserver"):
             self._graph_json = graph.to_json(indent=None)
             check_boot_size(self._graph_json)
@@ -132,10 +132,7 @@ class MultiprocessingRun(BackgroundRun):
                 self._start_loopback()
             else:
                 if self.start_options.method == "forkserver":
-                    self._server = ForkServer(
-                        self._graph_json, death_fd=self._death_r, shm_slots=self.shm_slots,
-                        waiting=self.waiting, portable=self.start_options.portable,
-                        trust=self._trust)
+                    self._servers = ForkServers(self._new_server)
                 for part in self.plan.partitions:
                     self._start(part)
         except BaseException:
@@ -149,14 +146,19 @@ class MultiprocessingRun(BackgroundRun):
     # ------------------------------------------------------------------ descriptors
     def owned_sockets(self) -> list[socket.socket]:
         """Sockets of this run (closed in workers of other runs)."""
-        server = [self._server.sock] if self._server is not None else []
-        return list(self._socks) + [p.ctl.sock for p in self._procs.values()] + server
+        servers = self._servers.sockets() if self._servers is not None else []
+        return list(self._socks) + [p.ctl.sock for p in self._procs.values()] + servers
 
     def owned_fds(self) -> list[int]:
         """Raw descriptors of this run."""
         return [self._death_r, self._death_w] if self._fds_open else []
 
     # ------------------------------------------------------------------ workers
+    def _new_server(self) -> ForkServer:
+        return ForkServer(self._graph_json, death_fd=self._death_r, shm_slots=self.shm_slots,
+                          waiting=self.waiting, portable=self.start_options.portable,
+                          trust=self._trust)
+
     def _start(self, part: str) -> None:
         parent_end, child_end = control_pair(self.start_options.framed)
         socks: dict[int, socket.socket] = {}
@@ -167,12 +169,15 @@ class MultiprocessingRun(BackgroundRun):
                 socks[ch.index] = self._chan[ch.index][1]
         plan, slots, death, waiting = self.plan, self.shm_slots, self._death_r, self.waiting
         portable = self.start_options.portable
-        if self._server is not None:
+        if self._servers is not None:
             try:
-                pid = self._server.fork(part, child_end, socks)
+                pid, server = self._servers.fork(part, child_end, socks)
+            except BaseException:
+                parent_end.close()
+                raise
             finally:
                 child_end.close()
-            self._procs[part] = _Proc(part, pid, ControlLink(parent_end), server=self._server)
+            self._procs[part] = _Proc(part, pid, ControlLink(parent_end), server=server)
             return
         if self.start_options.method == "spawn":
             link = ControlLink(parent_end)
@@ -249,7 +254,8 @@ class MultiprocessingRun(BackgroundRun):
                     self._stopping = True
                 else:
                     timeout = min(timeout, left)
-            fds: list[Any] = [w.ctl.sock for w in live] + [self._wake_r]
+            servers = self._servers.watch() if self._servers is not None else []
+            fds: list[Any] = [w.ctl.sock for w in live] + [self._wake_r] + servers
             if self._stopping:
                 if self._kill_at is None:
                     self._kill_at = time.monotonic() + self.stop_timeout
@@ -257,6 +263,8 @@ class MultiprocessingRun(BackgroundRun):
             r, _, _ = select.select(fds, [], [], max(0.0, timeout))
             if self._wake_r in r:
                 self._wake_r.recv(4096)
+            if self._servers is not None and set(servers) & set(r):
+                self._servers.check()  # it died: reaped now, replaced on demand
             for w in live:
                 if w.ctl.sock in r:
                     self._on_messages(w, w.ctl.receive())
@@ -315,6 +323,10 @@ class MultiprocessingRun(BackgroundRun):
 
     def _on_exit(self, w: _Proc) -> None:
         status = _reap(w)
+        how = ""
+        if status is None:  # an orphan of a dead fork server: only "done" tells
+            how = orphan_exit(w.server, w.done) if w.server is not None else ""
+            status = 0 if w.done and w.error is None else 1 << 8
         w.exitcode = status
         if status != 0 and self.start_options.shm == "posix":
             backing.sweep(w.pid)  # killed between shm_open and shm_unlink?
@@ -325,15 +337,20 @@ class MultiprocessingRun(BackgroundRun):
         if self._stopping:
             return
         failed = w.error is not None or not w.done or status != 0
+        how = how or describe_exit(status, w.popen is not None)
         if self._may_restart(w, failed=failed):
-            self._restart(w)
+            try:
+                self._restart(w, how)
+            except (RetrieverError, OSError) as exc:  # the others stop in order
+                self._fail(exc if isinstance(exc, RetrieverError) else BackendError(
+                    f"could not restart the worker of partition {w.part!r}: {exc}"))
             return
         if w.error is None:
             flows = self.plan.partitions[w.part].nodes
             err: BaseException = FlowError(
                 flows[0],
                 f"the worker process of partition {w.part!r} (pid {w.pid}, flows "
-                f"{', '.join(flows)}) {describe_exit(status, w.popen is not None)}",
+                f"{', '.join(flows)}) {how}",
                 hint="see the flow's own output" + (
                     "" if self.start_options.loopback else
                     "; set .restart_policy('on-failure') to restart it automatically"))
@@ -353,12 +370,12 @@ class MultiprocessingRun(BackgroundRun):
             times.popleft()
         return len(times) < pol.max_restarts
 
-    def _restart(self, w: _Proc) -> None:
+    def _restart(self, w: _Proc, how: str) -> None:
         self._restart_times[w.part].append(time.monotonic())
         for flow in self.plan.partitions[w.part].nodes:
             self._restarts[flow] += 1
         log.warning("restarting the worker of partition %r (%s)", w.part,
-                    "flow failed" if w.error else describe_exit(w.exitcode or 0))
+                    "flow failed" if w.error else how)
         self._start(w.part)
 
     def _fail(self, err: BaseException) -> None:
@@ -400,8 +417,8 @@ class MultiprocessingRun(BackgroundRun):
         for w in self._procs.values():
             if not w.ctl.closed:
                 w.ctl.close()
-        if self._server is not None:
-            self._server.close()  # after its children were reaped: it reaps them
+        if self._servers is not None:
+            self._servers.close()  # after their children were reaped: they reap them
         if self._fds_open:
             self._fds_open = False
             os.close(self._death_w)  # workers still alive see the parent go away
@@ -440,9 +457,10 @@ class MultiprocessingRun(BackgroundRun):
             pass
 
 
-def _reap(w: _Proc) -> int:
+def _reap(w: _Proc) -> int | None:
     """Wait for ``w``'s process; its ``waitpid`` status (a return code for loopback
-    workers, started with :mod:`subprocess`)."""
+    workers, started with :mod:`subprocess`; None when unknown: see
+    :meth:`.ForkServer.reap`)."""
     if w.popen is not None:
         return w.popen.wait()
     if w.server is not None:
