@@ -180,6 +180,9 @@ class ForkServer:
             self.close()
             raise self._gone(f"could not send it the run's graph ({exc}); it "
                              f"{self.ended()}") from None
+        except BaseException:  # Ctrl-C: no server may be left unreaped
+            self.close()
+            raise
 
     @property
     def dead(self) -> bool:
@@ -366,7 +369,13 @@ def _prepare(data: bytes) -> Boot:
 
 def server_main(fd: int) -> int:
     """Entry point of the fork server; returns its exit code."""
-    sock = socket.socket(fileno=fd)
+    try:
+        return _serve(socket.socket(fileno=fd))
+    except (BrokenPipeError, ConnectionResetError):  # the run closed our link mid-reply
+        return 0
+
+
+def _serve(sock: socket.socket) -> int:
     sock.setblocking(True)
     data = _recv_bytes(sock)
     if data is None:

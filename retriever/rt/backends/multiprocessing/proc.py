@@ -32,10 +32,11 @@ import os
 import signal
 import socket
 import sys
+import threading
 import traceback
 import weakref
 from collections.abc import Callable, Iterable, Iterator
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Inheritable(Protocol):
@@ -149,3 +150,22 @@ def describe_exit(status: int, popen: bool = False) -> str:
     except ValueError:
         name = str(sig)
     return f"was killed by signal {name}"
+
+
+# ---------------------------------------------------------------------- the parent's exit
+
+_PREVIOUS_SIGTERM: Any = None
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)  # unwinds; atexit stops the runs cleanly
+
+
+def install_sigterm() -> None:
+    """Make SIGTERM a clean exit of the parent (flows finalized) unless the program
+    handles it."""
+    global _PREVIOUS_SIGTERM
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        _PREVIOUS_SIGTERM = signal.signal(signal.SIGTERM, _on_sigterm)

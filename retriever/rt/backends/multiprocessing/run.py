@@ -33,7 +33,7 @@ from ...transport import ControlLink, backing, channel_pair, control_pair
 from .forkserver import ForkServer, ForkServers, orphan_exit
 from .loopback import refuse_restarts, start_all
 from .plan import Plan, WaitOptions, busy_wait_defaults, make_plan, usable_cores
-from .proc import describe_exit, fork_worker, track, untrack
+from .proc import describe_exit, fork_worker, install_sigterm, sigint_held, track, untrack
 from .start import StartOptions, check_boot_size, resolve, spawn_worker, vetted
 from .worker import worker_main
 
@@ -126,7 +126,7 @@ class MultiprocessingRun(BackgroundRun):
         self._death_r, self._death_w = os.pipe() if not loopback else (-1, -1)
         self._fds_open = not loopback
         track(self)
-        _install_sigterm()
+        install_sigterm()
         try:
             if loopback:
                 self._start_loopback()
@@ -136,8 +136,7 @@ class MultiprocessingRun(BackgroundRun):
                 for part in self.plan.partitions:
                     self._start(part)
         except BaseException:
-            self._kill_all()
-            self._close()
+            self._abort_start()
             raise
         self._thread = threading.Thread(target=self._monitor, daemon=True,
                                         name="retriever-mp-monitor")
@@ -170,14 +169,16 @@ class MultiprocessingRun(BackgroundRun):
         plan, slots, death, waiting = self.plan, self.shm_slots, self._death_r, self.waiting
         portable = self.start_options.portable
         if self._servers is not None:
-            try:
-                pid, server = self._servers.fork(part, child_end, socks)
+            try:  # Ctrl-C waits until the worker is known: _abort_start stops it
+                with sigint_held():
+                    pid, server = self._servers.fork(part, child_end, socks)
+                    self._procs[part] = _Proc(part, pid, ControlLink(parent_end),
+                                              server=server)
             except BaseException:
                 parent_end.close()
                 raise
             finally:
                 child_end.close()
-            self._procs[part] = _Proc(part, pid, ControlLink(parent_end), server=server)
             return
         if self.start_options.method == "spawn":
             link = ControlLink(parent_end)
@@ -215,6 +216,27 @@ class MultiprocessingRun(BackgroundRun):
         for st in started:
             self._socks.append(st.watch)  # closed at the end: the workers see EOF
             self._procs[st.part] = _Proc(st.part, st.popen.pid, st.link, st.popen)
+
+    def _abort_start(self) -> None:
+        """The start failed or was interrupted (Ctrl-C): the workers already started
+        have started their flows, so they stop as at the end of a run (finalizing
+        them) within ``stop_timeout``; whatever is left then is killed."""
+        self._stopping = True
+        try:
+            self._send_all("stop")
+            deadline = time.monotonic() + self.stop_timeout
+            for w in self._procs.values():
+                while not w.ctl.closed and time.monotonic() < deadline:
+                    if select.select([w.ctl.sock], [], [], deadline - time.monotonic())[0]:
+                        self._on_messages(w, w.ctl.receive())
+                if w.ctl.closed:
+                    _reap(w)
+        finally:  # a second Ctrl-C: no more waiting
+            self._kill_all()
+            self._close()
+            self._unlink(self._names)
+            untrack(self)
+            self._finish()
 
     @property
     def pids(self) -> dict[str, int]:
@@ -459,8 +481,7 @@ class MultiprocessingRun(BackgroundRun):
 
 def _reap(w: _Proc) -> int | None:
     """Wait for ``w``'s process; its ``waitpid`` status (a return code for loopback
-    workers, started with :mod:`subprocess`; None when unknown: see
-    :meth:`.ForkServer.reap`)."""
+    workers; None when unknown: see :meth:`.ForkServer.reap`)."""
     if w.popen is not None:
         return w.popen.wait()
     if w.server is not None:
@@ -481,21 +502,3 @@ def _add_rows(into: dict[str, dict[str, Any]], rows: dict[str, dict[str, Any]]) 
                 base[k] = base.get(k, 0) + int(v)
             else:
                 base[k] = v
-
-
-# ---------------------------------------------------------------------- process exit
-
-_PREVIOUS_SIGTERM: Any = None
-
-
-def _on_sigterm(signum: int, frame: Any) -> None:
-    raise SystemExit(128 + signum)  # unwinds; atexit stops the runs cleanly
-
-
-def _install_sigterm() -> None:
-    """Make SIGTERM a clean exit (finalize flows) unless the program handles it."""
-    global _PREVIOUS_SIGTERM
-    if threading.current_thread() is not threading.main_thread():
-        return
-    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-        _PREVIOUS_SIGTERM = signal.signal(signal.SIGTERM, _on_sigterm)
