@@ -169,13 +169,15 @@ class MultiprocessingRun(BackgroundRun):
         plan, slots, death, waiting = self.plan, self.shm_slots, self._death_r, self.waiting
         portable = self.start_options.portable
         if self._servers is not None:
+            w: _Proc | None = None
             try:  # Ctrl-C waits until the worker is known: _abort_start stops it
                 with sigint_held():
                     pid, server = self._servers.fork(part, child_end, socks)
-                    self._procs[part] = _Proc(part, pid, ControlLink(parent_end),
-                                              server=server)
+                    w = self._procs[part] = _Proc(part, pid, ControlLink(parent_end),
+                                                  server=server)
             except BaseException:
-                parent_end.close()
+                if w is None:
+                    parent_end.close()
                 raise
             finally:
                 child_end.close()
