@@ -16,7 +16,6 @@ import os
 import select
 import signal
 import socket
-import subprocess
 import threading
 import time
 from collections import deque
@@ -31,6 +30,7 @@ from ...options import count, seconds, unknown_options
 from ...report import FlowStats
 from ...transport import ControlLink, backing, channel_pair, control_pair
 from .forkserver import ForkServer, ForkServers, orphan_exit
+from .incarnation import COUNTERS, Incarnation, add_rows, reap
 from .loopback import refuse_restarts, start_all
 from .plan import Plan, WaitOptions, busy_wait_defaults, make_plan, usable_cores
 from .proc import describe_exit, fork_worker, install_sigterm, sigint_held, track, untrack
@@ -40,28 +40,6 @@ from .worker import worker_main
 log = logging.getLogger("retriever.mp")
 OPTIONS = ("shm_slots", "stop_timeout", "spin", "spin_arrivals", "busy_poll", "realtime",
            "start_method", "portable")
-_COUNTERS = ("steps", "lag_events", "skipped_ticks", "skipped_at_stop", "dropped", "errors")
-
-
-class _Proc:
-    """One incarnation of a partition's worker process."""
-
-    def __init__(self, part: str, pid: int, ctl: ControlLink,
-                 popen: subprocess.Popen[bytes] | None = None,
-                 server: ForkServer | None = None) -> None:
-        self.part = part
-        self.pid = pid
-        self.ctl = ctl
-        self.popen = popen  # loopback transport: started with subprocess
-        self.server = server  # forkserver: the server is its parent and reaps it
-        self.ready = False
-        self.done = False
-        self.error: BaseException | None = None
-        self.stats: dict[str, dict[str, Any]] = {}
-        self.exitcode: int | None = None
-        self.stop_sent = False
-        self.names: list[str] = []  # shared-memory names it created (framed channels)
-        self.scheduling = ""  # realtime=: what the OS granted the worker, or why not
 
 
 class MultiprocessingRun(BackgroundRun):
@@ -108,7 +86,7 @@ class MultiprocessingRun(BackgroundRun):
         self._base: dict[str, dict[str, Any]] = {}  # counters of finished incarnations
         self._restarts: dict[str, int] = {n: 0 for n in self.plan.owner}
         self._restart_times: dict[str, deque[float]] = {p: deque() for p in self.plan.partitions}
-        self._procs: dict[str, _Proc] = {}
+        self._procs: dict[str, Incarnation] = {}
         self._names: list[str] = []  # shared-memory names to remove at the end (framing)
         self._upstream: dict[str, set[str]] = {p: set() for p in self.plan.partitions}
         for ch in self.plan.channels:
@@ -169,11 +147,11 @@ class MultiprocessingRun(BackgroundRun):
         plan, slots, death, waiting = self.plan, self.shm_slots, self._death_r, self.waiting
         portable = self.start_options.portable
         if self._servers is not None:
-            w: _Proc | None = None
+            w: Incarnation | None = None
             try:  # Ctrl-C waits until the worker is known: _abort_start stops it
                 with sigint_held():
                     pid, server = self._servers.fork(part, child_end, socks)
-                    w = self._procs[part] = _Proc(part, pid, ControlLink(parent_end),
+                    w = self._procs[part] = Incarnation(part, pid, ControlLink(parent_end),
                                                   server=server)
             except BaseException:
                 if w is None:
@@ -193,7 +171,7 @@ class MultiprocessingRun(BackgroundRun):
                 raise
             finally:
                 child_end.close()
-            self._procs[part] = _Proc(part, pid, link)
+            self._procs[part] = Incarnation(part, pid, link)
             return
 
         def target() -> int:
@@ -208,7 +186,7 @@ class MultiprocessingRun(BackgroundRun):
             self._socks.remove(child_end)
             self._socks.remove(parent_end)
             child_end.close()
-        self._procs[part] = _Proc(part, pid, ControlLink(parent_end))
+        self._procs[part] = Incarnation(part, pid, ControlLink(parent_end))
 
     def _start_loopback(self) -> None:
         """Start every worker over the loopback transport (:mod:`.loopback`)."""
@@ -217,7 +195,7 @@ class MultiprocessingRun(BackgroundRun):
                             trust=self._trust)
         for st in started:
             self._socks.append(st.watch)  # closed at the end: the workers see EOF
-            self._procs[st.part] = _Proc(st.part, st.popen.pid, st.link, st.popen)
+            self._procs[st.part] = Incarnation(st.part, st.popen.pid, st.link, st.popen)
 
     def _abort_start(self) -> None:
         """The start failed or was interrupted (Ctrl-C): the workers already started
@@ -232,7 +210,7 @@ class MultiprocessingRun(BackgroundRun):
                     if select.select([w.ctl.sock], [], [], deadline - time.monotonic())[0]:
                         self._on_messages(w, w.ctl.receive())
                 if w.ctl.closed:
-                    _reap(w)
+                    reap(w)
         finally:  # a second Ctrl-C: no more waiting
             self._kill_all()
             self._close()
@@ -309,7 +287,7 @@ class MultiprocessingRun(BackgroundRun):
             w.stop_sent = True
             w.ctl.send("stop")
 
-    def _on_messages(self, w: _Proc, msgs: list[list[Any]]) -> None:
+    def _on_messages(self, w: Incarnation, msgs: list[list[Any]]) -> None:
         for m in msgs:
             kind = m[0]
             if kind == "ready":
@@ -345,8 +323,8 @@ class MultiprocessingRun(BackgroundRun):
                 if not self._may_restart(w, failed=True):
                     self._fail(err)
 
-    def _on_exit(self, w: _Proc) -> None:
-        status = _reap(w)
+    def _on_exit(self, w: Incarnation) -> None:
+        status = reap(w)
         how = ""
         if status is None:  # an orphan of a dead fork server: only "done" tells
             how = orphan_exit(w.server, w.done) if w.server is not None else ""
@@ -356,7 +334,7 @@ class MultiprocessingRun(BackgroundRun):
             backing.sweep(w.pid)  # killed between shm_open and shm_unlink?
             self._unlink(w.names)  # named rings its consumers had not opened (any OS)
         w.ctl.close()
-        _add_rows(self._base, w.stats)
+        add_rows(self._base, w.stats)
         w.stats = {}
         if self._stopping:
             return
@@ -382,7 +360,7 @@ class MultiprocessingRun(BackgroundRun):
             err = w.error
         self._fail(err)
 
-    def _may_restart(self, w: _Proc, *, failed: bool) -> bool:
+    def _may_restart(self, w: Incarnation, *, failed: bool) -> bool:
         if self._stopping:
             return False
         pol = self.plan.restart[w.part]
@@ -394,7 +372,7 @@ class MultiprocessingRun(BackgroundRun):
             times.popleft()
         return len(times) < pol.max_restarts
 
-    def _restart(self, w: _Proc, how: str) -> None:
+    def _restart(self, w: Incarnation, how: str) -> None:
         self._restart_times[w.part].append(time.monotonic())
         for flow in self.plan.partitions[w.part].nodes:
             self._restarts[flow] += 1
@@ -416,7 +394,7 @@ class MultiprocessingRun(BackgroundRun):
                         os.kill(w.pid, signal.SIGKILL)
                     except ProcessLookupError:
                         pass
-                _reap(w)
+                reap(w)
                 w.ctl.close()
                 if self.start_options.shm == "posix":
                     backing.sweep(w.pid)
@@ -451,12 +429,12 @@ class MultiprocessingRun(BackgroundRun):
     def _collect(self) -> dict[str, FlowStats]:
         rows = {flow: dict(row) for flow, row in self._base.items()}
         for w in self._procs.values():
-            _add_rows(rows, w.stats)
+            add_rows(rows, w.stats)
         granted = {p: w.scheduling for p, w in self._procs.items()}
         out: dict[str, FlowStats] = {}
         for flow, part in self.plan.owner.items():
             r = rows.get(flow, {})
-            out[flow] = FlowStats(**{k: int(r.get(k, 0)) for k in _COUNTERS},
+            out[flow] = FlowStats(**{k: int(r.get(k, 0)) for k in COUNTERS},
                                   restarts=self._restarts[flow],
                                   waiting_on=list(r.get("waiting_on", [])),
                                   scheduling=granted.get(part, ""))
@@ -479,28 +457,3 @@ class MultiprocessingRun(BackgroundRun):
             self._wake_w.send(b"s")
         except (BlockingIOError, OSError):  # already woken, or finished and closed
             pass
-
-
-def _reap(w: _Proc) -> int | None:
-    """Wait for ``w``'s process; its ``waitpid`` status (a return code for loopback
-    workers; None when unknown: see :meth:`.ForkServer.reap`)."""
-    if w.popen is not None:
-        return w.popen.wait()
-    if w.server is not None:
-        return w.server.reap(w.pid)
-    try:
-        _, status = os.waitpid(w.pid, 0)
-    except ChildProcessError:
-        return 0
-    return status
-
-
-def _add_rows(into: dict[str, dict[str, Any]], rows: dict[str, dict[str, Any]]) -> None:
-    """Add one worker's per-flow counters (the latest waiting ports win)."""
-    for flow, row in rows.items():
-        base = into.setdefault(flow, {})
-        for k, v in row.items():
-            if k in _COUNTERS:
-                base[k] = base.get(k, 0) + int(v)
-            else:
-                base[k] = v
