@@ -23,6 +23,10 @@ restart is one more fork request. The server exits when its link to the parent c
 (end of run, or the parent died, even by ``SIGKILL``) or the death pipe reports end of
 file, and it is reaped by the parent when the run closes. Nothing is pickled: requests
 and replies are msgspec lists behind a 4-byte length.
+
+If the server dies first (the OOM killer), the parent sees its link close and reaps it;
+its workers run on as orphans whose exit status only init learns, and the next fork
+request starts a new server (:class:`ForkServers`).
 """
 
 from __future__ import annotations
