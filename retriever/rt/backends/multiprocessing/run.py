@@ -151,8 +151,8 @@ class MultiprocessingRun(BackgroundRun):
             try:  # Ctrl-C waits until the worker is known: _abort_start stops it
                 with sigint_held():
                     pid, server = self._servers.fork(part, child_end, socks)
-                    w = self._procs[part] = Incarnation(part, pid, ControlLink(parent_end),
-                                                  server=server)
+                    w = Incarnation(part, pid, ControlLink(parent_end), server=server)
+                    self._procs[part] = w
             except BaseException:
                 if w is None:
                     parent_end.close()
@@ -211,6 +211,7 @@ class MultiprocessingRun(BackgroundRun):
                         self._on_messages(w, w.ctl.receive())
                 if w.ctl.closed:
                     reap(w)
+                    w.ctl.close()
         finally:  # a second Ctrl-C: no more waiting
             self._kill_all()
             self._close()
