@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -19,14 +20,14 @@ import pytest
 
 from retriever.contract.errors import BackendError, ConfigError
 from retriever.contract.wire import encode
-from retriever.flow import Latest, Pipeline, Rate, Trigger
+from retriever.flow import EdgeConfig, Latest, Pipeline, Rate, Trigger
 from retriever.rt.backends.multiprocessing.start import resolve
 from retriever.rt.transport import rendezvous
 from retriever.rt.transport.framing import FramedSocket, frame
 from retriever.rt.transport.rendezvous import Rendezvous
 
 from . import windows_sim
-from .fault_support import children
+from .fault_support import children, wait_until
 from .mp_flows import Counter, NumLog, read_log
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -141,23 +142,70 @@ def test_the_transport_is_chosen_by_platform_or_environment(
     assert rendezvous.transport() == "loopback"
 
 
-def test_a_restart_policy_is_refused_before_any_worker_starts_and_says_what_to_do(
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv(rendezvous.TRANSPORT_ENV, "loopback")
+def _restart_run(tmp_path: Path, victim: str, *, block: bool = False,
+                 intruders: bool = False) -> tuple[Any, list[dict[str, Any]], int]:
+    """Counter ``a`` -> NumLog ``b`` over loopback with ``victim`` under restart policy
+    on-failure; ``victim`` is killed after five values and the run stopped once five
+    values went through its successor. Returns the report, the rows and the victim's
+    first pid."""
+    log = tmp_path / "b.log"
     with Pipeline("restart") as pipe:
-        a = (Counter() @ Rate(hz=10)).named("a").restart_policy("on-failure")
-        b = (NumLog(str(tmp_path / "b.log")) @ Trigger("value")).named("b")
-        pipe.connect(a, b, sync=Latest())
+        a = (Counter() @ Rate(hz=100)).named("a")
+        b = (NumLog(str(log)) @ Trigger("value", "pid")).named("b")
+        (a if victim == "a" else b).restart_policy("on-failure", max_restarts=2)
+        pipe.connect(a, b, sync=Latest(),
+                     edge_config=EdgeConfig(qsize=4, on_full="block") if block else None)
+    handle = pipe.run(backend="multiprocessing", blocking=False)
+    try:
+        wait_until(lambda: len(read_log(log)[0]) >= 5, "five values")
+        if intruders:  # at the listeners the survivors keep: refused, the run goes on
+            for port in handle._ports.values():  # type: ignore[attr-defined]
+                for payload in (b"garbage" * 8, frame(encode(["hello", b"t" * 32, "chan", 0]))):
+                    with socket.create_connection(("127.0.0.1", port)) as s:
+                        s.sendall(payload)
+        first = handle.pids[victim]  # type: ignore[attr-defined]
+        os.kill(first, signal.SIGKILL)
+        key = "src" if victim == "a" else "me"
+        wait_until(lambda: not handle.running or sum(
+            1 for r in read_log(log)[0] if r[key] != first) >= 5, "five values after it")
+    finally:
+        report = handle.stop()
+    return report, read_log(log)[0], first
+
+
+@pytest.mark.parametrize("block", [False, True])
+def test_a_killed_source_is_restarted_and_its_consumer_reconnected(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, block: bool) -> None:
+    """Loopback on Linux: the consumer keeps its end of the channel while the source
+    is gone and accepts its successor's connection (token checked: intruders with a
+    wrong token or a malformed introduction are refused meanwhile)."""
+    monkeypatch.setenv(rendezvous.TRANSPORT_ENV, "loopback")
     kids = children()
-    with pytest.raises(ConfigError) as info:
-        pipe.run(backend="multiprocessing", duration=0.1)
-    assert children() == kids  # refused up front: nothing was started
-    err = info.value
-    assert "'on-failure'" in str(err) and "loopback" in str(err) and "flows a" in str(err)
-    # the way out on each platform
-    assert "unset RETRIEVER_MP_TRANSPORT" in err.hint and "WSL2" in err.hint
-    assert "FlowError" in err.hint
-    assert not (tmp_path / "b.log").exists()
+    report, rows, first = _restart_run(tmp_path, "a", block=block, intruders=True)
+    assert report.error is None
+    assert report.flows["a"].restarts == 1 and report.flows["b"].restarts == 0
+    later = [r["v"] for r in rows if r["src"] != first]
+    assert len(later) >= 5 and later == sorted(later) and later[0] <= 3  # from 1 again
+    assert len({r["me"] for r in rows}) == 1  # one consumer throughout
+    assert children() == kids
+
+
+@pytest.mark.parametrize("block", [False, True])
+def test_a_killed_consumer_is_restarted_and_keeps_receiving(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, block: bool) -> None:
+    """Loopback on Linux: the source keeps its end while the consumer is gone (sends
+    queue by the channel's policy; ``block``: the source waits for credit, and
+    accepts the successor's connection while it waits)."""
+    monkeypatch.setenv(rendezvous.TRANSPORT_ENV, "loopback")
+    kids = children()
+    report, rows, first = _restart_run(tmp_path, "b", block=block)
+    assert report.error is None
+    assert report.flows["b"].restarts == 1 and report.flows["a"].restarts == 0
+    before = [r["v"] for r in rows if r["me"] == first]
+    after = [r["v"] for r in rows if r["me"] != first]
+    assert len(after) >= 5 and after == sorted(after) and after[0] > before[-1]
+    assert len({r["src"] for r in rows}) == 1  # one source throughout
+    assert children() == kids
 
 
 def _shm_names() -> set[str]:
@@ -189,7 +237,8 @@ def test_pipelines_run_where_windows_services_are_missing(tmp_path: Path) -> Non
     descriptor passing, fork, memfd, epoll or poll, where ``select`` takes only sockets,
     the loopback transport runs a chain, a fan-in and 640x480 frames through shared
     memory; no worker inherited a descriptor; a killed worker fails the run with a clear
-    error (restarts are refused up front); nothing is left in /dev/shm and no process
+    error, or, under a restart policy, is restarted and reconnected to its live peers
+    (a source, and a consumer of frames); nothing is left in /dev/shm and no process
     outlives the runs."""
     env = _simulated_env(tmp_path)
     before = _shm_names()
@@ -223,7 +272,23 @@ def test_pipelines_run_where_windows_services_are_missing(tmp_path: Path) -> Non
     assert all(ok and shape == [480, 640, 3] for _, ok, shape in frames)
     assert [i for i, *_ in frames] == sorted(i for i, *_ in frames)
     assert "SIGKILL" in out["killed_error"] and "'chk'" in out["killed_error"]
-    assert "loopback" in out["restart_refused"]
+
+    # a killed source under a restart policy is restarted: the consumer sees values of
+    # the new incarnation (counting from 1 again); a killed consumer of frames is
+    # restarted and keeps receiving intact frames through newly announced rings
+    src = out["restart_source"]
+    assert src["error"] is None and src["restarts"] == {"a": 1, "chk": 0}
+    later = [r["v"] for r in src["rows"] if r["src"] != src["first"]]
+    assert len(later) >= 5 and later == list(range(later[0], later[0] + len(later)))
+    assert later[0] <= 3  # (the consumer keeps the newest value: it may skip the first)
+    assert src["finals"] == 1
+    sink = out["restart_sink"]
+    assert sink["error"] is None and sink["restarts"] == {"a": 0, "chk": 1}
+    later = [r for r in sink["rows"] if r["me"] != sink["first"]]
+    assert len(later) >= 5 and all(r["ok"] and r["shape"] == [480, 640, 3] for r in later)
+    assert [r["i"] for r in later] == sorted(r["i"] for r in later)
+    assert later[0]["i"] > max(r["i"] for r in sink["rows"] if r["me"] == sink["first"])
+    assert sink["finals"] == 1  # the first incarnation was killed: only its successor
 
     assert out["children"] == []
     assert len(out["pids"]) >= 4 and not any(_alive(p) for p in out["pids"])
@@ -263,11 +328,12 @@ def _reset_pair() -> tuple[socket.socket, socket.socket]:
     return a, b
 
 
-def test_a_channel_whose_peer_died_sees_end_of_file_and_drops_what_it_sends() -> None:
+def test_a_channel_whose_peer_died_sees_end_of_file_and_refuses_what_it_sends() -> None:
     a, _ = _reset_pair()
     stream = FramedSocket(a, tolerant=True)
     assert stream.frames() == [] and stream.eof  # reset: end of file, no error
-    assert stream.send(b"x" * 100) and not stream.unsent  # dropped
+    # not taken (a producer's channel queues it for the peer's successor)
+    assert not stream.send(b"x" * 100) and not stream.unsent
     stream.send_all(b"y")  # dropped too, no error
     a.close()
     a, _ = _reset_pair()

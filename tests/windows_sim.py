@@ -29,7 +29,7 @@ import sys
 import time
 from typing import Any
 
-from retriever.contract.errors import ConfigError, FlowError
+from retriever.contract.errors import FlowError
 from retriever.flow import Flow, Latest, Pipeline, Rate, Trigger
 from retriever.rt.backends.multiprocessing.start import resolve
 from retriever.rt.transport import backing, wait
@@ -191,21 +191,51 @@ def main(tmp: str) -> dict[str, Any]:
     rows, _ = F.read_log(f"{tmp}/frames.log")
     out["frames"] = [[r["i"], r["ok"], r["shape"]] for r in rows]
 
-    # a restart policy is refused up front, before any process starts
-    with Pipeline("restart") as pipe:
-        a = (F.Counter() @ Rate(hz=10)).named("a").restart_policy("on-failure")
-        b = (F.NumLog(f"{tmp}/restart.log") @ Trigger("value")).named("b")
-        pipe.connect(a, b, sync=Latest())
-    try:
-        pipe.run(backend="multiprocessing", duration=0.1)
-        out["restart_refused"] = None
-    except ConfigError as exc:
-        out["restart_refused"] = str(exc)
+    # restarts: a killed source, then a killed consumer of frames, each restarted
+    out["restart_source"], pids_r = run_restart(tmp, "a")
+    pids |= pids_r
+    out["restart_sink"], pids_r = run_restart(tmp, "chk")
+    pids |= pids_r
 
     out["shm_kind"] = backing.kind()
     out["pids"] = sorted(p for p in pids if isinstance(p, int))
     out["children"] = _children()
     return out
+
+
+def _wait_for(cond: Any, limit: float = 20.0) -> None:
+    deadline = time.monotonic() + limit
+    while not cond() and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def run_restart(tmp: str, victim: str) -> tuple[dict[str, Any], set[int]]:
+    """Kill ``victim`` (source ``a`` of numbers, or consumer ``chk`` of frames) under
+    restart policy on-failure; returns what each side logged and the run's report."""
+    log = f"{tmp}/restart-{victim}.log"
+    with Pipeline("restart") as pipe:
+        if victim == "a":
+            src = (F.Counter() @ Rate(hz=50)).named("a")
+            dst = (F.NumLog(log) @ Trigger("value", "pid")).named("chk")
+        else:
+            src = (F.FrameSource(480, 640) @ Rate(hz=50)).named("a")
+            dst = (FrameCheck(log) @ Trigger("image", "index", "stamp")).named("chk")
+        (src if victim == "a" else dst).restart_policy("on-failure", max_restarts=2)
+        pipe.connect(src, dst, sync=Latest())
+    handle = pipe.run(backend="multiprocessing", blocking=False)
+    pids: set[int] = set(handle.pids.values())  # type: ignore[attr-defined]
+    key = "src" if victim == "a" else "me"
+    _wait_for(lambda: len(F.read_log(log)[0]) >= 5)
+    first = handle.pids[victim]  # type: ignore[attr-defined]
+    os.kill(first, signal.SIGKILL)
+    _wait_for(lambda: not handle.running or sum(
+        1 for r in F.read_log(log)[0] if r.get(key) not in (None, first)) >= 5)
+    pids |= set(handle.pids.values())  # type: ignore[attr-defined]
+    report = handle.stop()
+    rows, finals = F.read_log(log)
+    return {"error": None if report.error is None else str(report.error),
+            "restarts": {f: s.restarts for f, s in report.flows.items()},
+            "first": first, "rows": rows, "finals": len(finals)}, pids
 
 
 def _children() -> list[int]:

@@ -45,6 +45,7 @@ import functools
 import os
 import socket
 import struct
+from collections import deque
 from collections.abc import Mapping
 
 from retriever.contract.errors import BackendError
@@ -52,6 +53,7 @@ from retriever.contract.wire import MessageCodec, decode, encode
 
 from . import backing
 from .channel import (
+    HELLO,
     INLINE_MAX,
     MSG,
     RING,
@@ -135,8 +137,9 @@ class FramedSocket:
     def __init__(self, sock: socket.socket, max_frame: int = CONTROL_FRAME_MAX, *,
                  tolerant: bool = False) -> None:
         self.sock = sock
-        # tolerant: a peer that is gone (reset, broken pipe) is end of file, and what we
-        # send to it is dropped, as a datagram channel's peer-less sends would be. Only
+        # tolerant: a peer that is gone (reset, broken pipe) is end of file; what we
+        # send_all to it is dropped, and send() refuses frames (a producer's channel
+        # keeps them queued for the peer's successor, see FramedOutChannel). Only
         # loopback TCP channels see it (elsewhere the parent holds both ends of a pair).
         self.tolerant = tolerant
         sock.setblocking(False)
@@ -159,6 +162,16 @@ class FramedSocket:
     def fileno(self) -> int:
         """The socket's descriptor."""
         return self.sock.fileno()
+
+    def attach(self, sock: socket.socket, *, eof: bool = False) -> None:
+        """Carry on over another connection (loopback transport: the peer's successor
+        connected, or, with ``eof``, a placeholder while there is none): what was left
+        of a frame, written or read, belonged to the old connection and is forgotten."""
+        self.sock = sock
+        sock.setblocking(False)
+        self._tail = None
+        self._buf.clear()
+        self.eof = eof
 
     @property
     def unsent(self) -> bool:
@@ -188,7 +201,7 @@ class FramedSocket:
         if self._tail is not None and not self.flush():
             return False
         if self.eof and self.tolerant:
-            return True  # nobody to read it
+            return False  # nobody to read it now: the caller keeps it or drops it
         whole = frame(data)
         try:
             n = self.sock.send(whole)
@@ -336,13 +349,14 @@ class FramedOutChannel(OutChannel):
             if stream.unsent:
                 self.pending.append(_FINISH)
             return
-        if self.block:  # within credit: the kernel buffer frees up soon
+        if self.block and not stream.eof:  # within credit: the buffer frees up soon
             self.flush_blocking()
             self._send_blocking(data)
             return
+        # (a block channel whose consumer is gone queues within its credit too)
         pending = self.pending
         pending.append((data, ring, slot))
-        if len(pending) - (not pending[0][0]) > self.capacity:
+        if not self.block and len(pending) - (not pending[0][0]) > self.capacity:
             i = 0 if pending[0][0] else 1  # a frame in progress cannot be dropped
             _, old_ring, old_slot = pending[i]
             del pending[i]  # drop the OLDEST message
@@ -354,8 +368,11 @@ class FramedOutChannel(OutChannel):
         self.stream.send_all(data)
 
     def flush(self) -> bool:
-        """Send queued messages that fit now; True when nothing is left to write."""
+        """Send queued messages that fit now; True when nothing is left to write (or
+        nobody to write to: the queue waits for a new consumer, loopback transport)."""
         pending, stream = self.pending, self.stream
+        if stream.eof:
+            return True
         while pending:
             data = pending[0][0]
             if not (stream.send(data) if data else stream.flush()):
@@ -391,8 +408,8 @@ class FramedOutChannel(OutChannel):
 
     def _announce(self, ring: ShmRing) -> None:
         name = self.names.get(ring.ring_id)
-        if name is None:  # its name is gone: a consumer that lacks it loses its messages
-            return
+        if name is None or self.stream.eof:  # name gone, or no consumer: a consumer
+            return  # that lacks the ring loses its messages (a new one asks for rings)
         keep = [r.ring_id for r in self.rings]
         data = bytes((RING,)) + encode([ring.ring_id, ring.nslots, ring.slot_size, keep, name])
         self.flush_blocking()
@@ -420,6 +437,16 @@ class FramedOutChannel(OutChannel):
         super()._consumer_hello()
         self._forget_names()  # ... nor will it open rings it had not mapped
 
+    def reconnect(self, sock: socket.socket, *, gone: bool = False) -> None:
+        """Loopback transport: carry on over ``sock``, a new consumer's connection, or
+        (``gone``) a placeholder while the consumer is away, during which messages
+        queue as they do for a slow consumer (``drop``: the oldest beyond ``capacity``
+        are dropped; ``block``: the producer waits for credit). The new consumer's
+        greeting retires the rings its predecessor used."""
+        self.sock = sock
+        self.stream.attach(sock, eof=gone)
+        self.pending = deque(p for p in self.pending if p[0])  # no frame in progress
+
     def close(self, *, unlink: bool = False) -> None:
         """Unmap the rings; with ``unlink``, also remove the names the consumer may not
         have opened (see :meth:`unopened` for why a worker leaves that to its parent)."""
@@ -440,6 +467,17 @@ class FramedInChannel(InChannel):
 
     def _send_ctl(self, kind: int, value: int) -> None:
         self.stream.send_all(bytes((kind,)) + encode(value))
+
+    def reconnect(self, sock: socket.socket, *, gone: bool = False) -> None:
+        """Loopback transport: carry on over ``sock``, a new producer's connection
+        (greeted at once), or (``gone``) a placeholder while the producer is away.
+        Messages already received stay valid (their rings stay mapped until the new
+        producer's first announcement retires them)."""
+        self.sock = sock
+        self.stream.attach(sock, eof=gone)
+        self._requested.clear()
+        if not gone:
+            self._send_ctl(HELLO, 0)
 
     def receive(self) -> list[bytes]:
         """Every message frame waiting now, oldest first (see :meth:`InChannel.receive`

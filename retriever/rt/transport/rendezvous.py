@@ -176,11 +176,17 @@ def accept_all(lst: socket.socket, token: bytes, want: set[Any], key: Callable[[
     return got
 
 
-class Rendezvous:
-    """The parent's listening socket and the run's token."""
+def new_token() -> bytes:
+    """A run's secret: what every connection of its workers must present."""
+    return secrets.token_bytes(TOKEN_BYTES)
 
-    def __init__(self) -> None:
-        self.token = secrets.token_bytes(TOKEN_BYTES)
+
+class Rendezvous:
+    """The parent's listening socket and the run's token (``token``: the run's, for
+    the listener that a restarted worker connects to)."""
+
+    def __init__(self, token: bytes | None = None) -> None:
+        self.token = token or new_token()
         self.listener = listen()
         self.port: int = self.listener.getsockname()[1]
 
@@ -190,4 +196,4 @@ class Rendezvous:
 
 
 __all__ = ["HOST", "TRANSPORT_ENV", "Rendezvous", "accept_all", "accept_intro", "check_intro",
-           "connect", "introduce", "listen", "transport", "tune"]
+           "connect", "introduce", "listen", "new_token", "transport", "tune"]

@@ -39,6 +39,10 @@ class Waiter(Protocol):
         """Watch ``fd`` for readability."""
         ...
 
+    def unregister(self, fd: int) -> None:
+        """Stop watching ``fd`` (still open: call before closing it)."""
+        ...
+
     def close(self) -> None:
         """Release the waiter's own resources (not the watched descriptors)."""
         ...
@@ -56,6 +60,10 @@ class EpollWaiter:
     def register(self, fd: int) -> None:
         """Watch ``fd`` for readability."""
         self._ep.register(fd, select.EPOLLIN)
+
+    def unregister(self, fd: int) -> None:
+        """Stop watching ``fd``."""
+        self._ep.unregister(fd)
 
     def close(self) -> None:
         """Close the epoll descriptor."""
@@ -90,6 +98,10 @@ class SelectorWaiter:
         """Watch ``fd`` for readability."""
         self._sel.register(fd, selectors.EVENT_READ)
 
+    def unregister(self, fd: int) -> None:
+        """Stop watching ``fd``."""
+        self._sel.unregister(fd)
+
     def close(self) -> None:
         """Close the selector."""
         self._sel.close()
@@ -111,6 +123,10 @@ class ConnectionWaiter:
     def register(self, fd: int) -> None:
         """Watch ``fd`` for readability."""
         self._fds.append(fd)
+
+    def unregister(self, fd: int) -> None:
+        """Stop watching ``fd``."""
+        self._fds.remove(fd)
 
     def close(self) -> None:
         """Nothing to release."""

@@ -5,7 +5,9 @@ Parent side (:func:`start_all`): listen on ``127.0.0.1`` (:class:`Rendezvous`), 
 every worker with :mod:`subprocess` (the port and the partition on its command line,
 the token in its environment), accept each worker's control and watch connections,
 send the boot message, collect the port each consumer listens on and tell every
-producer where its consumers are. Worker side (:func:`loopback_main`): the mirror
+producer where its consumers are. Restarting a partition is the same for one worker,
+which then connects every channel it has to its live peers, whose workers accept the
+new connections (:mod:`.rejoin`). Worker side (:func:`loopback_main`): the mirror
 image, then the same worker loop as every other mode. The protocol and its checks are
 in :mod:`retriever.rt.transport.rendezvous`.
 """
@@ -21,7 +23,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from retriever.contract.errors import BackendError, ConfigError
+from retriever.contract.errors import BackendError
 from retriever.contract.wire import decode, encode
 
 from ...transport import ControlLink, rendezvous
@@ -29,6 +31,7 @@ from ...transport.framing import FramedSocket, read_frame
 from ...transport.rendezvous import Rendezvous
 from .plan import Plan, WaitOptions
 from .proc import sigint_held
+from .rejoin import Rejoin, channel_key, placeholder, rejoinable
 from .start import apply_boot, boot_message
 from .worker import worker_main
 
@@ -54,19 +57,13 @@ class Started:
     popen: subprocess.Popen[bytes]
     link: ControlLink
     watch: socket.socket
+    port: int  # where it accepts channels (0: nowhere)
 
 
 def _worker_key(fields: list[Any]) -> Any:
     """``(partition, role)`` of a worker's introduction, or None."""
     if len(fields) == 2 and all(isinstance(f, str) for f in fields):
         return (fields[0], fields[1])
-    return None
-
-
-def _channel_key(fields: list[Any]) -> Any:
-    """The channel index of a producer's introduction, or None."""
-    if len(fields) == 2 and fields[0] == "chan" and isinstance(fields[1], int):
-        return fields[1]
     return None
 
 
@@ -103,11 +100,29 @@ def _await_messages(links: dict[str, ControlLink], kind: str, timeout: float
     return got
 
 
+def _peers(plan: Plan, part: str, ports: dict[str, int], restart: bool
+           ) -> tuple[dict[str, int], list[int]]:
+    """Where ``part``'s worker connects (channel index -> port) and which channels it
+    accepts: at start, producers connect to their consumers; a restarted worker
+    connects every channel whose peer listens (``ports``) and accepts none."""
+    if not restart:
+        return ({str(ch.index): ports[ch.dst] for ch in plan.channels if ch.src == part},
+                [ch.index for ch in plan.channels if ch.dst == part])
+    connect: dict[str, int] = {}
+    for ch in plan.channels:
+        peer = ch.dst if ch.src == part else ch.src if ch.dst == part else None
+        if peer is not None and ports.get(peer):
+            connect[str(ch.index)] = ports[peer]
+    return connect, []
+
+
 def start_all(plan: Plan, parts: list[str], graph_json: str, *, shm_slots: int,
-              waiting: WaitOptions, trust: dict[str, Any]) -> list[Started]:
+              waiting: WaitOptions, trust: dict[str, Any], token: bytes,
+              live: dict[str, int] | None = None) -> list[Started]:
     """Start the workers of ``parts`` and connect everything; on failure every process
-    started is killed and every socket closed before the error propagates."""
-    rv = Rendezvous()
+    started is killed and every socket closed before the error propagates. ``live``:
+    a restart of ``parts``, whose peers are listening on these ports."""
+    rv = Rendezvous(token)
     popens: dict[str, subprocess.Popen[bytes]] = {}
     conns: dict[Any, socket.socket] = {}
     links: dict[str, ControlLink] = {}
@@ -134,8 +149,8 @@ def start_all(plan: Plan, parts: list[str], graph_json: str, *, shm_slots: int,
         ports = {p: int(m[1]) for p, m in _await_messages(
             links, "listen", rendezvous.CONNECT_TIMEOUT).items()}
         for part, lk in links.items():
-            peers = {str(ch.index): ports[ch.dst] for ch in plan.channels if ch.src == part}
-            lk.send("peers", peers)
+            lk.send("peers", *_peers(plan, part, live if live is not None else ports,
+                                     live is not None))
     except BaseException:
         for p in popens.values():
             p.kill()
@@ -145,7 +160,7 @@ def start_all(plan: Plan, parts: list[str], graph_json: str, *, shm_slots: int,
         raise
     finally:
         rv.close()
-    return [Started(part, popens[part], links[part], conns[(part, "watch")])
+    return [Started(part, popens[part], links[part], conns[(part, "watch")], ports[part])
             for part in parts]
 
 
@@ -160,9 +175,11 @@ def loopback_main(port: int, part: str) -> int:
     boot = apply_boot(read_frame(ctl))
     if boot is None:
         return 3  # the parent went away before booting us
-    plan = boot.plan
-    ins = {ch.index for ch in plan.channels if ch.dst == boot.part}
-    lst = rendezvous.listen() if ins else None
+    plan, part = boot.plan, boot.part
+    # with restarts, the listener stays open for the successors of our peers
+    rejoin = rejoinable(plan, part)
+    mine = {ch.index for ch in plan.channels if part in (ch.src, ch.dst)}
+    lst = rendezvous.listen() if rejoin or any(ch.dst == part for ch in plan.channels) else None
     stream = FramedSocket(ctl)
     stream.send_all(encode(["listen", lst.getsockname()[1] if lst is not None else 0]))
     ctl.setblocking(True)
@@ -170,39 +187,29 @@ def loopback_main(port: int, part: str) -> int:
     if peers is None:
         return 3
     msg = decode(peers)
-    if not isinstance(msg, list) or len(msg) != 2 or msg[0] != "peers":
+    if (not isinstance(msg, list) or len(msg) != 3 or msg[0] != "peers"
+            or not isinstance(msg[1], dict) or not isinstance(msg[2], list)):
         raise BackendError("a loopback worker received no valid list of peers")
     socks: dict[int, socket.socket] = {}
+    gone: dict[int, tuple[socket.socket, socket.socket]] = {}
     try:
-        for idx, peer in msg[1].items():  # connect completes in the consumer's backlog
-            socks[int(idx)] = rendezvous.connect(int(peer), token, "chan", int(idx))
-        if lst is not None:
+        for idx, peer in msg[1].items():  # connect completes in the peer's backlog
+            try:
+                socks[int(idx)] = rendezvous.connect(int(peer), token, "chan", int(idx))
+            except OSError:
+                if not rejoin:
+                    raise
+                # the peer died since: its successor will connect to us
+        if msg[2] and lst is not None:
             socks.update(rendezvous.accept_all(
-                lst, token, ins, _channel_key, where=f"the worker of partition {boot.part!r}"))
+                lst, token, {int(i) for i in msg[2]}, channel_key,
+                where=f"the worker of partition {part!r}"))
+        for idx in mine - set(socks) if rejoin else ():
+            gone[idx] = placeholder()
+            socks[idx] = gone[idx][0]
     finally:
-        if lst is not None:
+        if lst is not None and not rejoin:
             lst.close()
-    return worker_main(plan, boot.part, ctl, socks, watch, shm_slots=boot.shm_slots,
-                       waiting=boot.waiting)
-
-
-def refuse_restarts(plan: Plan) -> None:
-    """The loopback transport cannot restart a partition. In the other modes the parent
-    holds both ends of every channel for the whole run and hands the same end to the
-    restarted process, so its peers never notice; over loopback each channel is a TCP
-    connection made directly between two workers, which ends for good with either
-    process, and a live peer cannot be given a new one mid-run (see
-    docs/backends-multiprocessing.md, "Loopback transport")."""
-    for part, pol in plan.restart.items():
-        if pol.policy != "never":
-            flows = ", ".join(plan.partitions[part].nodes)
-            raise ConfigError(
-                f"flows {flows} ask for restart policy {pol.policy!r}, which the "
-                f"multiprocessing backend cannot honour with the loopback transport "
-                f"(Windows, or RETRIEVER_MP_TRANSPORT=loopback): a restarted worker's "
-                f"peers would need new connections to it",
-                hint="on Linux or macOS, unset RETRIEVER_MP_TRANSPORT (restarts work "
-                     "there); on Windows, run under WSL2, or drop the restart policy and "
-                     "run the pipeline again from your program when run() raises "
-                     "FlowError (every flow restarts); see the loopback section of "
-                     "docs/backends-multiprocessing.md")
+    attach = Rejoin(lst, token, part, socks, gone).attach if lst is not None and rejoin else None
+    return worker_main(plan, part, ctl, socks, watch, shm_slots=boot.shm_slots,
+                       waiting=boot.waiting, attach=attach)

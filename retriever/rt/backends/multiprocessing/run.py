@@ -28,10 +28,10 @@ from ...errors import ErrorRecord
 from ...handle import BackgroundRun
 from ...options import count, seconds, unknown_options
 from ...report import FlowStats
-from ...transport import ControlLink, backing, channel_pair, control_pair
+from ...transport import ControlLink, backing, channel_pair, control_pair, rendezvous
 from .forkserver import ForkServer, ForkServers, orphan_exit
 from .incarnation import COUNTERS, Incarnation, add_rows, reap
-from .loopback import refuse_restarts, start_all
+from .loopback import start_all
 from .plan import Plan, WaitOptions, busy_wait_defaults, make_plan, usable_cores
 from .proc import describe_exit, fork_worker, install_sigterm, sigint_held, track, untrack
 from .start import StartOptions, check_boot_size, resolve, spawn_worker, vetted
@@ -63,8 +63,8 @@ class MultiprocessingRun(BackgroundRun):
         self.start_options: StartOptions = resolve(start_method, portable)
         self.plan: Plan = make_plan(graph)
         loopback = self.start_options.loopback
-        if loopback:
-            refuse_restarts(self.plan)
+        self._token = rendezvous.new_token() if loopback else b""
+        self._ports: dict[str, int] = {}  # loopback: where each worker accepts channels
         self._graph_json = ""
         self._trust: dict[str, Any] = {}
         self._servers: ForkServers | None = None
@@ -137,6 +137,11 @@ class MultiprocessingRun(BackgroundRun):
                           trust=self._trust)
 
     def _start(self, part: str) -> None:
+        if self.start_options.loopback:  # a restart: its live peers accept it
+            live = {p: self._ports.get(p, 0) for p, w in self._procs.items()
+                    if p != part and not w.ctl.closed}
+            self._start_loopback([part], live)
+            return
         parent_end, child_end = control_pair(self.start_options.framed)
         socks: dict[int, socket.socket] = {}
         for ch in self.plan.channels:
@@ -188,13 +193,16 @@ class MultiprocessingRun(BackgroundRun):
             child_end.close()
         self._procs[part] = Incarnation(part, pid, ControlLink(parent_end))
 
-    def _start_loopback(self) -> None:
-        """Start every worker over the loopback transport (:mod:`.loopback`)."""
-        started = start_all(self.plan, list(self.plan.partitions), self._graph_json,
-                            shm_slots=self.shm_slots, waiting=self.waiting,
-                            trust=self._trust)
+    def _start_loopback(self, parts: list[str] | None = None,
+                        live: dict[str, int] | None = None) -> None:
+        """Start every worker over the loopback transport (:mod:`.loopback`), or
+        restart ``parts``, whose live peers listen on ``live``'s ports."""
+        started = start_all(self.plan, parts or list(self.plan.partitions), self._graph_json,
+                            shm_slots=self.shm_slots, waiting=self.waiting, trust=self._trust,
+                            token=self._token, live=live)
         for st in started:
             self._socks.append(st.watch)  # closed at the end: the workers see EOF
+            self._ports[st.part] = st.port
             self._procs[st.part] = Incarnation(st.part, st.popen.pid, st.link, st.popen)
 
     def _abort_start(self) -> None:
@@ -354,9 +362,8 @@ class MultiprocessingRun(BackgroundRun):
                 flows[0],
                 f"the worker process of partition {w.part!r} (pid {w.pid}, flows "
                 f"{', '.join(flows)}) {how}",
-                hint="see the flow's own output" + (
-                    "" if self.start_options.loopback else
-                    "; set .restart_policy('on-failure') to restart it automatically"))
+                hint="see the flow's own output; set .restart_policy('on-failure') to "
+                     "restart it automatically")
         else:
             err = w.error
         self._fail(err)

@@ -172,6 +172,8 @@ class Worker:
             handlers[out.sock] = out.poll
         self.handlers = handlers
         self.rfds: list[Any] = list(handlers)
+        self.by_fd: dict[int, Callable[[], None]] = {}  # the loop's handlers, by descriptor
+        self.side: list[socket.socket] = []  # served while a blocking channel waits too
         for name, chans in self.sends.items():
             if chans:  # loans of flows heard elsewhere live in their first channel's slots
                 self.runtimes[name].desk.allocator = SlotLender(chans[0][0])
@@ -255,10 +257,39 @@ class Worker:
         return self.stopping
 
     def _wait_for(self, sock: socket.socket, timeout: float) -> None:
-        """Waiter of blocking channels: wait for an ack while honouring stop."""
-        r, _, _ = select.select([sock, self.ctl.sock], [], [], timeout)
+        """Waiter of blocking channels: wait for an ack while honouring stop (and
+        serving :attr:`side` sockets)."""
+        r, _, _ = select.select([sock, self.ctl.sock, *self.side], [], [], timeout)
         if self.ctl.sock in r:
             self._control()
+        for s in self.side:
+            if s in r:
+                self.handlers[s]()
+
+    # ------------------------------------------------------------------ rewiring
+    def watch(self, sock: socket.socket, handler: Callable[[], None]) -> None:
+        """Call ``handler`` whenever ``sock`` is readable, in the loop and while a
+        blocking channel waits (the loopback transport's listener: see ``rejoin.py``)."""
+        self.handlers[sock] = handler
+        self.rfds.append(sock)
+        self.side.append(sock)
+        if self._waiter is not None:
+            self._waiter.register(sock.fileno())
+            self.by_fd[sock.fileno()] = handler
+
+    def rebind(self, old: socket.socket, new: socket.socket) -> None:
+        """Wait on ``new`` instead of ``old`` (still open) with the same handler: a
+        channel moved to another connection. A readiness of ``old`` already reported
+        in this pass is ignored."""
+        handler = self.handlers[old]
+        self.handlers[old] = _ignore
+        self.handlers[new] = handler
+        self.rfds[self.rfds.index(old)] = new
+        if self._waiter is not None:
+            self._waiter.unregister(old.fileno())
+            self.by_fd[old.fileno()] = _ignore
+            self._waiter.register(new.fileno())
+            self.by_fd[new.fileno()] = handler
 
     # ------------------------------------------------------------------ running
     def _send(self, name: str, now: float, msg: Message) -> None:
@@ -319,10 +350,10 @@ class Worker:
         # resolution (epoll's and poll's have milliseconds, which would make Rate/Tick late).
         waiter = make_waiter(self.waiting.waiter)
         self._waiter = waiter
-        by_fd: dict[int, Callable[[], None]] = {}
-        for sock, fn in handlers.items():
+        by_fd = self.by_fd  # (rebind and watch change it in place)
+        for sock in rfds:
             waiter.register(sock.fileno())
-            by_fd[sock.fileno()] = fn
+            by_fd[sock.fileno()] = handlers[sock]
         poll = waiter.poll
         slack = waiter.slack
         wait = select.select
@@ -434,11 +465,17 @@ class Worker:
         return errors
 
 
+def _ignore() -> None:
+    """The handler of a socket a channel no longer uses."""
+
+
 def worker_main(plan: Plan, part: str, ctl_sock: socket.socket,
                 socks: dict[int, socket.socket], death_fd: int | socket.socket, *,
-                shm_slots: int, waiting: WaitOptions | None = None) -> int:
+                shm_slots: int, waiting: WaitOptions | None = None,
+                attach: Callable[[Worker], None] | None = None) -> int:
     """Entry point of a worker (forked, or spawned via :func:`.start.spawned_main`);
-    returns the process exit code."""
+    returns the process exit code. ``attach`` is called with the worker before its
+    loop starts (the loopback transport's reconnections: ``rejoin.py``)."""
     tight_timer_slack()
     if waiting is not None and waiting.busy_poll:  # every worker keeps a processor busy
         configure_busy(len(plan.partitions))
@@ -455,6 +492,8 @@ def worker_main(plan: Plan, part: str, ctl_sock: socket.socket,
     code = 0
     try:
         worker = Worker(plan, part, ctl, socks, shm_slots=shm_slots, waiting=waiting)
+        if attach is not None:
+            attach(worker)
         ctl.send("ready", os.getpid())
         t0 = _wait_go(ctl)
         worker.loop(t0)
