@@ -14,7 +14,10 @@ frame (:mod:`.framing`) holding a msgspec list ``["hello", token, *fields]``.
 - A worker that consumes channels listens on its own ephemeral port and reports it
   (``["listen", port]``); the parent tells each producer where its consumers listen
   (``["peers", {channel: port}]``) and the producer connects, introducing the channel
-  index and the token. Nagle's algorithm is off on every link.
+  index and the token. Nagle's algorithm is off on every link. When the plan has a
+  restart policy, workers keep listening for the whole run and a restarted worker
+  connects every one of its channels to its live peers the same way
+  (``backends/multiprocessing/rejoin.py``).
 
 An introduction is checked before anything else is read from a connection: a wrong
 token or a malformed frame closes it with a :class:`BackendError`; nothing from the wire

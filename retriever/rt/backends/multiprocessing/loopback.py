@@ -193,7 +193,10 @@ def loopback_main(port: int, part: str) -> int:
     socks: dict[int, socket.socket] = {}
     gone: dict[int, tuple[socket.socket, socket.socket]] = {}
     try:
+        own = lst.getsockname()[1] if lst is not None else 0
         for idx, peer in msg[1].items():  # connect completes in the peer's backlog
+            if int(peer) == own:  # a dead peer's port, reused by our own listener
+                continue
             try:
                 socks[int(idx)] = rendezvous.connect(int(peer), token, "chan", int(idx))
             except OSError:

@@ -34,9 +34,9 @@ is how it is tested): portable mode in which the worker inherits no descriptor a
 It is started with :mod:`subprocess` and connects back to the parent over TCP on
 ``127.0.0.1`` (:mod:`retriever.rt.transport.rendezvous`): its control link, a watch
 link whose end of file says the parent is gone, and one connection per channel between
-workers. Its waiter is a ``selectors`` selector over sockets only. Restarting a
-partition is not available in this transport (its peers' connections would have to be
-replaced): :func:`resolve` callers refuse restart policies up front.
+workers. Its waiter is a ``selectors`` selector over sockets only. A restarted
+worker connects its channels anew to its live peers, which keep their ends alive
+meanwhile (:mod:`.rejoin`).
 """
 
 from __future__ import annotations
