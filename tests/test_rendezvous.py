@@ -23,7 +23,8 @@ from retriever.contract.wire import encode
 from retriever.flow import EdgeConfig, Latest, Pipeline, Rate, Trigger
 from retriever.rt.backends.multiprocessing.start import resolve
 from retriever.rt.transport import rendezvous
-from retriever.rt.transport.framing import FramedSocket, frame
+from retriever.rt.transport.channel import _HDR
+from retriever.rt.transport.framing import FramedInChannel, FramedOutChannel, FramedSocket, frame
 from retriever.rt.transport.rendezvous import Rendezvous
 
 from . import windows_sim
@@ -343,3 +344,64 @@ def test_a_channel_whose_peer_died_sees_end_of_file_and_refuses_what_it_sends() 
             strict.send_all(b"z" * 1000)
             time.sleep(0.02)
     a.close()
+
+
+def _tcp_channel() -> tuple[socket.socket, socket.socket]:
+    lst = rendezvous.listen()
+    a = socket.create_connection(lst.getsockname())
+    b, _ = lst.accept()
+    lst.close()
+    return a, b
+
+
+def test_a_producer_queues_by_its_policy_while_its_consumer_is_gone_and_flushes_to_the_next(
+        ) -> None:
+    """The channel ends a restart over loopback relies on (``rejoin.py``): a ``drop``
+    channel whose consumer died keeps the newest ``capacity`` messages (older ones
+    counted as dropped) and sends them to the consumer's successor after its greeting;
+    a consumer moved to a new producer greets it."""
+    a, b = _tcp_channel()
+    out = FramedOutChannel(a, block=False, capacity=3)
+    first = FramedInChannel(b, {}, block=False, capacity=64)
+    out.send(0, 1.0, {"v": 1})
+    assert [_HDR.unpack_from(d, 0)[3] for d in _drain(first)] == [1.0]
+    b.close()  # the consumer dies
+    out.poll()  # its greeting, then end of file
+    for _ in range(20):
+        if out.stream.eof:
+            break
+        time.sleep(0.01)
+        out.poll()
+    assert out.stream.eof
+    hold_a, hold_b = socket.socketpair()
+    out.reconnect(hold_a, gone=True)  # parked, as rejoin.py does
+    for i in range(2, 8):
+        out.send(0, float(i), {"v": i})
+    assert out.dropped == 3 and len(out.pending) == 3 and out.flush()  # nothing to write to
+    c, d = _tcp_channel()
+    out.reconnect(c)
+    second = FramedInChannel(d, {}, block=False, capacity=64)  # the successor greets
+    got: list[float] = []
+    for _ in range(100):
+        out.poll()
+        out.flush()
+        got += [_HDR.unpack_from(x, 0)[3] for x in _drain(second)]
+        if len(got) >= 3:
+            break
+        time.sleep(0.01)
+    assert got == [5.0, 6.0, 7.0]  # the newest three, in order
+    second.reconnect(hold_b)  # a consumer moved to another connection greets at once
+    assert hold_a.recv(4096)  # its greeting
+    for s in (a, c, d, hold_a, hold_b):
+        s.close()
+
+
+def _drain(inc: FramedInChannel) -> list[bytes]:
+    out: list[bytes] = []
+    for _ in range(50):
+        got = inc.receive()
+        out += got
+        if got:
+            return out
+        time.sleep(0.01)
+    return out

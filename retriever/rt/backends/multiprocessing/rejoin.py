@@ -133,4 +133,7 @@ class Rejoin:
             sock.close()
             log.warning("%s: refused an unexpected connection for %r", self.where, idx)
             return
+        if idx not in self.spare:  # the old connection's end not seen yet: take in
+            assert self.worker is not None  # what it still holds first
+            self.worker.handlers[self.chans[idx].sock]()
         self._move(idx, sock, gone=False)
