@@ -157,6 +157,7 @@ def _restart_run(tmp_path: Path, victim: str, *, block: bool = False,
         pipe.connect(a, b, sync=Latest(),
                      edge_config=EdgeConfig(qsize=4, on_full="block") if block else None)
     handle = pipe.run(backend="multiprocessing", blocking=False)
+    silent: list[socket.socket] = []
     try:
         wait_until(lambda: len(read_log(log)[0]) >= 5, "five values")
         if intruders:  # at the listeners the survivors keep: refused, the run goes on
@@ -164,6 +165,8 @@ def _restart_run(tmp_path: Path, victim: str, *, block: bool = False,
                 for payload in (b"garbage" * 8, frame(encode(["hello", b"t" * 32, "chan", 0]))):
                     with socket.create_connection(("127.0.0.1", port)) as s:
                         s.sendall(payload)
+                # and one that says nothing, open through the restart
+                silent.append(socket.create_connection(("127.0.0.1", port)))
         first = handle.pids[victim]  # type: ignore[attr-defined]
         os.kill(first, signal.SIGKILL)
         key = "src" if victim == "a" else "me"
@@ -171,6 +174,8 @@ def _restart_run(tmp_path: Path, victim: str, *, block: bool = False,
             1 for r in read_log(log)[0] if r[key] != first) >= 5, "five values after it")
     finally:
         report = handle.stop()
+        for s in silent:
+            s.close()
     return report, read_log(log)[0], first
 
 
@@ -405,3 +410,36 @@ def _drain(inc: FramedInChannel) -> list[bytes]:
             return out
         time.sleep(0.01)
     return out
+
+
+def test_an_introduction_read_while_running_never_blocks_nor_reads_past_itself() -> None:
+    """What a survivor runs for a restarted peer's connection (``rejoin.py``): a
+    partial introduction is waited for without blocking, the bytes after it stay in the
+    socket for the channel, and garbage, a wrong token or a closed connection is
+    refused."""
+    token = rendezvous.new_token()
+    a, b = _tcp_channel()
+    intro = rendezvous.Introduction(b, token, "the test")
+    whole = frame(encode(["hello", token, "chan", 7])) + b"channel data"
+    assert intro.read() is None  # nothing yet: no wait
+    a.sendall(whole[:5])
+    time.sleep(0.02)
+    assert intro.read() is None  # half a header
+    a.sendall(whole[5:])
+    time.sleep(0.02)
+    assert intro.read() == ["chan", 7]
+    assert b.recv(100) == b"channel data"  # left for the channel
+    a.close()
+    b.close()
+    for payload in (b"garbage" * 8, frame(encode(["hello", b"t" * 32, "chan", 7])), b""):
+        a, b = _tcp_channel()
+        intro = rendezvous.Introduction(b, token, "the test")
+        if payload:
+            a.sendall(payload)
+        else:
+            a.close()
+        time.sleep(0.02)
+        with pytest.raises(BackendError):
+            intro.read()
+        a.close()
+        b.close()

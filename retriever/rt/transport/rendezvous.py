@@ -33,6 +33,7 @@ import os
 import secrets
 import select
 import socket
+import struct
 import sys
 import time
 from collections.abc import Callable
@@ -42,7 +43,7 @@ from retriever.contract.errors import BackendError, ConfigError
 from retriever.contract.wire import decode, encode
 
 from .channel import SOCKET_BUFFER
-from .framing import FEEDBACK_FRAME_MAX, FramedSocket, read_frame
+from .framing import FEEDBACK_FRAME_MAX, LEN_CHECK, MAGIC, TRAILER, FramedSocket, read_frame
 
 log = logging.getLogger("retriever.mp")
 TRANSPORT_ENV = "RETRIEVER_MP_TRANSPORT"
@@ -140,6 +141,49 @@ def accept_intro(lst: socket.socket, token: bytes, where: str) -> tuple[socket.s
     return tune(sock), fields
 
 
+class Introduction:
+    """A connection accepted while the worker runs (a restarted peer's channel), whose
+    introduction is read without blocking and without reading past it: call
+    :meth:`read` whenever the socket is readable. Unlike :func:`accept_intro` a
+    connection that is slow to introduce itself stalls nobody; its owner drops it after
+    :attr:`deadline`."""
+
+    _HEAD = struct.Struct("<III")
+
+    def __init__(self, sock: socket.socket, token: bytes, where: str) -> None:
+        self.sock = tune(sock)
+        sock.setblocking(False)
+        self.token = token
+        self.where = where
+        self.deadline = time.monotonic() + INTRO_TIMEOUT
+        self._buf = bytearray()
+        self._need = self._HEAD.size  # the header, then the whole frame
+
+    def read(self) -> list[Any] | None:
+        """The introduction's fields once it is complete, None until then; a
+        :class:`BackendError` when the connection closed first, sent something other
+        than an introduction frame or presented a wrong token."""
+        while len(self._buf) < self._need:
+            try:
+                chunk = self.sock.recv(self._need - len(self._buf))
+            except (BlockingIOError, InterruptedError):
+                return None
+            except OSError:  # reset
+                chunk = b""
+            if not chunk:
+                return check_intro(None, self.token, self.where)  # raises
+            self._buf += chunk
+            if len(self._buf) == self._HEAD.size:
+                magic, size, check = self._HEAD.unpack(self._buf)
+                if magic != MAGIC or check != size ^ LEN_CHECK or size > FEEDBACK_FRAME_MAX:
+                    return check_intro(b"", self.token, self.where)  # raises
+                self._need += size + len(TRAILER)
+        body = bytes(self._buf[self._HEAD.size:])
+        if body[-len(TRAILER):] != TRAILER:
+            return check_intro(b"", self.token, self.where)  # raises
+        return check_intro(body[:-len(TRAILER)], self.token, self.where)
+
+
 def accept_all(lst: socket.socket, token: bytes, want: set[Any], key: Callable[[list[Any]],
                Any], *, where: str, alive: Callable[[], None] = lambda: None,
                timeout: float = CONNECT_TIMEOUT) -> dict[Any, socket.socket]:
@@ -198,5 +242,5 @@ class Rendezvous:
         self.listener.close()
 
 
-__all__ = ["HOST", "TRANSPORT_ENV", "Rendezvous", "accept_all", "accept_intro", "check_intro",
-           "connect", "introduce", "listen", "new_token", "transport", "tune"]
+__all__ = ["HOST", "TRANSPORT_ENV", "Introduction", "Rendezvous", "accept_all", "accept_intro",
+           "check_intro", "connect", "introduce", "listen", "new_token", "transport", "tune"]

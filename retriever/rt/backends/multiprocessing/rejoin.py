@@ -14,7 +14,9 @@ whole run, and :class:`Rejoin` keeps each channel alive across its peer's death:
   parent tells it their ports), introducing itself with the run's token and the
   channel's index; the survivor checks the introduction exactly as at start (a wrong
   token, a malformed frame or an index that is not one of its channels is refused
-  and logged) and moves the channel to the new connection. The consumer greets the
+  and logged) and moves the channel to the new connection. The introduction is read
+  as it arrives, without blocking the worker; a connection that has not introduced
+  itself within 5 s is dropped when the next one comes (16 wait at most). The consumer greets the
   producer, which retires the rings the previous consumer had (new rings are
   announced by name, as at start).
 - A peer that is gone too when a worker restarts is skipped: the channel starts gone
@@ -23,8 +25,10 @@ whole run, and :class:`Rejoin` keeps each channel alive across its peer's death:
 
 from __future__ import annotations
 
+import functools
 import logging
 import socket
+import time
 from typing import Any
 
 from retriever.contract.errors import BackendError
@@ -36,6 +40,7 @@ from .worker import Worker
 
 log = logging.getLogger("retriever.mp")
 Channel = FramedInChannel | FramedOutChannel
+MAX_PENDING = 16  # connections that have not introduced themselves yet, at most
 
 
 def rejoinable(plan: Plan, part: str) -> bool:
@@ -74,6 +79,7 @@ class Rejoin:
         self.spare: dict[int, socket.socket] = {i: b for i, (_, b) in gone.items()}
         self.chans: dict[int, Channel] = {}
         self.worker: Worker | None = None
+        self.intros: list[rendezvous.Introduction] = []  # accepted, not introduced yet
 
     def attach(self, worker: Worker) -> None:
         """Called before the worker's loop: watch the listener and every channel's end."""
@@ -118,22 +124,49 @@ class Rejoin:
                  self.where, idx)
 
     def _accept(self) -> None:
-        """A connection on the listener: a restarted peer's channel, once its
-        introduction is checked."""
+        """A connection on the listener: its introduction is read as it arrives
+        (:meth:`_introduced`), the worker goes on meanwhile."""
         try:
-            sock, fields = rendezvous.accept_intro(self.listener, self.token, self.where)
-        except BackendError as exc:
-            log.warning("%s", exc)
-            return
+            sock, _ = self.listener.accept()
         except OSError as exc:  # it went away before we accepted it
             log.warning("%s: a connection failed while being accepted: %s", self.where, exc)
             return
+        now = time.monotonic()
+        for old in [i for i in self.intros if i.deadline <= now]:
+            self._drop(old, "did not introduce itself in time: refused")
+        while len(self.intros) >= MAX_PENDING:
+            self._drop(self.intros[0], "did not introduce itself in time: refused")
+        intro = rendezvous.Introduction(sock, self.token, self.where)
+        self.intros.append(intro)
+        assert self.worker is not None
+        self.worker.watch(sock, functools.partial(self._introduced, intro))
+
+    def _drop(self, intro: rendezvous.Introduction, why: str) -> None:
+        assert self.worker is not None
+        self.worker.unwatch(intro.sock)
+        self.intros.remove(intro)
+        intro.sock.close()
+        if why:
+            log.warning("%s: a connection %s", self.where, why)
+
+    def _introduced(self, intro: rendezvous.Introduction) -> None:
+        """Readable: once the introduction is complete and checked (as at start), move
+        its channel to the connection."""
+        try:
+            fields = intro.read()
+        except BackendError as exc:
+            self._drop(intro, "")
+            log.warning("%s", exc)
+            return
+        if fields is None:
+            return  # not complete yet
         idx = channel_key(fields)
         if idx not in self.chans:
-            sock.close()
-            log.warning("%s: refused an unexpected connection for %r", self.where, idx)
+            self._drop(intro, f"for {idx!r}, not one of its channels, was refused")
             return
+        assert self.worker is not None
+        self.worker.unwatch(intro.sock)
+        self.intros.remove(intro)
         if idx not in self.spare:  # the old connection's end not seen yet: take in
-            assert self.worker is not None  # what it still holds first
-            self.worker.handlers[self.chans[idx].sock]()
-        self._move(idx, sock, gone=False)
+            self.worker.handlers[self.chans[idx].sock]()  # what it still holds first
+        self._move(idx, intro.sock, gone=False)

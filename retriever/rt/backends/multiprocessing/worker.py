@@ -277,6 +277,15 @@ class Worker:
             self._waiter.register(sock.fileno())
             self.by_fd[sock.fileno()] = handler
 
+    def unwatch(self, sock: socket.socket) -> None:
+        """Stop calling the handler given to :meth:`watch` for ``sock`` (still open)."""
+        self.handlers[sock] = _ignore
+        self.rfds.remove(sock)
+        self.side.remove(sock)
+        if self._waiter is not None:
+            self._waiter.unregister(sock.fileno())
+            self.by_fd[sock.fileno()] = _ignore
+
     def rebind(self, old: socket.socket, new: socket.socket) -> None:
         """Wait on ``new`` instead of ``old`` (still open) with the same handler: a
         channel moved to another connection. A readiness of ``old`` already reported
