@@ -135,7 +135,7 @@ class Rejoin:
         for old in [i for i in self.intros if i.deadline <= now]:
             self._drop(old, "did not introduce itself in time: refused")
         while len(self.intros) >= MAX_PENDING:
-            self._drop(self.intros[0], "did not introduce itself in time: refused")
+            self._drop(self.intros[0], "was dropped: too many wait for their introduction")
         intro = rendezvous.Introduction(sock, self.token, self.where)
         self.intros.append(intro)
         assert self.worker is not None

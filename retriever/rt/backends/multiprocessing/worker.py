@@ -262,9 +262,8 @@ class Worker:
         r, _, _ = select.select([sock, self.ctl.sock, *self.side], [], [], timeout)
         if self.ctl.sock in r:
             self._control()
-        for s in self.side:
-            if s in r:
-                self.handlers[s]()
+        for s in [s for s in self.side if s in r]:  # (handlers may change the list)
+            self.handlers[s]()
 
     # ------------------------------------------------------------------ rewiring
     def watch(self, sock: socket.socket, handler: Callable[[], None]) -> None:
