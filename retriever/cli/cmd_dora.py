@@ -130,7 +130,7 @@ def export(args: argparse.Namespace) -> int:
     ir = load_ir(args.pipeline)
     graph = build_execution(ir, policy=args.policy)
     out = Path(args.output).resolve()
-    roots = import_roots(_named_modules(ir.model_dump(), set())) + list(args.pythonpath)
+    roots = import_roots(_named_modules(ir.to_dict(), set())) + list(args.pythonpath)
     env = {}
     if roots:
         env["PYTHONPATH"] = os.pathsep.join(

@@ -206,7 +206,7 @@ def plan_dataflow(graph: ExecutionGraph) -> DataflowPlan:
 
 def pack_graph(graph: ExecutionGraph) -> str:
     """The execution graph as a compact ASCII string (for the dataflow ``env``)."""
-    raw = graph.model_dump_json().encode()
+    raw = graph.to_json(indent=None).encode()
     return base64.b64encode(zlib.compress(raw, 9)).decode("ascii")
 
 
