@@ -60,6 +60,7 @@ from .launch import (
     processes_with_token,
     sweep,
 )
+from .plan import UNSAFE_ID_CHARS
 from .stale import PREFIX, record_owner, remove_stale
 from .status import StatusReader, errors_from_status
 
@@ -102,7 +103,7 @@ class DoraRun(BackgroundRun):
         self.graph = graph
         self.duration = duration
         self.token = uuid.uuid4().hex[:12]
-        self.name = f"retriever-{dc._ID_OK.sub('-', graph.ir.name)}-{self.token[:8]}"
+        self.name = f"retriever-{UNSAFE_ID_CHARS.sub('-', graph.ir.name)}-{self.token[:8]}"
         self.plan = dc.plan_dataflow(graph)
         cluster = coordinator is not None or mode == "cluster" or (
             mode == "auto" and self.plan.placed)

@@ -42,7 +42,7 @@ from retriever.rt.node import Message, NodeRuntime
 from retriever.rt.observe import close_all, notify, observers_from_env
 from retriever.rt.step import Scheduler
 
-from . import compile as plan_mod
+from . import plan as plan_mod
 from .codec import SEQ_KEY, TAIL_KEY, DoraCodec, tail_seq
 from .lend import LentSends, SampleLender
 from .status import StatusWriter
