@@ -196,12 +196,18 @@ def test_zenoh_open_wait_overlay(tmp_path: Path) -> None:
 
 def test_a_node_imports_only_what_it_runs() -> None:
     # a dora node's start-up time is mostly imports: the owner's side of the backend
-    # (launching, watching), the facade and the stepper stay out of node processes
+    # (running a graph, compiling the YAML, launching, watching), the facade, the
+    # stepper and pydantic (the IR decodes with msgspec) stay out of node processes,
+    # and so does numpy.ma, which pa.array(ndarray) would import on the first message
     code = ("import sys, retriever.rt.backends.dora.runner\n"
+            "from retriever.rt.backends.dora.codec import DoraCodec\n"
+            "DoraCodec().encode({'n': 1, 'stamp': 2.0})\n"
             "print(sorted(m for m in sys.modules if m in {'retriever.rt.backends.dora.backend',"
             " 'retriever.rt.backends.dora.launch', 'retriever.rt.backends.dora.compat',"
+            " 'retriever.rt.backends.dora.compile', 'retriever.rt.execute',"
             " 'retriever.rt.facade', 'retriever.rt.stepper', 'retriever.rt.handle',"
-            " 'retriever.rt.backends.inprocess', 'retriever.record'}))")
+            " 'retriever.rt.backends.inprocess', 'retriever.record', 'pydantic',"
+            " 'numpy.ma'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[]"
