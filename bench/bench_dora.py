@@ -226,7 +226,7 @@ def _precompile(prefix: Path) -> None:
     A prefix replaces every ``__pycache__`` directory, so the standard library's and the
     installed packages' modules need their bytecode there too; a child Python lists
     what a node imports, and each source is compiled into the prefix."""
-    probe = ("import sys, retriever.rt.backends.dora.runner, tests.dora_flows\n"
+    probe = ("import sys, retriever.rt.backends.dora.partition, tests.dora_flows\n"
              "print('\\n'.join(getattr(m, '__file__', None) or '' "
              "for m in list(sys.modules.values())))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,

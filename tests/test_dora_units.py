@@ -199,7 +199,7 @@ def test_a_node_imports_only_what_it_runs() -> None:
     # (running a graph, compiling the YAML, launching, watching), the facade, the
     # stepper and pydantic (the IR decodes with msgspec) stay out of node processes,
     # and so does numpy.ma, which pa.array(ndarray) would import on the first message
-    code = ("import sys, retriever.rt.backends.dora.runner\n"
+    code = ("import sys, retriever.rt.backends.dora.partition\n"
             "from retriever.rt.backends.dora.codec import DoraCodec\n"
             "DoraCodec().encode({'n': 1, 'stamp': 2.0})\n"
             "print(sorted(m for m in sys.modules if m in {'retriever.rt.backends.dora.backend',"
