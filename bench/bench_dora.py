@@ -165,7 +165,9 @@ def _scenario(title: str, hz: float, shape: tuple[int, ...] | None, args: argpar
     with a source that fills loaned arrays (``Flow.loan``: dora's own sample, no copy).
     """
     shape_s = "x".join(map(str, shape)) if shape else ""
-    pool = shm_pool_size(1)
+    # the pool retriever gives the publishing node: 64 MiB for frames; none (dora's
+    # default) for a message of numbers, which never reaches dora's shared memory
+    pool = shm_pool_size(1) if shape else None
     labels = ["retriever", "raw dora"] + (
         ["retriever, loaned frame", "raw dora, default pool"] if shape else [])
     p50s: dict[str, list[float]] = {k: [] for k in labels}
@@ -268,7 +270,8 @@ def _startup(args: argparse.Namespace, cli: str) -> None:
                         if label.startswith("retriever"):
                             data = _ours(tmp, hz, None, seconds, **opts)
                         else:
-                            data = _raw(tmp, hz, "", seconds, cli, shm_pool_size(1), **opts)
+                            # numbers only: dora's default pool, as retriever gives
+                            data = _raw(tmp, hz, "", seconds, cli, None, **opts)
                 finally:
                     if label == PRECOMPILED:
                         os.environ.pop("PYTHONPYCACHEPREFIX", None)

@@ -25,6 +25,7 @@ from retriever.rt.backends.dora.compile import (
     dataflow_document,
     pack_graph,
     plan_dataflow,
+    pool_publishers,
     shm_pool_size,
     timer_source,
     unpack_graph,
@@ -110,14 +111,22 @@ def test_block_becomes_backpressure() -> None:
     assert 'queue_policy: "backpressure"' in text and "RETRIEVER_DORA_GRAPH" in text
 
 
-def test_publishing_nodes_get_a_shared_memory_pool(monkeypatch: pytest.MonkeyPatch) -> None:
-    graph = build_execution(lower(_two_machine_pipe()), policy="per-flow")
+def test_nodes_publishing_large_messages_get_a_shared_memory_pool(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    graph = build_execution(lower(F.frames("/tmp/unused.json")), policy="per-flow")
+    assert pool_publishers(graph) == 1
     doc = dataflow_document(graph, python="/py", shm_pool=32 << 20)
     src, snk = doc["nodes"]
-    assert src["env"][ENV_SHM_POOL] == str(32 << 20)  # it publishes
+    assert src["env"][ENV_SHM_POOL] == str(32 << 20)  # it publishes frames
     assert ENV_SHM_POOL not in snk["env"]  # it only subscribes: dora's default
     plain = dataflow_document(graph, python="/py")
     assert all(ENV_SHM_POOL not in n["env"] for n in plain["nodes"])
+    # a node whose messages hold only numbers never reaches dora's 4 KiB threshold:
+    # it keeps dora's default pool (a large one costs it time as it joins)
+    small = build_execution(lower(_two_machine_pipe()), policy="per-flow")
+    assert pool_publishers(small) == 0
+    doc = dataflow_document(small, python="/py", shm_pool=32 << 20)
+    assert all(ENV_SHM_POOL not in n["env"] for n in doc["nodes"])
     monkeypatch.delenv(ENV_SHM_POOL, raising=False)
     auto = shm_pool_size(2)
     assert auto is not None and SHM_POOL_MIN <= auto <= SHM_POOL_DEFAULT
