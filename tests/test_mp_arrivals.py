@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import random
 
+from retriever.flow import Flow, Hybrid, Latest, Pipeline, Rate, Tick, Trigger, io
+from retriever.ir.lower import lower
 from retriever.rt.backends.multiprocessing.arrivals import (
     FIRST,
     HISTORY,
@@ -20,6 +22,7 @@ from retriever.rt.backends.multiprocessing.arrivals import (
     TRIM,
     ArrivalPredictor,
     WakeLateness,
+    send_period,
 )
 
 DELIVERY = 30e-6  # send time to receive time
@@ -51,14 +54,86 @@ def test_no_window_before_enough_history() -> None:
     assert pred.start < NEVER
 
 
-def test_a_young_history_must_agree_entirely() -> None:
+def test_a_young_history_leaves_out_fewer_late_sends() -> None:
+    # with exactly FIRST sends all must agree; each send beyond leaves one more out
+    pred = ArrivalPredictor(0.0002)
+    sends = [1.0 + k * 0.002 for k in range(FIRST)]
+    sends[0] += 0.0008  # a stream's first send comes late (its worker was starting)
+    _feed(pred, sends)
+    assert pred.start == NEVER
+    _feed(pred, [1.0 + FIRST * 0.002])
+    assert pred.start < NEVER  # one send beyond FIRST: that late one is left out
     pred = ArrivalPredictor(0.0002)
     sends = [1.0 + k * 0.002 for k in range(FIRST + 1)]
-    sends[-2] += 0.0008  # late, before HISTORY gaps are known: no window yet
+    sends[0] += 0.0008
+    sends[2] += 0.0008  # two late sends are one too many this young
     _feed(pred, sends)
     assert pred.start == NEVER
     _feed(pred, [1.0 + k * 0.002 for k in range(FIRST + 1, HISTORY + 2)])
-    assert pred.start < NEVER  # with a full history, that one late send is left out
+    assert pred.start < NEVER  # with a full history, TRIM late sends are left out
+
+
+def test_a_known_clock_period_gives_windows_from_the_second_message() -> None:
+    period = 0.002
+    sends = [1.0 + k * period for k in range(12)]
+    sends[0] += 0.0009  # the first tick ran late
+    pred = ArrivalPredictor(0.0002, period=period)
+    pred.arrived(sends[0], sends[0] + DELIVERY)
+    assert pred.start == NEVER  # no delivery time yet
+    pred.arrived(sends[1], sends[1] + DELIVERY)
+    due = sends[1] + period + DELIVERY  # on the grid, not a period after the late one
+    assert pred.wake <= pred.start < due < pred.end < NEVER
+    # a learned stream needs FIRST sends, and one more to leave the late one out
+    learned = ArrivalPredictor(0.0002)
+    _feed(learned, sends[:FIRST])
+    assert learned.start == NEVER
+
+
+def test_a_known_period_rides_out_late_ticks_but_not_a_scattered_stream() -> None:
+    period = 0.002
+    pred = ArrivalPredictor(0.0002, period=period)
+    sends = [1.0 + k * period for k in range(12)]
+    for k in (6, 8, 9, 10):  # a loaded sender: four of the last nine ticks late
+        sends[k] += 0.0006
+    _feed(pred, sends)
+    due = 1.0 + 12 * period + DELIVERY
+    assert pred.start < due < pred.end  # still on the grid
+    learned = ArrivalPredictor(0.0002)
+    _feed(learned, sends)
+    assert learned.start == NEVER  # more than TRIM late: irregular when learned
+    rng = random.Random(3)
+    scattered = ArrivalPredictor(0.0002, period=period)
+    for k in range(40):  # sends anywhere within each period: no window
+        t = 1.0 + k * period + rng.uniform(0.0, 0.0015)
+        scattered.arrived(t, t + DELIVERY)
+    assert scattered.start == NEVER
+
+
+def test_the_period_is_known_for_rate_and_tick_sources_only() -> None:
+    @io
+    class N:
+        n: int
+
+    class Src(Flow[None, N]):
+        def step(self, _: None) -> N:
+            return N(n=1)
+
+    class Relay(Flow[N, N]):
+        def step(self, inp: N) -> N:
+            return inp
+
+    with Pipeline("p") as pipe:
+        rate = (Src() @ Rate(hz=500)).named("rate")
+        tick = (Src() @ Tick(hz=250)).named("tick")
+        relay = (Relay() @ Trigger("n")).named("relay")
+        hybrid = (Relay() @ Hybrid(hz=100, trigger=["n"])).named("hybrid")
+        pipe.connect(rate, relay, sync=Latest())
+        pipe.connect(tick, hybrid, sync=Latest())
+    ir = lower(pipe)
+    assert send_period(ir.node("rate")) == 1 / 500
+    assert send_period(ir.node("tick")) == 1 / 250
+    assert send_period(ir.node("relay")) == 0.0
+    assert send_period(ir.node("hybrid")) == 0.0
 
 
 def test_irregular_stream_never_spins() -> None:

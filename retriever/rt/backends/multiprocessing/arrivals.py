@@ -70,8 +70,11 @@ from bisect import bisect_left, insort
 from collections import deque
 from itertools import pairwise
 
+from retriever.ir.model import NodeIR
+
 HISTORY = 8  # gaps (and delivery times) remembered per stream
 FIRST = 4  # sends needed before a stream's first window (the whole history must agree)
+HINTED_FIRST = 2  # the same when the source's clock period is known (one delivery time)
 TRIM = 2  # latest sends left out when judging regularity (late, not irregular)
 SHARE = 0.1  # the base window is at most this share of the stream's period
 MIN_PERIOD = 0.0005  # faster streams (over 2 kHz) keep a worker busy anyway: never spin
@@ -122,11 +125,14 @@ class ArrivalPredictor:
     :attr:`wake` is when the worker asks its timer to wake it for the window.
     """
 
-    __slots__ = ("_delivery", "_quiet", "_sent", "bound", "end", "late", "start", "wake")
+    __slots__ = ("_delivery", "_quiet", "_sent", "bound", "end", "late", "period", "start",
+                 "wake")
 
-    def __init__(self, bound: float, late: WakeLateness | None = None) -> None:
+    def __init__(self, bound: float, late: WakeLateness | None = None,
+                 period: float = 0.0) -> None:
         self.bound = bound
         self.late = late if late is not None else WakeLateness()
+        self.period = period  # the source's own clock period, when it is known (else 0)
         self.start = NEVER
         self.wake = NEVER
         self.end = NEVER
@@ -148,10 +154,13 @@ class ArrivalPredictor:
             return
         self.start = self.wake = self.end = NEVER
         n = len(sends)
-        if n < FIRST:
+        period = self.period
+        need = HINTED_FIRST if period else FIRST
+        if n < need:
             return
-        gaps = sorted([b - a for a, b in pairwise(sends)])
-        period = 0.5 * (gaps[(n - 2) // 2] + gaps[(n - 1) // 2])  # the median
+        if not period:
+            gaps = sorted([b - a for a, b in pairwise(sends)])
+            period = 0.5 * (gaps[(n - 2) // 2] + gaps[(n - 1) // 2])  # the median
         if period < MIN_PERIOD:
             return
         if period > MAX_PERIOD and not large:
@@ -160,9 +169,10 @@ class ArrivalPredictor:
         window = min(self.bound, SHARE * period)
         # each recent send carried forward by whole periods to the last one: on a
         # regular stream they agree, except for sends that were late (a young history
-        # has to agree entirely)
+        # leaves out fewer: one of its first `need` sends, none before)
         ahead = sorted([s + round((sent - s) / period) * period for s in sends])
-        if ahead[-1 - (TRIM if n > HISTORY else 0)] - ahead[0] > window:
+        keep = (n + 1) // 2 if self.period else n - min(TRIM, n - need)
+        if ahead[keep - 1] - ahead[0] > window:
             return  # irregular: no spinning for this stream
         grid = ahead[0]  # the last send as if it had been on time
         due = grid + period + min(self._delivery)
@@ -175,3 +185,13 @@ class ArrivalPredictor:
     def window(self) -> float:
         """The length of the current window (0 when there is none)."""
         return 0.0 if self.start == NEVER else self.end - self.start
+
+
+def send_period(node: NodeIR) -> float:
+    """The period at which ``node`` publishes, when its clock alone decides it (``Rate``
+    and ``Tick``: one message per tick at most, on the clock's grid), else 0 (learned
+    from the sends). ``Hybrid`` and ``Trigger`` flows also publish on arrivals."""
+    clock = node.clock
+    if clock.kind in ("rate", "tick") and clock.hz:
+        return 1.0 / clock.hz
+    return 0.0

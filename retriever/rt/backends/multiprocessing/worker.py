@@ -48,7 +48,7 @@ from ...transport.early import PARK_RECHECK
 from ...transport.loan import SlotLender, send_lent
 from ...transport.streamcopy import configure_busy
 from ...transport.wait import Waiter, make_waiter
-from .arrivals import NEVER, ArrivalPredictor, WakeLateness
+from .arrivals import NEVER, ArrivalPredictor, WakeLateness, send_period
 from .idlegc import ROOM, IdleCollector
 from .plan import Plan, WaitOptions, usable_cores
 from .priority import apply_realtime, tight_timer_slack
@@ -159,7 +159,8 @@ class Worker:
             table: dict[int, tuple[list[Route], set[str], ArrivalPredictor]] = {}
             for src, idx in ch.sources.items():
                 rts = [(self.runtimes[d], pairs) for d, pairs in ch.routes[src]]
-                pred = ArrivalPredictor(self.waiting.spin_arrivals, self.lateness)
+                pred = ArrivalPredictor(self.waiting.spin_arrivals, self.lateness,
+                                        period=send_period(ir.node(src)))
                 self.predictors.append(pred)
                 table[idx] = (rts, {d for d, _ in ch.routes[src]}, pred)
             acker = _BlockAcks(inc) if ch.block else None
