@@ -45,7 +45,7 @@ mono = time.monotonic
 
 # ---------------------------------------------------------------- per-process log
 LOG: dict[str, Any] = {"waits": [], "gc": [], "recv": [], "send": [], "pred": [],
-                       "steps": [], "rd": [], "t0": 0.0}
+                       "steps": [], "rd": [], "stats": [], "t0": 0.0}
 _SCHED_FD = -1
 
 
@@ -157,6 +157,16 @@ def _patch() -> None:
         LOG["send"].append((msg["n"], t, mono()))
     worker_mod.Worker._send = send  # type: ignore[method-assign]
 
+    orig_stats_send = worker_mod.ControlLink.send
+
+    def ctl_send(self: Any, *items: Any) -> bool:
+        t = mono()
+        ok = orig_stats_send(self, *items)
+        if items and items[0] == "stats":
+            LOG["stats"].append((t, mono()))
+        return ok
+    worker_mod.ControlLink.send = ctl_send  # type: ignore[method-assign]
+
     orig_arrived = arrivals_mod.ArrivalPredictor.arrived
 
     def arrived(self: Any, sent: float, now: float, large: bool = False) -> None:
@@ -248,12 +258,14 @@ def analyse(prod: dict[str, Any], cons: dict[str, Any], threshold: float
         rq = (rd_step - rd0) / 1e9
         gc_c = _overlap_gc(cons["gc"], arrive - 0.0005, step_t)
         gc_p = _overlap_gc(prod["gc"], t0p + grid, s_out)
+        st_c = sum(max(0.0, min(b, step_t) - max(a, arrive - 0.0002)) for a, b in cons["stats"])
+        st_p = sum(max(0.0, min(b, s_out) - max(a, t0p + grid)) for a, b in prod["stats"])
         rows.append({
             "n": n, "lat": lat, "sender_late": sender_late, "send": s_out - stamp,
             "to_send": s_in - stamp, "state": state, "window": window,
             "wake_lat": max(0.0, woke - arrive), "to_recv": recv_t - arrive,
             "handle": step_t - max(woke, arrive), "runq": rq, "gc_cons": gc_c,
-            "gc_prod": gc_p, "late_est": lateest,
+            "gc_prod": gc_p, "stats": st_c + st_p, "late_est": lateest,
             "after_start": (arrive - t0c) - start if start < float("inf") else float("nan"),
             "early_by": (start - (arrive - t0c)) if window in ("before-wake", "wake..start")
             else float("nan"),
@@ -272,6 +284,7 @@ def cause(r: dict[str, Any]) -> str:
         "sender tick late": max(0.0, r["sender_late"] - 30e-6),
         "slow send": max(0.0, r["send"] - 30e-6),
         "gc": r["gc_cons"] + r["gc_prod"],
+        "stats sent to the parent": r["stats"],
         "consumer on run queue": r["runq"],
         f"woke via {r['state']} ({r['window']})": r["wake_lat"] if r["state"] != "polling"
         else 0.0,
@@ -318,6 +331,10 @@ def main() -> None:
             print(f"   consumer: {len(sleeping)} sleeping waits, polling {polling:.3f} s "
                   f"({polling / args.seconds * 100:.1f}% of the run), gcs "
                   f"{sum(1 for g in cons['gc'] if g[0] == 'start')}")
+            sd = [b - a for a, b in cons["stats"] + prod["stats"]]
+            if sd:
+                print(f"   stats sends: {len(sd)}, median {statistics.median(sd) * 1e6:.0f} µs, "
+                      f"max {max(sd) * 1e6:.0f} µs")
             for r in rows:
                 states[f"{r['state']}/{r['window']}"] = states.get(
                     f"{r['state']}/{r['window']}", 0) + 1
@@ -358,7 +375,7 @@ def _fmt(r: dict[str, Any]) -> str:
             f"  send {r['send'] * 1e6:5.0f}  {r['state']:<14}{r['window']:<12}"
             f" wake {r['wake_lat'] * 1e6:5.0f} recv+{r['to_recv'] * 1e6:5.0f}"
             f" handle {r['handle'] * 1e6:5.0f} runq {r['runq'] * 1e6:5.0f}"
-            f" gc {r['gc_cons'] * 1e6:4.0f}/{r['gc_prod'] * 1e6:4.0f}"
+            f" gc {r['gc_cons'] * 1e6:4.0f}/{r['gc_prod'] * 1e6:4.0f} stats {r['stats'] * 1e6:3.0f}"
             f" est {r['late_est'] * 1e6:4.0f} early_by {r['early_by'] * 1e6:5.0f}"
             f" late_by {r['late_by'] * 1e6:5.0f}")
 

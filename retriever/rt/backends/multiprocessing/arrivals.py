@@ -83,6 +83,8 @@ LEAD_SHARE = 0.25  # the window never opens earlier, nor stays open longer, than
 LATE_HISTORY = 128  # timed wake-ups remembered to estimate how late they are
 LATE_RANK = 2  # the estimate is the LATE_RANK-th largest of them (about the 99th pct)
 LATE_MARGIN = 2.0  # the worker asks to be woken this many estimates early (it dozes)
+LATE_PRIOR = 0.0002  # the estimate is at least this until LATE_KNOWN wake-ups were timed
+LATE_KNOWN = 16
 MAX_PERIOD = 0.006  # slower streams (under ~167 Hz) are not worth a window (see above)
 NEVER = math.inf
 
@@ -90,7 +92,10 @@ NEVER = math.inf
 class WakeLateness:
     """How late this process's timed wake-ups are: a tail estimate (the
     :data:`LATE_RANK`-th largest of the last :data:`LATE_HISTORY`, about the 99th
-    percentile), 0 until measured."""
+    percentile). Until :data:`LATE_KNOWN` wake-ups were timed it is at least
+    :data:`LATE_PRIOR`, what a virtual machine's timers come late at the tail: the
+    first windows of a run are met by a worker that wakes early and dozes (a few naps)
+    rather than by one whose first, coldest timer came too late."""
 
     __slots__ = ("_i", "_late", "_sorted", "estimate")
 
@@ -98,7 +103,7 @@ class WakeLateness:
         self._late: list[float] = []  # in arrival order (a ring once full)
         self._sorted: list[float] = []  # the same values, sorted
         self._i = 0
-        self.estimate = 0.0
+        self.estimate = LATE_PRIOR
 
     def woke(self, late: float) -> None:
         """A wake-up that was due ``late`` seconds ago (negative: early) happened now."""
@@ -113,6 +118,8 @@ class WakeLateness:
             del ordered[bisect_left(ordered, old)]
         insort(ordered, late)
         self.estimate = ordered[-min(LATE_RANK, len(ordered))]
+        if len(ordered) < LATE_KNOWN:
+            self.estimate = max(self.estimate, LATE_PRIOR)
 
 
 class ArrivalPredictor:
