@@ -260,7 +260,11 @@ def analyse(prod: dict[str, Any], cons: dict[str, Any], threshold: float
         gc_p = _overlap_gc(prod["gc"], t0p + grid, s_out)
         st_c = sum(max(0.0, min(b, step_t) - max(a, arrive - 0.0002)) for a, b in cons["stats"])
         st_p = sum(max(0.0, min(b, s_out) - max(a, t0p + grid)) for a, b in prod["stats"])
-        rows.append({
+        nap = ""
+        if wait is not None and start < float("inf"):
+            nap = (f"wait@{(wait[2] - t0c - start) * 1e6:+.0f} to {wait[1] * 1e6:.0f} "
+                   f"took {(wait[3] - wait[2]) * 1e6:.0f} ready {wait[4]}")
+        rows.append({"nap": nap,
             "n": n, "lat": lat, "sender_late": sender_late, "send": s_out - stamp,
             "to_send": s_in - stamp, "state": state, "window": window,
             "wake_lat": max(0.0, woke - arrive), "to_recv": recv_t - arrive,
@@ -331,6 +335,15 @@ def main() -> None:
             print(f"   consumer: {len(sleeping)} sleeping waits, polling {polling:.3f} s "
                   f"({polling / args.seconds * 100:.1f}% of the run), gcs "
                   f"{sum(1 for g in cons['gc'] if g[0] == 'start')}")
+            naps = np.array([(w[3] - w[2]) - w[1] for w in cons["waits"]
+                             if w[0] == "s" and 0 < w[1] <= 0.00011 and w[4] == 0])
+            longs = np.array([(w[3] - w[2]) - w[1] for w in cons["waits"]
+                              if w[1] > 0.00011 and w[1] < 0.01 and w[4] == 0])
+            for label, arr in (("naps", naps), ("timed sleeps", longs)):
+                if len(arr):
+                    print(f"   {label}: {len(arr)}, overrun " + ", ".join(
+                        f"p{q} {np.percentile(arr, q) * 1e6:.0f}" for q in (50, 90, 99, 99.9))
+                        + " µs")
             sd = [b - a for a, b in cons["stats"] + prod["stats"]]
             if sd:
                 print(f"   stats sends: {len(sd)}, median {statistics.median(sd) * 1e6:.0f} µs, "
@@ -377,7 +390,7 @@ def _fmt(r: dict[str, Any]) -> str:
             f" handle {r['handle'] * 1e6:5.0f} runq {r['runq'] * 1e6:5.0f}"
             f" gc {r['gc_cons'] * 1e6:4.0f}/{r['gc_prod'] * 1e6:4.0f} stats {r['stats'] * 1e6:3.0f}"
             f" est {r['late_est'] * 1e6:4.0f} early_by {r['early_by'] * 1e6:5.0f}"
-            f" late_by {r['late_by'] * 1e6:5.0f}")
+            f" late_by {r['late_by'] * 1e6:5.0f} {r['nap']}")
 
 
 if __name__ == "__main__":

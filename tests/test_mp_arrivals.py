@@ -99,6 +99,19 @@ def test_a_known_clock_period_gives_windows_from_the_second_message() -> None:
     assert learned.start == NEVER
 
 
+def test_on_the_runs_grid_the_first_message_places_the_next_window() -> None:
+    period = 0.002
+    pred = ArrivalPredictor(0.0002, period=period, on_grid=True)
+    pred.arrived(0.0009, 0.0012)  # the first tick (due at 0) ran 0.9 ms late
+    # the next tick is due at 2 ms, whatever the first one's lateness and delivery
+    assert pred.wake <= pred.start < period < pred.end < NEVER
+    later = ArrivalPredictor(0.0002, period=period, on_grid=True)
+    later.arrived(7 * period + 0.0001, 7 * period + 0.0002)  # e.g. after a restart
+    assert later.start < 8 * period < later.end
+    # the grid needs the period: without one the flag changes nothing
+    assert ArrivalPredictor(0.0002, on_grid=True).on_grid is False
+
+
 def test_a_known_period_rides_out_late_ticks_but_not_a_scattered_stream() -> None:
     period = 0.002
     pred = ArrivalPredictor(0.0002, period=period)

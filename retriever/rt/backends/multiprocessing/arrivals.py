@@ -132,14 +132,15 @@ class ArrivalPredictor:
     :attr:`wake` is when the worker asks its timer to wake it for the window.
     """
 
-    __slots__ = ("_delivery", "_quiet", "_sent", "bound", "end", "late", "period", "start",
-                 "wake")
+    __slots__ = ("_delivery", "_quiet", "_sent", "bound", "end", "late", "on_grid", "period",
+                 "start", "wake")
 
     def __init__(self, bound: float, late: WakeLateness | None = None,
-                 period: float = 0.0) -> None:
+                 period: float = 0.0, on_grid: bool = False) -> None:
         self.bound = bound
         self.late = late if late is not None else WakeLateness()
         self.period = period  # the source's own clock period, when it is known (else 0)
+        self.on_grid = on_grid and period > 0.0  # its ticks fall on multiples of it
         self.start = NEVER
         self.wake = NEVER
         self.end = NEVER
@@ -162,7 +163,7 @@ class ArrivalPredictor:
         self.start = self.wake = self.end = NEVER
         n = len(sends)
         period = self.period
-        need = HINTED_FIRST if period else FIRST
+        need = (1 if self.on_grid else HINTED_FIRST) if period else FIRST
         if n < need:
             return
         if not period:
@@ -174,6 +175,10 @@ class ArrivalPredictor:
             self._quiet = HISTORY - 1  # analysed again every HISTORY messages
             return
         window = min(self.bound, SHARE * period)
+        if n == 1:  # on the run's grid: the next tick is the next multiple of the period
+            # (no delivery time is known yet: the window opens before the tick itself)
+            self._place(math.floor(sent / period + 1e-6) * period + period, window, period)
+            return
         # each recent send carried forward by whole periods to the last one: on a
         # regular stream they agree, except for sends that were late (a young history
         # leaves out fewer: one of its first `need` sends, none before)
@@ -182,7 +187,10 @@ class ArrivalPredictor:
         if ahead[keep - 1] - ahead[0] > window:
             return  # irregular: no spinning for this stream
         grid = ahead[0]  # the last send as if it had been on time
-        due = grid + period + min(self._delivery)
+        self._place(grid + period + min(self._delivery), window, period)
+
+    def _place(self, due: float, window: float, period: float) -> None:
+        """The window around an arrival expected at ``due``."""
         cap = LEAD_SHARE * period
         self.start = due - min(LEAD * window, cap)
         self.wake = due - min(max(LEAD * window, LATE_MARGIN * self.late.estimate), cap)
