@@ -8,17 +8,27 @@ it (a timer, whose own latency the lead absorbs) and poll its channels without s
 until the message is there, as it already does before its own Rate/Tick deadlines.
 
 :class:`ArrivalPredictor` learns one stream (one source flow on one channel) from the send
-times the messages carry: the median of its recent gaps is the period, and the stream is
-regular when its recent send times, each carried forward by whole periods to the last
-one, agree within one spin window, leaving out the :data:`TRIM` latest (a sender woken
-late by its own timer is late once; the message after it is on time again). The next
-send is predicted from that grid (the earliest of the carried-forward times) rather than
-from the last message, which may have been a late one. Only a regular stream with a
-period between :data:`MIN_PERIOD` and :data:`MAX_PERIOD` gets a window, from its
-:data:`FIRST` message
-on (until :data:`HISTORY` gaps are known, none of them may be left out). The predicted
-arrival adds the shortest recently observed delivery time (send time to receive time,
-which also absorbs any constant offset between the two clocks).
+times the messages carry. When the source is a ``Rate`` or ``Tick`` flow, the graph
+already says its period (:func:`send_period`): it publishes at most once per tick, and
+its ticks are regular by construction (a late tick is late, not a change of rhythm).
+Otherwise the median of its recent gaps is the period. The stream is regular when its
+recent send times, each carried forward by whole periods to the last one, agree within
+one spin window: all but the :data:`TRIM` latest of a learned stream (a sender woken late
+by its own timer is late once; the message after it is on time again; a young history
+leaves out fewer), at least half of them for a stream whose period is known (only a
+source scattered across its period is irregular then). The next send is predicted from
+that grid (the earliest of the carried-forward times) rather than from the last message,
+which may have been a late one. Only a regular stream with a period between
+:data:`MIN_PERIOD` and :data:`MAX_PERIOD` gets a window: a learned one from its
+:data:`FIRST` message on, one of known period from its second (:data:`HINTED_FIRST`),
+and one whose source ticks on the run's grid (``on_grid``: the multiprocessing worker
+runs every partition's clocks at whole multiples of their periods since the run's
+start) from its first, since the next tick's time is known then. A stream's first
+messages are the ones a worker meets cold, and a run of a couple of seconds has few
+enough messages that those first ones would otherwise be its 99th percentile. The
+predicted arrival adds the shortest recently observed delivery time (send time to
+receive time, which also absorbs any constant offset between the two clocks; none is
+known after the first message, and the window then opens before the tick itself).
 
 Around the predicted arrival ``due`` there are three times. The worker polls from
 :attr:`~ArrivalPredictor.start`, the base lead before ``due`` (three quarters of the base
@@ -36,7 +46,9 @@ message is late (its sender was woken late) or missing, and then it is exactly w
 keeps the late message from meeting a sleeping worker.
 
 :class:`WakeLateness` measures how late the worker's own timed wake-ups are: its
-estimate is about their 99th percentile over the last :data:`LATE_HISTORY`. A lead that
+estimate is about their 99th percentile over the last :data:`LATE_HISTORY` (and at least
+:data:`LATE_PRIOR` until :data:`LATE_KNOWN` were timed: a run's first timers are its
+coldest). A lead that
 covered only the typical lateness (the 95th percentile, say) would still leave one
 message in twenty or fifty to a cold wake-up, which is exactly the tail to remove.
 
@@ -130,6 +142,9 @@ class ArrivalPredictor:
     worker polls instead of sleeping; both are :data:`NEVER` while the stream is unknown,
     irregular, too fast, or too slow to be worth a window (:data:`MAX_PERIOD`).
     :attr:`wake` is when the worker asks its timer to wake it for the window.
+    ``period``: the source's own clock period when the graph says it
+    (:func:`send_period`; 0: learned from the sends); ``on_grid``: the source ticks at
+    whole multiples of it since the run's start.
     """
 
     __slots__ = ("_delivery", "_quiet", "_sent", "bound", "end", "late", "on_grid", "period",
