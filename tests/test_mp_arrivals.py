@@ -24,8 +24,8 @@ from retriever.rt.backends.multiprocessing.arrivals import (
     TRIM,
     ArrivalPredictor,
     WakeLateness,
-    send_period,
 )
+from retriever.rt.step import send_period
 
 DELIVERY = 30e-6  # send time to receive time
 

@@ -9,9 +9,9 @@ until the message is there, as it already does before its own Rate/Tick deadline
 
 :class:`ArrivalPredictor` learns one stream (one source flow on one channel) from the send
 times the messages carry. When the source is a ``Rate`` or ``Tick`` flow, the graph
-already says its period (:func:`send_period`): it publishes at most once per tick, and
-its ticks are regular by construction (a late tick is late, not a change of rhythm).
-Otherwise the median of its recent gaps is the period. The stream is regular when its
+already says its period (:func:`retriever.rt.step.send_period`): it publishes at most
+once per tick, and its ticks are regular by construction (a late tick is late, not a
+change of rhythm). Otherwise the median of its recent gaps is the period. The stream is regular when its
 recent send times, each carried forward by whole periods to the last one, agree within
 one spin window: all but the :data:`TRIM` latest of a learned stream (a sender woken late
 by its own timer is late once; the message after it is on time again; a young history
@@ -82,8 +82,6 @@ from bisect import bisect_left, insort
 from collections import deque
 from itertools import pairwise
 
-from retriever.ir.model import NodeIR
-
 HISTORY = 8  # gaps (and delivery times) remembered per stream
 FIRST = 4  # sends needed before a stream's first window (the whole history must agree)
 HINTED_FIRST = 2  # the same when the source's clock period is known (one delivery time)
@@ -143,8 +141,8 @@ class ArrivalPredictor:
     irregular, too fast, or too slow to be worth a window (:data:`MAX_PERIOD`).
     :attr:`wake` is when the worker asks its timer to wake it for the window.
     ``period``: the source's own clock period when the graph says it
-    (:func:`send_period`; 0: learned from the sends); ``on_grid``: the source ticks at
-    whole multiples of it since the run's start.
+    (:func:`retriever.rt.step.send_period`; 0: learned from the sends); ``on_grid``: the
+    source ticks at whole multiples of it since the run's start.
     """
 
     __slots__ = ("_delivery", "_quiet", "_sent", "bound", "end", "late", "on_grid", "period",
@@ -216,12 +214,3 @@ class ArrivalPredictor:
         """The length of the current window (0 when there is none)."""
         return 0.0 if self.start == NEVER else self.end - self.start
 
-
-def send_period(node: NodeIR) -> float:
-    """The period at which ``node`` publishes, when its clock alone decides it (``Rate``
-    and ``Tick``: one message per tick at most, on the clock's grid), else 0 (learned
-    from the sends). ``Hybrid`` and ``Trigger`` flows also publish on arrivals."""
-    clock = node.clock
-    if clock.kind in ("rate", "tick") and clock.hz:
-        return 1.0 / clock.hz
-    return 0.0

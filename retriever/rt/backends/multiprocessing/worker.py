@@ -41,14 +41,14 @@ from ...errors import ErrorRecord
 from ...graph import Route, output_port_types
 from ...node import Message, NodeRuntime
 from ...observe import close_all, notify, observers_from_env
-from ...step import Scheduler
+from ...step import Scheduler, send_period
 from ...transport import ControlLink, InChannel, OutChannel, backing, open_in, open_out
 from ...transport.channel import EARLY, Opened
 from ...transport.early import PARK_RECHECK
 from ...transport.loan import SlotLender, send_lent
 from ...transport.streamcopy import configure_busy
 from ...transport.wait import Waiter, make_waiter
-from .arrivals import NEVER, ArrivalPredictor, WakeLateness, send_period
+from .arrivals import NEVER, ArrivalPredictor, WakeLateness
 from .idlegc import ROOM, IdleCollector
 from .plan import Plan, WaitOptions, usable_cores
 from .priority import apply_realtime, tight_timer_slack
