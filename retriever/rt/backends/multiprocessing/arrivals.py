@@ -7,28 +7,29 @@ worker that knows when the next message of such a stream is due can wake up shor
 it (a timer, whose own latency the lead absorbs) and poll its channels without sleeping
 until the message is there, as it already does before its own Rate/Tick deadlines.
 
-:class:`ArrivalPredictor` learns one stream (one source flow on one channel) from the send
-times the messages carry. When the source is a ``Rate`` or ``Tick`` flow, the graph
+:class:`ArrivalPredictor` learns one stream (one source flow on one channel) from the
+send times the messages carry. When the source is a ``Rate`` or ``Tick`` flow, the graph
 already says its period (:func:`retriever.rt.step.send_period`): it publishes at most
 once per tick, and its ticks are regular by construction (a late tick is late, not a
-change of rhythm). Otherwise the median of its recent gaps is the period. The stream is regular when its
-recent send times, each carried forward by whole periods to the last one, agree within
-one spin window: all but the :data:`TRIM` latest of a learned stream (a sender woken late
-by its own timer is late once; the message after it is on time again; a young history
-leaves out fewer), at least half of them for a stream whose period is known (only a
-source scattered across its period is irregular then). The next send is predicted from
-that grid (the earliest of the carried-forward times) rather than from the last message,
-which may have been a late one. Only a regular stream with a period between
-:data:`MIN_PERIOD` and :data:`MAX_PERIOD` gets a window: a learned one from its
-:data:`FIRST` message on, one of known period from its second (:data:`HINTED_FIRST`),
-and one whose source ticks on the run's grid (``on_grid``: the multiprocessing worker
-runs every partition's clocks at whole multiples of their periods since the run's
-start) from its first, since the next tick's time is known then. A stream's first
-messages are the ones a worker meets cold, and a run of a couple of seconds has few
-enough messages that those first ones would otherwise be its 99th percentile. The
-predicted arrival adds the shortest recently observed delivery time (send time to
-receive time, which also absorbs any constant offset between the two clocks; none is
-known after the first message, and the window then opens before the tick itself).
+change of rhythm). Otherwise the median of its recent gaps is the period. The stream is
+regular when its recent send times, each carried forward by whole periods to the last
+one, agree within one spin window: all but the :data:`TRIM` latest of a learned stream
+(a sender woken late by its own timer is late once; the message after it is on time
+again; a young history leaves out fewer), at least half of them for a stream whose
+period is known (only a source scattered across its period is irregular then). The next
+send is predicted from that grid (the earliest of the carried-forward times) rather than
+from the last message, which may have been a late one. Only a regular stream with a
+period between :data:`MIN_PERIOD` and :data:`MAX_PERIOD` gets a window: a learned one
+from its :data:`FIRST` message on, one of known period from its second
+(:data:`HINTED_FIRST`), and one whose source ticks on the run's grid (``on_grid``: the
+multiprocessing worker runs every partition's clocks at whole multiples of their periods
+since the run's start) from its first, since the next tick's time is known then. A
+stream's first messages are the ones a worker meets cold, and a run of a couple of
+seconds has few enough messages that those first ones would otherwise be its 99th
+percentile. The predicted arrival adds the shortest recently observed delivery time
+(send time to receive time, which also absorbs any constant offset between the two
+clocks; none is known after the first message, and the window then opens before the tick
+itself).
 
 Around the predicted arrival ``due`` there are three times. The worker polls from
 :attr:`~ArrivalPredictor.start`, the base lead before ``due`` (three quarters of the base
