@@ -27,9 +27,8 @@ from retriever.rt.transport import (
     open_in,
     open_out,
 )
+from retriever.rt.transport.framedchannel import FramedInChannel, FramedOutChannel
 from retriever.rt.transport.framing import (
-    FramedInChannel,
-    FramedOutChannel,
     FramedSocket,
     frame,
     stream_pair,

@@ -24,7 +24,8 @@ from retriever.flow import EdgeConfig, Latest, Pipeline, Rate, Trigger
 from retriever.rt.backends.multiprocessing.start import resolve
 from retriever.rt.transport import rendezvous
 from retriever.rt.transport.channel import _HDR
-from retriever.rt.transport.framing import FramedInChannel, FramedOutChannel, FramedSocket, frame
+from retriever.rt.transport.framedchannel import FramedInChannel, FramedOutChannel
+from retriever.rt.transport.framing import FramedSocket, frame
 from retriever.rt.transport.rendezvous import Rendezvous
 
 from . import windows_sim

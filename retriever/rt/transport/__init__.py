@@ -5,7 +5,8 @@ rings for large numpy arrays (no pickle anywhere)."""
 from . import backing, early, wait
 from .channel import INLINE_MAX, SHM_MIN, OutChannel
 from .control import ControlLink, control_pair
-from .framing import channel_pair, open_in, open_out
+from .framedchannel import open_in, open_out
+from .framing import channel_pair
 from .inchannel import InChannel
 from .shm import ShmRing
 

@@ -312,5 +312,5 @@ class OutChannel:
 
     def unopened(self) -> list[str]:
         """Names of shared memory the consumer may not have opened (none: rings travel
-        as descriptors; see ``framing.FramedOutChannel``)."""
+        as descriptors; see ``framedchannel.FramedOutChannel``)."""
         return []

@@ -34,7 +34,7 @@ from typing import Any
 from retriever.contract.errors import BackendError
 
 from ...transport import rendezvous
-from ...transport.framing import FramedInChannel, FramedOutChannel
+from ...transport.framedchannel import FramedInChannel, FramedOutChannel
 from .plan import Plan
 from .worker import Worker
 
