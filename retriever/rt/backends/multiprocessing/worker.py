@@ -43,7 +43,7 @@ from ...node import Message, NodeRuntime
 from ...observe import close_all, notify, observers_from_env
 from ...step import Scheduler
 from ...transport import ControlLink, InChannel, OutChannel, backing, open_in, open_out
-from ...transport.channel import EARLY, Opened
+from ...transport.channel import EARLY, HEADER_SIZE, SOURCE_TIME, Opened
 from ...transport.early import PARK_RECHECK
 from ...transport.loan import SlotLender, send_lent
 from ...transport.streamcopy import configure_busy
@@ -113,7 +113,8 @@ class Worker:
 
     def __init__(self, plan: Plan, part: str, ctl: ControlLink,
                  socks: dict[int, socket.socket], *, shm_slots: int,
-                 waiting: WaitOptions | None = None) -> None:
+                 waiting: WaitOptions | None = None,
+                 counters: memoryview | None = None) -> None:
         self.plan = plan
         self.waiting = waiting or WaitOptions()
         self.part = part
@@ -138,6 +139,8 @@ class Worker:
             out = open_out(socks[ch.index], block=ch.block, capacity=ch.capacity,
                            nslots=shm_slots, ring_base=ring_base + (ch.index << 12))
             out.waiter = self._wait_for
+            if counters is not None:
+                out.count_into(counters, ch.index)
             self.outs.append((out, ch.dst_flows))
             for src, idx in ch.sources.items():
                 self.sends[src].append((out, idx))
@@ -156,6 +159,8 @@ class Worker:
                 continue
             codecs = {idx: output_codec(ir.node(src)) for src, idx in ch.sources.items()}
             inc = open_in(socks[ch.index], codecs, block=ch.block, capacity=ch.capacity)
+            if counters is not None:
+                inc.count_from(counters, ch.index)
             table: dict[int, tuple[list[Route], set[str], ArrivalPredictor]] = {}
             for src, idx in ch.sources.items():
                 rts = [(self.runtimes[d], pairs) for d, pairs in ch.routes[src]]
@@ -171,13 +176,12 @@ class Worker:
         for out, _ in self.outs:
             handlers[out.sock] = out.poll
         self.handlers = handlers
-        self.rfds: list[Any] = list(handlers)
         for name, chans in self.sends.items():
             if chans:  # loans of flows heard elsewhere live in their first channel's slots
                 self.runtimes[name].desk.allocator = SlotLender(chans[0][0])
-        if any(self.sends.values()):
-            sched.send = self._send
-            sched.keep_local([n for n, chans in self.sends.items() if not chans])
+        for name, chans in self.sends.items():
+            sched.send_from(name, self._sender(name, chans) if chans else None)
+        sched.keep_local([n for n, chans in self.sends.items() if not chans])
         if self.observers or any(self.acks.values()):
             sched.on_run = self._after_run
         sched.should_stop = self._stop_requested
@@ -219,6 +223,10 @@ class Worker:
             if inc.parked:
                 self.parked.add(inc)
 
+        decoders = {src: codec.decoder() for src, codec in inc.codecs.items()}
+        head = SOURCE_TIME.unpack_from
+        run_triggered = sched.run_triggered
+
         def on_readable() -> None:
             batch = inc.receive()
             if inc.parked:  # announced early, copied since (or given up: see early.py)
@@ -229,12 +237,29 @@ class Worker:
                 else:
                     self.parked.discard(inc)
             for data in batch:
-                if data[1] & EARLY:
+                flags = data[1]
+                if not flags and self.t0:
+                    # a small message with its body inline (the common case): what
+                    # inc.open and deliver do, in one place (every call saved counts
+                    # on a path that runs cold after each sleep)
+                    src, ts = head(data, 2)
+                    inc.received += 1
+                    msg = decoders[src](memoryview(data)[HEADER_SIZE:])
+                    rts, names, pred = table[src]
+                    for rt, pairs in rts:
+                        rt.deliver(pairs, ts, msg)
+                    if acker is not None:
+                        acker.pending.append(set(names))
+                    now = mono() - self.t0
+                    run_triggered(now)
+                    pred.arrived(ts, now)
+                    continue
+                if flags & EARLY:
                     early(data, data is batch[-1])
                     continue
                 got = inc.open(data)
                 if got is not None:
-                    deliver(got, 0.0, bool(data[1]))  # flags: the message is in a slot
+                    deliver(got, 0.0, bool(flags))  # flags: the message is in a slot
         return on_readable
 
     def _control(self) -> None:
@@ -261,15 +286,23 @@ class Worker:
             self._control()
 
     # ------------------------------------------------------------------ running
-    def _send(self, name: str, now: float, msg: Message) -> None:
-        sends = self.sends[name]
+    def _sender(self, name: str, sends: list[tuple[OutChannel, int]]
+                ) -> Callable[[float, Message], None]:
+        """What sends the messages of flow ``name`` to the other partitions that hear
+        it (the scheduler calls it for each message the flow publishes)."""
         desk = self.runtimes[name].desk
-        if desk.lent:  # a published loan: its slot belongs to the first channel
-            out, idx = sends[0]
-            send_lent(out, idx, now, msg, desk)
-            sends = sends[1:]
-        for out, idx in sends:
-            out.send(idx, now, msg)
+        first, idx = sends[0]
+        rest = sends[1:]
+        put = first.send
+
+        def send(now: float, msg: Message) -> None:
+            if desk.lent:  # a published loan: its slot belongs to the first channel
+                send_lent(first, idx, now, msg, desk)
+            else:
+                put(idx, now, msg)
+            for out, i in rest:
+                out.send(i, now, msg)
+        return send
 
     def _after_run(self, rt: NodeRuntime, now: float, inp: Any, _out: Any,
                    msg: Message | None) -> None:
@@ -309,7 +342,6 @@ class Worker:
             # spreads the ticks (a restarted worker joins the running clock)
             sched.anchor(mono() - t0)
         max_spin = self.waiting.spin
-        rfds = self.rfds
         handlers = self.handlers
         outs = [o for o, _ in self.outs]
         for out in outs:  # consumers greeted before "go": start from a clean credit
@@ -323,11 +355,15 @@ class Worker:
         for sock, fn in handlers.items():
             waiter.register(sock.fileno())
             by_fd[sock.fileno()] = fn
+        rfds = list(by_fd)  # select is given descriptors: no fileno() call per socket
+        # channels whose producer announces its messages in shared memory
+        counted = [(inc, handlers[inc.sock]) for inc, _ in self.ins if inc.counter is not None]
         poll = waiter.poll
         slack = waiter.slack
         wait = select.select
         tick = sched.tick
         next_deadline = sched.next_deadline
+        settled = sched.settled
         busy = self.waiting.busy_poll
         preds = self.predictors if self.waiting.spin_arrivals > 0.0 else []
         pred = preds[0] if len(preds) == 1 else None
@@ -336,18 +372,34 @@ class Worker:
         garbage = self.garbage
         garbage.start()
         next_due = precise = NEVER
+        flow_due, spin = -NEVER, 0.0
         next_stats = mono() + STATS_INTERVAL
         parked = self.parked
         while True:
             if parked:  # messages announced early, still being copied: look again
                 for inc in list(parked):
                     handlers[inc.sock]()
-            tick(mono() - t0)
-            flow_due, period = next_deadline()
-            # spinning is capped at a tenth of the period: at most 10% of a core
-            spin = min(max_spin, SPIN_SHARE * period)
-            wl = [o.sock for o in outs if o.pending and not o.flush()]
             wall = mono()
+            # a pass only when a periodic flow is due or a flow is still armed: the
+            # handlers ran what their arrivals triggered, and deadlines only move when
+            # a periodic flow runs
+            if wall - t0 >= flow_due or not settled():
+                tick(wall - t0)
+                flow_due, period = next_deadline()
+                # spinning is capped at a tenth of the period: at most 10% of a core
+                spin = min(max_spin, SPIN_SHARE * period)
+                wall = mono()
+            if counted:
+                # messages already here (their producers' counters say so, e.g. a
+                # peer's of the tick just run) are read now: no wait to learn of them
+                took = False
+                for inc, take in counted:
+                    if inc.waiting():
+                        take()
+                        took = True
+                if took:
+                    wall = mono()
+            wl = [o.sock for o in outs if o.pending and not o.flush()]
             if wall >= next_stats:
                 next_stats = wall + STATS_INTERVAL
                 self.ctl.send("stats", self.stats())
@@ -390,13 +442,13 @@ class Worker:
                     # asleep until a window opens (an arrival's, a deadline's spin):
                     # a wake-up at or after it measures how late timers come
                     late = mono() - t0 - precise
-                    for sock in r:
-                        handlers[sock]()
+                    for fd in r:
+                        by_fd[fd]()
                     if late >= 0.0:  # recorded after the handlers: off the message's path
                         woke(late)
                     continue
-                for sock in r:
-                    handlers[sock]()
+                for fd in r:
+                    by_fd[fd]()
             else:
                 for fd, _ in poll(timeout):
                     by_fd[fd]()
@@ -436,9 +488,12 @@ class Worker:
 
 def worker_main(plan: Plan, part: str, ctl_sock: socket.socket,
                 socks: dict[int, socket.socket], death_fd: int | socket.socket, *,
-                shm_slots: int, waiting: WaitOptions | None = None) -> int:
+                shm_slots: int, waiting: WaitOptions | None = None,
+                counters: memoryview | None = None) -> int:
     """Entry point of a worker (forked, or spawned via :func:`.start.spawned_main`);
-    returns the process exit code."""
+    returns the process exit code. ``counters``: the channels' arrival counters, in
+    memory shared with the other workers (forked workers only; see
+    :mod:`retriever.rt.transport.channel`)."""
     tight_timer_slack()
     if waiting is not None and waiting.busy_poll:  # every worker keeps a processor busy
         configure_busy(len(plan.partitions))
@@ -454,7 +509,8 @@ def worker_main(plan: Plan, part: str, ctl_sock: socket.socket,
     worker: Worker | None = None
     code = 0
     try:
-        worker = Worker(plan, part, ctl, socks, shm_slots=shm_slots, waiting=waiting)
+        worker = Worker(plan, part, ctl, socks, shm_slots=shm_slots, waiting=waiting,
+                        counters=counters)
         ctl.send("ready", os.getpid())
         t0 = _wait_go(ctl)
         worker.loop(t0)
