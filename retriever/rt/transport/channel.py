@@ -91,6 +91,7 @@ SOCKET_BUFFER = 4 * 1024 * 1024
 GROWTH = 4  # rings may grow to GROWTH x the configured slot count
 MAX_RING_BYTES = 1 << 30
 SLOT_WAIT = 0.001  # a block channel re-checks for a released slot this often
+_NDARRAY = np.ndarray
 _INQ = array.array("i", [0])
 
 
@@ -184,26 +185,29 @@ class OutChannel:
         if self.block:
             while self.sent - self.acked >= self.capacity:
                 self._wait(0.5)
-        big: list[tuple[str, np.ndarray, int]] | None = None
-        size = 0
-        for k, v in message.items():
-            if type(v) is np.ndarray and v.nbytes >= SHM_MIN and not v.dtype.hasobject:
-                if big is None:
-                    big = []
-                big.append((k, v, size))
-                size += aligned(v.nbytes)
-        if big is None:
-            body = raw_encode(message)
-            if len(body) <= INLINE_MAX:
-                self.seq = seq = self.seq + 1
-                self._push(_HDR.pack(MSG, 0, src, ts, 0, 0, 0, 0, 0, seq) + body, None, 0)
+        for v in message.values():
+            if type(v) is _NDARRAY and v.nbytes >= SHM_MIN and not v.dtype.hasobject:
+                self._send_arrays(src, ts, message)
                 return
-            self._send_shm(src, ts, [], body, 0)
+        # the common case, small values only: kept short (it runs cold after a sleep)
+        body = raw_encode(message)
+        if len(body) <= INLINE_MAX:
+            self.seq = seq = self.seq + 1
+            self._push(_HDR.pack(MSG, 0, src, ts, 0, 0, 0, 0, 0, seq) + body, None, 0)
             return
+        self._send_shm(src, ts, [], body, 0)
+
+    def _send_arrays(self, src: int, ts: float, message: Mapping[str, Any]) -> None:
+        """Send a message with large arrays: they travel in a shared-memory slot."""
+        big: list[tuple[str, np.ndarray, int]] = []
+        size = 0
         msg = dict(message)
-        for k, v, off in big:
-            dtype, shape = array_header(v)
-            msg[k] = {"$shm": [off, dtype, list(shape)]}
+        for k, v in message.items():
+            if type(v) is _NDARRAY and v.nbytes >= SHM_MIN and not v.dtype.hasobject:
+                big.append((k, v, size))
+                dtype, shape = array_header(v)
+                msg[k] = {"$shm": [size, dtype, list(shape)]}
+                size += aligned(v.nbytes)
         self._send_shm(src, ts, big, encode(msg), size)
 
     def _send_shm(self, src: int, ts: float, big: list[tuple[str, np.ndarray, int]],

@@ -357,7 +357,8 @@ class Worker:
             by_fd[sock.fileno()] = fn
         rfds = list(by_fd)  # select is given descriptors: no fileno() call per socket
         # channels whose producer announces its messages in shared memory
-        counted = [(inc, handlers[inc.sock]) for inc, _ in self.ins if inc.counter is not None]
+        counted = [(inc, inc.counter, inc.counter_at, handlers[inc.sock])
+                   for inc, _ in self.ins if inc.counter is not None]
         poll = waiter.poll
         slack = waiter.slack
         wait = select.select
@@ -393,13 +394,16 @@ class Worker:
                 # messages already here (their producers' counters say so, e.g. a
                 # peer's of the tick just run) are read now: no wait to learn of them
                 took = False
-                for inc, take in counted:
-                    if inc.waiting():
+                for inc, words, at, take in counted:
+                    if words[at] > inc.seq:  # what InChannel.waiting says, one call less
                         take()
                         took = True
                 if took:
                     wall = mono()
-            wl = [o.sock for o in outs if o.pending and not o.flush()]
+            wl: list[socket.socket] = []
+            for o in outs:  # (a loop, not a comprehension: no frame of its own)
+                if o.pending and not o.flush():
+                    wl.append(o.sock)
             if wall >= next_stats:
                 next_stats = wall + STATS_INTERVAL
                 self.ctl.send("stats", self.stats())
