@@ -97,12 +97,13 @@ def _startup(tmp: Path, name: str, **options: Any) -> float:
 
 def section_portable(tmp: Path, seconds: float, repeats: int) -> None:
     """The same figures in the native mode (fork, SOCK_SEQPACKET, memfd, epoll), with
-    the native services but spawned workers, and in portable mode (spawn, stream-framed
-    channels, POSIX shm by name, selectors), interleaved in one run; the ratio says how
-    much slower portable mode is than native (> 1: slower)."""
+    the native services but spawned workers, and in portable mode (a fork server,
+    stream-framed channels, POSIX shm by name, selectors), interleaved in one run; the
+    ratio says how much slower portable mode is than native (> 1: slower). The loopback
+    column spawns each worker (no descriptor passing there)."""
     print("== native (fork, SOCK_SEQPACKET, memfd, epoll) vs spawn (native services, "
-          "spawned workers) vs portable (spawn, stream-framed sockets, POSIX shm by name, "
-          "poll selector) vs loopback (portable over TCP loopback connections made after "
+          "spawned workers) vs portable (fork server, stream-framed sockets, POSIX shm by "
+          "name, poll selector) vs loopback (portable over TCP loopback connections made after "
           "start: Windows' transport)")
     for framed in (False, True):
         per = _channel_roundtrip(framed) * 1e6

@@ -54,8 +54,9 @@ Sections:
               raw processes chained by pipes and pass one message.
   portable    small-message and 640x480 frame latency, Rate(200) period error and
               start-up, each in the native mode, with spawned workers but the native
-              services, and in portable mode (spawn, stream-framed sockets, POSIX shm
-              announced by name, selectors; what macOS gets) and in portable mode over
+              services, and in portable mode (workers forked by a fork server,
+              stream-framed sockets, POSIX shm announced by name, selectors; what macOS
+              gets) and in portable mode over
               the loopback transport (TCP connections made after start; what Windows
               gets), interleaved in the same run, with the ratios to native; plus the
               channel message path of

@@ -28,7 +28,18 @@ Figures per size:
   p50/p99     source to the last relay of the next partition's chain, after warm-up
   skipped     ticks the sources' lag policy skipped; lost: source messages no last
               relay saw.
-Set RETRIEVER_MP_PORTABLE=1 to measure portable mode (spawned workers).
+Set RETRIEVER_MP_PORTABLE=1 to measure portable mode (workers forked by a fork server).
+
+    flock /tmp/retriever-heavy.lock .venv/bin/python bench/bench_scale.py --startup
+        [--flows 200] [--rounds 5]
+
+compares start-up only, per size, interleaved round by round: the native mode (fork),
+portable mode with its default start method (forkserver: one spawned interpreter that
+imports and parses once, then forks every worker), portable mode with
+start_method="spawn" (one fresh interpreter per worker), beside forking as many bare
+processes (the floor). start is as above; "children CPU" is the CPU of every process
+the run started (server and workers, start-up to exit) from the kernel's accounting.
+The goal: portable mode starts 200 flows in under 2 s on two cores.
 """
 
 from __future__ import annotations
@@ -226,6 +237,59 @@ def measure(n: int, seconds: float, warm: float, options: dict[str, Any]) -> Sam
                   sum(f.skipped_ticks for f in rep.flows.values()))
 
 
+STARTUP_MODES = {
+    "native (fork)": {"portable": False},
+    "portable (forkserver)": {"portable": True},
+    "portable, spawn": {"portable": True, "start_method": "spawn"},
+}
+
+
+def measure_start(n: int, options: dict[str, Any]) -> tuple[float, float]:
+    """Seconds from run() until every partition's last relay stepped, and the CPU
+    seconds of every process the run started (start-up to exit)."""
+    with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
+        pipe, policy, marks = build(n, Path(tmp))
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t = time.monotonic()
+        handle: Any = pipe.run(backend="multiprocessing", blocking=False, policy=policy,
+                               **options)
+        while not all(m.exists() for m in marks) and time.monotonic() - t < 60:
+            time.sleep(0.002)
+        start = max(float(m.read_text()) if m.exists() else math.inf for m in marks) - t
+        handle.stop()
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return start, cpu
+
+
+def startup(sizes: list[int], rounds: int) -> int:
+    """The start-up comparison of ``--startup``."""
+    print(f"== start-up, {rounds} interleaved rounds per size (modes in turn), medians")
+    got: dict[tuple[int, str], list[tuple[float, float]]] = {}
+    bare: dict[int, list[float]] = {n: [] for n in sizes}
+    for _ in range(rounds):
+        for n in sizes:
+            for mode, opts in STARTUP_MODES.items():
+                got.setdefault((n, mode), []).append(measure_start(n, opts))
+            bare[n].append(bare_start(n // PART))
+    print(f"  {'flows':>5} {'procs':>5}  {'mode':<22} {'start ms':>8} {'max ms':>8} "
+          f"{'children CPU s':>14}")
+    worst = 0.0
+    for n in sizes:
+        for mode in STARTUP_MODES:
+            xs = got[(n, mode)]
+            if mode == "portable (forkserver)":
+                worst = max(worst, max(x[0] for x in xs))
+            print(f"  {n:5d} {n // PART:5d}  {mode:<22} "
+                  f"{_median([x[0] for x in xs]) * 1e3:8.1f} "
+                  f"{max(x[0] for x in xs) * 1e3:8.1f} {_median([x[1] for x in xs]):14.2f}")
+        print(f"  {n:5d} {n // PART:5d}  {'bare fork (floor)':<22} "
+              f"{_median(bare[n]) * 1e3:8.1f}")
+    print(f"  slowest portable (forkserver) start of any run: {worst * 1e3:.0f} ms (goal: "
+          f"under {START_GOAL:g} s) -> {'met' if worst < START_GOAL else 'NOT met'}")
+    return 0
+
+
 def _median(xs: list[float]) -> float:
     return statistics.median(xs)
 
@@ -242,7 +306,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--spin-arrivals", type=float, default=None,
                     help="run option spin_arrivals (seconds)")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every run")
+    ap.add_argument("--startup", action="store_true",
+                    help="compare start-up only: native, portable (forkserver), spawn")
     args = ap.parse_args(argv)
+    if args.startup:
+        logging.getLogger("retriever").setLevel(logging.ERROR)
+        print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, load average "
+              + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
+        flows = args.flows if "--flows" in (argv or sys.argv) else [200]
+        return startup(flows, args.rounds)
     options: dict[str, Any] = {}
     if args.spin is not None:
         options["spin"] = args.spin

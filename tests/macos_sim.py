@@ -124,8 +124,8 @@ class FanIn(F._Log, Flow[tuple[Pos, Vel], None]):
     """Logs both inputs and what this worker can see of Linux's services."""
 
     def step(self, inp: Any) -> None:
-        self.write(x=inp.Pos.x, v=inp.Vel.v, me=os.getpid(), linux=absent(),
-                   waiter=wait.default_kind(False), shm=backing.kind())
+        self.write(x=inp.Pos.x, v=inp.Vel.v, me=os.getpid(), up=os.getppid(),
+                   linux=absent(), waiter=wait.default_kind(False), shm=backing.kind())
 
 
 def _await_rows(path: str, more: int, timeout: float = 20.0) -> None:
@@ -168,7 +168,7 @@ def run_fan_in(tmp: str, consumer: Flow[tuple[Pos, Vel], None]
 
 def main(tmp: str) -> dict[str, Any]:
     """Run the pipelines; returns what to check."""
-    out: dict[str, Any] = {"parent": absent()}
+    out: dict[str, Any] = {"parent": absent(), "script": os.getpid()}
     opts = resolve()
     out["options"] = [opts.method, opts.portable, opts.framed, opts.shm, opts.waiter]
     out["chain"], pids = run_chain(tmp)

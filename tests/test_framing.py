@@ -194,12 +194,14 @@ def test_pairs_are_datagrams_where_seqpacket_exists_unless_framing_is_asked() ->
 
 
 def test_pipelines_run_where_linux_services_are_missing(tmp_path: Path) -> None:
-    """Simulated macOS: ``sitecustomize`` removes SOCK_SEQPACKET, descriptor passing,
-    memfd, epoll, MADV_HUGEPAGE and prctl in the test's process and in every worker it
-    spawns, before retriever is imported. Portable mode is chosen by itself (spawn,
-    framed channels, POSIX shm by name, a ``selectors`` waiter: poll here, kqueue on a
-    real Mac, which Linux cannot run). A chain, a fan-in and frames in shared memory
-    (with a consumer and a producer killed and restarted) deliver what they should, and
+    """Simulated macOS: ``sitecustomize`` removes SOCK_SEQPACKET, the ``send_fds`` /
+    ``recv_fds`` helpers, memfd, epoll, MADV_HUGEPAGE and prctl in the test's process and
+    in every process it spawns, before retriever is imported. Portable mode is chosen by
+    itself (workers forked by a fork server, which passes descriptors with ``sendmsg``
+    and ``SCM_RIGHTS`` as macOS can; framed channels, POSIX shm by name, a ``selectors``
+    waiter: poll here, kqueue on a real Mac, which Linux cannot run). A chain, a fan-in
+    and frames in shared memory (with a consumer and a producer killed and restarted,
+    forked again by the server) deliver what they should, and
     nothing is left in /dev/shm, even when a producer and then its consumer are killed
     with a ring named but never opened and the parent may not list /dev/shm (macOS)."""
     site = tmp_path / "site"
@@ -215,7 +217,9 @@ def test_pipelines_run_where_linux_services_are_missing(tmp_path: Path) -> None:
     out = json.loads(done.stdout.splitlines()[-1])
     gone = dict.fromkeys(("SOCK_SEQPACKET", "send_fds", "memfd_create", "epoll"), False)
     assert out["parent"] == gone
-    assert out["options"] == ["spawn", True, True, "posix", "selectors"]
+    # descriptor passing is sendmsg/recvmsg with SCM_RIGHTS, which macOS has: the
+    # workers are forked by a fork server (restarts included)
+    assert out["options"] == ["forkserver", True, True, "posix", "selectors"]
 
     chain = out["chain"]
     assert chain["error"] is None and chain["finals"] == 1
@@ -226,6 +230,8 @@ def test_pipelines_run_where_linux_services_are_missing(tmp_path: Path) -> None:
     assert len(fan) >= 10
     assert all(r["linux"] == gone and r["waiter"] == "selectors" and r["shm"] == "posix"
                for r in fan)  # the workers saw no Linux services either
+    servers = {r["up"] for r in fan}  # forked by one fork server, not by the script
+    assert len(servers) == 1 and out["script"] not in servers
     for field, unit in (("x", 1.0), ("v", 0.5)):  # both producers, every arrival seen
         seen = [r[field] for r in fan if r[field] is not None]
         assert len(seen) >= 10 and seen == sorted(seen)

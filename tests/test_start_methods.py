@@ -61,7 +61,8 @@ def test_platform_defaults_and_the_portable_switch(monkeypatch: pytest.MonkeyPat
     assert (native.method, native.portable, native.shm, native.waiter) == \
         ("fork", False, "memfd", "epoll")  # Linux
     portable = resolve(portable=True)
-    assert (portable.method, portable.shm, portable.waiter) == ("spawn", "posix", "selectors")
+    assert (portable.method, portable.shm, portable.waiter) == \
+        ("forkserver", "posix", "selectors")  # a fork server where fork exists
     monkeypatch.setenv(backing.PORTABLE_ENV, "1")
     assert resolve() == portable
     assert resolve(portable=False) == native  # the run option wins over the environment
@@ -74,7 +75,7 @@ def test_platform_defaults_and_the_portable_switch(monkeypatch: pytest.MonkeyPat
 @pytest.mark.parametrize("options, env, named", [
     ({"start_method": "vfork"}, {}, "start_method"),
     ({"portable": "yes"}, {}, "portable"),
-    ({}, {START_ENV: "forkserver"}, START_ENV),
+    ({}, {START_ENV: "posix_spawn"}, START_ENV),
     ({}, {backing.PORTABLE_ENV: "maybe"}, backing.PORTABLE_ENV),
 ])
 def test_bad_start_options_are_refused_before_any_process_starts(
@@ -101,7 +102,7 @@ def test_a_system_without_linux_services_chooses_portable_mode_itself(
     assert start.missing_native() == ["SOCK_SEQPACKET"]
     chosen = resolve()
     assert (chosen.method, chosen.portable, chosen.framed, chosen.shm) == \
-        ("spawn", True, True, "posix")
+        ("forkserver", True, True, "posix")
     with pytest.raises(ConfigError) as err:
         resolve(portable=False)
     assert "SOCK_SEQPACKET" in str(err.value) and "automatically" in str(err.value)

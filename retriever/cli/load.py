@@ -9,7 +9,6 @@ zero-argument factory returning one. A file is imported under a private module n
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from retriever.contract.errors import ConfigError
 from retriever.flow.builder import PipelineBuilder
 from retriever.flow.pipeline import Pipeline
 from retriever.ir.model import IR
+from retriever.ir.resolve import exec_file
 
 
 def _import_file(path: Path) -> Any:
@@ -33,12 +33,9 @@ def _import_file(path: Path) -> Any:
         sys.path.insert(0, str(top))
     if len(parts) > 1:
         return importlib.import_module(name)
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
+    module = exec_file(path, name)
+    if module is None:
         raise ConfigError(f"cannot import {str(path)!r}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
     return module
 
 

@@ -297,10 +297,20 @@ def _main_module(source_file: str | None, ident: str) -> Any:
             hint="pass allow_source_exec=True to execute_ir (retriever run "
                  "--allow-source-exec) if you trust that script, or move the flows into "
                  "an importable module (see docs/trust.md)")
-    spec = importlib.util.spec_from_file_location(_MAIN_ALIAS, path)
-    if spec is None or spec.loader is None:
+    module = exec_file(Path(path), _MAIN_ALIAS)
+    if module is None:
         raise IRError(f"cannot load {source_file!r} for class {ident}")
+    return module
+
+
+def exec_file(path: Path, name: str) -> Any:
+    """Run the Python file ``path`` as module ``name`` (registered in ``sys.modules``
+    first, so classes defined there resolve by that name); None when Python has no
+    loader for it. Callers decide whether the file may run (docs/trust.md)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        return None
     module = importlib.util.module_from_spec(spec)
-    sys.modules[_MAIN_ALIAS] = module
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module

@@ -112,11 +112,25 @@ def remove_orphans(paths: set[str], since: float) -> list[str]:
                 mine.add(path)
         except OSError:
             continue  # already gone
-    if not mine:
-        return []
-    busy = shm_files([int(n) for n in os.listdir("/proc") if n.isdigit()])
-    removed = []
-    for path in sorted(mine - busy):
+    return unlink_unused(mine)
+
+
+def in_use(paths: set[str]) -> set[str]:
+    """Those of ``paths`` that some process has open or mapped (per ``/proc``)."""
+    busy: set[str] = set()
+    try:
+        procs = [n for n in os.listdir("/proc") if n.isdigit()]
+    except OSError:
+        return set(paths)  # cannot tell: treat everything as in use
+    for pid in procs:
+        busy.update(p for p in mapped_or_open(pid) if p in paths)
+    return busy
+
+
+def unlink_unused(paths: set[str]) -> list[str]:
+    """Unlink those of ``paths`` that no process has open or mapped; returns them."""
+    removed: list[str] = []
+    for path in sorted(paths - in_use(paths)) if paths else []:
         try:
             os.unlink(path)
         except OSError:

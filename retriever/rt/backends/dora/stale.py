@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .guard import carriers, mapped_or_open
+from .guard import carriers, unlink_unused
 
 OWNER_FILE = "owner.json"
 PREFIX = "retriever-dora-"
@@ -167,25 +167,4 @@ def remove_unused_segments(shm_dir: str, since: float) -> list[str]:
             continue
         if st.st_ctime >= since and (me is None or st.st_uid == me):
             candidates.add(path)
-    if not candidates:
-        return []
-    removed: list[str] = []
-    for path in sorted(candidates - in_use(candidates)):
-        try:
-            os.unlink(path)
-        except OSError:
-            continue  # removed meanwhile
-        removed.append(path)
-    return removed
-
-
-def in_use(paths: set[str]) -> set[str]:
-    """Those of ``paths`` that some process has open or mapped (per ``/proc``)."""
-    busy: set[str] = set()
-    try:
-        procs = [n for n in os.listdir("/proc") if n.isdigit()]
-    except OSError:
-        return set(paths)  # cannot tell: treat everything as in use
-    for pid in procs:
-        busy.update(p for p in mapped_or_open(pid) if p in paths)
-    return busy
+    return unlink_unused(candidates)

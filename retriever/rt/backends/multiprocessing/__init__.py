@@ -1,5 +1,5 @@
-"""The multiprocessing backend: one worker process (forked, or spawned in portable mode)
-per ExecutionGraph partition.
+"""The multiprocessing backend: one worker process (forked by the parent, or in portable
+mode by a fork server, or spawned) per ExecutionGraph partition.
 
 Messages travel over Unix sockets (msgspec) and large numpy arrays through anonymous
 shared memory (:mod:`retriever.rt.transport`). Where a new process cannot inherit

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from retriever.contract.errors import BackendError
+from retriever.contract.errors import BackendError, ConfigError
 from retriever.contract.wire import decode, encode
 
 from ...transport import ControlLink, rendezvous
@@ -184,3 +184,25 @@ def loopback_main(port: int, part: str) -> int:
             lst.close()
     return worker_main(plan, boot.part, ctl, socks, watch, shm_slots=boot.shm_slots,
                        waiting=boot.waiting)
+
+
+def refuse_restarts(plan: Plan) -> None:
+    """The loopback transport cannot restart a partition. In the other modes the parent
+    holds both ends of every channel for the whole run and hands the same end to the
+    restarted process, so its peers never notice; over loopback each channel is a TCP
+    connection made directly between two workers, which ends for good with either
+    process, and a live peer cannot be given a new one mid-run (see
+    docs/backends-multiprocessing.md, "Loopback transport")."""
+    for part, pol in plan.restart.items():
+        if pol.policy != "never":
+            flows = ", ".join(plan.partitions[part].nodes)
+            raise ConfigError(
+                f"flows {flows} ask for restart policy {pol.policy!r}, which the "
+                f"multiprocessing backend cannot honour with the loopback transport "
+                f"(Windows, or RETRIEVER_MP_TRANSPORT=loopback): a restarted worker's "
+                f"peers would need new connections to it",
+                hint="on Linux or macOS, unset RETRIEVER_MP_TRANSPORT (restarts work "
+                     "there); on Windows, run under WSL2, or drop the restart policy and "
+                     "run the pipeline again from your program when run() raises "
+                     "FlowError (every flow restarts); see the loopback section of "
+                     "docs/backends-multiprocessing.md")

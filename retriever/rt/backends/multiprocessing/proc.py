@@ -32,10 +32,11 @@ import os
 import signal
 import socket
 import sys
+import threading
 import traceback
 import weakref
 from collections.abc import Callable, Iterable, Iterator
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Inheritable(Protocol):
@@ -131,3 +132,40 @@ def fork_worker(target: Callable[[], int], keep_socks: Iterable[socket.socket],
         finally:
             os._exit(code)
     return 0  # pragma: no cover - unreachable
+
+
+def describe_exit(status: int, popen: bool = False) -> str:
+    """``status`` from ``waitpid`` (or a ``Popen`` return code, negative for a signal),
+    in words."""
+    if popen:
+        if status >= 0:
+            return f"exited with code {status}"
+        sig = -status
+    elif os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+    else:
+        return f"exited with code {os.WEXITSTATUS(status)}"
+    try:
+        name = signal.Signals(sig).name
+    except ValueError:
+        name = str(sig)
+    return f"was killed by signal {name}"
+
+
+# ---------------------------------------------------------------------- the parent's exit
+
+_PREVIOUS_SIGTERM: Any = None
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)  # unwinds; atexit stops the runs cleanly
+
+
+def install_sigterm() -> None:
+    """Make SIGTERM a clean exit of the parent (flows finalized) unless the program
+    handles it."""
+    global _PREVIOUS_SIGTERM
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        _PREVIOUS_SIGTERM = signal.signal(signal.SIGTERM, _on_sigterm)

@@ -17,13 +17,12 @@ import os
 import select
 import signal
 import socket
-import subprocess
 import threading
 import time
 from collections import deque
 from typing import Any
 
-from retriever.contract.errors import BackendError, ConfigError, FlowError
+from retriever.contract.errors import BackendError, FlowError, RetrieverError
 from retriever.ir.model import ExecutionGraph
 
 from ...errors import ErrorRecord
@@ -32,53 +31,17 @@ from ...options import count, seconds, unknown_options
 from ...report import FlowStats
 from ...transport import ControlLink, backing, channel_pair, control_pair
 from ...transport.channel import arrival_counters, counter_words
-from .loopback import start_all
+from .forkserver import ForkServer, ForkServers, orphan_exit
+from .incarnation import COUNTERS, Incarnation, add_rows, reap
+from .loopback import refuse_restarts, start_all
 from .plan import Plan, WaitOptions, busy_wait_defaults, make_plan, usable_cores
-from .proc import fork_worker, track, untrack
+from .proc import describe_exit, fork_worker, install_sigterm, sigint_held, track, untrack
 from .start import StartOptions, check_boot_size, resolve, spawn_worker, vetted
 from .worker import worker_main
 
 log = logging.getLogger("retriever.mp")
 OPTIONS = ("shm_slots", "stop_timeout", "spin", "spin_arrivals", "busy_poll", "realtime",
            "start_method", "portable")
-_COUNTERS = ("steps", "lag_events", "skipped_ticks", "skipped_at_stop", "dropped", "errors")
-
-
-class _Proc:
-    """One incarnation of a partition's worker process."""
-
-    def __init__(self, part: str, pid: int, ctl: ControlLink,
-                 popen: subprocess.Popen[bytes] | None = None) -> None:
-        self.part = part
-        self.pid = pid
-        self.ctl = ctl
-        self.popen = popen  # loopback transport: started with subprocess
-        self.ready = False
-        self.done = False
-        self.error: BaseException | None = None
-        self.stats: dict[str, dict[str, Any]] = {}
-        self.exitcode: int | None = None
-        self.stop_sent = False
-        self.names: list[str] = []  # shared-memory names it created (framed channels)
-        self.scheduling = ""  # realtime=: what the OS granted the worker, or why not
-
-
-def _describe_exit(status: int, popen: bool = False) -> str:
-    """``status`` from ``waitpid`` (or a ``Popen`` return code, negative for a signal),
-    in words."""
-    if popen:
-        if status >= 0:
-            return f"exited with code {status}"
-        sig = -status
-    elif os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
-    else:
-        return f"exited with code {os.WEXITSTATUS(status)}"
-    try:
-        name = signal.Signals(sig).name
-    except ValueError:
-        name = str(sig)
-    return f"was killed by signal {name}"
 
 
 class MultiprocessingRun(BackgroundRun):
@@ -103,10 +66,11 @@ class MultiprocessingRun(BackgroundRun):
         self.plan: Plan = make_plan(graph)
         loopback = self.start_options.loopback
         if loopback:
-            _refuse_restarts(self.plan)
+            refuse_restarts(self.plan)
         self._graph_json = ""
         self._trust: dict[str, Any] = {}
-        if self.start_options.method == "spawn":
+        self._servers: ForkServers | None = None
+        if self.start_options.method in ("spawn", "forkserver"):
             self._graph_json = graph.to_json(indent=None)
             check_boot_size(self._graph_json)
             self._trust = vetted(graph)
@@ -124,7 +88,7 @@ class MultiprocessingRun(BackgroundRun):
         self._base: dict[str, dict[str, Any]] = {}  # counters of finished incarnations
         self._restarts: dict[str, int] = {n: 0 for n in self.plan.owner}
         self._restart_times: dict[str, deque[float]] = {p: deque() for p in self.plan.partitions}
-        self._procs: dict[str, _Proc] = {}
+        self._procs: dict[str, Incarnation] = {}
         self._names: list[str] = []  # shared-memory names to remove at the end (framing)
         self._upstream: dict[str, set[str]] = {p: set() for p in self.plan.partitions}
         for ch in self.plan.channels:
@@ -147,16 +111,17 @@ class MultiprocessingRun(BackgroundRun):
         self._death_r, self._death_w = os.pipe() if not loopback else (-1, -1)
         self._fds_open = not loopback
         track(self)
-        _install_sigterm()
+        install_sigterm()
         try:
             if loopback:
                 self._start_loopback()
             else:
+                if self.start_options.method == "forkserver":
+                    self._servers = ForkServers(self._new_server)
                 for part in self.plan.partitions:
                     self._start(part)
         except BaseException:
-            self._kill_all()
-            self._close()
+            self._abort_start()
             raise
         self._thread = threading.Thread(target=self._monitor, daemon=True,
                                         name="retriever-mp-monitor")
@@ -165,13 +130,19 @@ class MultiprocessingRun(BackgroundRun):
     # ------------------------------------------------------------------ descriptors
     def owned_sockets(self) -> list[socket.socket]:
         """Sockets of this run (closed in workers of other runs)."""
-        return list(self._socks) + [p.ctl.sock for p in self._procs.values()]
+        servers = self._servers.sockets() if self._servers is not None else []
+        return list(self._socks) + [p.ctl.sock for p in self._procs.values()] + servers
 
     def owned_fds(self) -> list[int]:
         """Raw descriptors of this run."""
         return [self._death_r, self._death_w] if self._fds_open else []
 
     # ------------------------------------------------------------------ workers
+    def _new_server(self) -> ForkServer:
+        return ForkServer(self._graph_json, death_fd=self._death_r, shm_slots=self.shm_slots,
+                          waiting=self.waiting, portable=self.start_options.portable,
+                          trust=self._trust)
+
     def _start(self, part: str) -> None:
         parent_end, child_end = control_pair(self.start_options.framed)
         socks: dict[int, socket.socket] = {}
@@ -182,6 +153,20 @@ class MultiprocessingRun(BackgroundRun):
                 socks[ch.index] = self._chan[ch.index][1]
         plan, slots, death, waiting = self.plan, self.shm_slots, self._death_r, self.waiting
         portable = self.start_options.portable
+        if self._servers is not None:
+            w: Incarnation | None = None
+            try:  # Ctrl-C waits until the worker is known: _abort_start stops it
+                with sigint_held():
+                    pid, server = self._servers.fork(part, child_end, socks)
+                    w = Incarnation(part, pid, ControlLink(parent_end), server=server)
+                    self._procs[part] = w
+            except BaseException:
+                if w is None:
+                    parent_end.close()
+                raise
+            finally:
+                child_end.close()
+            return
         if self.start_options.method == "spawn":
             link = ControlLink(parent_end)
             try:
@@ -193,7 +178,7 @@ class MultiprocessingRun(BackgroundRun):
                 raise
             finally:
                 child_end.close()
-            self._procs[part] = _Proc(part, pid, link)
+            self._procs[part] = Incarnation(part, pid, link)
             return
 
         counters = self._counters
@@ -211,7 +196,7 @@ class MultiprocessingRun(BackgroundRun):
             self._socks.remove(child_end)
             self._socks.remove(parent_end)
             child_end.close()
-        self._procs[part] = _Proc(part, pid, ControlLink(parent_end))
+        self._procs[part] = Incarnation(part, pid, ControlLink(parent_end))
 
     def _start_loopback(self) -> None:
         """Start every worker over the loopback transport (:mod:`.loopback`)."""
@@ -220,7 +205,29 @@ class MultiprocessingRun(BackgroundRun):
                             trust=self._trust)
         for st in started:
             self._socks.append(st.watch)  # closed at the end: the workers see EOF
-            self._procs[st.part] = _Proc(st.part, st.popen.pid, st.link, st.popen)
+            self._procs[st.part] = Incarnation(st.part, st.popen.pid, st.link, st.popen)
+
+    def _abort_start(self) -> None:
+        """The start failed or was interrupted (Ctrl-C): the workers already started
+        have started their flows, so they stop as at the end of a run (finalizing
+        them) within ``stop_timeout``; whatever is left then is killed."""
+        self._stopping = True
+        try:
+            self._send_all("stop")
+            deadline = time.monotonic() + self.stop_timeout
+            for w in self._procs.values():
+                while not w.ctl.closed and time.monotonic() < deadline:
+                    if select.select([w.ctl.sock], [], [], deadline - time.monotonic())[0]:
+                        self._on_messages(w, w.ctl.receive())
+                if w.ctl.closed:
+                    reap(w)
+                    w.ctl.close()
+        finally:  # a second Ctrl-C: no more waiting
+            self._kill_all()
+            self._close()
+            self._unlink(self._names)
+            untrack(self)
+            self._finish()
 
     @property
     def pids(self) -> dict[str, int]:
@@ -260,7 +267,8 @@ class MultiprocessingRun(BackgroundRun):
                     self._stopping = True
                 else:
                     timeout = min(timeout, left)
-            fds: list[Any] = [w.ctl.sock for w in live] + [self._wake_r]
+            servers = self._servers.watch() if self._servers is not None else []
+            fds: list[Any] = [w.ctl.sock for w in live] + [self._wake_r] + servers
             if self._stopping:
                 if self._kill_at is None:
                     self._kill_at = time.monotonic() + self.stop_timeout
@@ -268,6 +276,8 @@ class MultiprocessingRun(BackgroundRun):
             r, _, _ = select.select(fds, [], [], max(0.0, timeout))
             if self._wake_r in r:
                 self._wake_r.recv(4096)
+            if self._servers is not None and set(servers) & set(r):
+                self._servers.check()  # it died: reaped now, replaced on demand
             for w in live:
                 if w.ctl.sock in r:
                     self._on_messages(w, w.ctl.receive())
@@ -288,7 +298,7 @@ class MultiprocessingRun(BackgroundRun):
             w.stop_sent = True
             w.ctl.send("stop")
 
-    def _on_messages(self, w: _Proc, msgs: list[list[Any]]) -> None:
+    def _on_messages(self, w: Incarnation, msgs: list[list[Any]]) -> None:
         for m in msgs:
             kind = m[0]
             if kind == "ready":
@@ -324,27 +334,36 @@ class MultiprocessingRun(BackgroundRun):
                 if not self._may_restart(w, failed=True):
                     self._fail(err)
 
-    def _on_exit(self, w: _Proc) -> None:
-        status = _reap(w)
+    def _on_exit(self, w: Incarnation) -> None:
+        status = reap(w)
+        how = ""
+        if status is None:  # an orphan of a dead fork server: only "done" tells
+            how = orphan_exit(w.server, w.done) if w.server is not None else ""
+            status = 0 if w.done and w.error is None else 1 << 8
         w.exitcode = status
         if status != 0 and self.start_options.shm == "posix":
             backing.sweep(w.pid)  # killed between shm_open and shm_unlink?
             self._unlink(w.names)  # named rings its consumers had not opened (any OS)
         w.ctl.close()
-        _add_rows(self._base, w.stats)
+        add_rows(self._base, w.stats)
         w.stats = {}
         if self._stopping:
             return
         failed = w.error is not None or not w.done or status != 0
+        how = how or describe_exit(status, w.popen is not None)
         if self._may_restart(w, failed=failed):
-            self._restart(w)
+            try:
+                self._restart(w, how)
+            except (RetrieverError, OSError) as exc:  # the others stop in order
+                self._fail(exc if isinstance(exc, RetrieverError) else BackendError(
+                    f"could not restart the worker of partition {w.part!r}: {exc}"))
             return
         if w.error is None:
             flows = self.plan.partitions[w.part].nodes
             err: BaseException = FlowError(
                 flows[0],
                 f"the worker process of partition {w.part!r} (pid {w.pid}, flows "
-                f"{', '.join(flows)}) {_describe_exit(status, w.popen is not None)}",
+                f"{', '.join(flows)}) {how}",
                 hint="see the flow's own output" + (
                     "" if self.start_options.loopback else
                     "; set .restart_policy('on-failure') to restart it automatically"))
@@ -352,7 +371,7 @@ class MultiprocessingRun(BackgroundRun):
             err = w.error
         self._fail(err)
 
-    def _may_restart(self, w: _Proc, *, failed: bool) -> bool:
+    def _may_restart(self, w: Incarnation, *, failed: bool) -> bool:
         if self._stopping:
             return False
         pol = self.plan.restart[w.part]
@@ -364,12 +383,12 @@ class MultiprocessingRun(BackgroundRun):
             times.popleft()
         return len(times) < pol.max_restarts
 
-    def _restart(self, w: _Proc) -> None:
+    def _restart(self, w: Incarnation, how: str) -> None:
         self._restart_times[w.part].append(time.monotonic())
         for flow in self.plan.partitions[w.part].nodes:
             self._restarts[flow] += 1
         log.warning("restarting the worker of partition %r (%s)", w.part,
-                    "flow failed" if w.error else _describe_exit(w.exitcode or 0))
+                    "flow failed" if w.error else how)
         self._start(w.part)
 
     def _fail(self, err: BaseException) -> None:
@@ -386,7 +405,7 @@ class MultiprocessingRun(BackgroundRun):
                         os.kill(w.pid, signal.SIGKILL)
                     except ProcessLookupError:
                         pass
-                _reap(w)
+                reap(w)
                 w.ctl.close()
                 if self.start_options.shm == "posix":
                     backing.sweep(w.pid)
@@ -414,6 +433,8 @@ class MultiprocessingRun(BackgroundRun):
         for w in self._procs.values():
             if not w.ctl.closed:
                 w.ctl.close()
+        if self._servers is not None:
+            self._servers.close()  # after their children were reaped: they reap them
         if self._fds_open:
             self._fds_open = False
             os.close(self._death_w)  # workers still alive see the parent go away
@@ -422,12 +443,12 @@ class MultiprocessingRun(BackgroundRun):
     def _collect(self) -> dict[str, FlowStats]:
         rows = {flow: dict(row) for flow, row in self._base.items()}
         for w in self._procs.values():
-            _add_rows(rows, w.stats)
+            add_rows(rows, w.stats)
         granted = {p: w.scheduling for p, w in self._procs.items()}
         out: dict[str, FlowStats] = {}
         for flow, part in self.plan.owner.items():
             r = rows.get(flow, {})
-            out[flow] = FlowStats(**{k: int(r.get(k, 0)) for k in _COUNTERS},
+            out[flow] = FlowStats(**{k: int(r.get(k, 0)) for k in COUNTERS},
                                   restarts=self._restarts[flow],
                                   waiting_on=list(r.get("waiting_on", [])),
                                   scheduling=granted.get(part, ""))
@@ -450,66 +471,3 @@ class MultiprocessingRun(BackgroundRun):
             self._wake_w.send(b"s")
         except (BlockingIOError, OSError):  # already woken, or finished and closed
             pass
-
-
-def _reap(w: _Proc) -> int:
-    """Wait for ``w``'s process; its ``waitpid`` status (a return code for loopback
-    workers, started with :mod:`subprocess`)."""
-    if w.popen is not None:
-        return w.popen.wait()
-    try:
-        _, status = os.waitpid(w.pid, 0)
-    except ChildProcessError:
-        return 0
-    return status
-
-
-def _refuse_restarts(plan: Plan) -> None:
-    """The loopback transport cannot restart a partition. In the other modes the parent
-    holds both ends of every channel for the whole run and hands the same end to the
-    restarted process, so its peers never notice; over loopback each channel is a TCP
-    connection made directly between two workers, which ends for good with either
-    process, and a live peer cannot be given a new one mid-run (see
-    docs/backends-multiprocessing.md, "Loopback transport")."""
-    for part, pol in plan.restart.items():
-        if pol.policy != "never":
-            flows = ", ".join(plan.partitions[part].nodes)
-            raise ConfigError(
-                f"flows {flows} ask for restart policy {pol.policy!r}, which the "
-                f"multiprocessing backend cannot honour with the loopback transport "
-                f"(Windows, or RETRIEVER_MP_TRANSPORT=loopback): a restarted worker's "
-                f"peers would need new connections to it",
-                hint="on Linux or macOS, unset RETRIEVER_MP_TRANSPORT (restarts work "
-                     "there); on Windows, run under WSL2, or drop the restart policy and "
-                     "run the pipeline again from your program when run() raises "
-                     "FlowError (every flow restarts); see the loopback section of "
-                     "docs/backends-multiprocessing.md")
-
-
-def _add_rows(into: dict[str, dict[str, Any]], rows: dict[str, dict[str, Any]]) -> None:
-    """Add one worker's per-flow counters (the latest waiting ports win)."""
-    for flow, row in rows.items():
-        base = into.setdefault(flow, {})
-        for k, v in row.items():
-            if k in _COUNTERS:
-                base[k] = base.get(k, 0) + int(v)
-            else:
-                base[k] = v
-
-
-# ---------------------------------------------------------------------- process exit
-
-_PREVIOUS_SIGTERM: Any = None
-
-
-def _on_sigterm(signum: int, frame: Any) -> None:
-    raise SystemExit(128 + signum)  # unwinds; atexit stops the runs cleanly
-
-
-def _install_sigterm() -> None:
-    """Make SIGTERM a clean exit (finalize flows) unless the program handles it."""
-    global _PREVIOUS_SIGTERM
-    if threading.current_thread() is not threading.main_thread():
-        return
-    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-        _PREVIOUS_SIGTERM = signal.signal(signal.SIGTERM, _on_sigterm)

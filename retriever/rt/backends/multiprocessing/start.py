@@ -1,26 +1,32 @@
-"""How worker processes start: ``fork``, or ``spawn`` (a fresh interpreter), and portable mode.
+"""How worker processes start: ``fork``, ``forkserver``, ``spawn``, and portable mode.
 
 ``fork`` (the Linux default) copies the parent: the worker starts in about a millisecond
 with every module imported and receives the plan as objects in its copied memory.
 
-``spawn`` (the default where ``fork`` is missing or unsafe: macOS, Windows) starts a new
-Python interpreter that inherits nothing but the descriptors it is given (its control
-socket, its channel sockets and the read end of the parent's death pipe). The parent
-sends it a *boot* message over the control socket, msgspec-encoded like every control
-message: the execution graph as JSON, the partition to run, which descriptor is which
-channel, the run options and the parent's ``sys.path``. The worker rebuilds the plan
-from the graph (the same deterministic derivation the parent made) and resolves the
-flows' classes by name (``__main__`` classes are loaded from the script's file without
-running its main block). Nothing is pickled.
+``spawn`` starts a new Python interpreter per worker that inherits nothing but the
+descriptors it is given (its control socket, its channel sockets and the read end of
+the parent's death pipe). The parent sends it a *boot* message over the control socket,
+msgspec-encoded like every control message: the execution graph as JSON, the partition
+to run, which descriptor is which channel, the run options and the parent's
+``sys.path``. The worker rebuilds the plan from the graph (the same deterministic
+derivation the parent made) and resolves the flows' classes by name (``__main__``
+classes are loaded from the script's file without running its main block). Nothing is
+pickled. Each such worker pays for its imports (about half a second of CPU).
+
+``forkserver`` (:mod:`.forkserver`; the default of portable mode where ``fork`` and
+descriptor passing exist: macOS, Linux) spawns *one* interpreter per run the same way,
+with the same boot message minus the partition, and has it fork every worker, each
+receiving its sockets over ``SCM_RIGHTS``: the imports and the graph are paid once.
 
 *Portable mode* (``portable=True`` or ``RETRIEVER_MP_PORTABLE=1``; chosen automatically
 where Linux's services are missing, as on macOS) is what a platform without Linux's
-extras gets: ``spawn``, stream socket pairs carrying length-prefixed frames instead of
-``SOCK_SEQPACKET`` datagrams, with shared-memory rings announced by name instead of
-passed as descriptors (:mod:`retriever.rt.transport.framing`), POSIX shared memory
-instead of ``memfd`` (:mod:`retriever.rt.transport.backing`) and a ``selectors`` waiter
-instead of ``epoll`` (:mod:`retriever.rt.transport.wait`). Forcing it on Linux is how
-CI exercises those code paths. Parent-death detection is the same in both modes: a
+extras gets: ``forkserver`` (``spawn`` where it cannot run), stream socket pairs
+carrying length-prefixed frames instead of ``SOCK_SEQPACKET`` datagrams, with
+shared-memory rings announced by name instead of passed as descriptors
+(:mod:`retriever.rt.transport.framing`), POSIX shared memory instead of ``memfd``
+(:mod:`retriever.rt.transport.backing`) and a ``selectors`` waiter instead of ``epoll``
+(:mod:`retriever.rt.transport.wait`). Forcing it on Linux is how CI exercises those
+code paths. Parent-death detection is the same in both modes: a
 pipe whose only writer is the parent (no ``PR_SET_PDEATHSIG``).
 
 *Loopback transport* (Windows, or ``RETRIEVER_MP_TRANSPORT=loopback`` on Linux, which
@@ -56,7 +62,7 @@ from .plan import Plan, WaitOptions, make_plan
 from .proc import sigint_held
 from .worker import worker_main
 
-METHODS = ("fork", "spawn")
+METHODS = ("fork", "forkserver", "spawn")
 START_ENV = "RETRIEVER_MP_START_METHOD"
 PORTABLE_ENV = backing.PORTABLE_ENV
 _TRUE = ("1", "true", "yes", "on")
@@ -105,6 +111,17 @@ def platform_method() -> str:
     return "fork" if hasattr(os, "fork") and sys.platform.startswith("linux") else "spawn"
 
 
+def forkserver_missing() -> str:
+    """Why this system cannot run a fork server (:mod:`.forkserver`), "" when it can: it
+    needs ``fork``, ``poll``, Unix sockets and descriptor passing (``sendmsg``/``recvmsg`` with
+    ``SCM_RIGHTS``), which Linux, macOS and the BSDs have and Windows has not."""
+    missing = [name for mod, name in ((os, "fork"), (select, "poll"), (socket, "AF_UNIX"),
+                                      (socket.socket, "sendmsg"), (socket.socket, "recvmsg"),
+                                      (socket, "SCM_RIGHTS"), (socket, "CMSG_SPACE"))
+               if not hasattr(mod, name)]
+    return f"this system lacks {', '.join(missing)}" if missing else ""
+
+
 def missing_native() -> list[str]:
     """The Linux services of the native mode that this system lacks (macOS: all three);
     where any is missing, portable mode is chosen automatically."""
@@ -120,7 +137,8 @@ def resolve(start_method: Any = None, portable: Any = None) -> StartOptions:
     """Validate the run options ``start_method`` and ``portable``, falling back to the
     environment (``RETRIEVER_MP_START_METHOD``, ``RETRIEVER_MP_PORTABLE``) and then to
     the platform's default: portable mode where Linux's services are missing (macOS),
-    native elsewhere. Portable mode implies ``spawn`` unless a method is named."""
+    native elsewhere. Portable mode implies ``forkserver`` unless a method is named
+    (``spawn`` where a fork server cannot run, and with the loopback transport)."""
     loopback = rendezvous.transport() == "loopback"
     where = "portable"
     if portable is None:
@@ -148,7 +166,10 @@ def resolve(start_method: Any = None, portable: Any = None) -> StartOptions:
         start_method = os.environ.get(START_ENV) or None
         where = START_ENV
     if start_method is None:
-        start_method = "spawn" if portable else platform_method()
+        if not portable:
+            start_method = platform_method()
+        else:
+            start_method = "spawn" if loopback or forkserver_missing() else "forkserver"
     if start_method not in METHODS:
         raise ConfigError(f"{where}={start_method!r} is not a start method of the "
                           f"multiprocessing backend",
@@ -156,9 +177,12 @@ def resolve(start_method: Any = None, portable: Any = None) -> StartOptions:
     if start_method == "fork" and not hasattr(os, "fork"):
         raise ConfigError("start_method='fork' is not available on this platform",
                           hint="use start_method='spawn'")
-    if start_method == "fork" and loopback:
-        raise ConfigError("start_method='fork' does not go with the loopback transport "
-                          f"({rendezvous.TRANSPORT_ENV}=loopback)",
+    if start_method == "forkserver" and forkserver_missing():
+        raise ConfigError(f"start_method='forkserver' is not available here: "
+                          f"{forkserver_missing()}", hint="use start_method='spawn'")
+    if start_method in ("fork", "forkserver") and loopback:
+        raise ConfigError(f"start_method={start_method!r} does not go with the loopback "
+                          f"transport ({rendezvous.TRANSPORT_ENV}=loopback)",
                           hint="use start_method='spawn'")
     return StartOptions(start_method, portable, loopback)
 
