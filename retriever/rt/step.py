@@ -37,7 +37,7 @@ from retriever.contract.errors import FlowError
 from retriever.flow.types import TimedBuffer
 from retriever.ir.model import IR
 
-from .graph import Route, build_runtimes, local_routes, topo_order
+from .graph import Route, build_runtimes, feedback_ports, local_routes, topo_order
 from .lag import LagTracker
 from .node import Message, NodeRuntime
 
@@ -109,34 +109,6 @@ class _Entry:
         # sample-all runs wait for every connected input once, unless opted out
         self.gated = (kind in ("rate", "hybrid") and bool(rt.clock.wait_for_inputs)
                       and bool(rt.connected_ports()))
-
-
-def feedback_ports(ir: IR) -> dict[str, set[str]]:
-    """Per flow, the input ports fed back from its own outputs (through a cycle).
-
-    A start-up wait never waits on them: they could only get a value after the flow
-    ran, so waiting would deadlock a feedback loop.
-    """
-    succ: dict[str, set[str]] = {}
-    for e in ir.edges:
-        succ.setdefault(e.src, set()).add(e.dst)
-
-    def reaches(a: str, b: str) -> bool:
-        seen, todo = {a}, [a]
-        while todo:
-            for m in succ.get(todo.pop(), ()):
-                if m == b:
-                    return True
-                if m not in seen:
-                    seen.add(m)
-                    todo.append(m)
-        return False
-
-    out: dict[str, set[str]] = {}
-    for e in ir.edges:
-        if e.src == e.dst or reaches(e.dst, e.src):
-            out.setdefault(e.dst, set()).update(p.dst_port for p in e.ports)
-    return out
 
 
 def combine_errors(errors: list[BaseException], what: str) -> BaseException | None:

@@ -29,7 +29,6 @@ import signal
 import socket
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -43,7 +42,6 @@ from ...node import Message, NodeRuntime
 from ...observe import close_all, notify, observers_from_env
 from ...step import Scheduler
 from ...transport import ControlLink, InChannel, OutChannel, backing, open_in, open_out
-from ...transport.channel import EARLY, HEADER_SIZE, SOURCE_TIME, Opened
 from ...transport.early import PARK_RECHECK
 from ...transport.loan import SlotLender, send_lent
 from ...transport.streamcopy import configure_busy
@@ -52,6 +50,7 @@ from .arrivals import NEVER, ArrivalPredictor, WakeLateness
 from .idlegc import ROOM, IdleCollector
 from .plan import Plan, WaitOptions, usable_cores
 from .priority import apply_realtime, tight_timer_slack
+from .receive import BlockAcks, receiver
 
 STATS_INTERVAL = 0.2  # the progress view refreshes every 0.5 s: counters stay current
 PARENT_GONE_GRACE = 3.0
@@ -87,25 +86,6 @@ def _watch_parent(death: int | socket.socket) -> None:
 def output_codec(node: NodeIR) -> MessageCodec:
     """A codec rebuilding the structured port values of ``node``'s outputs."""
     return MessageCodec(output_port_types(node))
-
-
-class _BlockAcks:
-    """Acknowledges ``on_full='block'`` messages once every destination has stepped."""
-
-    __slots__ = ("chan", "pending")
-
-    def __init__(self, chan: InChannel) -> None:
-        self.chan = chan
-        self.pending: deque[set[str]] = deque()
-
-    def stepped(self, name: str) -> None:
-        n = 0
-        for waiting in self.pending:
-            waiting.discard(name)
-        while self.pending and not self.pending[0]:
-            self.pending.popleft()
-            n += 1
-        self.chan.ack(n)
 
 
 class Worker:
@@ -152,7 +132,7 @@ class Worker:
         self.predictors: list[ArrivalPredictor] = []
         self.lateness = WakeLateness()  # how late this worker's timed wake-ups are
         self.garbage = IdleCollector()
-        self.acks: dict[str, list[_BlockAcks]] = {n: [] for n in nodes}
+        self.acks: dict[str, list[BlockAcks]] = {n: [] for n in nodes}
         handlers: dict[Any, Callable[[], None]] = {ctl.sock: self._control}
         for ch in plan.channels:
             if ch.dst != part:
@@ -167,12 +147,12 @@ class Worker:
                 pred = ArrivalPredictor(self.waiting.spin_arrivals, self.lateness)
                 self.predictors.append(pred)
                 table[idx] = (rts, {d for d, _ in ch.routes[src]}, pred)
-            acker = _BlockAcks(inc) if ch.block else None
+            acker = BlockAcks(inc) if ch.block else None
             if acker is not None:
                 for d in ch.dst_flows:
                     self.acks[d].append(acker)
             self.ins.append((inc, ch.dst_flows))
-            handlers[inc.sock] = self._receiver(inc, table, acker)
+            handlers[inc.sock] = receiver(self, inc, table, acker)
         for out, _ in self.outs:
             handlers[out.sock] = out.poll
         self.handlers = handlers
@@ -185,82 +165,6 @@ class Worker:
         if self.observers or any(self.acks.values()):
             sched.on_run = self._after_run
         sched.should_stop = self._stop_requested
-
-    # ------------------------------------------------------------------ arrivals
-    def _receiver(self, inc: InChannel,
-                  table: dict[int, tuple[list[Route], set[str], ArrivalPredictor]],
-                  acker: _BlockAcks | None) -> Callable[[], None]:
-        """The handler of a readable channel: every arrival is delivered whole and the
-        Trigger/Hybrid flows it triggers step before the next arrival is delivered, so a
-        flow that keeps up runs once per message (see ``InChannel.receive`` for what a
-        flow that fell behind gets)."""
-        sched = self.sched
-        mono = time.monotonic
-
-        def deliver(got: Opened, seen: float = 0.0, large: bool = True) -> None:
-            """Hand one opened message to its flows and run what it triggers;
-            ``large``: it travelled in a slot (every early or parked message did)."""
-            src, ts, msg = got
-            rts, names, pred = table[src]
-            sched.on_arrival(rts, ts, msg)
-            if acker is not None:
-                acker.pending.append(set(names))
-            if self.t0:  # not while settling before the first loop
-                now = mono() - self.t0
-                sched.run_triggered(now)
-                # after the steps: not on the message's path. A message announced early
-                # arrived when its announcement did: be awake for the next one then
-                # (its sender need not wake us, and we read it before the copy ends)
-                pred.arrived(ts, seen or now, large=large)
-
-        def early(data: bytes, last: bool) -> None:
-            """A large message announced before its copy: wait for the commit, unless a
-            later datagram shows that the copy is over already (``early.py``)."""
-            seen = mono() - self.t0 if self.t0 else 0.0
-            got = inc.open(data, wait=last)
-            if got is not None:
-                deliver(got, seen)
-            if inc.parked:
-                self.parked.add(inc)
-
-        decoders = {src: codec.decoder() for src, codec in inc.codecs.items()}
-        head = SOURCE_TIME.unpack_from
-        run_triggered = sched.run_triggered
-
-        def on_readable() -> None:
-            batch = inc.receive()
-            if inc.parked:  # announced early, copied since (or given up: see early.py)
-                for done in inc.unparked(final=bool(batch)):
-                    deliver(done)
-                if inc.parked:
-                    self.parked.add(inc)
-                else:
-                    self.parked.discard(inc)
-            for data in batch:
-                flags = data[1]
-                if not flags and self.t0:
-                    # a small message with its body inline (the common case): what
-                    # inc.open and deliver do, in one place (every call saved counts
-                    # on a path that runs cold after each sleep)
-                    src, ts = head(data, 2)
-                    inc.received += 1
-                    msg = decoders[src](memoryview(data)[HEADER_SIZE:])
-                    rts, names, pred = table[src]
-                    for rt, pairs in rts:
-                        rt.deliver(pairs, ts, msg)
-                    if acker is not None:
-                        acker.pending.append(set(names))
-                    now = mono() - self.t0
-                    run_triggered(now)
-                    pred.arrived(ts, now)
-                    continue
-                if flags & EARLY:
-                    early(data, data is batch[-1])
-                    continue
-                got = inc.open(data)
-                if got is not None:
-                    deliver(got, 0.0, bool(flags))  # flags: the message is in a slot
-        return on_readable
 
     def _control(self) -> None:
         for m in self.ctl.receive():
