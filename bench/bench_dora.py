@@ -13,7 +13,10 @@ median of the per-run p50s. Every run is printed.
 
 Run: ``flock /tmp/retriever-heavy.lock .venv/bin/python bench/bench_dora.py
 [--only frame|small|startup] [--runs 5] [--seconds 4]``. ``--only startup`` measures
-start-up alone, with the variants that show what dora itself spends (see ``_startup``).
+start-up alone, with the variants that show what dora itself spends (see ``_startup``),
+and, when this interpreter writes no bytecode (``PYTHONDONTWRITEBYTECODE``) and the
+sources have none, retriever with its bytecode compiled beforehand, as an installed
+package has it.
 Latencies exclude the first 0.5 s of each run (nodes warming up).
 """
 
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import py_compile
 import signal
 import statistics
 import subprocess
@@ -161,7 +165,9 @@ def _scenario(title: str, hz: float, shape: tuple[int, ...] | None, args: argpar
     with a source that fills loaned arrays (``Flow.loan``: dora's own sample, no copy).
     """
     shape_s = "x".join(map(str, shape)) if shape else ""
-    pool = shm_pool_size(1)
+    # the pool retriever gives the publishing node: 64 MiB for frames; none (dora's
+    # default) for a message of numbers, which never reaches dora's shared memory
+    pool = shm_pool_size(1) if shape else None
     labels = ["retriever", "raw dora"] + (
         ["retriever, loaned frame", "raw dora, default pool"] if shape else [])
     p50s: dict[str, list[float]] = {k: [] for k in labels}
@@ -203,36 +209,88 @@ STARTUP_VARIANTS: list[tuple[str, dict[str, Any]]] = [
     ("raw dora", {"open_wait": None}),
     ("raw dora, open wait bounded as ours", {"open_wait": 0.02}),
 ]
+#: Added when this interpreter writes no bytecode (PYTHONDONTWRITEBYTECODE) and the
+#: retriever sources have none: each node then compiles retriever's modules from source,
+#: which an installed package (bytecode compiled at install) never does.
+PRECOMPILED = "retriever, bytecode compiled beforehand"
+
+
+def _lacks_bytecode() -> bool:
+    """Whether nodes started from here compile retriever's modules from source."""
+    if not sys.flags.dont_write_bytecode or os.environ.get("PYTHONPYCACHEPREFIX"):
+        return False
+    return not (ROOT / "retriever" / "__pycache__").is_dir()
+
+
+def _precompile(prefix: Path) -> None:
+    """Bytecode under ``prefix`` (a pycache prefix) of every module a node imports.
+
+    A prefix replaces every ``__pycache__`` directory, so the standard library's and the
+    installed packages' modules need their bytecode there too; a child Python lists
+    what a node imports, and each source is compiled into the prefix."""
+    probe = ("import sys, retriever.rt.backends.dora.partition, tests.dora_flows\n"
+             "print('\\n'.join(getattr(m, '__file__', None) or '' "
+             "for m in list(sys.modules.values())))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True, cwd=ROOT)
+    old = sys.pycache_prefix
+    sys.pycache_prefix = str(prefix)
+    try:
+        for src in out.stdout.split():
+            if src.endswith(".py"):
+                py_compile.compile(src, doraise=False, quiet=1)
+    finally:
+        sys.pycache_prefix = old
 
 
 def _startup(args: argparse.Namespace, cli: str) -> None:
     """Start-up alone: ``run()`` (or ``dora run``) to the first message at the sink,
     interleaved, for retriever as it runs by default, retriever with zenoh's own open
     wait (what it did before), raw dora as it comes, and raw dora given the same
-    bounded wait. The small-message pipeline, ``--seconds`` per run (1 s is enough)."""
+    bounded wait; when nodes would compile retriever from source (see
+    :data:`PRECOMPILED`), also retriever with its bytecode compiled beforehand. The
+    small-message pipeline, ``--seconds`` per run (1 s is enough)."""
     hz, seconds = 500.0, min(args.seconds, 1.5)
-    runs: dict[str, list[float]] = {label: [] for label, _ in STARTUP_VARIANTS}
-    p50: dict[str, list[float]] = {label: [] for label, _ in STARTUP_VARIANTS}
-    print(f"\nstart-up: {args.runs} interleaved runs of each, {seconds:g} s each "
-          "(small message @ 500 Hz)", flush=True)
-    for i in range(args.runs):
-        for label, opts in STARTUP_VARIANTS:
-            with tempfile.TemporaryDirectory() as d:
-                tmp = Path(d)
-                if label.startswith("retriever"):
-                    data = _ours(tmp, hz, None, seconds, **opts)
-                else:
-                    data = _raw(tmp, hz, "", seconds, cli, shm_pool_size(1), **opts)
-            runs[label].append(data["startup"])
-            lat = _trim(data["latency"], hz)
-            p50[label].append(statistics.median(lat) if lat else float("nan"))
-            print(f"  run {i + 1} {label:<36} start-up {data['startup']:.3f} s   "
-                  f"(message p50 {p50[label][-1] * 1e6:5.0f} us)", flush=True)
+    variants = list(STARTUP_VARIANTS)
+    with tempfile.TemporaryDirectory() as pyc:
+        if _lacks_bytecode():
+            _precompile(Path(pyc))
+            variants.insert(1, (PRECOMPILED, {}))
+        runs: dict[str, list[float]] = {label: [] for label, _ in variants}
+        p50: dict[str, list[float]] = {label: [] for label, _ in variants}
+        print(f"\nstart-up: {args.runs} interleaved runs of each, {seconds:g} s each "
+              "(small message @ 500 Hz)", flush=True)
+        for i in range(args.runs):
+            for label, opts in variants:
+                if label == PRECOMPILED:  # inherited by dora and the nodes it starts
+                    os.environ["PYTHONPYCACHEPREFIX"] = pyc
+                try:
+                    with tempfile.TemporaryDirectory() as d:
+                        tmp = Path(d)
+                        if label.startswith("retriever"):
+                            data = _ours(tmp, hz, None, seconds, **opts)
+                        else:
+                            # numbers only: dora's default pool, as retriever gives
+                            data = _raw(tmp, hz, "", seconds, cli, None, **opts)
+                finally:
+                    if label == PRECOMPILED:
+                        os.environ.pop("PYTHONPYCACHEPREFIX", None)
+                runs[label].append(data["startup"])
+                lat = _trim(data["latency"], hz)
+                p50[label].append(statistics.median(lat) if lat else float("nan"))
+                print(f"  run {i + 1} {label:<40} start-up {data['startup']:.3f} s   "
+                      f"(message p50 {p50[label][-1] * 1e6:5.0f} us)", flush=True)
     print("  median start-up (and median message p50: the data path is unchanged):")
     for label, values in runs.items():
-        print(f"    {label:<38} {statistics.median(values):.3f} s   "
+        print(f"    {label:<42} {statistics.median(values):.3f} s   "
               f"{statistics.median(p50[label]) * 1e6:5.0f} us")
     ours = statistics.median(runs["retriever"])
+    bounded = statistics.median(runs["raw dora, open wait bounded as ours"])
+    print(f"  retriever adds {ours - bounded:+.3f} s to raw dora with the same open wait")
+    if PRECOMPILED in runs:
+        print("  (this interpreter writes no bytecode and retriever's sources have none, so "
+              "each node compiles retriever's modules from source; an installed package "
+              f"does not: {statistics.median(runs[PRECOMPILED]):.3f} s)")
     print(f"  goal: retriever <= 0.5 s: {'met' if ours <= 0.5 else 'NOT met'} "
           f"({ours:.3f} s; raw dora as it comes "
           f"{statistics.median(runs['raw dora']):.3f} s)")

@@ -22,7 +22,7 @@ pytest.importorskip("pyarrow")
 from retriever.flow import Flow, Latest, Pipeline, Rate, Trigger, io
 from retriever.ir.execution import build_execution
 from retriever.rt.backends.dora.codec import SEQ_KEY
-from retriever.rt.backends.dora.runner import PartitionRunner
+from retriever.rt.backends.dora.partition import PartitionRunner
 from retriever.rt.backends.dora.status import StatusWriter
 
 

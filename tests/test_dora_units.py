@@ -25,6 +25,7 @@ from retriever.rt.backends.dora.compile import (
     dataflow_document,
     pack_graph,
     plan_dataflow,
+    pool_publishers,
     shm_pool_size,
     timer_source,
     unpack_graph,
@@ -110,14 +111,22 @@ def test_block_becomes_backpressure() -> None:
     assert 'queue_policy: "backpressure"' in text and "RETRIEVER_DORA_GRAPH" in text
 
 
-def test_publishing_nodes_get_a_shared_memory_pool(monkeypatch: pytest.MonkeyPatch) -> None:
-    graph = build_execution(lower(_two_machine_pipe()), policy="per-flow")
+def test_nodes_publishing_large_messages_get_a_shared_memory_pool(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    graph = build_execution(lower(F.frames("/tmp/unused.json")), policy="per-flow")
+    assert pool_publishers(graph) == 1
     doc = dataflow_document(graph, python="/py", shm_pool=32 << 20)
     src, snk = doc["nodes"]
-    assert src["env"][ENV_SHM_POOL] == str(32 << 20)  # it publishes
+    assert src["env"][ENV_SHM_POOL] == str(32 << 20)  # it publishes frames
     assert ENV_SHM_POOL not in snk["env"]  # it only subscribes: dora's default
     plain = dataflow_document(graph, python="/py")
     assert all(ENV_SHM_POOL not in n["env"] for n in plain["nodes"])
+    # a node whose messages hold only numbers never reaches dora's 4 KiB threshold:
+    # it keeps dora's default pool (a large one costs it time as it joins)
+    small = build_execution(lower(_two_machine_pipe()), policy="per-flow")
+    assert pool_publishers(small) == 0
+    doc = dataflow_document(small, python="/py", shm_pool=32 << 20)
+    assert all(ENV_SHM_POOL not in n["env"] for n in doc["nodes"])
     monkeypatch.delenv(ENV_SHM_POOL, raising=False)
     auto = shm_pool_size(2)
     assert auto is not None and SHM_POOL_MIN <= auto <= SHM_POOL_DEFAULT
@@ -196,12 +205,18 @@ def test_zenoh_open_wait_overlay(tmp_path: Path) -> None:
 
 def test_a_node_imports_only_what_it_runs() -> None:
     # a dora node's start-up time is mostly imports: the owner's side of the backend
-    # (launching, watching), the facade and the stepper stay out of node processes
-    code = ("import sys, retriever.rt.backends.dora.runner\n"
+    # (running a graph, compiling the YAML, launching, watching), the facade, the
+    # stepper and pydantic (the IR decodes with msgspec) stay out of node processes,
+    # and so does numpy.ma, which pa.array(ndarray) would import on the first message
+    code = ("import sys, retriever.rt.backends.dora.partition\n"
+            "from retriever.rt.backends.dora.codec import DoraCodec\n"
+            "DoraCodec().encode({'n': 1, 'stamp': 2.0})\n"
             "print(sorted(m for m in sys.modules if m in {'retriever.rt.backends.dora.backend',"
             " 'retriever.rt.backends.dora.launch', 'retriever.rt.backends.dora.compat',"
+            " 'retriever.rt.backends.dora.compile', 'retriever.rt.execute',"
             " 'retriever.rt.facade', 'retriever.rt.stepper', 'retriever.rt.handle',"
-            " 'retriever.rt.backends.inprocess', 'retriever.record'}))")
+            " 'retriever.rt.backends.inprocess', 'retriever.record', 'pydantic',"
+            " 'numpy.ma'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[]"

@@ -122,6 +122,7 @@ def export(args: argparse.Namespace) -> int:
     from retriever.rt.backends.dora.compile import (
         compile_dataflow,
         plan_dataflow,
+        pool_publishers,
         shm_pool_size,
     )
 
@@ -130,7 +131,7 @@ def export(args: argparse.Namespace) -> int:
     ir = load_ir(args.pipeline)
     graph = build_execution(ir, policy=args.policy)
     out = Path(args.output).resolve()
-    roots = import_roots(_named_modules(ir.model_dump(), set())) + list(args.pythonpath)
+    roots = import_roots(_named_modules(ir.to_dict(), set())) + list(args.pythonpath)
     env = {}
     if roots:
         env["PYTHONPATH"] = os.pathsep.join(
@@ -138,7 +139,7 @@ def export(args: argparse.Namespace) -> int:
     build = None if args.no_build else (args.build or default_build())
     note = ("nodes start in this file's directory; PYTHONPATH entries are relative to it"
             if roots else "")
-    pool = shm_pool_size(sum(1 for n in plan_dataflow(graph).nodes if n.outputs))
+    pool = shm_pool_size(pool_publishers(graph))
     text = compile_dataflow(graph, python=args.python, env=env,
                             deploy=not args.no_deploy, build=build, header=note,
                             shm_pool=pool)

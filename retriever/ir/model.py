@@ -2,6 +2,12 @@
 
 Loading an IR imports nothing: flows are named ``module:qualname`` and only resolved
 when a backend instantiates them.
+
+The models are ``msgspec`` structs: decoding one from JSON checks every field's type
+and refuses unknown fields, as exactly as a validating model library would, and
+defining them costs next to nothing at import time. That matters because every worker
+process and every dora node imports this module before it can start its flows (msgspec
+is loaded by the contract layer anyway).
 """
 
 from __future__ import annotations
@@ -10,19 +16,35 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic import ValidationError as PydanticValidationError
+import msgspec
 
 from retriever.contract.errors import IRError
 
 IR_VERSION = 1
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=False)
+class _Model(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Base of the IR models: keyword construction, unknown fields refused."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """This model as plain JSON data (dicts, lists, strings, numbers, None)."""
+        data = msgspec.to_builtins(self)
+        assert isinstance(data, dict)
+        return data
 
 
-class PortIR(_Model):
+def _dump(model: _Model, indent: int | None) -> str:
+    raw = msgspec.json.encode(model)
+    if indent:
+        raw = msgspec.json.format(raw, indent=indent)
+    return raw.decode()
+
+
+def _malformed(what: str, exc: msgspec.MsgspecError) -> IRError:
+    return IRError(f"{what} is malformed: {exc}")
+
+
+class PortIR(_Model, kw_only=True):
     """A port: canonical name, envelope alias and field, canonical type name."""
 
     name: str
@@ -31,62 +53,66 @@ class PortIR(_Model):
     type: str
 
 
-class ElementIR(_Model):
+class ElementIR(_Model, kw_only=True):
     """One element of a signature side: an envelope class or None."""
 
     cls: str | None  # "module:qualname" of the @io class; None for None
     alias: str | None = None
 
 
-class SideIR(_Model):
+class SideIR(_Model, kw_only=True):
     """A signature side."""
 
     elements: list[ElementIR]
     composite: bool = False
 
 
-class ClockIR(_Model):
+class ClockIR(_Model, kw_only=True):
     """A clock; ``on_lag`` is resolved (pipeline default applied)."""
 
     kind: str
     hz: float | None = None
     on_lag: str = "warn"
-    trigger: list[str] = Field(default_factory=list)
+    trigger: list[str] = msgspec.field(default_factory=list)
     wait_for_inputs: bool = True  # start-up: sample-all clocks wait for every input once
 
+    def __post_init__(self) -> None:
+        if self.hz is not None and not isinstance(self.hz, float):
+            self.hz = float(self.hz)  # a whole number given in code
 
-class PlacementIR(_Model):
+
+class PlacementIR(_Model, kw_only=True):
     """Where a flow or partition should run."""
 
     machine: str | None = None
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: dict[str, str] = msgspec.field(default_factory=dict)
 
 
-class NodeIR(_Model):
+class NodeIR(_Model, kw_only=True):
     """A flow instance in the graph."""
 
     id: str
     flow: str  # "module:qualname"
-    init: dict[str, Any] = Field(default_factory=lambda: {"args": [], "kwargs": {}})
+    init: dict[str, Any] = msgspec.field(default_factory=lambda: {"args": [], "kwargs": {}})
     clock: ClockIR
     inputs: SideIR
     outputs: SideIR
-    input_ports: list[PortIR] = Field(default_factory=list)
-    output_ports: list[PortIR] = Field(default_factory=list)
-    placement: PlacementIR = Field(default_factory=PlacementIR)
+    input_ports: list[PortIR] = msgspec.field(default_factory=list)
+    output_ports: list[PortIR] = msgspec.field(default_factory=list)
+    placement: PlacementIR = msgspec.field(default_factory=PlacementIR)
     restart: dict[str, Any] | None = None
     source_file: str | None = None  # for flows defined in a script run as __main__
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
-class AdapterIR(_Model):
+class AdapterIR(_Model, kw_only=True):
     """A sampling adapter by registered name and parameters."""
 
     name: str
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
-class EdgePortIR(_Model):
+class EdgePortIR(_Model, kw_only=True):
     """One carried port pair with its sampling and queue policy."""
 
     src_port: str
@@ -96,7 +122,7 @@ class EdgePortIR(_Model):
     on_full: str = "drop"
 
 
-class EdgeIR(_Model):
+class EdgeIR(_Model, kw_only=True):
     """A connection between two nodes."""
 
     id: str
@@ -105,14 +131,14 @@ class EdgeIR(_Model):
     ports: list[EdgePortIR]
 
 
-class IR(_Model):
+class IR(_Model, kw_only=True):
     """A validated graph, ready for any backend."""
 
     version: int = IR_VERSION
     name: str
     nodes: list[NodeIR]
     edges: list[EdgeIR]
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
 
     def node(self, node_id: str) -> NodeIR:
         """The node called ``node_id``."""
@@ -123,7 +149,7 @@ class IR(_Model):
 
     def to_json(self, *, indent: int | None = 2) -> str:
         """Serialise to JSON."""
-        return self.model_dump_json(indent=indent)
+        return _dump(self, indent)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> IR:
@@ -144,9 +170,9 @@ class IR(_Model):
             raise IRError(f"IR version {version!r} is not supported (expected {IR_VERSION})",
                           hint="re-export the IR with this version of retriever")
         try:
-            return cls.model_validate(data)
-        except PydanticValidationError as exc:
-            raise IRError(f"IR is malformed: {exc}") from None
+            return msgspec.convert(data, cls)
+        except msgspec.ValidationError as exc:
+            raise _malformed("IR", exc) from None
 
     def save(self, path: str | Path) -> Path:
         """Write the IR as JSON to ``path``."""
@@ -165,21 +191,21 @@ class IR(_Model):
         return cls.from_json(text)
 
 
-class PartitionIR(_Model):
+class PartitionIR(_Model, kw_only=True):
     """Flows that run together (one process on multiprocessing, one dora node)."""
 
     id: str
     nodes: list[str]
-    placement: PlacementIR = Field(default_factory=PlacementIR)
+    placement: PlacementIR = msgspec.field(default_factory=PlacementIR)
 
 
-class ExecutionGraph(_Model):
+class ExecutionGraph(_Model, kw_only=True):
     """The physical plan: partitions, cross-partition edges and placement hints."""
 
     version: int = IR_VERSION
     ir: IR
     partitions: list[PartitionIR]
-    cross_edges: list[str] = Field(default_factory=list)
+    cross_edges: list[str] = msgspec.field(default_factory=list)
     policy: str = "per-flow"
 
     def partition_of(self, node_id: str) -> PartitionIR:
@@ -191,12 +217,14 @@ class ExecutionGraph(_Model):
 
     def to_json(self, *, indent: int | None = 2) -> str:
         """Serialise to JSON."""
-        return self.model_dump_json(indent=indent)
+        return _dump(self, indent)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> ExecutionGraph:
-        """Parse JSON produced by :meth:`to_json`."""
+        """Parse JSON produced by :meth:`to_json` (types checked, unknown fields refused;
+        raises :class:`IRError` when malformed)."""
         try:
-            return cls.model_validate_json(text)
-        except PydanticValidationError as exc:
-            raise IRError(f"execution graph is malformed: {exc}") from None
+            return msgspec.json.decode(text, type=cls)
+        except msgspec.MsgspecError as exc:
+            raise _malformed("execution graph", exc) from None
+

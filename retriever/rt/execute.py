@@ -7,7 +7,7 @@ backends are imported lazily, so ``import retriever`` stays light.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from retriever.contract.errors import BackendError
@@ -17,11 +17,12 @@ from retriever.ir.resolve import allow_imports as grant_imports
 from retriever.ir.resolve import allow_source_exec as grant_source_exec
 from retriever.ir.resolve import check_graph
 
+from .backends.registry import BACKENDS as _BACKENDS
+from .backends.registry import BackendFactory
+from .backends.registry import register_backend as register_backend  # its public home
 from .options import flag, run_call
 from .report import RunHandle, RunReport
 
-BackendFactory = Callable[..., RunHandle]
-_BACKENDS: dict[str, BackendFactory] = {}
 _LAZY = {
     "in-process": "retriever.rt.backends.inprocess",
     "multiprocessing": "retriever.rt.backends.multiprocessing",
@@ -29,11 +30,6 @@ _LAZY = {
 }
 _ALIASES = {"inprocess": "in-process", "in_process": "in-process", "mp": "multiprocessing",
             "local": "multiprocessing"}
-
-
-def register_backend(name: str, factory: BackendFactory) -> None:
-    """Register a backend factory ``factory(graph, *, duration, live, **options)``."""
-    _BACKENDS[name] = factory
 
 
 def backend_names() -> list[str]:

@@ -128,7 +128,7 @@ class NodeRuntime:
         routes = []
         for ep in edge.ports:
             port = self.ports[ep.dst_port]
-            port.adapter = adapter_from_config(ep.adapter.model_dump())
+            port.adapter = adapter_from_config(ep.adapter.to_dict())
             port.qsize = ep.qsize
             if port not in self._connected:
                 self._connected.append(port)

@@ -6,9 +6,10 @@ pyarrow until a run starts (then a missing piece raises
 Supported: dora-rs and dora-rs-cli ``>= 1.0, < 2`` with matching versions (tested with
 1.1.0). See ``docs/backends-dora.md``.
 
-The package imports nothing else itself: every dora node process imports
-:mod:`.runner` through it, and a node needs none of the owner's side (launching,
-watching, cleaning up), so that side is loaded when a run starts.
+The package imports nothing else itself (the backend table is a module of its own):
+every dora node process imports :mod:`.runner` through it, and a node needs none of
+the owner's side (running a graph, launching, watching, cleaning up), so that side is
+loaded when a run starts.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ...execute import register_backend
+from ..registry import register_backend
 
 if TYPE_CHECKING:
     from .backend import DoraRun

@@ -9,8 +9,9 @@
   dataflow is started or stopped there);
 - ``echo`` (default True): print the nodes' output, prefixed with their dora id;
 - ``startup_timeout`` (60 s), ``stop_grace`` (5 s), ``python`` (node interpreter);
-- ``shm_pool``: bytes of dora shared memory for each publishing node (default: 64 MiB,
-  less when ``/dev/shm`` is small; see :func:`.compile.shm_pool_size`);
+- ``shm_pool``: bytes of dora shared memory for each node that may publish large
+  messages, any port not a number (default: 64 MiB, less when ``/dev/shm`` is small; see
+  :func:`.compile.shm_pool_size`); other nodes keep dora's default;
 - ``zenoh_open_wait`` (0.02 s): the most a node's zenoh session waits for its peers
   when it opens (zenoh's own default, 0.5 s, with None); see
   :func:`.launch.limit_zenoh_open_wait`.
@@ -60,6 +61,7 @@ from .launch import (
     processes_with_token,
     sweep,
 )
+from .plan import UNSAFE_ID_CHARS
 from .stale import PREFIX, record_owner, remove_stale
 from .status import StatusReader, errors_from_status
 
@@ -102,7 +104,7 @@ class DoraRun(BackgroundRun):
         self.graph = graph
         self.duration = duration
         self.token = uuid.uuid4().hex[:12]
-        self.name = f"retriever-{dc._ID_OK.sub('-', graph.ir.name)}-{self.token[:8]}"
+        self.name = f"retriever-{UNSAFE_ID_CHARS.sub('-', graph.ir.name)}-{self.token[:8]}"
         self.plan = dc.plan_dataflow(graph)
         cluster = coordinator is not None or mode == "cluster" or (
             mode == "auto" and self.plan.placed)
@@ -141,8 +143,7 @@ class DoraRun(BackgroundRun):
             self.dataflow = self.tmp / "dataflow.yml"
             self.dataflow.write_text(dc.compile_dataflow(
                 graph, python=python or sys.executable, env=env, deploy=cluster,
-                shm_pool=dc.shm_pool_size(sum(1 for n in self.plan.nodes if n.outputs),
-                                          shm_pool)))
+                shm_pool=dc.shm_pool_size(dc.pool_publishers(graph), shm_pool)))
             proc_env = dict(os.environ)
             proc_env[dc.ENV_RUN] = self.token
             proc_env[dc.ENV_OWNER] = env[dc.ENV_OWNER]
