@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import random
 
+from retriever.flow import Flow, Hybrid, Latest, Pipeline, Rate, Tick, Trigger, io
+from retriever.ir.lower import lower
 from retriever.rt.backends.multiprocessing.arrivals import (
     FIRST,
     HISTORY,
     LATE_HISTORY,
+    LATE_KNOWN,
     LATE_MARGIN,
+    LATE_PRIOR,
     LATE_RANK,
     LEAD,
     LEAD_SHARE,
@@ -21,8 +25,17 @@ from retriever.rt.backends.multiprocessing.arrivals import (
     ArrivalPredictor,
     WakeLateness,
 )
+from retriever.rt.step import send_period
 
 DELIVERY = 30e-6  # send time to receive time
+
+
+def _punctual() -> WakeLateness:
+    """A worker whose timed wake-ups were all measured on time."""
+    late = WakeLateness()
+    for _ in range(LATE_KNOWN):
+        late.woke(0.0)
+    return late
 
 
 def _feed(pred: ArrivalPredictor, sends: list[float]) -> None:
@@ -51,14 +64,99 @@ def test_no_window_before_enough_history() -> None:
     assert pred.start < NEVER
 
 
-def test_a_young_history_must_agree_entirely() -> None:
+def test_a_young_history_leaves_out_fewer_late_sends() -> None:
+    # with exactly FIRST sends all must agree; each send beyond leaves one more out
+    pred = ArrivalPredictor(0.0002)
+    sends = [1.0 + k * 0.002 for k in range(FIRST)]
+    sends[0] += 0.0008  # a stream's first send comes late (its worker was starting)
+    _feed(pred, sends)
+    assert pred.start == NEVER
+    _feed(pred, [1.0 + FIRST * 0.002])
+    assert pred.start < NEVER  # one send beyond FIRST: that late one is left out
     pred = ArrivalPredictor(0.0002)
     sends = [1.0 + k * 0.002 for k in range(FIRST + 1)]
-    sends[-2] += 0.0008  # late, before HISTORY gaps are known: no window yet
+    sends[0] += 0.0008
+    sends[2] += 0.0008  # two late sends are one too many this young
     _feed(pred, sends)
     assert pred.start == NEVER
     _feed(pred, [1.0 + k * 0.002 for k in range(FIRST + 1, HISTORY + 2)])
-    assert pred.start < NEVER  # with a full history, that one late send is left out
+    assert pred.start < NEVER  # with a full history, TRIM late sends are left out
+
+
+def test_a_known_clock_period_gives_windows_from_the_second_message() -> None:
+    period = 0.002
+    sends = [1.0 + k * period for k in range(12)]
+    sends[0] += 0.0009  # the first tick ran late
+    pred = ArrivalPredictor(0.0002, period=period)
+    pred.arrived(sends[0], sends[0] + DELIVERY)
+    assert pred.start == NEVER  # no delivery time yet
+    pred.arrived(sends[1], sends[1] + DELIVERY)
+    due = sends[1] + period + DELIVERY  # on the grid, not a period after the late one
+    assert pred.wake <= pred.start < due < pred.end < NEVER
+    # a learned stream needs FIRST sends, and one more to leave the late one out
+    learned = ArrivalPredictor(0.0002)
+    _feed(learned, sends[:FIRST])
+    assert learned.start == NEVER
+
+
+def test_on_the_runs_grid_the_first_message_places_the_next_window() -> None:
+    period = 0.002
+    pred = ArrivalPredictor(0.0002, period=period, on_grid=True)
+    pred.arrived(0.0009, 0.0012)  # the first tick (due at 0) ran 0.9 ms late
+    # the next tick is due at 2 ms, whatever the first one's lateness and delivery
+    assert pred.wake <= pred.start < period < pred.end < NEVER
+    later = ArrivalPredictor(0.0002, period=period, on_grid=True)
+    later.arrived(7 * period + 0.0001, 7 * period + 0.0002)  # e.g. after a restart
+    assert later.start < 8 * period < later.end
+    # the grid needs the period: without one the flag changes nothing
+    assert ArrivalPredictor(0.0002, on_grid=True).on_grid is False
+
+
+def test_a_known_period_rides_out_late_ticks_but_not_a_scattered_stream() -> None:
+    period = 0.002
+    pred = ArrivalPredictor(0.0002, period=period)
+    sends = [1.0 + k * period for k in range(12)]
+    for k in (6, 8, 9, 10):  # a loaded sender: four of the last nine ticks late
+        sends[k] += 0.0006
+    _feed(pred, sends)
+    due = 1.0 + 12 * period + DELIVERY
+    assert pred.start < due < pred.end  # still on the grid
+    learned = ArrivalPredictor(0.0002)
+    _feed(learned, sends)
+    assert learned.start == NEVER  # more than TRIM late: irregular when learned
+    rng = random.Random(3)
+    scattered = ArrivalPredictor(0.0002, period=period)
+    for k in range(40):  # sends anywhere within each period: no window
+        t = 1.0 + k * period + rng.uniform(0.0, 0.0015)
+        scattered.arrived(t, t + DELIVERY)
+    assert scattered.start == NEVER
+
+
+def test_the_period_is_known_for_rate_and_tick_sources_only() -> None:
+    @io
+    class N:
+        n: int
+
+    class Src(Flow[None, N]):
+        def step(self, _: None) -> N:
+            return N(n=1)
+
+    class Relay(Flow[N, N]):
+        def step(self, inp: N) -> N:
+            return inp
+
+    with Pipeline("p") as pipe:
+        rate = (Src() @ Rate(hz=500)).named("rate")
+        tick = (Src() @ Tick(hz=250)).named("tick")
+        relay = (Relay() @ Trigger("n")).named("relay")
+        hybrid = (Relay() @ Hybrid(hz=100, trigger=["n"])).named("hybrid")
+        pipe.connect(rate, relay, sync=Latest())
+        pipe.connect(tick, hybrid, sync=Latest())
+    ir = lower(pipe)
+    assert send_period(ir.node("rate")) == 1 / 500
+    assert send_period(ir.node("tick")) == 1 / 250
+    assert send_period(ir.node("relay")) == 0.0
+    assert send_period(ir.node("hybrid")) == 0.0
 
 
 def test_irregular_stream_never_spins() -> None:
@@ -116,7 +214,7 @@ def test_fast_stream_never_spins() -> None:
 
 def test_window_is_capped_by_the_bound_and_by_a_share_of_the_period() -> None:
     for period in (0.0006, 0.001, 0.002, 0.005):
-        pred = ArrivalPredictor(0.0005)
+        pred = ArrivalPredictor(0.0005, _punctual())
         sends = [1.0 + k * period for k in range(20)]
         _feed(pred, sends)
         due = sends[-1] + period + DELIVERY
@@ -169,7 +267,7 @@ def test_off_switch_and_a_stream_that_stops() -> None:
 
 
 def test_late_wake_ups_wake_the_worker_earlier_within_a_share_of_the_period() -> None:
-    late = WakeLateness()
+    late = _punctual()
     pred = ArrivalPredictor(0.0002, late)
     period = 0.002
     sends = [1.0 + k * period for k in range(12)]
@@ -193,10 +291,12 @@ def test_late_wake_ups_wake_the_worker_earlier_within_a_share_of_the_period() ->
 
 def test_lateness_is_a_tail_estimate_of_recent_wake_ups() -> None:
     late = WakeLateness()
-    assert late.estimate == 0.0
+    assert late.estimate == LATE_PRIOR  # unmeasured: assume a virtual machine's tail
+    for _ in range(LATE_KNOWN - 1):
+        late.woke(-1.0)
+    assert late.estimate == LATE_PRIOR
     late.woke(-1.0)
-    late.woke(-1.0)
-    assert late.estimate == 0.0  # early wake-ups count as punctual
+    assert late.estimate == 0.0  # measured punctual (early wake-ups count as punctual)
     for k in range(LATE_HISTORY):
         late.woke(k * 1e-5)
     # the LATE_RANK-th largest: the very largest (one outlier) is ignored
@@ -205,6 +305,19 @@ def test_lateness_is_a_tail_estimate_of_recent_wake_ups() -> None:
     for _ in range(LATE_HISTORY):
         late.woke(0.0)
     assert late.estimate == 0.0  # old lateness is forgotten
+
+
+def test_the_first_windows_wake_the_worker_early() -> None:
+    period = 0.002
+    sends = [1.0 + k * period for k in range(12)]
+    fresh = ArrivalPredictor(0.0002, period=period)
+    measured = ArrivalPredictor(0.0002, _punctual(), period=period)
+    _feed(fresh, sends)
+    _feed(measured, sends)
+    due = sends[-1] + period + DELIVERY
+    assert abs((due - fresh.wake) - LATE_MARGIN * LATE_PRIOR) < 1e-9
+    assert measured.wake == measured.start  # measured punctual: no earlier wake
+    assert fresh.start == measured.start  # polling starts as late either way
 
 
 def test_streams_in_shared_memory_slots_get_windows_at_camera_rates() -> None:

@@ -35,7 +35,7 @@ from typing import Any
 
 from retriever.contract.errors import FlowError
 from retriever.flow.types import TimedBuffer
-from retriever.ir.model import IR
+from retriever.ir.model import IR, NodeIR
 
 from .graph import Route, build_runtimes, feedback_ports, local_routes, topo_order
 from .lag import LagTracker
@@ -485,5 +485,15 @@ class Scheduler:
         return out
 
 
+def send_period(node: NodeIR) -> float:
+    """The period at which ``node`` publishes when its clock alone decides when it runs
+    (``Rate`` and ``Tick``: at most one message per tick, on the clock's grid), else 0:
+    ``Hybrid`` and ``Trigger`` flows also run, and publish, on arrivals."""
+    clock = node.clock
+    if clock.kind in _PERIODIC_MODE and clock.kind not in _TRIGGERED_MODE and clock.hz:
+        return 1.0 / clock.hz
+    return 0.0
+
+
 __all__ = ["FlowSender", "ReplaySource", "RunHook", "ScheduleResult", "Scheduler", "SendHook",
-           "Subscriber", "combine_errors"]
+           "Subscriber", "combine_errors", "send_period"]

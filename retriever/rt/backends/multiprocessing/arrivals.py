@@ -7,18 +7,29 @@ worker that knows when the next message of such a stream is due can wake up shor
 it (a timer, whose own latency the lead absorbs) and poll its channels without sleeping
 until the message is there, as it already does before its own Rate/Tick deadlines.
 
-:class:`ArrivalPredictor` learns one stream (one source flow on one channel) from the send
-times the messages carry: the median of its recent gaps is the period, and the stream is
+:class:`ArrivalPredictor` learns one stream (one source flow on one channel) from the
+send times the messages carry. When the source is a ``Rate`` or ``Tick`` flow, the graph
+already says its period (:func:`retriever.rt.step.send_period`): it publishes at most
+once per tick, and its ticks are regular by construction (a late tick is late, not a
+change of rhythm). Otherwise the median of its recent gaps is the period. The stream is
 regular when its recent send times, each carried forward by whole periods to the last
-one, agree within one spin window, leaving out the :data:`TRIM` latest (a sender woken
-late by its own timer is late once; the message after it is on time again). The next
+one, agree within one spin window: all but the :data:`TRIM` latest of a learned stream
+(a sender woken late by its own timer is late once; the message after it is on time
+again; a young history leaves out fewer), at least half of them for a stream whose
+period is known (only a source scattered across its period is irregular then). The next
 send is predicted from that grid (the earliest of the carried-forward times) rather than
 from the last message, which may have been a late one. Only a regular stream with a
-period between :data:`MIN_PERIOD` and :data:`MAX_PERIOD` gets a window, from its
-:data:`FIRST` message
-on (until :data:`HISTORY` gaps are known, none of them may be left out). The predicted
-arrival adds the shortest recently observed delivery time (send time to receive time,
-which also absorbs any constant offset between the two clocks).
+period between :data:`MIN_PERIOD` and :data:`MAX_PERIOD` gets a window: a learned one
+from its :data:`FIRST` message on, one of known period from its second
+(:data:`HINTED_FIRST`), and one whose source ticks on the run's grid (``on_grid``: the
+multiprocessing worker runs every partition's clocks at whole multiples of their periods
+since the run's start) from its first, since the next tick's time is known then. A
+stream's first messages are the ones a worker meets cold, and a run of a couple of
+seconds has few enough messages that those first ones would otherwise be its 99th
+percentile. The predicted arrival adds the shortest recently observed delivery time
+(send time to receive time, which also absorbs any constant offset between the two
+clocks; none is known after the first message, and the window then opens before the tick
+itself).
 
 Around the predicted arrival ``due`` there are three times. The worker polls from
 :attr:`~ArrivalPredictor.start`, the base lead before ``due`` (three quarters of the base
@@ -36,7 +47,9 @@ message is late (its sender was woken late) or missing, and then it is exactly w
 keeps the late message from meeting a sleeping worker.
 
 :class:`WakeLateness` measures how late the worker's own timed wake-ups are: its
-estimate is about their 99th percentile over the last :data:`LATE_HISTORY`. A lead that
+estimate is about their 99th percentile over the last :data:`LATE_HISTORY` (and at least
+:data:`LATE_PRIOR` until :data:`LATE_KNOWN` were timed: a run's first timers are its
+coldest). A lead that
 covered only the typical lateness (the 95th percentile, say) would still leave one
 message in twenty or fifty to a cold wake-up, which is exactly the tail to remove.
 
@@ -72,6 +85,7 @@ from itertools import pairwise
 
 HISTORY = 8  # gaps (and delivery times) remembered per stream
 FIRST = 4  # sends needed before a stream's first window (the whole history must agree)
+HINTED_FIRST = 2  # the same when the source's clock period is known (one delivery time)
 TRIM = 2  # latest sends left out when judging regularity (late, not irregular)
 SHARE = 0.1  # the base window is at most this share of the stream's period
 MIN_PERIOD = 0.0005  # faster streams (over 2 kHz) keep a worker busy anyway: never spin
@@ -80,6 +94,8 @@ LEAD_SHARE = 0.25  # the window never opens earlier, nor stays open longer, than
 LATE_HISTORY = 128  # timed wake-ups remembered to estimate how late they are
 LATE_RANK = 2  # the estimate is the LATE_RANK-th largest of them (about the 99th pct)
 LATE_MARGIN = 2.0  # the worker asks to be woken this many estimates early (it dozes)
+LATE_PRIOR = 0.0002  # the estimate is at least this until LATE_KNOWN wake-ups were timed
+LATE_KNOWN = 16
 MAX_PERIOD = 0.006  # slower streams (under ~167 Hz) are not worth a window (see above)
 NEVER = math.inf
 
@@ -87,7 +103,10 @@ NEVER = math.inf
 class WakeLateness:
     """How late this process's timed wake-ups are: a tail estimate (the
     :data:`LATE_RANK`-th largest of the last :data:`LATE_HISTORY`, about the 99th
-    percentile), 0 until measured."""
+    percentile). Until :data:`LATE_KNOWN` wake-ups were timed it is at least
+    :data:`LATE_PRIOR`, what a virtual machine's timers come late at the tail: the
+    first windows of a run are met by a worker that wakes early and dozes (a few naps)
+    rather than by one whose first, coldest timer came too late."""
 
     __slots__ = ("_i", "_late", "_sorted", "estimate")
 
@@ -95,7 +114,7 @@ class WakeLateness:
         self._late: list[float] = []  # in arrival order (a ring once full)
         self._sorted: list[float] = []  # the same values, sorted
         self._i = 0
-        self.estimate = 0.0
+        self.estimate = LATE_PRIOR
 
     def woke(self, late: float) -> None:
         """A wake-up that was due ``late`` seconds ago (negative: early) happened now."""
@@ -110,6 +129,8 @@ class WakeLateness:
             del ordered[bisect_left(ordered, old)]
         insort(ordered, late)
         self.estimate = ordered[-min(LATE_RANK, len(ordered))]
+        if len(ordered) < LATE_KNOWN:
+            self.estimate = max(self.estimate, LATE_PRIOR)
 
 
 class ArrivalPredictor:
@@ -120,13 +141,20 @@ class ArrivalPredictor:
     worker polls instead of sleeping; both are :data:`NEVER` while the stream is unknown,
     irregular, too fast, or too slow to be worth a window (:data:`MAX_PERIOD`).
     :attr:`wake` is when the worker asks its timer to wake it for the window.
+    ``period``: the source's own clock period when the graph says it
+    (:func:`retriever.rt.step.send_period`; 0: learned from the sends); ``on_grid``: the
+    source ticks at whole multiples of it since the run's start.
     """
 
-    __slots__ = ("_delivery", "_quiet", "_sent", "bound", "end", "late", "start", "wake")
+    __slots__ = ("_delivery", "_quiet", "_sent", "bound", "end", "late", "on_grid", "period",
+                 "start", "wake")
 
-    def __init__(self, bound: float, late: WakeLateness | None = None) -> None:
+    def __init__(self, bound: float, late: WakeLateness | None = None,
+                 period: float = 0.0, on_grid: bool = False) -> None:
         self.bound = bound
         self.late = late if late is not None else WakeLateness()
+        self.period = period  # the source's own clock period, when it is known (else 0)
+        self.on_grid = on_grid and period > 0.0  # its ticks fall on multiples of it
         self.start = NEVER
         self.wake = NEVER
         self.end = NEVER
@@ -148,24 +176,35 @@ class ArrivalPredictor:
             return
         self.start = self.wake = self.end = NEVER
         n = len(sends)
-        if n < FIRST:
+        period = self.period
+        need = (1 if self.on_grid else HINTED_FIRST) if period else FIRST
+        if n < need:
             return
-        gaps = sorted([b - a for a, b in pairwise(sends)])
-        period = 0.5 * (gaps[(n - 2) // 2] + gaps[(n - 1) // 2])  # the median
+        if not period:
+            gaps = sorted([b - a for a, b in pairwise(sends)])
+            period = 0.5 * (gaps[(n - 2) // 2] + gaps[(n - 1) // 2])  # the median
         if period < MIN_PERIOD:
             return
         if period > MAX_PERIOD and not large:
             self._quiet = HISTORY - 1  # analysed again every HISTORY messages
             return
         window = min(self.bound, SHARE * period)
+        if n == 1:  # on the run's grid: the next tick is the next multiple of the period
+            # (no delivery time is known yet: the window opens before the tick itself)
+            self._place(math.floor(sent / period + 1e-6) * period + period, window, period)
+            return
         # each recent send carried forward by whole periods to the last one: on a
         # regular stream they agree, except for sends that were late (a young history
-        # has to agree entirely)
+        # leaves out fewer: one of its first `need` sends, none before)
         ahead = sorted([s + round((sent - s) / period) * period for s in sends])
-        if ahead[-1 - (TRIM if n > HISTORY else 0)] - ahead[0] > window:
+        keep = (n + 1) // 2 if self.period else n - min(TRIM, n - need)
+        if ahead[keep - 1] - ahead[0] > window:
             return  # irregular: no spinning for this stream
         grid = ahead[0]  # the last send as if it had been on time
-        due = grid + period + min(self._delivery)
+        self._place(grid + period + min(self._delivery), window, period)
+
+    def _place(self, due: float, window: float, period: float) -> None:
+        """The window around an arrival expected at ``due``."""
         cap = LEAD_SHARE * period
         self.start = due - min(LEAD * window, cap)
         self.wake = due - min(max(LEAD * window, LATE_MARGIN * self.late.estimate), cap)
@@ -175,3 +214,4 @@ class ArrivalPredictor:
     def window(self) -> float:
         """The length of the current window (0 when there is none)."""
         return 0.0 if self.start == NEVER else self.end - self.start
+

@@ -40,7 +40,7 @@ from ...errors import ErrorRecord
 from ...graph import Route, output_port_types
 from ...node import Message, NodeRuntime
 from ...observe import close_all, notify, observers_from_env
-from ...step import Scheduler
+from ...step import Scheduler, send_period
 from ...transport import ControlLink, InChannel, OutChannel, backing, open_in, open_out
 from ...transport.early import PARK_RECHECK
 from ...transport.loan import SlotLender, send_lent
@@ -131,6 +131,8 @@ class Worker:
         # one arrival predictor per source flow heard from another partition
         self.predictors: list[ArrivalPredictor] = []
         self.lateness = WakeLateness()  # how late this worker's timed wake-ups are
+        # a core per worker: every partition's clocks tick on the run's grid (see loop)
+        self.on_grid = len(plan.partitions) <= usable_cores()
         self.garbage = IdleCollector()
         self.acks: dict[str, list[BlockAcks]] = {n: [] for n in nodes}
         handlers: dict[Any, Callable[[], None]] = {ctl.sock: self._control}
@@ -144,7 +146,9 @@ class Worker:
             table: dict[int, tuple[list[Route], set[str], ArrivalPredictor]] = {}
             for src, idx in ch.sources.items():
                 rts = [(self.runtimes[d], pairs) for d, pairs in ch.routes[src]]
-                pred = ArrivalPredictor(self.waiting.spin_arrivals, self.lateness)
+                pred = ArrivalPredictor(self.waiting.spin_arrivals, self.lateness,
+                                        period=send_period(ir.node(src)),
+                                        on_grid=self.on_grid)
                 self.predictors.append(pred)
                 table[idx] = (rts, {d for d, _ in ch.routes[src]}, pred)
             acker = BlockAcks(inc) if ch.block else None
@@ -236,7 +240,7 @@ class Worker:
         self.t0 = t0
         mono = time.monotonic
         sched = self.sched
-        if len(self.plan.partitions) <= usable_cores():
+        if self.on_grid:
             # a core per worker: every partition's clocks tick together, so a worker
             # woken for its own tick takes its peers' messages of that tick in too
             sched.join_grid(mono() - t0)
