@@ -1,6 +1,8 @@
 """The multiprocessing worker's scheduling helpers: periodic clocks on the run's grid
 (``Scheduler.join_grid``) and no send hook for flows nobody outside hears
-(``Scheduler.keep_local``). Pure logic, no processes."""
+(``Scheduler.keep_local``), senders of their own for flows heard elsewhere
+(``Scheduler.send_from``) and when a pass has nothing to run (``Scheduler.settled``).
+Pure logic, no processes."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from retriever.flow import Latest, Pipeline, Rate, Trigger
 from retriever.rt.node import Message
 from retriever.rt.step import Scheduler
 
+from . import parity_flows as P
 from .core_flows import AddOne, Source
 
 
@@ -64,4 +67,59 @@ def test_only_flows_heard_elsewhere_reach_the_send_hook() -> None:
     # the local consumer still gets every message; only the hook is skipped for it
     assert sched.runtimes["add"].steps == 2
     assert sorted(sent) == ["fast", "fast", "slow"]
+    sched.close()
+
+
+def test_a_graph_without_cycles_is_settled_after_each_pass_and_arrivals_unsettle_it(
+        ) -> None:
+    sched = _sched()
+    sched.join_grid(0.0)
+    sched.tick(0.0)
+    assert sched.settled()  # the pass ran what it armed: a tick before 0.01 does nothing
+    add = sched.runtimes["add"]
+    sched.on_arrival([(add, [("value", "value")])], 0.001, {"value": 41})
+    assert not sched.settled()  # armed by an arrival that no pass has run yet
+    sched.run_triggered(0.001)
+    assert sched.settled() and add.steps == 2
+    sched.close()
+
+
+def test_a_flow_fed_back_after_its_turn_keeps_the_scheduler_unsettled() -> None:
+    pipe = Pipeline("ring")
+    a = (P.Add(1) @ Trigger("value")).named("a")
+    b = (P.Add(1) @ Trigger("value")).named("b")
+    pipe.connect(a, b, sync=Latest())
+    pipe.connect(b, a, sync=Latest())
+    sched = Scheduler(pipe.validate())
+    sched.on_arrival([(sched.runtimes["a"], [("value", "value")])], 0.0, {"value": 0})
+    sched.run_triggered(0.0)
+    # a ran, then b, whose message arms a again after its turn: a pass is still owed
+    assert sched.runtimes["a"].steps == 1 and sched.runtimes["b"].steps == 1
+    assert not sched.settled()
+    sched.tick(0.001)
+    assert sched.runtimes["a"].steps == 2
+    sched.close()
+
+
+def test_a_flow_with_its_own_sender_bypasses_the_send_hook() -> None:
+    hooked: list[str] = []
+    own: list[tuple[float, int]] = []
+
+    def send(name: str, now: float, msg: Message) -> None:
+        hooked.append(name)
+
+    def fast_sender(now: float, msg: Message) -> None:
+        own.append((now, msg["value"]))
+
+    sched = _sched()
+    sched.send = send
+    sched.send_from("fast", fast_sender)
+    sched.join_grid(0.0)
+    sched.tick(0.0)
+    sched.tick(0.01)
+    assert own == [(0.0, 1), (0.01, 2)]  # every message, stamped with its pass's time
+    assert sorted(hooked) == ["add", "add", "slow"]
+    sched.send_from("fast", None)  # back to the hook
+    sched.tick(0.02)
+    assert hooked.count("fast") == 1 and len(own) == 2
     sched.close()

@@ -102,3 +102,31 @@ def port_types(node: NodeIR, side: str) -> dict[str, Any]:
 def output_port_types(node: NodeIR) -> dict[str, Any]:
     """The declared type of each output port of ``node`` (see :func:`port_types`)."""
     return port_types(node, "out")
+
+
+def feedback_ports(ir: IR) -> dict[str, set[str]]:
+    """Per flow, the input ports fed back from its own outputs (through a cycle).
+
+    A start-up wait never waits on them: they could only get a value after the flow
+    ran, so waiting would deadlock a feedback loop.
+    """
+    succ: dict[str, set[str]] = {}
+    for e in ir.edges:
+        succ.setdefault(e.src, set()).add(e.dst)
+
+    def reaches(a: str, b: str) -> bool:
+        seen, todo = {a}, [a]
+        while todo:
+            for m in succ.get(todo.pop(), ()):
+                if m == b:
+                    return True
+                if m not in seen:
+                    seen.add(m)
+                    todo.append(m)
+        return False
+
+    out: dict[str, set[str]] = {}
+    for e in ir.edges:
+        if e.src == e.dst or reaches(e.dst, e.src):
+            out.setdefault(e.dst, set()).update(p.dst_port for p in e.ports)
+    return out

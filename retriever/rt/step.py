@@ -37,7 +37,7 @@ from retriever.contract.errors import FlowError
 from retriever.flow.types import TimedBuffer
 from retriever.ir.model import IR, NodeIR
 
-from .graph import Route, build_runtimes, local_routes, topo_order
+from .graph import Route, build_runtimes, feedback_ports, local_routes, topo_order
 from .lag import LagTracker
 from .node import Message, NodeRuntime
 
@@ -47,6 +47,8 @@ ReplaySource = Callable[[float, int], "Message | None"]
 RunHook = Callable[[NodeRuntime, float, Any, Any, "Message | None"], None]
 #: Sends a published message to other partitions: (flow, time, message).
 SendHook = Callable[[str, float, Message], None]
+#: Sends the messages of one flow to other partitions: (time, message).
+FlowSender = Callable[[float, Message], None]
 
 # What a run samples, per clock kind: every connected input, the trigger ports, nothing.
 ALL, TRIGGER, NONE = "all", "trigger", "none"
@@ -90,14 +92,15 @@ class Subscriber:
 class _Entry:
     """One flow's place in the execution order and how its clock schedules it."""
 
-    __slots__ = ("gated", "kind", "periodic_mode", "remote", "routes", "rt", "tracker",
-                 "triggered_mode")
+    __slots__ = ("gated", "kind", "periodic_mode", "remote", "routes", "rt", "sender",
+                 "tracker", "triggered_mode")
 
     def __init__(self, rt: NodeRuntime, tracker: LagTracker | None,
                  routes: list[Route]) -> None:
         self.rt = rt
         self.routes = routes
         self.remote = True  # its messages go to ``Scheduler.send`` (see keep_local)
+        self.sender: FlowSender | None = None  # ... or to its own (see send_from)
         kind = rt.clock.kind
         self.kind = kind
         self.tracker = tracker
@@ -106,34 +109,6 @@ class _Entry:
         # sample-all runs wait for every connected input once, unless opted out
         self.gated = (kind in ("rate", "hybrid") and bool(rt.clock.wait_for_inputs)
                       and bool(rt.connected_ports()))
-
-
-def feedback_ports(ir: IR) -> dict[str, set[str]]:
-    """Per flow, the input ports fed back from its own outputs (through a cycle).
-
-    A start-up wait never waits on them: they could only get a value after the flow
-    ran, so waiting would deadlock a feedback loop.
-    """
-    succ: dict[str, set[str]] = {}
-    for e in ir.edges:
-        succ.setdefault(e.src, set()).add(e.dst)
-
-    def reaches(a: str, b: str) -> bool:
-        seen, todo = {a}, [a]
-        while todo:
-            for m in succ.get(todo.pop(), ()):
-                if m == b:
-                    return True
-                if m not in seen:
-                    seen.add(m)
-                    todo.append(m)
-        return False
-
-    out: dict[str, set[str]] = {}
-    for e in ir.edges:
-        if e.src == e.dst or reaches(e.dst, e.src):
-            out.setdefault(e.dst, set()).update(p.dst_port for p in e.ports)
-    return out
 
 
 def combine_errors(errors: list[BaseException], what: str) -> BaseException | None:
@@ -181,6 +156,9 @@ class Scheduler:
             self._entries.append(entry)
             self._by_name[name] = entry
         self._triggered = [e for e in self._entries if e.triggered_mode is not None]
+        # flows a pass can leave armed: fed by a flow that runs after them (a cycle)
+        self._fed_back = self._fed_back_entries()
+        self._arrived = False  # on_arrival armed flows that no pass has run yet
         self._timed: set[str] = set()  # flows whose first engine timer event came
         feedback = feedback_ports(ir)
         for name, rt in self.runtimes.items():
@@ -225,6 +203,37 @@ class Scheduler:
         for e in self._entries:
             if e.tracker is not None:
                 e.tracker.next_due = start
+
+    def _fed_back_entries(self) -> list[_Entry]:
+        """Triggered flows fed by a flow at or after them in the execution order: a
+        pass publishes to them after their turn, so they may still be armed when it
+        ends (in a graph without cycles, none)."""
+        place = {e.rt.name: i for i, e in enumerate(self._entries)}
+        back: list[_Entry] = []
+        for i, e in enumerate(self._entries):
+            for dst, _ in e.routes:
+                target = self._by_name[dst.name]
+                if place[dst.name] <= i and target.triggered_mode is not None \
+                        and target not in back:
+                    back.append(target)
+        return back
+
+    def settled(self) -> bool:
+        """Whether no Trigger/Hybrid flow is armed, so that a :meth:`tick` before the
+        next periodic deadline (:meth:`next_deadline`) would run nothing. Arrivals
+        (:meth:`on_arrival`) unsettle it until a pass (:meth:`tick`,
+        :meth:`run_triggered`) ran; a pass settles it unless a cycle fed a flow whose
+        turn had passed. Cheap: only such flows are looked at (none without cycles)."""
+        if self._arrived:
+            return False
+        fed = self._fed_back
+        return not fed or not any(e.rt.armed for e in fed)
+
+    def send_from(self, flow: str, sender: FlowSender | None) -> None:
+        """Hand the messages ``flow`` publishes to ``sender`` instead of :attr:`send`
+        (one call per message, with no lookup by name on the hot path); None: back to
+        :attr:`send`."""
+        self._by_name[flow].sender = sender
 
     def keep_local(self, flows: Iterable[str]) -> None:
         """Never hand the messages of ``flows`` to :attr:`send`: nothing outside this
@@ -272,6 +281,7 @@ class Scheduler:
         result = self._begin(now)
         replay = self.replay
         run = self._run
+        self._arrived = False
         for e in self._entries:
             rt = e.rt
             if replay and rt.name in replay:
@@ -298,6 +308,7 @@ class Scheduler:
 
     def run_triggered(self, now: float) -> ScheduleResult | None:
         """Run, in dependency order, the Trigger/Hybrid flows that received messages."""
+        self._arrived = False
         if not self.collect:  # the per-arrival path of every worker: no extra calls
             run = self._run
             for e in self._triggered:
@@ -344,6 +355,7 @@ class Scheduler:
 
     def on_arrival(self, routes: Iterable[Route], ts: float, message: Message) -> None:
         """A message from another partition, stamped ``ts``: fill the ports it feeds."""
+        self._arrived = True
         for rt, pairs in routes:
             rt.deliver(pairs, ts, message)
 
@@ -414,7 +426,10 @@ class Scheduler:
         if msg:
             for dst, pairs in e.routes:
                 dst.deliver(pairs, now, msg)
-            if e.remote and self.send is not None:
+            sender = e.sender
+            if sender is not None:
+                sender(now, msg)
+            elif e.remote and self.send is not None:
                 self.send(rt.name, now, msg)
 
     def _replay(self, rt: NodeRuntime, now: float) -> None:
@@ -432,7 +447,10 @@ class Scheduler:
         """Deliver ``name``'s message to the flows of this partition, then send it on."""
         for dst, pairs in self.routes[name]:
             dst.deliver(pairs, now, msg)
-        if self.send is not None:
+        sender = self._by_name[name].sender
+        if sender is not None:
+            sender(now, msg)
+        elif self.send is not None:
             self.send(name, now, msg)
 
     # ------------------------------------------------------------------ end and counters
@@ -477,5 +495,5 @@ def send_period(node: NodeIR) -> float:
     return 0.0
 
 
-__all__ = ["ReplaySource", "RunHook", "ScheduleResult", "Scheduler", "SendHook", "Subscriber",
-           "combine_errors", "send_period"]
+__all__ = ["FlowSender", "ReplaySource", "RunHook", "ScheduleResult", "Scheduler", "SendHook",
+           "Subscriber", "combine_errors", "send_period"]

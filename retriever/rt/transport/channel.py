@@ -4,10 +4,10 @@ One channel carries every message that the flows of one partition send to the fl
 another partition. Each datagram is one whole message (all ports of one output
 together). A datagram is a one-byte kind followed by:
 
-- ``MSG``: a fixed binary header (source index, timestamp, shared-memory reference) and
-  the msgspec body of the ``{port: value}`` message. Top-level numpy arrays of at least
-  :data:`SHM_MIN` bytes are copied once into a free slot of one of the channel's
-  :class:`ShmRing` files and replaced in the body by a small
+- ``MSG``: a fixed binary header (source index, timestamp, shared-memory reference,
+  sequence number) and the msgspec body of the ``{port: value}`` message. Top-level
+  numpy arrays of at least :data:`SHM_MIN` bytes are copied once into a free slot of
+  one of the channel's :class:`ShmRing` files and replaced in the body by a small
   ``{"$shm": [offset, dtype, shape]}`` reference; a body too large for a datagram also
   travels in the slot. The consumer hands out read-only arrays that view the slot
   (no copy); the slot returns to the producer when they are garbage collected. A large
@@ -19,6 +19,16 @@ together). A datagram is a one-byte kind followed by:
 - ``RING_REQ`` (consumer -> producer): a restarted consumer asks for the current rings.
 - ``HELLO`` (consumer -> producer): a (re)started consumer resets the credit; slots the
   previous consumer held are abandoned (new rings are made on demand).
+
+Arrival counters: where both ends share a small memory page (workers forked from one
+parent, :func:`arrival_counters`), the producer writes there the sequence number of the
+last message the kernel took, after each send. The consumer compares it with the
+sequence number of the last message it read: more is waiting exactly when the counter is
+ahead, which it learns without a system call, both after a read (instead of asking the
+kernel how much is queued) and before it would wait (a message already there is read
+at once). The counter is a hint, never the only way to learn of a message: one it does
+not yet announce (the producer is between its send and its write) still makes the
+socket readable, so the worker's wait finds it.
 
 Queue policy: ``drop`` never blocks the publisher; when the socket is full, messages
 wait in a bounded local queue that drops its oldest entry, and the consumer keeps only
@@ -32,6 +42,7 @@ producer adds a ring (up to four times the configured slot count); beyond that a
 from __future__ import annotations
 
 import array
+import mmap
 import socket
 import struct
 import time
@@ -42,7 +53,7 @@ from typing import Any
 import numpy as np
 
 from retriever.contract.arrays import array_header
-from retriever.contract.wire import decode, encode
+from retriever.contract.wire import decode, encode, raw_encode
 
 from . import early as early_mod
 from .early import EARLY_MIN, CopyTimer, copy_announced
@@ -59,9 +70,17 @@ MSG, RING, ACK, RING_REQ, HELLO = 0, 1, 2, 3, 4
 SHM_MIN = 4096
 INLINE_MAX = 32 * 1024
 RECV_MAX = INLINE_MAX + 256
-# kind, flags, source index, timestamp, ring id, slot, generation, body offset, body length
-_HDR = struct.Struct("<BBHdQIQII")
+# kind, flags, source index, timestamp, ring id, slot, generation, body offset, body length,
+# sequence number
+_HDR = struct.Struct("<BBHdQIQIIQ")
 _HDR_SIZE = _HDR.size
+_SEQ_AT = _HDR_SIZE - 8
+_SEQ = struct.Struct("<Q")
+#: Where a message datagram's body starts when it travels inline (flags byte 0).
+HEADER_SIZE = _HDR_SIZE
+#: Reads ``(source index, timestamp)`` of a message datagram at byte 2 (after the kind
+#: and the flags): a receiver's fast path for inline messages (flags 0) needs no more.
+SOURCE_TIME = struct.Struct("<Hd")
 _HAS_SHM, _BODY_IN_SHM, _EARLY = 1, 2, 4
 #: The flag (second byte of a message datagram) of a message announced before its copy.
 EARLY = _EARLY
@@ -72,6 +91,7 @@ SOCKET_BUFFER = 4 * 1024 * 1024
 GROWTH = 4  # rings may grow to GROWTH x the configured slot count
 MAX_RING_BYTES = 1 << 30
 SLOT_WAIT = 0.001  # a block channel re-checks for a released slot this often
+_NDARRAY = np.ndarray
 _INQ = array.array("i", [0])
 
 
@@ -79,6 +99,26 @@ def _queued(fd: int) -> int:
     """Bytes waiting to be read on socket ``fd`` (Unix datagram channels only)."""
     ioctl(fd, _SIOCINQ, _INQ, True)
     return _INQ[0]
+
+
+COUNTER_STRIDE = 8  # 64-bit words between two channels' counters: one cache line each
+
+
+def arrival_counters(channels: int) -> mmap.mmap:
+    """Shared memory for the arrival counters of ``channels`` channels (anonymous and
+    shared: processes forked after this call share it); see the module docs."""
+    return mmap.mmap(-1, max(1, channels) * COUNTER_STRIDE * 8)
+
+
+def counter_words(mem: mmap.mmap) -> memoryview:
+    """The 64-bit words of an :func:`arrival_counters` mapping."""
+    return memoryview(mem).cast("Q")
+
+
+def message_seq(data: bytes) -> int:
+    """The sequence number in a message datagram's header."""
+    seq: int = _SEQ.unpack_from(data, _SEQ_AT)[0]
+    return seq
 
 
 Waiter = Callable[[socket.socket, float], None]
@@ -122,6 +162,22 @@ class OutChannel:
         self.early = early_mod.env_enabled()
         self.copy_timer = CopyTimer()
         self.sent_early = 0  # messages announced before their copy
+        self.seq = 0  # sequence number of the last message made
+        self.counter: memoryview | None = None  # arrival counters (see the module docs)
+        self.counter_at = 0
+
+    def count_into(self, words: memoryview, index: int) -> None:
+        """Write the sequence number of each message the kernel takes into
+        ``words[index * COUNTER_STRIDE]`` (the consumer's arrival counter). A restarted
+        producer continues the sequence where its predecessor left it."""
+        self.counter = words
+        self.counter_at = index * COUNTER_STRIDE
+        self.seq = words[self.counter_at]
+
+    def _posted(self, data: bytes) -> None:
+        """``data`` (a queued message) was taken by the kernel: announce it."""
+        if self.counter is not None and data and data[0] == MSG:
+            self.counter[self.counter_at] = _SEQ.unpack_from(data, _SEQ_AT)[0]
 
     # ------------------------------------------------------------------ sending
     def send(self, src: int, ts: float, message: Mapping[str, Any]) -> None:
@@ -129,25 +185,29 @@ class OutChannel:
         if self.block:
             while self.sent - self.acked >= self.capacity:
                 self._wait(0.5)
-        big: list[tuple[str, np.ndarray, int]] | None = None
-        size = 0
-        for k, v in message.items():
-            if type(v) is np.ndarray and v.nbytes >= SHM_MIN and not v.dtype.hasobject:
-                if big is None:
-                    big = []
-                big.append((k, v, size))
-                size += aligned(v.nbytes)
-        if big is None:
-            body = encode(message)
-            if len(body) <= INLINE_MAX:
-                self._push(_HDR.pack(MSG, 0, src, ts, 0, 0, 0, 0, 0) + body, None, 0)
+        for v in message.values():
+            if type(v) is _NDARRAY and v.nbytes >= SHM_MIN and not v.dtype.hasobject:
+                self._send_arrays(src, ts, message)
                 return
-            self._send_shm(src, ts, [], body, 0)
+        # the common case, small values only: kept short (it runs cold after a sleep)
+        body = raw_encode(message)
+        if len(body) <= INLINE_MAX:
+            self.seq = seq = self.seq + 1
+            self._push(_HDR.pack(MSG, 0, src, ts, 0, 0, 0, 0, 0, seq) + body, None, 0)
             return
+        self._send_shm(src, ts, [], body, 0)
+
+    def _send_arrays(self, src: int, ts: float, message: Mapping[str, Any]) -> None:
+        """Send a message with large arrays: they travel in a shared-memory slot."""
+        big: list[tuple[str, np.ndarray, int]] = []
+        size = 0
         msg = dict(message)
-        for k, v, off in big:
-            dtype, shape = array_header(v)
-            msg[k] = {"$shm": [off, dtype, list(shape)]}
+        for k, v in message.items():
+            if type(v) is _NDARRAY and v.nbytes >= SHM_MIN and not v.dtype.hasobject:
+                big.append((k, v, size))
+                dtype, shape = array_header(v)
+                msg[k] = {"$shm": [size, dtype, list(shape)]}
+                size += aligned(v.nbytes)
         self._send_shm(src, ts, big, encode(msg), size)
 
     def _send_shm(self, src: int, ts: float, big: list[tuple[str, np.ndarray, int]],
@@ -163,18 +223,22 @@ class OutChannel:
         # only the commit and the send run cold after it.
         flags = _HAS_SHM if inline else _HAS_SHM | _BODY_IN_SHM
         timer = self.copy_timer
+        self.seq = seq = self.seq + 1
         if (self.early and inline and arrays_size >= EARLY_MIN and timer.estimate >= 0.0
                 and not self.pending):
             head = _HDR.pack(MSG, flags | _EARLY, src, ts, ring.ring_id, slot, gen,
-                             arrays_size, len(body))
+                             arrays_size, len(body), seq)
             # announced, copied, committed; False: the consumer is behind (the kernel
             # did not take the datagram), notify it after the copy
             if copy_announced(self.sock, head, body, ring, slot, gen, big, timer):
                 self.sent += 1
                 self.sent_early += 1
+                if self.counter is not None:
+                    self.counter[self.counter_at] = seq
                 ring.warm_next()
                 return
-        head = _HDR.pack(MSG, flags, src, ts, ring.ring_id, slot, gen, arrays_size, len(body))
+        head = _HDR.pack(MSG, flags, src, ts, ring.ring_id, slot, gen, arrays_size, len(body),
+                         seq)
         data = head + body if inline else head
         start = time.monotonic()
         for _, arr, off in big:
@@ -236,9 +300,12 @@ class OutChannel:
         if not self.pending:
             try:
                 self.sock.send(data)
-                return
             except BlockingIOError:
                 pass
+            else:
+                if self.counter is not None:  # data is the newest message made
+                    self.counter[self.counter_at] = self.seq
+                return
         if self.block:  # within credit: the kernel buffer frees up soon
             self.flush_blocking()
             self._send_blocking(data)
@@ -256,16 +323,19 @@ class OutChannel:
             self.sock.send(data)
         finally:
             self.sock.setblocking(False)
+        self._posted(data)
 
     def flush(self) -> bool:
         """Send queued messages that fit now; True when the queue is empty."""
         pending = self.pending
         while pending:
+            data = pending[0][0]
             try:
-                self.sock.send(pending[0][0])
+                self.sock.send(data)
             except BlockingIOError:
                 return False
             pending.popleft()
+            self._posted(data)
         return True
 
     def flush_blocking(self) -> None:

@@ -22,7 +22,10 @@ from .channel import (
     _HAS_SHM,
     _HDR,
     _HDR_SIZE,
+    _SEQ,
+    _SEQ_AT,
     ACK,
+    COUNTER_STRIDE,
     HELLO,
     MSG,
     RECV_MAX,
@@ -56,7 +59,24 @@ class InChannel:
         self._retired: list[int] = []
         # messages announced early whose copy had not ended when we stopped waiting
         self.parked: deque[tuple[Opened, Unready]] = deque()
+        self.counter: memoryview | None = None  # arrival counters (channel.py's docs)
+        self.counter_at = 0
+        self.seq = 0  # sequence number of the last message read
         self._send_ctl(HELLO, 0)
+
+    def count_from(self, words: memoryview, index: int) -> None:
+        """Learn of waiting messages from the producer's arrival counter
+        ``words[index * COUNTER_STRIDE]`` (see :meth:`OutChannel.count_into`)."""
+        self.counter = words
+        self.counter_at = index * COUNTER_STRIDE
+        # messages a predecessor left unread are not announced: the socket is readable
+        self.seq = words[self.counter_at]
+
+    def waiting(self) -> bool:
+        """Whether the producer's counter announces a message not read yet (False
+        without a counter: then only the socket's readiness tells)."""
+        counter = self.counter
+        return counter is not None and counter[self.counter_at] > self.seq
 
     def _send_ctl(self, kind: int, value: int) -> None:
         self.sock.setblocking(True)
@@ -90,7 +110,9 @@ class InChannel:
         out: list[bytes] = []
         recvmsg = self.sock.recvmsg
         fd = self.sock.fileno()
-        try:  # normally called when the socket is readable: this does not raise
+        counter = self.counter
+        at = self.counter_at
+        try:  # normally called when the socket is readable (or the counter said so)
             data, anc, _flags, _addr = recvmsg(RECV_MAX, _FD_SPACE)
         except BlockingIOError:
             return out
@@ -98,10 +120,21 @@ class InChannel:
             kind = data[0]
             if kind == MSG:
                 out.append(data)
+                if counter is not None:
+                    self.seq = _SEQ.unpack_from(data, _SEQ_AT)[0]
             elif kind == RING:
                 self._ring_message(data, anc)
-            # Ask the kernel whether more is queued instead of reading until EAGAIN: a
-            # raised exception is the dearest step of a wake-up while caches are cold.
+            # Is more queued? The producer's counter says so without a system call;
+            # without one, ask the kernel rather than read until EAGAIN: a raised
+            # exception is the dearest step of a wake-up while caches are cold.
+            if counter is not None:
+                if counter[at] <= self.seq:
+                    break  # (a message sent meanwhile still makes the socket readable)
+                try:
+                    data, anc, _flags, _addr = recvmsg(RECV_MAX, _FD_SPACE)
+                except BlockingIOError:  # a hint ahead of the queue: never fatal
+                    break
+                continue
             if not _queued(fd):
                 break
             data, anc, _flags, _addr = recvmsg(RECV_MAX, _FD_SPACE)
@@ -125,7 +158,7 @@ class InChannel:
 
     def _discard(self, data: bytes) -> None:
         """Drop a message unread, giving its slot back."""
-        _, flags, _src, _ts, ring_id, slot, gen, _, _ = _HDR.unpack_from(data, 0)
+        _, flags, _src, _ts, ring_id, slot, gen, _, _, _ = _HDR.unpack_from(data, 0)
         self.received += 1
         self.dropped += 1
         ring = self.rings.get(ring_id)
@@ -181,7 +214,7 @@ class InChannel:
         for the commit (``wait``: until shortly after the expected time; else not at
         all, for a datagram followed by others) and is parked when it is still not
         there (see :meth:`unparked`)."""
-        _, flags, src, ts, ring_id, slot, gen, body_off, body_len = _HDR.unpack_from(data, 0)
+        _, flags, src, ts, ring_id, slot, gen, body_off, body_len, _ = _HDR.unpack_from(data, 0)
         codec = self.codecs[src]
         self.received += 1
         if not flags:

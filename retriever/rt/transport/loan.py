@@ -98,7 +98,8 @@ def send_lent(chan: OutChannel, src: int, ts: float, message: Mapping[str, Any],
     if chan.block:
         while chan.sent - chan.acked >= chan.capacity:
             chan._wait(0.5)
-    head = _HDR.pack(MSG, _HAS_SHM, src, ts, ring.ring_id, slot, gen, 0, len(body))
+    chan.seq = seq = chan.seq + 1
+    head = _HDR.pack(MSG, _HAS_SHM, src, ts, ring.ring_id, slot, gen, 0, len(body), seq)
     ring.commit(slot, gen)
     chan._push(head + body, ring, slot)
     ring.warm_next()  # the message is on its way: pre-fault a slot for later ones

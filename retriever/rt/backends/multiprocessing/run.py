@@ -12,6 +12,7 @@ the names a killed worker may have left are swept when it is reaped.
 from __future__ import annotations
 
 import logging
+import mmap
 import os
 import select
 import signal
@@ -29,6 +30,7 @@ from ...handle import BackgroundRun
 from ...options import count, seconds, unknown_options
 from ...report import FlowStats
 from ...transport import ControlLink, backing, channel_pair, control_pair, rendezvous
+from ...transport.channel import arrival_counters, counter_words
 from .forkserver import ForkServer, ForkServers, orphan_exit
 from .incarnation import COUNTERS, Incarnation, add_rows, reap
 from .loopback import start_all
@@ -93,6 +95,11 @@ class MultiprocessingRun(BackgroundRun):
             self._upstream[ch.dst].add(ch.src)
         self._socks: list[socket.socket] = []
         self._chan: dict[int, tuple[socket.socket, socket.socket]] = {}
+        # arrival counters in memory that forked workers share (datagram channels)
+        self._counters: mmap.mmap | None = None
+        if (self.start_options.method == "fork" and not self.start_options.framed
+                and self.plan.channels):
+            self._counters = arrival_counters(len(self.plan.channels))
         for ch in self.plan.channels if not loopback else ():  # loopback: workers connect
             pair = channel_pair(self.start_options.framed)
             self._chan[ch.index] = pair
@@ -179,10 +186,13 @@ class MultiprocessingRun(BackgroundRun):
             self._procs[part] = Incarnation(part, pid, link)
             return
 
+        counters = self._counters
+
         def target() -> int:
             backing.configure(portable)
             return worker_main(plan, part, child_end, socks, death, shm_slots=slots,
-                               waiting=waiting)
+                               waiting=waiting,
+                               counters=None if counters is None else counter_words(counters))
 
         self._socks += [child_end, parent_end]  # so that the child closes parent_end
         try:
@@ -424,6 +434,9 @@ class MultiprocessingRun(BackgroundRun):
     def _close(self) -> None:
         for s in self._socks:
             s.close()
+        if self._counters is not None:
+            self._counters.close()
+            self._counters = None
         for w in self._procs.values():
             if not w.ctl.closed:
                 w.ctl.close()

@@ -29,7 +29,6 @@ import signal
 import socket
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -43,7 +42,6 @@ from ...node import Message, NodeRuntime
 from ...observe import close_all, notify, observers_from_env
 from ...step import Scheduler, send_period
 from ...transport import ControlLink, InChannel, OutChannel, backing, open_in, open_out
-from ...transport.channel import EARLY, Opened
 from ...transport.early import PARK_RECHECK
 from ...transport.loan import SlotLender, send_lent
 from ...transport.streamcopy import configure_busy
@@ -52,6 +50,7 @@ from .arrivals import NEVER, ArrivalPredictor, WakeLateness
 from .idlegc import ROOM, IdleCollector
 from .plan import Plan, WaitOptions, usable_cores
 from .priority import apply_realtime, tight_timer_slack
+from .receive import BlockAcks, receiver
 
 STATS_INTERVAL = 0.2  # the progress view refreshes every 0.5 s: counters stay current
 PARENT_GONE_GRACE = 3.0
@@ -89,31 +88,13 @@ def output_codec(node: NodeIR) -> MessageCodec:
     return MessageCodec(output_port_types(node))
 
 
-class _BlockAcks:
-    """Acknowledges ``on_full='block'`` messages once every destination has stepped."""
-
-    __slots__ = ("chan", "pending")
-
-    def __init__(self, chan: InChannel) -> None:
-        self.chan = chan
-        self.pending: deque[set[str]] = deque()
-
-    def stepped(self, name: str) -> None:
-        n = 0
-        for waiting in self.pending:
-            waiting.discard(name)
-        while self.pending and not self.pending[0]:
-            self.pending.popleft()
-            n += 1
-        self.chan.ack(n)
-
-
 class Worker:
     """Runs the flows of partition ``part`` until stopped."""
 
     def __init__(self, plan: Plan, part: str, ctl: ControlLink,
                  socks: dict[int, socket.socket], *, shm_slots: int,
-                 waiting: WaitOptions | None = None) -> None:
+                 waiting: WaitOptions | None = None,
+                 counters: memoryview | None = None) -> None:
         self.plan = plan
         self.waiting = waiting or WaitOptions()
         self.part = part
@@ -138,6 +119,8 @@ class Worker:
             out = open_out(socks[ch.index], block=ch.block, capacity=ch.capacity,
                            nslots=shm_slots, ring_base=ring_base + (ch.index << 12))
             out.waiter = self._wait_for
+            if counters is not None:
+                out.count_into(counters, ch.index)
             self.outs.append((out, ch.dst_flows))
             for src, idx in ch.sources.items():
                 self.sends[src].append((out, idx))
@@ -151,13 +134,15 @@ class Worker:
         # a core per worker: every partition's clocks tick on the run's grid (see loop)
         self.on_grid = len(plan.partitions) <= usable_cores()
         self.garbage = IdleCollector()
-        self.acks: dict[str, list[_BlockAcks]] = {n: [] for n in nodes}
+        self.acks: dict[str, list[BlockAcks]] = {n: [] for n in nodes}
         handlers: dict[Any, Callable[[], None]] = {ctl.sock: self._control}
         for ch in plan.channels:
             if ch.dst != part:
                 continue
             codecs = {idx: output_codec(ir.node(src)) for src, idx in ch.sources.items()}
             inc = open_in(socks[ch.index], codecs, block=ch.block, capacity=ch.capacity)
+            if counters is not None:
+                inc.count_from(counters, ch.index)
             table: dict[int, tuple[list[Route], set[str], ArrivalPredictor]] = {}
             for src, idx in ch.sources.items():
                 rts = [(self.runtimes[d], pairs) for d, pairs in ch.routes[src]]
@@ -166,82 +151,27 @@ class Worker:
                                         on_grid=self.on_grid)
                 self.predictors.append(pred)
                 table[idx] = (rts, {d for d, _ in ch.routes[src]}, pred)
-            acker = _BlockAcks(inc) if ch.block else None
+            acker = BlockAcks(inc) if ch.block else None
             if acker is not None:
                 for d in ch.dst_flows:
                     self.acks[d].append(acker)
             self.ins.append((inc, ch.dst_flows))
-            handlers[inc.sock] = self._receiver(inc, table, acker)
+            handlers[inc.sock] = receiver(self, inc, table, acker)
         for out, _ in self.outs:
             handlers[out.sock] = out.poll
         self.handlers = handlers
-        self.rfds: list[Any] = list(handlers)
+        self.rfds: list[int] = [sock.fileno() for sock in handlers]  # select's, in the loop
         self.by_fd: dict[int, Callable[[], None]] = {}  # the loop's handlers, by descriptor
         self.side: list[socket.socket] = []  # served while a blocking channel waits too
         for name, chans in self.sends.items():
             if chans:  # loans of flows heard elsewhere live in their first channel's slots
                 self.runtimes[name].desk.allocator = SlotLender(chans[0][0])
-        if any(self.sends.values()):
-            sched.send = self._send
-            sched.keep_local([n for n, chans in self.sends.items() if not chans])
+        for name, chans in self.sends.items():
+            sched.send_from(name, self._sender(name, chans) if chans else None)
+        sched.keep_local([n for n, chans in self.sends.items() if not chans])
         if self.observers or any(self.acks.values()):
             sched.on_run = self._after_run
         sched.should_stop = self._stop_requested
-
-    # ------------------------------------------------------------------ arrivals
-    def _receiver(self, inc: InChannel,
-                  table: dict[int, tuple[list[Route], set[str], ArrivalPredictor]],
-                  acker: _BlockAcks | None) -> Callable[[], None]:
-        """The handler of a readable channel: every arrival is delivered whole and the
-        Trigger/Hybrid flows it triggers step before the next arrival is delivered, so a
-        flow that keeps up runs once per message (see ``InChannel.receive`` for what a
-        flow that fell behind gets)."""
-        sched = self.sched
-        mono = time.monotonic
-
-        def deliver(got: Opened, seen: float = 0.0, large: bool = True) -> None:
-            """Hand one opened message to its flows and run what it triggers;
-            ``large``: it travelled in a slot (every early or parked message did)."""
-            src, ts, msg = got
-            rts, names, pred = table[src]
-            sched.on_arrival(rts, ts, msg)
-            if acker is not None:
-                acker.pending.append(set(names))
-            if self.t0:  # not while settling before the first loop
-                now = mono() - self.t0
-                sched.run_triggered(now)
-                # after the steps: not on the message's path. A message announced early
-                # arrived when its announcement did: be awake for the next one then
-                # (its sender need not wake us, and we read it before the copy ends)
-                pred.arrived(ts, seen or now, large=large)
-
-        def early(data: bytes, last: bool) -> None:
-            """A large message announced before its copy: wait for the commit, unless a
-            later datagram shows that the copy is over already (``early.py``)."""
-            seen = mono() - self.t0 if self.t0 else 0.0
-            got = inc.open(data, wait=last)
-            if got is not None:
-                deliver(got, seen)
-            if inc.parked:
-                self.parked.add(inc)
-
-        def on_readable() -> None:
-            batch = inc.receive()
-            if inc.parked:  # announced early, copied since (or given up: see early.py)
-                for done in inc.unparked(final=bool(batch)):
-                    deliver(done)
-                if inc.parked:
-                    self.parked.add(inc)
-                else:
-                    self.parked.discard(inc)
-            for data in batch:
-                if data[1] & EARLY:
-                    early(data, data is batch[-1])
-                    continue
-                got = inc.open(data)
-                if got is not None:
-                    deliver(got, 0.0, bool(data[1]))  # flags: the message is in a slot
-        return on_readable
 
     def _control(self) -> None:
         for m in self.ctl.receive():
@@ -274,7 +204,7 @@ class Worker:
         """Call ``handler`` whenever ``sock`` is readable, in the loop and while a
         blocking channel waits (the loopback transport's listener: see ``rejoin.py``)."""
         self.handlers[sock] = handler
-        self.rfds.append(sock)
+        self.rfds.append(sock.fileno())
         self.side.append(sock)
         if self._waiter is not None:
             self._waiter.register(sock.fileno())
@@ -283,7 +213,7 @@ class Worker:
     def unwatch(self, sock: socket.socket) -> None:
         """Stop calling the handler given to :meth:`watch` for ``sock`` (still open)."""
         self.handlers[sock] = _ignore
-        self.rfds.remove(sock)
+        self.rfds.remove(sock.fileno())
         self.side.remove(sock)
         if self._waiter is not None:
             self._waiter.unregister(sock.fileno())
@@ -296,7 +226,7 @@ class Worker:
         handler = self.handlers[old]
         self.handlers[old] = _ignore
         self.handlers[new] = handler
-        self.rfds[self.rfds.index(old)] = new
+        self.rfds[self.rfds.index(old.fileno())] = new.fileno()
         if self._waiter is not None:
             self._waiter.unregister(old.fileno())
             self.by_fd[old.fileno()] = _ignore
@@ -304,15 +234,23 @@ class Worker:
             self.by_fd[new.fileno()] = handler
 
     # ------------------------------------------------------------------ running
-    def _send(self, name: str, now: float, msg: Message) -> None:
-        sends = self.sends[name]
+    def _sender(self, name: str, sends: list[tuple[OutChannel, int]]
+                ) -> Callable[[float, Message], None]:
+        """What sends the messages of flow ``name`` to the other partitions that hear
+        it (the scheduler calls it for each message the flow publishes)."""
         desk = self.runtimes[name].desk
-        if desk.lent:  # a published loan: its slot belongs to the first channel
-            out, idx = sends[0]
-            send_lent(out, idx, now, msg, desk)
-            sends = sends[1:]
-        for out, idx in sends:
-            out.send(idx, now, msg)
+        first, idx = sends[0]
+        rest = sends[1:]
+        put = first.send
+
+        def send(now: float, msg: Message) -> None:
+            if desk.lent:  # a published loan: its slot belongs to the first channel
+                send_lent(first, idx, now, msg, desk)
+            else:
+                put(idx, now, msg)
+            for out, i in rest:
+                out.send(i, now, msg)
+        return send
 
     def _after_run(self, rt: NodeRuntime, now: float, inp: Any, _out: Any,
                    msg: Message | None) -> None:
@@ -352,7 +290,6 @@ class Worker:
             # spreads the ticks (a restarted worker joins the running clock)
             sched.anchor(mono() - t0)
         max_spin = self.waiting.spin
-        rfds = self.rfds
         handlers = self.handlers
         outs = [o for o, _ in self.outs]
         for out in outs:  # consumers greeted before "go": start from a clean credit
@@ -362,15 +299,20 @@ class Worker:
         # resolution (epoll's and poll's have milliseconds, which would make Rate/Tick late).
         waiter = make_waiter(self.waiting.waiter)
         self._waiter = waiter
-        by_fd = self.by_fd  # (rebind and watch change it in place)
-        for sock in rfds:
-            waiter.register(sock.fileno())
-            by_fd[sock.fileno()] = handlers[sock]
+        rfds, by_fd = self.rfds, self.by_fd  # (rebind and watch change them in place)
+        for sock, fn in handlers.items():  # select is given descriptors: no fileno() calls
+            if sock.fileno() in rfds:
+                waiter.register(sock.fileno())
+                by_fd[sock.fileno()] = fn
+        # channels whose producer announces its messages in shared memory
+        counted = [(inc, inc.counter, inc.counter_at, handlers[inc.sock])
+                   for inc, _ in self.ins if inc.counter is not None]
         poll = waiter.poll
         slack = waiter.slack
         wait = select.select
         tick = sched.tick
         next_deadline = sched.next_deadline
+        settled = sched.settled
         busy = self.waiting.busy_poll
         preds = self.predictors if self.waiting.spin_arrivals > 0.0 else []
         pred = preds[0] if len(preds) == 1 else None
@@ -379,18 +321,37 @@ class Worker:
         garbage = self.garbage
         garbage.start()
         next_due = precise = NEVER
+        flow_due, spin = -NEVER, 0.0
         next_stats = mono() + STATS_INTERVAL
         parked = self.parked
         while True:
             if parked:  # messages announced early, still being copied: look again
                 for inc in list(parked):
                     handlers[inc.sock]()
-            tick(mono() - t0)
-            flow_due, period = next_deadline()
-            # spinning is capped at a tenth of the period: at most 10% of a core
-            spin = min(max_spin, SPIN_SHARE * period)
-            wl = [o.sock for o in outs if o.pending and not o.flush()]
             wall = mono()
+            # a pass only when a periodic flow is due or a flow is still armed: the
+            # handlers ran what their arrivals triggered, and deadlines only move when
+            # a periodic flow runs
+            if wall - t0 >= flow_due or not settled():
+                tick(wall - t0)
+                flow_due, period = next_deadline()
+                # spinning is capped at a tenth of the period: at most 10% of a core
+                spin = min(max_spin, SPIN_SHARE * period)
+                wall = mono()
+            if counted:
+                # messages already here (their producers' counters say so, e.g. a
+                # peer's of the tick just run) are read now: no wait to learn of them
+                took = False
+                for inc, words, at, take in counted:
+                    if words[at] > inc.seq:  # what InChannel.waiting says, one call less
+                        take()
+                        took = True
+                if took:
+                    wall = mono()
+            wl: list[socket.socket] = []
+            for o in outs:  # (a loop, not a comprehension: no frame of its own)
+                if o.pending and not o.flush():
+                    wl.append(o.sock)
             if wall >= next_stats:
                 next_stats = wall + STATS_INTERVAL
                 self.ctl.send("stats", self.stats())
@@ -433,13 +394,13 @@ class Worker:
                     # asleep until a window opens (an arrival's, a deadline's spin):
                     # a wake-up at or after it measures how late timers come
                     late = mono() - t0 - precise
-                    for sock in r:
-                        handlers[sock]()
+                    for fd in r:
+                        by_fd[fd]()
                     if late >= 0.0:  # recorded after the handlers: off the message's path
                         woke(late)
                     continue
-                for sock in r:
-                    handlers[sock]()
+                for fd in r:
+                    by_fd[fd]()
             else:
                 for fd, _ in poll(timeout):
                     by_fd[fd]()
@@ -484,10 +445,13 @@ def _ignore() -> None:
 def worker_main(plan: Plan, part: str, ctl_sock: socket.socket,
                 socks: dict[int, socket.socket], death_fd: int | socket.socket, *,
                 shm_slots: int, waiting: WaitOptions | None = None,
-                attach: Callable[[Worker], None] | None = None) -> int:
+                attach: Callable[[Worker], None] | None = None,
+                counters: memoryview | None = None) -> int:
     """Entry point of a worker (forked, or spawned via :func:`.start.spawned_main`);
     returns the process exit code. ``attach`` is called with the worker before its
-    loop starts (the loopback transport's reconnections: ``rejoin.py``)."""
+    loop starts (the loopback transport's reconnections: ``rejoin.py``). ``counters``:
+    the channels' arrival counters, in memory shared with the other workers (forked
+    workers only; see :mod:`retriever.rt.transport.channel`)."""
     tight_timer_slack()
     if waiting is not None and waiting.busy_poll:  # every worker keeps a processor busy
         configure_busy(len(plan.partitions))
@@ -503,7 +467,8 @@ def worker_main(plan: Plan, part: str, ctl_sock: socket.socket,
     worker: Worker | None = None
     code = 0
     try:
-        worker = Worker(plan, part, ctl, socks, shm_slots=shm_slots, waiting=waiting)
+        worker = Worker(plan, part, ctl, socks, shm_slots=shm_slots, waiting=waiting,
+                        counters=counters)
         if attach is not None:
             attach(worker)
         ctl.send("ready", os.getpid())
