@@ -33,6 +33,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 import traceback
 import weakref
 from collections.abc import Callable, Iterable, Iterator
@@ -169,3 +170,23 @@ def install_sigterm() -> None:
         return
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         _PREVIOUS_SIGTERM = signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+PARENT_GONE_GRACE = 3.0  # seconds a worker whose parent died has to finalize
+
+
+def watch_parent(death: int | socket.socket) -> None:
+    """Runs on a daemon thread: the parent died when the death pipe (or, with the
+    loopback transport, the watch connection) reports EOF."""
+    while True:
+        try:
+            data = death.recv(1) if isinstance(death, socket.socket) else os.read(death, 1)
+        except InterruptedError:
+            continue
+        except OSError:
+            data = b""
+        if not data:
+            break
+    os.kill(os.getpid(), signal.SIGTERM)  # graceful stop: finalize every flow
+    time.sleep(PARENT_GONE_GRACE)
+    os._exit(3)

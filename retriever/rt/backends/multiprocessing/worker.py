@@ -50,10 +50,10 @@ from .arrivals import NEVER, ArrivalPredictor, WakeLateness
 from .idlegc import ROOM, IdleCollector
 from .plan import Plan, WaitOptions, usable_cores
 from .priority import apply_realtime, tight_timer_slack
+from .proc import watch_parent
 from .receive import BlockAcks, receiver
 
 STATS_INTERVAL = 0.2  # the progress view refreshes every 0.5 s: counters stay current
-PARENT_GONE_GRACE = 3.0
 SPIN_SHARE = 0.1  # the most of a periodic flow's period that spin may busy-wait
 DOZE_NAP = 0.0001  # longest nap while dozing before an arrival window (0: spin instead)
 
@@ -64,23 +64,6 @@ class StopRun(BaseException):
 
 def _on_sigterm(signum: int, frame: Any) -> None:
     raise StopRun()
-
-
-def _watch_parent(death: int | socket.socket) -> None:
-    """Runs on a daemon thread: the parent died when the death pipe (or, with the
-    loopback transport, the watch connection) reports EOF."""
-    while True:
-        try:
-            data = death.recv(1) if isinstance(death, socket.socket) else os.read(death, 1)
-        except InterruptedError:
-            continue
-        except OSError:
-            data = b""
-        if not data:
-            break
-    os.kill(os.getpid(), signal.SIGTERM)  # graceful stop: finalize every flow
-    time.sleep(PARENT_GONE_GRACE)
-    os._exit(3)
 
 
 def output_codec(node: NodeIR) -> MessageCodec:
@@ -457,7 +440,7 @@ def worker_main(plan: Plan, part: str, ctl_sock: socket.socket,
         configure_busy(len(plan.partitions))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent coordinates Ctrl-C
     signal.signal(signal.SIGTERM, _on_sigterm)
-    threading.Thread(target=_watch_parent, args=(death_fd,), daemon=True,
+    threading.Thread(target=watch_parent, args=(death_fd,), daemon=True,
                      name="retriever-parent-watch").start()
     ctl = ControlLink(ctl_sock)
     if waiting is not None and waiting.realtime:
